@@ -1,0 +1,150 @@
+"""``agentledger bench``: generated records through ingest → broker → stitch → ledger.
+
+``events_per_s`` is end to end: from the first produce until the last event is queryable
+in the ledger, with ingest, stitching and storing all running on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+from rich.console import Console
+
+from agentledger.client import running_ledger
+from agentledger.config import Settings
+from agentledger.kafka import consumer_lag
+from agentledger.kafka import producer as make_producer
+from agentledger.progress import wait_until_stored
+from agentledger.sampledata import iter_records
+from agentledger.topics import Topics
+from ingest.framing import Framed, frame_lines
+from ingest.pipeline import IngestReport, ingest_stream
+from ingest.registry import get_source
+from ledger.clickhouse_store import ClickHouseStore
+
+CHUNK = 5_000
+
+
+def _lines_by_source(total: int, run_id: str) -> list[tuple[str, list[str]]]:
+    """Generated records as JSON lines, in chunks of one source each, in generation order."""
+    chunks: list[tuple[str, list[str]]] = []
+    current: tuple[str, list[str]] | None = None
+    for sample in iter_records(total, run_id=run_id):
+        if current is None or current[0] != sample.source or len(current[1]) >= CHUNK:
+            current = (sample.source, [])
+            chunks.append(current)
+        current[1].append(orjson.dumps(sample.record).decode())
+    return chunks
+
+
+class RssSampler:
+    """Peak resident memory of this process plus the ledger's processes, sampled."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.procs = [psutil.Process(os.getpid())]
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc = psutil.Process(pid)
+                self.procs.append(proc)
+                self.procs.extend(proc.children(recursive=True))
+        self.peak = 0
+
+    def sample(self) -> None:
+        total = 0
+        for proc in self.procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        self.peak = max(self.peak, total)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.sample()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+
+
+def _frames(source_name: str, lines: list[str], offset: int) -> Iterator[Framed]:
+    source = get_source(source_name)
+    for item in frame_lines(source, lines, f"bench:{offset}"):
+        assert isinstance(item, Framed)
+        yield item
+
+
+async def run_bench(settings: Settings, total: int, *, console: Console | None) -> dict[str, Any]:
+    own_dir = None
+    if settings.data_dir == Settings().data_dir and not (settings.data_dir / "stack.json").exists():
+        # Without a running ledger, measure on a fresh one rather than the user's own.
+        own_dir = tempfile.TemporaryDirectory(prefix="agentledger-bench-")
+        settings = settings.model_copy(update={"data_dir": Path(own_dir.name)})
+    run_id = uuid.uuid4().hex[:8]
+    batch = f"bench-{run_id}"
+    try:
+        if console:
+            console.print(f"generating {total} records…")
+        chunks = _lines_by_source(total, run_id)
+        async with running_ledger(settings) as info:
+            topics = Topics(info.topic_prefix)
+            sampler = RssSampler([info.pid])
+            stop_sampling = asyncio.Event()
+            sampling = asyncio.create_task(sampler.run(stop_sampling))
+            report = IngestReport()
+            producer = make_producer(info.bootstrap)
+            await producer.start()
+            if console:
+                console.print(f"pushing {total} records through {info.bootstrap} → {info.http_url}")
+            started = time.perf_counter()
+            try:
+                offset = 0
+                for source_name, lines in chunks:
+                    source = get_source(source_name)
+                    await ingest_stream(
+                        producer,
+                        topics,
+                        source,
+                        _frames(source_name, lines, offset),
+                        ingest_batch=batch,
+                        report=report,
+                    )
+                    offset += len(lines)
+                await producer.flush()
+            finally:
+                await producer.stop()
+            produced = time.perf_counter()
+            with ClickHouseStore(info.clickhouse_url, info.database) as store:
+                finished = await wait_until_stored(
+                    store, batch, report.events, console=console, interval=0.1
+                )
+            lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events)
+            stop_sampling.set()
+            await sampling
+    finally:
+        if own_dir is not None:
+            own_dir.cleanup()
+    seconds = finished - started
+    return {
+        "events": report.events,
+        "records": report.accepted,
+        "rejected": report.rejected,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(report.events / seconds, 1),
+        "produce_seconds": round(produced - started, 3),
+        "lag_end": lag,
+        "peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }

@@ -1,0 +1,288 @@
+"""The ``agentledger`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+
+from agentledger.config import load_settings
+from agentledger.errors import LedgerError
+from agentledger.stack import Stack, read_state, require_state
+from agentledger.topics import Topics
+
+console = Console()
+err_console = Console(stderr=True)
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the embedded ledger [env AGENTLEDGER_DATA_DIR; default .agentledger].",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+class LedgerGroup(click.Group):
+    """Turns product errors into one clear line and exit status 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            sys.exit(2)
+
+
+@click.group(cls=LedgerGroup)
+@click.version_option(package_name="agentledger")
+def main() -> None:
+    """Agent Ledger: who did it, for whom, under which intent, and with what outcome."""
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--kafka", help="Use an existing Kafka cluster (HOST:PORT) instead of the embedded broker."
+)
+@click.option(
+    "--clickhouse", help="Use a ClickHouse server (http://user:pass@host:8123) instead of chDB."
+)
+@click.option("--workers", type=int, default=None, help="Faust worker processes [default 1].")
+@click.option("--http-port", type=int, default=None, help="Port of the ledger HTTP interface.")
+def up(
+    data_dir: Path | None,
+    kafka: str | None,
+    clickhouse: str | None,
+    workers: int | None,
+    http_port: int | None,
+) -> None:
+    """Start the broker, the ledger and the workers; Ctrl-C stops them all."""
+    settings = load_settings(
+        data_dir=data_dir,
+        kafka=kafka,
+        clickhouse_url=clickhouse,
+        workers=workers,
+        http_port=http_port,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Stack(settings) as stack:
+            await stack.wait_ready()
+            stack.mark_ready()
+            info = stack.info()
+            console.print(f"[bold green]agentledger is up[/] (pid {info.pid})")
+            console.print(
+                f"  broker     {info.bootstrap}"
+                + (" (embedded Tansu)" if info.embedded_broker else "")
+            )
+            console.print(
+                f"  ledger     {info.http_url or settings.clickhouse_url} database {info.database}"
+                + (" (embedded chDB)" if info.embedded_ledger else "")
+            )
+            console.print(f"  data dir   {info.data_dir}")
+            console.print(f"  workers    {', '.join(map(str, info.workers))}")
+            console.print("Ctrl-C or `agentledger down` stops everything.")
+            await stop.wait()
+            console.print("stopping…")
+
+    asyncio.run(run())
+
+
+@main.command()
+@data_dir_option
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the stop.")
+def down(data_dir: Path | None, timeout: float) -> None:
+    """Stop the ledger started by `agentledger up`."""
+    settings = load_settings(data_dir=data_dir)
+    info = require_state(settings.data_dir)
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while read_state(settings.data_dir) is not None:
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"pid {info.pid} still running after {timeout:.0f}s")
+        time.sleep(0.1)
+    console.print(f"stopped (pid {info.pid})")
+
+
+@main.command()
+@data_dir_option
+@json_option
+def status(data_dir: Path | None, as_json: bool) -> None:
+    """What runs and where."""
+    settings = load_settings(data_dir=data_dir)
+    info = read_state(settings.data_dir)
+    if info is None:
+        if as_json:
+            _print_json({"running": False, "data_dir": str(settings.data_dir.resolve())})
+        else:
+            console.print(f"not running (data dir {settings.data_dir.resolve()})")
+        sys.exit(1)
+    payload = {"running": True, **info.as_json()}
+    if as_json:
+        _print_json(payload)
+        return
+    for key, value in payload.items():
+        console.print(f"{key:<16} {value}")
+
+
+def _target(data_dir: Path | None, kafka: str | None) -> tuple[str, Topics]:
+    settings = load_settings(data_dir=data_dir, kafka=kafka)
+    if settings.kafka:
+        return settings.kafka, Topics(settings.topic_prefix)
+    info = require_state(settings.data_dir)
+    return info.bootstrap, Topics(info.topic_prefix)
+
+
+@main.command()
+@click.option(
+    "--source",
+    "source_name",
+    required=True,
+    type=click.Choice(["okta", "cloudtrail", "mcp"]),
+    help="Format of the records.",
+)
+@click.argument("paths", nargs=-1, required=True)
+@data_dir_option
+@click.option(
+    "--kafka", help="Produce to this Kafka cluster instead of the running ledger's broker."
+)
+@json_option
+def ingest(
+    source_name: str,
+    paths: tuple[str, ...],
+    data_dir: Path | None,
+    kafka: str | None,
+    as_json: bool,
+) -> None:
+    """Read PATHS (or - for stdin) and send every record into the ledger."""
+    from agentledger.ingesting import ingest_paths
+
+    bootstrap, topics = _target(data_dir, kafka)
+    missing = [p for p in paths if p != "-" and not Path(p).is_file()]
+    if missing:
+        raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="PATHS")
+    report = asyncio.run(ingest_paths(bootstrap, topics, source_name, paths))
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        console.print(
+            f"accepted {report.accepted} records ({report.events} events), "
+            f"rejected {report.rejected}"
+        )
+        for reason, count in report.reasons.most_common():
+            console.print(f"  {count:>6}  {reason}  (first at {report.examples[reason]})")
+    if report.rejected and not report.accepted:
+        sys.exit(1)
+
+
+def _reader(data_dir: Path | None, clickhouse: str | None) -> Any:
+    from ledger.clickhouse_store import ClickHouseStore
+
+    settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
+    if settings.clickhouse_url:
+        return ClickHouseStore(settings.clickhouse_url, settings.database)
+    info = require_state(settings.data_dir)
+    return ClickHouseStore(info.clickhouse_url, info.database)
+
+
+@main.group()
+def sessions() -> None:
+    """Session chains in the ledger."""
+
+
+@sessions.command("list")
+@data_dir_option
+@click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
+@click.option("--limit", default=50, show_default=True)
+@json_option
+def sessions_list(data_dir: Path | None, clickhouse: str | None, limit: int, as_json: bool) -> None:
+    """The latest sessions."""
+    from agentledger.render import sessions_table
+    from ledger.queries import list_sessions
+
+    with _reader(data_dir, clickhouse) as store:
+        rows = list_sessions(store, limit)
+    if as_json:
+        _print_json(rows)
+    else:
+        console.print(sessions_table(rows))
+
+
+@sessions.command("show")
+@click.argument("session_id")
+@data_dir_option
+@click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
+@json_option
+def sessions_show(
+    session_id: str, data_dir: Path | None, clickhouse: str | None, as_json: bool
+) -> None:
+    """One session's chain: agent → origin → intent → scope → actions → outcomes."""
+    from agentledger.render import chain_tree
+    from ledger.queries import session_chain
+
+    with _reader(data_dir, clickhouse) as store:
+        chain = session_chain(store, session_id)
+    if as_json:
+        _print_json(chain.as_json())
+    else:
+        console.print(chain_tree(chain))
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--sessions", "session_count", default=40, show_default=True, help="Sessions to generate."
+)
+@json_option
+def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
+    """Run the whole path on the embedded stack with generated agent sessions."""
+    from agentledger.demo import run_demo
+
+    settings = load_settings(data_dir=data_dir)
+    asyncio.run(run_demo(settings, session_count, console=console, as_json=as_json))
+
+
+@main.command()
+@click.option(
+    "--events", "event_count", default=200_000, show_default=True, help="Records to push."
+)
+@data_dir_option
+@json_option
+def bench(event_count: int, data_dir: Path | None, as_json: bool) -> None:
+    """Push generated records through the full path and measure it end to end."""
+    from agentledger.bench import run_bench
+
+    settings = load_settings(data_dir=data_dir)
+    result = asyncio.run(run_bench(settings, event_count, console=None if as_json else err_console))
+    if as_json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            console.print(f"{key:<14} {value}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run one Faust worker (settings from AGENTLEDGER_* variables)."""
+    from processors.worker import main as worker_main
+
+    sys.argv = ["agentledger-worker", "worker", "-l", "info", *ctx.args]
+    worker_main()

@@ -1,0 +1,62 @@
+"""Reach a ledger: the one running for a data directory, or a fresh one started for a task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from agentledger.config import Settings
+from agentledger.errors import StackError
+from agentledger.procs import spawn
+from agentledger.stack import StackInfo, read_state
+
+
+async def wait_for_state(
+    data_dir: Path, proc: subprocess.Popen[bytes], timeout: float
+) -> StackInfo:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = read_state(data_dir)
+        if info is not None and (data_dir / "run" / "ready").exists():
+            return info
+        if proc.poll() is not None:
+            raise StackError(
+                f"`agentledger up` exited with {proc.returncode}; see {data_dir}/logs/up.log"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(f"the ledger did not start within {timeout:.0f}s; see {data_dir}/logs")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running_ledger(
+    settings: Settings, *, startup_timeout: float = 90
+) -> AsyncIterator[StackInfo]:
+    """The ledger running at ``settings.data_dir``, or one started there (and stopped after).
+
+    A started one runs as its own ``agentledger up`` process, as it would in use, so that
+    the caller's work and the ledger's do not share one interpreter.
+    """
+    info = read_state(settings.data_dir)
+    if info is not None:
+        yield info
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "agentledger", "up", "--data-dir", str(settings.data_dir)]
+    proc = spawn(args, log=settings.data_dir / "logs" / "up.log", env=dict(os.environ))
+    try:
+        yield await wait_for_state(settings.data_dir, proc, startup_timeout)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 60)
+            except subprocess.TimeoutExpired:
+                proc.kill()

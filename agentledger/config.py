@@ -1,0 +1,76 @@
+"""All settings in one typed object, read once, overridable by ``AGENTLEDGER_*`` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agentledger.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Where the parts run and how the hot path batches.
+
+    Every field can be set as ``AGENTLEDGER_<NAME>`` (e.g. ``AGENTLEDGER_KAFKA``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AGENTLEDGER_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".agentledger"),
+        description="Directory of the embedded ledger (chDB data, broker and worker state).",
+    )
+    kafka: str | None = Field(
+        default=None,
+        description="Bootstrap address of an existing Kafka cluster; unset = embedded broker.",
+    )
+    clickhouse_url: str | None = Field(
+        default=None,
+        description="http(s)://user:password@host:port of a ClickHouse server; unset = chDB.",
+    )
+    database: str = Field(default="agentledger", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    topic_prefix: str = Field(default="ledger", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: Annotated[int, Field(ge=1, le=256)] = 4
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    writer_password: SecretStr | None = None
+    analyst_password: SecretStr = SecretStr("")
+    batch_max: Annotated[int, Field(ge=1)] = 20_000
+    batch_wait_ms: Annotated[int, Field(ge=1)] = 200
+    session_window_s: Annotated[int, Field(ge=1)] = 1800
+    workers: Annotated[int, Field(ge=1, le=16)] = 1
+
+    @field_validator("kafka")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not HOST:PORT (example: kafka-1:9092)")
+        return value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (ClickHouse HTTP interface)")
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus explicit overrides; a clear error when wrong."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}); set them as options or AGENTLEDGER_* variables"
+        ) from exc

@@ -1,0 +1,97 @@
+"""``agentledger demo``: generated agent sessions through the real path, then one chain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from agentledger.client import running_ledger
+from agentledger.config import Settings
+from agentledger.events import now_utc
+from agentledger.ingesting import ingest_paths
+from agentledger.progress import wait_until_stored
+from agentledger.render import chain_tree
+from agentledger.sampledata import generate_sessions, write_files
+from agentledger.topics import Topics
+from ingest.pipeline import IngestReport
+from ledger.clickhouse_store import ClickHouseStore
+from ledger.queries import ledger_summary, session_chain
+from ledger.store import LedgerStore
+
+# One deliberately broken record shows the dead-letter path: counted, kept, pipeline goes on.
+BROKEN_MCP_LINE = '{"ts": "2026-11-20T10:00:00Z", "direction": "client_to_server", "message": {\n'
+
+
+async def run_demo(
+    settings: Settings, session_count: int, *, console: Console, as_json: bool
+) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    quiet = Console(quiet=True) if as_json else console
+    quiet.print(
+        f"[bold]Agent Ledger demo[/] · run {run_id} · data dir {settings.data_dir.resolve()}"
+    )
+    async with running_ledger(settings) as info:
+        quiet.print(f"ledger up: broker {info.bootstrap}, ledger {info.http_url}")
+        sessions = generate_sessions(
+            session_count, run_id=run_id, start=now_utc() - timedelta(minutes=30)
+        )
+        files = write_files(sessions, settings.data_dir / "samples" / run_id)
+        with files["mcp"].open("a") as handle:
+            handle.write(BROKEN_MCP_LINE)
+        topics = Topics(info.topic_prefix)
+        batch = f"demo-{run_id}"
+        reports: dict[str, IngestReport] = {}
+        for source, path in files.items():
+            reports[source] = await ingest_paths(
+                info.bootstrap, topics, source, [str(path)], ingest_batch=batch
+            )
+            r = reports[source]
+            quiet.print(
+                f"  ingested {path.name:<16} {r.accepted:>5} accepted, {r.rejected} rejected"
+            )
+            for reason, count in r.reasons.items():
+                quiet.print(f"      {count} × {reason} (at {r.examples[reason]}) → ledger.dlq")
+        expected = sum(r.events for r in reports.values())
+        with ClickHouseStore(info.clickhouse_url, info.database) as store:
+            await wait_until_stored(store, batch, expected, console=None if as_json else console)
+            summary = ledger_summary(store)
+            chain = session_chain(store, _demo_session_id(store, sessions))
+    if as_json:
+        payload: dict[str, Any] = {
+            "run_id": run_id,
+            "ingest": {s: r.as_json() for s, r in reports.items()},
+            "ledger": summary,
+            "chain": chain.as_json(),
+        }
+        print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        return
+    console.print(
+        f"\n[bold]ledger[/]: {summary['sessions']} sessions, {summary['actions']} actions, "
+        f"{summary['credentials']} credentials, {summary['raw_events']} raw events "
+        f"({', '.join(f'{k} {v}' for k, v in summary['events_by_source'].items())}), "
+        f"{summary['dead_letters']} dead letters"
+    )
+    console.print("\n[bold]one session's chain[/] (Okta token grant → MCP tool calls → AWS calls):")
+    console.print(chain_tree(chain))
+    console.print(
+        f"\nexplore: agentledger up --data-dir {settings.data_dir}  then  "
+        f"agentledger sessions show {chain.session['session_id']}"
+    )
+
+
+def _demo_session_id(store: LedgerStore, sessions: list[Any]) -> str:
+    """The ledger session of the first generated agent session that reached AWS."""
+    for sample in sessions:
+        if sample.jti and {r.source for r in sample.records} >= {"okta", "mcp", "cloudtrail"}:
+            rows = store.query_rows(
+                f"SELECT session_id FROM {store.database}.session_keys FINAL "
+                "WHERE key_type = 'jti' AND key_value = {v:String}",
+                {"v": sample.jti},
+            )
+            if rows:
+                return str(rows[0]["session_id"])
+    raise LookupError("no generated agent session reached the ledger")

@@ -1,0 +1,63 @@
+"""Waiting for the ledger to catch up, with a progress bar when someone is watching."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agentledger.errors import StackError
+from ledger.store import LedgerStore
+
+
+def stored_count(store: LedgerStore, ingest_batch: str) -> int:
+    rows = store.query_rows(
+        f"SELECT count() AS n FROM {store.database}.raw_events "
+        "WHERE ingest_batch = {b:String}",
+        {"b": ingest_batch},
+    )
+    return int(rows[0]["n"])
+
+
+async def wait_until_stored(
+    store: LedgerStore,
+    ingest_batch: str,
+    expected: int,
+    *,
+    timeout: float = 600,
+    console: Console | None = None,
+    interval: float = 0.25,
+) -> float:
+    """Until ``expected`` events of ``ingest_batch`` are queryable; returns the time it happened."""
+    deadline = time.monotonic() + timeout
+    progress = None
+    task = None
+    if console is not None:
+        progress = Progress(
+            TextColumn("stored in the ledger"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        progress.start()
+        task = progress.add_task("stored", total=expected)
+    try:
+        while True:
+            count = await asyncio.to_thread(stored_count, store, ingest_batch)
+            if progress is not None and task is not None:
+                progress.update(task, completed=count)
+            if count >= expected:
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"only {count} of {expected} events reached the ledger in {timeout:.0f}s; "
+                    "see the worker log in the data directory's logs/"
+                )
+            await asyncio.sleep(interval)
+    finally:
+        if progress is not None:
+            progress.stop()

@@ -1,0 +1,286 @@
+"""The embedded stack: broker, ledger (chDB + its HTTP interface) and Faust workers.
+
+``Stack`` starts what is not given from outside (``--kafka``, ``--clickhouse``), writes a
+state file other commands read to find it, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from agentledger.broker import EmbeddedBroker
+from agentledger.config import Settings
+from agentledger.errors import StackError
+from agentledger.events import now_utc
+from agentledger.kafka import ensure_topics
+from agentledger.procs import alive, free_port, spawn, stop
+from agentledger.topics import Topics
+from ingest.registry import SOURCES
+from ledger.store import LedgerStore
+
+STATE_FILE = "stack.json"
+
+
+@dataclass(slots=True)
+class StackInfo:
+    """What a running stack tells other commands (never the writer credential)."""
+
+    pid: int
+    bootstrap: str
+    clickhouse_url: str  # for readers (analyst credential)
+    http_url: str
+    database: str
+    topic_prefix: str
+    data_dir: str
+    started_at: str
+    embedded_broker: bool
+    embedded_ledger: bool
+    workers: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def read_state(data_dir: Path) -> StackInfo | None:
+    """The running stack for ``data_dir``, or ``None`` when none runs there."""
+    path = data_dir / STATE_FILE
+    try:
+        info = StackInfo(**orjson.loads(path.read_bytes()))
+    except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
+        return None
+    return info if alive(info.pid) else None
+
+
+def require_state(data_dir: Path) -> StackInfo:
+    info = read_state(data_dir)
+    if info is None:
+        raise StackError(
+            f"no running ledger at {data_dir.resolve()}: start one with "
+            f"`agentledger up --data-dir {data_dir}` (or pass --data-dir of a running one)"
+        )
+    return info
+
+
+class Stack:
+    """Start with ``async with Stack(settings) as stack``; ``stack.store`` is the ledger."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: LedgerStore | None = None,
+        workers: int | None = None,
+        write_state: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.data_dir = settings.data_dir
+        self.worker_count = settings.workers if workers is None else workers
+        self.write_state = write_state
+        self._given_store = store
+        self.store: LedgerStore | None = store
+        self.broker: EmbeddedBroker | None = None
+        self.bootstrap = settings.kafka or ""
+        self.http_url = ""
+        self.reader_url = settings.clickhouse_url or ""
+        self._writer_url = settings.clickhouse_url or ""
+        self._server: Any = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._workers: list[subprocess.Popen[bytes]] = []
+        self._lock: IO[str] | None = None
+        self.started_at = now_utc()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> Stack:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        logs = self.data_dir / "logs"
+        if not self.bootstrap:
+            self.broker = EmbeddedBroker(logs / "broker.log")
+            self.bootstrap = await asyncio.to_thread(self.broker.start)
+        await ensure_topics(
+            self.bootstrap, self.topics.all(list(SOURCES)), self.settings.partitions
+        )
+        if self.store is None:
+            self.store = await asyncio.to_thread(self._open_store)
+        await asyncio.to_thread(self.store.ensure_schema)
+        if not self.settings.clickhouse_url:
+            await self._serve_ledger()
+        for index in range(self.worker_count):
+            self._workers.append(self._spawn_worker(index))
+        if self.write_state:
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / "run" / "ready").unlink()
+            self._write_state()
+
+    async def stop(self) -> None:
+        for proc in self._workers:
+            await asyncio.to_thread(stop, proc)
+        self._workers.clear()
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(self._server_task, 10)
+            self._server = None
+        if self.store is not None and self._given_store is None:
+            self.store.close()
+            self.store = None
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+            self.broker = None
+        if self.write_state:
+            for path in (self.data_dir / STATE_FILE, self.data_dir / "run" / "ready"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    # -- parts -----------------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        lock = (self.data_dir / "stack.lock").open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            running = read_state(self.data_dir)
+            who = f" (pid {running.pid})" if running else ""
+            raise StackError(
+                f"a ledger already runs with data directory {self.data_dir}{who}; "
+                "stop it with `agentledger down` or choose another --data-dir"
+            ) from None
+        self._lock = lock
+
+    def _open_store(self) -> LedgerStore:
+        if self.settings.clickhouse_url:
+            from ledger.clickhouse_store import ClickHouseStore
+
+            return ClickHouseStore(self.settings.clickhouse_url, self.settings.database)
+        from ledger.chdb_store import ChdbStore
+
+        return ChdbStore(self.data_dir / "chdb", self.settings.database)
+
+    async def _serve_ledger(self) -> None:
+        import uvicorn
+
+        from ledger.chdb_store import ChdbStore
+        from ledger.http_front import WRITER, Credentials, build_app
+
+        assert isinstance(self.store, ChdbStore)
+        writer_password = (
+            self.settings.writer_password.get_secret_value()
+            if self.settings.writer_password
+            else secrets.token_urlsafe(24)
+        )
+        analyst_password = self.settings.analyst_password.get_secret_value()
+        app = build_app(
+            self.store, Credentials(writer_password, analyst_password), status=self.status
+        )
+        host = self.settings.http_host
+        port = self.settings.http_port or free_port(host)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server_task = asyncio.create_task(self._server.serve())
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if self._server_task.done() or time.monotonic() > deadline:
+                raise StackError(f"the ledger HTTP interface did not start on {host}:{port}")
+            await asyncio.sleep(0.02)
+        self.http_url = f"http://{host}:{port}"
+        analyst = f":{analyst_password}@" if analyst_password else ""
+        self.reader_url = f"http://default{analyst}@{host}:{port}" if analyst else self.http_url
+        self._writer_url = f"http://{WRITER}:{writer_password}@{host}:{port}"
+
+    def ready_file(self, index: int) -> Path:
+        return self.data_dir / "run" / f"worker-{index}.ready"
+
+    def _spawn_worker(self, index: int) -> subprocess.Popen[bytes]:
+        ready = self.ready_file(index)
+        with contextlib.suppress(FileNotFoundError):
+            ready.unlink()
+        env = dict(os.environ)
+        env.update(
+            AGENTLEDGER_KAFKA=self.bootstrap,
+            AGENTLEDGER_CLICKHOUSE_URL=self._writer_url,
+            AGENTLEDGER_DATABASE=self.settings.database,
+            AGENTLEDGER_TOPIC_PREFIX=self.settings.topic_prefix,
+            AGENTLEDGER_DATA_DIR=str(self.data_dir / f"worker-{index}"),
+            AGENTLEDGER_PARTITIONS=str(self.settings.partitions),
+            AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
+            AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
+            AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
+            AGENTLEDGER_READY_FILE=str(ready),
+        )
+        args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info"]
+        return spawn(args, log=self.data_dir / "logs" / f"worker-{index}.log", env=env)
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until every worker has joined its consumer group."""
+        deadline = time.monotonic() + timeout
+        for index, proc in enumerate(self._workers):
+            while not self.ready_file(index).exists():
+                if proc.poll() is not None:
+                    log = self.data_dir / "logs" / f"worker-{index}.log"
+                    raise StackError(f"worker {index} exited with {proc.returncode}; see {log}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"worker {index} not ready after {timeout:.0f}s")
+                await asyncio.sleep(0.1)
+
+    def mark_ready(self) -> None:
+        """Tell commands waiting on this stack that its workers have joined."""
+        path = self.data_dir / "run" / "ready"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{os.getpid()}\n")
+
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self._workers]
+
+    def info(self) -> StackInfo:
+        return StackInfo(
+            pid=os.getpid(),
+            bootstrap=self.bootstrap,
+            clickhouse_url=self.reader_url,
+            http_url=self.http_url,
+            database=self.settings.database,
+            topic_prefix=self.settings.topic_prefix,
+            data_dir=str(self.data_dir.resolve()),
+            started_at=self.started_at.isoformat(),
+            embedded_broker=self.broker is not None,
+            embedded_ledger=not self.settings.clickhouse_url,
+            workers=self.worker_pids(),
+        )
+
+    def status(self) -> dict[str, Any]:
+        info = self.info().as_json()
+        info["workers_alive"] = [p.poll() is None for p in self._workers]
+        return info
+
+    def _write_state(self) -> None:
+        path = self.data_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(self.info().as_json(), option=orjson.OPT_INDENT_2))
+        tmp.replace(path)

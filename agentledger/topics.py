@@ -1,0 +1,42 @@
+"""Topic names, all under one prefix so that tests and tenants can each have their own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    prefix: str = "ledger"
+
+    def raw(self, source: str) -> str:
+        return f"{self.prefix}.raw.{source}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.dlq"
+
+    @property
+    def declared(self) -> str:
+        return f"{self.prefix}.sessions.declared"
+
+    @property
+    def contractions(self) -> str:
+        return f"{self.prefix}.contractions"
+
+    def all(self, sources: list[str]) -> list[str]:
+        return [
+            *(self.raw(s) for s in sources),
+            self.events,
+            self.dlq,
+            self.declared,
+            self.contractions,
+        ]
+
+    @property
+    def worker_group(self) -> str:
+        return f"{self.prefix}.worker"

@@ -1,0 +1,83 @@
+"""The one interface every log source implements: turn one raw record into typed events.
+
+Adding a source is one module with one ``Source`` subclass registered in ``ingest.registry``;
+framing (files, JSON Lines, arrays), redaction, dead-lettering and producing are shared.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from agentledger.errors import RecordError
+from agentledger.events import Event, event_id_for
+
+
+class Source(ABC):
+    """A log source. Subclasses set ``name`` and implement ``parse``."""
+
+    name: ClassVar[str]
+
+    def unwrap(self, document: Any) -> list[Any] | None:
+        """Records inside one JSON document that wraps several (``{"Records": [...]}``).
+
+        Returns ``None`` when the document is itself one record. A JSON array is always
+        split by the framing layer before this is called.
+        """
+        return None
+
+    @abstractmethod
+    def parse(self, record: Any, *, position: str, raw: str) -> list[Event]:
+        """Typed events for one record (already redacted); ``raw`` is its canonical JSON.
+
+        Raise ``RecordError`` (with ``field`` where one is to blame) for a record that
+        cannot be understood; the caller adds source and position and dead-letters it.
+        """
+
+    def event_id(self, raw: str, suffix: str = "") -> str:
+        return event_id_for(self.name, raw, suffix)
+
+
+def require(record: dict[str, Any], field: str) -> Any:
+    """``record[field]``, or a ``RecordError`` naming the field."""
+    value = record.get(field)
+    if value is None or value == "":
+        raise RecordError("required field is missing", field=field)
+    return value
+
+
+def require_object(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """A UTC datetime from the timestamp shapes the sources write.
+
+    ISO 8601 with ``Z`` or an offset; Okta's ``2022-03-22 14:21:53.225`` (UTC by the API's
+    contract); epoch seconds or milliseconds. Anything else names the field.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, UTC)
+    if not isinstance(value, str) or not value:
+        raise RecordError(f"expected a timestamp, got {value!r}", field=field)
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python's parser takes at most 6 fractional digits; Okta writes up to 9.
+    head, dot, tail = text.partition(".")
+    if dot:
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        if digits > 6:
+            tail = tail[:6] + tail[digits:]
+        text = f"{head}.{tail}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise RecordError(f"not a timestamp: {value!r}", field=field) from exc
+    if parsed.tzinfo is None:  # the source's contract is UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

@@ -1,0 +1,164 @@
+"""Split a byte stream into JSON records: JSON Lines, one JSON document, or a JSON array.
+
+Every record keeps its position (``file:line``, ``file:line[i]`` inside an array) so that a
+dead-letter entry points at the exact place. Secrets are replaced here, before anything
+else sees the record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from agentledger.errors import RecordError
+from agentledger.events import canonical_json
+from agentledger.tokens import fingerprint
+from ingest.base import Source
+from ingest.redact import might_hold_secrets, redact
+
+
+@dataclass(slots=True)
+class Framed:
+    """One record: its position, its decoded (redacted) value and canonical JSON text."""
+
+    position: str
+    record: Any
+    raw: str
+
+
+@dataclass(slots=True)
+class Unframed:
+    """Text that is not a record; ``text`` has secrets masked by pattern."""
+
+    error: RecordError
+    text: str
+
+
+_TEXT_SECRETS = re.compile(
+    r"""(?ix)
+    (bearer\s+|"(?:sessiontoken|session_token|access_token|id_token|refresh_token|
+                client_secret|password|authorization)"\s*:\s*")
+    ([^"\s]+)
+    """
+)
+
+
+def mask_text(text: str) -> str:
+    """Mask secrets in text that could not be parsed as JSON (it still goes to the DLQ)."""
+    return _TEXT_SECRETS.sub(lambda m: m.group(1) + fingerprint(m.group(2)), text)
+
+
+def _prepare(value: Any, text_hint: str) -> tuple[Any, str]:
+    if might_hold_secrets(text_hint):
+        value = redact(value)
+    return value, canonical_json(value)
+
+
+def _expand(
+    source: Source, value: Any, position: str, text_hint: str
+) -> Iterator[Framed | Unframed]:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _expand(source, item, f"{position}[{i}]", text_hint)
+        return
+    inner = source.unwrap(value)
+    if inner is not None:
+        for i, item in enumerate(inner):
+            record, raw = _prepare(item, text_hint)
+            yield Framed(f"{position}[{i}]", record, raw)
+        return
+    record, raw = _prepare(value, text_hint)
+    yield Framed(position, record, raw)
+
+
+def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Framed | Unframed]:
+    """Records from ``lines`` (a file or stdin), named ``name`` in positions.
+
+    JSON Lines when the first non-blank line is a whole JSON value; otherwise the input is
+    read as one JSON document (pretty-printed objects, arrays, ``{"Records": [...]}``).
+    """
+    iterator = iter(lines)
+    head: list[str] = []
+    first = None
+    for line in iterator:
+        head.append(line)
+        if line.strip():
+            first = line
+            break
+    if first is None:
+        return
+    stripped = first.strip()
+    line_mode = False
+    if not stripped.startswith("["):
+        try:
+            orjson.loads(stripped)
+            line_mode = True
+        except orjson.JSONDecodeError:
+            line_mode = False
+    if not line_mode:
+        text = "".join(head) + "".join(iterator)
+        if _looks_like_json_lines(text):
+            # A JSON Lines file whose first record is broken: keep every good line after it.
+            for number, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    yield from _frame_line(source, line, f"{name}:{number}")
+            return
+        yield from _frame_document(source, text, name)
+        return
+    offset = len(head) - 1
+    for number, line in enumerate([first], start=offset + 1):
+        yield from _frame_line(source, line, f"{name}:{number}")
+    for number, line in enumerate(iterator, start=offset + 2):
+        if line.strip():
+            yield from _frame_line(source, line, f"{name}:{number}")
+
+
+def _looks_like_json_lines(text: str, sample: int = 50) -> bool:
+    """True when the whole text is not one JSON value but some of its lines are objects."""
+    try:
+        orjson.loads(text)
+        return False
+    except orjson.JSONDecodeError:
+        pass
+    for line in text.splitlines()[1 : sample + 1]:
+        stripped = line.strip()
+        if stripped.startswith("{") and stripped.endswith("}"):
+            try:
+                orjson.loads(stripped)
+                return True
+            except orjson.JSONDecodeError:
+                continue
+    return False
+
+
+def _frame_line(source: Source, line: str, position: str) -> Iterator[Framed | Unframed]:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        reason = f"invalid JSON: {exc}"
+        yield Unframed(RecordError(reason, source=source.name, position=position), mask_text(line))
+        return
+    yield from _expand(source, value, position, line)
+
+
+def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | Unframed]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            error = RecordError(
+                f"invalid JSON: {exc.msg} (column {exc.colno})",
+                source=source.name,
+                position=f"{name}:{exc.lineno}",
+            )
+            yield Unframed(error, mask_text(text))
+            return
+        raise  # orjson and json disagree: let it surface rather than guess
+    yield from _expand(source, value, f"{name}:1", text)

@@ -1,0 +1,163 @@
+"""From framed records to Kafka: parse, produce the raw record, then its typed events.
+
+The raw record goes to ``ledger.raw.<source>`` first; its offset becomes the event's
+``raw_ref``. A record that cannot be framed or parsed goes to ``ledger.dlq`` with source,
+position and reason, and is counted; the rest of the input goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import orjson
+
+from agentledger import codec
+from agentledger.errors import RecordError
+from agentledger.events import Event, now_utc
+from agentledger.topics import Topics
+from ingest.base import Source
+from ingest.deadletter import dead_letter, reason_key
+from ingest.framing import Framed, Unframed
+
+SCHEMA_HEADERS = [(codec.SCHEMA_HEADER, codec.schema_name(codec.CURRENT_VERSION).encode())]
+
+
+@dataclass(slots=True)
+class IngestReport:
+    accepted: int = 0
+    rejected: int = 0
+    events: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> first position
+
+    def reject(self, error: RecordError) -> None:
+        key = reason_key(error)
+        self.rejected += 1
+        self.reasons[key] += 1
+        self.examples.setdefault(key, f"{error.source} {error.position}".strip())
+
+    def merge(self, other: IngestReport) -> None:
+        self.accepted += other.accepted
+        self.rejected += other.rejected
+        self.events += other.events
+        self.reasons.update(other.reasons)
+        for key, where in other.examples.items():
+            self.examples.setdefault(key, where)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "events": self.events,
+            "reasons": dict(self.reasons.most_common()),
+            "first_seen_at": self.examples,
+        }
+
+
+@dataclass(slots=True)
+class Parsed:
+    framed: Framed
+    events: list[Event]
+
+
+def parse_all(
+    source: Source, items: Iterable[Framed | Unframed], report: IngestReport
+) -> Iterator[Parsed | dict[str, Any]]:
+    """Parsed records, or dead-letter entries for what could not be parsed."""
+    for item in items:
+        if isinstance(item, Unframed):
+            report.reject(item.error)
+            yield dead_letter(item.error, item.text)
+            continue
+        try:
+            events = source.parse(item.record, position=item.position, raw=item.raw)
+        except RecordError as exc:
+            error = exc.located(source=source.name, position=item.position)
+            report.reject(error)
+            yield dead_letter(error, item.raw)
+            continue
+        report.accepted += 1
+        report.events += len(events)
+        yield Parsed(item, events)
+
+
+def partition_key(events: list[Event]) -> bytes | None:
+    """Related events share a partition where they share their strongest key."""
+    for event in events:
+        if event.keys:
+            return event.keys[0][1].encode()
+    return None
+
+
+async def produce(
+    producer: Any,
+    topics: Topics,
+    source: Source,
+    items: Iterable[Parsed | dict[str, Any]],
+    *,
+    ingest_batch: str,
+    chunk: int = 5_000,
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """Send raw records, their events and dead letters; returns once all are acknowledged."""
+    raw_topic = topics.raw(source.name)
+    iterator = iter(items)
+    while True:
+        block = list(islice(iterator, chunk))
+        if not block:
+            break
+        parsed = [p for p in block if isinstance(p, Parsed)]
+        pending = []
+        for entry in block:
+            if not isinstance(entry, Parsed):
+                entry["ingest_batch"] = ingest_batch
+                pending.append(await producer.send(topics.dlq, orjson.dumps(entry)))
+        raw_sent = [
+            await producer.send(raw_topic, p.framed.raw.encode(), key=partition_key(p.events))
+            for p in parsed
+        ]
+        metas = await asyncio.gather(*raw_sent)
+        ingested_at = now_utc()
+        for p, meta in zip(parsed, metas, strict=True):
+            ref = (raw_topic, meta.partition, meta.offset)
+            for event in p.events:
+                env = codec.Envelope(event, ingested_at, ingest_batch, ref)
+                pending.append(
+                    await producer.send(
+                        topics.events,
+                        codec.encode(env),
+                        key=partition_key([event]),
+                        headers=SCHEMA_HEADERS,
+                    )
+                )
+        await asyncio.gather(*pending)
+        if on_progress is not None:
+            on_progress(len(block))
+
+
+async def ingest_stream(
+    producer: Any,
+    topics: Topics,
+    source: Source,
+    items: Iterable[Framed | Unframed],
+    *,
+    ingest_batch: str,
+    report: IngestReport | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Parse ``items`` and produce them; the report counts what was accepted and rejected."""
+    report = report if report is not None else IngestReport()
+    await produce(
+        producer,
+        topics,
+        source,
+        parse_all(source, items, report),
+        ingest_batch=ingest_batch,
+        on_progress=on_progress,
+    )
+    return report

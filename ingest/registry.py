@@ -1,0 +1,23 @@
+"""The sources Agent Ledger reads, by name. Adding one is one import and one line here."""
+
+from __future__ import annotations
+
+from agentledger.errors import ConfigError
+from ingest.base import Source
+from ingest.cloudtrail import CloudTrailSource
+from ingest.mcp import McpSource
+from ingest.okta import OktaSource
+
+SOURCES: dict[str, type[Source]] = {
+    OktaSource.name: OktaSource,
+    CloudTrailSource.name: CloudTrailSource,
+    McpSource.name: McpSource,
+}
+
+
+def get_source(name: str) -> Source:
+    try:
+        return SOURCES[name]()
+    except KeyError:
+        known = ", ".join(sorted(SOURCES))
+        raise ConfigError(f"unknown source {name!r}; known sources: {known}") from None

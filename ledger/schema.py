@@ -1,0 +1,135 @@
+"""Ledger tables. ``raw_events`` is the record; every other table is a projection of it.
+
+Rows are written idempotently by id: ``raw_events`` is deduplicated by the writer before
+insert (and by ReplacingMergeTree as a backstop); projections are ReplacingMergeTree by
+``version``, so a re-stitched row replaces the one before it. Queries read with ``FINAL``.
+"""
+
+from __future__ import annotations
+
+TABLES: dict[str, str] = {
+    "raw_events": """
+        CREATE TABLE IF NOT EXISTS {db}.raw_events (
+            event_id String,
+            source LowCardinality(String),
+            kind LowCardinality(String),
+            event_time DateTime64(6, 'UTC'),
+            ingested_at DateTime64(6, 'UTC'),
+            stored_at DateTime64(6, 'UTC') DEFAULT now64(6),
+            ingest_batch String,
+            position String,
+            raw_topic String,
+            raw_partition Int32,
+            raw_offset Int64,
+            raw String,
+            event String
+        ) ENGINE = ReplacingMergeTree ORDER BY event_id
+    """,
+    "sessions": """
+        CREATE TABLE IF NOT EXISTS {db}.sessions (
+            session_id String,
+            first_seen DateTime64(6, 'UTC'),
+            last_seen DateTime64(6, 'UTC'),
+            principal String,
+            principal_type String,
+            origin_type LowCardinality(String),
+            origin_principal String,
+            agent_name String,
+            agent_version String,
+            agent_instance String,
+            client_id String,
+            intent String,
+            scopes Array(String),
+            sources Array(String),
+            keys Array(String),
+            event_count UInt32,
+            action_count UInt32,
+            failure_count UInt32,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
+    """,
+    "actions": """
+        CREATE TABLE IF NOT EXISTS {db}.actions (
+            action_id String,
+            session_id String,
+            event_time DateTime64(6, 'UTC'),
+            source LowCardinality(String),
+            kind LowCardinality(String),
+            operation String,
+            service String,
+            resource String,
+            arguments String,
+            principal String,
+            principal_type String,
+            client_id String,
+            agent_name String,
+            agent_version String,
+            agent_instance String,
+            scopes Array(String),
+            intent String,
+            outcome LowCardinality(String),
+            outcome_detail String,
+            outcome_event_id String,
+            rpc_key String,
+            link_key_type LowCardinality(String),
+            link_key String,
+            link_rule LowCardinality(String),
+            version UInt64,
+            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+    """,
+    "session_keys": """
+        CREATE TABLE IF NOT EXISTS {db}.session_keys (
+            key_type LowCardinality(String),
+            key_value String,
+            session_id String,
+            first_seen DateTime64(6, 'UTC'),
+            event_id String,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (key_type, key_value)
+    """,
+    "session_aliases": """
+        CREATE TABLE IF NOT EXISTS {db}.session_aliases (
+            alias_id String,
+            session_id String,
+            rule LowCardinality(String),
+            key_type String,
+            key_value String,
+            event_id String,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY alias_id
+    """,
+    "credentials": """
+        CREATE TABLE IF NOT EXISTS {db}.credentials (
+            credential_id String,
+            kind LowCardinality(String),
+            session_id String,
+            issued_at DateTime64(6, 'UTC'),
+            expires_at String,
+            principal String,
+            client_id String,
+            scopes Array(String),
+            fingerprint String,
+            claims String,
+            event_id String,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY credential_id
+    """,
+    "dead_letters": """
+        CREATE TABLE IF NOT EXISTS {db}.dead_letters (
+            dead_letter_id String,
+            received_at DateTime64(6, 'UTC'),
+            source LowCardinality(String),
+            position String,
+            reason String,
+            field String,
+            record String
+        ) ENGINE = ReplacingMergeTree ORDER BY dead_letter_id
+    """,
+}
+
+
+def ddl(database: str) -> list[str]:
+    return [f"CREATE DATABASE IF NOT EXISTS {database}"] + [
+        " ".join(sql.split()).format(db=database) for sql in TABLES.values()
+    ]

@@ -1,0 +1,110 @@
+"""The ledger store: one interface, two backends (chDB in-process, ClickHouse over HTTP).
+
+Both speak SQL with ``{name:Type}`` parameters and take inserts as JSON Lines, so the same
+row-building code and the same contract tests serve both.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from agentledger.errors import StoreError
+from ledger.schema import ddl
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ERROR_CODE = re.compile(r"Code:\s*(\d+)\..*?\(([A-Z_]+)\)", re.DOTALL)
+
+
+def store_error(message: str) -> StoreError:
+    """A ``StoreError`` carrying ClickHouse's error code and name where the text has them."""
+    match = _ERROR_CODE.search(message)
+    if match:
+        return StoreError(message.strip(), code=int(match.group(1)), name=match.group(2))
+    return StoreError(message.strip())
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def param_text(value: Any) -> str:
+    """A query parameter in ClickHouse's text form, as the HTTP interface takes ``param_*``."""
+    if isinstance(value, list | tuple):
+        return (
+            "[" + ",".join(_quote(v) if isinstance(v, str) else param_text(v) for v in value) + "]"
+        )
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def json_lines(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    return b"\n".join(orjson.dumps(row) for row in rows)
+
+
+class LedgerStore(ABC):
+    """What processors and commands need from the ledger."""
+
+    def __init__(self, database: str) -> None:
+        if not _IDENTIFIER.match(database):
+            raise StoreError(f"invalid database name {database!r}")
+        self.database = database
+
+    # -- backend primitives ------------------------------------------------------------
+    @abstractmethod
+    def command(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL, OPTIMIZE)."""
+
+    @abstractmethod
+    def query_rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts; ``params`` fill ``{name:Type}`` placeholders."""
+
+    @abstractmethod
+    def insert_json(self, table: str, body: bytes) -> None:
+        """Insert JSON Lines into ``table`` of this store's database."""
+
+    def close(self) -> None:  # noqa: B027 (optional for backends)
+        """Release the backend."""
+
+    # -- shared behaviour ----------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        for statement in ddl(self.database):
+            self.command(statement)
+
+    def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.insert_json(table, json_lines(rows))
+
+    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` the ledger already holds (replays add nothing)."""
+        if not event_ids:
+            return set()
+        rows = self.query_rows(
+            f"SELECT event_id FROM {self.database}.raw_events "
+            "WHERE event_id IN {ids:Array(String)}",
+            {"ids": list(event_ids)},
+        )
+        return {r["event_id"] for r in rows}
+
+    def count(self, table: str, where: str = "1", params: Mapping[str, Any] | None = None) -> int:
+        if not _IDENTIFIER.match(table):
+            raise StoreError(f"invalid table name {table!r}")
+        rows = self.query_rows(
+            f"SELECT count() AS n FROM {self.database}.{table} FINAL WHERE {where}",
+            params,
+        )
+        return int(rows[0]["n"])
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

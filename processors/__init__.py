@@ -1,0 +1,1 @@
+"""Stream processors: plain logic (stitch) and the thin Faust worker around it."""

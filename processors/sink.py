@@ -1,0 +1,181 @@
+"""The hot path: read ``ledger.events`` in batches, stitch, write the ledger, then commit.
+
+It reads with aiokafka ``getmany`` below Faust's per-event layer (Faust's per-message
+machinery tops out far below the broker); the Faust worker manages it as a service.
+Offsets are committed only after the ledger write, and the ledger write skips event ids it
+already holds, so a crash between the two replays the batch and adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from agentledger import codec
+from agentledger.errors import RecordError
+from agentledger.topics import Topics
+from ingest.deadletter import dead_letter
+from ledger.store import LedgerStore
+from processors.stitch import Stitcher, StitchState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SinkStats:
+    batches: int = 0
+    consumed: int = 0
+    written: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+
+class RecentIds:
+    """Event ids written lately, so most replays skip the ledger lookup."""
+
+    def __init__(self, capacity: int = 500_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def add_all(self, event_ids: Iterable[str]) -> None:
+        for event_id in event_ids:
+            self._ids[event_id] = None
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+
+def restore_state(store: LedgerStore, window: timedelta) -> StitchState:
+    db = store.database
+    return StitchState.restore(
+        window=window,
+        keys=store.query_rows(
+            f"SELECT key_type, key_value, session_id FROM {db}.session_keys FINAL"
+        ),
+        aliases=store.query_rows(
+            f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL"
+        ),
+        sessions=store.query_rows(f"SELECT * FROM {db}.sessions FINAL"),
+        pending_actions=store.query_rows(
+            f"SELECT * FROM {db}.actions FINAL "
+            "WHERE kind = 'tool_call' AND outcome = 'pending'"
+        ),
+    )
+
+
+class EventSink:
+    """Stitch and store batches of Avro events; ``handle`` is the whole per-batch step."""
+
+    def __init__(self, store: LedgerStore, topics: Topics, stitcher: Stitcher) -> None:
+        self.store = store
+        self.topics = topics
+        self.stitcher = stitcher
+        self.recent = RecentIds()
+        self.stats = SinkStats()
+
+    def decode(self, messages: Iterable[Any]) -> tuple[list[codec.Envelope], list[dict[str, Any]]]:
+        """Envelopes, and dead-letter entries for messages that do not decode."""
+        envelopes: list[codec.Envelope] = []
+        rejected: list[dict[str, Any]] = []
+        for msg in messages:
+            position = f"{msg.topic}/{msg.partition}/{msg.offset}"
+            try:
+                version = codec.writer_version(msg.headers)
+                envelopes.append(codec.decode(msg.value, version))
+            except RecordError as exc:
+                rejected.append(
+                    dead_letter(
+                        exc.located(source=msg.topic, position=position),
+                        msg.value.hex()[:4096],
+                    )
+                )
+        return envelopes, rejected
+
+    def handle(self, envelopes: list[codec.Envelope]) -> int:
+        """Write the new events of one batch; returns how many were new. Blocking."""
+        fresh: dict[str, codec.Envelope] = {}
+        for env in envelopes:
+            event_id = env.event.event_id
+            if event_id not in fresh and event_id not in self.recent:
+                fresh[event_id] = env
+        if fresh:
+            for event_id in self.store.existing_event_ids(list(fresh)):
+                del fresh[event_id]
+        self.stats.duplicates += len(envelopes) - len(fresh)
+        if not fresh:
+            return 0
+        output = self.stitcher.process(list(fresh.values()))
+        for table, rows in output.tables():
+            self.store.insert_rows(table, rows)
+        self.recent.add_all(fresh)
+        self.stats.written += len(fresh)
+        return len(fresh)
+
+
+async def run_sink(
+    sink: EventSink,
+    *,
+    bootstrap: str,
+    batch_max: int,
+    batch_wait_ms: int,
+    stop: asyncio.Event,
+    on_ready: Any = None,
+) -> None:
+    """Consume ``ledger.events`` until ``stop`` is set."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    consumer = AIOKafkaConsumer(
+        sink.topics.events,
+        bootstrap_servers=bootstrap,
+        group_id=sink.topics.worker_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 << 20,
+        fetch_max_bytes=64 << 20,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await consumer.start()
+    await producer.start()
+    try:
+        ready = False
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
+            if not ready and consumer.assignment():
+                ready = True
+                if on_ready is not None:
+                    on_ready()
+            messages = [m for records in batch.values() for m in records]
+            if not messages:
+                continue
+            envelopes, rejected = sink.decode(messages)
+            for entry in rejected:
+                await producer.send(sink.topics.dlq, codec_json(entry))
+            sink.stats.dead_lettered += len(rejected)
+            await asyncio.to_thread(sink.handle, envelopes)
+            await consumer.commit()
+            sink.stats.batches += 1
+            sink.stats.consumed += len(messages)
+            log.info(
+                "batch of %d events: %d new, %d duplicates so far",
+                len(messages),
+                sink.stats.written,
+                sink.stats.duplicates,
+            )
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def codec_json(entry: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(entry)

@@ -1,0 +1,481 @@
+"""Stitching: resolve each event's correlation keys to a ledger session, list in, rows out.
+
+Keys link events: any key two events share puts them in one session. When one event
+carries keys of two sessions, the sessions merge: the later one becomes an alias of the
+earlier one, and the alias row records the key and the rule that made the merge. Every
+action row records which key linked it and by which rule, so an analyst can ask "why".
+
+The state here is a projection of the ledger too: ``StitchState.restore`` rebuilds it from
+the ``session_keys``, ``session_aliases``, ``sessions`` and pending ``actions`` rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from agentledger import events as ev
+from agentledger.codec import Envelope
+from agentledger.events import Event
+from agentledger.events import ch_ts as ts
+
+# Key types that may link two sessions together; KEY_MCP_RPC only pairs a result with its call.
+LINKING = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
+# A caller-chosen AWS session name links when it equals a binding another source carries.
+SESSION_NAME_TARGETS = (ev.KEY_JTI, ev.KEY_MCP_SESSION, ev.KEY_TXN, ev.KEY_TRACE)
+
+HUMAN_TYPES = frozenset({"User", "IAMUser", "SAMLUser", "Root"})
+
+RULE_NEW = "new_session"
+RULE_SHARED_KEY = "shared_key"
+RULE_SESSION_NAME = "aws_session_name_binding"
+RULE_RPC_PAIR = "mcp_rpc_pair"
+RULE_WINDOW = "principal_client_window"
+RULE_MERGE = "merge_shared_key"
+
+
+def _version() -> int:
+    return time.time_ns()
+
+
+def new_session_id(first_key: str) -> str:
+    return "s-" + hashlib.sha256(first_key.encode()).hexdigest()[:20]
+
+
+@dataclass(slots=True)
+class SessionState:
+    session_id: str
+    first_seen: datetime
+    last_seen: datetime
+    principal: str = ""
+    principal_type: str = ""
+    origin_type: str = ""
+    origin_principal: str = ""
+    agent_name: str = ""
+    agent_version: str = ""
+    agent_instance: str = ""
+    client_id: str = ""
+    intent: str = ""
+    scopes: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    event_count: int = 0
+    action_count: int = 0
+    failure_count: int = 0
+
+    def row(self, version: int) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "first_seen": ts(self.first_seen),
+            "last_seen": ts(self.last_seen),
+            "principal": self.principal,
+            "principal_type": self.principal_type,
+            "origin_type": self.origin_type,
+            "origin_principal": self.origin_principal,
+            "agent_name": self.agent_name,
+            "agent_version": self.agent_version,
+            "agent_instance": self.agent_instance,
+            "client_id": self.client_id,
+            "intent": self.intent,
+            "scopes": self.scopes,
+            "sources": self.sources,
+            "keys": self.keys[:64],
+            "event_count": self.event_count,
+            "action_count": self.action_count,
+            "failure_count": self.failure_count,
+            "version": version,
+        }
+
+    def absorb(self, other: SessionState) -> None:
+        """Fold a merged session's summary into this one."""
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        for name in (
+            "principal",
+            "principal_type",
+            "origin_type",
+            "origin_principal",
+            "agent_name",
+            "agent_version",
+            "agent_instance",
+            "client_id",
+            "intent",
+        ):
+            if not getattr(self, name) and getattr(other, name):
+                setattr(self, name, getattr(other, name))
+        self.scopes = sorted(set(self.scopes) | set(other.scopes))
+        self.sources = sorted(set(self.sources) | set(other.sources))
+        self.keys = self.keys + [k for k in other.keys if k not in self.keys]
+        self.event_count += other.event_count
+        self.action_count += other.action_count
+        self.failure_count += other.failure_count
+
+
+@dataclass(slots=True)
+class StitchOutput:
+    """Rows for each ledger table, produced by one batch."""
+
+    raw_events: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    session_keys: list[dict[str, Any]] = field(default_factory=list)
+    session_aliases: list[dict[str, Any]] = field(default_factory=list)
+    credentials: list[dict[str, Any]] = field(default_factory=list)
+
+    def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        # raw_events last: its presence marks a batch as done for replays after a crash.
+        return [
+            ("session_keys", self.session_keys),
+            ("session_aliases", self.session_aliases),
+            ("sessions", self.sessions),
+            ("actions", self.actions),
+            ("credentials", self.credentials),
+            ("raw_events", self.raw_events),
+        ]
+
+
+@dataclass(slots=True)
+class Link:
+    session_id: str
+    key_type: str
+    key_value: str
+    rule: str
+
+
+class StitchState:
+    """Key index, aliases, session summaries and tool calls awaiting their result."""
+
+    def __init__(self, window: timedelta = timedelta(minutes=30)) -> None:
+        self.window = window
+        self.key_index: dict[tuple[str, str], str] = {}
+        self.aliases: dict[str, str] = {}
+        self.sessions: dict[str, SessionState] = {}
+        self.last_by_principal: dict[tuple[str, str], str] = {}
+        self.pending_calls: dict[str, dict[str, Any]] = {}  # rpc key -> action row
+        self.early_results: dict[str, tuple[str, str, str]] = {}  # rpc key -> outcome
+
+    def resolve(self, session_id: str) -> str:
+        root = session_id
+        while root in self.aliases:
+            root = self.aliases[root]
+        while session_id != root:  # path compression
+            self.aliases[session_id], session_id = root, self.aliases[session_id]
+        return root
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        window: timedelta,
+        keys: Iterable[Mapping[str, Any]],
+        aliases: Iterable[Mapping[str, Any]],
+        sessions: Iterable[Mapping[str, Any]],
+        pending_actions: Iterable[Mapping[str, Any]],
+    ) -> StitchState:
+        """Rebuild from ledger rows (read with FINAL)."""
+        state = cls(window)
+        for k in keys:
+            state.key_index[(k["key_type"], k["key_value"])] = k["session_id"]
+        for a in aliases:
+            if a["alias_id"] != a["session_id"]:
+                state.aliases[a["alias_id"]] = a["session_id"]
+        for s in sessions:
+            session = SessionState(
+                session_id=s["session_id"],
+                first_seen=_parse_ts(s["first_seen"]),
+                last_seen=_parse_ts(s["last_seen"]),
+                **{
+                    name: s[name]
+                    for name in (
+                        "principal",
+                        "principal_type",
+                        "origin_type",
+                        "origin_principal",
+                        "agent_name",
+                        "agent_version",
+                        "agent_instance",
+                        "client_id",
+                        "intent",
+                        "scopes",
+                        "sources",
+                        "keys",
+                        "event_count",
+                        "action_count",
+                        "failure_count",
+                    )
+                },
+            )
+            state.sessions[session.session_id] = session
+            if session.principal:
+                state.last_by_principal[(session.principal, session.client_id)] = session.session_id
+        for row in pending_actions:
+            rpc = row.get("rpc_key")
+            if rpc:
+                state.pending_calls[str(rpc)] = dict(row)
+        return state
+
+
+def _parse_ts(text: str) -> datetime:
+    from ingest.base import parse_time
+
+    return parse_time(text, "timestamp")
+
+
+class Stitcher:
+    """Turns decoded events into ledger rows; one instance per worker, state kept across batches."""
+
+    def __init__(self, state: StitchState | None = None) -> None:
+        self.state = state or StitchState()
+
+    # -- linking -----------------------------------------------------------------------------
+    def _candidates(self, event: Event) -> list[Link]:
+        index, resolve = self.state.key_index, self.state.resolve
+        found: list[Link] = []
+        for key_type, value in event.keys:
+            if key_type not in LINKING:
+                continue
+            sid = index.get((key_type, value))
+            if sid is not None:
+                found.append(Link(resolve(sid), key_type, value, RULE_SHARED_KEY))
+            if key_type == ev.KEY_AWS_SESSION_NAME:
+                for target in SESSION_NAME_TARGETS:
+                    sid = index.get((target, value))
+                    if sid is not None:
+                        found.append(Link(resolve(sid), target, value, RULE_SESSION_NAME))
+        return found
+
+    def _fallback(self, event: Event) -> Link | None:
+        for key_type, value in event.keys:
+            if key_type == ev.KEY_MCP_RPC:
+                sid = self.state.key_index.get((key_type, value))
+                if sid is not None:
+                    return Link(self.state.resolve(sid), key_type, value, RULE_RPC_PAIR)
+        if event.principal:
+            sid = self.state.last_by_principal.get((event.principal, event.client_id or ""))
+            if sid is not None:
+                sid = self.state.resolve(sid)
+                session = self.state.sessions.get(sid)
+                if session and abs(event.event_time - session.last_seen) <= self.state.window:
+                    return Link(sid, "principal_client", event.principal, RULE_WINDOW)
+        return None
+
+    def _link(self, event: Event, out: StitchOutput, version: int) -> Link:
+        found = self._candidates(event)
+        if not found:
+            fallback = self._fallback(event)
+            if fallback is not None:
+                return fallback
+            first = event.keys[0] if event.keys else ("event", event.event_id)
+            sid = new_session_id(f"{first[0]}:{first[1]}")
+            if sid in self.state.sessions or sid in self.state.aliases:
+                sid = new_session_id(f"event:{event.event_id}")
+            self.state.sessions[sid] = SessionState(sid, event.event_time, event.event_time)
+            return Link(sid, first[0], first[1], RULE_NEW)
+        roots = {link.session_id for link in found}
+        if len(roots) == 1:
+            return found[0]
+        # Several sessions share this event: the earliest one absorbs the others.
+        ordered = sorted(roots, key=lambda s: (self.state.sessions[s].first_seen, s))
+        root = ordered[0]
+        for other in ordered[1:]:
+            via = next(link for link in found if link.session_id == other)
+            self.state.aliases[other] = root
+            self.state.sessions[root].absorb(self.state.sessions.pop(other))
+            out.session_aliases.append(
+                {
+                    "alias_id": other,
+                    "session_id": root,
+                    "rule": RULE_MERGE,
+                    "key_type": via.key_type,
+                    "key_value": via.key_value,
+                    "event_id": event.event_id,
+                    "version": version,
+                }
+            )
+        # Aliases that pointed at an absorbed session now point at the root.
+        for alias, target in list(self.state.aliases.items()):
+            if target in roots and target != root:
+                self.state.aliases[alias] = root
+        return next(link for link in found if link.session_id == root)
+
+    # -- rows ---------------------------------------------------------------------------------
+    def process(self, batch: Sequence[Envelope]) -> StitchOutput:
+        out = StitchOutput()
+        version = _version()
+        touched: set[str] = set()
+        for env in sorted(batch, key=lambda e: e.event.event_time):
+            event = env.event
+            link = self._link(event, out, version)
+            sid = link.session_id
+            touched.add(sid)
+            self._register_keys(event, sid, out, version)
+            session = self.state.sessions[sid]
+            self._summarise(session, event)
+            out.raw_events.append(_raw_row(env, sid))
+            if event.kind == ev.TOOL_RESULT:
+                self._apply_result(event, out, version)
+            else:
+                session.action_count += 1
+                out.actions.append(self._action_row(event, link, version))
+            if event.kind == ev.TOKEN_GRANT:
+                out.credentials.append(_credential_row(event, sid, version))
+            if event.principal:
+                self.state.last_by_principal[(event.principal, event.client_id or "")] = sid
+        for sid in touched:
+            root = self.state.resolve(sid)
+            if root in self.state.sessions:
+                out.sessions.append(self.state.sessions[root].row(version))
+        return out
+
+    def _register_keys(self, event: Event, sid: str, out: StitchOutput, version: int) -> None:
+        index = self.state.key_index
+        session = self.state.sessions[sid]
+        for key_type, value in event.keys:
+            if (key_type, value) in index:
+                continue
+            index[(key_type, value)] = sid
+            if key_type != ev.KEY_MCP_RPC:
+                session.keys.append(f"{key_type}:{value}")
+            out.session_keys.append(
+                {
+                    "key_type": key_type,
+                    "key_value": value,
+                    "session_id": sid,
+                    "first_seen": ts(event.event_time),
+                    "event_id": event.event_id,
+                    "version": version,
+                }
+            )
+
+    def _summarise(self, session: SessionState, event: Event) -> None:
+        session.first_seen = min(session.first_seen, event.event_time)
+        session.last_seen = max(session.last_seen, event.event_time)
+        session.event_count += 1
+        if event.source not in session.sources:
+            session.sources = sorted([*session.sources, event.source])
+        if event.outcome == ev.FAILURE:
+            session.failure_count += 1
+        if event.principal:
+            # Prefer a person over a workload identity as the session's principal.
+            event_human = event.principal_type in HUMAN_TYPES
+            if not session.principal or (event_human and session.principal_type not in HUMAN_TYPES):
+                session.principal = event.principal
+                session.principal_type = event.principal_type or ""
+        if event.kind == ev.TOKEN_GRANT and event.principal_type == "User" and event.principal:
+            # A person authorised the token the agent acts with: the chain's origin.
+            session.origin_type, session.origin_principal = "human", event.principal
+        for name in ("agent_name", "agent_version", "agent_instance", "client_id", "intent"):
+            value = getattr(event, name)
+            if value and not getattr(session, name):
+                setattr(session, name, value)
+        if event.scopes:
+            session.scopes = sorted(set(session.scopes) | set(event.scopes))
+
+    def _action_row(self, event: Event, link: Link, version: int) -> dict[str, Any]:
+        row = {
+            "action_id": event.event_id,
+            "session_id": link.session_id,
+            "event_time": ts(event.event_time),
+            "source": event.source,
+            "kind": event.kind,
+            "operation": event.operation,
+            "service": event.service or "",
+            "resource": event.resource or "",
+            "arguments": event.attributes.get("arguments", ""),
+            "principal": event.principal or "",
+            "principal_type": event.principal_type or "",
+            "client_id": event.client_id or "",
+            "agent_name": event.agent_name or "",
+            "agent_version": event.agent_version or "",
+            "agent_instance": event.agent_instance or "",
+            "scopes": event.scopes,
+            "intent": event.intent or "",
+            "outcome": event.outcome,
+            "outcome_detail": event.outcome_detail or "",
+            "outcome_event_id": "",
+            "rpc_key": "",
+            "link_key_type": link.key_type,
+            "link_key": link.key_value,
+            "link_rule": link.rule,
+            "version": version,
+        }
+        if event.kind == ev.TOOL_CALL:
+            rpc = _rpc_key(event)
+            if rpc is not None:
+                row["rpc_key"] = rpc
+                early = self.state.early_results.pop(rpc, None)
+                if early is not None:
+                    row["outcome"], row["outcome_detail"], row["outcome_event_id"] = early
+                else:
+                    self.state.pending_calls[rpc] = row
+        return row
+
+    def _apply_result(self, event: Event, out: StitchOutput, version: int) -> None:
+        rpc = _rpc_key(event)
+        if rpc is None:
+            return
+        call = self.state.pending_calls.pop(rpc, None)
+        outcome = (event.outcome, event.outcome_detail or "", event.event_id)
+        if call is None:
+            self.state.early_results[rpc] = outcome
+            return
+        updated = dict(call)
+        updated["outcome"], updated["outcome_detail"], updated["outcome_event_id"] = outcome
+        updated["version"] = version + 1  # replaces the pending row, even within one batch
+        out.actions.append(updated)
+
+
+def _rpc_key(event: Event) -> str | None:
+    for key_type, value in event.keys:
+        if key_type == ev.KEY_MCP_RPC:
+            return value
+    return None
+
+
+def _raw_row(env: Envelope, sid: str) -> dict[str, Any]:
+    from agentledger.codec import to_record
+
+    e = env.event
+    ref = env.raw_ref or ("", 0, 0)
+    summary = to_record(env)
+    del summary["raw"]
+    summary["session_id"] = sid
+    summary["event_time"] = e.event_time.isoformat()
+    summary["ingested_at"] = env.ingested_at.isoformat()
+    return {
+        "event_id": e.event_id,
+        "source": e.source,
+        "kind": e.kind,
+        "event_time": ts(e.event_time),
+        "ingested_at": ts(env.ingested_at),
+        "ingest_batch": env.ingest_batch,
+        "position": e.position,
+        "raw_topic": ref[0],
+        "raw_partition": ref[1],
+        "raw_offset": ref[2],
+        "raw": e.raw,
+        "event": summary,
+    }
+
+
+def _credential_row(event: Event, sid: str, version: int) -> dict[str, Any]:
+    attrs = event.attributes
+    credential_id = attrs.get("jti") or attrs.get("issued_access_key") or event.event_id
+    return {
+        "credential_id": credential_id,
+        "kind": "access_token" if attrs.get("jti") else "aws_temporary_key",
+        "session_id": sid,
+        "issued_at": ts(event.event_time),
+        "expires_at": attrs.get("expires_at", ""),
+        "principal": event.principal or "",
+        "client_id": event.client_id or "",
+        "scopes": event.scopes,
+        "fingerprint": attrs.get("token_fp", ""),
+        "claims": attrs.get("claims", ""),
+        "event_id": event.event_id,
+        "version": version,
+    }

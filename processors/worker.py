@@ -1,0 +1,117 @@
+"""The Faust worker: the batched event sink as a Faust-managed service, and a Faust agent
+that keeps dead letters in the ledger (the broker is memory-only; the ledger is durable).
+
+Started by ``agentledger up`` (or ``agentledger worker``) with its settings in the
+environment: ``AGENTLEDGER_KAFKA``, ``AGENTLEDGER_CLICKHOUSE_URL`` (the writer credential),
+``AGENTLEDGER_DATABASE``, ``AGENTLEDGER_TOPIC_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import faust
+import mode
+import orjson
+
+from agentledger.config import Settings, load_settings
+from agentledger.errors import ConfigError
+from agentledger.topics import Topics
+from ingest.deadletter import dead_letter_row
+from ledger.clickhouse_store import ClickHouseStore
+from processors.sink import EventSink, restore_state, run_sink
+from processors.stitch import Stitcher
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
+    if not settings.kafka or not settings.clickhouse_url:
+        raise ConfigError(
+            "the worker needs AGENTLEDGER_KAFKA and AGENTLEDGER_CLICKHOUSE_URL "
+            "(agentledger up sets both)"
+        )
+    topics = Topics(settings.topic_prefix)
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        topics.worker_group + ".faust",
+        broker=f"kafka://{settings.kafka}",
+        store="memory://",
+        web_enabled=False,
+        datadir=str(settings.data_dir / "worker"),
+        topic_partitions=settings.partitions,
+        # Tansu waits out the whole rebalance timeout when a group forms: keep it short.
+        broker_session_timeout=6,
+        broker_rebalance_timeout=6,
+        broker_heartbeat_interval=1,
+        topic_allow_declare=False,
+    )
+    store = ClickHouseStore(settings.clickhouse_url, settings.database)
+    dlq = app.topic(topics.dlq, value_type=bytes, value_serializer="raw")
+
+    @app.agent(dlq, name=f"{topics.prefix}.keep-dead-letters")
+    async def keep_dead_letters(stream: Any) -> None:
+        async for values in stream.take(1_000, within=0.5):
+            rows = []
+            for value in values:
+                try:
+                    rows.append(dead_letter_row(orjson.loads(value)))
+                except orjson.JSONDecodeError:
+                    rows.append(
+                        dead_letter_row(
+                            {
+                                "source": topics.dlq,
+                                "reason": "not JSON",
+                                "record": bytes(value).hex(),
+                            }
+                        )
+                    )
+            await asyncio.to_thread(store.insert_rows, "dead_letters", rows)
+
+    class EventSinkService(mode.Service):
+        async def on_start(self) -> None:
+            self._stop_event = asyncio.Event()
+            state = await asyncio.to_thread(
+                restore_state, store, timedelta(seconds=settings.session_window_s)
+            )
+            self.sink = EventSink(store, topics, Stitcher(state))
+            log.info("stitch state restored: %d keys", len(state.key_index))
+
+        @mode.Service.task
+        async def _consume(self) -> None:
+            def mark_ready() -> None:
+                if ready_file is not None:
+                    ready_file.parent.mkdir(parents=True, exist_ok=True)
+                    ready_file.write_text("ready\n")
+
+            await run_sink(
+                self.sink,
+                bootstrap=str(settings.kafka),
+                batch_max=settings.batch_max,
+                batch_wait_ms=settings.batch_wait_ms,
+                stop=self._stop_event,
+                on_ready=mark_ready,
+            )
+
+        async def on_stop(self) -> None:
+            self._stop_event.set()
+
+    app.service(EventSinkService)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+
+    settings = load_settings()
+    ready = os.environ.get("AGENTLEDGER_READY_FILE")
+    app = build_app(settings, Path(ready) if ready else None)
+    app.main()  # Faust's own CLI: `worker -l info`
+
+
+if __name__ == "__main__":
+    main()

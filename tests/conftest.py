@@ -1,0 +1,26 @@
+"""Shared test fixtures: where the real third-party samples live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path:
+    """``../shared/data/real`` beside the checkout, or ``AGENTLEDGER_REAL_DATA``."""
+    override = os.environ.get("AGENTLEDGER_REAL_DATA")
+    return Path(override) if override else REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = real_data_dir()
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"real samples missing at {path}: CI always has ../shared/data/real")
+        pytest.skip(f"real third-party samples not found at {path} (a clone without ../shared)")
+    return path
