@@ -23,7 +23,7 @@ from rich.console import Console
 
 from agentledger.client import running_ledger
 from agentledger.config import Settings
-from agentledger.kafka import consumer_lag
+from agentledger.kafka import BatchSender, consumer_lag
 from agentledger.kafka import producer as make_producer
 from agentledger.progress import wait_until_stored
 from agentledger.sampledata import iter_records
@@ -37,19 +37,37 @@ CHUNK = 5_000
 
 
 def _lines_by_source(total: int, run_id: str) -> list[tuple[str, list[str]]]:
-    """Generated records as JSON lines, in chunks of one source each, in generation order."""
+    """Generated records as JSON lines in chunks of one source each, as log shippers send
+    them: each source in its own order, a chunk whenever a source has ``CHUNK`` records."""
     chunks: list[tuple[str, list[str]]] = []
-    current: tuple[str, list[str]] | None = None
+    pending: dict[str, list[str]] = {}
     for sample in iter_records(total, run_id=run_id):
-        if current is None or current[0] != sample.source or len(current[1]) >= CHUNK:
-            current = (sample.source, [])
-            chunks.append(current)
-        current[1].append(orjson.dumps(sample.record).decode())
+        lines = pending.setdefault(sample.source, [])
+        lines.append(orjson.dumps(sample.record).decode())
+        if len(lines) >= CHUNK:
+            chunks.append((sample.source, pending.pop(sample.source)))
+    chunks.extend(pending.items())
     return chunks
 
 
+def _role(proc: psutil.Process) -> str:
+    """A name for where CPU time went: ingest (this process), ledger, worker, broker."""
+    if proc.pid == os.getpid():
+        return "ingest"
+    try:
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "other"
+    if "processors.worker" in command:
+        return "worker"
+    if "tansu" in command or " broker " in command:
+        return "broker"
+    return "ledger"
+
+
 class RssSampler:
-    """Peak resident memory of this process plus the ledger's processes, sampled."""
+    """Peak resident memory of this process plus the ledger's processes, sampled, and the
+    CPU time each of them spent."""
 
     def __init__(self, pids: list[int]) -> None:
         self.procs = [psutil.Process(os.getpid())]
@@ -59,6 +77,20 @@ class RssSampler:
                 self.procs.append(proc)
                 self.procs.extend(proc.children(recursive=True))
         self.peak = 0
+        self._cpu_start = self._cpu()
+
+    def _cpu(self) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for proc in self.procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                role = _role(proc)
+                spent[role] = spent.get(role, 0.0) + times.user + times.system
+        return spent
+
+    def cpu_seconds(self) -> dict[str, float]:
+        end = self._cpu()
+        return {k: round(end[k] - self._cpu_start.get(k, 0.0), 2) for k in sorted(end)}
 
     def sample(self) -> None:
         total = 0
@@ -101,6 +133,7 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
             report = IngestReport()
             producer = make_producer(info.bootstrap)
             await producer.start()
+            sender = BatchSender(producer)
             if console:
                 console.print(f"pushing {total} records through {info.bootstrap} → {info.http_url}")
             started = time.perf_counter()
@@ -109,7 +142,7 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
                 for source_name, lines in chunks:
                     source = get_source(source_name)
                     await ingest_stream(
-                        producer,
+                        sender,
                         topics,
                         source,
                         _frames(source_name, lines, offset),
@@ -128,6 +161,7 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
             lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events)
             stop_sampling.set()
             await sampling
+            cpu = sampler.cpu_seconds()
     finally:
         if own_dir is not None:
             own_dir.cleanup()
@@ -141,6 +175,7 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
         "produce_seconds": round(produced - started, 3),
         "lag_end": lag,
         "peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "cpu_seconds": cpu,
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

@@ -120,9 +120,9 @@ def encode(env: Envelope) -> bytes:
 def decode(data: bytes, writer_version: int = CURRENT_VERSION) -> Envelope:
     """Decode with the writer's schema, resolved against the current reader schema."""
     try:
-        record = fastavro.schemaless_reader(
-            io.BytesIO(data), load_schema(writer_version), load_schema(CURRENT_VERSION)
-        )
+        writer = load_schema(writer_version)
+        reader = None if writer_version == CURRENT_VERSION else load_schema(CURRENT_VERSION)
+        record = fastavro.schemaless_reader(io.BytesIO(data), writer, reader)
     except Exception as exc:  # fastavro raises several unrelated types for corrupt input
         raise RecordError(f"cannot decode Avro event (writer v{writer_version}): {exc}") from exc
     return from_record(record)  # type: ignore[arg-type]

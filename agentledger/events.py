@@ -113,4 +113,6 @@ def now_utc() -> datetime:
 
 def ch_ts(value: datetime) -> str:
     """``DateTime64(6, 'UTC')`` text for ClickHouse JSONEachRow inserts."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(sep=" ", timespec="microseconds")[:26]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from agentledger.kafka import BatchSender
 from agentledger.kafka import producer as make_producer
 from agentledger.topics import Topics
 from ingest.framing import frame_lines
@@ -33,12 +34,13 @@ async def ingest_paths(
     report = IngestReport()
     producer = make_producer(bootstrap)
     await producer.start()
+    sender = BatchSender(producer)
     try:
         for path in paths:
             if path == "-":
                 items = frame_lines(source, sys.stdin, "stdin")
                 await ingest_stream(
-                    producer,
+                    sender,
                     topics,
                     source,
                     items,
@@ -50,7 +52,7 @@ async def ingest_paths(
             with Path(path).open(encoding="utf-8", errors="replace") as handle:
                 items = frame_lines(source, handle, path)
                 await ingest_stream(
-                    producer,
+                    sender,
                     topics,
                     source,
                     items,

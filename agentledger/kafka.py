@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from agentledger.errors import StackError
@@ -58,3 +59,68 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
         return lag
     finally:
         await consumer.stop()
+
+
+class BatchSender:
+    """Produce many messages as whole record batches, one per partition.
+
+    aiokafka's per-message ``send`` costs a future and a partitioner call each; building
+    batches directly is several times faster, and gives every message's offset (a batch's
+    base offset plus its index), which the ingest needs for raw-record pointers.
+    """
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+        self._partitions: dict[str, int] = {}
+        self._round_robin = 0
+
+    async def partition_count(self, topic: str) -> int:
+        count = self._partitions.get(topic)
+        if count is None:
+            await self.producer.client._wait_on_metadata(topic)
+            count = len(self.producer.client.cluster.partitions_for_topic(topic) or ()) or 1
+            self._partitions[topic] = count
+        return count
+
+    async def send_all(
+        self,
+        topic: str,
+        messages: list[tuple[bytes | None, bytes]],
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> list[tuple[int, int]]:
+        """Send ``(key, value)`` pairs; returns each one's ``(partition, offset)``, in order."""
+        count = await self.partition_count(topic)
+        by_partition: dict[int, list[int]] = {}
+        for index, (key, _) in enumerate(messages):
+            if key is None:
+                partition = self._round_robin % count
+                self._round_robin += 1
+            else:
+                partition = zlib.crc32(key) % count
+            by_partition.setdefault(partition, []).append(index)
+        placed: list[tuple[int, int]] = [(0, 0)] * len(messages)
+        pending: list[tuple[Any, int, list[int]]] = []
+        for partition, indexes in by_partition.items():
+            start = 0
+            while start < len(indexes):
+                batch = self.producer.create_batch()
+                end = start
+                while end < len(indexes):
+                    key, value = messages[indexes[end]]
+                    meta = batch.append(key=key, value=value, timestamp=None, headers=headers or [])
+                    if meta is None:
+                        break
+                    end += 1
+                if end == start:
+                    raise ValueError(
+                        f"a message of {len(messages[indexes[start]][1])} bytes "
+                        "does not fit in one batch"
+                    )
+                future = await self.producer.send_batch(batch, topic, partition=partition)
+                pending.append((future, partition, indexes[start:end]))
+                start = end
+        for future, partition, indexes in pending:
+            meta = await future
+            for position, index in enumerate(indexes):
+                placed[index] = (partition, meta.offset + position)
+        return placed

@@ -14,8 +14,7 @@ from ledger.store import LedgerStore
 
 def stored_count(store: LedgerStore, ingest_batch: str) -> int:
     rows = store.query_rows(
-        f"SELECT count() AS n FROM {store.database}.raw_events "
-        "WHERE ingest_batch = {b:String}",
+        f"SELECT count() AS n FROM {store.database}.raw_events WHERE ingest_batch = {{b:String}}",
         {"b": ingest_batch},
     )
     return int(rows[0]["n"])

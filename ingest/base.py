@@ -13,6 +13,10 @@ from typing import Any, ClassVar
 from agentledger.errors import RecordError
 from agentledger.events import Event, event_id_for
 
+# The ledger's DateTime64 range: a record outside it is refused here, not by the store.
+MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2299, 12, 31, tzinfo=UTC)
+
 
 class Source(ABC):
     """A log source. Subclasses set ``name`` and implement ``parse``."""
@@ -61,7 +65,10 @@ def parse_time(value: Any, field: str) -> datetime:
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise RecordError(f"timestamp {value!r} is out of range", field=field) from exc
     if not isinstance(value, str) or not value:
         raise RecordError(f"expected a timestamp, got {value!r}", field=field)
     text = value.strip().replace(" ", "T", 1)
@@ -80,4 +87,7 @@ def parse_time(value: Any, field: str) -> datetime:
         raise RecordError(f"not a timestamp: {value!r}", field=field) from exc
     if parsed.tzinfo is None:  # the source's contract is UTC
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    parsed = parsed.astimezone(UTC)
+    if not MIN_TIME <= parsed <= MAX_TIME:
+        raise RecordError(f"timestamp {value!r} is outside 1900–2299", field=field)
+    return parsed

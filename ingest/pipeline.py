@@ -7,7 +7,6 @@ position and reason, and is counted; the rest of the input goes on.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import orjson
 from agentledger import codec
 from agentledger.errors import RecordError
 from agentledger.events import Event, now_utc
+from agentledger.kafka import BatchSender
 from agentledger.topics import Topics
 from ingest.base import Source
 from ingest.deadletter import dead_letter, reason_key
@@ -95,7 +95,7 @@ def partition_key(events: list[Event]) -> bytes | None:
 
 
 async def produce(
-    producer: Any,
+    sender: BatchSender,
     topics: Topics,
     source: Source,
     items: Iterable[Parsed | dict[str, Any]],
@@ -112,36 +112,28 @@ async def produce(
         if not block:
             break
         parsed = [p for p in block if isinstance(p, Parsed)]
-        pending = []
-        for entry in block:
-            if not isinstance(entry, Parsed):
-                entry["ingest_batch"] = ingest_batch
-                pending.append(await producer.send(topics.dlq, orjson.dumps(entry)))
-        raw_sent = [
-            await producer.send(raw_topic, p.framed.raw.encode(), key=partition_key(p.events))
-            for p in parsed
-        ]
-        metas = await asyncio.gather(*raw_sent)
+        dead = [e for e in block if not isinstance(e, Parsed)]
+        for entry in dead:
+            entry["ingest_batch"] = ingest_batch
+        if dead:
+            await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
+        placed = await sender.send_all(
+            raw_topic, [(partition_key(p.events), p.framed.raw.encode()) for p in parsed]
+        )
         ingested_at = now_utc()
-        for p, meta in zip(parsed, metas, strict=True):
-            ref = (raw_topic, meta.partition, meta.offset)
+        events: list[tuple[bytes | None, bytes]] = []
+        for p, (partition, offset) in zip(parsed, placed, strict=True):
+            ref = (raw_topic, partition, offset)
             for event in p.events:
                 env = codec.Envelope(event, ingested_at, ingest_batch, ref)
-                pending.append(
-                    await producer.send(
-                        topics.events,
-                        codec.encode(env),
-                        key=partition_key([event]),
-                        headers=SCHEMA_HEADERS,
-                    )
-                )
-        await asyncio.gather(*pending)
+                events.append((partition_key([event]), codec.encode(env)))
+        await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
         if on_progress is not None:
             on_progress(len(block))
 
 
 async def ingest_stream(
-    producer: Any,
+    sender: BatchSender,
     topics: Topics,
     source: Source,
     items: Iterable[Framed | Unframed],
@@ -153,7 +145,7 @@ async def ingest_stream(
     """Parse ``items`` and produce them; the report counts what was accepted and rejected."""
     report = report if report is not None else IngestReport()
     await produce(
-        producer,
+        sender,
         topics,
         source,
         parse_all(source, items, report),

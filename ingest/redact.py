@@ -31,11 +31,16 @@ SECRET_KEYS = frozenset(
         "x-amz-security-token",
     }
 )
-# Cheap pre-check on the raw text so that most records skip the tree walk entirely.
-_MAYBE_SECRET = re.compile(
-    r"authorization|sessiontoken|session_token|_token|security-token|client_secret"
-    r"|secretaccesskey|password|cookie|api-key|api_key|apikey",
-    re.IGNORECASE,
+# Cheap pre-check on the lower-cased raw text, so that most records skip the tree walk.
+_NEEDLES = (
+    "authorization",
+    "token",
+    "secret",
+    "password",
+    "cookie",
+    "api-key",
+    "api_key",
+    "apikey",
 )
 # Documentation placeholders such as "<encoded session token blob>" are not secrets.
 _PLACEHOLDER = re.compile(r"^<[^<>]*>$")
@@ -43,7 +48,8 @@ _SCHEME = re.compile(r"^(Bearer|DPoP|Basic|SSWS|Token)\s+(\S+)$", re.IGNORECASE)
 
 
 def might_hold_secrets(text: str) -> bool:
-    return _MAYBE_SECRET.search(text) is not None
+    lowered = text.lower()
+    return any(needle in lowered for needle in _NEEDLES)
 
 
 def _replace(value: Any) -> Any:
@@ -66,11 +72,18 @@ def _replace(value: Any) -> Any:
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret replaced by its fingerprint (and JWT claims)."""
+    """``value`` with every secret replaced by its fingerprint (and JWT claims).
+
+    Works in place on freshly decoded JSON (the caller owns it) and returns it.
+    """
     if isinstance(value, dict):
-        return {
-            k: (_replace(v) if k.lower() in SECRET_KEYS else redact(v)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
+        for key, item in value.items():
+            if key.lower() in SECRET_KEYS:
+                value[key] = _replace(item)  # same key: safe while iterating
+            elif isinstance(item, dict | list):
+                redact(item)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                redact(item)
     return value

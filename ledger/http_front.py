@@ -27,6 +27,7 @@ from agentledger.errors import StoreError
 from ledger.chdb_store import ChdbStore
 
 WRITER = "writer"
+MAX_FORM_PART = 256 << 20
 _READ_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
 _OUTSIDE_FUNCTIONS = re.compile(
     r"\b(file|url|urlCluster|s3|s3Cluster|gcs|azureBlobStorage|hdfs|remote|remoteSecure|"
@@ -98,8 +99,16 @@ def build_app(
         return PlainTextResponse("Ok.\n")
 
     async def clickhouse(request: Request) -> Response:
-        params = request.query_params
-        body = await request.body()
+        params: dict[str, str] = dict(request.query_params)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            # Clients move long parameters (and the query) into a form, as ClickHouse allows.
+            async with request.form(max_part_size=MAX_FORM_PART) as form:
+                for name, value in form.items():
+                    if isinstance(value, str):
+                        params[name] = value
+            body = b""
+        else:
+            body = await request.body()
         query = params.get("query")
         if query is None:
             sql, data = body.decode(), ""

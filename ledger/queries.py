@@ -50,8 +50,7 @@ def resolve_session(store: LedgerStore, session_id: str) -> str:
     current = session_id
     for _ in range(64):  # merges are re-pointed at write time; this only follows leftovers
         rows = store.query_rows(
-            f"SELECT session_id FROM {db}.session_aliases FINAL "
-            "WHERE alias_id = {id:String}",
+            f"SELECT session_id FROM {db}.session_aliases FINAL WHERE alias_id = {{id:String}}",
             {"id": current},
         )
         if not rows:

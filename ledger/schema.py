@@ -22,7 +22,7 @@ TABLES: dict[str, str] = {
             raw_partition Int32,
             raw_offset Int64,
             raw String,
-            event String
+            session_id String
         ) ENGINE = ReplacingMergeTree ORDER BY event_id
     """,
     "sessions": """

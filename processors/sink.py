@@ -11,19 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from agentledger import codec
-from agentledger.errors import RecordError
+from agentledger.errors import RecordError, StoreError
 from agentledger.topics import Topics
 from ingest.deadletter import dead_letter
 from ledger.store import LedgerStore
-from processors.stitch import Stitcher, StitchState
+from processors.stitch import Stitcher, StitchOutput, StitchState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -60,12 +62,12 @@ def restore_state(store: LedgerStore, window: timedelta) -> StitchState:
             f"SELECT key_type, key_value, session_id FROM {db}.session_keys FINAL"
         ),
         aliases=store.query_rows(
-            f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL"
+            f"SELECT alias_id, session_id, key_type, key_value, event_id "
+            f"FROM {db}.session_aliases FINAL"
         ),
         sessions=store.query_rows(f"SELECT * FROM {db}.sessions FINAL"),
         pending_actions=store.query_rows(
-            f"SELECT * FROM {db}.actions FINAL "
-            "WHERE kind = 'tool_call' AND outcome = 'pending'"
+            f"SELECT * FROM {db}.actions FINAL WHERE kind = 'tool_call' AND outcome = 'pending'"
         ),
     )
 
@@ -98,8 +100,8 @@ class EventSink:
                 )
         return envelopes, rejected
 
-    def handle(self, envelopes: list[codec.Envelope]) -> int:
-        """Write the new events of one batch; returns how many were new. Blocking."""
+    def new_events(self, envelopes: list[codec.Envelope]) -> list[codec.Envelope]:
+        """The envelopes whose events the ledger does not hold yet. Blocking."""
         fresh: dict[str, codec.Envelope] = {}
         for env in envelopes:
             event_id = env.event.event_id
@@ -109,13 +111,20 @@ class EventSink:
             for event_id in self.store.existing_event_ids(list(fresh)):
                 del fresh[event_id]
         self.stats.duplicates += len(envelopes) - len(fresh)
-        if not fresh:
-            return 0
-        output = self.stitcher.process(list(fresh.values()))
+        return list(fresh.values())
+
+    def write(self, output: StitchOutput) -> None:
+        """Insert every table's rows; safe to repeat (rows replace rows of the same id)."""
         for table, rows in output.tables():
             self.store.insert_rows(table, rows)
-        self.recent.add_all(fresh)
-        self.stats.written += len(fresh)
+        self.recent.add_all(row["event_id"] for row in output.raw_events)
+        self.stats.written += len(output.raw_events)
+
+    def handle(self, envelopes: list[codec.Envelope]) -> int:
+        """Stitch and write the new events of one batch; returns how many were new."""
+        fresh = self.new_events(envelopes)
+        if fresh:
+            self.write(self.stitcher.process(fresh))
         return len(fresh)
 
 
@@ -160,7 +169,11 @@ async def run_sink(
             for entry in rejected:
                 await producer.send(sink.topics.dlq, codec_json(entry))
             sink.stats.dead_lettered += len(rejected)
-            await asyncio.to_thread(sink.handle, envelopes)
+            fresh = await _retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
+            if fresh:
+                # Stitch once; only the write is retried, so a retry never counts twice.
+                output = sink.stitcher.process(fresh)
+                await _retrying(partial(sink.write, output), "ledger write", stop)
             await consumer.commit()
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
@@ -173,6 +186,21 @@ async def run_sink(
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def _retrying(fn: Callable[[], T], what: str, stop: asyncio.Event) -> T:
+    """Run ``fn`` in a thread until the ledger takes it: an unreachable or failing ledger
+    pauses the pipeline (offsets stay uncommitted) instead of killing the worker."""
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(fn)
+        except StoreError as exc:
+            if stop.is_set():
+                raise
+            log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def codec_json(entry: dict[str, Any]) -> bytes:

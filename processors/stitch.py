@@ -153,6 +153,8 @@ class StitchState:
         self.window = window
         self.key_index: dict[tuple[str, str], str] = {}
         self.aliases: dict[str, str] = {}
+        # root -> (alias, key type, key value, event id) of every session merged into it
+        self.members: dict[str, list[tuple[str, str, str, str]]] = {}
         self.sessions: dict[str, SessionState] = {}
         self.last_by_principal: dict[tuple[str, str], str] = {}
         self.pending_calls: dict[str, dict[str, Any]] = {}  # rpc key -> action row
@@ -183,6 +185,9 @@ class StitchState:
         for a in aliases:
             if a["alias_id"] != a["session_id"]:
                 state.aliases[a["alias_id"]] = a["session_id"]
+                state.members.setdefault(a["session_id"], []).append(
+                    (a["alias_id"], a["key_type"], a["key_value"], a["event_id"])
+                )
         for s in sessions:
             session = SessionState(
                 session_id=s["session_id"],
@@ -233,20 +238,26 @@ class Stitcher:
 
     # -- linking -----------------------------------------------------------------------------
     def _candidates(self, event: Event) -> list[Link]:
+        """The first link found into each distinct session, strongest key first."""
         index, resolve = self.state.key_index, self.state.resolve
-        found: list[Link] = []
-        for key_type, value in event.keys:
+        found: dict[str, Link] = {}
+        for key in event.keys:
+            key_type = key[0]
             if key_type not in LINKING:
                 continue
-            sid = index.get((key_type, value))
+            sid = index.get(key)
             if sid is not None:
-                found.append(Link(resolve(sid), key_type, value, RULE_SHARED_KEY))
+                sid = resolve(sid)
+                if sid not in found:
+                    found[sid] = Link(sid, key_type, key[1], RULE_SHARED_KEY)
             if key_type == ev.KEY_AWS_SESSION_NAME:
                 for target in SESSION_NAME_TARGETS:
-                    sid = index.get((target, value))
+                    sid = index.get((target, key[1]))
                     if sid is not None:
-                        found.append(Link(resolve(sid), target, value, RULE_SESSION_NAME))
-        return found
+                        sid = resolve(sid)
+                        if sid not in found:
+                            found[sid] = Link(sid, target, key[1], RULE_SESSION_NAME)
+        return list(found.values())
 
     def _fallback(self, event: Event) -> Link | None:
         for key_type, value in event.keys:
@@ -275,31 +286,34 @@ class Stitcher:
                 sid = new_session_id(f"event:{event.event_id}")
             self.state.sessions[sid] = SessionState(sid, event.event_time, event.event_time)
             return Link(sid, first[0], first[1], RULE_NEW)
-        roots = {link.session_id for link in found}
-        if len(roots) == 1:
+        if len(found) == 1:
             return found[0]
+        roots = {link.session_id for link in found}
         # Several sessions share this event: the earliest one absorbs the others.
         ordered = sorted(roots, key=lambda s: (self.state.sessions[s].first_seen, s))
         root = ordered[0]
+        state = self.state
         for other in ordered[1:]:
             via = next(link for link in found if link.session_id == other)
-            self.state.aliases[other] = root
-            self.state.sessions[root].absorb(self.state.sessions.pop(other))
-            out.session_aliases.append(
-                {
-                    "alias_id": other,
-                    "session_id": root,
-                    "rule": RULE_MERGE,
-                    "key_type": via.key_type,
-                    "key_value": via.key_value,
-                    "event_id": event.event_id,
-                    "version": version,
-                }
-            )
-        # Aliases that pointed at an absorbed session now point at the root.
-        for alias, target in list(self.state.aliases.items()):
-            if target in roots and target != root:
-                self.state.aliases[alias] = root
+            state.sessions[root].absorb(state.sessions.pop(other))
+            # The absorbed session and everything merged into it before now alias the root,
+            # so that the ledger's alias rows always name the surviving session directly.
+            moved = [(other, via.key_type, via.key_value, event.event_id)]
+            moved += state.members.pop(other, [])
+            for alias, key_type, key_value, event_id in moved:
+                state.aliases[alias] = root
+                out.session_aliases.append(
+                    {
+                        "alias_id": alias,
+                        "session_id": root,
+                        "rule": RULE_MERGE,
+                        "key_type": key_type,
+                        "key_value": key_value,
+                        "event_id": event_id,
+                        "version": version,
+                    }
+                )
+            state.members.setdefault(root, []).extend(moved)
         return next(link for link in found if link.session_id == root)
 
     # -- rows ---------------------------------------------------------------------------------
@@ -437,15 +451,10 @@ def _rpc_key(event: Event) -> str | None:
 
 
 def _raw_row(env: Envelope, sid: str) -> dict[str, Any]:
-    from agentledger.codec import to_record
-
+    # The raw record is the ledger's source of truth: every projection can be rebuilt by
+    # parsing it again, so the normalized event is not stored twice.
     e = env.event
     ref = env.raw_ref or ("", 0, 0)
-    summary = to_record(env)
-    del summary["raw"]
-    summary["session_id"] = sid
-    summary["event_time"] = e.event_time.isoformat()
-    summary["ingested_at"] = env.ingested_at.isoformat()
     return {
         "event_id": e.event_id,
         "source": e.source,
@@ -458,7 +467,7 @@ def _raw_row(env: Envelope, sid: str) -> dict[str, Any]:
         "raw_partition": ref[1],
         "raw_offset": ref[2],
         "raw": e.raw,
-        "event": summary,
+        "session_id": sid,
     }
 
 
