@@ -42,7 +42,7 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
             sys.exit(2)
 
 
@@ -284,5 +284,5 @@ def worker(ctx: click.Context) -> None:
     """Run one Faust worker (settings from AGENTLEDGER_* variables)."""
     from processors.worker import main as worker_main
 
-    sys.argv = ["agentledger-worker", "worker", "-l", "info", *ctx.args]
+    sys.argv = ["agentledger-worker", "worker", "-l", "info", "--without-web", *ctx.args]
     worker_main()

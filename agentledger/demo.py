@@ -57,7 +57,14 @@ async def run_demo(
                 quiet.print(f"      {count} × {reason} (at {r.examples[reason]}) → ledger.dlq")
         expected = sum(r.events for r in reports.values())
         with ClickHouseStore(info.clickhouse_url, info.database) as store:
-            await wait_until_stored(store, batch, expected, console=None if as_json else console)
+            rejected = sum(r.rejected for r in reports.values())
+            await wait_until_stored(
+                store,
+                batch,
+                expected,
+                dead_letters=rejected,
+                console=None if as_json else console,
+            )
             summary = ledger_summary(store)
             chain = session_chain(store, _demo_session_id(store, sessions))
     if as_json:

@@ -55,7 +55,9 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
         lag = 0
         for tp in tps:
             committed = await consumer.committed(tp)
-            lag += ends[tp] - (committed or 0)
+            # Tansu reports the last batch's base offset as the end offset, so a fully
+            # consumed partition can look "ahead" of its end: count that as no lag.
+            lag += max(0, ends[tp] - (committed or 0))
         return lag
     finally:
         await consumer.stop()

@@ -11,10 +11,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agentledger.errors import StackError
 from ledger.store import LedgerStore
 
+COUNTED_TABLES = ("raw_events", "dead_letters")
 
-def stored_count(store: LedgerStore, ingest_batch: str) -> int:
+
+def stored_count(store: LedgerStore, ingest_batch: str, table: str = "raw_events") -> int:
+    """Rows of ``ingest_batch`` in ``raw_events`` (or ``dead_letters``)."""
+    if table not in COUNTED_TABLES:
+        raise ValueError(f"{table} has no ingest_batch column")
     rows = store.query_rows(
-        f"SELECT count() AS n FROM {store.database}.raw_events WHERE ingest_batch = {{b:String}}",
+        f"SELECT count() AS n FROM {store.database}.{table} WHERE ingest_batch = {{b:String}}",
         {"b": ingest_batch},
     )
     return int(rows[0]["n"])
@@ -25,11 +30,13 @@ async def wait_until_stored(
     ingest_batch: str,
     expected: int,
     *,
+    dead_letters: int = 0,
     timeout: float = 600,
     console: Console | None = None,
     interval: float = 0.25,
 ) -> float:
-    """Until ``expected`` events of ``ingest_batch`` are queryable; returns the time it happened."""
+    """Until ``expected`` events (and ``dead_letters`` rejections) of ``ingest_batch`` are
+    queryable; returns the ``perf_counter`` time at which that was seen."""
     deadline = time.monotonic() + timeout
     progress = None
     task = None
@@ -50,7 +57,13 @@ async def wait_until_stored(
             if progress is not None and task is not None:
                 progress.update(task, completed=count)
             if count >= expected:
-                return time.perf_counter()
+                kept = 0
+                if dead_letters:
+                    kept = await asyncio.to_thread(
+                        stored_count, store, ingest_batch, "dead_letters"
+                    )
+                if kept >= dead_letters:
+                    return time.perf_counter()
             if time.monotonic() > deadline:
                 raise StackError(
                     f"only {count} of {expected} events reached the ledger in {timeout:.0f}s; "

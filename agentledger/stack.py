@@ -152,7 +152,7 @@ class Stack:
         if self.broker is not None:
             await asyncio.to_thread(self.broker.stop)
             self.broker = None
-        if self.write_state:
+        if self._lock is not None and self.write_state:  # only the owner removes its state
             for path in (self.data_dir / STATE_FILE, self.data_dir / "run" / "ready"):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
@@ -235,7 +235,7 @@ class Stack:
             AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
             AGENTLEDGER_READY_FILE=str(ready),
         )
-        args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info"]
+        args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info", "--without-web"]
         return spawn(args, log=self.data_dir / "logs" / f"worker-{index}.log", env=env)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:

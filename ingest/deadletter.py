@@ -44,4 +44,5 @@ def dead_letter_row(entry: dict[str, Any]) -> dict[str, Any]:
         "reason": str(entry.get("reason", "")),
         "field": str(entry.get("field", "")),
         "record": str(entry.get("record", "")),
+        "ingest_batch": str(entry.get("ingest_batch", "")),
     }

@@ -39,7 +39,17 @@ class ChdbStore(LedgerStore):
         self.path = path
         # A chDB session runs one query at a time; the HTTP front calls from threads.
         self._lock = threading.Lock()
-        self._current_db = "default"
+        self._current_db = ["default"]  # shared by views: USE is per chDB session
+        self._owner = True
+
+    def with_database(self, database: str) -> ChdbStore:
+        """The same open ledger, another database (one chDB path per process)."""
+        view = object.__new__(ChdbStore)
+        LedgerStore.__init__(view, database)
+        view._session, view._lock, view.path = self._session, self._lock, self.path
+        view._current_db = self._current_db
+        view._owner = False
+        return view
 
     def run(
         self,
@@ -52,9 +62,9 @@ class ChdbStore(LedgerStore):
         """Run any statement and return its output bytes in ``fmt`` (a FORMAT clause wins)."""
         with self._lock:
             try:
-                if database is not None and database != self._current_db:
+                if database is not None and database != self._current_db[0]:
                     self._session.query(f"USE {database}", "TabSeparated")
-                    self._current_db = database
+                    self._current_db[0] = database
                 result = self._session.query(sql, fmt, params=_texts(params))
             except Exception as exc:
                 raise store_error(str(exc)) from exc
@@ -73,5 +83,6 @@ class ChdbStore(LedgerStore):
         self.run(sql + body.decode(), "TabSeparated")
 
     def close(self) -> None:
-        with self._lock:
-            self._session.close()
+        if self._owner:
+            with self._lock:
+                self._session.close()

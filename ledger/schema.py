@@ -123,7 +123,8 @@ TABLES: dict[str, str] = {
             position String,
             reason String,
             field String,
-            record String
+            record String,
+            ingest_batch String
         ) ENGINE = ReplacingMergeTree ORDER BY dead_letter_id
     """,
 }

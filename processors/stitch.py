@@ -265,7 +265,9 @@ class Stitcher:
                 sid = self.state.key_index.get((key_type, value))
                 if sid is not None:
                     return Link(self.state.resolve(sid), key_type, value, RULE_RPC_PAIR)
-        if event.principal:
+        # The time window is the weakest evidence: only for events that carry no key of
+        # their own (a new IdP session or token starts a new chain even for the same person).
+        if event.principal and not any(k[0] in LINKING for k in event.keys):
             sid = self.state.last_by_principal.get((event.principal, event.client_id or ""))
             if sid is not None:
                 sid = self.state.resolve(sid)

@@ -1,0 +1,83 @@
+"""Integration fixtures: the real Tansu broker, the real chDB ledger, real Faust workers.
+
+chDB opens one data path per process, so the pytest process holds one ledger and every
+test gets its own database in it, its own topics (under its own prefix) and its own
+broker; nothing is shared between tests but the chDB engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from agentledger.config import Settings
+from agentledger.stack import Stack
+from ledger.chdb_store import ChdbStore
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def chdb_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbStore]:
+    store = ChdbStore(tmp_path_factory.mktemp("chdb"), "default")
+    yield store
+    store.close()
+
+
+class RunningStack:
+    """A ``Stack`` running on its own event loop in a thread, driven synchronously."""
+
+    def __init__(self, settings: Settings, store: ChdbStore) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.stack = Stack(settings, store=store, write_state=False)
+        self.store = store
+        self.settings = settings
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> None:
+        self.call(self.stack.start())
+        self.call(self.stack.wait_ready())
+
+    def stop(self) -> None:
+        try:
+            self.call(self.stack.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.bootstrap
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "ledger",
+        "topic_prefix": f"t{tag}",
+        "database": f"t_{tag}",
+        "partitions": 2,
+        "batch_wait_ms": 50,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, chdb_ledger: ChdbStore) -> Iterator[RunningStack]:
+    settings = make_settings(tmp_path)
+    running = RunningStack(settings, chdb_ledger.with_database(settings.database))
+    running.start()
+    yield running
+    running.stop()

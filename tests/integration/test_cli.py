@@ -1,0 +1,130 @@
+"""The commands as a user runs them: up, status, ingest, sessions, down, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from agentledger.sampledata import generate_sessions, write_files
+
+AGENTLEDGER = [sys.executable, "-m", "agentledger"]
+
+
+def run(
+    *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*AGENTLEDGER, *args], capture_output=True, text=True, timeout=timeout, input=stdin
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} exited {result.returncode}: {result.stderr}{result.stdout}")
+    return result
+
+
+def _wait_up(data_dir: Path, proc: subprocess.Popen[bytes], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "agentledger up exited early"
+        status = run("status", "--data-dir", str(data_dir), "--json", check=False)
+        if status.returncode == 0 and (data_dir / "run" / "ready").exists():
+            payload: dict[str, Any] = json.loads(status.stdout)
+            return payload
+        time.sleep(0.3)
+    raise AssertionError("agentledger up did not become ready")
+
+
+def test_up_ingest_sessions_down(tmp_path: Path) -> None:
+    data_dir = tmp_path / "ledger"
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen([*AGENTLEDGER, "up", "--data-dir", str(data_dir)], stdout=log, stderr=log)
+    try:
+        status = _wait_up(data_dir, up)
+        assert status["running"] and status["embedded_broker"] and status["embedded_ledger"]
+        assert status["bootstrap"].startswith("127.0.0.1:")
+        assert status["http_url"].startswith("http://127.0.0.1:")
+        children = psutil.Process(up.pid).children(recursive=True)
+        assert len(children) >= 2  # the broker and a worker
+
+        # A second `up` on the same data directory is refused with a clear message.
+        second = run("up", "--data-dir", str(data_dir), check=False, timeout=60)
+        assert second.returncode == 2 and "already runs" in second.stderr
+
+        files = write_files(generate_sessions(3, run_id="cli"), tmp_path / "in")
+        accepted = 0
+        for source, path in files.items():
+            report = json.loads(run("ingest", "--source", source, str(path), "--data-dir",
+                                    str(data_dir), "--json").stdout)  # fmt: skip
+            assert report["rejected"] == 0 and report["accepted"] > 0
+            accepted += report["events"]
+        # stdin, with one bad line: counted and explained, the good one accepted.
+        okta_line = files["okta"].read_text().splitlines()[0]
+        piped = json.loads(run("ingest", "--source", "okta", "-", "--data-dir", str(data_dir),
+                               "--json", stdin=okta_line + "\n{not json\n").stdout)  # fmt: skip
+        assert (piped["accepted"], piped["rejected"]) == (1, 1)
+        assert list(piped["reasons"]) == ["invalid JSON"]
+
+        deadline = time.monotonic() + 60
+        sessions: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            sessions = json.loads(
+                run("sessions", "list", "--json", "--data-dir", str(data_dir)).stdout
+            )
+            if sum(s["event_count"] for s in sessions) >= accepted:
+                break
+            time.sleep(0.3)
+        assert sum(s["event_count"] for s in sessions) == accepted
+        agent = next(s for s in sessions if s["agent_name"])
+        shown = json.loads(run("sessions", "show", agent["session_id"], "--json", "--data-dir",
+                               str(data_dir)).stdout)  # fmt: skip
+        assert shown["session"]["session_id"] == agent["session_id"]
+        assert {a["source"] for a in shown["actions"]} == {"okta", "mcp", "cloudtrail"}
+        tree = run("sessions", "show", agent["session_id"], "--data-dir", str(data_dir)).stdout
+        for label in ("agent:", "origin:", "intent:", "scope:", "actions", "outcome:"):
+            assert label in tree
+        missing = run("sessions", "show", "s-nope", "--data-dir", str(data_dir), check=False)
+        assert missing.returncode == 2 and "no session 's-nope'" in missing.stderr
+
+        run("down", "--data-dir", str(data_dir))
+        up.wait(30)
+        assert up.returncode == 0
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert run("status", "--data-dir", str(data_dir), check=False).returncode == 1
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            up.wait(30)
+        log.close()
+
+
+def test_ingest_without_a_running_ledger_says_how_to_start_one(tmp_path: Path) -> None:
+    result = run(
+        "ingest", "--source", "okta", "-", "--data-dir", str(tmp_path), check=False, stdin=""
+    )
+    assert result.returncode == 2
+    assert "agentledger up" in result.stderr
+
+
+def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    result = subprocess.run(
+        [*AGENTLEDGER, "demo", "--data-dir", str(tmp_path / "demo"), "--sessions", "8", "--json"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    payload = json.loads(result.stdout)
+    chain = payload["chain"]
+    assert {a["source"] for a in chain["actions"]} == {"okta", "mcp", "cloudtrail"}
+    kinds = {a["kind"] for a in chain["actions"]}
+    assert {"token_grant", "tool_call", "api_call"} <= kinds
+    assert payload["ingest"]["mcp"]["rejected"] == 1  # the demo's deliberately broken line
+    assert payload["ledger"]["dead_letters"] >= 1
+    # The demo stopped the ledger it started: nothing is left running.
+    assert not (tmp_path / "demo" / "stack.json").exists()
