@@ -131,7 +131,10 @@ def decode(data: bytes, writer_version: int = CURRENT_VERSION) -> Envelope:
 def writer_version(headers: list[tuple[str, bytes]] | None) -> int:
     for name, value in headers or ():
         if name == SCHEMA_HEADER:
-            text = value.decode()
+            try:
+                text = value.decode()
+            except UnicodeDecodeError:
+                raise RecordError(f"{SCHEMA_HEADER} header is not UTF-8: {value!r}") from None
             try:
                 return int(text.rsplit(".v", 1)[1])
             except (IndexError, ValueError):

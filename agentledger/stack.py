@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -51,6 +52,14 @@ class StackInfo:
 
     def as_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = f"{parts.username}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def read_state(data_dir: Path) -> StackInfo | None:
@@ -94,7 +103,8 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.bootstrap = settings.kafka or ""
         self.http_url = ""
-        self.reader_url = settings.clickhouse_url or ""
+        # Never write a server password into the state file: readers pass their own.
+        self.reader_url = _without_password(settings.clickhouse_url or "")
         self._writer_url = settings.clickhouse_url or ""
         self._server: Any = None
         self._server_task: asyncio.Task[None] | None = None

@@ -41,11 +41,17 @@ class Unframed:
 
 _TEXT_SECRETS = re.compile(
     r"""(?ix)
-    (bearer\s+|"(?:sessiontoken|session_token|access_token|id_token|refresh_token|
-                client_secret|password|authorization)"\s*:\s*")
+    (   "(?:sessiontoken|session_token|access_token|id_token|refresh_token|
+               client_secret|password|authorization|x-api-key|cookie)"\s*:\s*"
+            (?:(?:bearer|dpop|basic|token|ssws)\s+)?
+      | (?:bearer|dpop)\s+
+    )
     ([^"\s]+)
     """
 )
+
+
+_NON_JSON_NUMBER = re.compile(r"\b(?:NaN|Infinity)\b")
 
 
 def mask_text(text: str) -> str:
@@ -104,7 +110,9 @@ def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Fra
         text = "".join(head) + "".join(iterator)
         if _looks_like_json_lines(text):
             # A JSON Lines file whose first record is broken: keep every good line after it.
-            for number, line in enumerate(text.splitlines(), start=1):
+            # Split on "\n" only: str.splitlines would also cut inside JSON strings at
+            # U+2028 and friends, which JSON allows unescaped.
+            for number, line in enumerate(text.split("\n"), start=1):
                 if line.strip():
                     yield from _frame_line(source, line, f"{name}:{number}")
             return
@@ -119,21 +127,26 @@ def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Fra
 
 
 def _looks_like_json_lines(text: str, sample: int = 50) -> bool:
-    """True when the whole text is not one JSON value but some of its lines are objects."""
+    """True when the whole text is not one JSON value but most of its lines are objects.
+
+    "Most": a broken pretty-printed document can hold a one-line nested object or two,
+    which alone must not turn it into JSON Lines.
+    """
     try:
         orjson.loads(text)
         return False
     except orjson.JSONDecodeError:
         pass
-    for line in text.splitlines()[1 : sample + 1]:
-        stripped = line.strip()
-        if stripped.startswith("{") and stripped.endswith("}"):
+    lines = [line.strip() for line in text.split("\n")[: sample + 1] if line.strip()]
+    objects = 0
+    for line in lines:
+        if line.startswith("{") and line.endswith("}"):
             try:
-                orjson.loads(stripped)
-                return True
+                orjson.loads(line)
+                objects += 1
             except orjson.JSONDecodeError:
                 continue
-    return False
+    return objects >= 2 and objects * 2 >= len(lines)
 
 
 def _frame_line(source: Source, line: str, position: str) -> Iterator[Framed | Unframed]:
@@ -160,5 +173,14 @@ def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | U
             )
             yield Unframed(error, mask_text(text))
             return
-        raise  # orjson and json disagree: let it surface rather than guess
+        # Python's parser takes NaN and Infinity; JSON (and the ledger) does not.
+        found = _NON_JSON_NUMBER.search(text)
+        line = text.count("\n", 0, found.start()) + 1 if found else 1
+        error = RecordError(
+            "invalid JSON: NaN or Infinity is not JSON",
+            source=source.name,
+            position=f"{name}:{line}",
+        )
+        yield Unframed(error, mask_text(text))
+        return
     yield from _expand(source, value, f"{name}:1", text)

@@ -3,7 +3,7 @@
 The process that owns chDB serves it, so ``clickhouse-connect``, Grafana's ClickHouse data
 source and the other worker processes query the embedded ledger exactly as they would a
 server. Two users: ``writer`` (the ledger's own credential, may write) and everyone else
-(analysts: one read-only statement at a time, no table functions that reach outside).
+(analysts: one read-only statement at a time; see ``ledger.sqlguard``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,18 +24,19 @@ from starlette.routing import Route
 
 from agentledger.errors import StoreError
 from ledger.chdb_store import ChdbStore
+from ledger.sqlguard import UnsafeQuery, analyst_statement, read_only_problem
+
+__all__ = ["WRITER", "Credentials", "build_app", "read_only_problem"]
 
 WRITER = "writer"
+_STATUS_BY_ERROR = {
+    "UNKNOWN_TABLE": 404,
+    "UNKNOWN_DATABASE": 404,
+    "READONLY": 403,
+    "SYNTAX_ERROR": 400,
+    "UNKNOWN_IDENTIFIER": 400,
+}
 MAX_FORM_PART = 256 << 20
-_READ_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
-_OUTSIDE_FUNCTIONS = re.compile(
-    r"\b(file|url|urlCluster|s3|s3Cluster|gcs|azureBlobStorage|hdfs|remote|remoteSecure|"
-    r"cluster|mysql|postgresql|sqlite|mongodb|redis|jdbc|odbc|executable|python|input)\s*\(",
-    re.IGNORECASE,
-)
-_STRINGS_AND_COMMENTS = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`|--[^\n]*|/\*.*?\*/", re.DOTALL
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,24 +46,12 @@ class Credentials:
 
     def role(self, user: str, password: str) -> str | None:
         """``writer``, ``analyst``, or ``None`` when the password is wrong."""
+        given = password.encode()  # bytes: compare_digest refuses non-ASCII str
         if user == WRITER:
-            return WRITER if hmac.compare_digest(password, self.writer_password) else None
-        if hmac.compare_digest(password, self.analyst_password):
+            return WRITER if hmac.compare_digest(given, self.writer_password.encode()) else None
+        if hmac.compare_digest(given, self.analyst_password.encode()):
             return "analyst"
         return None
-
-
-def read_only_problem(sql: str) -> str | None:
-    """Why ``sql`` is not one read-only statement, or ``None`` when it is."""
-    code = _STRINGS_AND_COMMENTS.sub(" ", sql).strip().rstrip(";").strip()
-    if ";" in code:
-        return "one statement per request"
-    first = code.split(None, 1)[0].upper() if code else ""
-    if first not in _READ_STATEMENTS:
-        return f"{first or 'empty'} statements need the writer credential"
-    if _OUTSIDE_FUNCTIONS.search(code):
-        return "table functions that read outside the ledger are not allowed"
-    return None
 
 
 def _credentials_of(request: Request) -> tuple[str, str]:
@@ -120,11 +108,13 @@ def build_app(
         role = credentials.role(user, password)
         if role is None:
             return _error(401, 516, "AUTHENTICATION_FAILED", f"{user}: Authentication failed")
-        if role != WRITER:
-            problem = read_only_problem(sql)
-            if problem is not None:
-                return _error(403, 164, "READONLY", f"{user} is read-only: {problem}")
-        statement = f"{sql}\n{data}" if data else sql
+        if role == WRITER:
+            statement = f"{sql}\n{data}" if data else sql
+        else:
+            try:
+                statement = analyst_statement(sql)
+            except UnsafeQuery as exc:
+                return _error(403, 164, "READONLY", f"{user} is read-only: {exc}")
         fmt = params.get("default_format", "TabSeparated")
         query_params = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
         database = params.get("database")
@@ -133,7 +123,7 @@ def build_app(
                 lambda: store.run(statement, fmt, query_params, database=database)
             )
         except StoreError as exc:
-            status_code = 404 if exc.name in ("UNKNOWN_TABLE", "UNKNOWN_DATABASE") else 500
+            status_code = _STATUS_BY_ERROR.get(exc.name or "", 500)
             return _error(status_code, exc.code or 1000, exc.name or "UNKNOWN_EXCEPTION", str(exc))
         return Response(
             output,

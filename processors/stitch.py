@@ -67,6 +67,13 @@ class SessionState:
     action_count: int = 0
     failure_count: int = 0
 
+    def prefer_principal(self, principal: str, principal_type: str) -> None:
+        """Take ``principal`` unless the session already names a person and this is not one."""
+        if not self.principal or (
+            principal_type in HUMAN_TYPES and self.principal_type not in HUMAN_TYPES
+        ):
+            self.principal, self.principal_type = principal, principal_type
+
     def row(self, version: int) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
@@ -94,9 +101,9 @@ class SessionState:
         """Fold a merged session's summary into this one."""
         self.first_seen = min(self.first_seen, other.first_seen)
         self.last_seen = max(self.last_seen, other.last_seen)
+        if other.principal:
+            self.prefer_principal(other.principal, other.principal_type)
         for name in (
-            "principal",
-            "principal_type",
             "origin_type",
             "origin_principal",
             "agent_name",
@@ -215,6 +222,8 @@ class StitchState:
                 },
             )
             state.sessions[session.session_id] = session
+        # The window rule joins a principal's keyless events to their most recent session.
+        for session in sorted(state.sessions.values(), key=lambda s: s.last_seen):
             if session.principal:
                 state.last_by_principal[(session.principal, session.client_id)] = session.session_id
         for row in pending_actions:
@@ -250,13 +259,28 @@ class Stitcher:
                 sid = resolve(sid)
                 if sid not in found:
                     found[sid] = Link(sid, key_type, key[1], RULE_SHARED_KEY)
+            # A caller-chosen AWS session name equal to a binding links either way round:
+            # the STS call may be logged before or after the token it names.
             if key_type == ev.KEY_AWS_SESSION_NAME:
-                for target in SESSION_NAME_TARGETS:
-                    sid = index.get((target, key[1]))
-                    if sid is not None:
-                        sid = resolve(sid)
-                        if sid not in found:
-                            found[sid] = Link(sid, target, key[1], RULE_SESSION_NAME)
+                bound = [(target, key[1]) for target in SESSION_NAME_TARGETS]
+            elif key_type in SESSION_NAME_TARGETS:
+                bound = [(ev.KEY_AWS_SESSION_NAME, key[1])]
+            else:
+                bound = []
+            for other in bound:
+                sid = index.get(other)
+                if sid is not None:
+                    sid = resolve(sid)
+                    if sid not in found:
+                        found[sid] = Link(sid, other[0], key[1], RULE_SESSION_NAME)
+        if event.kind == ev.TOOL_CALL:
+            # A result seen before its call opened a session of its own: the call claims it.
+            rpc = _rpc_key(event)
+            sid = index.get((ev.KEY_MCP_RPC, rpc)) if rpc is not None else None
+            if sid is not None:
+                sid = resolve(sid)
+                if sid not in found:
+                    found[sid] = Link(sid, ev.KEY_MCP_RPC, str(rpc), RULE_RPC_PAIR)
         return list(found.values())
 
     def _fallback(self, event: Event) -> Link | None:

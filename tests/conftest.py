@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ledger.chdb_store import ChdbStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,12 @@ def real_data() -> Path:
             pytest.fail(f"real samples missing at {path}: CI always has ../shared/data/real")
         pytest.skip(f"real third-party samples not found at {path} (a clone without ../shared)")
     return path
+
+
+@pytest.fixture(scope="session")
+def chdb_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbStore]:
+    """The one chDB ledger of this test process (chDB opens one data path per process);
+    tests take their own database in it with ``with_database``."""
+    store = ChdbStore(tmp_path_factory.mktemp("chdb"), "default")
+    yield store
+    store.close()

@@ -23,13 +23,6 @@ from ledger.chdb_store import ChdbStore
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="session")
-def chdb_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbStore]:
-    store = ChdbStore(tmp_path_factory.mktemp("chdb"), "default")
-    yield store
-    store.close()
-
-
 class RunningStack:
     """A ``Stack`` running on its own event loop in a thread, driven synchronously."""
 

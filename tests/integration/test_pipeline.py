@@ -165,3 +165,40 @@ def test_real_samples_flow_through(stack: RunningStack, real_data: Path) -> None
         )
         assert token is None or isinstance(token, dict), "a session token reached the ledger"
     assert wait_rows(stack.store, "raw_events", expected) == expected
+
+
+def test_a_restarted_worker_continues_the_chains(stack: RunningStack, tmp_path: Path) -> None:
+    """Stitch state is a projection of the ledger: a new worker rebuilds it and keeps joining
+    events to the sessions the previous worker started."""
+    from agentledger.procs import stop
+
+    [sample] = [s for s in generate_sessions(4, run_id="restart") if s.jti][:1]
+    okta_and_mcp = [r for r in sample.records if r.source != "cloudtrail"]
+    aws = [r for r in sample.records if r.source == "cloudtrail"]
+    assert aws, "the sample session made no AWS call"
+
+    def write(records: list[Any], name: str) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r.record) + "\n" for r in records))
+        return path
+
+    first = 0
+    for source in ("okta", "mcp"):
+        path = write([r for r in okta_and_mcp if r.source == source], f"{source}.jsonl")
+        first += ingest(stack, source, path, batch="before").events
+    wait_stored(stack.store, "before", first)
+
+    # Replace the worker: the new process knows nothing but what the ledger holds.
+    for proc in stack.stack._workers:
+        stop(proc)
+    stack.stack._workers = [stack.stack._spawn_worker(0)]
+    stack.call(stack.stack.wait_ready())
+
+    second = ingest(stack, "cloudtrail", write(aws, "aws.jsonl"), batch="after").events
+    wait_stored(stack.store, "after", second)
+    sessions = stack.store.query_rows(
+        f"SELECT DISTINCT session_id FROM {stack.store.database}.raw_events"
+    )
+    assert len(sessions) == 1, "the AWS calls started a session of their own"
+    chain = session_chain(stack.store, sessions[0]["session_id"])
+    assert {a["source"] for a in chain.actions} == {"okta", "mcp", "cloudtrail"}

@@ -1,0 +1,187 @@
+"""Avro encoding of events: round trip, the schema header, corrupt input, schema evolution."""
+
+from __future__ import annotations
+
+import copy
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fastavro
+import orjson
+import pytest
+
+from agentledger import codec
+from agentledger.codec import Envelope, decode, encode, writer_version
+from agentledger.errors import RecordError
+from agentledger.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event
+
+SCHEMA_PATH = codec.SCHEMA_DIR / "ledger.Event.v1.avsc"
+
+
+def full_envelope() -> Envelope:
+    event = Event(
+        event_id="0f3c9a1e5b7d4c2a8e6f1b3d5a7c9e0f",
+        source="mcp",
+        kind=TOOL_CALL,
+        event_time=datetime(2025, 3, 14, 9, 0, 0, 123456, tzinfo=UTC),
+        operation="tools/call",
+        position="capture.jsonl:12",
+        raw='{"message":{"id":7,"method":"tools/call"}}',
+        principal="alice@example.com",
+        principal_type="User",
+        client_id="0oa8f5j3ecb5w3dF35d7",
+        agent_name="claude-code",
+        agent_version="1.0.33",
+        agent_instance="agent-7",
+        service="github",
+        resource="create_issue",
+        outcome=SUCCESS,
+        outcome_detail="created #12",
+        intent="Triage issue #12",
+        scopes=["mcp:tools", "repo:write"],
+        keys=[(KEY_MCP_SESSION, "1868a90c"), (KEY_JTI, "AT.Zx7"), (KEY_MCP_RPC, "1868a90c:7")],
+        attributes={"tool": "create_issue", "arguments": '{"title":"bug"}'},
+    )
+    return Envelope(
+        event=event,
+        ingested_at=datetime(2025, 3, 14, 9, 0, 5, tzinfo=UTC),
+        ingest_batch="b-20250314-0001",
+        raw_ref=("ledger.raw.mcp", 3, 98765432101),
+    )
+
+
+def minimal_envelope() -> Envelope:
+    event = Event(
+        event_id="e1",
+        source="okta",
+        kind="identity",
+        event_time=datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        operation="user.session.start",
+        position="okta.json:1[0]",
+        raw="{}",
+    )
+    return Envelope(event=event, ingested_at=datetime(2025, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("envelope", [full_envelope(), minimal_envelope()])
+def test_encode_then_decode_gives_back_the_envelope(envelope: Envelope) -> None:
+    decoded = decode(encode(envelope))
+    assert decoded == envelope
+    assert decoded.event == envelope.event
+    assert decoded.event.event_time.utcoffset() == timedelta(0)
+
+
+def test_the_writer_version_comes_from_the_schema_header() -> None:
+    assert writer_version([("trace", b"x"), ("ledger-schema", b"ledger.Event.v1")]) == 1
+    assert writer_version([("ledger-schema", b"ledger.Event.v7")]) == 7
+
+
+def test_the_writer_version_defaults_to_the_current_one() -> None:
+    assert writer_version(None) == codec.CURRENT_VERSION == 1
+    assert writer_version([]) == 1
+    assert writer_version([("content-type", b"avro/binary")]) == 1
+
+
+@pytest.mark.parametrize("value", [b"ledger.Event", b"ledger.Event.vX", b""])
+def test_a_bad_schema_header_is_a_record_error(value: bytes) -> None:
+    with pytest.raises(RecordError) as caught:
+        writer_version([("ledger-schema", value)])
+    assert caught.value.reason == f"bad ledger-schema header {value.decode()!r}"
+
+
+def test_a_schema_header_that_is_not_utf8_is_a_record_error() -> None:
+    with pytest.raises(RecordError):
+        writer_version([("ledger-schema", b"ledger.Event.v\xff")])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", encode(full_envelope())[:-7], b"\x02"],
+    ids=["empty", "truncated", "one-byte"],
+)
+def test_corrupt_bytes_are_a_record_error(data: bytes) -> None:
+    with pytest.raises(RecordError) as caught:
+        decode(data)
+    assert caught.value.reason.startswith("cannot decode Avro event (writer v1): ")
+    assert caught.value.__cause__ is not None
+
+
+def test_an_unknown_writer_version_is_a_record_error() -> None:
+    with pytest.raises(RecordError) as caught:
+        decode(encode(full_envelope()), writer_version=9)
+    assert caught.value.reason.startswith("cannot decode Avro event (writer v9): ")
+
+
+# -- schema evolution ------------------------------------------------------------------------
+
+
+def read_with_current_schema(buf: io.BytesIO, writer: Any) -> dict[str, Any]:
+    buf.seek(0)
+    record = fastavro.schemaless_reader(buf, writer, codec.load_schema())
+    assert isinstance(record, dict)
+    return record
+
+
+def schema_json() -> dict[str, Any]:
+    loaded: dict[str, Any] = orjson.loads(SCHEMA_PATH.read_bytes())
+    return loaded
+
+
+def test_every_optional_field_of_the_schema_has_a_default() -> None:
+    fields = schema_json()["fields"]
+    required = [f["name"] for f in fields if "default" not in f]
+    assert required == [
+        "event_id",
+        "source",
+        "kind",
+        "event_time",
+        "ingested_at",
+        "operation",
+        "position",
+        "raw",
+        "outcome",
+    ]
+    for f in fields:
+        kind = f["type"]
+        nullable = isinstance(kind, list) and "null" in kind
+        collection = isinstance(kind, dict) and kind["type"] in ("array", "map")
+        if nullable or collection:
+            assert "default" in f, f["name"]
+    defaults = {f["name"]: f["default"] for f in fields if "default" in f}
+    assert defaults["raw_ref"] is None
+    assert defaults["ingest_batch"] == ""
+    assert (defaults["scopes"], defaults["keys"], defaults["attributes"]) == ([], [], {})
+
+
+def test_data_from_a_writer_without_the_optional_fields_reads_with_the_current_schema() -> None:
+    old = schema_json()
+    old["fields"] = [f for f in old["fields"] if f["name"] not in ("raw_ref", "ingest_batch")]
+    writer = fastavro.parse_schema(old)
+    record = codec.to_record(full_envelope())
+    del record["raw_ref"], record["ingest_batch"]
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, writer, record)
+
+    read = read_with_current_schema(buf, writer)
+    assert (read["raw_ref"], read["ingest_batch"]) == (None, "")
+    envelope = codec.from_record(read)
+    expected = full_envelope()
+    assert envelope == Envelope(event=expected.event, ingested_at=expected.ingested_at)
+
+
+def test_a_kind_unknown_to_the_reader_falls_back_to_the_enum_default() -> None:
+    new = schema_json()
+    new_fields = copy.deepcopy(new["fields"])
+    for f in new_fields:
+        if f["name"] == "kind":
+            f["type"]["symbols"].append("a2a_message")
+    new["fields"] = new_fields
+    writer = fastavro.parse_schema(new)
+    record = codec.to_record(full_envelope())
+    record["kind"] = "a2a_message"
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, writer, record)
+
+    read = read_with_current_schema(buf, writer)
+    assert read["kind"] == "api_call"

@@ -1,0 +1,173 @@
+"""Settings (defaults, environment, clear errors) and the bearer-token helpers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import SecretStr
+
+from agentledger.config import load_settings
+from agentledger.errors import ConfigError, LedgerError
+from agentledger.tokens import KEPT_CLAIMS, decode_jwt_claims, fingerprint, scopes_of
+
+FIX = "; set them as options or AGENTLEDGER_* variables"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read the environment: start every test without AGENTLEDGER_* variables."""
+    for name in list(os.environ):
+        if name.startswith("AGENTLEDGER_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.model_dump() == {
+        "data_dir": Path(".agentledger"),
+        "kafka": None,
+        "clickhouse_url": None,
+        "database": "agentledger",
+        "topic_prefix": "ledger",
+        "partitions": 4,
+        "http_host": "127.0.0.1",
+        "http_port": 0,
+        "writer_password": None,
+        "analyst_password": SecretStr(""),
+        "batch_max": 20_000,
+        "batch_wait_ms": 200,
+        "session_window_s": 1800,
+        "workers": 1,
+    }
+
+
+def test_the_environment_overrides_a_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTLEDGER_KAFKA", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("AGENTLEDGER_PARTITIONS", "12")
+    settings = load_settings()
+    assert (settings.kafka, settings.partitions) == ("kafka-1:9092,kafka-2:9092", 12)
+
+
+def test_an_explicit_option_wins_over_the_environment_and_none_means_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTLEDGER_KAFKA", "kafka-1:9092")
+    assert load_settings(kafka="broker:19092").kafka == "broker:19092"
+    assert load_settings(kafka=None).kafka == "kafka-1:9092"
+
+
+def test_passwords_are_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTLEDGER_WRITER_PASSWORD", "s3cret-writer")
+    settings = load_settings()
+    assert settings.writer_password is not None
+    assert settings.writer_password.get_secret_value() == "s3cret-writer"
+    assert "s3cret-writer" not in repr(settings)
+
+
+@pytest.mark.parametrize("value", ["kafka-1", "kafka-1:", ":9092", "kafka-1:9092,kafka-2"])
+def test_a_bad_kafka_address_names_the_field_and_the_fix(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(kafka=value)
+    bad = value.split(",")[-1]
+    assert str(caught.value) == (
+        f"invalid settings (kafka: Value error, {bad!r} is not HOST:PORT "
+        f"(example: kafka-1:9092)){FIX}"
+    )
+    assert isinstance(caught.value, LedgerError)
+
+
+def test_a_bad_kafka_address_from_the_environment_fails_the_same_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTLEDGER_KAFKA", "localhost")
+    with pytest.raises(ConfigError, match=r"^invalid settings \(kafka: .*'localhost' is not"):
+        load_settings()
+
+
+def test_a_clickhouse_url_without_a_scheme_names_the_field_and_the_fix() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(clickhouse_url="clickhouse:8123")
+    assert str(caught.value) == (
+        "invalid settings (clickhouse_url: Value error, must start with http:// or https:// "
+        f"(ClickHouse HTTP interface)){FIX}"
+    )
+
+
+def test_an_http_clickhouse_url_is_accepted() -> None:
+    url = "https://writer:pw@ch.example.com:8443"
+    assert load_settings(clickhouse_url=url).clickhouse_url == url
+
+
+def test_several_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(partitions=0, database="bad-name")
+    message = str(caught.value)
+    assert "partitions: Input should be greater than or equal to 1" in message
+    assert "database: String should match pattern" in message
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def b64url(value: Any) -> str:
+    raw = value if isinstance(value, bytes) else orjson.dumps(value)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def jwt(payload: Any) -> str:
+    return f"{b64url({'alg': 'RS256', 'typ': 'JWT'})}.{b64url(payload)}.c2lnbmF0dXJl"
+
+
+def test_fingerprint_is_the_sha256_of_the_token_as_presented() -> None:
+    assert fingerprint("abc") == (
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+    assert fingerprint("abc ") == "sha256:" + hashlib.sha256(b"abc ").hexdigest()
+
+
+def test_decode_jwt_claims_keeps_only_the_attribution_claims() -> None:
+    kept: dict[str, Any] = {name: f"v-{name}" for name in KEPT_CLAIMS}
+    kept["act"] = {"sub": "agent-7", "act": {"sub": "orchestrator"}}
+    token = jwt({**kept, "email": "alice@example.com", "groups": ["admins"], "nonce": "n"})
+    assert decode_jwt_claims(token) == kept
+
+
+def test_decode_jwt_claims_of_a_token_with_no_kept_claims_is_empty() -> None:
+    assert decode_jwt_claims(jwt({"email": "alice@example.com"})) == {}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "2YotnFZFEjr1zCsicMWpAA",  # opaque OAuth token
+        "a.b",  # two parts
+        "h.p.s.e.t",  # JWE: five parts
+        f"h.{b64url(['not', 'an', 'object'])}.s",
+        f"h.{b64url(b'not json')}.s",
+        f"h.{b64url(bytes([0xFF, 0xFE]))}.s",
+        "h.!!!.s",
+    ],
+)
+def test_decode_jwt_claims_of_a_non_jwt_is_none(token: str) -> None:
+    assert decode_jwt_claims(token) is None
+
+
+@pytest.mark.parametrize(
+    ("claims", "scopes"),
+    [
+        ({"scope": "openid mcp:tools  repo:read"}, ["openid", "mcp:tools", "repo:read"]),
+        ({"scp": ["mcp:tools", "offline_access"]}, ["mcp:tools", "offline_access"]),
+        ({"scope": "a b", "scp": ["c"]}, ["a", "b"]),
+        ({"scope": 5, "scp": ["c", 7]}, ["c", "7"]),
+        ({"scp": "mcp:tools"}, []),
+        ({}, []),
+    ],
+)
+def test_scopes_of(claims: dict[str, Any], scopes: list[str]) -> None:
+    assert scopes_of(claims) == scopes
