@@ -77,6 +77,8 @@ class RssSampler:
                 self.procs.append(proc)
                 self.procs.extend(proc.children(recursive=True))
         self.peak = 0
+        self.peak_by_role: dict[str, int] = {}
+        self._roles = {proc.pid: _role(proc) for proc in self.procs}
         self._cpu_start = self._cpu()
 
     def _cpu(self) -> dict[str, float]:
@@ -84,7 +86,7 @@ class RssSampler:
         for proc in self.procs:
             with contextlib.suppress(psutil.NoSuchProcess):
                 times = proc.cpu_times()
-                role = _role(proc)
+                role = self._roles[proc.pid]
                 spent[role] = spent.get(role, 0.0) + times.user + times.system
         return spent
 
@@ -94,10 +96,16 @@ class RssSampler:
 
     def sample(self) -> None:
         total = 0
+        by_role: dict[str, int] = {}
         for proc in self.procs:
             with contextlib.suppress(psutil.NoSuchProcess):
-                total += proc.memory_info().rss
+                rss = proc.memory_info().rss
+                total += rss
+                role = self._roles[proc.pid]
+                by_role[role] = by_role.get(role, 0) + rss
         self.peak = max(self.peak, total)
+        for role, rss in by_role.items():
+            self.peak_by_role[role] = max(self.peak_by_role.get(role, 0), rss)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -175,6 +183,9 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
         "produce_seconds": round(produced - started, 3),
         "lag_end": lag,
         "peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "peak_rss_mb_by_process": {
+            role: round(rss / 2**20, 1) for role, rss in sorted(sampler.peak_by_role.items())
+        },
         "cpu_seconds": cpu,
         "machine": {
             "cpus": os.cpu_count(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
@@ -111,8 +112,10 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@lru_cache(maxsize=65_536)
 def ch_ts(value: datetime) -> str:
-    """``DateTime64(6, 'UTC')`` text for ClickHouse JSONEachRow inserts."""
+    """``DateTime64(6, 'UTC')`` text for ClickHouse JSONEachRow inserts (cached: a batch
+    repeats the same few ingest times and CloudTrail's whole-second event times)."""
     if value.utcoffset():
         value = value.astimezone(UTC)
     return value.isoformat(sep=" ", timespec="microseconds")[:26]

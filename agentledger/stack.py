@@ -208,7 +208,10 @@ class Stack:
         )
         analyst_password = self.settings.analyst_password.get_secret_value()
         app = build_app(
-            self.store, Credentials(writer_password, analyst_password), status=self.status
+            self.store,
+            Credentials(writer_password, analyst_password),
+            status=self.status,
+            spool_dir=self.data_dir / "run" / "spool",
         )
         host = self.settings.http_host
         port = self.settings.http_port or free_port(host)

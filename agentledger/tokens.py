@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -73,9 +74,20 @@ def scopes_of(claims: dict[str, Any]) -> list[str]:
 
 
 def describe_secret(token: str) -> dict[str, Any]:
-    """What replaces a secret in a stored record: fingerprint, and claims where it is a JWT."""
-    described: dict[str, Any] = {"redacted": True, "sha256": fingerprint(token)}
-    claims = decode_jwt_claims(token)
+    """What replaces a secret in a stored record: fingerprint, and claims where it is a JWT.
+
+    A fresh dict each call (callers add to it); the hashing and decoding behind it are
+    cached, since an agent presents the same token on every request of a session.
+    """
+    fp, claims = _described(token)
+    described: dict[str, Any] = {"redacted": True, "sha256": fp}
     if claims is not None:
         described["claims"] = claims
     return described
+
+
+@lru_cache(maxsize=16_384)
+def _described(token: str) -> tuple[str, dict[str, Any] | None]:
+    # The cache holds token text in memory only, as the request itself did; nothing of it
+    # is written anywhere but its fingerprint and claims.
+    return fingerprint(token), decode_jwt_claims(token)

@@ -11,9 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import os
+import re
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -29,6 +33,12 @@ from ledger.sqlguard import UnsafeQuery, analyst_statement, read_only_problem
 __all__ = ["WRITER", "Credentials", "build_app", "read_only_problem"]
 
 WRITER = "writer"
+# "INSERT INTO db.table [(a, b)] FORMAT Name", as clickhouse-connect sends with data in the body.
+_INSERT_WITH_DATA = re.compile(
+    r"^\s*INSERT\s+INTO\s+(?P<table>[A-Za-z_][\w.]*)\s*(?P<columns>\([\w\s,`]*\))?"
+    r"\s*FORMAT\s+(?P<format>[A-Za-z]+)\s*$",
+    re.IGNORECASE,
+)
 _STATUS_BY_ERROR = {
     "UNKNOWN_TABLE": 404,
     "UNKNOWN_DATABASE": 404,
@@ -78,11 +88,24 @@ def _error(status: int, code: int, name: str, message: str) -> Response:
     )
 
 
+def _spool(directory: Path, data: bytes) -> Path:
+    fd, name = tempfile.mkstemp(dir=directory, suffix=".insert")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return Path(name)
+
+
 def build_app(
     store: ChdbStore,
     credentials: Credentials,
     status: Callable[[], dict[str, Any]] | None = None,
+    spool_dir: Path | None = None,
 ) -> Starlette:
+    """The app; inserts are spooled through ``spool_dir`` (private to this process)."""
+    if spool_dir is None:
+        spool_dir = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
+    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     async def ping(_: Request) -> Response:
         return PlainTextResponse("Ok.\n")
 
@@ -99,17 +122,30 @@ def build_app(
             body = await request.body()
         query = params.get("query")
         if query is None:
-            sql, data = body.decode(), ""
+            sql, data = body.decode(), b""
         else:
-            sql, data = query, body.decode()
+            sql, data = query, body
         if not sql.strip():
             return _error(400, 62, "SYNTAX_ERROR", "Empty query")
         user, password = _credentials_of(request)
         role = credentials.role(user, password)
         if role is None:
             return _error(401, 516, "AUTHENTICATION_FAILED", f"{user}: Authentication failed")
+        spooled: Path | None = None
         if role == WRITER:
-            statement = f"{sql}\n{data}" if data else sql
+            statement = sql
+            if data:
+                insert = _INSERT_WITH_DATA.match(sql)
+                if insert:
+                    # Parsed from a file, ClickHouse reads insert data several times faster
+                    # than from inline SQL text, and the bytes are never copied into a str.
+                    spooled = _spool(spool_dir, data)
+                    statement = (
+                        f"INSERT INTO {insert['table']}{insert['columns'] or ''} "
+                        f"FROM INFILE '{spooled}' FORMAT {insert['format']}"
+                    )
+                else:
+                    statement = f"{sql}\n{data.decode()}"
         else:
             try:
                 statement = analyst_statement(sql)
@@ -123,8 +159,12 @@ def build_app(
                 lambda: store.run(statement, fmt, query_params, database=database)
             )
         except StoreError as exc:
+            if spooled is not None:
+                spooled.unlink(missing_ok=True)
             status_code = _STATUS_BY_ERROR.get(exc.name or "", 500)
             return _error(status_code, exc.code or 1000, exc.name or "UNKNOWN_EXCEPTION", str(exc))
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
         return Response(
             output,
             media_type="text/plain; charset=UTF-8",
