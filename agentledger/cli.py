@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import orjson
 from rich.console import Console
 
 from agentledger.config import load_settings
-from agentledger.errors import LedgerError
+from agentledger.errors import LedgerError, StackError
 from agentledger.stack import Stack, read_state, require_state
 from agentledger.topics import Topics
 
@@ -178,7 +179,27 @@ def ingest(
     missing = [p for p in paths if p != "-" and not Path(p).is_file()]
     if missing:
         raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="PATHS")
-    report = asyncio.run(ingest_paths(bootstrap, topics, source_name, paths))
+    if as_json or not err_console.is_terminal:
+        report = asyncio.run(ingest_paths(bootstrap, topics, source_name, paths))
+    else:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.completed:,} records read"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("ingest", total=None)
+            report = asyncio.run(
+                ingest_paths(
+                    bootstrap,
+                    topics,
+                    source_name,
+                    paths,
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+            )
     if as_json:
         _print_json(report.as_json())
     else:
@@ -243,6 +264,44 @@ def sessions_show(
         _print_json(chain.as_json())
     else:
         console.print(chain_tree(chain))
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--clickhouse", help="Rebuild a ClickHouse server's ledger instead of the embedded one."
+)
+@json_option
+def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
+    """Rebuild sessions, actions and credentials from raw_events (workers stopped)."""
+    from processors.rebuild import rebuild as rebuild_ledger
+
+    settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
+    if settings.clickhouse_url:
+        from ledger.clickhouse_store import ClickHouseStore
+
+        store: Any = ClickHouseStore(settings.clickhouse_url, settings.database)
+    else:
+        running = read_state(settings.data_dir)
+        if running is not None:
+            raise StackError(
+                f"the ledger at {settings.data_dir} is running (pid {running.pid}); its workers "
+                "hold stitching state that a rebuild replaces: `agentledger down` first"
+            )
+        from ledger.chdb_store import ChdbStore
+
+        if not (settings.data_dir / "chdb").is_dir():
+            raise StackError(f"no ledger at {settings.data_dir.resolve()}")
+        store = ChdbStore(settings.data_dir / "chdb", settings.database)
+    with store:
+        report = rebuild_ledger(store, window=timedelta(seconds=settings.session_window_s))
+    if as_json:
+        _print_json(report.as_json())
+    else:
+        console.print(
+            f"rebuilt {report.events} events into {report.sessions} sessions"
+            + (f"; {report.unparseable} raw records no longer parse" if report.unparseable else "")
+        )
 
 
 @main.command()

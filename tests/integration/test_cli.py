@@ -60,14 +60,27 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         files = write_files(generate_sessions(3, run_id="cli"), tmp_path / "in")
         accepted = 0
         for source, path in files.items():
-            report = json.loads(run("ingest", "--source", source, str(path), "--data-dir",
-                                    str(data_dir), "--json").stdout)  # fmt: skip
+            report = json.loads(
+                run(
+                    "ingest", "--source", source, str(path), "--data-dir", str(data_dir), "--json"
+                ).stdout
+            )
             assert report["rejected"] == 0 and report["accepted"] > 0
             accepted += report["events"]
         # stdin, with one bad line: counted and explained, the good one accepted.
         okta_line = files["okta"].read_text().splitlines()[0]
-        piped = json.loads(run("ingest", "--source", "okta", "-", "--data-dir", str(data_dir),
-                               "--json", stdin=okta_line + "\n{not json\n").stdout)  # fmt: skip
+        piped = json.loads(
+            run(
+                "ingest",
+                "--source",
+                "okta",
+                "-",
+                "--data-dir",
+                str(data_dir),
+                "--json",
+                stdin=okta_line + "\n{not json\n",
+            ).stdout
+        )
         assert (piped["accepted"], piped["rejected"]) == (1, 1)
         assert list(piped["reasons"]) == ["invalid JSON"]
 
@@ -82,8 +95,11 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
             time.sleep(0.3)
         assert sum(s["event_count"] for s in sessions) == accepted
         agent = next(s for s in sessions if s["agent_name"])
-        shown = json.loads(run("sessions", "show", agent["session_id"], "--json", "--data-dir",
-                               str(data_dir)).stdout)  # fmt: skip
+        shown = json.loads(
+            run(
+                "sessions", "show", agent["session_id"], "--json", "--data-dir", str(data_dir)
+            ).stdout
+        )
         assert shown["session"]["session_id"] == agent["session_id"]
         assert {a["source"] for a in shown["actions"]} == {"okta", "mcp", "cloudtrail"}
         tree = run("sessions", "show", agent["session_id"], "--data-dir", str(data_dir)).stdout
@@ -92,9 +108,19 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         missing = run("sessions", "show", "s-nope", "--data-dir", str(data_dir), check=False)
         assert missing.returncode == 2 and "no session 's-nope'" in missing.stderr
 
+        refused = run("rebuild", "--data-dir", str(data_dir), check=False)
+        assert refused.returncode == 2 and "agentledger down" in refused.stderr
+
         run("down", "--data-dir", str(data_dir))
         up.wait(30)
         assert up.returncode == 0
+        rebuilt = json.loads(run("rebuild", "--data-dir", str(data_dir), "--json").stdout)
+        assert rebuilt == {
+            "events": accepted,  # the piped line repeats a stored record: nothing added
+            "unparseable": 0,
+            "sessions": rebuilt["sessions"],
+        }
+        assert rebuilt["sessions"] >= len(sessions)
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
         assert run("status", "--data-dir", str(data_dir), check=False).returncode == 1
     finally:
@@ -116,8 +142,11 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
     env = dict(os.environ)
     result = subprocess.run(
         [*AGENTLEDGER, "demo", "--data-dir", str(tmp_path / "demo"), "--sessions", "8", "--json"],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     payload = json.loads(result.stdout)
     chain = payload["chain"]
