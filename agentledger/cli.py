@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -100,7 +101,14 @@ def up(
             console.print(f"  data dir   {info.data_dir}")
             console.print(f"  workers    {', '.join(map(str, info.workers))}")
             console.print("Ctrl-C or `agentledger down` stops everything.")
-            await stop.wait()
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                for index, code in stack.respawn_dead_workers():
+                    err_console.print(
+                        f"worker {index} exited with {code}; started again "
+                        f"(log: {settings.data_dir / 'logs' / f'worker-{index}.log'})"
+                    )
             console.print("stopping…")
 
     asyncio.run(run())

@@ -269,6 +269,22 @@ class Stack:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{os.getpid()}\n")
 
+    def respawn_dead_workers(self) -> list[tuple[int, int]]:
+        """Start again every worker that exited; returns (index, exit code) of each.
+
+        The ledger holds what a worker needs (stitch state is rebuilt from it and offsets
+        were committed only after writes), so a restarted worker resumes where it stopped.
+        """
+        restarted = []
+        for index, proc in enumerate(self._workers):
+            code = proc.poll()
+            if code is not None:
+                self._workers[index] = self._spawn_worker(index)
+                restarted.append((index, code))
+        if restarted and self.write_state:
+            self._write_state()
+        return restarted
+
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self._workers]
 

@@ -17,6 +17,8 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+import orjson
+
 from agentledger import codec
 from agentledger.errors import RecordError, StoreError
 from agentledger.topics import Topics
@@ -73,7 +75,7 @@ def restore_state(store: LedgerStore, window: timedelta) -> StitchState:
 
 
 class EventSink:
-    """Stitch and store batches of Avro events; ``handle`` is the whole per-batch step."""
+    """Decode, de-duplicate, stitch and store batches of Avro events (``run_sink`` drives it)."""
 
     def __init__(self, store: LedgerStore, topics: Topics, stitcher: Stitcher) -> None:
         self.store = store
@@ -120,13 +122,6 @@ class EventSink:
         self.recent.add_all(row["event_id"] for row in output.raw_events)
         self.stats.written += len(output.raw_events)
 
-    def handle(self, envelopes: list[codec.Envelope]) -> int:
-        """Stitch and write the new events of one batch; returns how many were new."""
-        fresh = self.new_events(envelopes)
-        if fresh:
-            self.write(self.stitcher.process(fresh))
-        return len(fresh)
-
 
 async def run_sink(
     sink: EventSink,
@@ -166,9 +161,11 @@ async def run_sink(
             if not messages:
                 continue
             envelopes, rejected = sink.decode(messages)
-            for entry in rejected:
-                await producer.send(sink.topics.dlq, codec_json(entry))
-            sink.stats.dead_lettered += len(rejected)
+            if rejected:
+                # Delivered before the offsets are committed: a crash cannot lose them.
+                sent = [await producer.send(sink.topics.dlq, orjson.dumps(e)) for e in rejected]
+                await asyncio.gather(*sent)
+                sink.stats.dead_lettered += len(rejected)
             fresh = await _retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
@@ -178,7 +175,7 @@ async def run_sink(
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
             log.info(
-                "batch of %d events: %d new, %d duplicates so far",
+                "batch of %d events; so far %d written, %d duplicates skipped",
                 len(messages),
                 sink.stats.written,
                 sink.stats.duplicates,
@@ -201,9 +198,3 @@ async def _retrying(fn: Callable[[], T], what: str, stop: asyncio.Event) -> T:
             log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
-
-
-def codec_json(entry: dict[str, Any]) -> bytes:
-    import orjson
-
-    return orjson.dumps(entry)

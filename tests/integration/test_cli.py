@@ -108,6 +108,42 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         missing = run("sessions", "show", "s-nope", "--data-dir", str(data_dir), check=False)
         assert missing.returncode == 2 and "no session 's-nope'" in missing.stderr
 
+        # A worker that dies is started again, and the path goes on.
+        old_worker = status["workers"][0]
+        os.kill(old_worker, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            workers = json.loads(run("status", "--data-dir", str(data_dir), "--json").stdout)[
+                "workers"
+            ]
+            if workers and workers[0] != old_worker:
+                break
+            time.sleep(0.3)
+        assert workers[0] != old_worker and psutil.pid_exists(workers[0])
+        more = write_files(generate_sessions(2, run_id="cli-after"), tmp_path / "more")
+        added = json.loads(
+            run(
+                "ingest",
+                "--source",
+                "okta",
+                str(more["okta"]),
+                "--data-dir",
+                str(data_dir),
+                "--json",
+            ).stdout
+        )["events"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listed = json.loads(
+                run("sessions", "list", "--json", "--data-dir", str(data_dir)).stdout
+            )
+            if sum(s["event_count"] for s in listed) >= accepted + added:
+                break
+            time.sleep(0.3)
+        assert sum(s["event_count"] for s in listed) == accepted + added
+        accepted += added
+        children = psutil.Process(up.pid).children(recursive=True)
+
         refused = run("rebuild", "--data-dir", str(data_dir), check=False)
         assert refused.returncode == 2 and "agentledger down" in refused.stderr
 
