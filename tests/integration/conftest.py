@@ -9,29 +9,52 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import uvicorn
 
 from agentledger.config import Settings
+from agentledger.procs import free_port
 from agentledger.stack import Stack
 from ledger.chdb_store import ChdbStore
+from ledger.http_front import Credentials, build_app
+from ledger.store import LedgerStore
 
 T = TypeVar("T")
+WRITER_PASSWORD = "integration-writer"
+
+
+@pytest.fixture(scope="session")
+def ledger_http(chdb_ledger: ChdbStore) -> Iterator[str]:
+    """HOST:PORT of the ClickHouse HTTP interface over this process's chDB ledger: what the
+    ledger's ClickHouse-server code path (clickhouse-connect) is tested against."""
+    app = build_app(chdb_ledger, Credentials(WRITER_PASSWORD))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the ledger HTTP interface did not start"
+        time.sleep(0.02)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
 
 
 class RunningStack:
     """A ``Stack`` running on its own event loop in a thread, driven synchronously."""
 
-    def __init__(self, settings: Settings, store: ChdbStore) -> None:
+    def __init__(self, settings: Settings, store: LedgerStore | None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.stack = Stack(settings, store=store, write_state=False)
-        self.store = store
         self.settings = settings
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
@@ -48,6 +71,12 @@ class RunningStack:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+
+    @property
+    def store(self) -> LedgerStore:
+        """The ledger the stack writes to (given, or opened by the stack)."""
+        assert self.stack.store is not None, "the stack is not started"
+        return self.stack.store
 
     @property
     def bootstrap(self) -> str:

@@ -4,22 +4,16 @@ the same protocol and client a ClickHouse server gets)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from agentledger.errors import StoreError
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
-from ledger.http_front import Credentials, build_app
 from ledger.store import LedgerStore
-
-WRITER_PASSWORD = "contract-writer"
+from tests.integration.conftest import WRITER_PASSWORD
 
 
 def _row(event_id: str, raw: str = "{}") -> dict[str, object]:
@@ -104,24 +98,6 @@ class TestChdbStore(LedgerStoreContract):
     @pytest.fixture
     def store(self, chdb_ledger: ChdbStore) -> Iterator[LedgerStore]:
         yield chdb_ledger.with_database(_database())
-
-
-@pytest.fixture(scope="module")
-def ledger_http(chdb_ledger: ChdbStore) -> Iterator[str]:
-    app = build_app(chdb_ledger, Credentials(WRITER_PASSWORD))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the ledger HTTP interface did not start"
-        time.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 class TestClickHouseStoreOverHttp(LedgerStoreContract):
