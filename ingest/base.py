@@ -31,6 +31,11 @@ class Source(ABC):
         """
         return None
 
+    def frame_text(self, line: str) -> Any | None:
+        """A record for one line that is not JSON, for sources with a text format too
+        (Envoy's default access log). ``None``: this source reads JSON only."""
+        return None
+
     @abstractmethod
     def parse(self, record: Any, *, position: str, raw: str) -> list[Event]:
         """Typed events for one record (already redacted); ``raw`` is its canonical JSON.

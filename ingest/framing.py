@@ -99,8 +99,9 @@ def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Fra
     if first is None:
         return
     stripped = first.strip()
-    line_mode = False
-    if not stripped.startswith("["):
+    # A source with a text format reads the file line by line when its first line is text.
+    line_mode = source.frame_text(first.rstrip("\r\n")) is not None
+    if not line_mode and not stripped.startswith("["):
         try:
             orjson.loads(stripped)
             line_mode = True
@@ -153,6 +154,10 @@ def _frame_line(source: Source, line: str, position: str) -> Iterator[Framed | U
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
+        text_record = source.frame_text(mask_text(line.rstrip("\r\n")))
+        if text_record is not None:
+            yield Framed(position, text_record, canonical_json(text_record))
+            return
         reason = f"invalid JSON: {exc}"
         yield Unframed(RecordError(reason, source=source.name, position=position), mask_text(line))
         return

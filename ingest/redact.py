@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from agentledger.events import canonical_json
-from agentledger.tokens import describe_secret
+from agentledger.tokens import describe_secret, fingerprint
 
 # Keys whose values are secrets, compared lower-cased.
 SECRET_KEYS = frozenset(
@@ -41,10 +41,26 @@ _NEEDLES = (
     "api-key",
     "api_key",
     "apikey",
+    "key=",  # query-string credentials (?key=, ?sig=, ?code=)
+    "sig=",
+    "signature=",
+    "code=",
 )
 # Documentation placeholders such as "<encoded session token blob>" are not secrets.
 _PLACEHOLDER = re.compile(r"^<[^<>]*>$")
 _SCHEME = re.compile(r"^(Bearer|DPoP|Basic|SSWS|Token)\s+(\S+)$", re.IGNORECASE)
+
+
+# Credentials in URL query strings (?access_token=…), as gateways log request paths.
+_QUERY_SECRET = re.compile(
+    r"([?&](?:access_token|id_token|refresh_token|token|api_key|apikey|key|sig|signature|"
+    r"client_secret|password|code)=)([^&#\s\"]+)",
+    re.IGNORECASE,
+)
+
+
+def _fingerprint_match(match: re.Match[str]) -> str:
+    return match.group(1) + fingerprint(match.group(2))
 
 
 def might_hold_secrets(text: str) -> bool:
@@ -82,6 +98,15 @@ def redact(value: Any) -> Any:
                 value[key] = _replace(item)  # same key: safe while iterating
             elif isinstance(item, dict | list):
                 redact(item)
+            elif isinstance(item, str) and "=" in item and _QUERY_SECRET.search(item):
+                value[key] = _QUERY_SECRET.sub(_fingerprint_match, item)
+        # OTLP attributes name the field in "key" and carry it in "value" ({"stringValue"}):
+        # "http.request.header.authorization" is as secret as an "authorization" key.
+        name = value.get("key")
+        if isinstance(name, str) and name.rsplit(".", 1)[-1].lower() in SECRET_KEYS:
+            inner = value.get("value")
+            if isinstance(inner, dict) and "stringValue" in inner:
+                inner["stringValue"] = _replace(inner["stringValue"])
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict | list):

@@ -5,13 +5,24 @@ from __future__ import annotations
 from agentledger.errors import ConfigError
 from ingest.base import Source
 from ingest.cloudtrail import CloudTrailSource
+from ingest.entra import EntraSource
+from ingest.envoy import EnvoyAccessLogSource
+from ingest.github import GitHubAuditSource
 from ingest.mcp import McpSource
 from ingest.okta import OktaSource
+from ingest.otel import OtelTraceSource
 
 SOURCES: dict[str, type[Source]] = {
-    OktaSource.name: OktaSource,
-    CloudTrailSource.name: CloudTrailSource,
-    McpSource.name: McpSource,
+    source.name: source
+    for source in (
+        OktaSource,
+        CloudTrailSource,
+        McpSource,
+        EntraSource,
+        OtelTraceSource,
+        EnvoyAccessLogSource,
+        GitHubAuditSource,
+    )
 }
 
 

@@ -137,8 +137,18 @@ def test_real_samples_flow_through(stack: RunningStack, real_data: Path) -> None
     okta = sorted((real_data / "okta/panther-analysis").glob("test_scenarios__*.jsonl"))
     cloudtrail = sorted((real_data / "aws_cloudtrail/stratus-red-team").glob("*.json"))
     mcp = [real_data / "mcp/server-logs/hov172_SimpleMDM-MCP__mcp.log"]
+    entra = [real_data / "entra_id/elastic-integrations/test-signinlogs-raw.log"]
+    github = [real_data / "github_audit/panther-analysis/GitHub.Audit.rule-tests.jsonl"]
+    envoy = [real_data / "api_gateway_envoy/elastic-integrations/envoyproxy-test-log.log"]
     expected = 0
-    for source, paths in (("okta", okta), ("cloudtrail", cloudtrail), ("mcp", mcp)):
+    for source, paths in (
+        ("okta", okta),
+        ("cloudtrail", cloudtrail),
+        ("mcp", mcp),
+        ("entra", entra),
+        ("github", github),
+        ("envoy", envoy),
+    ):
         report = ingest(stack, source, *paths, batch="real")
         assert report.accepted > 0
         expected += report.events
@@ -147,7 +157,14 @@ def test_real_samples_flow_through(stack: RunningStack, real_data: Path) -> None
         f"SELECT source, count() AS n FROM {stack.store.database}.raw_events "
         "WHERE ingest_batch = 'real' GROUP BY source ORDER BY source"
     )
-    assert [r["source"] for r in stored] == ["cloudtrail", "mcp", "okta"]
+    assert [r["source"] for r in stored] == [
+        "cloudtrail",
+        "entra",
+        "envoy",
+        "github",
+        "mcp",
+        "okta",
+    ]
     # The Stratus detonation: one AssumeRole issues a temporary key; the calls made with it
     # land in the session of that grant, linked by the key.
     linked = stack.store.query_rows(

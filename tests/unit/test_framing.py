@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 import orjson
 
 from agentledger.events import Event, canonical_json
+from agentledger.tokens import fingerprint
 from ingest.base import Source
 from ingest.cloudtrail import CloudTrailSource
 from ingest.framing import Framed, Unframed, frame_lines, mask_text
-from ingest.redact import redact
+from ingest.redact import might_hold_secrets, redact
 
 
 class PlainSource(Source):
@@ -302,3 +303,32 @@ def test_mask_text_hides_the_token_of_a_quoted_authorization_header() -> None:
     (item,) = frame(broken + "\n")
     assert isinstance(item, Unframed)
     assert JWT not in item.text
+
+
+def test_otlp_attributes_named_like_secrets_are_redacted() -> None:
+    token = "eyJhbGciOiJub25lIn0.eyJqdGkiOiJBVC4xIn0.c2ln"
+    record = {
+        "attributes": [
+            {
+                "key": "http.request.header.authorization",
+                "value": {"stringValue": f"Bearer {token}"},
+            },
+            {"key": "http.route", "value": {"stringValue": "/v1/x"}},
+        ]
+    }
+    redacted = redact(record)
+    header = redacted["attributes"][0]["value"]["stringValue"]
+    assert header["sha256"] == fingerprint(token) and header["claims"] == {"jti": "AT.1"}
+    assert redacted["attributes"][1]["value"]["stringValue"] == "/v1/x"
+    assert token not in orjson.dumps(redacted).decode()
+
+
+def test_credentials_in_url_query_strings_are_fingerprinted() -> None:
+    record = {"path": "/api/orders?access_token=s3cr3t-value&page=2&sig=abc%2Fdef"}
+    text = orjson.dumps(record).decode()
+    assert might_hold_secrets(text)
+    path = redact(record)["path"]
+    assert path == (
+        f"/api/orders?access_token={fingerprint('s3cr3t-value')}&page=2"
+        f"&sig={fingerprint('abc%2Fdef')}"
+    )
