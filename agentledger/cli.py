@@ -20,6 +20,7 @@ from agentledger.config import load_settings
 from agentledger.errors import LedgerError, StackError
 from agentledger.stack import Stack, read_state, require_state
 from agentledger.topics import Topics
+from ingest.registry import SOURCES
 
 console = Console()
 err_console = Console(stderr=True)
@@ -164,7 +165,7 @@ def _target(data_dir: Path | None, kafka: str | None) -> tuple[str, Topics]:
     "--source",
     "source_name",
     required=True,
-    type=click.Choice(["okta", "cloudtrail", "mcp"]),
+    type=click.Choice(sorted(SOURCES)),
     help="Format of the records.",
 )
 @click.argument("paths", nargs=-1, required=True)
@@ -234,6 +235,80 @@ def _reader(data_dir: Path | None, clickhouse: str | None) -> Any:
 @main.group()
 def sessions() -> None:
     """Session chains in the ledger."""
+
+
+def _declarations_in(text: str, name: str) -> list[tuple[str, Any]]:
+    """(position, value) of each declaration: one JSON object, an array, or JSON Lines."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    try:
+        whole = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict):
+        return [(f"{name}:1", whole)]
+    if isinstance(whole, list):
+        return [(f"{name}[{i}]", v) for i, v in enumerate(whole)]
+    found: list[tuple[str, Any]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            try:
+                found.append((f"{name}:{number}", orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                found.append((f"{name}:{number}", exc))
+    return found
+
+
+@sessions.command("declare")
+@click.argument("path")
+@data_dir_option
+@json_option
+def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
+    """Declare sessions from PATH (- for stdin): one declaration, an array, or JSON Lines."""
+    import urllib.error
+    import urllib.request
+
+    from agentledger.declaration import DeclarationError, parse_declaration
+
+    settings = load_settings(data_dir=data_dir)
+    info = require_state(settings.data_dir)
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    results: list[dict[str, Any]] = []
+    for position, value in _declarations_in(text, "stdin" if path == "-" else path):
+        try:
+            if isinstance(value, Exception):
+                raise DeclarationError("", f"invalid JSON: {value}")
+            declaration = parse_declaration(value)
+        except DeclarationError as exc:
+            results.append({"position": position, "error": str(exc), "field": exc.field})
+            continue
+        request = urllib.request.Request(  # noqa: S310 (the running ledger's own loopback URL)
+            f"{info.http_url}/v1/sessions",
+            data=declaration.model_dump_json().encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+                answer = orjson.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            body = orjson.loads(exc.read() or b"{}")
+            results.append({"position": position, "error": body.get("error", str(exc))})
+            continue
+        results.append({"position": position, "session_id": answer["session_id"]})
+    if as_json:
+        _print_json(results)
+    else:
+        for result in results:
+            if "session_id" in result:
+                console.print(f"{result['position']}: declared {result['session_id']}")
+            else:
+                err_console.print(
+                    f"{result['position']}: [red]{result['error']}[/]", soft_wrap=True
+                )
+    if any("error" in r for r in results):
+        sys.exit(1)
 
 
 @sessions.command("list")

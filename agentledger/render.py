@@ -58,7 +58,8 @@ def chain_tree(chain: Chain) -> Tree:
     else:
         origin = f"origin: not established (principal {s['principal'] or 'unknown'})"
     node = node.add(Text(origin, style="magenta"))
-    node = node.add(Text(f"intent: {s['intent'] or '(none declared)'}", style="blue"))
+    declared = " (declared)" if s.get("declared") else ""
+    node = node.add(Text(f"intent: {s['intent'] or '(none declared)'}{declared}", style="blue"))
     creds = ", ".join(f"{c['kind']} {c['credential_id'][:24]}" for c in chain.credentials)
     scope = " ".join(s["scopes"]) or "(no scopes seen)"
     node = node.add(Text(f"scope: {scope}" + (f"  [{creds}]" if creds else ""), style="yellow"))

@@ -23,9 +23,11 @@ import orjson
 
 from agentledger.broker import EmbeddedBroker
 from agentledger.config import Settings
+from agentledger.declaration import SessionDeclaration
 from agentledger.errors import StackError
 from agentledger.events import now_utc
 from agentledger.kafka import ensure_topics
+from agentledger.kafka import producer as kafka_producer
 from agentledger.procs import alive, free_port, spawn, stop
 from agentledger.topics import Topics
 from ingest.registry import SOURCES
@@ -107,6 +109,7 @@ class Stack:
         self.reader_url = _without_password(settings.clickhouse_url or "")
         self._writer_url = settings.clickhouse_url or ""
         self._server: Any = None
+        self._producer: Any = None
         self._server_task: asyncio.Task[None] | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._lock: IO[str] | None = None
@@ -137,8 +140,7 @@ class Stack:
         if self.store is None:
             self.store = await asyncio.to_thread(self._open_store)
         await asyncio.to_thread(self.store.ensure_schema)
-        if not self.settings.clickhouse_url:
-            await self._serve_ledger()
+        await self._serve_http()
         for index in range(self.worker_count):
             self._workers.append(self._spawn_worker(index))
         if self.write_state:
@@ -156,6 +158,10 @@ class Stack:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(self._server_task, 10)
             self._server = None
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
         if self.store is not None and self._given_store is None:
             self.store.close()
             self.store = None
@@ -194,9 +200,39 @@ class Stack:
 
         return ChdbStore(self.data_dir / "chdb", self.settings.database)
 
-    async def _serve_ledger(self) -> None:
+    async def _publish_declaration(self, declaration: SessionDeclaration) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(
+            self.topics.declared,
+            declaration.model_dump_json().encode(),
+            key=declaration.session_id.encode(),
+        )
+
+    async def _serve_http(self) -> None:
+        """The API (declarations, status) and, when the ledger is embedded, the ClickHouse
+        HTTP interface over chDB, on one loopback port."""
         import uvicorn
 
+        from agentledger.api import build_api
+
+        self._producer = kafka_producer(self.bootstrap)
+        await self._producer.start()
+        app = build_api(self._publish_declaration, self.status)
+        host = self.settings.http_host
+        port = self.settings.http_port or free_port(host)
+        if not self.settings.clickhouse_url:
+            app.mount("/", self._ledger_interface(host, port))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server_task = asyncio.create_task(self._server.serve())
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if self._server_task.done() or time.monotonic() > deadline:
+                raise StackError(f"the HTTP interface did not start on {host}:{port}")
+            await asyncio.sleep(0.02)
+        self.http_url = f"http://{host}:{port}"
+
+    def _ledger_interface(self, host: str, port: int) -> Any:
         from ledger.chdb_store import ChdbStore
         from ledger.http_front import WRITER, Credentials, build_app
 
@@ -207,26 +243,15 @@ class Stack:
             else secrets.token_urlsafe(24)
         )
         analyst_password = self.settings.analyst_password.get_secret_value()
-        app = build_app(
+        analyst = f":{analyst_password}@" if analyst_password else ""
+        base = f"http://{host}:{port}"
+        self.reader_url = f"http://default{analyst}@{host}:{port}" if analyst else base
+        self._writer_url = f"http://{WRITER}:{writer_password}@{host}:{port}"
+        return build_app(
             self.store,
             Credentials(writer_password, analyst_password),
-            status=self.status,
             spool_dir=self.data_dir / "run" / "spool",
         )
-        host = self.settings.http_host
-        port = self.settings.http_port or free_port(host)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._server_task = asyncio.create_task(self._server.serve())
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if self._server_task.done() or time.monotonic() > deadline:
-                raise StackError(f"the ledger HTTP interface did not start on {host}:{port}")
-            await asyncio.sleep(0.02)
-        self.http_url = f"http://{host}:{port}"
-        analyst = f":{analyst_password}@" if analyst_password else ""
-        self.reader_url = f"http://default{analyst}@{host}:{port}" if analyst else self.http_url
-        self._writer_url = f"http://{WRITER}:{writer_password}@{host}:{port}"
 
     def ready_file(self, index: int) -> Path:
         return self.data_dir / "run" / f"worker-{index}.ready"

@@ -15,15 +15,13 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from agentledger.errors import StoreError
@@ -98,7 +96,6 @@ def _spool(directory: Path, data: bytes) -> Path:
 def build_app(
     store: ChdbStore,
     credentials: Credentials,
-    status: Callable[[], dict[str, Any]] | None = None,
     spool_dir: Path | None = None,
 ) -> Starlette:
     """The app; inserts are spooled through ``spool_dir`` (private to this process)."""
@@ -177,13 +174,9 @@ def build_app(
             },
         )
 
-    async def status_route(_: Request) -> Response:
-        return JSONResponse(status() if status else {})
-
     return Starlette(
         routes=[
             Route("/", clickhouse, methods=["GET", "POST"]),
             Route("/ping", ping, methods=["GET", "HEAD"]),
-            Route("/v1/status", status_route, methods=["GET"]),
         ]
     )

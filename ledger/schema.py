@@ -45,6 +45,7 @@ TABLES: dict[str, str] = {
             event_count UInt32,
             action_count UInt32,
             failure_count UInt32,
+            declared Bool DEFAULT false,
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
@@ -114,6 +115,14 @@ TABLES: dict[str, str] = {
             event_id String,
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY credential_id
+    """,
+    "declarations": """
+        CREATE TABLE IF NOT EXISTS {db}.declarations (
+            session_id String,
+            declared_at DateTime64(6, 'UTC'),
+            declaration String,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
     "dead_letters": """
         CREATE TABLE IF NOT EXISTS {db}.dead_letters (

@@ -166,11 +166,11 @@ async def run_sink(
                 sent = [await producer.send(sink.topics.dlq, orjson.dumps(e)) for e in rejected]
                 await asyncio.gather(*sent)
                 sink.stats.dead_lettered += len(rejected)
-            fresh = await _retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
+            fresh = await retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
                 output = sink.stitcher.process(fresh)
-                await _retrying(partial(sink.write, output), "ledger write", stop)
+                await retrying(partial(sink.write, output), "ledger write", stop)
             await consumer.commit()
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
@@ -185,7 +185,7 @@ async def run_sink(
         await consumer.stop()
 
 
-async def _retrying(fn: Callable[[], T], what: str, stop: asyncio.Event) -> T:
+async def retrying(fn: Callable[[], T], what: str, stop: asyncio.Event) -> T:
     """Run ``fn`` in a thread until the ledger takes it: an unreachable or failing ledger
     pauses the pipeline (offsets stay uncommitted) instead of killing the worker."""
     delay = 0.5

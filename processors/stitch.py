@@ -20,6 +20,7 @@ from typing import Any
 
 from agentledger import events as ev
 from agentledger.codec import Envelope
+from agentledger.declaration import SessionDeclaration
 from agentledger.events import Event
 from agentledger.events import ch_ts as ts
 
@@ -36,6 +37,7 @@ RULE_SESSION_NAME = "aws_session_name_binding"
 RULE_RPC_PAIR = "mcp_rpc_pair"
 RULE_WINDOW = "principal_client_window"
 RULE_MERGE = "merge_shared_key"
+RULE_DECLARED = "declared_binding"
 
 
 def _version() -> int:
@@ -66,6 +68,7 @@ class SessionState:
     event_count: int = 0
     action_count: int = 0
     failure_count: int = 0
+    declared: bool = False
 
     def prefer_principal(self, principal: str, principal_type: str) -> None:
         """Take ``principal`` unless the session already names a person and this is not one."""
@@ -94,6 +97,7 @@ class SessionState:
             "event_count": self.event_count,
             "action_count": self.action_count,
             "failure_count": self.failure_count,
+            "declared": self.declared,
             "version": version,
         }
 
@@ -132,6 +136,7 @@ class StitchOutput:
     session_keys: list[dict[str, Any]] = field(default_factory=list)
     session_aliases: list[dict[str, Any]] = field(default_factory=list)
     credentials: list[dict[str, Any]] = field(default_factory=list)
+    declarations: list[dict[str, Any]] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
         # raw_events last: its presence marks a batch as done for replays after a crash.
@@ -141,6 +146,7 @@ class StitchOutput:
             ("sessions", self.sessions),
             ("actions", self.actions),
             ("credentials", self.credentials),
+            ("declarations", self.declarations),
             ("raw_events", self.raw_events),
         ]
 
@@ -220,6 +226,7 @@ class StitchState:
                         "failure_count",
                     )
                 },
+                declared=bool(s.get("declared", False)),
             )
             state.sessions[session.session_id] = session
         # The window rule joins a principal's keyless events to their most recent session.
@@ -314,33 +321,99 @@ class Stitcher:
             return Link(sid, first[0], first[1], RULE_NEW)
         if len(found) == 1:
             return found[0]
-        roots = {link.session_id for link in found}
-        # Several sessions share this event: the earliest one absorbs the others.
-        ordered = sorted(roots, key=lambda s: (self.state.sessions[s].first_seen, s))
-        root = ordered[0]
+        # Several sessions share this event: a declared one survives (its id was handed to
+        # the declarer), else the earliest; the others become its aliases.
+        sessions = self.state.sessions
+        root = min(
+            (link.session_id for link in found),
+            key=lambda s: (not sessions[s].declared, sessions[s].first_seen, s),
+        )
+        for link in found:
+            if link.session_id != root:
+                self._merge(root, link, event.event_id, RULE_MERGE, out, version)
+        return next(link for link in found if link.session_id == root)
+
+    def _merge(
+        self, root: str, via: Link, event_id: str, rule: str, out: StitchOutput, version: int
+    ) -> None:
+        """Fold ``via.session_id`` into ``root``, recording the key and rule that did it."""
         state = self.state
-        for other in ordered[1:]:
-            via = next(link for link in found if link.session_id == other)
-            state.sessions[root].absorb(state.sessions.pop(other))
-            # The absorbed session and everything merged into it before now alias the root,
-            # so that the ledger's alias rows always name the surviving session directly.
-            moved = [(other, via.key_type, via.key_value, event.event_id)]
-            moved += state.members.pop(other, [])
-            for alias, key_type, key_value, event_id in moved:
-                state.aliases[alias] = root
-                out.session_aliases.append(
+        other = via.session_id
+        state.sessions[root].absorb(state.sessions.pop(other))
+        # The absorbed session and everything merged into it before now alias the root,
+        # so that the ledger's alias rows always name the surviving session directly.
+        moved = [(other, via.key_type, via.key_value, event_id)]
+        moved += state.members.pop(other, [])
+        for alias, key_type, key_value, merged_by in moved:
+            state.aliases[alias] = root
+            out.session_aliases.append(
+                {
+                    "alias_id": alias,
+                    "session_id": root,
+                    "rule": rule if alias == other else RULE_MERGE,
+                    "key_type": key_type,
+                    "key_value": key_value,
+                    "event_id": merged_by,
+                    "version": version,
+                }
+            )
+        state.members.setdefault(root, []).extend(moved)
+
+    def declare(self, declaration: SessionDeclaration) -> StitchOutput:
+        """Apply a session declaration: its bindings now lead to its session id, sessions
+        already started by events carrying those bindings merge into it, and the declared
+        origin, intent, agent and scopes become the session's."""
+        out = StitchOutput()
+        version = _version()
+        state = self.state
+        sid = declaration.session_id
+        at = declaration.declared_at
+        state.aliases.pop(sid, None)
+        session = state.sessions.get(sid)
+        if session is None:
+            session = state.sessions[sid] = SessionState(sid, at, at)
+        session.declared = True
+        for key_type, value in declaration.bindings.correlation_keys():
+            existing = state.key_index.get((key_type, value))
+            if existing is not None and state.resolve(existing) != sid:
+                link = Link(state.resolve(existing), key_type, value, RULE_DECLARED)
+                self._merge(sid, link, "", RULE_DECLARED, out, version)
+            if existing is None:
+                state.key_index[(key_type, value)] = sid
+                session.keys.append(f"{key_type}:{value}")
+                out.session_keys.append(
                     {
-                        "alias_id": alias,
-                        "session_id": root,
-                        "rule": RULE_MERGE,
                         "key_type": key_type,
-                        "key_value": key_value,
-                        "event_id": event_id,
+                        "key_value": value,
+                        "session_id": sid,
+                        "first_seen": ts(at),
+                        "event_id": "",
                         "version": version,
                     }
                 )
-            state.members.setdefault(root, []).extend(moved)
-        return next(link for link in found if link.session_id == root)
+        origin = declaration.origin
+        session.origin_type = origin.type
+        session.origin_principal = (
+            origin.principal or origin.job_id or origin.upstream_session_id or ""
+        )
+        session.intent = declaration.intent.text
+        agent = declaration.agent
+        session.agent_name = agent.id
+        session.agent_version = agent.version or session.agent_version
+        session.agent_instance = agent.instance or agent.spiffe_id or session.agent_instance
+        session.client_id = declaration.bindings.client_id or session.client_id
+        session.scopes = sorted(set(session.scopes) | set(declaration.scopes))
+        session.first_seen = min(session.first_seen, at)
+        out.sessions.append(session.row(version))
+        out.declarations.append(
+            {
+                "session_id": sid,
+                "declared_at": ts(at),
+                "declaration": declaration.model_dump_json(),
+                "version": version,
+            }
+        )
+        return out
 
     # -- rows ---------------------------------------------------------------------------------
     def process(self, batch: Sequence[Envelope]) -> StitchOutput:
@@ -405,7 +478,12 @@ class Stitcher:
             if not session.principal or (event_human and session.principal_type not in HUMAN_TYPES):
                 session.principal = event.principal
                 session.principal_type = event.principal_type or ""
-        if event.kind == ev.TOKEN_GRANT and event.principal_type == "User" and event.principal:
+        if (
+            event.kind == ev.TOKEN_GRANT
+            and event.principal_type == "User"
+            and event.principal
+            and not session.declared  # a declared origin is the declarer's word; keep it
+        ):
             # A person authorised the token the agent acts with: the chain's origin.
             session.origin_type, session.origin_principal = "human", event.principal
         for name in ("agent_name", "agent_version", "agent_instance", "client_id", "intent"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import mode
 import orjson
 
 from agentledger.config import Settings, load_settings
-from agentledger.errors import ConfigError
+from agentledger.declaration import DeclarationError, parse_declaration
+from agentledger.errors import ConfigError, RecordError
 from agentledger.topics import Topics
-from ingest.deadletter import dead_letter_row
+from ingest.deadletter import dead_letter, dead_letter_row
 from ledger.clickhouse_store import ClickHouseStore
-from processors.sink import EventSink, restore_state, run_sink
+from processors.sink import EventSink, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,38 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                     )
             await asyncio.to_thread(store.insert_rows, "dead_letters", rows)
 
+    # The sink (and its stitcher) exists once the service has restored state from the
+    # ledger; the declaration agent waits for it. Both run on this event loop's thread.
+    sinks: list[EventSink] = []
+    never = asyncio.Event()  # declarations are retried until the ledger takes them
+    sink_ready = asyncio.Event()
+    declared = app.topic(topics.declared, value_type=bytes, value_serializer="raw")
+
+    @app.agent(declared, name=f"{topics.prefix}.apply-declarations")
+    async def apply_declarations(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            position = f"{message.topic}/{message.partition}/{message.offset}"
+            try:
+                declaration = parse_declaration(orjson.loads(event.value))
+            except (DeclarationError, orjson.JSONDecodeError) as exc:
+                error = RecordError(
+                    str(exc),
+                    source="declarations",
+                    position=position,
+                    field=getattr(exc, "field", None),
+                )
+                await dlq.send(
+                    value=orjson.dumps(
+                        dead_letter(error, bytes(event.value).decode(errors="replace"))
+                    )
+                )
+                continue
+            await sink_ready.wait()
+            output = sinks[0].stitcher.declare(declaration)
+            await retrying(partial(sinks[0].write, output), "declaration write", never)
+            log.info("session %s declared at %s", declaration.session_id, position)
+
     class EventSinkService(mode.Service):
         async def on_start(self) -> None:
             self._stop_event = asyncio.Event()
@@ -79,6 +113,8 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 restore_state, store, timedelta(seconds=settings.session_window_s)
             )
             self.sink = EventSink(store, topics, Stitcher(state))
+            sinks.append(self.sink)
+            sink_ready.set()
             log.info("stitch state restored: %d keys", len(state.key_index))
 
         @mode.Service.task

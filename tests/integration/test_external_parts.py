@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +60,12 @@ def test_a_clickhouse_server(tmp_path: Path, ledger_http: str, outside_broker: s
     stack = RunningStack(settings, None)
     stack.start()
     try:
-        assert stack.stack.http_url == ""  # no embedded ledger interface
+        # The API is served; the ClickHouse interface over chDB is not (there is no chDB).
+        with urllib.request.urlopen(f"{stack.stack.http_url}/v1/status", timeout=10) as reply:
+            assert json.loads(reply.read())["embedded_ledger"] is False
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{stack.stack.http_url}/ping", timeout=10)
+        assert missing.value.code == 404
         # The state other commands read never holds the server's password.
         assert WRITER_PASSWORD not in stack.stack.info().clickhouse_url
         with ClickHouseStore(settings.clickhouse_url or "", settings.database) as store:

@@ -12,6 +12,7 @@ import pytest
 from agentledger.errors import StoreError
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
+from ledger.schema import TABLES
 from ledger.store import LedgerStore
 from tests.integration.conftest import WRITER_PASSWORD
 
@@ -39,10 +40,7 @@ class LedgerStoreContract:
             "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
             {"db": store.database},
         )
-        assert [t["name"] for t in tables] == sorted(
-            ["actions", "credentials", "dead_letters", "raw_events", "session_aliases",
-             "session_keys", "sessions"]
-        )  # fmt: skip
+        assert [t["name"] for t in tables] == sorted(TABLES)
 
     def test_rows_round_trip_with_awkward_text(self, store: LedgerStore) -> None:
         store.ensure_schema()

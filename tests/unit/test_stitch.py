@@ -554,6 +554,7 @@ def test_the_session_summary_prefers_the_person_and_unions_what_the_events_say()
         "event_count": 4,
         "action_count": 3,
         "failure_count": 1,
+        "declared": False,
         "version": row["version"],
     }
 

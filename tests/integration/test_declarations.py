@@ -1,0 +1,113 @@
+"""Declared intent through the running stack: the HTTP API, the declared topic, the worker."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from agentledger.sampledata import SampleSession, generate_sessions, write_files
+from ledger.queries import session_chain
+from tests.integration.conftest import RunningStack
+from tests.integration.helpers import ingest, wait_stored
+
+
+def _declaration(sample: SampleSession, session_id: str) -> dict[str, Any]:
+    return {
+        "session_id": session_id,
+        "agent": {
+            "id": "support-agent",
+            "instance": "support-agent-7c9",
+            "version": "2.4.1",
+            "owner": "alice@acme.example",
+            "spiffe_id": "spiffe://acme.example/agents/support",
+        },
+        "origin": {"type": "human", "principal": "alice@acme.example", "prompt": "fix globex"},
+        "intent": {
+            "text": "Update the shipping address of customer globex",
+            "actions": ["read", "write"],
+        },
+        "scopes": ["crm.customers.write"],
+        "bindings": {"token_jti": sample.jti},
+        "expected_duration_s": 900,
+    }
+
+
+def _post(stack: RunningStack, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{stack.stack.http_url}/v1/sessions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _wait_declared(stack: RunningStack, session_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack.store.count("declarations", "session_id = {s:String}", {"s": session_id}):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"declaration {session_id} never reached the ledger")
+
+
+def _ingest_session(
+    stack: RunningStack, sample: SampleSession, directory: Path, batch: str
+) -> None:
+    files = write_files([sample], directory)
+    total = sum(ingest(stack, s, p, batch=batch).events for s, p in files.items())
+    wait_stored(stack.store, batch, total)
+
+
+def test_events_join_the_session_declared_before_them(stack: RunningStack, tmp_path: Path) -> None:
+    sample = next(s for s in generate_sessions(3, run_id="declared-first") if s.jti)
+    status, answer = _post(stack, _declaration(sample, "s-declared-first"))
+    assert (status, answer) == (201, {"session_id": "s-declared-first"})
+    _wait_declared(stack, "s-declared-first")
+
+    _ingest_session(stack, sample, tmp_path / "in", "after-declaration")
+    chain = session_chain(stack.store, "s-declared-first")
+    assert chain.session["declared"] is True
+    assert chain.session["intent"] == "Update the shipping address of customer globex"
+    assert (chain.session["origin_type"], chain.session["origin_principal"]) == (
+        "human",
+        "alice@acme.example",
+    )
+    assert {a["source"] for a in chain.actions} == {"okta", "mcp", "cloudtrail"}
+
+
+def test_a_late_declaration_takes_in_the_events_that_came_first(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    sample = next(s for s in generate_sessions(3, run_id="declared-late") if s.jti)
+    _ingest_session(stack, sample, tmp_path / "in", "before-declaration")
+    status, _ = _post(stack, _declaration(sample, "s-declared-late"))
+    assert status == 201
+    _wait_declared(stack, "s-declared-late")
+
+    chain = session_chain(stack.store, "s-declared-late")
+    assert chain.session["session_id"] == "s-declared-late"  # the declared id survives
+    assert {a["source"] for a in chain.actions} == {"okta", "mcp", "cloudtrail"}
+    assert any(a["rule"] == "declared_binding" for a in chain.aliases)
+
+
+def test_a_bad_declaration_is_refused_naming_the_field(stack: RunningStack) -> None:
+    sample = next(s for s in generate_sessions(2, run_id="declared-bad") if s.jti)
+    body = _declaration(sample, "s-bad")
+    del body["origin"]["principal"]
+    status, answer = _post(stack, body)
+    assert status == 422
+    assert answer["problems"][0]["field"] == "origin.principal"
+    body = _declaration(sample, "s-bad")
+    body["bindings"] = {}
+    status, answer = _post(stack, body)
+    assert (status, answer["problems"][0]["field"]) == (422, "bindings")
+    assert stack.store.count("declarations") == 0
