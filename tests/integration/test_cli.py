@@ -108,6 +108,35 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         missing = run("sessions", "show", "s-nope", "--data-dir", str(data_dir), check=False)
         assert missing.returncode == 2 and "no session 's-nope'" in missing.stderr
 
+        # Declarations from stdin: a good one is declared, a bad one names its field.
+        good = {
+            "session_id": "s-cli-declared",
+            "agent": {"id": "support-agent"},
+            "origin": {"type": "schedule", "job_id": "nightly-sync"},
+            "intent": {"text": "Sync customers"},
+            "bindings": {"txn": "txn-cli-1"},
+        }
+        bad = {**good, "origin": {"type": "schedule"}}
+        declared = run(
+            "sessions",
+            "declare",
+            "-",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+            check=False,
+            stdin=json.dumps(good) + "\n" + json.dumps(bad) + "\n",
+        )
+        assert declared.returncode == 1
+        assert json.loads(declared.stdout) == [
+            {"position": "stdin:1", "session_id": "s-cli-declared"},
+            {
+                "position": "stdin:2",
+                "error": "origin.job_id: required when origin.type is 'schedule'",
+                "field": "origin.job_id",
+            },
+        ]
+
         # A worker that dies is started again, and the path goes on.
         old_worker = status["workers"][0]
         os.kill(old_worker, signal.SIGKILL)
