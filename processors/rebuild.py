@@ -1,7 +1,8 @@
-"""Rebuild every projection from ``raw_events``, the ledger's record.
+"""Rebuild every projection from the ledger's records: ``declarations`` and ``raw_events``.
 
-Each raw record is parsed again by its source's parser (so a parser fix or a new field
-reaches old events too) and stitched again in time order. Run it with the workers
+Declarations are applied again, then each raw record is parsed again by its source's
+parser (so a parser fix or a new field reaches old events too) and stitched again in
+time order. Run it with the workers
 stopped: they hold stitching state that a rebuild replaces.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from agentledger import codec
+from agentledger.declaration import parse_declaration
 from agentledger.errors import RecordError
 from ingest.base import parse_time
 from ingest.registry import get_source
@@ -27,11 +29,17 @@ PROJECTIONS = ("sessions", "actions", "credentials", "session_keys", "session_al
 @dataclass(slots=True)
 class RebuildReport:
     events: int = 0
+    declarations: int = 0
     unparseable: int = 0
     sessions: int = 0
 
     def as_json(self) -> dict[str, int]:
-        return {"events": self.events, "unparseable": self.unparseable, "sessions": self.sessions}
+        return {
+            "events": self.events,
+            "declarations": self.declarations,
+            "unparseable": self.unparseable,
+            "sessions": self.sessions,
+        }
 
 
 def reparse(row: dict[str, Any]) -> codec.Envelope:
@@ -65,6 +73,16 @@ def rebuild(
         store.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
     stitcher = Stitcher(StitchState(window))
     report = RebuildReport()
+    # Declarations are records too. Applied first, their bindings lead each event to its
+    # declared session directly; the live path reaches the same chains by merging.
+    for row in store.query_rows(
+        f"SELECT declaration FROM {db}.declarations FINAL ORDER BY declared_at, session_id"
+    ):
+        output = stitcher.declare(parse_declaration(orjson.loads(row["declaration"])))
+        for table, table_rows in output.tables():
+            if table not in ("raw_events", "declarations"):
+                store.insert_rows(table, table_rows)
+        report.declarations += 1
     after_time, after_id = "1900-01-01 00:00:00.000000", ""
     while True:
         rows = store.query_rows(
@@ -84,7 +102,7 @@ def rebuild(
                 report.unparseable += 1
         output = stitcher.process(envelopes)
         for table, table_rows in output.tables():
-            if table != "raw_events":  # the record itself is never rewritten
+            if table not in ("raw_events", "declarations"):  # records are never rewritten
                 store.insert_rows(table, table_rows)
         report.events += len(envelopes)
         if on_progress is not None:

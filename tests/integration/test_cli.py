@@ -182,6 +182,7 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         rebuilt = json.loads(run("rebuild", "--data-dir", str(data_dir), "--json").stdout)
         assert rebuilt == {
             "events": accepted,  # the piped line repeats a stored record: nothing added
+            "declarations": 1,  # s-cli-declared
             "unparseable": 0,
             "sessions": rebuilt["sessions"],
         }

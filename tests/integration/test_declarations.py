@@ -111,3 +111,24 @@ def test_a_bad_declaration_is_refused_naming_the_field(stack: RunningStack) -> N
     status, answer = _post(stack, body)
     assert (status, answer["problems"][0]["field"]) == (422, "bindings")
     assert stack.store.count("declarations") == 0
+
+
+def test_rebuild_keeps_declared_sessions(stack: RunningStack, tmp_path: Path) -> None:
+    from agentledger.procs import stop
+    from processors.rebuild import rebuild
+
+    sample = next(s for s in generate_sessions(3, run_id="declared-rebuild") if s.jti)
+    _ingest_session(stack, sample, tmp_path / "in", "rebuild-declared")
+    assert _post(stack, _declaration(sample, "s-declared-rebuild"))[0] == 201
+    _wait_declared(stack, "s-declared-rebuild")
+    before = session_chain(stack.store, "s-declared-rebuild")
+    for proc in stack.stack._workers:
+        stop(proc)
+
+    report = rebuild(stack.store)
+    assert report.declarations == 1
+    after = session_chain(stack.store, "s-declared-rebuild")
+    assert after.session["declared"] is True and after.session["intent"] == before.session["intent"]
+    assert sorted(a["action_id"] for a in after.actions) == sorted(
+        a["action_id"] for a in before.actions
+    )
