@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,19 @@ from agentledger.events import (
     IDENTITY,
     KEY_AWS_ACCESS_KEY,
     KEY_AWS_SESSION_NAME,
-    KEY_TYPES,
-    KINDS,
-    OUTCOMES,
     SUCCESS,
     TOKEN_GRANT,
     Event,
     canonical_json,
 )
-from ingest.base import Source
 from ingest.cloudtrail import CloudTrailSource
 from ingest.framing import Framed, Unframed, frame_lines
+from tests.unit.parsing import Run, check_event, run
 
 AWSDOCS = "aws_cloudtrail/awsdocs-iam-user-guide"
 PANTHER = "aws_cloudtrail/panther-analysis"
 STRATUS = "aws_cloudtrail/stratus-red-team"
 RULE_TESTS = "AWS.CloudTrail.rule-tests.jsonl"
-HEX = frozenset("0123456789abcdef")
 
 # One record per AWS documentation file; three of them are not valid JSON as published
 # (05 and 06 lack a comma, 07 has "\." in a string): framing rejects them, see below.
@@ -101,54 +96,6 @@ STRATUS_ACCEPTED = {
     "aws.persistence.sts-federation-token.json": 2,
     "aws.privilege-escalation.iam-update-user-login-profile.json": 1,
 }
-
-
-@dataclass
-class Run:
-    events: dict[str, Event] = field(default_factory=dict)  # by position
-    framed: dict[str, Framed] = field(default_factory=dict)
-    rejected: dict[str, RecordError] = field(default_factory=dict)
-    unframed: list[Unframed] = field(default_factory=list)
-
-    def rejected_by_field(self) -> dict[str | None, int]:
-        counts: dict[str | None, int] = {}
-        for error in self.rejected.values():
-            counts[error.field] = counts.get(error.field, 0) + 1
-        return counts
-
-
-def run(source: Source, path: Path) -> Run:
-    """Frame a sample file as ingest does, and parse every record."""
-    result = Run()
-    with path.open(encoding="utf-8") as lines:
-        for item in frame_lines(source, lines, path.name):
-            if isinstance(item, Unframed):
-                result.unframed.append(item)
-                continue
-            result.framed[item.position] = item
-            try:
-                events = source.parse(item.record, position=item.position, raw=item.raw)
-            except RecordError as error:
-                result.rejected[item.position] = error
-                continue
-            assert len(events) == 1
-            result.events[item.position] = events[0]
-    return result
-
-
-def check_event(source: Source, event: Event, framed: Framed) -> None:
-    """What every accepted event must satisfy, whatever the record."""
-    assert event.source == source.name
-    assert event.event_time.utcoffset() == timedelta(0)
-    assert len(event.event_id) == 32 and HEX.issuperset(event.event_id)
-    assert event.raw == framed.raw
-    assert event.position == framed.position
-    assert event.kind in KINDS and event.outcome in OUTCOMES
-    assert all(key_type in KEY_TYPES and value for key_type, value in event.keys)
-    assert len(set(event.keys)) == len(event.keys)
-    assert all(isinstance(v, str) and v for v in event.attributes.values())
-    replayed = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
-    assert replayed[0].event_id == event.event_id
 
 
 def only(result: Run) -> Event:

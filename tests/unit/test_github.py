@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,76 +21,24 @@ from agentledger.events import (
     KEY_IDP_TXN,
     KEY_JTI,
     KEY_TOKEN_FP,
-    KEY_TYPES,
-    KINDS,
-    OUTCOMES,
     SUCCESS,
     TOKEN_GRANT,
     Event,
     canonical_json,
 )
 from agentledger.tokens import fingerprint
-from ingest.base import Source
-from ingest.framing import Framed, Unframed, frame_lines
+from ingest.framing import Framed, frame_lines
 from ingest.github import GitHubAuditSource, token_fingerprint
+from tests.unit.parsing import Run, check_event, run
 
 PANTHER = "github_audit/panther-analysis"
 RULE_TESTS = "GitHub.Audit.rule-tests.jsonl"
-HEX = frozenset("0123456789abcdef")
 
 # Panther rule tests omit what their rule does not read. Rejected, checked by eye: no
 # timestamp at all on lines 40, 41, 58-74, 81-83 and 85 (85 has only Panther's own
 # "p_event_time"): 23; "created_at": "2024-12-17 00:00:00000000" (no fraction dot, eight
 # zeros) on 46-49: 4. The other 62 are accepted.
 EXPECTED = {RULE_TESTS: (62, {"@timestamp": 23, "created_at": 4})}
-
-
-@dataclass
-class Run:
-    events: dict[str, Event] = field(default_factory=dict)  # by position
-    framed: dict[str, Framed] = field(default_factory=dict)
-    rejected: dict[str, RecordError] = field(default_factory=dict)
-    unframed: list[Unframed] = field(default_factory=list)
-
-    def rejected_by_field(self) -> dict[str | None, int]:
-        counts: dict[str | None, int] = {}
-        for error in self.rejected.values():
-            counts[error.field] = counts.get(error.field, 0) + 1
-        return counts
-
-
-def run(source: Source, path: Path) -> Run:
-    """Frame a sample file as ingest does, and parse every record."""
-    result = Run()
-    with path.open(encoding="utf-8") as lines:
-        for item in frame_lines(source, lines, path.name):
-            if isinstance(item, Unframed):
-                result.unframed.append(item)
-                continue
-            result.framed[item.position] = item
-            try:
-                events = source.parse(item.record, position=item.position, raw=item.raw)
-            except RecordError as error:
-                result.rejected[item.position] = error
-                continue
-            assert len(events) == 1
-            result.events[item.position] = events[0]
-    return result
-
-
-def check_event(source: Source, event: Event, framed: Framed) -> None:
-    """What every accepted event must satisfy, whatever the record."""
-    assert event.source == source.name
-    assert event.event_time.utcoffset() == timedelta(0)
-    assert len(event.event_id) == 32 and HEX.issuperset(event.event_id)
-    assert event.raw == framed.raw
-    assert event.position == framed.position
-    assert event.kind in KINDS and event.outcome in OUTCOMES
-    assert all(key_type in KEY_TYPES and value for key_type, value in event.keys)
-    assert len(set(event.keys)) == len(event.keys)
-    assert all(isinstance(v, str) and v for v in event.attributes.values())
-    replayed = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
-    assert replayed[0].event_id == event.event_id
 
 
 def rule_tests(real_data: Path) -> Run:
