@@ -1,0 +1,359 @@
+"""Sessions, records and files: the generator and its public functions."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agentledger.sampledata.catalog import _AGENT_KINDS, _DIRECT_WORK, _HUMAN_ROLES, _context
+from agentledger.sampledata.common import (
+    ACCESS_DENIED_RATE,
+    DEFAULT_START,
+    DIRECT_SHARE,
+    MCP_PROTOCOL,
+    ORG_DOMAIN,
+    RPC_ERROR_RATE,
+    TOOL_ERROR_RATE,
+    SampleRecord,
+    SampleSession,
+    _b64url_json,
+    _iso_ms,
+    _urlsafe,
+    _uuid,
+)
+from agentledger.sampledata.records import (
+    _BOTO_UA,
+    _CLI_UA,
+    _JWT_HEADER,
+    _api_call,
+    _assume_saml,
+    _assume_web_identity,
+    _assumed_role_identity,
+    _aws_sso,
+    _directory,
+    _session_start,
+    _token_grant,
+)
+
+
+class _Generator:
+    """An endless, deterministic stream of sessions for one (seed, start, run_id)."""
+
+    def __init__(self, seed: int, start: datetime | None, run_id: str) -> None:
+        start = DEFAULT_START if start is None else start
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware (UTC)")
+        # Not for secrets: sample data must be reproducible from the seed.
+        self.rng = random.Random(f"agentledger-sampledata:{seed}:{run_id}")  # noqa: S311
+        self.d = _directory(seed)
+        self.t = int(start.timestamp() * 1000)
+        self.tools = {
+            kind.agent_id: (
+                {t.name: t for t in kind.tools},
+                orjson.dumps([t.schema() for t in kind.tools]),
+            )
+            for kind in _AGENT_KINDS
+        }
+        # Cumulative weights make rng.choices cheap on the hot path.
+        total = 0
+        self.cum_weights: list[int] = []
+        for w in self.d.instance_weights:
+            total += w
+            self.cum_weights.append(total)
+
+    def sessions(self) -> Iterator[SampleSession]:
+        rng = self.rng
+        while True:
+            self.t += 2_000 + int(rng.expovariate(1 / 40_000))
+            if rng.random() < DIRECT_SHARE:
+                yield self._direct_session()
+            else:
+                yield self._agent_session()
+
+    def _agent_session(self) -> SampleSession:
+        rng, d = self.rng, self.d
+        r = rng.random
+        inst = rng.choices(d.instances, cum_weights=self.cum_weights)[0]
+        kind = inst.kind
+        person = inst.users[int(r() * len(inst.users))]
+        task = kind.tasks[int(r() * len(kind.tasks))]
+        ctx = _context(rng, d.customers)
+        task_text = task.text.format_map(ctx)
+        scopes = task.scopes
+        jti = "AT." + _urlsafe(rng, 24)
+        sid = "idx" + _urlsafe(rng, 18)
+        txn = _urlsafe(rng, 18)
+        records: list[SampleRecord] = []
+        add = records.append
+        t = self.t
+
+        # 1. Okta: the person's sign-in (often outside the window), then the token grant.
+        if r() < 0.7:
+            add(SampleRecord("okta", _session_start(rng, t, person, sid, txn)))
+            t += 3_000 + int(r() * 20_000)
+        grant_t = t
+        add(SampleRecord("okta", _token_grant(rng, t, d, inst, person, sid, txn, jti, scopes)))
+
+        # 2. MCP: the bearer JWT carries the same jti.
+        iat = grant_t // 1000
+        claims = {
+            "ver": 1,
+            "jti": jti,
+            "iss": d.issuer,
+            "aud": kind.audience,
+            "iat": iat,
+            "exp": iat + 3600,
+            "cid": inst.client_id,
+            "client_id": inst.client_id,
+            "uid": person.user_id,
+            "scp": task.scopes.split(),
+            "scope": scopes,
+            "auth_time": iat - 30,
+            "sub": person.user_id,
+            "act": {"sub": f"spiffe://{ORG_DOMAIN}/agents/{kind.agent_id}/{inst.instance}"},
+        }
+        signature = _urlsafe(rng, 255) + "Ag"  # 256 bytes, like an RS256 signature
+        bearer = f"Bearer {_JWT_HEADER}.{_b64url_json(claims)}.{signature}"
+        mcp_session = _uuid(rng)
+        trace = f"{rng.getrandbits(128):032x}"
+        server = kind.server
+
+        def request(ts: int, message: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+            traceparent = f"00-{trace}-{rng.getrandbits(64):016x}-01"
+            if meta is not None:  # the same span in the header and in params._meta
+                meta["traceparent"] = traceparent
+            line = {
+                "ts": _iso_ms(ts),
+                "direction": "client_to_server",
+                "server": server,
+                "headers": {
+                    "Mcp-Session-Id": mcp_session,
+                    "Authorization": bearer,
+                    "traceparent": traceparent,
+                },
+                "message": message,
+            }
+            add(SampleRecord("mcp", line))
+
+        def reply(ts: int, message: dict[str, Any]) -> None:
+            line = {
+                "ts": _iso_ms(ts),
+                "direction": "server_to_client",
+                "server": server,
+                "headers": {"Mcp-Session-Id": mcp_session},
+                "message": message,
+            }
+            add(SampleRecord("mcp", line))
+
+        t += 300 + int(r() * 1_500)
+        request(
+            t,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": MCP_PROTOCOL,
+                    "capabilities": {},
+                    "clientInfo": {"name": kind.agent_id, "version": kind.version},
+                },
+            },
+        )
+        t += 40 + int(r() * 200)
+        reply(
+            t,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "result": {
+                    "protocolVersion": MCP_PROTOCOL,
+                    "capabilities": {"tools": {"listChanged": False}, "logging": {}},
+                    "serverInfo": {"name": server, "version": "1.4.0"},
+                },
+            },
+        )
+        t += 10 + int(r() * 60)
+        request(t, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        t += 20 + int(r() * 100)
+        request(t, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        tools, schemas = self.tools[kind.agent_id]
+        t += 20 + int(r() * 120)
+        # Records share no objects: a consumer may change one without touching another.
+        reply(t, {"jsonrpc": "2.0", "id": 2, "result": {"tools": orjson.loads(schemas)}})
+
+        # 3. tools/call; the server assumes the agent's role before its first AWS call.
+        steps = task.core
+        if task.extra:
+            steps = steps + task.extra[: int(r() * (len(task.extra) + 1))]
+        key = ""
+        identity: dict[str, Any] = {}
+        first_aws = True
+        for number, (tool_name, why) in enumerate(steps, start=3):
+            tool = tools[tool_name]
+            t += 800 + int(r() * 6_000)  # the model thinks
+            args = tool.arguments(ctx)
+            meta: dict[str, Any] = {
+                "traceparent": "",
+                "io.modelcontextprotocol/aiInvocation": {
+                    "userIntent": {"text": task_text},
+                    "invocationReason": {"text": why.format_map(ctx)},
+                    "model": {"name": "claude-sonnet-4"},
+                    "turnId": f"turn_{rng.getrandbits(64):016x}",
+                },
+            }
+            params = {"name": tool_name, "arguments": args, "_meta": meta}
+            message = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
+            request(t, message, meta)
+            protected = tool.aws is not None and first_aws
+            roll = 1.0 if protected else r()
+            if roll < RPC_ERROR_RATE:
+                t += 5 + int(r() * 30)
+                message = {
+                    "jsonrpc": "2.0",
+                    "id": number,
+                    "error": {
+                        "code": -32602,
+                        "message": f"Invalid params: unexpected value for "
+                        f"'{next(iter(args))}' in {tool_name}",
+                    },
+                }
+                reply(t, message)
+                continue
+            is_error = False
+            text = ""
+            if tool.aws is not None:
+                if first_aws:
+                    first_aws = False
+                    t += 80 + int(r() * 300)
+                    key, assume = _assume_web_identity(rng, t, d, inst, person.user_id, jti)
+                    add(SampleRecord("cloudtrail", assume))
+                    identity = _assumed_role_identity(
+                        d, inst.role, inst.role_id, jti, key, t, web=True
+                    )
+                t += 30 + int(r() * 250)
+                denied = r() < ACCESS_DENIED_RATE
+                call = _api_call(
+                    rng, t, d, identity, inst.server_ip, _BOTO_UA, tool.aws, ctx, denied
+                )
+                add(SampleRecord("cloudtrail", call))
+                if denied:
+                    is_error = True
+                    text = f"AccessDenied: {call['errorMessage']}"
+            if not is_error and roll < RPC_ERROR_RATE + TOOL_ERROR_RATE:
+                is_error = True
+                text = "Upstream request timed out after 30s"
+            t += 40 + int(r() * 500)
+            reply(
+                t,
+                {
+                    "jsonrpc": "2.0",
+                    "id": number,
+                    "result": {
+                        "content": [{"type": "text", "text": text or tool.result.format_map(ctx)}],
+                        "isError": is_error,
+                    },
+                },
+            )
+        label = f"{person.login} / {kind.agent_id}: {task_text}"
+        return SampleSession(label, jti, records)
+
+    def _direct_session(self) -> SampleSession:
+        rng, d = self.rng, self.d
+        r = rng.random
+        people = d.people
+        person = people[int(r() * len(people))]
+        work = _DIRECT_WORK[person.department]
+        label_template, ops = work[int(r() * len(work))]
+        ctx = _context(rng, d.customers)
+        sid = "idx" + _urlsafe(rng, 18)
+        txn = _urlsafe(rng, 18)
+        t = self.t
+        records = [SampleRecord("okta", _session_start(rng, t, person, sid, txn))]
+        add = records.append
+        t += 2_000 + int(r() * 15_000)
+        if person.iam_key and r() < 0.4:
+            # An engineer's long-term access key: an IAM user, no session at all.
+            identity: dict[str, Any] = {
+                "type": "IAMUser",
+                "principalId": person.iam_user_id,
+                "arn": f"arn:aws:iam::{d.account}:user/{person.login}",
+                "accountId": d.account,
+                "accessKeyId": person.iam_key,
+                "userName": person.login,
+            }
+        else:
+            add(SampleRecord("okta", _aws_sso(rng, t, d, person, sid, txn)))
+            t += 1_000 + int(r() * 3_000)
+            role = _HUMAN_ROLES[person.department]
+            role_id = d.human_role_ids[person.department]
+            key, assume = _assume_saml(rng, t, d, person, role, role_id)
+            add(SampleRecord("cloudtrail", assume))
+            identity = _assumed_role_identity(d, role, role_id, person.email, key, t, web=False)
+        for op in ops:
+            t += 2_000 + int(r() * 20_000)
+            denied = r() < ACCESS_DENIED_RATE
+            call = _api_call(rng, t, d, identity, person.ip, _CLI_UA, op, ctx, denied)
+            add(SampleRecord("cloudtrail", call))
+        label = f"{person.login} (direct): {label_template.format_map(ctx)}"
+        return SampleSession(label, "", records)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API.
+
+
+def generate_sessions(
+    count: int, *, seed: int = 7, start: datetime | None = None, run_id: str = ""
+) -> list[SampleSession]:
+    """``count`` sessions, deterministic for the same ``seed``, ``start`` and ``run_id``."""
+    stream = _Generator(seed, start, run_id).sessions()
+    return [next(stream) for _ in range(count)]
+
+
+def iter_records(
+    total_records: int, *, seed: int = 7, start: datetime | None = None, run_id: str = ""
+) -> Iterator[SampleRecord]:
+    """Exactly ``total_records`` records, session after session (the last one cut short)."""
+    remaining = total_records
+    if remaining <= 0:
+        return
+    for session in _Generator(seed, start, run_id).sessions():
+        records = session.records
+        if len(records) >= remaining:
+            yield from records[:remaining]
+            return
+        yield from records
+        remaining -= len(records)
+
+
+def _time_of(sample: SampleRecord) -> str:
+    record = sample.record
+    return str(record.get("published") or record.get("eventTime") or record.get("ts") or "")
+
+
+def write_files(sessions: list[SampleSession], directory: Path) -> dict[str, Path]:
+    """``okta.jsonl``, ``cloudtrail.json`` (``{"Records": [...]}`` as delivered to S3) and
+    ``mcp.jsonl`` in ``directory``, each in time order across sessions; returns their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    by_source: dict[str, list[SampleRecord]] = {"okta": [], "cloudtrail": [], "mcp": []}
+    for session in sessions:
+        for sample in session.records:
+            by_source[sample.source].append(sample)
+    for samples in by_source.values():
+        samples.sort(key=_time_of)  # stable: ties keep session order
+    paths = {
+        "okta": directory / "okta.jsonl",
+        "cloudtrail": directory / "cloudtrail.json",
+        "mcp": directory / "mcp.jsonl",
+    }
+    for source in ("okta", "mcp"):
+        lines = b"".join(orjson.dumps(s.record) + b"\n" for s in by_source[source])
+        paths[source].write_bytes(lines)
+    trail = {"Records": [s.record for s in by_source["cloudtrail"]]}
+    paths["cloudtrail"].write_bytes(orjson.dumps(trail, option=orjson.OPT_INDENT_2))
+    return paths
