@@ -41,14 +41,6 @@ class IngestReport:
         self.reasons[key] += 1
         self.examples.setdefault(key, f"{error.source} {error.position}".strip())
 
-    def merge(self, other: IngestReport) -> None:
-        self.accepted += other.accepted
-        self.rejected += other.rejected
-        self.events += other.events
-        self.reasons.update(other.reasons)
-        for key, where in other.examples.items():
-            self.examples.setdefault(key, where)
-
     def as_json(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,

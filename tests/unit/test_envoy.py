@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from agentledger.events import (
 from agentledger.tokens import fingerprint
 from ingest.envoy import EnvoyAccessLogSource, parse_text_line
 from ingest.framing import Framed, Unframed, frame_lines
+from tests.unit.parsing import make_jwt
 
 ELASTIC_LOG = "api_gateway_envoy/elastic-integrations/envoyproxy-test-log.log"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -37,15 +37,6 @@ def parse(record: Any, position: str = "test:1") -> Event:
     assert event.source == "envoy" and event.kind == API_CALL
     assert event.event_time.tzinfo is UTC
     return event
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def make_jwt(claims: dict[str, Any]) -> str:
-    header = b64url(orjson.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}))
-    return f"{header}.{b64url(orjson.dumps(claims))}.{b64url(b'not-a-real-signature')}"
 
 
 def test_elastic_sample(real_data: Path) -> None:

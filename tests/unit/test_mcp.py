@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,7 @@ from agentledger.events import (
     KEY_TOKEN_FP,
     KEY_TRACE,
     KEY_TXN,
-    KEY_TYPES,
-    KINDS,
     MCP_MESSAGE,
-    OUTCOMES,
     PENDING,
     SUCCESS,
     TOOL_CALL,
@@ -37,11 +33,11 @@ from agentledger.tokens import fingerprint
 from ingest.base import Source
 from ingest.framing import Framed, Unframed, frame_lines
 from ingest.mcp import McpSource
+from tests.unit.parsing import check_event, make_jwt
 
 SPEC_DOCS = ("mcp/spec-docs-2025-06-18", "mcp/spec-docs-2025-11-25")
 SCHEMA_2026 = "mcp/spec-schema-examples-2026-07-28"
 SERVER_LOG = "mcp/server-logs/hov172_SimpleMDM-MCP__mcp.log"
-HEX = frozenset("0123456789abcdef")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 # The 2026 schema examples that are whole JSON-RPC messages. The other 97 files are
@@ -115,21 +111,6 @@ def run(source: Source, path: Path) -> Run:
         return frame(source, lines, path.name)
 
 
-def check_event(source: Source, event: Event, framed: Framed) -> None:
-    """What every accepted event must satisfy, whatever the record."""
-    assert event.source == source.name
-    assert event.event_time.utcoffset() == timedelta(0)
-    assert len(event.event_id) == 32 and HEX.issuperset(event.event_id)
-    assert event.raw == framed.raw
-    assert event.position == framed.position
-    assert event.kind in KINDS and event.outcome in OUTCOMES
-    assert all(key_type in KEY_TYPES and value for key_type, value in event.keys)
-    assert len(set(event.keys)) == len(event.keys)
-    assert all(isinstance(v, str) and v for v in event.attributes.values())
-    replayed = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
-    assert replayed[0].event_id == event.event_id
-
-
 def only(result: Run) -> Event:
     [event] = result.events.values()
     return event
@@ -138,15 +119,6 @@ def only(result: Run) -> Event:
 def parse_one(record: Any) -> Event:
     [event] = McpSource().parse(record, position="test:1", raw=canonical_json(record))
     return event
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def make_jwt(claims: dict[str, Any]) -> str:
-    header = b64url(orjson.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}))
-    return f"{header}.{b64url(orjson.dumps(claims))}.{b64url(b'not-a-real-signature')}"
 
 
 def spec_kind(file_name: str) -> tuple[str, str]:
