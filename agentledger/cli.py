@@ -377,7 +377,11 @@ def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> Non
             raise StackError(f"no ledger at {settings.data_dir.resolve()}")
         store = ChdbStore(settings.data_dir / "chdb", settings.database)
     with store:
-        report = rebuild_ledger(store, window=timedelta(seconds=settings.session_window_s))
+        report = rebuild_ledger(
+            store,
+            window=timedelta(seconds=settings.session_window_s),
+            restitch=timedelta(seconds=settings.restitch_window_s),
+        )
     if as_json:
         _print_json(report.as_json())
     else:

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     batch_max: Annotated[int, Field(ge=1)] = 20_000
     batch_wait_ms: Annotated[int, Field(ge=1)] = 200
     session_window_s: Annotated[int, Field(ge=1)] = 1800
+    restitch_window_s: Annotated[int, Field(ge=1)] = Field(
+        default=900,
+        description="How long (event time) an action stays open to a new attribution label "
+        "when its declaration, token grant or upstream session arrives late.",
+    )
     workers: Annotated[int, Field(ge=1, le=16)] = 1
 
     @field_validator("kafka")

@@ -271,6 +271,7 @@ class Stack:
             AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
             AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
             AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
+            AGENTLEDGER_RESTITCH_WINDOW_S=str(self.settings.restitch_window_s),
             AGENTLEDGER_READY_FILE=str(ready),
         )
         args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info", "--without-web"]

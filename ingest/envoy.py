@@ -33,7 +33,7 @@ from agentledger.events import (
 )
 from agentledger.tokens import scopes_of
 from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, obj, put, text
+from ingest.fields import add_key, apply_token_claims, obj, put, text
 
 _HEX = frozenset("0123456789abcdef")
 _ABSENT = frozenset({"", "-"})  # Envoy writes "-" for a value it does not have
@@ -200,4 +200,5 @@ class EnvoyAccessLogSource(Source):
             attributes=attributes,
         )
         event.outcome, event.outcome_detail = _outcome(entry, code)
+        apply_token_claims(event, claims)
         return [event]

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agentledger.errors import RecordError
+from agentledger.events import Event, canonical_json
 
 # Shared and read-only, so that ``obj(None)`` costs no allocation on the hot path.
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -47,3 +48,38 @@ def require_text(record: Mapping[str, Any], field: str) -> str:
     if not isinstance(value, str):
         raise RecordError(f"expected a string, got {type(value).__name__}", field=field)
     return value
+
+
+def act_chain(claims: Mapping[str, Any]) -> list[str]:
+    """The RFC 8693 ``act`` chain of a token, outermost (the party acting now) first."""
+    chain: list[str] = []
+    act = obj(claims.get("act"))
+    while act and len(chain) < 16:  # nesting is the token issuer's; bound it all the same
+        actor = text(act.get("sub")) or text(act.get("client_id"))
+        if actor:
+            chain.append(actor)
+        act = obj(act.get("act"))
+    return chain
+
+
+def apply_token_claims(event: Event, claims: Mapping[str, Any]) -> None:
+    """What a bearer token's claims say about delegation and purpose.
+
+    The ``act`` chain names the agent acting now and the ones before it; a transaction
+    token (``txn`` with ``req_wl``, ``tctx`` or ``purp``) states the transaction's purpose in
+    ``scope``, which is the intent its issuer asserted for every call that carries it.
+    """
+    chain = act_chain(claims)
+    if chain:
+        event.attributes["act_chain"] = canonical_json(chain)
+        event.agent_instance = event.agent_instance or chain[0]
+    if claims.get("txn") and any(k in claims for k in ("req_wl", "tctx", "purp")):
+        purpose = text(claims.get("scope")) or text(claims.get("purp"))
+        context = claims.get("tctx")
+        words = [purpose] if purpose else []
+        if isinstance(context, dict) and context:
+            words.append("context " + canonical_json(context))
+        if words:
+            event.intent = "; ".join(words)[:4096]
+            event.attributes["intent_source"] = "txn_token"
+        put(event.attributes, "requesting_workload", text(claims.get("req_wl")))

@@ -33,7 +33,7 @@ from agentledger.events import (
 )
 from agentledger.tokens import scopes_of
 from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, obj, put, text
+from ingest.fields import add_key, apply_token_claims, obj, put, text
 
 _DIRECTIONS = frozenset({"client_to_server", "server_to_client"})
 _CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
@@ -181,6 +181,8 @@ class McpSource(Source):
         )
         _add_client_info(event, method, params, meta)
         _add_intent(event, meta)
+        # After the client's own assertion: a transaction token's purpose outranks it.
+        apply_token_claims(event, claims)
         if message_type == "response":
             event.kind = TOOL_RESULT
             _add_result(event, message)
@@ -215,6 +217,8 @@ def _add_intent(event: Event, meta: Mapping[str, Any]) -> None:
     event.intent = text(obj(invocation.get("userIntent")).get("text")) or text(
         obj(invocation.get("invocationReason")).get("text")
     )
+    if event.intent:
+        event.attributes["intent_source"] = "mcp_ai_invocation"
     put(event.attributes, "model", text(obj(invocation.get("model")).get("name")))
     turn = invocation.get("turnId")
     if turn is not None:

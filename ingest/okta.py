@@ -121,7 +121,13 @@ def _add_grant(
         app = actor  # client_credentials (and jwt-bearer): the client is the actor itself
     if app is not None:
         event.client_id = text(app.get("id"))
-        event.agent_name = text(app.get("alternateId")) or text(app.get("displayName"))
+        # The OAuth client is not necessarily an agent (a person's web app is a client
+        # too): its name is kept, and agent evidence comes from what the agent itself sends.
+        put(
+            event.attributes,
+            "client_name",
+            text(app.get("alternateId")) or text(app.get("displayName")),
+        )
     token = next((t for t in targets if t.get("type") in _TOKEN_TYPES), None)
     if token is not None:
         jti = text(token.get("id"))

@@ -270,6 +270,8 @@ class OtelTraceSource(Source):
             # Client-asserted: the prompt the agent was given is evidence of intent, never
             # of authorization (the same footing as MCP's aiInvocation userIntent).
             event.intent = first_user_text(attrs.get("gen_ai.input.messages"))
+            if event.intent:
+                event.attributes["intent_source"] = "otel_invoke_agent"
         event.outcome, event.outcome_detail = _outcome(span, attrs, end)
         return event
 

@@ -46,6 +46,11 @@ TABLES: dict[str, str] = {
             action_count UInt32,
             failure_count UInt32,
             declared Bool DEFAULT false,
+            intent_source LowCardinality(String) DEFAULT '',
+            intent_tools Array(String) DEFAULT [],
+            intent_resources Array(String) DEFAULT [],
+            intent_actions Array(String) DEFAULT [],
+            upstream_session_id String DEFAULT '',
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
@@ -75,6 +80,8 @@ TABLES: dict[str, str] = {
             link_key_type LowCardinality(String),
             link_key String,
             link_rule LowCardinality(String),
+            access LowCardinality(String) DEFAULT '',
+            actors Array(String) DEFAULT [],
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
@@ -124,6 +131,23 @@ TABLES: dict[str, str] = {
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
+    "attributions": """
+        CREATE TABLE IF NOT EXISTS {db}.attributions (
+            action_id String,
+            session_id String,
+            event_time DateTime64(6, 'UTC'),
+            label LowCardinality(String),
+            rule LowCardinality(String),
+            agent String,
+            origin_type LowCardinality(String),
+            origin_principal String,
+            chain String,
+            confused_deputy Bool,
+            evidence String,
+            version UInt64,
+            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+    """,
     "dead_letters": """
         CREATE TABLE IF NOT EXISTS {db}.dead_letters (
             dead_letter_id String,
@@ -139,7 +163,29 @@ TABLES: dict[str, str] = {
 }
 
 
+# Columns added after a table was first released: a ledger created before gains them in
+# place (``ADD COLUMN IF NOT EXISTS`` is a no-op on one created with them).
+ADDED_COLUMNS: dict[str, list[str]] = {
+    "sessions": [
+        "intent_source LowCardinality(String) DEFAULT '' AFTER declared",
+        "intent_tools Array(String) DEFAULT [] AFTER intent_source",
+        "intent_resources Array(String) DEFAULT [] AFTER intent_tools",
+        "intent_actions Array(String) DEFAULT [] AFTER intent_resources",
+        "upstream_session_id String DEFAULT '' AFTER intent_actions",
+    ],
+    "actions": [
+        "access LowCardinality(String) DEFAULT '' AFTER link_rule",
+        "actors Array(String) DEFAULT [] AFTER access",
+    ],
+}
+
+
 def ddl(database: str) -> list[str]:
-    return [f"CREATE DATABASE IF NOT EXISTS {database}"] + [
-        " ".join(sql.split()).format(db=database) for sql in TABLES.values()
-    ]
+    statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
+    statements += [" ".join(sql.split()).format(db=database) for sql in TABLES.values()]
+    for table, columns in ADDED_COLUMNS.items():
+        statements += [
+            f"ALTER TABLE {database}.{table} ADD COLUMN IF NOT EXISTS {column}"
+            for column in columns
+        ]
+    return statements

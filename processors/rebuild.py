@@ -23,7 +23,14 @@ from ingest.registry import get_source
 from ledger.store import LedgerStore
 from processors.stitch import Stitcher, StitchState
 
-PROJECTIONS = ("sessions", "actions", "credentials", "session_keys", "session_aliases")
+PROJECTIONS = (
+    "sessions",
+    "actions",
+    "credentials",
+    "session_keys",
+    "session_aliases",
+    "attributions",
+)
 
 
 @dataclass(slots=True)
@@ -65,13 +72,14 @@ def rebuild(
     store: LedgerStore,
     *,
     window: timedelta = timedelta(minutes=30),
+    restitch: timedelta = timedelta(minutes=15),
     batch: int = 20_000,
     on_progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
     db = store.database
     for table in PROJECTIONS:
         store.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
-    stitcher = Stitcher(StitchState(window))
+    stitcher = Stitcher(StitchState(window, restitch))
     report = RebuildReport()
     # Declarations are records too. Applied first, their bindings lead each event to its
     # declared session directly; the live path reaches the same chains by merging.

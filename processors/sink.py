@@ -24,6 +24,7 @@ from agentledger.errors import RecordError, StoreError
 from agentledger.topics import Topics
 from ingest.deadletter import dead_letter
 from ledger.store import LedgerStore
+from processors.attribution import signature
 from processors.stitch import Stitcher, StitchOutput, StitchState
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,28 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
-def restore_state(store: LedgerStore, window: timedelta) -> StitchState:
+def restore_state(
+    store: LedgerStore, window: timedelta, restitch: timedelta = timedelta(minutes=15)
+) -> StitchState:
     db = store.database
+    # The actions still open to a new label: those within the re-stitch window of the newest.
+    recent = (
+        f"event_time >= (SELECT max(event_time) FROM {db}.actions) "
+        f"- toIntervalMicrosecond({int(restitch.total_seconds() * 1_000_000)})"
+    )
+    open_actions = store.query_rows(f"SELECT * FROM {db}.actions FINAL WHERE {recent}")
+    labels = {
+        row["action_id"]: signature(row)
+        for row in store.query_rows(
+            f"SELECT * FROM {db}.attributions FINAL WHERE action_id IN "
+            f"(SELECT action_id FROM {db}.actions WHERE {recent})"
+        )
+    }
+    for row in open_actions:
+        row["signature"] = labels.get(row["action_id"], "")
     return StitchState.restore(
         window=window,
+        restitch=restitch,
         keys=store.query_rows(
             f"SELECT key_type, key_value, session_id FROM {db}.session_keys FINAL"
         ),
@@ -71,6 +90,7 @@ def restore_state(store: LedgerStore, window: timedelta) -> StitchState:
         pending_actions=store.query_rows(
             f"SELECT * FROM {db}.actions FINAL WHERE kind = 'tool_call' AND outcome = 'pending'"
         ),
+        open_actions=open_actions,
     )
 
 

@@ -7,6 +7,11 @@ action row records which key linked it and by which rule, so an analyst can ask 
 
 The state here is a projection of the ledger too: ``StitchState.restore`` rebuilds it from
 the ``session_keys``, ``session_aliases``, ``sessions`` and pending ``actions`` rows.
+
+Each action is labelled (``processors.attribution``) when it is stitched, and labelled again
+whenever its session's context changes: a declaration or a token grant arriving late, a merge,
+an upstream session's intent. Actions stay open to that for ``restitch`` (default 15 minutes)
+of event time after them; a new label is a new ``attributions`` row that replaces the old one.
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ from agentledger.codec import Envelope
 from agentledger.declaration import SessionDeclaration
 from agentledger.events import Event
 from agentledger.events import ch_ts as ts
+from processors.attribution import (
+    ActionFacts,
+    Hop,
+    Intent,
+    SessionContext,
+    access_of,
+    actors_of,
+    agent_name,
+    attribute,
+    signature,
+)
 
 # Key types that may link two sessions together; KEY_MCP_RPC only pairs a result with its call.
 LINKING = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
@@ -30,6 +46,10 @@ LINKING = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
 SESSION_NAME_TARGETS = (ev.KEY_JTI, ev.KEY_MCP_SESSION, ev.KEY_TXN, ev.KEY_TRACE)
 
 HUMAN_TYPES = frozenset({"User", "IAMUser", "SAMLUser", "Root"})
+KEY_RANK = {key_type: rank for rank, key_type in enumerate(ev.KEY_TYPES)}
+# Who may state a session's intent, most authoritative first: the declarer, the token
+# service (transaction-token purpose), then the agent's own client and its spans.
+INTENT_RANK = {"declared": 0, "txn_token": 1, "mcp_ai_invocation": 2, "otel_invoke_agent": 3}
 
 RULE_NEW = "new_session"
 RULE_SHARED_KEY = "shared_key"
@@ -69,6 +89,40 @@ class SessionState:
     action_count: int = 0
     failure_count: int = 0
     declared: bool = False
+    intent_source: str = ""
+    intent_tools: list[str] = field(default_factory=list)
+    intent_resources: list[str] = field(default_factory=list)
+    intent_actions: list[str] = field(default_factory=list)
+    upstream_session_id: str = ""
+    intent_at: datetime | None = None  # when an asserted intent was seen (earliest wins)
+
+    def take_intent(self, text: str, source: str, at: datetime) -> None:
+        """Keep the most authoritative intent; among equals the earliest, so that the
+        order events arrive in does not matter (a restored one counts as earliest)."""
+        rank = INTENT_RANK.get(source, len(INTENT_RANK))
+        if not self.intent:
+            self.intent, self.intent_source, self.intent_at = text, source, at
+            return
+        held = INTENT_RANK.get(self.intent_source, len(INTENT_RANK))
+        if self.intent_at is None and rank == held:
+            return
+        if rank < held or (rank == held and (at, text) < (self.intent_at or at, self.intent)):
+            self.intent, self.intent_source, self.intent_at = text, source, at
+
+    def intent_view(self) -> Intent | None:
+        if not self.intent:
+            return None
+        return Intent(
+            self.intent,
+            self.intent_source,
+            tuple(self.intent_tools),
+            tuple(self.intent_resources),
+            tuple(self.intent_actions),
+        )
+
+    @property
+    def agent(self) -> str:
+        return agent_name(self.agent_name, self.agent_instance)
 
     def prefer_principal(self, principal: str, principal_type: str) -> None:
         """Take ``principal`` unless the session already names a person and this is not one."""
@@ -98,6 +152,11 @@ class SessionState:
             "action_count": self.action_count,
             "failure_count": self.failure_count,
             "declared": self.declared,
+            "intent_source": self.intent_source,
+            "intent_tools": self.intent_tools,
+            "intent_resources": self.intent_resources,
+            "intent_actions": self.intent_actions,
+            "upstream_session_id": self.upstream_session_id,
             "version": version,
         }
 
@@ -114,10 +173,20 @@ class SessionState:
             "agent_version",
             "agent_instance",
             "client_id",
-            "intent",
+            "upstream_session_id",
         ):
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
+        if other.intent and not self.declared:
+            if other.declared:
+                self.intent, self.intent_source = other.intent, other.intent_source
+                self.intent_tools = other.intent_tools
+                self.intent_resources = other.intent_resources
+                self.intent_actions = other.intent_actions
+            else:
+                self.take_intent(
+                    other.intent, other.intent_source, other.intent_at or other.first_seen
+                )
         self.scopes = sorted(set(self.scopes) | set(other.scopes))
         self.sources = sorted(set(self.sources) | set(other.sources))
         self.keys = self.keys + [k for k in other.keys if k not in self.keys]
@@ -137,6 +206,7 @@ class StitchOutput:
     session_aliases: list[dict[str, Any]] = field(default_factory=list)
     credentials: list[dict[str, Any]] = field(default_factory=list)
     declarations: list[dict[str, Any]] = field(default_factory=list)
+    attributions: list[dict[str, Any]] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
         # raw_events last: its presence marks a batch as done for replays after a crash.
@@ -147,6 +217,7 @@ class StitchOutput:
             ("actions", self.actions),
             ("credentials", self.credentials),
             ("declarations", self.declarations),
+            ("attributions", self.attributions),
             ("raw_events", self.raw_events),
         ]
 
@@ -162,8 +233,13 @@ class Link:
 class StitchState:
     """Key index, aliases, session summaries and tool calls awaiting their result."""
 
-    def __init__(self, window: timedelta = timedelta(minutes=30)) -> None:
+    def __init__(
+        self,
+        window: timedelta = timedelta(minutes=30),
+        restitch: timedelta = timedelta(minutes=15),
+    ) -> None:
         self.window = window
+        self.restitch = restitch
         self.key_index: dict[tuple[str, str], str] = {}
         self.aliases: dict[str, str] = {}
         # root -> (alias, key type, key value, event id) of every session merged into it
@@ -172,6 +248,41 @@ class StitchState:
         self.last_by_principal: dict[tuple[str, str], str] = {}
         self.pending_calls: dict[str, dict[str, Any]] = {}  # rpc key -> action row
         self.early_results: dict[str, tuple[str, str, str]] = {}  # rpc key -> outcome
+        # Attribution: the actions still open to a new label, by id and by session root.
+        self.facts: dict[str, ActionFacts] = {}
+        self.by_session: dict[str, list[str]] = {}
+        self.contexts: dict[str, SessionContext] = {}  # context each root was last labelled in
+        self.remapped: set[str] = set()  # roots that absorbed actions since the last labelling
+        self.downstream: dict[str, set[str]] = {}  # upstream session id -> sessions it started
+        self.watermark: datetime | None = None  # newest event time seen
+        self.swept_at: datetime | None = None
+
+    def add_facts(self, facts: ActionFacts, root: str) -> None:
+        self.facts[facts.action_id] = facts
+        self.by_session.setdefault(root, []).append(facts.action_id)
+
+    def advance(self, event_time: datetime) -> None:
+        """Move the watermark; now and then let go of actions past the re-stitch window."""
+        if self.watermark is None or event_time > self.watermark:
+            self.watermark = event_time
+        if self.swept_at is None:
+            self.swept_at = self.watermark
+        if self.watermark - self.swept_at < self.restitch / 4:
+            return
+        self.swept_at = self.watermark
+        cutoff = self.watermark - self.restitch
+        closed = {aid for aid, f in self.facts.items() if f.event_time < cutoff}
+        if not closed:
+            return
+        for aid in closed:
+            del self.facts[aid]
+        for root in list(self.by_session):
+            kept = [aid for aid in self.by_session[root] if aid not in closed]
+            if kept:
+                self.by_session[root] = kept
+            else:
+                del self.by_session[root]
+                self.contexts.pop(root, None)
 
     def resolve(self, session_id: str) -> str:
         root = session_id
@@ -190,9 +301,12 @@ class StitchState:
         aliases: Iterable[Mapping[str, Any]],
         sessions: Iterable[Mapping[str, Any]],
         pending_actions: Iterable[Mapping[str, Any]],
+        open_actions: Iterable[Mapping[str, Any]] = (),
+        restitch: timedelta = timedelta(minutes=15),
     ) -> StitchState:
-        """Rebuild from ledger rows (read with FINAL)."""
-        state = cls(window)
+        """Rebuild from ledger rows (read with FINAL). ``open_actions`` are the actions
+        within the re-stitch window, each with ``signature`` of its current label."""
+        state = cls(window, restitch)
         for k in keys:
             state.key_index[(k["key_type"], k["key_value"])] = k["session_id"]
         for a in aliases:
@@ -227,8 +341,17 @@ class StitchState:
                     )
                 },
                 declared=bool(s.get("declared", False)),
+                intent_source=s.get("intent_source", ""),
+                intent_tools=list(s.get("intent_tools", [])),
+                intent_resources=list(s.get("intent_resources", [])),
+                intent_actions=list(s.get("intent_actions", [])),
+                upstream_session_id=s.get("upstream_session_id", ""),
             )
             state.sessions[session.session_id] = session
+            if session.upstream_session_id:
+                state.downstream.setdefault(session.upstream_session_id, set()).add(
+                    session.session_id
+                )
         # The window rule joins a principal's keyless events to their most recent session.
         for session in sorted(state.sessions.values(), key=lambda s: s.last_seen):
             if session.principal:
@@ -237,6 +360,13 @@ class StitchState:
             rpc = row.get("rpc_key")
             if rpc:
                 state.pending_calls[str(rpc)] = dict(row)
+        for row in open_actions:
+            at = _parse_ts(row["event_time"])
+            facts = ActionFacts.of(dict(row), at)
+            facts.emitted = row.get("signature") or ""
+            state.add_facts(facts, state.resolve(facts.session_id))
+            if state.watermark is None or at > state.watermark:
+                state.watermark = at
         return state
 
 
@@ -322,14 +452,21 @@ class Stitcher:
         if len(found) == 1:
             return found[0]
         # Several sessions share this event: a declared one survives (its id was handed to
-        # the declarer), else the earliest; the others become its aliases.
+        # the declarer), else the earliest; the others become its aliases. Two declared
+        # sessions stay apart (each declarer named its own; a trace id propagated from one
+        # agent to the next is not a reason to merge them): the strongest key decides.
         sessions = self.state.sessions
-        root = min(
-            (link.session_id for link in found),
-            key=lambda s: (not sessions[s].declared, sessions[s].first_seen, s),
-        )
+        found.sort(key=lambda link: KEY_RANK.get(link.key_type, len(KEY_RANK)))
+        declared = [link for link in found if sessions[link.session_id].declared]
+        if declared:
+            root = declared[0].session_id
+        else:
+            root = min(
+                (link.session_id for link in found),
+                key=lambda s: (sessions[s].first_seen, s),
+            )
         for link in found:
-            if link.session_id != root:
+            if link.session_id != root and not sessions[link.session_id].declared:
                 self._merge(root, link, event.event_id, RULE_MERGE, out, version)
         return next(link for link in found if link.session_id == root)
 
@@ -358,6 +495,10 @@ class Stitcher:
                 }
             )
         state.members.setdefault(root, []).extend(moved)
+        # The absorbed session's actions are labelled again in the root's context.
+        state.by_session.setdefault(root, []).extend(state.by_session.pop(other, []))
+        state.contexts.pop(other, None)
+        state.remapped.add(root)
 
     def declare(self, declaration: SessionDeclaration) -> StitchOutput:
         """Apply a session declaration: its bindings now lead to its session id, sessions
@@ -376,7 +517,10 @@ class Stitcher:
         for key_type, value in declaration.bindings.correlation_keys():
             existing = state.key_index.get((key_type, value))
             if existing is not None and state.resolve(existing) != sid:
-                link = Link(state.resolve(existing), key_type, value, RULE_DECLARED)
+                owner = state.resolve(existing)
+                if state.sessions[owner].declared:
+                    continue  # another declaration holds this binding; it stays its own
+                link = Link(owner, key_type, value, RULE_DECLARED)
                 self._merge(sid, link, "", RULE_DECLARED, out, version)
             if existing is None:
                 state.key_index[(key_type, value)] = sid
@@ -396,7 +540,14 @@ class Stitcher:
         session.origin_principal = (
             origin.principal or origin.job_id or origin.upstream_session_id or ""
         )
-        session.intent = declaration.intent.text
+        intent = declaration.intent
+        session.intent, session.intent_source = intent.text, "declared"
+        session.intent_tools = list(intent.tools)
+        session.intent_resources = list(intent.resources)
+        session.intent_actions = list(intent.actions)
+        if origin.upstream_session_id:
+            session.upstream_session_id = origin.upstream_session_id
+            state.downstream.setdefault(origin.upstream_session_id, set()).add(sid)
         agent = declaration.agent
         session.agent_name = agent.id
         session.agent_version = agent.version or session.agent_version
@@ -413,6 +564,7 @@ class Stitcher:
                 "version": version,
             }
         )
+        self._attribute([sid], out, version)
         return out
 
     # -- rows ---------------------------------------------------------------------------------
@@ -433,16 +585,82 @@ class Stitcher:
                 self._apply_result(event, out, version)
             else:
                 session.action_count += 1
-                out.actions.append(self._action_row(event, link, version))
+                row = self._action_row(event, link, version)
+                out.actions.append(row)
+                self.state.add_facts(ActionFacts.of(row, event.event_time), sid)
             if event.kind == ev.TOKEN_GRANT:
                 out.credentials.append(_credential_row(event, sid, version))
             if event.principal:
                 self.state.last_by_principal[(event.principal, event.client_id or "")] = sid
-        for sid in touched:
-            root = self.state.resolve(sid)
+        roots = {self.state.resolve(sid) for sid in touched}
+        for root in roots:
             if root in self.state.sessions:
                 out.sessions.append(self.state.sessions[root].row(version))
+        self._attribute(roots, out, version)
+        if batch:
+            self.state.advance(max(env.event.event_time for env in batch))
         return out
+
+    # -- attribution --------------------------------------------------------------------------
+    def _attribute(self, roots: Iterable[str], out: StitchOutput, version: int) -> None:
+        """Label new actions, and label again every open action of a session whose
+        context changed (its own, or an upstream session's that its chain passes through)."""
+        state = self.state
+        todo = {state.resolve(r) for r in roots}
+        frontier = set(todo)
+        while frontier:  # sessions started by an agent of a touched session, transitively
+            below = {
+                state.resolve(down)
+                for up, downs in state.downstream.items()
+                if state.resolve(up) in frontier
+                for down in downs
+            }
+            frontier = below - todo
+            todo |= frontier
+        for root in sorted(todo):
+            if root not in state.sessions:
+                continue
+            context = self.context(root)
+            changed = root in state.remapped or state.contexts.get(root) != context
+            state.contexts[root] = context
+            for action_id in state.by_session.get(root, ()):
+                facts = state.facts[action_id]
+                if facts.emitted and not changed:
+                    continue
+                row = attribute(facts, context).row(facts, root, version)
+                sig = signature(row)
+                if sig != facts.emitted:
+                    facts.emitted = sig
+                    out.attributions.append(row)
+        state.remapped.difference_update(todo)
+
+    def context(self, root: str) -> SessionContext:
+        session = self.state.sessions[root]
+        return SessionContext(
+            session_id=root,
+            declared=session.declared,
+            agent=session.agent,
+            agent_instance=session.agent_instance,
+            principal=session.principal,
+            principal_type=session.principal_type,
+            intent=session.intent_view(),
+            upstream=self._upstream(session, {root}),
+        )
+
+    def _upstream(self, session: SessionState, seen: set[str]) -> tuple[Hop, ...]:
+        """The hops from ``session``'s origin back to the first origin of its chain."""
+        via = "declaration" if session.declared else "token_grant"
+        if session.origin_type in ("human", "schedule"):
+            return (Hop(session.origin_type, session.origin_principal, "", via),)
+        if session.origin_type != "agent":
+            return ()
+        given = session.upstream_session_id or session.origin_principal
+        root = self.state.resolve(given)
+        upstream = self.state.sessions.get(root)
+        if upstream is None or root in seen or len(seen) > 16:
+            return (Hop("agent", "", given, "declaration"),)  # not in the ledger (yet)
+        hop = Hop("agent", upstream.agent, root, "declaration", upstream.intent_view())
+        return (hop, *self._upstream(upstream, seen | {root}))
 
     def _register_keys(self, event: Event, sid: str, out: StitchOutput, version: int) -> None:
         index = self.state.key_index
@@ -486,10 +704,13 @@ class Stitcher:
         ):
             # A person authorised the token the agent acts with: the chain's origin.
             session.origin_type, session.origin_principal = "human", event.principal
-        for name in ("agent_name", "agent_version", "agent_instance", "client_id", "intent"):
+        for name in ("agent_name", "agent_version", "agent_instance", "client_id"):
             value = getattr(event, name)
             if value and not getattr(session, name):
                 setattr(session, name, value)
+        if event.intent and not session.declared:
+            source = event.attributes.get("intent_source", "")
+            session.take_intent(event.intent, source, event.event_time)
         if event.scopes:
             session.scopes = sorted(set(session.scopes) | set(event.scopes))
 
@@ -519,6 +740,8 @@ class Stitcher:
             "link_key_type": link.key_type,
             "link_key": link.key_value,
             "link_rule": link.rule,
+            "access": access_of(event),
+            "actors": list(actors_of(event)),
             "version": version,
         }
         if event.kind == ev.TOOL_CALL:

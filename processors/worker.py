@@ -110,7 +110,10 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         async def on_start(self) -> None:
             self._stop_event = asyncio.Event()
             state = await asyncio.to_thread(
-                restore_state, store, timedelta(seconds=settings.session_window_s)
+                restore_state,
+                store,
+                timedelta(seconds=settings.session_window_s),
+                timedelta(seconds=settings.restitch_window_s),
             )
             self.sink = EventSink(store, topics, Stitcher(state))
             sinks.append(self.sink)

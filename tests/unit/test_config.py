@@ -43,6 +43,7 @@ def test_defaults() -> None:
         "batch_max": 20_000,
         "batch_wait_ms": 200,
         "session_window_s": 1800,
+        "restitch_window_s": 900,
         "workers": 1,
     }
 

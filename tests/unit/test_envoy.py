@@ -224,6 +224,7 @@ def test_json_line_with_bearer_token_through_framing() -> None:
     )
     assert event.scopes == ["crm.read", "crm.write"]
     assert event.attributes == {
+        "act_chain": '["agent-instance-9"]',
         "log_format": "json",
         "request_id": "9b1c0e52-3f0e-4a7c-9d55-0b3a8e1e2f10",
         "protocol": "HTTP/1.1",

@@ -205,7 +205,8 @@ def test_token_grant_carries_the_issued_token() -> None:
     assert event.kind == TOKEN_GRANT
     assert event.principal == "sarah.sales@progear.demo"
     assert event.client_id == "0oa8sales4gentCl1ent"
-    assert event.agent_name == "ProGear Sales Agent"
+    assert event.attributes["client_name"] == "ProGear Sales Agent"
+    assert event.agent_name is None  # a client is not an agent until the agent says so
     assert event.scopes == ["openid", "inventory:read"]  # granted, not requested
     assert event.keys == [
         (KEY_IDP_SESSION, "102abcSESSION"),
@@ -233,7 +234,7 @@ def test_client_credentials_grant_names_the_client_from_the_actor() -> None:
     assert event.principal == "reporting-bot"
     assert event.principal_type == "ServiceApp"
     assert event.client_id == "0oa9reportingSvc"
-    assert event.agent_name == "reporting-bot"
+    assert event.attributes["client_name"] == "reporting-bot"
     assert event.scopes == ["a", "b"]  # no grantedScopes: the requested ones
     assert event.keys == [(KEY_IDP_TXN, "aBcTXN123"), (KEY_JTI, "AT.machine1")]
 

@@ -213,6 +213,7 @@ def test_agent_run_one_event_per_span(real_data: Path) -> None:
     assert agent.principal == "alice@example.com"
     assert agent.keys == [(KEY_TRACE, TRACE_ID)]
     assert agent.attributes == {
+        "intent_source": "otel_invoke_agent",
         "span_id": ROOT,
         "span_name": "invoke_agent weather-assistant",
         "span_kind": "internal",

@@ -555,6 +555,11 @@ def test_the_session_summary_prefers_the_person_and_unions_what_the_events_say()
         "action_count": 3,
         "failure_count": 1,
         "declared": False,
+        "intent_source": "",
+        "intent_tools": [],
+        "intent_resources": [],
+        "intent_actions": [],
+        "upstream_session_id": "",
         "version": row["version"],
     }
 

@@ -1,0 +1,366 @@
+"""Attribution: the label of each action, from raw records to rows, in any arrival order."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from agentledger import events as ev
+from agentledger.codec import Envelope
+from agentledger.declaration import parse_declaration
+from agentledger.events import Event
+from ingest.framing import Framed, frame_lines
+from ingest.registry import get_source
+from processors import attribution as at
+from processors.attribution import ActionFacts, Hop, Intent, SessionContext
+from processors.stitch import Stitcher, StitchState
+from tests import scenarios
+from tests.scenarios import Scenario
+
+T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+
+# -- pure parts ------------------------------------------------------------------------------
+
+
+def _event(kind: str, operation: str, **kw: Any) -> Event:
+    return Event("e1", kw.pop("source", "envoy"), kind, T0, operation, "p", "{}", **kw)
+
+
+@pytest.mark.parametrize(
+    ("event", "access"),
+    [
+        (_event(ev.API_CALL, "PATCH /v1/customers/globex"), "write"),
+        (_event(ev.API_CALL, "GET /v1/customers/globex"), "read"),
+        (_event(ev.API_CALL, "DELETE /v1/customers/globex"), "delete"),
+        (_event(ev.API_CALL, "GetObject", attributes={"read_only": "true"}), "read"),
+        (_event(ev.API_CALL, "PutObject", attributes={"read_only": "false"}), "write"),
+        (_event(ev.API_CALL, "DeleteObject", attributes={"read_only": "false"}), "delete"),
+        (_event(ev.API_CALL, "repo.destroy", source="github"), "delete"),
+        (_event(ev.TOOL_CALL, "tools/call", resource="crm.update_customer"), "write"),
+        (_event(ev.TOOL_CALL, "tools/call", resource="getOrderStatus"), "read"),
+        (_event(ev.TOOL_CALL, "tools/call", resource="weather"), ""),
+        (_event(ev.TOKEN_GRANT, "app.oauth2.as.token.grant.access_token"), ""),
+    ],
+)
+def test_access_is_read_from_what_each_source_records(event: Event, access: str) -> None:
+    assert at.access_of(event) == access
+
+
+def _facts(**kw: Any) -> ActionFacts:
+    values: dict[str, Any] = {
+        "action_id": "a1",
+        "session_id": "s-1",
+        "event_time": T0,
+        "kind": ev.API_CALL,
+        "source": "envoy",
+        "operation": "PATCH /v1/customers/globex",
+        "resource": "/v1/customers/globex",
+        "access": "write",
+        "principal": "alice@acme.example",
+        "principal_type": "",
+        "agent_name": "",
+        "agent_instance": "",
+        "actors": (),
+        "link_key_type": ev.KEY_JTI,
+        "link_key": "AT.1",
+        "link_rule": "shared_key",
+    }
+    values.update(kw)
+    return ActionFacts(**values)
+
+
+ALICE = Hop("human", "alice@acme.example", "", "declaration")
+
+
+def test_a_person_with_their_own_credentials_and_no_agent_is_direct() -> None:
+    ctx = SessionContext("s-1", principal="alice@acme.example", principal_type="User")
+    result = at.attribute(_facts(), ctx)
+    assert (result.label, result.rule) == (at.DIRECT_USER, at.RULE_PERSON)
+    assert result.origin_principal == "alice@acme.example"
+    assert [e["fact"] for e in result.evidence] == ["link", "person"]
+
+
+def test_no_agent_and_no_person_is_unattributed() -> None:
+    facts = _facts(principal="svc-batch", principal_type="AssumedRole")
+    result = at.attribute(facts, SessionContext("s-1"))
+    assert (result.label, result.rule) == (at.UNATTRIBUTED, at.RULE_NO_ACTOR)
+
+
+def test_an_agent_action_with_no_key_has_no_session_and_is_unattributed() -> None:
+    facts = _facts(agent_name="support-agent", link_key_type="event", link_rule="new_session")
+    result = at.attribute(facts, SessionContext("s-1", agent="support-agent"))
+    assert (result.label, result.rule) == (at.UNATTRIBUTED, at.RULE_NO_SESSION)
+
+
+def test_the_session_agent_is_inherited_only_through_a_credential_key() -> None:
+    ctx = SessionContext(
+        "s-1", agent="support-agent", principal="alice@acme.example", principal_type="User"
+    )
+    by_token = at.attribute(_facts(), ctx)
+    assert by_token.agent == "support-agent"
+    by_idp_session = at.attribute(_facts(link_key_type=ev.KEY_IDP_SESSION), ctx)
+    assert by_idp_session.label == at.DIRECT_USER  # the IdP session says nothing of the token
+    sign_in = at.attribute(_facts(kind=ev.IDENTITY, access=""), ctx)
+    assert sign_in.label == at.DIRECT_USER  # signing in is the person's own step
+
+
+def test_an_agent_with_no_intent_acts_on_its_own() -> None:
+    ctx = SessionContext("s-1", agent="support-agent", upstream=(ALICE,))
+    result = at.attribute(_facts(), ctx)
+    assert (result.label, result.rule) == (at.AGENT_AUTONOMOUS, at.RULE_NO_INSTRUCTION)
+    assert (result.origin_type, result.origin_principal) == ("human", "alice@acme.example")
+
+
+@pytest.mark.parametrize(
+    ("intent", "facts", "covered"),
+    [
+        (Intent("anything", "declared"), _facts(), True),
+        (
+            Intent("t", "declared", tools=("crm.*",)),
+            _facts(kind=ev.TOOL_CALL, resource="crm.get"),
+            True,
+        ),
+        (
+            Intent("t", "declared", tools=("crm.get",)),
+            _facts(kind=ev.TOOL_CALL, resource="crm.put"),
+            False,
+        ),
+        (Intent("t", "declared", actions=("read",)), _facts(), False),
+        (Intent("t", "declared", actions=("read", "write")), _facts(), True),
+        (Intent("t", "declared", actions=("*",)), _facts(access="delete"), True),
+        (Intent("t", "declared", actions=("read",)), _facts(access=""), False),
+        (Intent("t", "declared", resources=("/v1/customers/*",)), _facts(), True),
+        (Intent("t", "declared", resources=("/v1/orders/*",)), _facts(), False),
+        (Intent("t", "declared", actions=("read",)), _facts(kind=ev.MCP_MESSAGE), True),
+    ],
+)
+def test_coverage_follows_the_intent_structure(
+    intent: Intent, facts: ActionFacts, covered: bool
+) -> None:
+    assert at.covers(intent, facts)[0] is covered
+
+
+def test_a_downstream_action_the_first_intent_does_not_cover_is_a_possible_confused_deputy() -> (
+    None
+):
+    first = Intent("fix the address", "declared", actions=("read", "write"))
+    mine = Intent("replace the record", "declared", actions=("write", "delete"))
+    ctx = SessionContext(
+        "s-worker",
+        agent="crm-worker",
+        intent=mine,
+        upstream=(Hop("agent", "orchestrator", "s-orch", "declaration", first), ALICE),
+    )
+    deleted = at.attribute(_facts(access="delete"), ctx)
+    assert (deleted.label, deleted.confused_deputy) == (at.AGENT_DELEGATED, True)
+    assert [h.kind for h in deleted.chain] == ["agent", "agent", "human"]
+    written = at.attribute(_facts(), ctx)
+    assert (written.label, written.confused_deputy) == (at.AGENT_DELEGATED, False)
+
+
+# -- the scenarios, from raw records ---------------------------------------------------------
+
+
+def parse(scenario: Scenario) -> list[Envelope]:
+    """Frame (which redacts the bearer tokens) and parse every record, as ingest does."""
+    envelopes = []
+    for source_name, records in scenario.records.items():
+        source = get_source(source_name)
+        lines = [orjson.dumps(record).decode() + "\n" for record in records]
+        for item in frame_lines(source, lines, f"{scenario.name}.{source_name}.jsonl"):
+            assert isinstance(item, Framed)
+            assert "Bearer ey" not in item.raw  # no raw token reaches a record
+            for event in source.parse(item.record, position=item.position, raw=item.raw):
+                envelopes.append(Envelope(event, T0 + timedelta(hours=1), "b-1"))
+    return envelopes
+
+
+Step = dict[str, Any] | list[Envelope]
+
+
+def labels(steps: Iterable[Step], stitcher: Stitcher | None = None) -> dict[str, dict[str, Any]]:
+    """The label the ledger ends up with for each action (the last row written for it)."""
+    stitcher = stitcher or Stitcher()
+    final: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        if isinstance(step, dict):
+            out = stitcher.declare(parse_declaration(step))
+        else:
+            out = stitcher.process(step)
+        for row in out.attributions:
+            final[row["action_id"]] = row
+    return final
+
+
+def in_order(items: list[Scenario]) -> list[Step]:
+    return [d for s in items for d in s.declarations] + [[e for s in items for e in parse(s)]]
+
+
+def by_action(rows: dict[str, dict[str, Any]], envelopes: list[Envelope]) -> dict[str, Any]:
+    """Label rows keyed by a readable name: source, operation/tool and time."""
+    named = {}
+    for env in envelopes:
+        e = env.event
+        if e.event_id in rows:
+            what = e.resource if e.kind == ev.TOOL_CALL else e.operation
+            named[f"{e.source} {what} @{e.event_time:%M:%S}"] = rows[e.event_id]
+    return named
+
+
+def test_the_same_write_gets_three_labels_in_three_scenarios() -> None:
+    items = [scenarios.direct(), scenarios.delegated(), scenarios.autonomous()]
+    rows = labels(in_order(items))
+    summary = {
+        s.name: {name: row["label"] for name, row in by_action(rows, parse(s)).items()}
+        for s in items
+    }
+    assert summary["direct"] == {
+        "okta user.session.start @00:00": at.DIRECT_USER,
+        "okta app.oauth2.as.token.grant.access_token @00:02": at.DIRECT_USER,
+        "envoy GET /v1/customers/globex @00:30": at.DIRECT_USER,
+        "envoy PATCH /v1/customers/globex @00:41": at.DIRECT_USER,
+    }
+    assert summary["delegated"] == {
+        "okta user.session.start @01:00": at.DIRECT_USER,
+        "okta app.oauth2.as.token.grant.access_token @01:01": at.DIRECT_USER,
+        "mcp crm.update_customer @01:15": at.AGENT_DELEGATED,
+        "envoy PATCH /v1/customers/globex @01:15": at.AGENT_DELEGATED,
+    }
+    assert summary["autonomous"] == {
+        "okta user.session.start @02:00": at.DIRECT_USER,
+        "okta app.oauth2.as.token.grant.access_token @02:01": at.DIRECT_USER,
+        "mcp orders.get_status @02:10": at.AGENT_DELEGATED,
+        "mcp crm.update_customer @02:20": at.AGENT_AUTONOMOUS,
+        "envoy PATCH /v1/customers/globex @02:20": at.AGENT_AUTONOMOUS,
+    }
+    # Each label says why, in facts an analyst can check.
+    direct = by_action(rows, parse(items[0]))["envoy PATCH /v1/customers/globex @00:41"]
+    assert direct["rule"] == at.RULE_PERSON
+    assert [e["fact"] for e in orjson.loads(direct["evidence"])] == ["link", "person"]
+    delegated = by_action(rows, parse(items[1]))["envoy PATCH /v1/customers/globex @01:15"]
+    evidence = {e["fact"]: e for e in orjson.loads(delegated["evidence"])}
+    assert delegated["agent"] == "support-agent (support-agent-7c9)"
+    assert (delegated["origin_type"], delegated["origin_principal"]) == (
+        "human",
+        "alice@acme.example",
+    )
+    assert evidence["link"]["key_type"] == ev.KEY_JTI
+    assert "AT.deleg-91c2" in evidence["agent"]["detail"]
+    assert evidence["intent"]["source"] == "declared"
+    assert evidence["coverage"]["covered"] == "yes"
+    autonomous = by_action(rows, parse(items[2]))["envoy PATCH /v1/customers/globex @02:20"]
+    assert autonomous["rule"] == at.RULE_OUTSIDE
+    why = {e["fact"]: e["detail"] for e in orjson.loads(autonomous["evidence"])}
+    assert why["coverage"] == "it is a write, and the intent allows only ['read']"
+
+
+def test_a_two_agent_chain_is_labelled_back_to_the_person() -> None:
+    chain = scenarios.chain()
+    rows = by_action(labels(in_order([chain])), parse(chain))
+    patch = rows["envoy PATCH /v1/customers/globex @03:15"]
+    assert patch["label"] == at.AGENT_DELEGATED
+    assert (patch["origin_type"], patch["origin_principal"]) == ("human", "bob@acme.example")
+    hops = orjson.loads(patch["chain"])
+    assert [(h["kind"], h["id"]) for h in hops] == [
+        ("agent", "crm-worker (crm-worker-3)"),
+        ("agent", "orchestrator (orchestrator-1)"),
+        ("human", "bob@acme.example"),
+    ]
+    assert [h.get("session_id") for h in hops[:2]] == ["s-chain-worker", "s-chain-orchestrator"]
+    assert not patch["confused_deputy"]
+    facts = {e["fact"] for e in orjson.loads(patch["evidence"])}
+    assert {"act_claim", "chain", "origin", "intent", "coverage"} <= facts
+    # The worker was told to delete; Bob only asked for the address to be fixed.
+    for name in ("mcp crm.delete_customer @03:20", "envoy DELETE /v1/customers/globex @03:20"):
+        assert (rows[name]["label"], rows[name]["confused_deputy"]) == (
+            at.AGENT_DELEGATED,
+            True,
+        ), name
+    orchestrator = rows["mcp crm.get_customer @03:05"]
+    assert (orchestrator["label"], orchestrator["origin_principal"]) == (
+        at.AGENT_DELEGATED,
+        "bob@acme.example",
+    )
+
+
+def _stable(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What must not depend on arrival order (session ids and the linking key may)."""
+    return (
+        row["label"],
+        row["rule"],
+        row["agent"],
+        row["origin_type"],
+        row["origin_principal"],
+        row["confused_deputy"],
+        tuple((h["kind"], h["id"]) for h in orjson.loads(row["chain"])),
+        tuple(sorted(e["fact"] for e in orjson.loads(row["evidence"]) if e["fact"] != "link")),
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_shuffling_the_arrival_order_changes_no_label(seed: int) -> None:
+    items = scenarios.all_scenarios()
+    expected = {k: _stable(v) for k, v in labels(in_order(items)).items()}
+    rng = random.Random(seed)
+    pieces: list[dict[str, Any] | Envelope] = [d for s in items for d in s.declarations]
+    pieces += [e for s in items for e in parse(s)]
+    rng.shuffle(pieces)
+    steps: list[Step] = []
+    batch: list[Envelope] = []
+    size = rng.randint(1, 5)
+    for piece in pieces:  # batches of one to five events; a declaration is a step of its own
+        if isinstance(piece, Envelope):
+            batch.append(piece)
+            if len(batch) < size:
+                continue
+        if batch:
+            steps.append(batch)
+            batch, size = [], rng.randint(1, 5)
+        if not isinstance(piece, Envelope):
+            steps.append(piece)
+    if batch:
+        steps.append(batch)
+    got = {k: _stable(v) for k, v in labels(steps).items()}
+    assert got == expected
+    assert len(expected) == 20  # every action of the four scenarios
+
+
+def test_a_declaration_later_than_the_restitch_window_leaves_the_label_alone() -> None:
+    s = scenarios.delegated()
+    envelopes = parse(s)
+    later = [e for e in parse(scenarios.direct())]
+    for env in later:  # an unrelated event an hour on moves the watermark past the window
+        env.event.event_time += timedelta(hours=1)
+    stitcher = Stitcher(StitchState(restitch=timedelta(minutes=15)))
+    rows = labels([envelopes, later, later, *s.declarations], stitcher)
+    call = by_action(rows, envelopes)["mcp crm.update_customer @01:15"]
+    assert (call["label"], call["rule"]) == (at.AGENT_AUTONOMOUS, at.RULE_NO_INSTRUCTION)
+    # Within the window the same late declaration re-labels it.
+    rows = labels([envelopes, *s.declarations])
+    call = by_action(rows, envelopes)["mcp crm.update_customer @01:15"]
+    assert call["label"] == at.AGENT_DELEGATED
+
+
+def test_relabelling_writes_only_what_changed() -> None:
+    s = scenarios.delegated()
+    stitcher = Stitcher()
+    first = stitcher.process(parse(s))
+    assert len(first.attributions) == 4
+    again = stitcher.process([])
+    assert again.attributions == []
+    declared = stitcher.declare(parse_declaration(s.declarations[0]))
+    # The session now has the declared id: every row is rewritten, the agent actions with
+    # a new label, the person's sign-in and grant with the same one.
+    assert sorted(r["label"] for r in declared.attributions) == [
+        at.AGENT_DELEGATED,
+        at.AGENT_DELEGATED,
+        at.DIRECT_USER,
+        at.DIRECT_USER,
+    ]
+    assert {r["session_id"] for r in declared.attributions} == {"s-delegated"}
+    assert stitcher.declare(parse_declaration(s.declarations[0])).attributions == []
