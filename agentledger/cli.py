@@ -349,6 +349,64 @@ def sessions_show(
         console.print(chain_tree(chain))
 
 
+@main.group()
+def actions() -> None:
+    """Actions with the five attribution fields and the label that attributes each one."""
+
+
+@actions.command("list")
+@click.option("--session", "session_id", help="Only this session's actions (and merged ones).")
+@click.option(
+    "--label",
+    type=click.Choice(["direct_user", "agent_delegated", "agent_autonomous", "unattributed"]),
+    help="Only actions with this label.",
+)
+@click.option("--limit", default=100, show_default=True)
+@data_dir_option
+@click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
+@json_option
+def actions_list(
+    session_id: str | None,
+    label: str | None,
+    limit: int,
+    data_dir: Path | None,
+    clickhouse: str | None,
+    as_json: bool,
+) -> None:
+    """The latest actions: agent, session and intent, origin, scope, outcome, and label."""
+    from agentledger.render import actions_table
+    from ledger.queries import list_actions, resolve_session
+
+    with _reader(data_dir, clickhouse) as store:
+        if session_id is not None:
+            from ledger.queries import session_chain
+
+            session_chain(store, resolve_session(store, session_id))  # a clear error if unknown
+        rows = list_actions(store, session_id=session_id, label=label, limit=limit)
+    if as_json:
+        _print_json(rows)
+    else:
+        console.print(actions_table(rows))
+
+
+@main.command()
+@click.argument("action_id")
+@data_dir_option
+@click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
+@json_option
+def explain(action_id: str, data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
+    """Why an action has its label, in plain words (ACTION_ID or a unique start of it)."""
+    from agentledger.render import explain as explain_view
+    from ledger.queries import find_action
+
+    with _reader(data_dir, clickhouse) as store:
+        record = find_action(store, action_id)
+    if as_json:
+        _print_json(record)
+    else:
+        console.print(explain_view(record))
+
+
 @main.command()
 @data_dir_option
 @click.option(

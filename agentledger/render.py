@@ -1,9 +1,11 @@
-"""Terminal views of the ledger: a chain as a tree, agent → origin → intent → scope → actions."""
+"""Terminal views of the ledger: a chain as a tree (agent → origin → intent → scope →
+actions), actions as a table, and one action's label explained in plain words."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -11,32 +13,70 @@ from rich.tree import Tree
 from ledger.queries import Chain
 
 _OUTCOME_STYLE = {"success": "green", "failure": "bold red", "pending": "yellow"}
+_LABEL_STYLE = {
+    "direct_user": "green",
+    "agent_delegated": "cyan",
+    "agent_autonomous": "bold red",
+    "unattributed": "yellow",
+}
+_LABEL_WORDS = {
+    "direct_user": "a person acting directly",
+    "agent_delegated": "an agent doing what it was asked",
+    "agent_autonomous": "an agent acting on its own",
+    "unattributed": "no agent or person could be established",
+}
 
 
 def _when(value: str) -> str:
     return value[11:19] if len(value) >= 19 else value
 
 
-def _action_line(action: dict[str, Any]) -> Text:
+def _what(action: dict[str, Any]) -> str:
     kind = action["kind"]
     if kind == "tool_call":
-        what = f"tools/call {action['resource']}"
-    elif kind == "api_call":
-        what = f"{action['service']} {action['operation']}"
-        if action["resource"]:
+        return f"tools/call {action['resource']}"
+    if kind == "api_call":
+        what = f"{action['service']} {action['operation']}".strip()
+        if action["resource"] and action["resource"] not in action["operation"]:
             what += f" {action['resource']}"
-    else:
-        what = f"{action['source']} {action['operation']}"
-    line = Text(f"{_when(action['event_time'])}  {kind:<12} {what}")
-    return line
+        return what
+    return f"{action['source']} {action['operation']}"
+
+
+def _action_line(action: dict[str, Any]) -> Text:
+    return Text(f"{_when(action['event_time'])}  {action['kind']:<12} {_what(action)}")
 
 
 def _outcome_line(action: dict[str, Any]) -> Text:
     outcome = action["outcome"]
     text = Text("outcome: ")
-    text.append(outcome, style=_OUTCOME_STYLE.get(outcome, "dim"))
-    if action["outcome_detail"]:
-        text.append(f" ({action['outcome_detail'][:120]})", style="dim")
+    text.append(outcome["status"], style=_OUTCOME_STYLE.get(outcome["status"], "dim"))
+    if outcome["detail"]:
+        text.append(f" ({outcome['detail'][:120]})", style="dim")
+    return text
+
+
+def label_text(attribution: dict[str, Any]) -> Text:
+    label = attribution["label"]
+    if label is None:
+        return Text("not labelled (run agentledger rebuild)", style="dim")
+    text = Text(label, style=_LABEL_STYLE.get(label, ""))
+    if attribution["confused_deputy"]:
+        text.append(" · possible confused deputy", style="bold magenta")
+    return text
+
+
+def _attribution_line(action: dict[str, Any]) -> Text:
+    text = Text("attribution: ")
+    text.append_text(label_text(action["attribution"]))
+    if action["attribution"]["rule"]:
+        text.append(f" ({action['attribution']['rule']})", style="dim")
+    agent = action["agent"]["attributed"]
+    origin = action["origin"]
+    if agent:
+        text.append(f" · agent {agent}", style="dim")
+    if origin["type"]:
+        text.append(f" · for {origin['type']} {origin['principal']}", style="dim")
     return text
 
 
@@ -53,26 +93,37 @@ def chain_tree(chain: Chain) -> Tree:
     instance = f" · instance {s['agent_instance']}" if s["agent_instance"] else ""
     client = f" · client {s['client_id']}" if s["client_id"] else ""
     node = root.add(Text(f"agent: {agent}{version}{instance}{client}", style="cyan"))
-    if s["origin_type"]:
+    if s["origin_type"] == "agent":
+        origin = f"origin: agent in session {s['upstream_session_id'] or s['origin_principal']}"
+    elif s["origin_type"]:
         origin = f"origin: {s['origin_type']} {s['origin_principal']}"
     else:
         origin = f"origin: not established (principal {s['principal'] or 'unknown'})"
     node = node.add(Text(origin, style="magenta"))
-    declared = " (declared)" if s.get("declared") else ""
-    node = node.add(Text(f"intent: {s['intent'] or '(none declared)'}{declared}", style="blue"))
+    if chain.upstream:
+        node.add(Text("delegation: " + delegation_words(s, chain.upstream), style="magenta"))
+    source = s.get("intent_source") or ""
+    how = f" ({source.replace('_', ' ')})" if source else ""
+    intent = s["intent"] or "(none declared or asserted)"
+    node = node.add(Text(f"intent: {intent}{how}", style="blue"))
+    limits = [
+        f"{name} {', '.join(s[f'intent_{name}'])}"
+        for name in ("tools", "resources", "actions")
+        if s.get(f"intent_{name}")
+    ]
+    if limits:
+        node.add(Text("covers: " + "; ".join(limits), style="blue"))
     creds = ", ".join(f"{c['kind']} {c['credential_id'][:24]}" for c in chain.credentials)
     scope = " ".join(s["scopes"]) or "(no scopes seen)"
     node = node.add(Text(f"scope: {scope}" + (f"  [{creds}]" if creds else ""), style="yellow"))
     actions = node.add(Text(f"actions ({len(chain.actions)})", style="bold"))
     for action in chain.actions:
         branch = actions.add(_action_line(action))
+        branch.add(_attribution_line(action))
         branch.add(_outcome_line(action))
+        link = action["link"]
         branch.add(
-            Text(
-                f"linked by {action['link_rule']} via {action['link_key_type']}="
-                f"{action['link_key'][:48]}",
-                style="dim",
-            )
+            Text(f"linked by {link['rule']} via {link['key_type']}={link['key'][:48]}", style="dim")
         )
     for alias in chain.aliases:
         root.add(
@@ -109,3 +160,80 @@ def sessions_table(rows: list[dict[str, Any]]) -> Table:
             str(r["failure_count"]),
         )
     return table
+
+
+def delegation_words(session: dict[str, Any], upstream: list[dict[str, Any]]) -> str:
+    """``crm-worker ← orchestrator (s-1) ← human bob``: who started whom, back to the origin."""
+    words = [session["agent_name"] or "(agent)"]
+    for hop in upstream:
+        if not hop["known"]:
+            words.append(f"session {hop['session_id']} (not in the ledger yet)")
+            break
+        words.append(f"{hop['agent_name'] or '(agent)'} ({hop['session_id']})")
+        if hop["origin_type"] in ("human", "schedule"):
+            words.append(f"{hop['origin_type']} {hop['origin_principal']}")
+    return " ← ".join(words)
+
+
+def actions_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(show_lines=False)
+    table.add_column("action", no_wrap=True)
+    for column in ("time (UTC)", "what", "label", "agent", "origin", "outcome"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        origin = r["origin"]
+        table.add_row(
+            r["action_id"][:12],
+            r["event_time"][:19],
+            _what(r),
+            label_text(r["attribution"]),
+            r["agent"]["attributed"] or "-",
+            f"{origin['type']} {origin['principal']}".strip() or "-",
+            Text(r["outcome"]["status"], style=_OUTCOME_STYLE.get(r["outcome"]["status"], "")),
+        )
+    return table
+
+
+def explain(record: dict[str, Any]) -> Group:
+    """One action's label and its evidence, in plain words."""
+    attribution = record["attribution"]
+    head = Text(f"action {record['action_id']}", style="bold")
+    head.append(f"  {record['event_time'][:19]} UTC · {record['source']}", style="dim")
+    lines: list[Text] = [head, Text(f"  {record['kind']}: {_what(record)}")]
+    label = Text("\nlabel: ")
+    label.append_text(label_text(attribution))
+    if attribution["label"]:
+        label.append(f" — {_LABEL_WORDS.get(attribution['label'], '')}")
+        label.append(f" (rule {attribution['rule']})", style="dim")
+    lines.append(label)
+    origin, session, scope = record["origin"], record["session"], record["scope"]
+    facts = [
+        ("agent", record["agent"]["attributed"] or "none established"),
+        ("session", session["session_id"]),
+        (
+            "intent",
+            f"{session['intent']} ({(session['intent_source'] or 'none').replace('_', ' ')})"
+            if session["intent"]
+            else "none declared or asserted",
+        ),
+        (
+            "origin",
+            f"{origin['type']} {origin['principal']}" if origin["type"] else "not established",
+        ),
+        ("scope", " ".join(scope["scopes"]) or f"principal {scope['principal'] or 'unknown'}"),
+        ("outcome", record["outcome"]["status"]),
+    ]
+    for name, value in facts:
+        lines.append(Text(f"  {name + ':':<9} {value}"))
+    if len(origin["chain"]) > 1:
+        lines.append(
+            Text(
+                "  chain:    "
+                + " ← ".join(f"{h['kind']} {h['id'] or '(unknown)'}" for h in origin["chain"])
+            )
+        )
+    if attribution["evidence"]:
+        lines.append(Text("\nwhy:", style="bold"))
+        for number, item in enumerate(attribution["evidence"], 1):
+            lines.append(Text(f"  {number}. {item['detail']}"))
+    return Group(*lines)

@@ -1,15 +1,22 @@
-"""What analysts ask the ledger: sessions, and one session's chain with the reasons behind it."""
+"""What analysts ask the ledger: sessions, one session's chain, and actions with the label
+that attributes each one and the evidence behind it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from agentledger.errors import LedgerError
 from ledger.store import LedgerStore
 
 
 class SessionNotFound(LedgerError):
+    pass
+
+
+class ActionNotFound(LedgerError):
     pass
 
 
@@ -21,10 +28,12 @@ class Chain:
     aliases: list[dict[str, Any]]
     actions: list[dict[str, Any]]
     credentials: list[dict[str, Any]]
+    upstream: list[dict[str, Any]]  # the sessions that started this one, nearest first
 
     def as_json(self) -> dict[str, Any]:
         return {
             "session": self.session,
+            "delegated_by": self.upstream,
             "merged_sessions": self.aliases,
             "credentials": self.credentials,
             "actions": self.actions,
@@ -74,17 +83,168 @@ def session_chain(store: LedgerStore, session_id: str) -> Chain:
         {"id": root},
     )
     members = [root, *(a["alias_id"] for a in aliases)]
-    actions = store.query_rows(
-        f"SELECT * EXCEPT (version) FROM {db}.actions FINAL "
-        "WHERE session_id IN {ids:Array(String)} ORDER BY event_time, action_id",
-        {"ids": members},
-    )
+    actions = [
+        action_record(row)
+        for row in store.query_rows(
+            _LABELLED.format(db=db, where="session_id IN {ids:Array(String)}")
+            + " ORDER BY event_time, action_id",
+            {"ids": members},
+        )
+    ]
     credentials = store.query_rows(
         f"SELECT * EXCEPT (version) FROM {db}.credentials FINAL "
         "WHERE session_id IN {ids:Array(String)} ORDER BY issued_at",
         {"ids": members},
     )
-    return Chain(sessions[0], aliases, actions, credentials)
+    return Chain(sessions[0], aliases, actions, credentials, upstream_sessions(store, sessions[0]))
+
+
+def upstream_sessions(store: LedgerStore, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sessions whose agents started ``session``, nearest first, back to the first."""
+    db = store.database
+    found: list[dict[str, Any]] = []
+    seen = {session["session_id"]}
+    current = session
+    while current.get("origin_type") == "agent" and len(found) < 16:
+        upstream_id = current.get("upstream_session_id") or current.get("origin_principal", "")
+        root = resolve_session(store, upstream_id)
+        rows = store.query_rows(
+            "SELECT session_id, agent_name, agent_instance, origin_type, origin_principal, "
+            f"upstream_session_id, intent, intent_source FROM {db}.sessions FINAL "
+            "WHERE session_id = {id:String}",
+            {"id": root},
+        )
+        if not rows or root in seen:
+            found.append({"session_id": upstream_id, "known": False})
+            break
+        current = rows[0]
+        seen.add(root)
+        found.append({**current, "known": True})
+    return found
+
+
+# Actions with their label. ``{where}`` filters the actions; the label row may be missing for
+# actions stored before labels existed (``agentledger rebuild`` labels them).
+_LABELLED = """
+    SELECT a.* EXCEPT (version), t.*, s.*
+    FROM (SELECT * FROM {db}.actions FINAL WHERE {where}) AS a
+    LEFT JOIN (
+        SELECT action_id AS label_action_id, session_id AS label_session_id, label,
+            rule AS label_rule, agent AS attributed_agent,
+            origin_type AS attributed_origin_type,
+            origin_principal AS attributed_origin_principal, chain, confused_deputy, evidence
+        FROM {db}.attributions FINAL
+    ) AS t ON t.label_action_id = a.action_id
+    LEFT JOIN (
+        SELECT session_id AS intent_session_id, intent AS session_intent,
+            intent_source AS session_intent_source, declared AS session_declared
+        FROM {db}.sessions FINAL
+    ) AS s ON s.intent_session_id = if(t.label_session_id = '', a.session_id, t.label_session_id)
+"""
+
+
+def action_record(row: dict[str, Any]) -> dict[str, Any]:
+    """One action as analysts read it: the five attribution fields, then the label."""
+    labelled = bool(row["label"])
+    return {
+        "action_id": row["action_id"],
+        "event_time": row["event_time"],
+        "source": row["source"],
+        "kind": row["kind"],
+        "operation": row["operation"],
+        "service": row["service"],
+        "resource": row["resource"],
+        "access": row["access"],
+        "arguments": row["arguments"],
+        "agent": {
+            "attributed": row["attributed_agent"],
+            "name": row["agent_name"],
+            "version": row["agent_version"],
+            "instance": row["agent_instance"],
+            "actors": row["actors"],
+        },
+        "session": {
+            "session_id": row["label_session_id"] or row["session_id"],
+            "intent": row["session_intent"],
+            "intent_source": row["session_intent_source"],
+            "declared": bool(row["session_declared"]),
+        },
+        "origin": {
+            "type": row["attributed_origin_type"],
+            "principal": row["attributed_origin_principal"],
+            "chain": orjson.loads(row["chain"]) if row["chain"] else [],
+        },
+        "scope": {
+            "principal": row["principal"],
+            "principal_type": row["principal_type"],
+            "client_id": row["client_id"],
+            "scopes": row["scopes"],
+        },
+        "outcome": {
+            "status": row["outcome"],
+            "detail": row["outcome_detail"],
+            "event_id": row["outcome_event_id"],
+        },
+        "link": {
+            "rule": row["link_rule"],
+            "key_type": row["link_key_type"],
+            "key": row["link_key"],
+        },
+        "attribution": {
+            "label": row["label"] if labelled else None,
+            "rule": row["label_rule"] if labelled else None,
+            "confused_deputy": bool(row["confused_deputy"]),
+            "evidence": orjson.loads(row["evidence"]) if labelled else [],
+        },
+    }
+
+
+def list_actions(
+    store: LedgerStore,
+    *,
+    session_id: str | None = None,
+    label: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Actions, newest first, optionally of one session (with its merged ones) or one label."""
+    db = store.database
+    where = "1"
+    params: dict[str, Any] = {"limit": limit}
+    if session_id is not None:
+        root = resolve_session(store, session_id)
+        members = [root] + [
+            r["alias_id"]
+            for r in store.query_rows(
+                f"SELECT alias_id FROM {db}.session_aliases FINAL WHERE session_id = {{id:String}}",
+                {"id": root},
+            )
+        ]
+        where = "session_id IN {ids:Array(String)}"
+        params["ids"] = members
+    sql = _LABELLED.format(db=db, where=where)
+    if label is not None:
+        sql += " WHERE t.label = {label:String}"
+        params["label"] = label
+    sql += " ORDER BY a.event_time DESC, a.action_id LIMIT {limit:UInt32}"
+    return [action_record(row) for row in store.query_rows(sql, params)]
+
+
+def find_action(store: LedgerStore, action_id: str) -> dict[str, Any]:
+    """One action by its id, or by a prefix of it that names only one."""
+    db = store.database
+    ids = store.query_rows(
+        f"SELECT DISTINCT action_id FROM {db}.actions WHERE startsWith(action_id, {{p:String}}) "
+        "LIMIT 2",
+        {"p": action_id},
+    )
+    if not ids:
+        raise ActionNotFound(f"no action {action_id!r} in the ledger")
+    if len(ids) > 1:
+        raise ActionNotFound(f"{action_id!r} is the start of more than one action id; give more")
+    rows = store.query_rows(
+        _LABELLED.format(db=db, where="action_id = {id:String}"), {"id": ids[0]["action_id"]}
+    )
+    return action_record(rows[0])
 
 
 def ledger_summary(store: LedgerStore) -> dict[str, Any]:
@@ -93,6 +253,10 @@ def ledger_summary(store: LedgerStore) -> dict[str, Any]:
         table: store.count(table)
         for table in ("raw_events", "actions", "credentials", "dead_letters")
     }
+    by_label = store.query_rows(
+        f"SELECT label, count() AS n FROM {db}.attributions FINAL GROUP BY label ORDER BY label"
+    )
+    counts["actions_by_label"] = {r["label"]: int(r["n"]) for r in by_label}
     counts["sessions"] = store.count(
         "sessions", f"session_id NOT IN (SELECT alias_id FROM {db}.session_aliases FINAL)"
     )

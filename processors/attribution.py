@@ -371,12 +371,12 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
     # 1. Who acted: the agent the record names, the act claim's current actor, or the
     #    session's agent when the action ran on the session's credential.
     agent = agent_name(facts.agent_name, facts.agent_instance)
-    if not facts.agent_name and facts.agent_instance and facts.agent_instance == ctx.agent_instance:
-        agent = ctx.agent  # the session knows the instance's name too
     if agent:
-        evidence.append(
-            _evidence("agent", f"the {facts.source} record names agent {agent}", agent=agent)
-        )
+        said = f"the {facts.source} record names agent {agent}"
+        if not facts.agent_name and facts.agent_instance == ctx.agent_instance != ctx.agent:
+            agent = ctx.agent  # the session knows the instance's name too
+            said += f", which is {agent} in this session"
+        evidence.append(_evidence("agent", said, agent=agent))
     elif facts.actors:
         agent = facts.actors[0]
         evidence.append(

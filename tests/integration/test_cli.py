@@ -108,6 +108,31 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         missing = run("sessions", "show", "s-nope", "--data-dir", str(data_dir), check=False)
         assert missing.returncode == 2 and "no session 's-nope'" in missing.stderr
 
+        # Actions with their label, and one label explained.
+        listed = json.loads(
+            run(
+                "actions",
+                "list",
+                "--session",
+                agent["session_id"],
+                "--json",
+                "--data-dir",
+                str(data_dir),
+            ).stdout
+        )
+        assert {a["session"]["session_id"] for a in listed} == {agent["session_id"]}
+        assert all(a["attribution"]["label"] for a in listed)
+        table = run("actions", "list", "--data-dir", str(data_dir)).stdout
+        newest = json.loads(run("actions", "list", "--json", "--data-dir", str(data_dir)).stdout)
+        assert "label" in table and newest[0]["action_id"][:12] in table
+        tool_call = next(a for a in listed if a["kind"] == "tool_call")
+        why = run("explain", tool_call["action_id"][:12], "--data-dir", str(data_dir)).stdout
+        assert tool_call["attribution"]["label"] in why and "why:" in why
+        for item in tool_call["attribution"]["evidence"]:
+            assert item["detail"][:40] in " ".join(why.split())
+        unknown = run("explain", "ffffffffffff", "--data-dir", str(data_dir), check=False)
+        assert unknown.returncode == 2 and "no action 'ffffffffffff'" in unknown.stderr
+
         # Declarations from stdin: a good one is declared, a bad one names its field.
         good = {
             "session_id": "s-cli-declared",

@@ -50,7 +50,9 @@ def test_chain_joins_token_grant_tool_calls_and_api_calls(
         grants = [a for a in by_source["okta"] if a["kind"] == "token_grant"]
         assert [g["operation"] for g in grants] == ["app.oauth2.as.token.grant.access_token"]
         tool_calls = [a for a in by_source["mcp"] if a["kind"] == "tool_call"]
-        assert tool_calls and all(a["outcome"] in ("success", "failure") for a in tool_calls)
+        assert tool_calls and all(
+            a["outcome"]["status"] in ("success", "failure") for a in tool_calls
+        )
         api_calls = [a for a in by_source["cloudtrail"] if a["kind"] == "api_call"]
         assert api_calls, f"no AWS call joined the chain of {sample.session_label}"
         # Every record of the generated session is in this one chain (results fold into calls).
@@ -65,7 +67,11 @@ def test_chain_joins_token_grant_tool_calls_and_api_calls(
         assert chain.session["agent_name"] and chain.session["intent"]
         assert {c["credential_id"] for c in chain.credentials} >= {sample.jti}
         # Why each action is here: the key and the rule that linked it.
-        assert all(a["link_rule"] and a["link_key"] for a in chain.actions)
+        assert all(a["link"]["rule"] and a["link"]["key"] for a in chain.actions)
+        # And who is behind it: every action carries a label with its evidence.
+        assert all(
+            a["attribution"]["label"] and a["attribution"]["evidence"] for a in chain.actions
+        )
 
     listed = list_sessions(stack.store, limit=100)
     assert {s["session_id"] for s in listed} >= {

@@ -1,0 +1,119 @@
+"""Attribution through the running stack: raw records and declarations in, labels out.
+
+The same database write, done directly, on request and on an agent's own initiative,
+plus a two-agent chain, are ingested as Okta, MCP and Envoy records through the broker and
+the worker; one declaration arrives late, after the actions it covers are stored, and the
+worker labels them again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agentledger.render import explain
+from ledger.queries import find_action, list_actions, session_chain
+from tests import scenarios
+from tests.integration.conftest import RunningStack
+from tests.integration.helpers import ingest, wait_stored
+
+
+def _declare(stack: RunningStack, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{stack.stack.http_url}/v1/sessions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 201
+
+
+def _labels(stack: RunningStack) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Label records keyed by (source, tool or operation, time)."""
+    out = {}
+    for action in list_actions(stack.store, limit=1000):
+        what = action["resource"] if action["kind"] == "tool_call" else action["operation"]
+        out[(action["source"], what, action["event_time"][14:19])] = action
+    return out
+
+
+def _wait_for(stack: RunningStack, key: tuple[str, str, str], label: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    found: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        found = _labels(stack).get(key, {})
+        if found and found["attribution"]["label"] == label:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{key} is {found and found['attribution']['label']}, not {label}")
+
+
+def test_the_three_scenarios_and_a_chain_from_raw_records(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    items = scenarios.all_scenarios()
+    late = next(s for s in items if s.name == "delegated")
+    for scenario in items:
+        if scenario is not late:
+            for declaration in scenario.declarations:
+                _declare(stack, declaration)
+    total = 0
+    for source in ("okta", "mcp", "envoy"):
+        path = tmp_path / f"{source}.jsonl"
+        records = [r for s in items for r in s.records.get(source, [])]
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        report = ingest(stack, source, path, batch="scenarios")
+        assert report.rejected == 0
+        total += report.events
+    wait_stored(stack.store, "scenarios", total)
+
+    # Stored before its declaration: the agent's write is, so far, its own initiative.
+    write = ("envoy", "PATCH /v1/customers/globex", "01:15")
+    assert _wait_for(stack, write, "agent_autonomous")["attribution"]["rule"] == "no_instruction"
+    _declare(stack, late.declarations[0])
+    delegated = _wait_for(stack, write, "agent_delegated")
+    assert delegated["session"]["session_id"] == "s-delegated"
+    assert delegated["origin"]["principal"] == "alice@acme.example"
+
+    labels = _labels(stack)
+    assert labels[("envoy", "PATCH /v1/customers/globex", "00:41")]["attribution"]["label"] == (
+        "direct_user"
+    )
+    assert labels[("envoy", "PATCH /v1/customers/globex", "02:20")]["attribution"]["label"] == (
+        "agent_autonomous"
+    )
+    worker_write = labels[("envoy", "PATCH /v1/customers/globex", "03:15")]
+    assert worker_write["attribution"]["label"] == "agent_delegated"
+    assert [(h["kind"], h["id"]) for h in worker_write["origin"]["chain"]][-1] == (
+        "human",
+        "bob@acme.example",
+    )
+    deleted = labels[("envoy", "DELETE /v1/customers/globex", "03:20")]
+    assert deleted["attribution"]["confused_deputy"] is True
+
+    # Filters, and the words an analyst reads.
+    autonomous = list_actions(stack.store, label="agent_autonomous")
+    assert {a["action_id"] for a in autonomous} == {
+        a["action_id"] for a in labels.values() if a["attribution"]["label"] == "agent_autonomous"
+    }
+    in_session = list_actions(stack.store, session_id="s-delegated")
+    assert {a["source"] for a in in_session} == {"okta", "mcp", "envoy"}
+    record = find_action(stack.store, delegated["action_id"][:10])
+    assert record["action_id"] == delegated["action_id"]
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(explain(record))
+    words = console.export_text()
+    assert "agent_delegated" in words and "an agent doing what it was asked" in words
+    assert "Update the shipping address of customer globex" in words
+
+    chain = session_chain(stack.store, "s-chain-worker")
+    assert [h["session_id"] for h in chain.upstream] == ["s-chain-orchestrator"]
+    assert chain.upstream[0]["origin_principal"] == "bob@acme.example"
