@@ -266,9 +266,7 @@ def _declarations_in(text: str, name: str) -> list[tuple[str, Any]]:
 @json_option
 def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
     """Declare sessions from PATH (- for stdin): one declaration, an array, or JSON Lines."""
-    import urllib.error
-    import urllib.request
-
+    from agentledger.client import post_declaration
     from agentledger.declaration import DeclarationError, parse_declaration
 
     settings = load_settings(data_dir=data_dir)
@@ -283,20 +281,12 @@ def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
         except DeclarationError as exc:
             results.append({"position": position, "error": str(exc), "field": exc.field})
             continue
-        request = urllib.request.Request(  # noqa: S310 (the running ledger's own loopback URL)
-            f"{info.http_url}/v1/sessions",
-            data=declaration.model_dump_json().encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         try:
-            with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
-                answer = orjson.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            body = orjson.loads(exc.read() or b"{}")
-            results.append({"position": position, "error": body.get("error", str(exc))})
+            session_id = post_declaration(info.http_url, declaration)
+        except DeclarationError as exc:
+            results.append({"position": position, "error": str(exc), "field": exc.field})
             continue
-        results.append({"position": position, "session_id": answer["session_id"]})
+        results.append({"position": position, "session_id": session_id})
     if as_json:
         _print_json(results)
     else:

@@ -9,10 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
+
 from agentledger.config import Settings
+from agentledger.declaration import DeclarationError, SessionDeclaration
 from agentledger.errors import StackError
 from agentledger.procs import spawn
 from agentledger.stack import StackInfo, read_state
@@ -60,3 +65,20 @@ async def running_ledger(
                 await asyncio.to_thread(proc.wait, 60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def post_declaration(http_url: str, declaration: SessionDeclaration) -> str:
+    """Declare a session on a running ledger's API; its session id, or the API's refusal."""
+    request = urllib.request.Request(  # noqa: S310 (the running ledger's own URL)
+        f"{http_url}/v1/sessions",
+        data=declaration.model_dump_json().encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+            return str(orjson.loads(reply.read())["session_id"])
+    except urllib.error.HTTPError as exc:
+        body = orjson.loads(exc.read() or b"{}")
+        problems = body.get("problems") or [{"field": "", "reason": body.get("error", str(exc))}]
+        raise DeclarationError(str(problems[0]["field"]), str(problems[0]["reason"])) from exc

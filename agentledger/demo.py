@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -9,17 +10,18 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from agentledger.client import running_ledger
+from agentledger.client import post_declaration, running_ledger
 from agentledger.config import Settings
+from agentledger.declaration import parse_declaration
 from agentledger.events import now_utc
 from agentledger.ingesting import ingest_paths
 from agentledger.progress import wait_until_stored
-from agentledger.render import chain_tree
+from agentledger.render import chain_tree, explain
 from agentledger.sampledata import generate_sessions, write_files
 from agentledger.topics import Topics
 from ingest.pipeline import IngestReport
 from ledger.clickhouse_store import ClickHouseStore
-from ledger.queries import ledger_summary, session_chain
+from ledger.queries import find_action, ledger_summary, session_chain
 from ledger.store import LedgerStore
 
 # One deliberately broken record shows the dead-letter path: counted, kept, pipeline goes on.
@@ -39,6 +41,11 @@ async def run_demo(
         sessions = generate_sessions(
             session_count, run_id=run_id, start=now_utc() - timedelta(minutes=30)
         )
+        # The clients that declare their sessions do so first, as they would at session start.
+        declared = [s.declaration for s in sessions if s.declaration is not None]
+        for body in declared:
+            await asyncio.to_thread(post_declaration, info.http_url, parse_declaration(body))
+        quiet.print(f"  declared {len(declared)} of {len(sessions)} sessions (POST /v1/sessions)")
         files = write_files(sessions, settings.data_dir / "samples" / run_id)
         with files["mcp"].open("a") as handle:
             handle.write(BROKEN_MCP_LINE)
@@ -66,13 +73,18 @@ async def run_demo(
                 console=None if as_json else console,
             )
             summary = ledger_summary(store)
-            chain = session_chain(store, _demo_session_id(store, sessions))
+            strayed = _strayed_action(store)
+            if strayed is not None:
+                chain = session_chain(store, strayed["session"]["session_id"])
+            else:
+                chain = session_chain(store, _demo_session_id(store, sessions))
     if as_json:
         payload: dict[str, Any] = {
             "run_id": run_id,
             "ingest": {s: r.as_json() for s, r in reports.items()},
             "ledger": summary,
             "chain": chain.as_json(),
+            "explained": strayed,
         }
         print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
@@ -82,12 +94,30 @@ async def run_demo(
         f"({', '.join(f'{k} {v}' for k, v in summary['events_by_source'].items())}), "
         f"{summary['dead_letters']} dead letters"
     )
+    console.print(
+        "[bold]attribution[/]: "
+        + ", ".join(f"{n} {label}" for label, n in summary["actions_by_label"].items())
+    )
     console.print("\n[bold]one session's chain[/] (Okta token grant → MCP tool calls → AWS calls):")
     console.print(chain_tree(chain))
+    if strayed is not None:
+        console.print("\n[bold]why one of its actions is labelled as it is[/]:")
+        console.print(explain(strayed))
     console.print(
         f"\nexplore: agentledger up --data-dir {settings.data_dir}  then  "
-        f"agentledger sessions show {chain.session['session_id']}"
+        f"agentledger sessions show {chain.session['session_id']}  ·  "
+        "agentledger actions list --label agent_autonomous"
     )
+
+
+def _strayed_action(store: LedgerStore) -> dict[str, Any] | None:
+    """An agent action outside its declared intent, if the run produced one."""
+    rows = store.query_rows(
+        f"SELECT action_id FROM {store.database}.attributions FINAL "
+        "WHERE label = 'agent_autonomous' AND rule = 'outside_intent' "
+        "ORDER BY event_time, action_id LIMIT 1"
+    )
+    return find_action(store, rows[0]["action_id"]) if rows else None
 
 
 def _demo_session_id(store: LedgerStore, sessions: list[Any]) -> str:

@@ -386,7 +386,13 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
                 agent=agent,
             )
         )
-    elif ctx.agent and facts.kind not in SELF_KINDS and facts.link_key_type in CREDENTIAL_KEYS:
+    elif (
+        ctx.agent
+        and facts.link_key_type in CREDENTIAL_KEYS
+        # A person's own sign-in or grant stays theirs; a workload's (an STS AssumeRole for
+        # the agent's token) is a step of the agent's.
+        and (facts.kind not in SELF_KINDS or not _is_human(facts, ctx))
+    ):
         agent = ctx.agent
         evidence.append(
             _evidence(
@@ -538,20 +544,15 @@ def _chain(facts: ActionFacts, ctx: SessionContext, agent: str) -> tuple[Hop, ..
     richer chain (each hop with its session and intent); a token's RFC 8693 ``act`` chain
     stands in where no upstream session was declared."""
     declared = (Hop("agent", agent, ctx.session_id, "session", ctx.intent), *ctx.upstream)
-    if not facts.actors or any(hop.kind == "agent" for hop in ctx.upstream):
-        return declared
+    if not facts.actors or ctx.upstream:
+        return declared  # the session's origin is known: the act claim only corroborates it
     # Outermost act first (acting now), each nested act the one before it; the token's
     # subject is the party on whose behalf the whole chain acts.
     hops = [Hop("agent", facts.actors[0], ctx.session_id, "act_claim", ctx.intent)]
     hops += [Hop("agent", actor, "", "act_claim") for actor in facts.actors[1:]]
     if facts.principal:
-        named = bool(ctx.upstream) and ctx.upstream[-1] == Hop(
-            "human", facts.principal, "", ctx.upstream[-1].via
-        )
-        kind = "human" if named or _is_human(facts, ctx) else "subject"
+        kind = "human" if _is_human(facts, ctx) else "subject"
         hops.append(Hop(kind, facts.principal, "", "act_claim"))
-    else:
-        hops.extend(ctx.upstream)
     return tuple(hops)
 
 

@@ -13,6 +13,7 @@ import orjson
 # A fixed recent instant, so that output depends only on the arguments.
 DEFAULT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DIRECT_SHARE = 0.10  # sessions where a person acts without an agent
+DECLARED_SHARE = 0.40  # agent sessions whose client declares them (intent: the task's core tools)
 TOOL_ERROR_RATE = 0.05  # tools/call results with isError true
 RPC_ERROR_RATE = 0.02  # tools/call answered with a JSON-RPC error
 ACCESS_DENIED_RATE = 0.03  # AWS API calls refused
@@ -34,6 +35,9 @@ class SampleSession:
     session_label: str  # e.g. "alice / support-agent: Update the shipping address of ..."
     jti: str  # the access token id linking the chain; "" for a person acting directly
     records: list[SampleRecord]  # in time order
+    # What the agent's client declared at the start (POST /v1/sessions), if it did: the
+    # task's core tools only, so the steps an agent adds on its own fall outside it.
+    declaration: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import orjson
 from agentledger.sampledata.catalog import _AGENT_KINDS, _DIRECT_WORK, _HUMAN_ROLES, _context
 from agentledger.sampledata.common import (
     ACCESS_DENIED_RATE,
+    DECLARED_SHARE,
     DEFAULT_START,
     DIRECT_SHARE,
     MCP_PROTOCOL,
@@ -50,6 +51,7 @@ class _Generator:
             raise ValueError("start must be timezone-aware (UTC)")
         # Not for secrets: sample data must be reproducible from the seed.
         self.rng = random.Random(f"agentledger-sampledata:{seed}:{run_id}")  # noqa: S311
+        self.run_id = run_id or f"seed{seed}"
         self.d = _directory(seed)
         self.t = int(start.timestamp() * 1000)
         self.tools = {
@@ -260,7 +262,23 @@ class _Generator:
                 },
             )
         label = f"{person.login} / {kind.agent_id}: {task_text}"
-        return SampleSession(label, jti, records)
+        declaration = None
+        if r() < DECLARED_SHARE:
+            declaration = {
+                "session_id": f"s-{self.run_id}-{jti[3:19]}",
+                "agent": {
+                    "id": kind.agent_id,
+                    "instance": inst.instance,
+                    "version": kind.version,
+                    "owner": person.email,
+                },
+                "origin": {"type": "human", "principal": person.email, "prompt": task_text},
+                "intent": {"text": task_text, "tools": sorted({name for name, _ in task.core})},
+                "scopes": scopes.split(),
+                "bindings": {"token_jti": jti, "client_id": inst.client_id},
+                "declared_at": _iso_ms(grant_t - 500),
+            }
+        return SampleSession(label, jti, records, declaration)
 
     def _direct_session(self) -> SampleSession:
         rng, d = self.rng, self.d

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from agentledger.declaration import parse_declaration
 from agentledger.sampledata import (
     SampleRecord,
     SampleSession,
@@ -289,9 +290,12 @@ def test_okta_grant_fields(sessions: list[SampleSession]) -> None:
     assert 3599 <= lifetime.total_seconds() <= 3600
 
 
-def test_a_tenth_of_sessions_are_people_acting_directly(sessions: list[SampleSession]) -> None:
+def test_a_tenth_of_sessions_are_people_acting_directly() -> None:
+    # Enough sessions that both kinds of direct AWS access (an engineer's IAM user is rare)
+    # show up whatever the draw.
+    sessions = generate_sessions(1500, seed=11, start=START, run_id="direct")
     direct = [s for s in sessions if not s.jti]
-    assert 0.05 < len(direct) / len(sessions) < 0.16
+    assert 0.07 < len(direct) / len(sessions) < 0.13
     kinds: set[str] = set()
     for session in direct:
         assert "(direct)" in session.session_label
@@ -381,3 +385,28 @@ def test_every_record_frames_and_parses_without_secrets(
     if source in ("okta", "mcp"):
         # The token id survives redaction: the claims stay, only the token is gone.
         assert seen_jtis == jtis
+
+
+def test_some_agent_sessions_are_declared_with_their_core_tools(
+    sessions: list[SampleSession],
+) -> None:
+    agents = _agent_sessions(sessions)
+    declared = [s for s in agents if s.declaration is not None]
+    assert 0.3 < len(declared) / len(agents) < 0.5
+    assert all(s.declaration is None for s in sessions if not s.jti)
+    strayed = 0
+    for session in declared:
+        assert session.declaration is not None
+        declaration = parse_declaration(session.declaration)
+        assert declaration.bindings.token_jti == session.jti
+        assert declaration.origin.principal and declaration.origin.principal.endswith(
+            "@acme.example"
+        )
+        called = {
+            r["message"]["params"]["name"]
+            for r in _of(session, "mcp")
+            if r["message"].get("method") == "tools/call"
+        }
+        assert set(declaration.intent.tools) <= called  # the core steps always run
+        strayed += bool(called - set(declaration.intent.tools))
+    assert strayed > 0  # some agents go beyond what they were asked
