@@ -17,13 +17,17 @@ redacts to their fingerprint and claims before anything is stored.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+from agentledger.codec import Envelope
+from ingest.framing import Framed, frame_lines
+from ingest.registry import get_source
+from tests.unit.parsing import make_jwt
 
 BASE = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 CRM_HOST = "crm.internal.acme.example"
@@ -37,13 +41,6 @@ def _iso(seconds: float) -> str:
 
 def _id(*parts: str, n: int = 20) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
-
-
-def jwt(claims: dict[str, Any]) -> str:
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256', 'kid': 'k1', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 @dataclass
@@ -142,7 +139,7 @@ def token(
     }
     if act is not None:
         claims["act"] = act
-    return jwt(claims)
+    return make_jwt(claims)
 
 
 def mcp_call(
@@ -373,3 +370,17 @@ def chain() -> Scenario:
 
 def all_scenarios() -> list[Scenario]:
     return [direct(), delegated(), autonomous(), chain()]
+
+
+def parse(scenario: Scenario) -> list[Envelope]:
+    """Frame (which redacts the bearer tokens) and parse every record, as ingest does."""
+    envelopes = []
+    for source_name, records in scenario.records.items():
+        source = get_source(source_name)
+        lines = [orjson.dumps(record).decode() + "\n" for record in records]
+        for item in frame_lines(source, lines, f"{scenario.name}.{source_name}.jsonl"):
+            assert isinstance(item, Framed)
+            assert "Bearer ey" not in item.raw  # no raw token reaches a record
+            for event in source.parse(item.record, position=item.position, raw=item.raw):
+                envelopes.append(Envelope(event, BASE + timedelta(hours=1), "b-1"))
+    return envelopes

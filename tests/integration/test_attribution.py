@@ -11,16 +11,23 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from agentledger.declaration import parse_declaration
 from agentledger.render import explain
+from ledger.chdb_store import ChdbStore
 from ledger.queries import find_action, list_actions, session_chain
+from processors.sink import restore_state
+from processors.stitch import Stitcher
 from tests import scenarios
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import ingest, wait_stored
+from tests.scenarios import parse
 
 
 def _declare(stack: RunningStack, body: dict[str, Any]) -> None:
@@ -117,3 +124,33 @@ def test_the_three_scenarios_and_a_chain_from_raw_records(
     chain = session_chain(stack.store, "s-chain-worker")
     assert [h["session_id"] for h in chain.upstream] == ["s-chain-orchestrator"]
     assert chain.upstream[0]["origin_principal"] == "bob@acme.example"
+
+
+def test_a_restarted_worker_still_relabels_the_actions_within_the_window(
+    chdb_ledger: ChdbStore,
+) -> None:
+    """The open actions come back from the ledger: a declaration that arrives after a
+    restart labels them again, and a restart alone writes nothing."""
+    store = chdb_ledger.with_database(f"t_{uuid.uuid4().hex[:10]}")
+    store.ensure_schema()
+    scenario = scenarios.delegated()
+    before = Stitcher()
+    for table, rows in before.process(parse(scenario)).tables():
+        store.insert_rows(table, rows)
+
+    after = Stitcher(restore_state(store, timedelta(minutes=30), timedelta(minutes=15)))
+    assert after.process([]).attributions == []
+    assert len(after.state.facts) == 4
+    output = after.declare(parse_declaration(scenario.declarations[0]))
+    for table, rows in output.tables():
+        store.insert_rows(table, rows)
+    labels = {a["operation"]: a["attribution"]["label"] for a in list_actions(store)}
+    assert labels == {
+        "user.session.start": "direct_user",
+        "app.oauth2.as.token.grant.access_token": "direct_user",
+        "tools/call": "agent_delegated",
+        "PATCH /v1/customers/globex": "agent_delegated",
+    }
+    # Restored again, nothing differs from what the ledger holds: nothing to write.
+    again = Stitcher(restore_state(store, timedelta(minutes=30), timedelta(minutes=15)))
+    assert again.declare(parse_declaration(scenario.declarations[0])).attributions == []

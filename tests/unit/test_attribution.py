@@ -14,13 +14,11 @@ from agentledger import events as ev
 from agentledger.codec import Envelope
 from agentledger.declaration import parse_declaration
 from agentledger.events import Event
-from ingest.framing import Framed, frame_lines
-from ingest.registry import get_source
 from processors import attribution as at
 from processors.attribution import ActionFacts, Hop, Intent, SessionContext
 from processors.stitch import Stitcher, StitchState
 from tests import scenarios
-from tests.scenarios import Scenario
+from tests.scenarios import Scenario, parse
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
@@ -164,20 +162,6 @@ def test_a_downstream_action_the_first_intent_does_not_cover_is_a_possible_confu
 
 
 # -- the scenarios, from raw records ---------------------------------------------------------
-
-
-def parse(scenario: Scenario) -> list[Envelope]:
-    """Frame (which redacts the bearer tokens) and parse every record, as ingest does."""
-    envelopes = []
-    for source_name, records in scenario.records.items():
-        source = get_source(source_name)
-        lines = [orjson.dumps(record).decode() + "\n" for record in records]
-        for item in frame_lines(source, lines, f"{scenario.name}.{source_name}.jsonl"):
-            assert isinstance(item, Framed)
-            assert "Bearer ey" not in item.raw  # no raw token reaches a record
-            for event in source.parse(item.record, position=item.position, raw=item.raw):
-                envelopes.append(Envelope(event, T0 + timedelta(hours=1), "b-1"))
-    return envelopes
 
 
 Step = dict[str, Any] | list[Envelope]
@@ -364,3 +348,44 @@ def test_relabelling_writes_only_what_changed() -> None:
     ]
     assert {r["session_id"] for r in declared.attributions} == {"s-delegated"}
     assert stitcher.declare(parse_declaration(s.declarations[0])).attributions == []
+
+
+def _agent_call(event_id: str, seconds: float, intent: str, source: str) -> Envelope:
+    e = Event(
+        event_id,
+        "mcp",
+        ev.TOOL_CALL,
+        T0 + timedelta(seconds=seconds),
+        "tools/call",
+        f"mcp.jsonl:{seconds}",
+        "{}",
+        agent_name="support-agent",
+        resource="crm.update_customer",
+        outcome=ev.PENDING,
+        intent=intent,
+        keys=[(ev.KEY_TXN, "txn-1")],
+        attributes={"intent_source": source},
+    )
+    return Envelope(e, T0, "b-1")
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+def test_the_token_service_s_purpose_outranks_the_client_s_assertion(
+    order: tuple[int, ...],
+) -> None:
+    calls = [
+        _agent_call("c1", 1, "whatever the user said", "mcp_ai_invocation"),
+        _agent_call("c2", 2, "update_shipping_address", "txn_token"),
+        _agent_call("c3", 3, "something later", "mcp_ai_invocation"),
+    ]
+    stitcher = Stitcher()
+    final: dict[str, dict[str, Any]] = {}
+    for i in order:
+        for row in stitcher.process([calls[i]]).attributions:
+            final[row["action_id"]] = row
+    [session] = stitcher.state.sessions.values()
+    assert (session.intent, session.intent_source) == ("update_shipping_address", "txn_token")
+    for row in final.values():
+        assert row["label"] == at.AGENT_DELEGATED
+        intent = next(e for e in orjson.loads(row["evidence"]) if e["fact"] == "intent")
+        assert intent["source"] == "txn_token"

@@ -336,3 +336,44 @@ def test_the_whole_real_file_frames_text_and_json_lines(real_data: Path) -> None
     events = [e for f in framed for e in source.parse(f.record, position=f.position, raw=f.raw)]
     assert len(events) == 7
     assert {e.attributes["log_format"] for e in events} == {"text"}
+
+
+def _parsed_with(claims: dict[str, Any]) -> Any:
+    line = orjson.dumps(access_log(authorization=f"Bearer {make_jwt(claims)}")).decode()
+    [framed] = frame_lines(EnvoyAccessLogSource(), [line], "access.log")
+    assert isinstance(framed, Framed)
+    [event] = EnvoyAccessLogSource().parse(framed.record, position=framed.position, raw=framed.raw)
+    return event
+
+
+def test_a_token_exchange_chain_names_every_actor_outermost_first() -> None:
+    event = _parsed_with(
+        {
+            "sub": "bob@example.com",
+            "jti": "jti-x",
+            "act": {"sub": "crm-worker-3", "act": {"sub": "orchestrator-1", "act": {}}},
+        }
+    )
+    assert event.agent_instance == "crm-worker-3"  # RFC 8693: the outermost acts now
+    assert orjson.loads(event.attributes["act_chain"]) == ["crm-worker-3", "orchestrator-1"]
+    assert event.principal == "bob@example.com"
+
+
+def test_a_transaction_token_states_its_purpose_as_intent() -> None:
+    event = _parsed_with(
+        {
+            "sub": "alice@example.com",
+            "txn": "97053963-771d-49cc-a4e3-20aad399c312",
+            "scope": "update_shipping_address",
+            "req_wl": "spiffe://example.com/gateway",
+            "tctx": {"customer": "globex"},
+        }
+    )
+    assert event.intent == 'update_shipping_address; context {"customer":"globex"}'
+    assert event.attributes["intent_source"] == "txn_token"
+    assert event.attributes["requesting_workload"] == "spiffe://example.com/gateway"
+
+
+def test_an_access_token_with_a_txn_claim_is_not_a_transaction_token() -> None:
+    event = _parsed_with({"sub": "alice@example.com", "txn": "t-1", "scope": "crm.read"})
+    assert event.intent is None and "intent_source" not in event.attributes
