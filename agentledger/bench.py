@@ -25,6 +25,7 @@ from agentledger.client import running_ledger
 from agentledger.config import Settings
 from agentledger.kafka import BatchSender, consumer_lag
 from agentledger.kafka import producer as make_producer
+from agentledger.procs import tune_gc_for_throughput
 from agentledger.progress import wait_until_stored
 from agentledger.sampledata import iter_records
 from agentledger.topics import Topics
@@ -133,6 +134,7 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
         if console:
             console.print(f"generating {total} records…")
         chunks = _lines_by_source(total, run_id)
+        tune_gc_for_throughput()  # as `agentledger ingest` does
         async with running_ledger(settings) as info:
             topics = Topics(info.topic_prefix)
             sampler = RssSampler([info.pid])

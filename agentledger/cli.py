@@ -183,6 +183,9 @@ def ingest(
 ) -> None:
     """Read PATHS (or - for stdin) and send every record into the ledger."""
     from agentledger.ingesting import ingest_paths
+    from agentledger.procs import tune_gc_for_throughput
+
+    tune_gc_for_throughput()
 
     bootstrap, topics = _target(data_dir, kafka)
     missing = [p for p in paths if p != "-" and not Path(p).is_file()]

@@ -86,8 +86,7 @@ def session_chain(store: LedgerStore, session_id: str) -> Chain:
     actions = [
         action_record(row)
         for row in store.query_rows(
-            _LABELLED.format(db=db, where="session_id IN {ids:Array(String)}")
-            + " ORDER BY event_time, action_id",
+            labelled(db, "session_id IN {ids:Array(String)}") + " ORDER BY event_time, action_id",
             {"ids": members},
         )
     ]
@@ -123,8 +122,9 @@ def upstream_sessions(store: LedgerStore, session: dict[str, Any]) -> list[dict[
     return found
 
 
-# Actions with their label. ``{where}`` filters the actions; the label row may be missing for
-# actions stored before labels existed (``agentledger rebuild`` labels them).
+# Actions with their label. ``{where}`` filters the actions (and, through ``labelled()``, the
+# labels read for them); the label row may be missing for actions stored before labels
+# existed (``agentledger rebuild`` labels them).
 _LABELLED = """
     SELECT a.* EXCEPT (version), t.*, s.*
     FROM (SELECT * FROM {db}.actions FINAL WHERE {where}) AS a
@@ -133,7 +133,7 @@ _LABELLED = """
             rule AS label_rule, agent AS attributed_agent,
             origin_type AS attributed_origin_type,
             origin_principal AS attributed_origin_principal, chain, confused_deputy, evidence
-        FROM {db}.attributions FINAL
+        FROM {db}.attributions FINAL {label_where}
     ) AS t ON t.label_action_id = a.action_id
     LEFT JOIN (
         SELECT session_id AS intent_session_id, intent AS session_intent,
@@ -141,6 +141,14 @@ _LABELLED = """
         FROM {db}.sessions FINAL
     ) AS s ON s.intent_session_id = if(t.label_session_id = '', a.session_id, t.label_session_id)
 """
+
+
+def labelled(db: str, where: str) -> str:
+    """``_LABELLED`` for the actions matching ``where``, reading only their labels."""
+    label_where = ""
+    if where != "1":
+        label_where = f"WHERE action_id IN (SELECT action_id FROM {db}.actions WHERE {where})"
+    return _LABELLED.format(db=db, where=where, label_where=label_where)
 
 
 def action_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +229,7 @@ def list_actions(
         ]
         where = "session_id IN {ids:Array(String)}"
         params["ids"] = members
-    sql = _LABELLED.format(db=db, where=where)
+    sql = labelled(db, where)
     if label is not None:
         sql += " WHERE t.label = {label:String}"
         params["label"] = label
@@ -241,9 +249,7 @@ def find_action(store: LedgerStore, action_id: str) -> dict[str, Any]:
         raise ActionNotFound(f"no action {action_id!r} in the ledger")
     if len(ids) > 1:
         raise ActionNotFound(f"{action_id!r} is the start of more than one action id; give more")
-    rows = store.query_rows(
-        _LABELLED.format(db=db, where="action_id = {id:String}"), {"id": ids[0]["action_id"]}
-    )
+    rows = store.query_rows(labelled(db, "action_id = {id:String}"), {"id": ids[0]["action_id"]})
     return action_record(rows[0])
 
 

@@ -25,12 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 
 from agentledger import events as ev
-from agentledger.events import Event, canonical_json
+from agentledger.events import Event
 from agentledger.events import ch_ts as ts
 
 DIRECT_USER: Final = "direct_user"
@@ -102,6 +103,7 @@ _HTTP_ACCESS = {
 }
 
 
+@lru_cache(maxsize=16_384)
 def access_by_name(name: str) -> str:
     """Read, write or delete from the verbs of an operation or tool name ("" if none)."""
     for word in _WORD.findall(name):
@@ -170,7 +172,7 @@ class ActionFacts:
     link_key_type: str
     link_key: str
     link_rule: str
-    emitted: str = ""  # signature of the label last written for it
+    emitted: tuple[Any, ...] = ()  # signature of the label last written for it
 
     @classmethod
     def of(cls, row: dict[str, Any], event_time: datetime) -> ActionFacts:
@@ -218,13 +220,13 @@ class Hop:
     via: str = ""  # declaration, token_grant, act_claim, session
     intent: Intent | None = None
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self, *, first: bool = False) -> dict[str, str]:
         out = {"kind": self.kind, "id": self.id}
         if self.session_id:
             out["session_id"] = self.session_id
         if self.via:
             out["via"] = self.via
-        if self.intent is not None:
+        if self.intent is not None and not first:  # the first hop's is the session's own
             out["intent"] = self.intent.text
         return out
 
@@ -266,29 +268,33 @@ class Attribution:
             "agent": self.agent,
             "origin_type": self.origin_type,
             "origin_principal": self.origin_principal,
-            "chain": canonical_json([hop.as_json() for hop in self.chain]),
+            "chain": _json([hop.as_json(first=i == 0) for i, hop in enumerate(self.chain)]),
             "confused_deputy": self.confused_deputy,
-            "evidence": canonical_json(list(self.evidence)),
+            "evidence": _json(list(self.evidence)),
             "version": version,
         }
         return row
 
 
-def signature(row: dict[str, Any]) -> str:
-    """What makes two labels of one action the same, from an ``attributions`` row."""
-    return canonical_json(
-        [
-            row["session_id"],
-            row["label"],
-            row["rule"],
-            row["agent"],
-            row["origin_type"],
-            row["origin_principal"],
-            row["chain"],
-            bool(row["confused_deputy"]),
-            row["evidence"],
-        ]
+def signature(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two labels of one action the same, from an ``attributions`` row (the
+    stitcher's own or one read back from the ledger)."""
+    return (
+        row["session_id"],
+        row["label"],
+        row["rule"],
+        row["agent"],
+        row["origin_type"],
+        row["origin_principal"],
+        row["chain"],
+        bool(row["confused_deputy"]),
+        row["evidence"],
     )
+
+
+def _json(value: Any) -> str:
+    # Evidence and hops are built in a fixed key order, so plain dumps is stable.
+    return orjson.dumps(value).decode()
 
 
 def matches(value: str, patterns: Sequence[str]) -> bool:
@@ -351,7 +357,10 @@ def agent_name(name: str, instance: str) -> str:
 
 
 def _evidence(fact: str, detail: str, **data: str) -> dict[str, str]:
-    return {"fact": fact, "detail": detail, **{k: v for k, v in data.items() if v}}
+    item = {"fact": fact, "detail": detail}
+    if data:
+        item.update(data)
+    return item
 
 
 def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
@@ -361,10 +370,7 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
             "link",
             f"linked to session {ctx.session_id} by rule {facts.link_rule} "
             f"via {facts.link_key_type}={facts.link_key[:64]}",
-            session_id=ctx.session_id,
-            rule=facts.link_rule,
             key_type=facts.link_key_type,
-            key=facts.link_key,
         )
     ]
 
@@ -376,14 +382,13 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
         if not facts.agent_name and facts.agent_instance == ctx.agent_instance != ctx.agent:
             agent = ctx.agent  # the session knows the instance's name too
             said += f", which is {agent} in this session"
-        evidence.append(_evidence("agent", said, agent=agent))
+        evidence.append(_evidence("agent", said))
     elif facts.actors:
         agent = facts.actors[0]
         evidence.append(
             _evidence(
                 "agent",
                 f"its token's RFC 8693 act claim names {agent} as the party acting now",
-                agent=agent,
             )
         )
     elif (
@@ -399,7 +404,6 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
                 "agent",
                 f"it ran on {facts.link_key_type}={facts.link_key[:64]}, the credential that "
                 f"agent {agent} uses in this session",
-                agent=agent,
             )
         )
 
@@ -412,7 +416,6 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
                     f"{who} is a person ({facts.principal_type or ctx.principal_type}) acting "
                     "with their own credentials; no agent is seen on this action or its "
                     "credential",
-                    principal=facts.principal,
                 )
             )
             person = Hop("human", facts.principal, ctx.session_id, "own_credentials")
@@ -431,7 +434,6 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
                 "no_actor",
                 f"no agent is seen and {who} ({facts.principal_type or 'type unknown'}) is "
                 "not known to be a person",
-                principal=facts.principal,
             )
         )
         return Attribution(UNATTRIBUTED, RULE_NO_ACTOR, "", "", "", (), False, tuple(evidence))
@@ -464,15 +466,13 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
             _evidence(
                 "origin",
                 f"triggered by {origin.kind} {origin.id} (from the {origin.via.replace('_', ' ')})",
-                origin_type=origin.kind,
-                principal=origin.id,
             )
         )
     else:
         evidence.append(
             _evidence("origin", "no person, schedule or upstream agent is known to have started it")
         )
-    if len(chain) > 1:
+    if len(chain) > 2:  # more than "this agent, for this origin": who handed it on
         evidence.append(
             _evidence(
                 "chain",

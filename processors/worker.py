@@ -22,6 +22,7 @@ import orjson
 from agentledger.config import Settings, load_settings
 from agentledger.declaration import DeclarationError, parse_declaration
 from agentledger.errors import ConfigError, RecordError
+from agentledger.procs import tune_gc_for_throughput
 from agentledger.topics import Topics
 from ingest.deadletter import dead_letter, dead_letter_row
 from ledger.clickhouse_store import ClickHouseStore
@@ -116,6 +117,7 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 timedelta(seconds=settings.restitch_window_s),
             )
             self.sink = EventSink(store, topics, Stitcher(state))
+            tune_gc_for_throughput()  # after the restore: that state is long-lived
             sinks.append(self.sink)
             sink_ready.set()
             log.info("stitch state restored: %d keys", len(state.key_index))
