@@ -21,6 +21,7 @@ from agentledger.errors import LedgerError, StackError
 from agentledger.stack import Stack, read_state, require_state
 from agentledger.topics import Topics
 from ingest.registry import SOURCES
+from processors.attribution import LABELS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -351,7 +352,7 @@ def actions() -> None:
 @click.option("--session", "session_id", help="Only this session's actions (and merged ones).")
 @click.option(
     "--label",
-    type=click.Choice(["direct_user", "agent_delegated", "agent_autonomous", "unattributed"]),
+    type=click.Choice(LABELS),
     help="Only actions with this label.",
 )
 @click.option("--limit", default=100, show_default=True)

@@ -76,6 +76,15 @@ class Intent(_Strict):
     resources: list[str] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list)
 
+    @field_validator("actions")
+    @classmethod
+    def _access(cls, value: list[str]) -> list[str]:
+        allowed = (*ev.ACCESS_CLASSES, "*")
+        for item in value:
+            if item not in allowed:
+                raise ValueError(f"{item!r} is not one of {', '.join(allowed)}")
+        return value
+
 
 class Bindings(_Strict):
     token_jti: str | None = None

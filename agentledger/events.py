@@ -30,6 +30,12 @@ PENDING: Final = "pending"  # a request whose answer has not been seen yet
 UNKNOWN: Final = "unknown"
 OUTCOMES: Final = (SUCCESS, FAILURE, PENDING, UNKNOWN)
 
+# What an action does to its resource, as a declared intent's ``actions`` names it.
+READ: Final = "read"
+WRITE: Final = "write"
+DELETE: Final = "delete"
+ACCESS_CLASSES: Final = (READ, WRITE, DELETE)
+
 # Correlation key types, strongest first. A key links every event that carries it.
 KEY_JTI: Final = "jti"  # token id (OAuth jti, Okta access token id)
 KEY_TOKEN_FP: Final = "token_fp"  # noqa: S105 (a key type); SHA-256 fingerprint of a bearer token

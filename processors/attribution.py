@@ -70,11 +70,7 @@ SELF_KINDS: Final = frozenset({ev.IDENTITY, ev.TOKEN_GRANT})
 # Protocol steps (initialize, tools/list) change nothing: any instruction covers them.
 PROTOCOL_KINDS: Final = frozenset({ev.MCP_MESSAGE, ev.IDENTITY, ev.TOKEN_GRANT})
 
-# Access classes an intent's ``actions`` may list ("*" allows all).
-READ: Final = "read"
-WRITE: Final = "write"
-DELETE: Final = "delete"
-ACCESS_CLASSES: Final = (READ, WRITE, DELETE)
+READ, WRITE, DELETE = ev.READ, ev.WRITE, ev.DELETE
 
 
 def _words(text: str) -> frozenset[str]:

@@ -29,6 +29,7 @@ from agentledger.declaration import SessionDeclaration
 from agentledger.events import Event
 from agentledger.events import ch_ts as ts
 from processors.attribution import (
+    HUMAN_TYPES,
     ActionFacts,
     Hop,
     Intent,
@@ -45,7 +46,6 @@ LINKING = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
 # A caller-chosen AWS session name links when it equals a binding another source carries.
 SESSION_NAME_TARGETS = (ev.KEY_JTI, ev.KEY_MCP_SESSION, ev.KEY_TXN, ev.KEY_TRACE)
 
-HUMAN_TYPES = frozenset({"User", "IAMUser", "SAMLUser", "Root"})
 KEY_RANK = {key_type: rank for rank, key_type in enumerate(ev.KEY_TYPES)}
 # Who may state a session's intent, most authoritative first: the declarer, the token
 # service (transaction-token purpose), then the agent's own client and its spans.
@@ -572,7 +572,8 @@ class Stitcher:
         out = StitchOutput()
         version = _version()
         touched: set[str] = set()
-        for env in sorted(batch, key=lambda e: e.event.event_time):
+        in_time_order = sorted(batch, key=lambda e: e.event.event_time)
+        for env in in_time_order:
             event = env.event
             link = self._link(event, out, version)
             sid = link.session_id
@@ -597,8 +598,8 @@ class Stitcher:
             if root in self.state.sessions:
                 out.sessions.append(self.state.sessions[root].row(version))
         self._attribute(roots, out, version)
-        if batch:
-            self.state.advance(max(env.event.event_time for env in batch))
+        if in_time_order:
+            self.state.advance(in_time_order[-1].event.event_time)
         return out
 
     # -- attribution --------------------------------------------------------------------------

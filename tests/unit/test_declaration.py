@@ -58,6 +58,7 @@ def test_a_good_declaration_is_accepted_with_a_generated_id_and_prompt_digest() 
         (lambda d: d["bindings"].update(trace_id="not-hex"), "bindings.trace_id"),
         (lambda d: d["agent"].update(spiffe_id="https://acme.example"), "agent.spiffe_id"),
         (lambda d: d["intent"].update(text=""), "intent.text"),
+        (lambda d: d["intent"].update(actions=["read", "update"]), "intent.actions"),
         (lambda d: d.pop("agent"), "agent"),
         (lambda d: d.update(expected_duration_s=-5), "expected_duration_s"),
         (lambda d: d.update(declared_at="2026-11-20T10:00:00"), "declared_at"),
