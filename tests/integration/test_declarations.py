@@ -132,3 +132,20 @@ def test_rebuild_keeps_declared_sessions(stack: RunningStack, tmp_path: Path) ->
     assert sorted(a["action_id"] for a in after.actions) == sorted(
         a["action_id"] for a in before.actions
     )
+
+    # The live path labelled the actions before the declaration arrived and again after it;
+    # the rebuild, declarations first, labels them once: the same labels either way.
+    def labels(chain: Any) -> dict[str, tuple[Any, ...]]:
+        return {
+            a["action_id"]: (
+                a["attribution"]["label"],
+                a["attribution"]["rule"],
+                a["agent"]["attributed"],
+                a["origin"]["type"],
+                a["origin"]["principal"],
+            )
+            for a in chain.actions
+        }
+
+    assert labels(after) == labels(before)
+    assert {label for label, *_ in labels(after).values()} >= {"agent_delegated", "direct_user"}
