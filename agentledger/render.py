@@ -136,6 +136,14 @@ def chain_tree(chain: Chain) -> Tree:
     return root
 
 
+def _flagged(row: dict[str, Any]) -> Text:
+    autonomous, deputies = int(row["autonomous_actions"]), int(row["confused_deputy_actions"])
+    text = Text(str(autonomous), style="bold red" if autonomous else "")
+    if deputies:
+        text.append(f" ({deputies} possible confused deputy)", style="bold magenta")
+    return text
+
+
 def sessions_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False)
     for column in (
@@ -146,6 +154,7 @@ def sessions_table(rows: list[dict[str, Any]]) -> Table:
         "intent",
         "events",
         "failures",
+        "autonomous",
     ):
         table.add_column(column, overflow="fold")
     for r in rows:
@@ -158,6 +167,7 @@ def sessions_table(rows: list[dict[str, Any]]) -> Table:
             (r["intent"] or "-")[:60],
             str(r["event_count"]),
             str(r["failure_count"]),
+            _flagged(r),
         )
     return table
 

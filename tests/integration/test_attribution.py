@@ -21,7 +21,7 @@ import orjson
 from agentledger.declaration import parse_declaration
 from agentledger.render import explain
 from ledger.chdb_store import ChdbStore
-from ledger.queries import find_action, list_actions, session_chain
+from ledger.queries import find_action, list_actions, list_sessions, session_chain
 from processors.sink import restore_state
 from processors.stitch import Stitcher
 from tests import scenarios
@@ -120,6 +120,11 @@ def test_the_three_scenarios_and_a_chain_from_raw_records(
     words = console.export_text()
     assert "agent_delegated" in words and "an agent doing what it was asked" in words
     assert "Update the shipping address of customer globex" in words
+
+    sessions = {s["session_id"]: s for s in list_sessions(stack.store)}
+    assert int(sessions["s-autonomous"]["autonomous_actions"]) == 2
+    assert int(sessions["s-chain-worker"]["confused_deputy_actions"]) == 2
+    assert int(sessions["s-delegated"]["autonomous_actions"]) == 0
 
     chain = session_chain(stack.store, "s-chain-worker")
     assert [h["session_id"] for h in chain.upstream] == ["s-chain-orchestrator"]
