@@ -621,10 +621,13 @@ class Stitcher:
         for root in sorted(todo):
             if root not in state.sessions:
                 continue
+            open_actions = state.by_session.get(root)
+            if not open_actions:
+                continue  # nothing left to label (a declaration alone, or all past the window)
             context = self.context(root)
             changed = root in state.remapped or state.contexts.get(root) != context
             state.contexts[root] = context
-            for action_id in state.by_session.get(root, ()):
+            for action_id in open_actions:
                 facts = state.facts[action_id]
                 if facts.emitted and not changed:
                     continue
