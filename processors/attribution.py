@@ -405,25 +405,27 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
 
     if not agent:
         who = facts.principal or "an unknown principal"
+        person = ""
         if _is_human(facts, ctx):
-            evidence.append(
-                _evidence(
-                    "person",
-                    f"{who} is a person ({facts.principal_type or ctx.principal_type}) acting "
-                    "with their own credentials; no agent is seen on this action or its "
-                    "credential",
-                )
+            person = facts.principal
+            said = (
+                f"{who} is a person ({facts.principal_type or ctx.principal_type}) acting "
+                "with their own credentials; no agent is seen on this action or its credential"
             )
-            person = Hop("human", facts.principal, ctx.session_id, "own_credentials")
+        elif facts.link_key_type in CREDENTIAL_KEYS and ctx.principal_type in HUMAN_TYPES:
+            # Temporary keys a person was issued (AssumeRoleWithSAML, SSO) act as a role,
+            # but the credential is still the person's.
+            person = ctx.principal
+            said = (
+                f"it ran on {facts.link_key_type}={facts.link_key[:64]}, a credential issued "
+                f"in this session to {ctx.principal}, a person ({ctx.principal_type}); no "
+                "agent is seen in the session"
+            )
+        if person:
+            evidence.append(_evidence("person", said))
+            hop = Hop("human", person, ctx.session_id, "own_credentials")
             return Attribution(
-                DIRECT_USER,
-                RULE_PERSON,
-                "",
-                "human",
-                facts.principal,
-                (person,),
-                False,
-                tuple(evidence),
+                DIRECT_USER, RULE_PERSON, "", "human", person, (hop,), False, tuple(evidence)
             )
         evidence.append(
             _evidence(

@@ -389,3 +389,25 @@ def test_the_token_service_s_purpose_outranks_the_client_s_assertion(
         assert row["label"] == at.AGENT_DELEGATED
         intent = next(e for e in orjson.loads(row["evidence"]) if e["fact"] == "intent")
         assert intent["source"] == "txn_token"
+
+
+def test_a_role_session_a_person_was_issued_is_still_the_person_s() -> None:
+    ctx = SessionContext("s-1", principal="olivia@acme.example", principal_type="SAMLUser")
+    facts = _facts(
+        principal="arn:aws:sts::209706995965:assumed-role/SalesOps/olivia@acme.example",
+        principal_type="AssumedRole",
+        link_key_type=ev.KEY_AWS_ACCESS_KEY,
+        link_key="ASIAVHUV4F57FPBEKKLD",
+    )
+    result = at.attribute(facts, ctx)
+    assert (result.label, result.origin_principal) == (at.DIRECT_USER, "olivia@acme.example")
+    # Reached only through an IdP session id, the same call proves nothing about the key.
+    unlinked = at.attribute(
+        _facts(
+            principal=facts.principal,
+            principal_type="AssumedRole",
+            link_key_type=ev.KEY_IDP_SESSION,
+        ),
+        ctx,
+    )
+    assert unlinked.label == at.UNATTRIBUTED
