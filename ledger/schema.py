@@ -51,6 +51,7 @@ TABLES: dict[str, str] = {
             intent_resources Array(String) DEFAULT [],
             intent_actions Array(String) DEFAULT [],
             upstream_session_id String DEFAULT '',
+            agent_spiffe_id String DEFAULT '',
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
@@ -172,6 +173,7 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "intent_resources Array(String) DEFAULT [] AFTER intent_tools",
         "intent_actions Array(String) DEFAULT [] AFTER intent_resources",
         "upstream_session_id String DEFAULT '' AFTER intent_actions",
+        "agent_spiffe_id String DEFAULT '' AFTER upstream_session_id",
     ],
     "actions": [
         "access LowCardinality(String) DEFAULT '' AFTER link_rule",

@@ -234,7 +234,7 @@ class SessionContext:
     session_id: str
     declared: bool = False
     agent: str = ""
-    agent_instance: str = ""
+    agent_ids: tuple[str, ...] = ()  # the instance and SPIFFE ID the session knows it by
     principal: str = ""
     principal_type: str = ""
     intent: Intent | None = None
@@ -375,7 +375,8 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
     agent = agent_name(facts.agent_name, facts.agent_instance)
     if agent:
         said = f"the {facts.source} record names agent {agent}"
-        if not facts.agent_name and facts.agent_instance == ctx.agent_instance != ctx.agent:
+        known = facts.agent_instance in ctx.agent_ids and facts.agent_instance != ctx.agent
+        if not facts.agent_name and known:
             agent = ctx.agent  # the session knows the instance's name too
             said += f", which is {agent} in this session"
         evidence.append(_evidence("agent", said))

@@ -94,6 +94,7 @@ class SessionState:
     intent_resources: list[str] = field(default_factory=list)
     intent_actions: list[str] = field(default_factory=list)
     upstream_session_id: str = ""
+    agent_spiffe_id: str = ""
     intent_at: datetime | None = None  # when an asserted intent was seen (earliest wins)
 
     def take_intent(self, text: str, source: str, at: datetime) -> None:
@@ -157,6 +158,7 @@ class SessionState:
             "intent_resources": self.intent_resources,
             "intent_actions": self.intent_actions,
             "upstream_session_id": self.upstream_session_id,
+            "agent_spiffe_id": self.agent_spiffe_id,
             "version": version,
         }
 
@@ -174,6 +176,7 @@ class SessionState:
             "agent_instance",
             "client_id",
             "upstream_session_id",
+            "agent_spiffe_id",
         ):
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
@@ -346,6 +349,7 @@ class StitchState:
                 intent_resources=list(s.get("intent_resources", [])),
                 intent_actions=list(s.get("intent_actions", [])),
                 upstream_session_id=s.get("upstream_session_id", ""),
+                agent_spiffe_id=s.get("agent_spiffe_id", ""),
             )
             state.sessions[session.session_id] = session
             if session.upstream_session_id:
@@ -552,6 +556,7 @@ class Stitcher:
         session.agent_name = agent.id
         session.agent_version = agent.version or session.agent_version
         session.agent_instance = agent.instance or agent.spiffe_id or session.agent_instance
+        session.agent_spiffe_id = agent.spiffe_id or session.agent_spiffe_id
         session.client_id = declaration.bindings.client_id or session.client_id
         session.scopes = sorted(set(session.scopes) | set(declaration.scopes))
         session.first_seen = min(session.first_seen, at)
@@ -644,7 +649,7 @@ class Stitcher:
             session_id=root,
             declared=session.declared,
             agent=session.agent,
-            agent_instance=session.agent_instance,
+            agent_ids=tuple(i for i in (session.agent_instance, session.agent_spiffe_id) if i),
             principal=session.principal,
             principal_type=session.principal_type,
             intent=session.intent_view(),

@@ -271,6 +271,7 @@ class _Generator:
                     "instance": inst.instance,
                     "version": kind.version,
                     "owner": person.email,
+                    "spiffe_id": f"spiffe://{ORG_DOMAIN}/agents/{kind.agent_id}/{inst.instance}",
                 },
                 "origin": {"type": "human", "principal": person.email, "prompt": task_text},
                 "intent": {"text": task_text, "tools": sorted({name for name, _ in task.core})},

@@ -411,3 +411,18 @@ def test_a_role_session_a_person_was_issued_is_still_the_person_s() -> None:
         ctx,
     )
     assert unlinked.label == at.UNATTRIBUTED
+
+
+def test_an_agent_known_by_its_spiffe_id_is_named_as_the_session_knows_it() -> None:
+    spiffe = "spiffe://acme.example/agents/support-agent/support-agent-7c9"
+    ctx = SessionContext(
+        "s-1",
+        agent="support-agent (support-agent-7c9)",
+        agent_ids=("support-agent-7c9", spiffe),
+        intent=Intent("anything", "declared"),
+        upstream=(ALICE,),
+    )
+    result = at.attribute(_facts(agent_instance=spiffe, actors=(spiffe,)), ctx)
+    assert result.agent == "support-agent (support-agent-7c9)"
+    said = next(e["detail"] for e in result.evidence if e["fact"] == "agent")
+    assert spiffe in said and "which is support-agent (support-agent-7c9)" in said

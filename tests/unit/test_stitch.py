@@ -560,6 +560,7 @@ def test_the_session_summary_prefers_the_person_and_unions_what_the_events_say()
         "intent_resources": [],
         "intent_actions": [],
         "upstream_session_id": "",
+        "agent_spiffe_id": "",
         "version": row["version"],
     }
 
