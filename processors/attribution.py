@@ -375,8 +375,8 @@ def attribute(facts: ActionFacts, ctx: SessionContext) -> Attribution:
     agent = agent_name(facts.agent_name, facts.agent_instance)
     if agent:
         said = f"the {facts.source} record names agent {agent}"
-        known = facts.agent_instance in ctx.agent_ids and facts.agent_instance != ctx.agent
-        if not facts.agent_name and known:
+        # The same instance, by an id the session knows it by: name it as the session does.
+        if facts.agent_instance in ctx.agent_ids and agent != ctx.agent:
             agent = ctx.agent  # the session knows the instance's name too
             said += f", which is {agent} in this session"
         evidence.append(_evidence("agent", said))
