@@ -369,13 +369,9 @@ def actions_list(
 ) -> None:
     """The latest actions: agent, session and intent, origin, scope, outcome, and label."""
     from agentledger.render import actions_table
-    from ledger.queries import list_actions, resolve_session
+    from ledger.queries import list_actions
 
     with _reader(data_dir, clickhouse) as store:
-        if session_id is not None:
-            from ledger.queries import session_chain
-
-            session_chain(store, resolve_session(store, session_id))  # a clear error if unknown
         rows = list_actions(store, session_id=session_id, label=label, limit=limit)
     if as_json:
         _print_json(rows)

@@ -191,8 +191,6 @@ class EnvoyAccessLogSource(Source):
             raw=raw,
             principal=text(claims.get("sub")),
             client_id=text(claims.get("client_id")) or text(claims.get("cid")),
-            # RFC 8693: the outermost act is the party acting now, i.e. the agent.
-            agent_instance=text(obj(claims.get("act")).get("sub")),
             service=_field(entry, "authority", ":authority"),
             resource=route,
             scopes=scopes_of(claims),

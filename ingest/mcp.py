@@ -172,8 +172,6 @@ class McpSource(Source):
             raw=raw,
             principal=text(claims.get("sub")),
             client_id=text(claims.get("client_id")) or text(claims.get("cid")),
-            # RFC 8693: the outermost act is the party acting now, i.e. the agent.
-            agent_instance=text(obj(claims.get("act")).get("sub")),
             service=server,
             scopes=scopes_of(claims),
             keys=keys,

@@ -230,6 +230,8 @@ def list_actions(
     params: dict[str, Any] = {"limit": limit}
     if session_id is not None:
         root = resolve_session(store, session_id)
+        if not store.count("sessions", "session_id = {id:String}", {"id": root}):
+            raise SessionNotFound(f"no session {session_id!r} in the ledger")
         members = [root] + [
             r["alias_id"]
             for r in store.query_rows(

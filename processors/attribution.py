@@ -232,7 +232,6 @@ class SessionContext:
     """The session-level half of attribution: equal contexts give equal labels."""
 
     session_id: str
-    declared: bool = False
     agent: str = ""
     agent_ids: tuple[str, ...] = ()  # the instance and SPIFFE ID the session knows it by
     principal: str = ""

@@ -105,9 +105,11 @@ class SessionState:
             self.intent, self.intent_source, self.intent_at = text, source, at
             return
         held = INTENT_RANK.get(self.intent_source, len(INTENT_RANK))
-        if self.intent_at is None and rank == held:
-            return
-        if rank < held or (rank == held and (at, text) < (self.intent_at or at, self.intent)):
+        if rank < held or (
+            rank == held
+            and self.intent_at is not None
+            and (at, text) < (self.intent_at, self.intent)
+        ):
             self.intent, self.intent_source, self.intent_at = text, source, at
 
     def intent_view(self) -> Intent | None:
@@ -180,16 +182,10 @@ class SessionState:
         ):
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
+        # A declared session is never absorbed (see ``Stitcher._link``): only an asserted
+        # intent can come from ``other``, and the declared one, if any, is ``self``'s.
         if other.intent and not self.declared:
-            if other.declared:
-                self.intent, self.intent_source = other.intent, other.intent_source
-                self.intent_tools = other.intent_tools
-                self.intent_resources = other.intent_resources
-                self.intent_actions = other.intent_actions
-            else:
-                self.take_intent(
-                    other.intent, other.intent_source, other.intent_at or other.first_seen
-                )
+            self.take_intent(other.intent, other.intent_source, other.intent_at or other.first_seen)
         self.scopes = sorted(set(self.scopes) | set(other.scopes))
         self.sources = sorted(set(self.sources) | set(other.sources))
         self.keys = self.keys + [k for k in other.keys if k not in self.keys]
@@ -647,7 +643,6 @@ class Stitcher:
         session = self.state.sessions[root]
         return SessionContext(
             session_id=root,
-            declared=session.declared,
             agent=session.agent,
             agent_ids=tuple(i for i in (session.agent_instance, session.agent_spiffe_id) if i),
             principal=session.principal,

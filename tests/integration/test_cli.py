@@ -132,6 +132,10 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
             assert item["detail"][:40] in " ".join(why.split())
         unknown = run("explain", "ffffffffffff", "--data-dir", str(data_dir), check=False)
         assert unknown.returncode == 2 and "no action 'ffffffffffff'" in unknown.stderr
+        nowhere = run(
+            "actions", "list", "--session", "s-nope", "--data-dir", str(data_dir), check=False
+        )
+        assert nowhere.returncode == 2 and "no session 's-nope'" in nowhere.stderr
 
         # Declarations from stdin: a good one is declared, a bad one names its field.
         good = {
