@@ -2,10 +2,15 @@
 
 Only one process may open a chDB data path; that process also serves the HTTP interface
 (``ledger.http_front``) through which every other process reaches the same ledger.
+
+Two connections share the data path: the session the ledger writes through, and a
+``readonly = 1`` connection for analysts (``run_readonly``), on which the engine itself
+refuses writes, DDL and settings changes whatever the statement's text.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,11 +21,49 @@ import orjson
 from agentledger.errors import StoreError
 from ledger.store import LedgerStore, param_text, store_error
 
+ANALYST_MAX_EXECUTION_S = 60
+# Databases the engine brings along; never one of the ledger's.
+ENGINE_DATABASES = frozenset({"system", "information_schema", "INFORMATION_SCHEMA"})
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 def _texts(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     if not params:
         return None
     return {k: v if isinstance(v, str) else param_text(v) for k, v in params.items()}
+
+
+def checked_database(database: str) -> str:
+    """``database`` quoted for ``USE``, once it is a plain name (nothing else is spliced)."""
+    if not _IDENTIFIER.match(database):
+        raise StoreError("the database must be a plain name", code=36, name="BAD_ARGUMENTS")
+    return f"`{database}`"
+
+
+class _Engine:
+    """The open data path, shared by every view of it (one chDB path per process)."""
+
+    def __init__(self, path: Path, session: Any) -> None:
+        self.path = path
+        self.session = session
+        # chDB runs one query at a time, whichever connection; the HTTP front calls from
+        # threads.
+        self.lock = threading.Lock()
+        self.current_db = "default"  # USE is per connection
+        self.readonly: Any = None  # opened on the first analyst query
+        self.readonly_db = "default"
+
+    def readonly_connection(self) -> Any:
+        if self.readonly is None:
+            import chdb
+
+            # readonly=1, not mode=ro (readonly=2, which still allows table functions). The
+            # time limit is the engine's too: chDB runs one query at a time, so one endless
+            # analyst query would otherwise stall every writer.
+            self.readonly = chdb.connect(
+                f"{self.path}?readonly=1&max_execution_time={ANALYST_MAX_EXECUTION_S}"
+            )
+        return self.readonly
 
 
 class ChdbStore(LedgerStore):
@@ -30,25 +73,21 @@ class ChdbStore(LedgerStore):
 
         path.mkdir(parents=True, exist_ok=True)
         try:
-            self._session = chdb_session.Session(str(path))
+            session = chdb_session.Session(str(path))
         except Exception as exc:
             raise StoreError(
                 f"cannot open the chDB ledger at {path}: {exc} "
                 "(is another agentledger process using this data directory?)"
             ) from exc
         self.path = path
-        # A chDB session runs one query at a time; the HTTP front calls from threads.
-        self._lock = threading.Lock()
-        self._current_db = ["default"]  # shared by views: USE is per chDB session
+        self._engine = _Engine(path, session)
         self._owner = True
 
     def with_database(self, database: str) -> ChdbStore:
         """The same open ledger, another database (one chDB path per process)."""
         view = object.__new__(ChdbStore)
         LedgerStore.__init__(view, database)
-        view._session, view._lock, view.path = self._session, self._lock, self.path
-        view._current_db = self._current_db
-        view._owner = False
+        view.path, view._engine, view._owner = self.path, self._engine, False
         return view
 
     def run(
@@ -60,16 +99,48 @@ class ChdbStore(LedgerStore):
         database: str | None = None,
     ) -> bytes:
         """Run any statement and return its output bytes in ``fmt`` (a FORMAT clause wins)."""
-        with self._lock:
+        engine = self._engine
+        use = checked_database(database) if database is not None else None
+        with engine.lock:
             try:
-                if database is not None and database != self._current_db[0]:
-                    self._session.query(f"USE {database}", "TabSeparated")
-                    self._current_db[0] = database
-                result = self._session.query(sql, fmt, params=_texts(params))
+                if database is not None and database != engine.current_db:
+                    engine.session.query(f"USE {use}", "TabSeparated")
+                    engine.current_db = database
+                result = engine.session.query(sql, fmt, params=_texts(params))
+                data: bytes = result.bytes() if result is not None else b""
             except Exception as exc:
                 raise store_error(str(exc)) from exc
-        data: bytes = result.bytes() if result is not None else b""
         return data
+
+    def run_readonly(
+        self,
+        sql: str,
+        fmt: str = "JSONEachRow",
+        params: Mapping[str, Any] | None = None,
+        *,
+        database: str | None = None,
+    ) -> bytes:
+        """Run ``sql`` on the ``readonly = 1`` connection; ``database`` becomes its current
+        database (kept until another is given: analysts cannot run ``USE`` themselves)."""
+        engine = self._engine
+        use = checked_database(database) if database is not None else None
+        with engine.lock:
+            try:
+                connection = engine.readonly_connection()
+                if database is not None and database != engine.readonly_db:
+                    connection.query(f"USE {use}", "TabSeparated")
+                    engine.readonly_db = database
+                result = connection.query(sql, fmt, params=_texts(params))
+                data: bytes = result.bytes() if result is not None else b""
+            except Exception as exc:
+                raise store_error(str(exc)) from exc
+        return data
+
+    def ledger_databases(self) -> set[str]:
+        """The databases that exist in the engine, less the engine's own."""
+        rows = self.run_readonly("SELECT name FROM system.databases", "JSONEachRow")
+        names = {str(orjson.loads(line)["name"]) for line in rows.splitlines() if line}
+        return names - ENGINE_DATABASES
 
     def command(self, sql: str) -> None:
         self.run(sql, "TabSeparated")
@@ -84,5 +155,9 @@ class ChdbStore(LedgerStore):
 
     def close(self) -> None:
         if self._owner:
-            with self._lock:
-                self._session.close()
+            engine = self._engine
+            with engine.lock:
+                if engine.readonly is not None:
+                    engine.readonly.close()
+                    engine.readonly = None
+                engine.session.close()

@@ -1,103 +1,268 @@
 """What an analyst may run on the embedded ledger: one read-only statement.
 
-Two layers. The engine enforces read-only: every analyst statement runs with
-``SETTINGS readonly = 1``, which refuses writes, DDL, settings and table functions that
-reach outside (``file``, ``url``, ``filesystem``, …). A lexer, written to be no more lenient
-than ClickHouse's, refuses what that setting does not cover: a second statement hidden
-after a ``;``, ``INTO OUTFILE``, and statement kinds that could read files for schema
-inference.
+Every layer is the engine's own, so no lexer of ours can disagree with ClickHouse about
+where a comment, a heredoc or a statement ends:
+
+1. ``formatQuery`` canonicalises the text (passed as a query parameter, never spliced into
+   SQL): comments go, ``$$…$$`` heredocs become plain string literals, a second statement is
+   refused.
+2. ``EXPLAIN AST`` of the canonical text, with the request's query parameters substituted, is
+   walked: only read statement kinds, no ``INTO OUTFILE``, no ``SETTINGS``, table functions
+   only from a few generators, no scalar function that reaches outside the ledger.
+3. The canonical text (what was checked is what runs) executes on a ``readonly = 1``
+   connection, which itself refuses writes, DDL, settings and most table functions.
+
+The checks are meant for a readonly connection: ``Run`` below is the store's analyst path.
 """
 
 from __future__ import annotations
 
-import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-ALLOWED_FIRST_WORDS = ("SELECT", "WITH", "SHOW", "EXISTS", "DESCRIBE", "DESC")
-READ_ONLY_SUFFIX = "\nSETTINGS readonly = 1"
+from agentledger.errors import StoreError
+
+__all__ = [
+    "ALLOWED_STATEMENTS",
+    "ALLOWED_TABLE_FUNCTIONS",
+    "DENIED_FUNCTIONS",
+    "Run",
+    "UnsafeQuery",
+    "analyst_statement",
+    "canonical",
+    "escaped",
+    "problem_in_ast",
+    "read_only_problem",
+]
+
+# (sql, format, params) -> output bytes, on the engine's readonly connection.
+Run = Callable[[str, str, Mapping[str, str] | None], bytes]
+
+# Root node names in EXPLAIN AST (chDB 4.4) of the statement kinds that only read.
+# ShowTables also stands for SHOW DATABASES / DICTIONARIES / SETTINGS / CLUSTERS: each a
+# SELECT over a system table.
+ALLOWED_STATEMENTS = frozenset(
+    {
+        "SelectWithUnionQuery",
+        "SelectIntersectExceptQuery",
+        "ShowTables",
+        "ShowColumns",
+        "DescribeQuery",
+        "ExistsTableQuery",
+        "ExistsDatabaseQuery",
+        "ExistsViewQuery",
+        "ExistsDictionaryQuery",
+        "ShowCreateTableQuery",
+    }
+)
+# Generators that touch nothing but memory. Every other table function (file, url, s3,
+# remote, executable, python, …) is refused by name, so a new one is refused too.
+ALLOWED_TABLE_FUNCTIONS = frozenset(
+    {"numbers", "numbers_mt", "generate_series", "generateSeries", "values"}
+)
+_HOST_CONFIG = "reads the configuration of the ledger's host"
+_HOST_FACTS = "describes the ledger's host"
+# Scalar functions, compared in lower case (conservative: ClickHouse matches most names
+# exactly), with why each is refused.
+DENIED_FUNCTIONS: Mapping[str, str] = {
+    "file": "reads files on the ledger's host",
+    "naivebayesclassifier": "loads model files on the ledger's host",
+    "naivebayesclassifierwithprob": "loads model files on the ledger's host",
+    "naivebayesclassifierwithallprobs": "loads model files on the ledger's host",
+    "getserversetting": _HOST_CONFIG,
+    "getmergetreesetting": _HOST_CONFIG,
+    "getmacro": _HOST_CONFIG,
+    "showcertificate": _HOST_CONFIG,
+    "hostname": _HOST_FACTS,
+    "fqdn": _HOST_FACTS,
+    "fullhostname": _HOST_FACTS,
+    "filesystemavailable": _HOST_FACTS,
+    "filesystemcapacity": _HOST_FACTS,
+    "filesystemunreserved": _HOST_FACTS,
+    "getoskernelversion": _HOST_FACTS,
+    "addresstoline": "inspects the ledger's process",
+    "addresstolinewithinlines": "inspects the ledger's process",
+    "addresstosymbol": "inspects the ledger's process",
+    "demangle": "inspects the ledger's process",
+    "generateserialid": "writes to a coordination service",
+    "logtrace": "writes to the ledger's server log",
+    # chDB runs one query at a time: a sleeping analyst would stall every writer.
+    "sleep": "stalls the ledger, which runs one query at a time",
+    "sleepeachrow": "stalls the ledger, which runs one query at a time",
+}
+
+_ROW = re.compile(r"^(?P<indent> *)(?P<kind>\S+)(?P<rest>.*)$")
+_CHILDREN = re.compile(r" \(children (\d+)\)$")
+_STRING_LITERAL = re.compile(r"^ '")
+_WRAPPER_SCOPE = "In scope SELECT formatQuery("
 
 
-class UnsafeQuery(ValueError):
-    pass
+class UnsafeQuery(StoreError):
+    """An analyst statement the ledger refuses; ClickHouse's READONLY code, 164."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem, code=164, name="READONLY")
+        self.problem = problem
 
 
-def _skip_quoted(sql: str, start: int, quote: str) -> int:
-    """Index after the closing ``quote`` (``\\`` escapes and doubled quotes allowed)."""
-    i = start + 1
-    while i < len(sql):
-        ch = sql[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            if i + 1 < len(sql) and sql[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    raise UnsafeQuery("unterminated quoted text")
+def escaped(text: str) -> str:
+    """``text`` as a ``String`` query parameter: ClickHouse reads parameters in its escaped
+    text form, where a raw line break or tab would end the value early."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace("\n", "\\n")
+        .replace("\t", "\\t")
+        .replace("\r", "\\r")
+        .replace("\0", "\\0")
+    )
 
 
-def code_of(sql: str) -> str:
-    """``sql`` with string literals, quoted identifiers and comments blanked out.
-
-    Conservative where ClickHouse's own lexer differs: a ``#`` always starts a comment here
-    (ClickHouse only takes ``# `` and ``#!``, and rejects the rest), and block comments end at
-    the first ``*/`` (ClickHouse nests them), so text this function calls code is code or
-    comment there, never the other way round.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(sql):
-        ch = sql[i]
-        if ch in "'\"`":
-            end = _skip_quoted(sql, i, ch)
-            out.append(" ")
-            i = end
-        elif sql.startswith("--", i) or ch == "#":
-            end = sql.find("\n", i)
-            out.append(" ")
-            i = len(sql) if end < 0 else end
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            if end < 0:
-                raise UnsafeQuery("unterminated comment")
-            out.append(" ")
-            i = end + 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def read_only_problem(sql: str) -> str | None:
-    """Why ``sql`` is not one allowed read-only statement, or ``None`` when it is."""
+def canonical(run: Run, sql: str) -> str:
+    """The engine's canonical text of the one statement in ``sql``."""
     try:
-        code = code_of(sql)
-    except UnsafeQuery as exc:
-        return str(exc)
-    body = code.strip()
-    while body.endswith(";"):
-        body = body[:-1].rstrip()
-    if ";" in body:
-        return "one statement per request"
-    words = body.upper().split()
-    first = words[0] if words else ""
-    if first not in ALLOWED_FIRST_WORDS:
-        return f"{first or 'empty'} statements need the writer credential"
-    if first in ("DESCRIBE", "DESC") and "(" in body:
-        return "DESCRIBE of a table function can read outside the ledger"
-    if any(a == "INTO" and b == "OUTFILE" for a, b in itertools.pairwise(words)):
+        text = run("SELECT formatQuery({q:String})", "RawBLOB", {"q": escaped(sql)})
+    except StoreError as exc:
+        if exc.code == 62 and "Multi-statements are not allowed" in str(exc):
+            raise UnsafeQuery("one statement per request") from exc
+        # The engine quotes the wrapper query back; the analyst only needs their own text.
+        message = str(exc).split(_WRAPPER_SCOPE, 1)[0].rstrip(" :.")
+        raise StoreError(f"{message}.", code=exc.code, name=exc.name) from exc
+    try:
+        return text.decode().strip()
+    except UnicodeDecodeError as exc:
+        # Only a literal's escapes can produce such bytes; refuse rather than guess.
+        raise StoreError(
+            "the statement's literals decode to text that is not UTF-8",
+            code=36,
+            name="BAD_ARGUMENTS",
+        ) from exc
+
+
+@dataclass(slots=True)
+class _Node:
+    kind: str
+    rest: str
+    depth: int
+    declared: int
+    children: list[_Node]
+    parent: _Node | None
+
+
+def _tree(rows: Sequence[str]) -> _Node | None:
+    """The tree of an EXPLAIN AST dump, or ``None`` when the dump is not one well-formed
+    tree (a name or alias holding a line break splits its row in two)."""
+    root: _Node | None = None
+    path: list[_Node] = []
+    for row in rows:
+        match = _ROW.match(row)
+        if match is None:
+            return None
+        depth = len(match["indent"])
+        children = _CHILDREN.search(row)
+        rest = match["rest"]
+        node = _Node(match["kind"], rest, depth, int(children[1]) if children else 0, [], None)
+        if root is None:
+            if depth != 0:
+                return None
+            root = node
+        else:
+            if depth == 0 or depth > len(path):
+                return None
+            del path[depth:]
+            node.parent = path[-1]
+            path[-1].children.append(node)
+        path.append(node)
+    if root is None:
+        return None
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if len(node.children) != node.declared:
+            return None
+        stack.extend(node.children)
+    return root
+
+
+def _function_name(rest: str) -> str:
+    name = _CHILDREN.sub("", rest).strip()
+    alias = name.find(" (alias ")
+    return name[:alias] if alias >= 0 else name
+
+
+def _node_problem(node: _Node, root: _Node) -> str | None:
+    if node.kind == "Set":
+        return "SETTINGS cannot be changed by an analyst"
+    if node.kind == "Explain":
+        return "EXPLAIN statements need the writer credential"
+    if node.parent is root and node.kind == "Literal" and _STRING_LITERAL.match(node.rest):
+        # The only string child a read statement's root takes is its out-file.
         return "INTO OUTFILE writes files on the ledger's host"
+    if node.kind != "Function":
+        return None
+    name = _function_name(node.rest)
+    if node.parent is not None and node.parent.kind == "TableExpression":
+        if root.kind == "DescribeQuery":
+            return "DESCRIBE of a table function can read outside the ledger"
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            return f"table function {name}() can reach outside the ledger"
+        return None
+    reason = DENIED_FUNCTIONS.get(name.lower())
+    return f"{name}() {reason}" if reason else None
+
+
+def problem_in_ast(rows: Sequence[str], statement: str = "") -> str | None:
+    """Why the statement dumped as ``rows`` (EXPLAIN AST lines) is not one an analyst may
+    run, or ``None``; ``statement`` (its canonical text) only names a refused kind."""
+    root = _tree(rows)
+    if root is None:
+        return "names and aliases with line breaks are not accepted"
+    if root.kind not in ALLOWED_STATEMENTS:
+        words = statement.split(maxsplit=1)
+        kind = words[0].upper() if words else root.kind
+        return f"{kind} statements need the writer credential"
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        problem = _node_problem(node, root)
+        if problem is not None:
+            return problem
+        stack.extend(node.children)
     return None
 
 
-def analyst_statement(sql: str) -> str:
-    """The statement to run for an analyst, read-only enforced by the engine."""
-    problem = read_only_problem(sql)
+def _checked(run: Run, sql: str, params: Mapping[str, str] | None) -> tuple[str, str | None]:
+    text = canonical(run, sql)
+    # Substituting the parameters here as the run will shows what actually runs: an
+    # Identifier parameter becomes a name, a typed one a literal.
+    try:
+        dump = run(f"EXPLAIN AST {text}", "TSVRaw", params or None)
+    except StoreError as exc:
+        if exc.code == 164:
+            # The readonly connection applies a SETTINGS clause even to EXPLAIN, and refuses.
+            raise UnsafeQuery("SETTINGS cannot be changed by an analyst") from exc
+        raise
+    rows = dump.decode("utf-8", "replace").split("\n")
+    while rows and not rows[-1]:
+        rows.pop()
+    return text, problem_in_ast(rows, text)
+
+
+def read_only_problem(run: Run, sql: str, params: Mapping[str, str] | None = None) -> str | None:
+    """Why ``sql`` is not one read-only statement an analyst may run, or ``None``.
+
+    Raises ``StoreError`` for what the engine refuses to parse (syntax errors)."""
+    try:
+        return _checked(run, sql, params)[1]
+    except UnsafeQuery as exc:
+        return exc.problem
+
+
+def analyst_statement(run: Run, sql: str, params: Mapping[str, str] | None = None) -> str:
+    """The canonical text of ``sql`` to run for an analyst, once checked.
+
+    Raises ``UnsafeQuery`` when refused, ``StoreError`` when the engine cannot parse it."""
+    text, problem = _checked(run, sql, params)
     if problem is not None:
         raise UnsafeQuery(problem)
-    text = sql.rstrip()
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
-    # On a line of its own, so that a trailing "-- comment" cannot swallow it.
-    return text + READ_ONLY_SUFFIX
+    return text

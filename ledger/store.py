@@ -18,14 +18,20 @@ from agentledger.errors import StoreError
 from ledger.schema import ddl
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ERROR_CODE = re.compile(r"Code:\s*(\d+)\..*?\(([A-Z_]+)\)", re.DOTALL)
+_ERROR_CODE = re.compile(r"Code:\s*(\d+)\.")
+_ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]*)\)")
 
 
 def store_error(message: str) -> StoreError:
-    """A ``StoreError`` carrying ClickHouse's error code and name where the text has them."""
-    match = _ERROR_CODE.search(message)
-    if match:
-        return StoreError(message.strip(), code=int(match.group(1)), name=match.group(2))
+    """A ``StoreError`` carrying ClickHouse's error code and name where the text has them.
+
+    The name is the message's *last* parenthesised capitals: earlier ones may be SQL the
+    engine quotes back (``failed at position 1 (SELECT)``).
+    """
+    code = _ERROR_CODE.search(message)
+    names = _ERROR_NAME.findall(message, code.end()) if code else []
+    if code and names:
+        return StoreError(message.strip(), code=int(code.group(1)), name=names[-1])
     return StoreError(message.strip())
 
 

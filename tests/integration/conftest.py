@@ -27,13 +27,15 @@ from ledger.store import LedgerStore
 
 T = TypeVar("T")
 WRITER_PASSWORD = "integration-writer"
+ANALYST_USER = "analyst"
+ANALYST_PASSWORD = "integration-analyst"
 
 
 @pytest.fixture(scope="session")
 def ledger_http(chdb_ledger: ChdbStore) -> Iterator[str]:
     """HOST:PORT of the ClickHouse HTTP interface over this process's chDB ledger: what the
     ledger's ClickHouse-server code path (clickhouse-connect) is tested against."""
-    app = build_app(chdb_ledger, Credentials(WRITER_PASSWORD))
+    app = build_app(chdb_ledger, Credentials(WRITER_PASSWORD, ANALYST_USER, ANALYST_PASSWORD))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,7 +14,7 @@ from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
 from ledger.schema import TABLES
 from ledger.store import LedgerStore
-from tests.integration.conftest import WRITER_PASSWORD
+from tests.integration.conftest import ANALYST_PASSWORD, ANALYST_USER, WRITER_PASSWORD
 
 
 def _row(event_id: str, raw: str = "{}") -> dict[str, object]:
@@ -106,7 +106,8 @@ class TestClickHouseStoreOverHttp(LedgerStoreContract):
 
     def test_analysts_read_but_cannot_write(self, store: LedgerStore, ledger_http: str) -> None:
         store.ensure_schema()
-        with ClickHouseStore(f"http://{ledger_http}", store.database) as analyst:
+        analyst_url = f"http://{ANALYST_USER}:{ANALYST_PASSWORD}@{ledger_http}"
+        with ClickHouseStore(analyst_url, store.database) as analyst:
             assert analyst.count("raw_events") == 0
             with pytest.raises(StoreError) as caught:
                 analyst.insert_rows("raw_events", [_row("x")])

@@ -1,7 +1,8 @@
-"""The ClickHouse HTTP interface over chDB: the read-only check, roles, and the app itself.
+"""The ClickHouse HTTP interface over chDB: roles, the analyst check's tree walk, and the app.
 
-``httpx`` (which ``starlette.testclient`` needs) is not installed, so the app is driven
-directly through ASGI by ``call`` below: the same requests, without a socket.
+The app is driven directly through ASGI by ``call`` below: the same requests, without a
+socket, over the real chDB ledger (the analyst check runs on the engine's own parser; its
+statement-by-statement cases are in ``tests/integration/test_sql_endpoint.py``).
 """
 
 from __future__ import annotations
@@ -18,111 +19,72 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message
 
+from agentledger.errors import ConfigError
 from ledger.chdb_store import ChdbStore
-from ledger.http_front import Credentials, build_app, read_only_problem
+from ledger.http_front import Credentials, build_app
+from ledger.sqlguard import problem_in_ast
 
 WRITER_PASSWORD = "w-7f3a9c"
+ANALYST_USER = "grafana"
 ANALYST_PASSWORD = "a-51b2e0"
 DB = "agentledger"
 
-# -- read_only_problem -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def store(chdb_ledger: ChdbStore) -> Iterator[ChdbStore]:
+    # chDB opens one data path per process: this module's database in the shared ledger.
+    ledger = chdb_ledger.with_database(DB)
+    ledger.ensure_schema()
+    yield ledger
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "SELECT 1",
-        "  select count() FROM agentledger.actions FINAL;  ",
-        "WITH 1 AS x SELECT x",
-        "SHOW TABLES FROM agentledger",
-        "DESCRIBE TABLE agentledger.sessions",
-        "DESC agentledger.sessions",
-        "EXISTS TABLE agentledger.sessions",
-        "SELECT ';' AS semicolon, 'a;b' FROM numbers(1)",
-        'SELECT "weird;name" FROM t',
-        "SELECT 1 -- trailing; comment",
-        "SELECT /* ; */ 1",
-        "SELECT file, url FROM agentledger.raw_events WHERE file = 'x'",
-        "SELECT 'file(' || 'x'",
-        "SELECT * FROM numbers(3)",
-    ],
-)
-def test_read_only_statements_are_allowed(sql: str) -> None:
-    assert read_only_problem(sql) is None
+# -- the tree walk ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("sql", "problem"),
-    [
-        (
-            "INSERT INTO agentledger.actions VALUES (1)",
-            "INSERT statements need the writer credential",
-        ),
-        ("drop table agentledger.actions", "DROP statements need the writer credential"),
-        (
-            "ALTER TABLE agentledger.actions DELETE WHERE 1",
-            "ALTER statements need the writer credential",
-        ),
-        ("SET readonly = 0", "SET statements need the writer credential"),
-        ("", "empty statements need the writer credential"),
-        ("-- only a comment", "empty statements need the writer credential"),
-        ("SELECT 1; DROP TABLE agentledger.actions", "one statement per request"),
-        ("SELECT 1 -- note\n; DROP TABLE agentledger.actions", "one statement per request"),
-        ("SELECT 1 /* note */; DROP TABLE agentledger.actions", "one statement per request"),
-        ("SELECT ';'; SELECT 2", "one statement per request"),
-        ("EXPLAIN SELECT 1", "EXPLAIN statements need the writer credential"),
-        (
-            "DESCRIBE TABLE file('/etc/hosts', 'CSVWithNames')",
-            "DESCRIBE of a table function can read outside the ledger",
-        ),
-        ("SELECT 'unterminated", "unterminated quoted text"),
-        ("SELECT 1 /* open", "unterminated comment"),
-    ],
-)
-def test_writes_and_several_statements_are_refused(sql: str, problem: str) -> None:
-    assert read_only_problem(sql) == problem
-
-
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "SELECT 1 # '\n; DROP TABLE agentledger.actions -- '",
-        "SELECT 1 #'\n; DROP TABLE agentledger.actions",
-    ],
-    ids=["hash-space", "hash-quote"],
-)
-def test_a_hash_comment_cannot_hide_a_second_statement(sql: str) -> None:
-    assert read_only_problem(sql) == "one statement per request"
-
-
-def test_select_into_outfile_is_refused() -> None:
-    assert read_only_problem("SELECT * FROM agentledger.raw_events INTO OUTFILE '/tmp/x'") == (
-        "INTO OUTFILE writes files on the ledger's host"
-    )
+def test_a_row_split_by_a_line_break_in_a_name_is_refused() -> None:
+    rows = ["SelectWithUnionQuery (children 1)", " ExpressionList (children 1)", "  SelectQuery"]
+    assert problem_in_ast(rows) is None
+    assert problem_in_ast([*rows, "y)"]) == "names and aliases with line breaks are not accepted"
+    assert problem_in_ast([*rows[:2], "  SelectQuery (children 1)", " Literal 'x'"]) is not None
+    assert problem_in_ast([]) == "names and aliases with line breaks are not accepted"
 
 
 # -- Credentials -----------------------------------------------------------------------------
 
 
 def test_roles() -> None:
-    credentials = Credentials(WRITER_PASSWORD, ANALYST_PASSWORD)
+    credentials = Credentials(WRITER_PASSWORD, ANALYST_USER, ANALYST_PASSWORD)
     assert credentials.role("writer", WRITER_PASSWORD) == "writer"
     assert credentials.role("writer", ANALYST_PASSWORD) is None
     assert credentials.role("writer", "") is None
-    assert credentials.role("grafana", ANALYST_PASSWORD) == "analyst"
-    assert credentials.role("default", ANALYST_PASSWORD) == "analyst"
-    assert credentials.role("grafana", WRITER_PASSWORD) is None  # the password is the writer's
-    assert credentials.role("grafana", "") is None
+    assert credentials.role(ANALYST_USER, ANALYST_PASSWORD) == "analyst"
+    assert credentials.role("default", ANALYST_PASSWORD) is None  # no anonymous/default user
+    assert credentials.role(ANALYST_USER, WRITER_PASSWORD) is None  # the password is the writer's
+    assert credentials.role(ANALYST_USER, "") is None
+    assert credentials.role("", "") is None
 
 
-def test_without_an_analyst_password_anyone_but_the_writer_reads() -> None:
-    credentials = Credentials(WRITER_PASSWORD)
-    assert credentials.role("default", "") == "analyst"
-    assert credentials.role("writer", "") is None
+def test_without_an_analyst_password_no_analyst_gets_in() -> None:
+    credentials = Credentials(WRITER_PASSWORD, ANALYST_USER, "")
+    assert credentials.role(ANALYST_USER, "") is None
+    assert credentials.role("default", "") is None
+    assert credentials.role("writer", WRITER_PASSWORD) == "writer"
 
 
 def test_a_non_ascii_password_is_just_wrong() -> None:
-    assert Credentials(WRITER_PASSWORD, ANALYST_PASSWORD).role("grafana", "pässword") is None
+    credentials = Credentials(WRITER_PASSWORD, ANALYST_USER, ANALYST_PASSWORD)
+    assert credentials.role(ANALYST_USER, "pässword") is None
+    assert Credentials(WRITER_PASSWORD, "ä", "pässword").role("ä", "pässword") == "analyst"
+
+
+@pytest.mark.parametrize(
+    ("writer_password", "analyst_user"), [("", ANALYST_USER), (WRITER_PASSWORD, "writer")]
+)
+def test_credentials_that_cannot_work_fail_at_start(
+    writer_password: str, analyst_user: str
+) -> None:
+    with pytest.raises(ConfigError):
+        Credentials(writer_password, analyst_user, ANALYST_PASSWORD)
 
 
 # -- the app over a real chDB ledger ---------------------------------------------------------
@@ -196,20 +158,12 @@ def as_user(user: str, password: str) -> dict[str, str]:
 
 
 WRITER = as_user("writer", WRITER_PASSWORD)
-ANALYST = as_user("grafana", ANALYST_PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def store(chdb_ledger: ChdbStore) -> Iterator[ChdbStore]:
-    # chDB opens one data path per process: this module's database in the shared ledger.
-    ledger = chdb_ledger.with_database(DB)
-    ledger.ensure_schema()
-    yield ledger
+ANALYST = as_user(ANALYST_USER, ANALYST_PASSWORD)
 
 
 @pytest.fixture(scope="module")
 def app(store: ChdbStore) -> Starlette:
-    return build_app(store, Credentials(WRITER_PASSWORD, ANALYST_PASSWORD))
+    return build_app(store, Credentials(WRITER_PASSWORD, ANALYST_USER, ANALYST_PASSWORD))
 
 
 def test_ping(app: Starlette) -> None:
@@ -366,18 +320,23 @@ def test_an_analyst_cannot_write_a_file_with_into_outfile(app: Starlette, tmp_pa
         "filesystem('{dir}')",
         "s3('https://bucket.s3.amazonaws.com/x.csv')",
         "remote('127.0.0.1:9000', system.one)",
+        "fileCluster('c', '{secret}')",
+        "deltaLake('https://h/t/')",
+        "icebergS3('https://h/t/')",
+        "python(secret)",
     ],
 )
-def test_table_functions_that_reach_outside_are_refused_by_the_engine(
+def test_table_functions_that_reach_outside_are_refused(
     app: Starlette, tmp_path: Path, source: str
 ) -> None:
-    """Read-only is enforced by chDB itself (readonly = 1), not by a list of names."""
+    """Refused by name before they run; the readonly connection would refuse most anyway."""
     secret = tmp_path / "secret.txt"
     secret.write_text("not-for-analysts\n")
     sql = f"SELECT * FROM {source.format(secret=secret, dir=tmp_path)} LIMIT 1"
     reply = call(app, "POST", headers=ANALYST, body=sql.encode())
     assert b"not-for-analysts" not in reply.body
     assert (reply.status, reply.code()) == (403, "164")
+    assert b"can reach outside the ledger" in reply.body
 
 
 def test_a_table_function_inside_a_subquery_is_refused_too(app: Starlette) -> None:
@@ -386,13 +345,92 @@ def test_a_table_function_inside_a_subquery_is_refused_too(app: Starlette) -> No
     assert (reply.status, reply.code()) == (403, "164")
 
 
+def test_the_analyst_path_is_readonly_in_the_engine(app: Starlette) -> None:
+    reply = call(
+        app, "POST", headers=ANALYST, body=b"SELECT getSetting('readonly') AS r FORMAT JSONEachRow"
+    )
+    assert (reply.status, reply.body) == (200, b'{"r":1}\n')
+
+
 @pytest.mark.parametrize(
-    "source",
-    ["fileCluster('c', '/etc/hostname')", "deltaLake('https://h/t/')", "icebergS3('https://h/t/')"],
+    "headers",
+    [
+        {},
+        as_user(ANALYST_USER, ""),
+        as_user("default", ""),
+        as_user("default", ANALYST_PASSWORD),
+        as_user(ANALYST_USER, "guess"),
+        {"Authorization": "Basic " + base64.b64encode(f"{ANALYST_USER}:guess".encode()).decode()},
+        {"Authorization": "Basic not-base64!"},
+    ],
+    ids=["none", "empty", "default", "default-user", "wrong", "basic-wrong", "basic-garbled"],
 )
-def test_table_functions_the_engine_rejects_earlier_still_return_nothing(
-    app: Starlette, source: str
+def test_an_analyst_needs_the_user_and_its_password(
+    app: Starlette, headers: dict[str, str]
 ) -> None:
-    """These fail in analysis (no such cluster, bad arguments) before readonly applies."""
-    reply = call(app, "POST", headers=ANALYST, body=f"SELECT * FROM {source}".encode())
-    assert reply.status >= 400 and reply.code()
+    reply = call(app, "POST", headers=headers, body=b"SELECT 1")
+    assert (reply.status, reply.code()) == (401, "516")
+    assert b"(AUTHENTICATION_FAILED)" in reply.body
+    assert b"guess" not in reply.body and ANALYST_PASSWORD.encode() not in reply.body
+
+
+def test_user_and_password_url_parameters_still_log_in(app: Starlette) -> None:
+    params = {"query": "SELECT 3", "user": ANALYST_USER, "password": ANALYST_PASSWORD}
+    assert call(app, "GET", params=params).body == b"3\n"
+    params["password"] = "guess"
+    reply = call(app, "GET", params=params)
+    assert reply.status == 401 and b"guess" not in reply.body
+
+
+def test_settings_in_the_url_never_reach_the_engine(app: Starlette) -> None:
+    params = {"query": "SELECT getSetting('readonly')", "readonly": "0", "max_threads": "1"}
+    reply = call(app, "GET", params=params, headers=ANALYST)
+    assert (reply.status, reply.body) == (200, b"1\n")
+
+
+@pytest.mark.parametrize(
+    ("database", "status", "code"),
+    [
+        ("default; CREATE TABLE default.via_use (a UInt8) ENGINE = Memory", 400, "36"),
+        ("`agentledger`", 400, "36"),
+        ("agentledger\nSELECT 1", 400, "36"),
+        ("no_such_database", 404, "81"),
+        ("system", 404, "81"),
+        ("INFORMATION_SCHEMA", 404, "81"),
+    ],
+)
+def test_the_database_parameter_must_name_a_ledger_database(
+    app: Starlette, store: ChdbStore, database: str, status: int, code: str
+) -> None:
+    reply = call(app, "GET", params={"query": "SELECT 1", "database": database}, headers=ANALYST)
+    assert (reply.status, reply.code()) == (status, code)
+    assert b"database parameter" in reply.body
+    assert store.query_rows("EXISTS TABLE default.via_use") == [{"result": 0}]
+
+
+def test_the_writer_database_parameter_is_checked_too(app: Starlette) -> None:
+    reply = call(
+        app, "GET", params={"query": "SELECT 1", "database": "x; DROP TABLE y"}, headers=WRITER
+    )
+    assert (reply.status, reply.code()) == (400, "36")
+
+
+def test_an_analyst_database_does_not_stick_to_the_next_request(app: Starlette) -> None:
+    query = {"query": "SELECT currentDatabase()"}
+    assert (
+        call(app, "GET", params={**query, "database": DB}, headers=ANALYST).body == b"agentledger\n"
+    )
+    assert call(app, "GET", params=query, headers=ANALYST).body == b"default\n"
+
+
+@pytest.mark.parametrize("fmt", ["DataFrame", "JSON; DROP", "arrowtable"])
+def test_a_default_format_that_is_no_format_is_refused(app: Starlette, fmt: str) -> None:
+    params = {"query": "SELECT 1", "default_format": fmt}
+    reply = call(app, "GET", params=params, headers=ANALYST)
+    assert (reply.status, reply.code()) == (400, "73")
+
+
+def test_a_compressed_body_is_refused_before_it_is_read(app: Starlette) -> None:
+    headers = {**ANALYST, "Content-Encoding": "lz4"}
+    reply = call(app, "POST", headers=headers, body=b"\x04\x22\x4d\x18")
+    assert (reply.status, reply.code()) == (415, "48")
