@@ -38,7 +38,7 @@ ACCESS_CLASSES: Final = (READ, WRITE, DELETE)
 
 # Correlation key types, strongest first. A key links every event that carries it.
 KEY_JTI: Final = "jti"  # token id (OAuth jti, Okta access token id)
-KEY_TOKEN_FP: Final = "token_fp"  # noqa: S105 (a key type); SHA-256 fingerprint of a bearer token
+KEY_TOKEN_FP: Final = "token_fp"  # noqa: S105 (a key type); keyed fingerprint of a bearer token
 KEY_MCP_SESSION: Final = "mcp_session"  # Mcp-Session-Id header (MCP 2025-11-25 and before)
 KEY_TRACE: Final = "trace"  # W3C trace id (traceparent)
 KEY_TXN: Final = "txn"  # transaction-token txn

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agentledger.kafka import BatchSender
 from agentledger.kafka import producer as make_producer
+from agentledger.tokens import use_fingerprint_key
 from agentledger.topics import Topics
 from ingest.framing import frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
@@ -27,8 +28,15 @@ async def ingest_paths(
     *,
     ingest_batch: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    fingerprint_key: bytes | None = None,
 ) -> IngestReport:
-    """Read each path (``-`` is stdin) as ``source_name`` records and produce them."""
+    """Read each path (``-`` is stdin) as ``source_name`` records and produce them.
+
+    ``fingerprint_key``: the deployment's key for the fingerprints that replace credentials,
+    for a caller that has not set it in this process yet.
+    """
+    if fingerprint_key is not None:
+        use_fingerprint_key(fingerprint_key)
     source = get_source(source_name)
     batch = ingest_batch or new_batch_id()
     report = IngestReport()

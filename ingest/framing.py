@@ -17,9 +17,9 @@ import orjson
 
 from agentledger.errors import RecordError
 from agentledger.events import canonical_json
-from agentledger.tokens import fingerprint
+from agentledger.tokens import find_secrets, fingerprint
 from ingest.base import Source
-from ingest.redact import might_hold_secrets, redact
+from ingest.redact import redact
 
 
 @dataclass(slots=True)
@@ -39,46 +39,52 @@ class Unframed:
     text: str
 
 
-_TEXT_SECRETS = re.compile(
-    r"""(?ix)
-    (   "(?:sessiontoken|session_token|access_token|id_token|refresh_token|
-               client_secret|password|authorization|x-api-key|cookie)"\s*:\s*"
-            (?:(?:bearer|dpop|basic|token|ssws)\s+)?
-      | (?:bearer|dpop)\s+
-    )
-    ([^"\s]+)
-    """
-)
-
-
 _NON_JSON_NUMBER = re.compile(r"\b(?:NaN|Infinity)\b")
+_ESCAPED_CHAR = re.compile(r"\\u00([2-7][0-9a-fA-F])")
+_UNESCAPED = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_.+/=:@ ")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNESCAPED else match.group()  # never a quote or a backslash
 
 
 def mask_text(text: str) -> str:
-    """Mask secrets in text that could not be parsed as JSON (it still goes to the DLQ)."""
-    return _TEXT_SECRETS.sub(lambda m: m.group(1) + fingerprint(m.group(2)), text)
+    """Mask secrets in text that could not be parsed as JSON (it still goes to the DLQ).
+
+    The same shape rules as for strings in records, on JSON source as written: an escaped
+    printable character (``\\u0061``) is unescaped first so that it cannot hide a secret.
+    """
+    if "\\u00" in text:
+        text = _ESCAPED_CHAR.sub(_unescape, text)
+    parts: list[str] = []
+    last = 0
+    for start, end, _, _ in find_secrets(text, raw=True):
+        parts += (text[last:start], fingerprint(text[start:end]))
+        last = end
+    return "".join(parts) + text[last:]
 
 
-def _prepare(value: Any, text_hint: str) -> tuple[Any, str]:
-    if might_hold_secrets(text_hint):
-        value = redact(value)
+def _prepare(value: Any) -> tuple[Any, str]:
+    # Every record is walked: a pre-check over the raw text for everything redaction looks
+    # for costs more per character than the walk (keys are classified once per name, strings
+    # found clean once are not scanned again), so it could only slow the hot path down.
+    value = redact(value)
     return value, canonical_json(value)
 
 
-def _expand(
-    source: Source, value: Any, position: str, text_hint: str
-) -> Iterator[Framed | Unframed]:
+def _expand(source: Source, value: Any, position: str) -> Iterator[Framed | Unframed]:
     if isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _expand(source, item, f"{position}[{i}]", text_hint)
+            yield from _expand(source, item, f"{position}[{i}]")
         return
     inner = source.unwrap(value)
     if inner is not None:
         for i, item in enumerate(inner):
-            record, raw = _prepare(item, text_hint)
+            record, raw = _prepare(item)
             yield Framed(f"{position}[{i}]", record, raw)
         return
-    record, raw = _prepare(value, text_hint)
+    record, raw = _prepare(value)
     yield Framed(position, record, raw)
 
 
@@ -154,14 +160,18 @@ def _frame_line(source: Source, line: str, position: str) -> Iterator[Framed | U
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        text_record = source.frame_text(mask_text(line.rstrip("\r\n")))
+        text_line = line.rstrip("\r\n")
+        text_record = source.frame_text(text_line)
         if text_record is not None:
-            yield Framed(position, text_record, canonical_json(text_record))
+            # A text format's line is redacted as a record holding it, by the same rules
+            # (a gateway's request line carries ?access_token=… as often as a JSON log).
+            record, raw = _prepare(text_record)
+            yield Framed(position, record, raw)
             return
         reason = f"invalid JSON: {exc}"
         yield Unframed(RecordError(reason, source=source.name, position=position), mask_text(line))
         return
-    yield from _expand(source, value, position, line)
+    yield from _expand(source, value, position)
 
 
 def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | Unframed]:
@@ -188,4 +198,4 @@ def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | U
         )
         yield Unframed(error, mask_text(text))
         return
-    yield from _expand(source, value, f"{name}:1", text)
+    yield from _expand(source, value, f"{name}:1")

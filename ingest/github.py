@@ -28,6 +28,7 @@ from agentledger.events import (
     TOKEN_GRANT,
     Event,
 )
+from agentledger.tokens import fingerprint_digest
 from ingest.base import Source, parse_time, require_object
 from ingest.fields import add_key, obj, put, require_text, text
 
@@ -68,16 +69,17 @@ def _event_time(log: Mapping[str, Any]) -> datetime:
 def token_fingerprint(hashed_token: str) -> str:
     """The ``token_fp`` key for GitHub's ``hashed_token``, base64(SHA-256(token)).
 
-    Decoded, it is the digest ``agentledger.tokens.fingerprint`` writes as ``sha256:<hex>``
-    for the same token, so a call seen here and at a gateway join. A value that is not a
-    base64 SHA-256 digest is kept as written under ``sha256b64:``.
+    Keyed fingerprints are defined over that same digest, so the fingerprint made from it
+    is the one ``agentledger.tokens.fingerprint`` gives the token seen in clear at a gateway,
+    and the calls join. A value that is not a base64 SHA-256 digest is kept as written
+    under ``sha256b64:``.
     """
     try:
         digest = base64.b64decode(hashed_token, validate=True)
     except (binascii.Error, ValueError):
         digest = b""
     if len(digest) == 32:
-        return "sha256:" + digest.hex()
+        return fingerprint_digest(digest)
     return "sha256b64:" + hashed_token
 
 

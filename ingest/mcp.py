@@ -31,7 +31,7 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from agentledger.tokens import scopes_of
+from agentledger.tokens import fingerprint_of, scopes_of
 from ingest.base import Source, parse_time, require, require_object
 from ingest.fields import add_key, apply_token_claims, obj, put, text
 
@@ -156,7 +156,7 @@ class McpSource(Source):
         found_claims = authorization.get("claims")
         claims: dict[str, Any] = found_claims if isinstance(found_claims, dict) else {}
         add_key(keys, KEY_JTI, text(claims.get("jti")))
-        add_key(keys, KEY_TOKEN_FP, text(authorization.get("sha256")))
+        add_key(keys, KEY_TOKEN_FP, fingerprint_of(authorization))
         add_key(keys, KEY_TXN, text(claims.get("txn")))
         # Without a session or server the id alone (1, 2, …) would pair unrelated traffic.
         if rpc_id is not None and message_type != "notification" and (session or server):

@@ -1,114 +1,339 @@
-"""Replace bearer tokens and session credentials before a record leaves the ingest process."""
+"""Replace every credential in a record before it leaves the ingest process.
+
+Three kinds of evidence make a value secret (``agentledger.tokens`` knows them), checked
+everywhere in the record:
+
+- its *key*: ``password``, ``client_secret``, ``x-api-key``, ``sessionToken``, ``Cookie``… in
+  any spelling (``http.request.header.authorization`` too), but not the counters and ids that
+  merely mention one (``max_tokens``, ``token_type``, ``hashed_token``, ``accessKeyId``);
+- its *position*: ``["Authorization", "Bearer …"]`` header pairs, ``{"name": "X-Api-Key",
+  "value": …}`` objects, OTLP attributes;
+- its *shape*, anywhere in any string: ``Bearer …``, JWTs, PEM private keys, well-known token
+  formats, URL passwords, ``password=…`` / ``"api_key": "…"`` text and query parameters.
+
+A whole-string secret becomes ``{"redacted": true, "fingerprint", "claims"?, "scheme"?}``;
+one inside a longer string is replaced there by its fingerprint text, the scheme word or key
+name kept. Redaction is idempotent: the ledger rebuilds from already-redacted raw records.
+"""
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
+import orjson
+
 from agentledger.events import canonical_json
-from agentledger.tokens import describe_secret, fingerprint
-
-# Keys whose values are secrets, compared lower-cased.
-SECRET_KEYS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "sessiontoken",
-        "session_token",
-        "access_token",
-        "id_token",
-        "refresh_token",
-        "subject_token",
-        "actor_token",
-        "client_secret",
-        "secretaccesskey",
-        "password",
-        "cookie",
-        "set-cookie",
-        "x-api-key",
-        "api_key",
-        "apikey",
-        "x-amz-security-token",
-    }
-)
-# Cheap pre-check on the lower-cased raw text, so that most records skip the tree walk.
-_NEEDLES = (
-    "authorization",
-    "token",
-    "secret",
-    "password",
-    "cookie",
-    "api-key",
-    "api_key",
-    "apikey",
-    "key=",  # query-string credentials (?key=, ?sig=, ?code=)
-    "sig=",
-    "signature=",
-    "code=",
-)
-# Documentation placeholders such as "<encoded session token blob>" are not secrets.
-_PLACEHOLDER = re.compile(r"^<[^<>]*>$")
-_SCHEME = re.compile(r"^(Bearer|DPoP|Basic|SSWS|Token)\s+(\S+)$", re.IGNORECASE)
-
-
-# Credentials in URL query strings (?access_token=…), as gateways log request paths.
-_QUERY_SECRET = re.compile(
-    r"([?&](?:access_token|id_token|refresh_token|token|api_key|apikey|key|sig|signature|"
-    r"client_secret|password|code)=)([^&#\s\"]+)",
-    re.IGNORECASE,
+from agentledger.tokens import (
+    PLACEHOLDER,
+    SCHEMES,
+    Hit,
+    decode_jwt_claims,
+    find_secrets,
+    fingerprint,
+    is_fingerprint,
+    key_generation,
+    secret_name,
+    word_list,
 )
 
+# How a key of a JSON object is treated, cached by key (records repeat a few hundred names).
+_PLAIN, _SECRET, _NAME, _VALUE = range(4)
+_NAME_FIELDS = frozenset({"name", "Name", "key", "Key", "header", "Header", "headerName"})
+_VALUE_FIELDS = frozenset({"value", "Value", "values", "Values", "stringValue", "val"})
+# OTLP's AnyValue forms: inside a secret they are the secret, not objects that describe it.
+_HELD_AS_VALUE = _VALUE_FIELDS | {"arrayValue", "kvlistValue"}
+_KEY_CODES: dict[str, int] = {}
+_KEY_CODES_MAX = 100_000
+# Inside an object held by a secret key, the fields that describe the secret rather than
+# being it: CloudTrail's credentials.accessKeyId and expiration, a token's type and expiry.
+_METADATA_WORDS = frozenset(
+    word_list(
+        "id ids identifier type kind scheme name arn uid jti kid alg algorithm format version "
+        "expiration expiry expires expire at in time timestamp date issuer iss ttl status region "
+        "length count"
+    )
+)
+_LAST_WORD = re.compile(r"(?:[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+)(?=[^A-Za-z0-9]*$)")
+_MIN_TEXT = 6  # shorter strings hold no secret a shape rule could tell ("pw=ab1" is 6)
+# A string of only these characters (ids, hex, timestamps, UUIDs, numbers) lacks every
+# shape's letters: no secret name, scheme word, "eyJ", "BEGIN", format prefix or "@".
+_SAFE_CHARS = "0123456789abcdefABCDEF-:.TZ+/_, "
 
-def _fingerprint_match(match: re.Match[str]) -> str:
-    return match.group(1) + fingerprint(match.group(2))
+
+@lru_cache(maxsize=4_096)
+def _describes_secret(name: str) -> bool:
+    last = _LAST_WORD.search(name)
+    return last is not None and last.group().lower() in _METADATA_WORDS
 
 
-def might_hold_secrets(text: str) -> bool:
-    lowered = text.lower()
-    return any(needle in lowered for needle in _NEEDLES)
+def _key_code(key: str) -> int:
+    code = _KEY_CODES.get(key)
+    if code is None:
+        if key in _NAME_FIELDS:
+            code = _NAME
+        elif key in _VALUE_FIELDS:
+            code = _VALUE
+        else:
+            code = _SECRET if secret_name(key) else _PLAIN
+        if len(_KEY_CODES) < _KEY_CODES_MAX:  # keys named by ids would grow it forever
+            _KEY_CODES[key] = code
+    return code
 
 
-def _replace(value: Any) -> Any:
-    if isinstance(value, dict) and value.get("redacted") is True:
-        return value  # already redacted upstream: replaying must not re-hash the hash
-    if isinstance(value, list):
-        return [_replace(v) for v in value]
-    if value is None or value == "" or isinstance(value, bool):
+# -- the record walk -------------------------------------------------------------------------
+
+_SHAPE_KEYS = frozenset({"redacted", "fingerprint", "sha256", "claims", "scheme"})
+_SCHEME_WORDS = frozenset(SCHEMES)
+
+
+def _well_formed(node: dict[str, Any]) -> bool:
+    """A replacement object as redaction writes it (or wrote it, with ``sha256``)."""
+    if not _SHAPE_KEYS.issuperset(node):
+        return False
+    marks = [node[k] for k in ("fingerprint", "sha256") if k in node]
+    if not marks or not all(isinstance(m, str) and is_fingerprint(m) for m in marks):
+        return False
+    scheme = node.get("scheme")
+    return scheme is None or (isinstance(scheme, str) and scheme.lower() in _SCHEME_WORDS)
+
+
+@lru_cache(maxsize=16_384)
+def _scrubbed_claims(token: str, generation: int) -> bytes | None:
+    # Claims are stored, so they are redacted like any value (a ``tctx`` may carry anything);
+    # the generation keeps a cached result from outliving the key that fingerprinted it.
+    claims = decode_jwt_claims(token)
+    return None if claims is None else orjson.dumps(redact(claims))
+
+
+def _replacement(secret: str, scheme: str | None) -> dict[str, Any]:
+    described: dict[str, Any] = {"redacted": True, "fingerprint": fingerprint(secret)}
+    if secret.count(".") == 2:
+        claims = _scrubbed_claims(secret, key_generation())
+        if claims is not None:
+            described["claims"] = orjson.loads(claims)  # a copy: records never share objects
+    if scheme:
+        described["scheme"] = scheme
+    return described
+
+
+# Strings already scanned and found clean: log values repeat (event types, user agents, ARNs,
+# tool names), so most strings of a record skip the scan. Bounded, and emptied when full.
+_CLEAN: set[str] = set()
+_CLEAN_MAX = 32_768
+_CLEAN_LONGEST = 256
+
+
+def _needs_scan(text: str) -> bool:
+    return len(text) >= _MIN_TEXT and text not in _CLEAN and bool(text.strip(_SAFE_CHARS))
+
+
+class _Walk:
+    """One record's walk: keys and positions decide on the way; shapes are found after it in
+    one scan over every string collected (one regex pass beats one per string by far)."""
+
+    __slots__ = ("changed", "texts")
+
+    def __init__(self) -> None:
+        self.texts: list[tuple[Any, Any, str]] = []  # (container, key or index, string)
+        self.changed = False
+
+    def text(self, container: Any, index: Any, item: str) -> None:
+        if item[0] in "{[" and item[-1] in "}]" and self.embedded(container, index, item):
+            return
+        self.texts.append((container, index, item))
+
+    def value(self, container: Any, index: Any, item: Any) -> None:
+        if isinstance(item, str):
+            if _needs_scan(item):
+                self.text(container, index, item)
+        elif isinstance(item, dict):
+            found = self.obj(item)
+            if found is not item:
+                container[index] = found
+        elif isinstance(item, list):
+            self.seq(item)
+
+    def obj(self, node: dict[str, Any]) -> Any:
+        if node.get("redacted") is True:
+            return self.premarked(node)
+        named = False
+        pending: list[str] | None = None
+        codes = _KEY_CODES
+        clean = _CLEAN
+        for key, item in node.items():
+            code = codes.get(key)
+            if code is None:
+                code = _key_code(key)
+            if code == _PLAIN:  # the common case, inline: this loop is the hot path
+                kind = type(item)
+                if kind is str:
+                    if len(item) >= _MIN_TEXT and item not in clean and item.strip(_SAFE_CHARS):
+                        self.text(node, key, item)
+                elif kind is dict:
+                    found = self.obj(item)
+                    if found is not item:
+                        node[key] = found
+                elif kind is list:
+                    self.seq(item)
+            elif code == _SECRET:
+                found = self.secret(item, strict=False)
+                if found is not item:
+                    node[key] = found  # the same key: safe while iterating
+            elif code == _VALUE:
+                pending = [key] if pending is None else [*pending, key]
+            elif code == _NAME and isinstance(item, str) and secret_name(item):
+                named = True
+            else:
+                self.value(node, key, item)
+        if pending is not None:
+            for key in pending:  # {"name": "X-Api-Key", "value": …}: the name decides
+                if named:
+                    node[key] = self.secret(node[key], strict=False)
+                else:
+                    self.value(node, key, node[key])
+        return node
+
+    def seq(self, items: list[Any]) -> None:
+        if len(items) == 2 and isinstance(items[0], str) and secret_name(items[0]):
+            items[1] = self.secret(items[1], strict=False)  # ["Authorization", "Bearer …"]
+            return
+        for index, item in enumerate(items):
+            self.value(items, index, item)
+
+    def premarked(self, node: dict[str, Any]) -> Any:
+        """``{"redacted": true, …}`` as it arrived: kept only in exactly the shape redaction
+        writes; anything else claiming it could hide a secret, so all of it is fingerprinted."""
+        if _well_formed(node):
+            if "claims" in node:
+                self.value(node, "claims", node["claims"])
+            return node
+        for key, item in node.items():
+            if key != "redacted":
+                node[key] = self.secret(item, strict=True)
+        return node
+
+    def secret(self, item: Any, *, strict: bool) -> Any:
+        """``item`` held by a secret key or position: every part of it is a secret, except
+        (unless ``strict``) what describes it: ``accessKeyId``, an object not named secret."""
+        if isinstance(item, str):
+            return self.secret_text(item)
+        if item is None or isinstance(item, bool):
+            return item
+        if isinstance(item, list):
+            return [self.secret(v, strict=strict) for v in item]
+        if isinstance(item, dict):
+            if item.get("redacted") is True:
+                return self.premarked(item)
+            for key, inner in item.items():
+                if not strict and (
+                    _describes_secret(key)
+                    or (
+                        isinstance(inner, dict)
+                        and key not in _HELD_AS_VALUE
+                        and not secret_name(key)
+                    )
+                ):
+                    self.value(item, key, inner)  # Auth0's auth.user: about the secret
+                else:
+                    item[key] = self.secret(inner, strict=strict)
+            return item
+        self.changed = True  # a number: its JSON text is the secret
+        return _replacement(canonical_json(item), None)
+
+    def secret_text(self, text: str) -> Any:
+        if not text or PLACEHOLDER.fullmatch(text) or is_fingerprint(text):
+            return text
+        parts = text.split(None, 1)
+        scheme = parts[0] if len(parts) == 2 and parts[0].lower() in _SCHEME_WORDS else None
+        if scheme is not None:
+            text = parts[1].strip()
+            if is_fingerprint(text):
+                return f"{scheme} {text}"  # "Bearer hmac-sha256:…": fingerprinted before
+        self.changed = True
+        return _replacement(text, scheme)
+
+    def embedded(self, container: Any, index: Any, text: str) -> bool:
+        """JSON inside a string (tool arguments, OTel attributes): redacted as a record."""
+        try:
+            inner = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return False
+        walk = _Walk()
+        inner = walk.run(inner)
+        if walk.changed:
+            container[index] = orjson.dumps(inner).decode()
+            self.changed = True
+        return True
+
+    def run(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            value = self.obj(value)
+        elif isinstance(value, list):
+            self.seq(value)
+        elif isinstance(value, str):
+            holder = [value]
+            self.value(holder, 0, value)
+            self.scan()
+            return holder[0]
+        self.scan()
         return value
-    if not isinstance(value, str):  # a structured or numeric secret: fingerprint its JSON
-        return describe_secret(canonical_json(value))
-    if _PLACEHOLDER.match(value):
-        return value
-    match = _SCHEME.match(value)
-    if match:
-        described = describe_secret(match.group(2))
-        described["scheme"] = match.group(1)
-        return described
-    return describe_secret(value)
+
+    def scan(self) -> None:
+        texts = self.texts
+        if not texts:
+            return
+        strings = [t[2] for t in texts]
+        joined = "\x00".join(strings)
+        if joined.count("\x00") != len(strings) - 1:  # a string holds NUL itself: one by one
+            for container, index, text in texts:
+                self.rewrite(container, index, text, find_secrets(text))
+            return
+        hits = find_secrets(joined)
+        by_text: dict[int, list[Hit]] = {}
+        if hits:
+            starts = [0, *accumulate(len(s) + 1 for s in strings)]
+            for start, end, whole, scheme in hits:
+                i = bisect_right(starts, start) - 1
+                base = starts[i]
+                by_text.setdefault(i, []).append(
+                    (start - base, end - base, whole - base if whole >= 0 else -1, scheme)
+                )
+            for i, found in by_text.items():
+                container, index, text = texts[i]
+                self.rewrite(container, index, text, found)
+        if len(_CLEAN) > _CLEAN_MAX:
+            _CLEAN.clear()
+        _CLEAN.update(
+            s for i, s in enumerate(strings) if i not in by_text and len(s) <= _CLEAN_LONGEST
+        )
+
+    def rewrite(self, container: Any, index: Any, text: str, hits: list[Hit]) -> None:
+        if not hits:
+            return
+        self.changed = True
+        if len(hits) == 1:
+            start, end, whole, scheme = hits[0]
+            if whole >= 0 and text.strip() == text[whole:end]:
+                container[index] = _replacement(text[start:end], scheme)
+                return
+        parts: list[str] = []
+        last = 0
+        for start, end, _, _ in hits:
+            parts.append(text[last:start])
+            parts.append(fingerprint(text[start:end]))
+            last = end
+        parts.append(text[last:])
+        container[index] = "".join(parts)
 
 
 def redact(value: Any) -> Any:
     """``value`` with every secret replaced by its fingerprint (and JWT claims).
 
-    Works in place on freshly decoded JSON (the caller owns it) and returns it.
+    Works in place on freshly decoded JSON (the caller owns it) and returns it (a string, or
+    an object replacing a whole-string secret, is returned anew).
     """
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.lower() in SECRET_KEYS:
-                value[key] = _replace(item)  # same key: safe while iterating
-            elif isinstance(item, dict | list):
-                redact(item)
-            elif isinstance(item, str) and "=" in item and _QUERY_SECRET.search(item):
-                value[key] = _QUERY_SECRET.sub(_fingerprint_match, item)
-        # OTLP attributes name the field in "key" and carry it in "value" ({"stringValue"}):
-        # "http.request.header.authorization" is as secret as an "authorization" key.
-        name = value.get("key")
-        if isinstance(name, str) and name.rsplit(".", 1)[-1].lower() in SECRET_KEYS:
-            inner = value.get("value")
-            if isinstance(inner, dict) and "stringValue" in inner:
-                inner["stringValue"] = _replace(inner["stringValue"])
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                redact(item)
-    return value
+    return _Walk().run(value)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agentledger.tokens import use_fingerprint_key
 from ledger.chdb_store import ChdbStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,6 +18,15 @@ def real_data_dir() -> Path:
     """``../shared/data/real`` beside the checkout, or ``AGENTLEDGER_REAL_DATA``."""
     override = os.environ.get("AGENTLEDGER_REAL_DATA")
     return Path(override) if override else REPO.parent / "shared" / "data" / "real"
+
+
+# Every test fingerprints with this key, as a deployment does with its own.
+TEST_FINGERPRINT_KEY = b"agentledger-test-fingerprint-key"
+
+
+@pytest.fixture(autouse=True)
+def fingerprint_key() -> None:
+    use_fingerprint_key(TEST_FINGERPRINT_KEY)
 
 
 @pytest.fixture(scope="session")

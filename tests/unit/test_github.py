@@ -26,7 +26,7 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from agentledger.tokens import fingerprint
+from agentledger.tokens import fingerprint, fingerprint_digest
 from ingest.framing import Framed, frame_lines
 from ingest.github import GitHubAuditSource, token_fingerprint
 from tests.unit.parsing import Run, check_event, run
@@ -178,7 +178,8 @@ def test_token_grant_keys_join_a_gateway_fingerprint() -> None:
 
 def test_token_fingerprint_forms() -> None:
     digest = hashlib.sha256(b"gho_EXAMPLE").digest()
-    assert token_fingerprint(base64.b64encode(digest).decode()) == "sha256:" + digest.hex()
+    assert token_fingerprint(base64.b64encode(digest).decode()) == fingerprint_digest(digest)
+    assert fingerprint_digest(digest) == fingerprint("gho_EXAMPLE")
     assert token_fingerprint("not base64!") == "sha256b64:not base64!"
     short = base64.b64encode(b"sixteen bytes!!!").decode()  # valid base64, not a SHA-256
     assert token_fingerprint(short) == "sha256b64:" + short

@@ -320,12 +320,16 @@ def test_okta_style_claims_and_no_session() -> None:
     token = make_jwt({"sub": "bob", "cid": "0oa-okta-client", "scp": ["a", "b"]})
     event = parse_one(
         capture(
-            headers={"authorization": {"redacted": True, "sha256": fingerprint(token)}},
+            headers={"authorization": {"redacted": True, "fingerprint": fingerprint(token)}},
             message={"jsonrpc": "2.0", "id": "r1", "method": "tools/list"},
         )
     )
     # Already redacted upstream, without claims: the fingerprint is all there is.
     assert event.keys == [(KEY_TOKEN_FP, fingerprint(token)), (KEY_MCP_RPC, "crm-mcp:r1")]
+    # Raw records redacted before fingerprints were keyed carry "sha256": they still parse.
+    legacy = "sha256:" + "ab" * 32
+    old = parse_one(capture(headers={"authorization": {"redacted": True, "sha256": legacy}}))
+    assert (KEY_TOKEN_FP, legacy) in old.keys
     assert event.principal is None and event.scopes == []
     line = orjson.dumps(capture(headers={"Authorization": f"Bearer {token}"})).decode()
     framed = only(frame(McpSource(), [line], "c.jsonl"))
