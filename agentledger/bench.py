@@ -21,7 +21,7 @@ import orjson
 import psutil
 from rich.console import Console
 
-from agentledger.client import running_ledger
+from agentledger.client import analyst_store, running_ledger, use_fingerprint_key
 from agentledger.config import Settings
 from agentledger.kafka import BatchSender, consumer_lag
 from agentledger.kafka import producer as make_producer
@@ -32,7 +32,6 @@ from agentledger.topics import Topics
 from ingest.framing import Framed, frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
 from ingest.registry import get_source
-from ledger.clickhouse_store import ClickHouseStore
 
 CHUNK = 5_000
 
@@ -136,12 +135,13 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
         chunks = _lines_by_source(total, run_id)
         tune_gc_for_throughput()  # as `agentledger ingest` does
         async with running_ledger(settings) as info:
+            use_fingerprint_key(settings)
             topics = Topics(info.topic_prefix)
             sampler = RssSampler([info.pid])
             stop_sampling = asyncio.Event()
             sampling = asyncio.create_task(sampler.run(stop_sampling))
             report = IngestReport()
-            producer = make_producer(info.bootstrap)
+            producer = make_producer(info.bootstrap, settings)
             await producer.start()
             sender = BatchSender(producer)
             if console:
@@ -164,11 +164,11 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
             finally:
                 await producer.stop()
             produced = time.perf_counter()
-            with ClickHouseStore(info.clickhouse_url, info.database) as store:
+            with analyst_store(settings, info) as store:
                 finished = await wait_until_stored(
                     store, batch, report.events, console=console, interval=0.1
                 )
-            lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events)
+            lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
             stop_sampling.set()
             await sampling
             cpu = sampler.cpu_seconds()

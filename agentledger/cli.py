@@ -16,7 +16,8 @@ import click
 import orjson
 from rich.console import Console
 
-from agentledger.config import load_settings
+from agentledger.auth import ROLES
+from agentledger.config import Settings, load_settings
 from agentledger.errors import LedgerError, StackError
 from agentledger.stack import Stack, read_state, require_state
 from agentledger.topics import Topics
@@ -153,12 +154,12 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         console.print(f"{key:<16} {value}")
 
 
-def _target(data_dir: Path | None, kafka: str | None) -> tuple[str, Topics]:
+def _target(data_dir: Path | None, kafka: str | None) -> tuple[str, Topics, Settings]:
     settings = load_settings(data_dir=data_dir, kafka=kafka)
     if settings.kafka:
-        return settings.kafka, Topics(settings.topic_prefix)
+        return settings.kafka, Topics(settings.topic_prefix), settings
     info = require_state(settings.data_dir)
-    return info.bootstrap, Topics(info.topic_prefix)
+    return info.bootstrap, Topics(info.topic_prefix), settings
 
 
 @main.command()
@@ -183,12 +184,14 @@ def ingest(
     as_json: bool,
 ) -> None:
     """Read PATHS (or - for stdin) and send every record into the ledger."""
+    from agentledger.client import use_fingerprint_key
     from agentledger.ingesting import ingest_paths
     from agentledger.procs import tune_gc_for_throughput
 
     tune_gc_for_throughput()
 
-    bootstrap, topics = _target(data_dir, kafka)
+    bootstrap, topics, settings = _target(data_dir, kafka)
+    use_fingerprint_key(settings)
     missing = [p for p in paths if p != "-" and not Path(p).is_file()]
     if missing:
         raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="PATHS")
@@ -227,13 +230,13 @@ def ingest(
 
 
 def _reader(data_dir: Path | None, clickhouse: str | None) -> Any:
+    from agentledger.client import analyst_store
     from ledger.clickhouse_store import ClickHouseStore
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
     if settings.clickhouse_url:
         return ClickHouseStore(settings.clickhouse_url, settings.database)
-    info = require_state(settings.data_dir)
-    return ClickHouseStore(info.clickhouse_url, info.database)
+    return analyst_store(settings, require_state(settings.data_dir))
 
 
 @main.group()
@@ -270,11 +273,12 @@ def _declarations_in(text: str, name: str) -> list[tuple[str, Any]]:
 @json_option
 def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
     """Declare sessions from PATH (- for stdin): one declaration, an array, or JSON Lines."""
-    from agentledger.client import post_declaration
+    from agentledger.client import api_key, post_declaration
     from agentledger.declaration import DeclarationError, parse_declaration
 
     settings = load_settings(data_dir=data_dir)
     info = require_state(settings.data_dir)
+    key = api_key(settings, info)
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     results: list[dict[str, Any]] = []
     for position, value in _declarations_in(text, "stdin" if path == "-" else path):
@@ -286,7 +290,7 @@ def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
             results.append({"position": position, "error": str(exc), "field": exc.field})
             continue
         try:
-            session_id = post_declaration(info.http_url, declaration)
+            session_id = post_declaration(info.http_url, declaration, key)
         except DeclarationError as exc:
             results.append({"position": position, "error": str(exc), "field": exc.field})
             continue
@@ -397,6 +401,69 @@ def explain(action_id: str, data_dir: Path | None, clickhouse: str | None, as_js
         console.print(explain_view(record))
 
 
+@main.group()
+def keys() -> None:
+    """API keys for the ledger's HTTP API (the ledger keeps only their hashes)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what will use the key (recorded as key:NAME).")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(ROLES),
+    help="declare, analyst or admin (repeat for several).",
+)
+@data_dir_option
+@json_option
+def keys_create(name: str, roles: tuple[str, ...], data_dir: Path | None, as_json: bool) -> None:
+    """Create an API key and print it once; only its hash is kept."""
+    from agentledger.auth import ApiKeys
+
+    settings = load_settings(data_dir=data_dir)
+    key, record = ApiKeys(settings.data_dir).create(name, list(roles))
+    if as_json:
+        _print_json({"key": key, **{k: v for k, v in record.items() if k != "sha256"}})
+        return
+    console.print(f"key {record['id']} for {name} ({', '.join(record['roles'])}):")
+    console.print(key, soft_wrap=True, highlight=False)
+    err_console.print("It is shown only now; send it as `Authorization: Bearer <key>`.")
+
+
+@keys.command("list")
+@data_dir_option
+@json_option
+def keys_list(data_dir: Path | None, as_json: bool) -> None:
+    """The API keys: id, name, roles, created (never the key)."""
+    from agentledger.auth import ApiKeys
+
+    settings = load_settings(data_dir=data_dir)
+    listing = ApiKeys(settings.data_dir).listing()
+    if as_json:
+        _print_json(listing)
+        return
+    for record in listing:
+        console.print(
+            f"{record['id']}  {record['name']:<20} {','.join(record['roles']):<22} "
+            f"{record['created_at']}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@data_dir_option
+def keys_revoke(key_id: str, data_dir: Path | None) -> None:
+    """Revoke the API key KEY_ID; the running ledger refuses it at once."""
+    from agentledger.auth import ApiKeys
+
+    settings = load_settings(data_dir=data_dir)
+    if not ApiKeys(settings.data_dir).revoke(key_id):
+        raise click.BadParameter(f"no API key {key_id}", param_hint="KEY_ID")
+    console.print(f"revoked {key_id}")
+
+
 @main.command()
 @data_dir_option
 @click.option(
@@ -405,9 +472,11 @@ def explain(action_id: str, data_dir: Path | None, clickhouse: str | None, as_js
 @json_option
 def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
     """Rebuild sessions, actions and credentials from raw_events (workers stopped)."""
+    from agentledger.client import use_fingerprint_key
     from processors.rebuild import rebuild as rebuild_ledger
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
+    use_fingerprint_key(settings)  # parsers link tokens by fingerprint (GitHub's hashed_token)
     if settings.clickhouse_url:
         from ledger.clickhouse_store import ClickHouseStore
 

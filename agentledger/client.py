@@ -13,14 +13,19 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
+from agentledger import keyfiles
 from agentledger.config import Settings
 from agentledger.declaration import DeclarationError, SessionDeclaration
-from agentledger.errors import StackError
+from agentledger.errors import ConfigError, StackError
 from agentledger.procs import spawn
 from agentledger.stack import StackInfo, read_state
+
+if TYPE_CHECKING:
+    from ledger.clickhouse_store import ClickHouseStore
 
 
 async def wait_for_state(
@@ -67,18 +72,64 @@ async def running_ledger(
                 proc.kill()
 
 
-def post_declaration(http_url: str, declaration: SessionDeclaration) -> str:
+def use_fingerprint_key(settings: Settings) -> None:
+    """Fingerprint credentials in this process with the deployment's key (the ledger's own,
+    created by ``up``, unless ``AGENTLEDGER_FINGERPRINT_KEY`` gives one)."""
+    from agentledger.tokens import use_fingerprint_key as use_key
+
+    given = settings.fingerprint_key
+    use_key(
+        keyfiles.fingerprint_key(settings.data_dir, given.get_secret_value() if given else None)
+    )
+
+
+def api_key(settings: Settings, info: StackInfo) -> str:
+    """The API key this command line sends: ``AGENTLEDGER_API_KEY``, else the local one."""
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    key = keyfiles.read_private(Path(info.api_key_file))
+    if not key:
+        raise ConfigError(
+            f"no API key: set AGENTLEDGER_API_KEY, or run as the user who started the ledger "
+            f"(its key is in {info.api_key_file})"
+        )
+    return key
+
+
+def analyst_store(settings: Settings, info: StackInfo) -> ClickHouseStore:
+    """The running ledger, read as the analyst (``AGENTLEDGER_SQL_PASSWORD``, else the
+    password file the ledger keeps)."""
+    from ledger.clickhouse_store import ClickHouseStore
+
+    if settings.sql_password is not None:
+        password = settings.sql_password.get_secret_value()
+    elif info.sql_password_file:
+        password = keyfiles.read_private(Path(info.sql_password_file)) or ""
+    else:
+        raise ConfigError(
+            "the ledger's ClickHouse server takes its own credentials: set "
+            "AGENTLEDGER_SQL_PASSWORD (and AGENTLEDGER_SQL_USER), or pass --clickhouse URL"
+        )
+    return ClickHouseStore(info.sql_url, info.database, username=info.sql_user, password=password)
+
+
+def post_declaration(http_url: str, declaration: SessionDeclaration, key: str) -> str:
     """Declare a session on a running ledger's API; its session id, or the API's refusal."""
     request = urllib.request.Request(  # noqa: S310 (the running ledger's own URL)
         f"{http_url}/v1/sessions",
         data=declaration.model_dump_json().encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
             return str(orjson.loads(reply.read())["session_id"])
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            body = orjson.loads(exc.read() or b"{}")
+            raise ConfigError(
+                f"the ledger refused the API key ({exc.code}): {body.get('error')}"
+            ) from exc
         body = orjson.loads(exc.read() or b"{}")
         problems = body.get("problems") or [{"field": "", "reason": body.get("error", str(exc))}]
         raise DeclarationError(str(problems[0]["field"]), str(problems[0]["reason"])) from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,7 +37,45 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 0
     writer_password: SecretStr | None = None
-    analyst_password: SecretStr = SecretStr("")
+    sql_user: str = Field(
+        default="analyst",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="The analysts' user on the embedded ledger's ClickHouse HTTP interface.",
+    )
+    sql_password: SecretStr | None = Field(
+        default=None,
+        description="The analysts' password; unset = generated at first start and kept in "
+        "DATA_DIR/secrets/sql_password (owner-only).",
+    )
+    fingerprint_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC-SHA256 fingerprints that stand in for credentials; unset = "
+        "generated at first start and kept in DATA_DIR/secrets/fingerprint.key (owner-only). "
+        "Every ingest into one ledger must use the same key, or one token stops linking.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The API key this command line sends to the ledger's HTTP API; unset = "
+        "the local admin key in DATA_DIR/secrets/cli.key.",
+    )
+    auth_jwks: str | None = Field(
+        default=None,
+        description="Verify bearer JWTs on the HTTP API against this JWKS (a file path, or an "
+        "http(s) URL); unset = API keys only.",
+    )
+    auth_issuer: str | None = Field(default=None, description="Required `iss` of bearer JWTs.")
+    auth_audience: str | None = Field(default=None, description="Required `aud` of bearer JWTs.")
+    auth_roles_claim: str = Field(
+        default="roles",
+        description="The JWT claim listing the caller's roles (declare, analyst, admin).",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
     batch_max: Annotated[int, Field(ge=1)] = 20_000
     batch_wait_ms: Annotated[int, Field(ge=1)] = 200
     session_window_s: Annotated[int, Field(ge=1)] = 1800
@@ -57,6 +95,13 @@ class Settings(BaseSettings):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not HOST:PORT (example: kafka-1:9092)")
+        return value
+
+    @field_validator("sql_user")
+    @classmethod
+    def _not_the_writer(cls, value: str) -> str:
+        if value == "writer":
+            raise ValueError("'writer' is the ledger's own user; analysts need another name")
         return value
 
     @field_validator("clickhouse_url")

@@ -113,6 +113,9 @@ class SessionDeclaration(_Strict):
     bindings: Bindings
     expected_duration_s: int | None = Field(default=None, gt=0, le=7 * 24 * 3600)
     declared_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Who declared it, as the ledger authenticated them (``key:<name>``, ``jwt:<sub>@<iss>``).
+    # Set by the HTTP API over whatever the body says; on the topic, what its producer wrote.
+    declared_by: str | None = Field(default=None, max_length=512)
 
     @field_validator("declared_at")
     @classmethod

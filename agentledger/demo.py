@@ -10,7 +10,13 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from agentledger.client import post_declaration, running_ledger
+from agentledger.client import (
+    analyst_store,
+    api_key,
+    post_declaration,
+    running_ledger,
+    use_fingerprint_key,
+)
 from agentledger.config import Settings
 from agentledger.declaration import parse_declaration
 from agentledger.events import now_utc
@@ -20,7 +26,6 @@ from agentledger.render import chain_tree, explain
 from agentledger.sampledata import generate_sessions, write_files
 from agentledger.topics import Topics
 from ingest.pipeline import IngestReport
-from ledger.clickhouse_store import ClickHouseStore
 from ledger.queries import find_action, ledger_summary, session_chain
 from ledger.store import LedgerStore
 
@@ -38,13 +43,15 @@ async def run_demo(
     )
     async with running_ledger(settings) as info:
         quiet.print(f"ledger up: broker {info.bootstrap}, ledger {info.http_url}")
+        use_fingerprint_key(settings)
+        key = api_key(settings, info)
         sessions = generate_sessions(
             session_count, run_id=run_id, start=now_utc() - timedelta(minutes=30)
         )
         # The clients that declare their sessions do so first, as they would at session start.
         declared = [s.declaration for s in sessions if s.declaration is not None]
         for body in declared:
-            await asyncio.to_thread(post_declaration, info.http_url, parse_declaration(body))
+            await asyncio.to_thread(post_declaration, info.http_url, parse_declaration(body), key)
         quiet.print(f"  declared {len(declared)} of {len(sessions)} sessions (POST /v1/sessions)")
         files = write_files(sessions, settings.data_dir / "samples" / run_id)
         with files["mcp"].open("a") as handle:
@@ -63,7 +70,7 @@ async def run_demo(
             for reason, count in r.reasons.items():
                 quiet.print(f"      {count} × {reason} (at {r.examples[reason]}) → ledger.dlq")
         expected = sum(r.events for r in reports.values())
-        with ClickHouseStore(info.clickhouse_url, info.database) as store:
+        with analyst_store(settings, info) as store:
             rejected = sum(r.rejected for r in reports.values())
             await wait_until_stored(
                 store,

@@ -2,18 +2,59 @@
 
 from __future__ import annotations
 
+import ssl
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentledger.errors import StackError
 
+if TYPE_CHECKING:
+    from agentledger.config import Settings
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+
+def security_options(settings: Settings | None) -> dict[str, Any]:
+    """aiokafka's connection security for a Kafka cluster (SASL and/or TLS), from settings.
+
+    The embedded broker listens on loopback only and needs none; a cluster gets the
+    ``AGENTLEDGER_KAFKA_*`` settings passed through to every client the project makes.
+    """
+    if settings is None or settings.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(
+                str(settings.kafka_ssl_certfile),
+                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+            )
+        options["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        if settings.kafka_sasl_mechanism is None:
+            raise StackError(
+                f"AGENTLEDGER_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs "
+                "AGENTLEDGER_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            )
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        if settings.kafka_sasl_username is not None:
+            options["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+async def ensure_topics(
+    bootstrap: str, names: list[str], partitions: int, settings: Settings | None = None
+) -> None:
     """Create the topics that do not exist yet."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=15_000, **security_options(settings)
+    )
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -28,10 +69,11 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.close()
 
 
-def producer(bootstrap: str) -> Any:
+def producer(bootstrap: str, settings: Settings | None = None) -> Any:
     from aiokafka import AIOKafkaProducer
 
     return AIOKafkaProducer(
+        **security_options(settings),
         bootstrap_servers=bootstrap,
         linger_ms=10,
         max_batch_size=1 << 20,
@@ -40,12 +82,17 @@ def producer(bootstrap: str) -> Any:
     )
 
 
-async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
+async def consumer_lag(
+    bootstrap: str, group: str, topic: str, settings: Settings | None = None
+) -> int:
     """Messages in ``topic`` that ``group`` has not committed yet."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        **security_options(settings),
     )
     await consumer.start()
     try:

@@ -17,10 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
+from agentledger import keyfiles
+from agentledger.auth import ApiKeys, Authenticator, JwtVerifier, local_cli_key
 from agentledger.broker import EmbeddedBroker
 from agentledger.config import Settings
 from agentledger.declaration import SessionDeclaration
@@ -28,6 +30,7 @@ from agentledger.errors import StackError
 from agentledger.events import now_utc
 from agentledger.kafka import ensure_topics
 from agentledger.kafka import producer as kafka_producer
+from agentledger.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from agentledger.procs import alive, free_port, spawn, stop
 from agentledger.topics import Topics
 from ingest.registry import SOURCES
@@ -38,11 +41,19 @@ STATE_FILE = "stack.json"
 
 @dataclass(slots=True)
 class StackInfo:
-    """What a running stack tells other commands (never the writer credential)."""
+    """What a running stack tells other commands: where things are, never a secret.
+
+    ``sql_url`` carries no credential; analysts log in as ``sql_user`` with the password in
+    ``sql_password_file`` (owner-only) or ``AGENTLEDGER_SQL_PASSWORD``. The local command
+    line's API key is in ``api_key_file``.
+    """
 
     pid: int
     bootstrap: str
-    clickhouse_url: str  # for readers (analyst credential)
+    sql_url: str
+    sql_user: str
+    sql_password_file: str | None
+    api_key_file: str
     http_url: str
     database: str
     topic_prefix: str
@@ -56,11 +67,9 @@ class StackInfo:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def _without_password(url: str) -> str:
+def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = f"{parts.username}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -105,9 +114,13 @@ class Stack:
         self.broker: EmbeddedBroker | None = None
         self.bootstrap = settings.kafka or ""
         self.http_url = ""
-        # Never write a server password into the state file: readers pass their own.
-        self.reader_url = _without_password(settings.clickhouse_url or "")
+        # Never write a password into the state file: readers bring their own.
+        self.sql_url = _without_credentials(settings.clickhouse_url or "")
+        self.sql_user = settings.sql_user  # a ClickHouse server has its own analyst account
+        self._sql_password_file: Path | None = None
         self._writer_url = settings.clickhouse_url or ""
+        self.api_keys: ApiKeys | None = None
+        self._jwt: JwtVerifier | None = None
         self._server: Any = None
         self._producer: Any = None
         self._server_task: asyncio.Task[None] | None = None
@@ -130,12 +143,13 @@ class Stack:
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        self._prepare_secrets()
         logs = self.data_dir / "logs"
         if not self.bootstrap:
             self.broker = EmbeddedBroker(logs / "broker.log")
             self.bootstrap = await asyncio.to_thread(self.broker.start)
         await ensure_topics(
-            self.bootstrap, self.topics.all(list(SOURCES)), self.settings.partitions
+            self.bootstrap, self.topics.all(list(SOURCES)), self.settings.partitions, self.settings
         )
         if self.store is None:
             self.store = await asyncio.to_thread(self._open_store)
@@ -191,6 +205,30 @@ class Stack:
             ) from None
         self._lock = lock
 
+    def _prepare_secrets(self) -> None:
+        """The deployment's own secrets, created on first start (owner-only files).
+
+        The fingerprint key is made here, before any ingest, so that every process that
+        ingests into this ledger reads the same one.
+        """
+        settings = self.settings
+        keyfiles.fingerprint_key(
+            self.data_dir,
+            settings.fingerprint_key.get_secret_value() if settings.fingerprint_key else None,
+        )
+        self.api_keys = ApiKeys(self.data_dir)
+        local_cli_key(self.data_dir, self.api_keys)
+        self._jwt = (
+            JwtVerifier(
+                settings.auth_jwks,
+                issuer=settings.auth_issuer,
+                audience=settings.auth_audience,
+                roles_claim=settings.auth_roles_claim,
+            )
+            if settings.auth_jwks
+            else None
+        )
+
     def _open_store(self) -> LedgerStore:
         if self.settings.clickhouse_url:
             from ledger.clickhouse_store import ClickHouseStore
@@ -215,9 +253,12 @@ class Stack:
 
         from agentledger.api import build_api
 
-        self._producer = kafka_producer(self.bootstrap)
+        self._producer = kafka_producer(self.bootstrap, self.settings)
         await self._producer.start()
-        app = build_api(self._publish_declaration, self.status)
+        assert self.api_keys is not None
+        app = build_api(
+            self._publish_declaration, self.status, Authenticator(self.api_keys, self._jwt)
+        )
         host = self.settings.http_host
         port = self.settings.http_port or free_port(host)
         if not self.settings.clickhouse_url:
@@ -242,14 +283,17 @@ class Stack:
             if self.settings.writer_password
             else secrets.token_urlsafe(24)
         )
-        analyst_password = self.settings.analyst_password.get_secret_value()
-        analyst = f":{analyst_password}@" if analyst_password else ""
-        base = f"http://{host}:{port}"
-        self.reader_url = f"http://default{analyst}@{host}:{port}" if analyst else base
-        self._writer_url = f"http://{WRITER}:{writer_password}@{host}:{port}"
+        given = self.settings.sql_password
+        sql_password = keyfiles.sql_password(
+            self.data_dir, given.get_secret_value() if given else None
+        )
+        self._sql_password_file = None if given else keyfiles.sql_password_file(self.data_dir)
+        self.sql_url = f"http://{host}:{port}"
+        # The writer's URL goes only to the workers' environment, never to a file or a log.
+        self._writer_url = f"http://{WRITER}:{quote(writer_password, safe='')}@{host}:{port}"
         return build_app(
             self.store,
-            Credentials(writer_password, analyst_password),
+            Credentials(writer_password, self.settings.sql_user, sql_password),
             spool_dir=self.data_dir / "run" / "spool",
         )
 
@@ -318,7 +362,10 @@ class Stack:
         return StackInfo(
             pid=os.getpid(),
             bootstrap=self.bootstrap,
-            clickhouse_url=self.reader_url,
+            sql_url=self.sql_url,
+            sql_user=self.sql_user,
+            sql_password_file=str(self._sql_password_file) if self._sql_password_file else None,
+            api_key_file=str((self.data_dir / SECRETS_DIR / CLI_KEY_FILE).resolve()),
             http_url=self.http_url,
             database=self.settings.database,
             topic_prefix=self.settings.topic_prefix,

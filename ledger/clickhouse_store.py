@@ -14,7 +14,17 @@ from ledger.store import LedgerStore, store_error
 
 
 class ClickHouseStore(LedgerStore):
-    def __init__(self, url: str, database: str = "agentledger", *, timeout_s: float = 60) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str = "agentledger",
+        *,
+        timeout_s: float = 60,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        """``url`` may carry ``user:password@``; ``username``/``password`` win over it, so a
+        caller need not put a password into a URL."""
         super().__init__(database)
         import clickhouse_connect  # heavy import, only where a server is used
         from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -27,8 +37,8 @@ class ClickHouseStore(LedgerStore):
             self._client = clickhouse_connect.get_client(
                 host=parts.hostname,
                 port=parts.port or (8443 if parts.scheme == "https" else 8123),
-                username=unquote(parts.username or "default"),
-                password=unquote(parts.password or ""),
+                username=username or unquote(parts.username or "default"),
+                password=password if password is not None else unquote(parts.password or ""),
                 secure=parts.scheme == "https",
                 compress=False,
                 connect_timeout=10,

@@ -129,6 +129,7 @@ TABLES: dict[str, str] = {
             session_id String,
             declared_at DateTime64(6, 'UTC'),
             declaration String,
+            declared_by String DEFAULT '',
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
@@ -175,6 +176,7 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "upstream_session_id String DEFAULT '' AFTER intent_actions",
         "agent_spiffe_id String DEFAULT '' AFTER upstream_session_id",
     ],
+    "declarations": ["declared_by String DEFAULT '' AFTER declaration"],
     "actions": [
         "access LowCardinality(String) DEFAULT '' AFTER link_rule",
         "actors Array(String) DEFAULT [] AFTER access",

@@ -151,10 +151,12 @@ async def run_sink(
     batch_wait_ms: int,
     stop: asyncio.Event,
     on_ready: Any = None,
+    security: dict[str, Any] | None = None,
 ) -> None:
-    """Consume ``ledger.events`` until ``stop`` is set."""
+    """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    security = security or {}
     consumer = AIOKafkaConsumer(
         sink.topics.events,
         bootstrap_servers=bootstrap,
@@ -165,8 +167,9 @@ async def run_sink(
         fetch_max_bytes=64 << 20,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
+        **security,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **security)
     await consumer.start()
     await producer.start()
     try:

@@ -562,6 +562,7 @@ class Stitcher:
                 "session_id": sid,
                 "declared_at": ts(at),
                 "declaration": declaration.model_dump_json(),
+                "declared_by": declaration.declared_by or "",
                 "version": version,
             }
         )

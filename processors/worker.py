@@ -22,6 +22,7 @@ import orjson
 from agentledger.config import Settings, load_settings
 from agentledger.declaration import DeclarationError, parse_declaration
 from agentledger.errors import ConfigError, RecordError
+from agentledger.kafka import security_options
 from agentledger.procs import tune_gc_for_throughput
 from agentledger.topics import Topics
 from ingest.deadletter import dead_letter, dead_letter_row
@@ -32,6 +33,22 @@ from processors.stitch import Stitcher
 log = logging.getLogger(__name__)
 
 
+def faust_credentials(security: dict[str, Any]) -> Any:
+    """Faust's form of the same SASL/TLS settings the aiokafka clients get (or ``None``)."""
+    if not security:
+        return None
+    context = security.get("ssl_context")
+    mechanism = security.get("sasl_mechanism")
+    if mechanism is None:
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=security.get("sasl_plain_username"),
+        password=security.get("sasl_plain_password"),
+        ssl_context=context,
+        mechanism=mechanism,
+    )
+
+
 def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
     if not settings.kafka or not settings.clickhouse_url:
         raise ConfigError(
@@ -40,6 +57,7 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         )
     topics = Topics(settings.topic_prefix)
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
+    security = security_options(settings)
     app = faust.App(
         topics.worker_group + ".faust",
         broker=f"kafka://{settings.kafka}",
@@ -52,6 +70,7 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         broker_rebalance_timeout=6,
         broker_heartbeat_interval=1,
         topic_allow_declare=False,
+        broker_credentials=faust_credentials(security),
     )
     store = ClickHouseStore(settings.clickhouse_url, settings.database)
     dlq = app.topic(topics.dlq, value_type=bytes, value_serializer="raw")
@@ -136,6 +155,7 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 batch_wait_ms=settings.batch_wait_ms,
                 stop=self._stop_event,
                 on_ready=mark_ready,
+                security=security,
             )
 
         async def on_stop(self) -> None:

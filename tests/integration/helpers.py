@@ -8,11 +8,18 @@ from pathlib import Path
 
 from agentledger.ingesting import ingest_paths
 from agentledger.kafka import consumer_lag
+from agentledger.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from agentledger.progress import stored_count
 from agentledger.topics import Topics
 from ingest.pipeline import IngestReport
 from ledger.store import LedgerStore
 from tests.integration.conftest import RunningStack
+
+
+def api_headers(stack: RunningStack) -> dict[str, str]:
+    """The headers the command line sends: the ledger's local admin key, from its file."""
+    key = (stack.stack.data_dir / SECRETS_DIR / CLI_KEY_FILE).read_text().strip()
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
 
 
 def ingest(stack: RunningStack, source: str, *paths: Path, batch: str) -> IngestReport:

@@ -26,7 +26,7 @@ from processors.sink import restore_state
 from processors.stitch import Stitcher
 from tests import scenarios
 from tests.integration.conftest import RunningStack
-from tests.integration.helpers import ingest, wait_stored
+from tests.integration.helpers import api_headers, ingest, wait_stored
 from tests.scenarios import parse
 
 
@@ -34,7 +34,7 @@ def _declare(stack: RunningStack, body: dict[str, Any]) -> None:
     request = urllib.request.Request(
         f"{stack.stack.http_url}/v1/sessions",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=api_headers(stack),
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as reply:

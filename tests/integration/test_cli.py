@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from agentledger.sampledata import generate_sessions, write_files
 
@@ -50,8 +54,35 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         assert status["running"] and status["embedded_broker"] and status["embedded_ledger"]
         assert status["bootstrap"].startswith("127.0.0.1:")
         assert status["http_url"].startswith("http://127.0.0.1:")
+        # Where the analyst logs in, and where the password is kept: never the password.
+        assert (status["sql_url"], status["sql_user"]) == (status["http_url"], "analyst")
+        password_file = Path(status["sql_password_file"])
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(password_file.parent.stat().st_mode) == 0o700
+        secrets = [password_file.read_text().strip()]
+        secrets.append(Path(status["api_key_file"]).read_text().strip())
+        state_text = (data_dir / "stack.json").read_text()
+        for secret in secrets:
+            assert len(secret) >= 30
+            assert secret not in state_text and secret not in json.dumps(status)
+        # Nobody declares without a credential; the command line sends its own.
+        anonymous = urllib.request.Request(
+            f"{status['http_url']}/v1/sessions", data=b"{}", method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as no_credential:
+            urllib.request.urlopen(anonymous, timeout=10)
+        assert no_credential.value.code == 401
         children = psutil.Process(up.pid).children(recursive=True)
         assert len(children) >= 2  # the broker and a worker
+        # Nothing the ledger starts listens beyond loopback.
+        listening = [
+            c.laddr
+            for proc in [psutil.Process(up.pid), *children]
+            for c in proc.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+        assert len(listening) >= 2  # the API and ledger interface, the broker
+        assert {addr.ip for addr in listening} <= {"127.0.0.1", "::1"}
 
         # A second `up` on the same data directory is refused with a clear message.
         second = run("up", "--data-dir", str(data_dir), check=False, timeout=60)
@@ -208,6 +239,8 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         run("down", "--data-dir", str(data_dir))
         up.wait(30)
         assert up.returncode == 0
+        logs = [p.read_text(errors="replace") for p in (data_dir / "logs").glob("*.log")]
+        assert logs and not [s for s in secrets for text in logs if s in text]
         rebuilt = json.loads(run("rebuild", "--data-dir", str(data_dir), "--json").stdout)
         assert rebuilt == {
             "events": accepted,  # the piped line repeats a stored record: nothing added
@@ -252,3 +285,33 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
     assert payload["ledger"]["dead_letters"] >= 1
     # The demo stopped the ledger it started: nothing is left running.
     assert not (tmp_path / "demo" / "stack.json").exists()
+
+
+def test_keys_are_shown_once_and_kept_hashed(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "ledger")
+    made = json.loads(
+        run(
+            "keys",
+            "create",
+            "--name",
+            "grafana",
+            "--role",
+            "analyst",
+            "--data-dir",
+            data_dir,
+            "--json",
+        ).stdout
+    )
+    assert made["key"].startswith("alk_") and made["roles"] == ["analyst"]
+    listed = run("keys", "list", "--data-dir", data_dir, "--json").stdout
+    assert made["key"] not in listed and json.loads(listed)[0]["id"] == made["id"]
+    stored = (tmp_path / "ledger" / "secrets" / "api_keys.json").read_text()
+    assert made["key"].split("_", 2)[2] not in stored
+    run("keys", "revoke", made["id"], "--data-dir", data_dir)
+    assert json.loads(run("keys", "list", "--data-dir", data_dir, "--json").stdout) == []
+    again = run("keys", "revoke", made["id"], "--data-dir", data_dir, check=False)
+    assert again.returncode == 2 and f"no API key {made['id']}" in again.stderr
+    wrong = run(
+        "keys", "create", "--name", "x", "--role", "root", "--data-dir", data_dir, check=False
+    )
+    assert wrong.returncode == 2 and "'root' is not one of" in wrong.stderr

@@ -12,7 +12,7 @@ from typing import Any
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from ledger.queries import session_chain
 from tests.integration.conftest import RunningStack
-from tests.integration.helpers import ingest, wait_stored
+from tests.integration.helpers import api_headers, ingest, wait_stored
 
 
 def _declaration(sample: SampleSession, session_id: str) -> dict[str, Any]:
@@ -36,11 +36,13 @@ def _declaration(sample: SampleSession, session_id: str) -> dict[str, Any]:
     }
 
 
-def _post(stack: RunningStack, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _post(
+    stack: RunningStack, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
         f"{stack.stack.http_url}/v1/sessions",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=api_headers(stack) if headers is None else headers,
         method="POST",
     )
     try:
@@ -69,9 +71,19 @@ def _ingest_session(
 
 def test_events_join_the_session_declared_before_them(stack: RunningStack, tmp_path: Path) -> None:
     sample = next(s for s in generate_sessions(3, run_id="declared-first") if s.jti)
-    status, answer = _post(stack, _declaration(sample, "s-declared-first"))
-    assert (status, answer) == (201, {"session_id": "s-declared-first"})
+    body = {**_declaration(sample, "s-declared-first"), "declared_by": "someone-else"}
+    status, answer = _post(stack, body)
+    # Who declared it is who the ledger authenticated, whatever the body claims.
+    assert (status, answer) == (
+        201,
+        {"session_id": "s-declared-first", "declared_by": "key:local-cli"},
+    )
     _wait_declared(stack, "s-declared-first")
+    stored = stack.store.query_rows(
+        f"SELECT declared_by, declaration FROM {stack.store.database}.declarations"
+    )
+    assert [r["declared_by"] for r in stored] == ["key:local-cli"]
+    assert json.loads(stored[0]["declaration"])["declared_by"] == "key:local-cli"
 
     _ingest_session(stack, sample, tmp_path / "in", "after-declaration")
     chain = session_chain(stack.store, "s-declared-first")
@@ -149,3 +161,31 @@ def test_rebuild_keeps_declared_sessions(stack: RunningStack, tmp_path: Path) ->
 
     assert labels(after) == labels(before)
     assert {label for label, *_ in labels(after).values()} >= {"agent_delegated", "direct_user"}
+
+
+def test_declaring_needs_a_credential_with_the_declare_role(stack: RunningStack) -> None:
+    from agentledger.auth import ApiKeys
+
+    sample = next(s for s in generate_sessions(2, run_id="declared-auth") if s.jti)
+    body = _declaration(sample, "s-auth")
+    plain = {"Content-Type": "application/json"}
+    status, answer = _post(stack, body, plain)
+    assert status == 401 and "credential is required" in answer["error"]
+    status, _ = _post(stack, body, {**plain, "Authorization": "Bearer alk_000000000000_nope"})
+    assert status == 401
+    # An invalid body without a credential is still a 401: nothing is validated for strangers.
+    assert _post(stack, {"agent": {}}, plain)[0] == 401
+
+    keys = ApiKeys(stack.stack.data_dir)
+    reader, record = keys.create("grafana", ["analyst"])
+    status, answer = _post(stack, body, {**plain, "Authorization": f"Bearer {reader}"})
+    assert status == 403 and "declare" in answer["error"]
+    declarer, _ = keys.create("orchestrator", ["declare"])
+    status, answer = _post(stack, body, {**plain, "X-API-Key": declarer})
+    assert (status, answer["declared_by"]) == (201, "key:orchestrator")
+    # A revoked key is refused at once, by the running ledger.
+    keys.revoke(record["id"])
+    status, _ = _post(stack, body, {**plain, "Authorization": f"Bearer {reader}"})
+    assert status == 401
+    _wait_declared(stack, "s-auth")
+    assert stack.store.count("declarations") == 1

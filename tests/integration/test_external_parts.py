@@ -18,7 +18,7 @@ from ledger.clickhouse_store import ClickHouseStore
 from ledger.queries import list_sessions
 from ledger.store import LedgerStore
 from tests.integration.conftest import WRITER_PASSWORD, RunningStack, make_settings
-from tests.integration.helpers import ingest, wait_stored
+from tests.integration.helpers import api_headers, ingest, wait_stored
 
 
 @pytest.fixture
@@ -61,13 +61,20 @@ def test_a_clickhouse_server(tmp_path: Path, ledger_http: str, outside_broker: s
     stack.start()
     try:
         # The API is served; the ClickHouse interface over chDB is not (there is no chDB).
-        with urllib.request.urlopen(f"{stack.stack.http_url}/v1/status", timeout=10) as reply:
+        status = urllib.request.Request(f"{stack.stack.http_url}/v1/status")
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(status, timeout=10)
+        assert anonymous.value.code == 401
+        for name, value in api_headers(stack).items():
+            status.add_header(name, value)
+        with urllib.request.urlopen(status, timeout=10) as reply:
             assert json.loads(reply.read())["embedded_ledger"] is False
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(f"{stack.stack.http_url}/ping", timeout=10)
         assert missing.value.code == 404
         # The state other commands read never holds the server's password.
-        assert WRITER_PASSWORD not in stack.stack.info().clickhouse_url
+        info = json.dumps(stack.stack.info().as_json())
+        assert WRITER_PASSWORD not in info and "writer" not in info
         with ClickHouseStore(settings.clickhouse_url or "", settings.database) as store:
             _run_through(stack, store, tmp_path)
     finally:

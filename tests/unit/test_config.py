@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,21 @@ def test_defaults() -> None:
         "http_host": "127.0.0.1",
         "http_port": 0,
         "writer_password": None,
-        "analyst_password": SecretStr(""),
+        "sql_user": "analyst",
+        "sql_password": None,
+        "fingerprint_key": None,
+        "api_key": None,
+        "auth_jwks": None,
+        "auth_issuer": None,
+        "auth_audience": None,
+        "auth_roles_claim": "roles",
+        "kafka_security_protocol": "PLAINTEXT",
+        "kafka_sasl_mechanism": None,
+        "kafka_sasl_username": None,
+        "kafka_sasl_password": None,
+        "kafka_ssl_cafile": None,
+        "kafka_ssl_certfile": None,
+        "kafka_ssl_keyfile": None,
         "batch_max": 20_000,
         "batch_wait_ms": 200,
         "session_window_s": 1800,
@@ -69,6 +84,14 @@ def test_passwords_are_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.writer_password is not None
     assert settings.writer_password.get_secret_value() == "s3cret-writer"
     assert "s3cret-writer" not in repr(settings)
+    for name in ("SQL_PASSWORD", "FINGERPRINT_KEY", "API_KEY", "KAFKA_SASL_PASSWORD"):
+        monkeypatch.setenv(f"AGENTLEDGER_{name}", f"s3cret-{name}")
+    settings = load_settings()
+    for name in ("sql_password", "fingerprint_key", "api_key", "kafka_sasl_password"):
+        value = getattr(settings, name)
+        assert isinstance(value, SecretStr)
+        assert value.get_secret_value() == f"s3cret-{name.upper()}"
+        assert value.get_secret_value() not in repr(settings)
 
 
 @pytest.mark.parametrize("value", ["kafka-1", "kafka-1:", ":9092", "kafka-1:9092,kafka-2"])
@@ -125,11 +148,15 @@ def jwt(payload: Any) -> str:
     return f"{b64url({'alg': 'RS256', 'typ': 'JWT'})}.{b64url(payload)}.c2lnbmF0dXJl"
 
 
-def test_fingerprint_is_the_sha256_of_the_token_as_presented() -> None:
-    assert fingerprint("abc") == (
-        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    )
-    assert fingerprint("abc ") == "sha256:" + hashlib.sha256(b"abc ").hexdigest()
+def test_fingerprint_is_the_keyed_hmac_of_the_tokens_sha256() -> None:
+    from tests.conftest import TEST_FINGERPRINT_KEY
+
+    digest = hashlib.sha256(b"abc").digest()
+    expected = hmac.new(TEST_FINGERPRINT_KEY, digest, hashlib.sha256).hexdigest()
+    assert fingerprint("abc") == "hmac-sha256:" + expected
+    assert fingerprint("abc ") != fingerprint("abc")  # the token exactly as presented
+    # Unkeyed, a short secret could be guessed back from it by hashing candidates.
+    assert hashlib.sha256(b"abc").hexdigest() not in fingerprint("abc")
 
 
 def test_decode_jwt_claims_keeps_only_the_attribution_claims() -> None:
