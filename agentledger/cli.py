@@ -14,30 +14,21 @@ from typing import Any
 
 import click
 import orjson
-from rich.console import Console
 
-from agentledger.auth import ROLES
+from agentledger.cli_common import (
+    console,
+    data_dir_option,
+    err_console,
+    json_option,
+    print_json,
+)
+from agentledger.cli_keys import keys
 from agentledger.config import Settings, load_settings
 from agentledger.errors import LedgerError, StackError
 from agentledger.stack import Stack, read_state, require_state
 from agentledger.topics import Topics
 from ingest.registry import SOURCES
 from processors.attribution import LABELS
-
-console = Console()
-err_console = Console(stderr=True)
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory of the embedded ledger [env AGENTLEDGER_DATA_DIR; default .agentledger].",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 class LedgerGroup(click.Group):
@@ -55,6 +46,9 @@ class LedgerGroup(click.Group):
 @click.version_option(package_name="agentledger")
 def main() -> None:
     """Agent Ledger: who did it, for whom, under which intent, and with what outcome."""
+
+
+main.add_command(keys)
 
 
 @main.command()
@@ -142,13 +136,13 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     info = read_state(settings.data_dir)
     if info is None:
         if as_json:
-            _print_json({"running": False, "data_dir": str(settings.data_dir.resolve())})
+            print_json({"running": False, "data_dir": str(settings.data_dir.resolve())})
         else:
             console.print(f"not running (data dir {settings.data_dir.resolve()})")
         sys.exit(1)
     payload = {"running": True, **info.as_json()}
     if as_json:
-        _print_json(payload)
+        print_json(payload)
         return
     for key, value in payload.items():
         console.print(f"{key:<16} {value}")
@@ -217,7 +211,7 @@ def ingest(
                 )
             )
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         console.print(
             f"accepted {report.accepted} records ({report.events} events), "
@@ -296,7 +290,7 @@ def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
             continue
         results.append({"position": position, "session_id": session_id})
     if as_json:
-        _print_json(results)
+        print_json(results)
     else:
         for result in results:
             if "session_id" in result:
@@ -322,7 +316,7 @@ def sessions_list(data_dir: Path | None, clickhouse: str | None, limit: int, as_
     with _reader(data_dir, clickhouse) as store:
         rows = list_sessions(store, limit)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
     else:
         console.print(sessions_table(rows))
 
@@ -342,7 +336,7 @@ def sessions_show(
     with _reader(data_dir, clickhouse) as store:
         chain = session_chain(store, session_id)
     if as_json:
-        _print_json(chain.as_json())
+        print_json(chain.as_json())
     else:
         console.print(chain_tree(chain))
 
@@ -378,7 +372,7 @@ def actions_list(
     with _reader(data_dir, clickhouse) as store:
         rows = list_actions(store, session_id=session_id, label=label, limit=limit)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
     else:
         console.print(actions_table(rows))
 
@@ -396,72 +390,9 @@ def explain(action_id: str, data_dir: Path | None, clickhouse: str | None, as_js
     with _reader(data_dir, clickhouse) as store:
         record = find_action(store, action_id)
     if as_json:
-        _print_json(record)
+        print_json(record)
     else:
         console.print(explain_view(record))
-
-
-@main.group()
-def keys() -> None:
-    """API keys for the ledger's HTTP API (the ledger keeps only their hashes)."""
-
-
-@keys.command("create")
-@click.option("--name", required=True, help="Who or what will use the key (recorded as key:NAME).")
-@click.option(
-    "--role",
-    "roles",
-    multiple=True,
-    required=True,
-    type=click.Choice(ROLES),
-    help="declare, analyst or admin (repeat for several).",
-)
-@data_dir_option
-@json_option
-def keys_create(name: str, roles: tuple[str, ...], data_dir: Path | None, as_json: bool) -> None:
-    """Create an API key and print it once; only its hash is kept."""
-    from agentledger.auth import ApiKeys
-
-    settings = load_settings(data_dir=data_dir)
-    key, record = ApiKeys(settings.data_dir).create(name, list(roles))
-    if as_json:
-        _print_json({"key": key, **{k: v for k, v in record.items() if k != "sha256"}})
-        return
-    console.print(f"key {record['id']} for {name} ({', '.join(record['roles'])}):")
-    console.print(key, soft_wrap=True, highlight=False)
-    err_console.print("It is shown only now; send it as `Authorization: Bearer <key>`.")
-
-
-@keys.command("list")
-@data_dir_option
-@json_option
-def keys_list(data_dir: Path | None, as_json: bool) -> None:
-    """The API keys: id, name, roles, created (never the key)."""
-    from agentledger.auth import ApiKeys
-
-    settings = load_settings(data_dir=data_dir)
-    listing = ApiKeys(settings.data_dir).listing()
-    if as_json:
-        _print_json(listing)
-        return
-    for record in listing:
-        console.print(
-            f"{record['id']}  {record['name']:<20} {','.join(record['roles']):<22} "
-            f"{record['created_at']}"
-        )
-
-
-@keys.command("revoke")
-@click.argument("key_id")
-@data_dir_option
-def keys_revoke(key_id: str, data_dir: Path | None) -> None:
-    """Revoke the API key KEY_ID; the running ledger refuses it at once."""
-    from agentledger.auth import ApiKeys
-
-    settings = load_settings(data_dir=data_dir)
-    if not ApiKeys(settings.data_dir).revoke(key_id):
-        raise click.BadParameter(f"no API key {key_id}", param_hint="KEY_ID")
-    console.print(f"revoked {key_id}")
 
 
 @main.command()
@@ -500,7 +431,7 @@ def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> Non
             restitch=timedelta(seconds=settings.restitch_window_s),
         )
     if as_json:
-        _print_json(report.as_json())
+        print_json(report.as_json())
     else:
         console.print(
             f"rebuilt {report.events} events into {report.sessions} sessions"
@@ -535,7 +466,7 @@ def bench(event_count: int, data_dir: Path | None, as_json: bool) -> None:
     settings = load_settings(data_dir=data_dir)
     result = asyncio.run(run_bench(settings, event_count, console=None if as_json else err_console))
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         for key, value in result.items():
             console.print(f"{key:<14} {value}")

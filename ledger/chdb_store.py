@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,30 +41,37 @@ def checked_database(database: str) -> str:
     return f"`{database}`"
 
 
+@dataclass(slots=True)
+class _Connection:
+    handle: Any
+    current_db: str = "default"  # USE is per connection
+
+
 class _Engine:
     """The open data path, shared by every view of it (one chDB path per process)."""
 
     def __init__(self, path: Path, session: Any) -> None:
         self.path = path
-        self.session = session
+        self.writer = _Connection(session)
         # chDB runs one query at a time, whichever connection; the HTTP front calls from
         # threads.
         self.lock = threading.Lock()
-        self.current_db = "default"  # USE is per connection
-        self.readonly: Any = None  # opened on the first analyst query
-        self.readonly_db = "default"
+        self.readonly: _Connection | None = None  # opened on the first analyst query
 
-    def readonly_connection(self) -> Any:
+    def readonly_connection(self) -> _Connection:
         if self.readonly is None:
             import chdb
 
             # readonly=1, not mode=ro (readonly=2, which still allows table functions). The
             # time limit is the engine's too: chDB runs one query at a time, so one endless
             # analyst query would otherwise stall every writer.
-            self.readonly = chdb.connect(
-                f"{self.path}?readonly=1&max_execution_time={ANALYST_MAX_EXECUTION_S}"
+            self.readonly = _Connection(
+                chdb.connect(f"{self.path}?readonly=1&max_execution_time={ANALYST_MAX_EXECUTION_S}")
             )
         return self.readonly
+
+    def writer_connection(self) -> _Connection:
+        return self.writer
 
 
 class ChdbStore(LedgerStore):
@@ -90,6 +98,27 @@ class ChdbStore(LedgerStore):
         view.path, view._engine, view._owner = self.path, self._engine, False
         return view
 
+    def _query(
+        self,
+        connection: Callable[[], _Connection],
+        sql: str,
+        fmt: str,
+        params: Mapping[str, Any] | None,
+        database: str | None,
+    ) -> bytes:
+        use = checked_database(database) if database is not None else None
+        with self._engine.lock:
+            try:
+                conn = connection()
+                if use is not None and database != conn.current_db:
+                    conn.handle.query(f"USE {use}", "TabSeparated")
+                    conn.current_db = str(database)
+                result = conn.handle.query(sql, fmt, params=_texts(params))
+                data: bytes = result.bytes() if result is not None else b""
+            except Exception as exc:
+                raise store_error(str(exc)) from exc
+        return data
+
     def run(
         self,
         sql: str,
@@ -99,18 +128,7 @@ class ChdbStore(LedgerStore):
         database: str | None = None,
     ) -> bytes:
         """Run any statement and return its output bytes in ``fmt`` (a FORMAT clause wins)."""
-        engine = self._engine
-        use = checked_database(database) if database is not None else None
-        with engine.lock:
-            try:
-                if database is not None and database != engine.current_db:
-                    engine.session.query(f"USE {use}", "TabSeparated")
-                    engine.current_db = database
-                result = engine.session.query(sql, fmt, params=_texts(params))
-                data: bytes = result.bytes() if result is not None else b""
-            except Exception as exc:
-                raise store_error(str(exc)) from exc
-        return data
+        return self._query(self._engine.writer_connection, sql, fmt, params, database)
 
     def run_readonly(
         self,
@@ -122,19 +140,7 @@ class ChdbStore(LedgerStore):
     ) -> bytes:
         """Run ``sql`` on the ``readonly = 1`` connection; ``database`` becomes its current
         database (kept until another is given: analysts cannot run ``USE`` themselves)."""
-        engine = self._engine
-        use = checked_database(database) if database is not None else None
-        with engine.lock:
-            try:
-                connection = engine.readonly_connection()
-                if database is not None and database != engine.readonly_db:
-                    connection.query(f"USE {use}", "TabSeparated")
-                    engine.readonly_db = database
-                result = connection.query(sql, fmt, params=_texts(params))
-                data: bytes = result.bytes() if result is not None else b""
-            except Exception as exc:
-                raise store_error(str(exc)) from exc
-        return data
+        return self._query(self._engine.readonly_connection, sql, fmt, params, database)
 
     def ledger_databases(self) -> set[str]:
         """The databases that exist in the engine, less the engine's own."""
@@ -158,6 +164,6 @@ class ChdbStore(LedgerStore):
             engine = self._engine
             with engine.lock:
                 if engine.readonly is not None:
-                    engine.readonly.close()
+                    engine.readonly.handle.close()
                     engine.readonly = None
-                engine.session.close()
+                engine.writer.handle.close()
