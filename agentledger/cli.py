@@ -190,7 +190,7 @@ def ingest(
     if missing:
         raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="PATHS")
     if as_json or not err_console.is_terminal:
-        report = asyncio.run(ingest_paths(bootstrap, topics, source_name, paths))
+        report = asyncio.run(ingest_paths(bootstrap, topics, source_name, paths, settings=settings))
     else:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -208,6 +208,7 @@ def ingest(
                     source_name,
                     paths,
                     on_progress=lambda n: progress.advance(task, n),
+                    settings=settings,
                 )
             )
     if as_json:

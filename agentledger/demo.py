@@ -61,7 +61,7 @@ async def run_demo(
         reports: dict[str, IngestReport] = {}
         for source, path in files.items():
             reports[source] = await ingest_paths(
-                info.bootstrap, topics, source, [str(path)], ingest_batch=batch
+                info.bootstrap, topics, source, [str(path)], ingest_batch=batch, settings=settings
             )
             r = reports[source]
             quiet.print(

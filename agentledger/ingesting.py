@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from agentledger.config import Settings
 from agentledger.kafka import BatchSender
 from agentledger.kafka import producer as make_producer
-from agentledger.tokens import use_fingerprint_key
 from agentledger.topics import Topics
 from ingest.framing import frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
@@ -28,19 +28,17 @@ async def ingest_paths(
     *,
     ingest_batch: str | None = None,
     on_progress: Callable[[int], None] | None = None,
-    fingerprint_key: bytes | None = None,
+    settings: Settings | None = None,
 ) -> IngestReport:
     """Read each path (``-`` is stdin) as ``source_name`` records and produce them.
 
-    ``fingerprint_key``: the deployment's key for the fingerprints that replace credentials,
-    for a caller that has not set it in this process yet.
+    The process must have its fingerprint key set (``client.use_fingerprint_key``);
+    ``settings`` carry a Kafka cluster's SASL/TLS options.
     """
-    if fingerprint_key is not None:
-        use_fingerprint_key(fingerprint_key)
     source = get_source(source_name)
     batch = ingest_batch or new_batch_id()
     report = IngestReport()
-    producer = make_producer(bootstrap)
+    producer = make_producer(bootstrap, settings)
     await producer.start()
     sender = BatchSender(producer)
     try:

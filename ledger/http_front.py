@@ -132,8 +132,19 @@ def _engine_message(text: str) -> str:
         text = text[:start]
 
 
-def _store_error(exc: StoreError) -> Response:
-    status = _STATUS_BY_ERROR.get(exc.name or "", 500)
+# Engine errors that are the ledger's trouble, not the statement's.
+_SERVER_ERRORS = frozenset(
+    {"MEMORY_LIMIT_EXCEEDED", "CANNOT_ALLOCATE_MEMORY", "TIMEOUT_EXCEEDED", "ABORTED"}
+)
+
+
+def _store_error(exc: StoreError, *, from_analyst: bool = False) -> Response:
+    """The HTTP answer to an engine error. An analyst's statement runs only once the engine
+    has parsed and checked it, so an engine error on it (an unknown setting, a type
+    mismatch, …) is the statement's fault: a 4xx, unless the ledger itself ran short."""
+    name = exc.name or ""
+    default = 400 if from_analyst and exc.code and name not in _SERVER_ERRORS else 500
+    status = _STATUS_BY_ERROR.get(name, default)
     return _error(
         status, exc.code or 1000, exc.name or "UNKNOWN_EXCEPTION", _engine_message(str(exc))
     )
@@ -258,7 +269,7 @@ def build_app(
         except UnicodeDecodeError:
             return _error(400, 62, "SYNTAX_ERROR", "the request body is not UTF-8 text")
         except StoreError as exc:
-            return _store_error(exc)
+            return _store_error(exc, from_analyst=role != WRITER)
         finally:
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
