@@ -77,10 +77,7 @@ def use_fingerprint_key(settings: Settings) -> None:
     created by ``up``, unless ``AGENTLEDGER_FINGERPRINT_KEY`` gives one)."""
     from agentledger.tokens import use_fingerprint_key as use_key
 
-    given = settings.fingerprint_key
-    use_key(
-        keyfiles.fingerprint_key(settings.data_dir, given.get_secret_value() if given else None)
-    )
+    use_key(keyfiles.fingerprint_key(settings))
 
 
 def api_key(settings: Settings, info: StackInfo) -> str:
@@ -125,11 +122,10 @@ def post_declaration(http_url: str, declaration: SessionDeclaration, key: str) -
         with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
             return str(orjson.loads(reply.read())["session_id"])
     except urllib.error.HTTPError as exc:
+        body = orjson.loads(exc.read() or b"{}")
         if exc.code in (401, 403):
-            body = orjson.loads(exc.read() or b"{}")
             raise ConfigError(
                 f"the ledger refused the API key ({exc.code}): {body.get('error')}"
             ) from exc
-        body = orjson.loads(exc.read() or b"{}")
         problems = body.get("problems") or [{"field": "", "reason": body.get("error", str(exc))}]
         raise DeclarationError(str(problems[0]["field"]), str(problems[0]["reason"])) from exc

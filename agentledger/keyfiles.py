@@ -11,8 +11,12 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentledger.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agentledger.config import Settings
 
 SECRETS_DIR = "secrets"
 SQL_PASSWORD_FILE = "sql_password"  # noqa: S105 (a file name, not a password)
@@ -77,19 +81,19 @@ def read_or_create(path: Path, *, nbytes: int = 32) -> str:
     return value
 
 
-def sql_password(data_dir: Path, given: str | None = None) -> str:
-    """The analysts' SQL password: the one given (a setting), else the deployment's own."""
-    if given:
-        return given
-    return read_or_create(secrets_dir(data_dir) / SQL_PASSWORD_FILE)
+def sql_password(settings: Settings) -> str:
+    """The analysts' SQL password: ``AGENTLEDGER_SQL_PASSWORD``, else the deployment's own."""
+    if settings.sql_password is not None:
+        return settings.sql_password.get_secret_value()
+    return read_or_create(secrets_dir(settings.data_dir) / SQL_PASSWORD_FILE)
 
 
 def sql_password_file(data_dir: Path) -> Path:
     return (data_dir / SECRETS_DIR / SQL_PASSWORD_FILE).resolve()
 
 
-def fingerprint_key(data_dir: Path, given: str | None = None) -> bytes:
-    """The deployment's fingerprint key: the one given (a setting), else its own file's."""
-    if given:
-        return given.encode()
-    return read_or_create(secrets_dir(data_dir) / FINGERPRINT_KEY_FILE).encode()
+def fingerprint_key(settings: Settings) -> bytes:
+    """The fingerprint key: ``AGENTLEDGER_FINGERPRINT_KEY``, else the deployment's own."""
+    if settings.fingerprint_key is not None:
+        return settings.fingerprint_key.get_secret_value().encode()
+    return read_or_create(secrets_dir(settings.data_dir) / FINGERPRINT_KEY_FILE).encode()

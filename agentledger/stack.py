@@ -212,10 +212,7 @@ class Stack:
         ingests into this ledger reads the same one.
         """
         settings = self.settings
-        keyfiles.fingerprint_key(
-            self.data_dir,
-            settings.fingerprint_key.get_secret_value() if settings.fingerprint_key else None,
-        )
+        keyfiles.fingerprint_key(settings)
         self.api_keys = ApiKeys(self.data_dir)
         local_cli_key(self.data_dir, self.api_keys)
         self._jwt = (
@@ -283,11 +280,9 @@ class Stack:
             if self.settings.writer_password
             else secrets.token_urlsafe(24)
         )
-        given = self.settings.sql_password
-        sql_password = keyfiles.sql_password(
-            self.data_dir, given.get_secret_value() if given else None
-        )
-        self._sql_password_file = None if given else keyfiles.sql_password_file(self.data_dir)
+        sql_password = keyfiles.sql_password(self.settings)
+        if self.settings.sql_password is None:
+            self._sql_password_file = keyfiles.sql_password_file(self.data_dir)
         self.sql_url = f"http://{host}:{port}"
         # The writer's URL goes only to the workers' environment, never to a file or a log.
         self._writer_url = f"http://{WRITER}:{quote(writer_password, safe='')}@{host}:{port}"
