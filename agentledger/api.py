@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from agentledger import __version__
 from agentledger.auth import Authenticator, AuthError, Caller
-from agentledger.declaration import SessionDeclaration, describe_error
+from kernel.declaration import SessionDeclaration, describe_error
 
 
 class RoleRequired:

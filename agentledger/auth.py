@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import ConfigError, LedgerError
-from agentledger.keyfiles import (
+from kernel.errors import ConfigError, LedgerError
+from kernel.keyfiles import (
     API_KEYS_FILE,
     CLI_KEY_FILE,
     read_private,

@@ -22,16 +22,16 @@ import psutil
 from rich.console import Console
 
 from agentledger.client import analyst_store, running_ledger, use_fingerprint_key
-from agentledger.config import Settings
-from agentledger.kafka import BatchSender, consumer_lag
-from agentledger.kafka import producer as make_producer
-from agentledger.procs import tune_gc_for_throughput
 from agentledger.progress import wait_until_stored
 from agentledger.sampledata import iter_records
-from agentledger.topics import Topics
 from ingest.framing import Framed, frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
 from ingest.registry import get_source
+from kernel.config import Settings
+from kernel.kafka import BatchSender, consumer_lag
+from kernel.kafka import producer as make_producer
+from kernel.procs import tune_gc_for_throughput
+from kernel.topics import Topics
 
 CHUNK = 5_000
 

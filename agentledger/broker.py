@@ -8,8 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from agentledger.errors import StackError
-from agentledger.procs import free_port, spawn, stop, wait_for_port
+from kernel.errors import StackError
+from kernel.procs import free_port, spawn, stop, wait_for_port
 
 
 class EmbeddedBroker:

@@ -23,12 +23,12 @@ from agentledger.cli_common import (
     print_json,
 )
 from agentledger.cli_keys import keys
-from agentledger.config import Settings, load_settings
-from agentledger.errors import LedgerError, StackError
 from agentledger.stack import Stack, read_state, require_state
-from agentledger.topics import Topics
 from ingest.registry import SOURCES
-from processors.attribution import LABELS
+from kernel.config import Settings, load_settings
+from kernel.errors import LedgerError, StackError
+from kernel.topics import Topics
+from kernel.vocabulary import LABELS
 
 
 class LedgerGroup(click.Group):
@@ -180,7 +180,7 @@ def ingest(
     """Read PATHS (or - for stdin) and send every record into the ledger."""
     from agentledger.client import use_fingerprint_key
     from agentledger.ingesting import ingest_paths
-    from agentledger.procs import tune_gc_for_throughput
+    from kernel.procs import tune_gc_for_throughput
 
     tune_gc_for_throughput()
 
@@ -269,7 +269,7 @@ def _declarations_in(text: str, name: str) -> list[tuple[str, Any]]:
 def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
     """Declare sessions from PATH (- for stdin): one declaration, an array, or JSON Lines."""
     from agentledger.client import api_key, post_declaration
-    from agentledger.declaration import DeclarationError, parse_declaration
+    from kernel.declaration import DeclarationError, parse_declaration
 
     settings = load_settings(data_dir=data_dir)
     info = require_state(settings.data_dir)

@@ -8,7 +8,7 @@ import click
 
 from agentledger.auth import ROLES, ApiKeys
 from agentledger.cli_common import console, data_dir_option, err_console, json_option, print_json
-from agentledger.config import load_settings
+from kernel.config import load_settings
 
 
 @click.group()

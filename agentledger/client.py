@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from agentledger import keyfiles
-from agentledger.config import Settings
-from agentledger.declaration import DeclarationError, SessionDeclaration
-from agentledger.errors import ConfigError, StackError
-from agentledger.procs import spawn
 from agentledger.stack import StackInfo, read_state
+from kernel import keyfiles
+from kernel.config import Settings
+from kernel.declaration import DeclarationError, SessionDeclaration
+from kernel.errors import ConfigError, StackError
+from kernel.procs import spawn
 
 if TYPE_CHECKING:
     from ledger.clickhouse_store import ClickHouseStore
@@ -75,7 +75,7 @@ async def running_ledger(
 def use_fingerprint_key(settings: Settings) -> None:
     """Fingerprint credentials in this process with the deployment's key (the ledger's own,
     created by ``up``, unless ``AGENTLEDGER_FINGERPRINT_KEY`` gives one)."""
-    from agentledger.tokens import use_fingerprint_key as use_key
+    from kernel.tokens import use_fingerprint_key as use_key
 
     use_key(keyfiles.fingerprint_key(settings))
 

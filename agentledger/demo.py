@@ -17,15 +17,15 @@ from agentledger.client import (
     running_ledger,
     use_fingerprint_key,
 )
-from agentledger.config import Settings
-from agentledger.declaration import parse_declaration
-from agentledger.events import now_utc
 from agentledger.ingesting import ingest_paths
 from agentledger.progress import wait_until_stored
 from agentledger.render import chain_tree, explain
 from agentledger.sampledata import generate_sessions, write_files
-from agentledger.topics import Topics
 from ingest.pipeline import IngestReport
+from kernel.config import Settings
+from kernel.declaration import parse_declaration
+from kernel.events import now_utc
+from kernel.topics import Topics
 from ledger.queries import find_action, ledger_summary, session_chain
 from ledger.store import LedgerStore
 

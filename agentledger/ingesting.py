@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from agentledger.config import Settings
-from agentledger.kafka import BatchSender
-from agentledger.kafka import producer as make_producer
-from agentledger.topics import Topics
 from ingest.framing import frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
 from ingest.registry import get_source
+from kernel.config import Settings
+from kernel.kafka import BatchSender
+from kernel.kafka import producer as make_producer
+from kernel.topics import Topics
 
 
 def new_batch_id(prefix: str = "ingest") -> str:

@@ -8,7 +8,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agentledger.errors import StackError
+from kernel.errors import StackError
 from ledger.store import LedgerStore
 
 COUNTED_TABLES = ("raw_events", "dead_letters")

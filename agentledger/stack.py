@@ -21,19 +21,19 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
-from agentledger import keyfiles
 from agentledger.auth import ApiKeys, Authenticator, JwtVerifier, local_cli_key
 from agentledger.broker import EmbeddedBroker
-from agentledger.config import Settings
-from agentledger.declaration import SessionDeclaration
-from agentledger.errors import StackError
-from agentledger.events import now_utc
-from agentledger.kafka import ensure_topics
-from agentledger.kafka import producer as kafka_producer
-from agentledger.keyfiles import CLI_KEY_FILE, SECRETS_DIR
-from agentledger.procs import alive, free_port, spawn, stop
-from agentledger.topics import Topics
 from ingest.registry import SOURCES
+from kernel import keyfiles
+from kernel.config import Settings
+from kernel.declaration import SessionDeclaration
+from kernel.errors import StackError
+from kernel.events import now_utc
+from kernel.kafka import ensure_topics
+from kernel.kafka import producer as kafka_producer
+from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
+from kernel.procs import alive, free_port, spawn, stop
+from kernel.topics import Topics
 from ledger.store import LedgerStore
 
 STATE_FILE = "stack.json"

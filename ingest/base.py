@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from agentledger.errors import RecordError
-from agentledger.events import Event, event_id_for
+from kernel.errors import RecordError
+from kernel.events import Event, event_id_for
 
 # The ledger's DateTime64 range: a record outside it is refused here, not by the store.
 MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)

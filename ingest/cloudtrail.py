@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from agentledger.events import (
+from ingest.base import Source, parse_time, require, require_object
+from ingest.fields import add_key, obj, put, require_text, text
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -20,8 +22,6 @@ from agentledger.events import (
     TOKEN_GRANT,
     Event,
 )
-from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, obj, put, require_text, text
 
 _STS = "sts.amazonaws.com"
 _SIGNIN = "signin.amazonaws.com"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from agentledger.errors import RecordError
-from agentledger.events import ch_ts as ts
-from agentledger.events import now_utc
 from ingest.base import parse_time
+from kernel.errors import RecordError
+from kernel.events import ch_ts as ts
+from kernel.events import now_utc
 
 
 def dead_letter(error: RecordError, record_text: str, ingest_batch: str = "") -> dict[str, Any]:

@@ -25,8 +25,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.base import Source, parse_time, require, require_object
+from ingest.fields import add_key, obj, put, require_text, text
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -38,8 +40,6 @@ from agentledger.events import (
     UNKNOWN,
     Event,
 )
-from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, obj, put, require_text, text
 
 # Sign-in categories in which the subject is a workload, not a person.
 _APP_CATEGORIES = frozenset(

@@ -19,8 +19,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.base import Source, parse_time, require, require_object
+from ingest.fields import add_key, apply_token_claims, obj, put, text
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     KEY_JTI,
@@ -31,9 +33,7 @@ from agentledger.events import (
     UNKNOWN,
     Event,
 )
-from agentledger.tokens import fingerprint_of, scopes_of
-from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, apply_token_claims, obj, put, text
+from kernel.tokens import fingerprint_of, scopes_of
 
 _HEX = frozenset("0123456789abcdef")
 _ABSENT = frozenset({"", "-"})  # Envoy writes "-" for a value it does not have

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from agentledger.errors import RecordError
-from agentledger.events import Event, canonical_json
+from kernel.errors import RecordError
+from kernel.events import Event, canonical_json
 
 # Shared and read-only, so that ``obj(None)`` costs no allocation on the hot path.
 _EMPTY: Mapping[str, Any] = MappingProxyType({})

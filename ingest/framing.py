@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import RecordError
-from agentledger.events import canonical_json
-from agentledger.tokens import find_secrets, fingerprint
 from ingest.base import Source
 from ingest.redact import redact
+from kernel.errors import RecordError
+from kernel.events import canonical_json
+from kernel.tokens import find_secrets, fingerprint
 
 
 @dataclass(slots=True)

@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.base import Source, parse_time, require_object
+from ingest.fields import add_key, obj, put, require_text, text
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -28,9 +30,7 @@ from agentledger.events import (
     TOKEN_GRANT,
     Event,
 )
-from agentledger.tokens import fingerprint_digest
-from ingest.base import Source, parse_time, require_object
-from ingest.fields import add_key, obj, put, require_text, text
+from kernel.tokens import fingerprint_digest
 
 # From GitHub's audit log event reference (docs: src/audit-logs/data/*/user.json).
 _GRANTS = frozenset(
@@ -70,7 +70,7 @@ def token_fingerprint(hashed_token: str) -> str:
     """The ``token_fp`` key for GitHub's ``hashed_token``, base64(SHA-256(token)).
 
     Keyed fingerprints are defined over that same digest, so the fingerprint made from it
-    is the one ``agentledger.tokens.fingerprint`` gives the token seen in clear at a gateway,
+    is the one ``kernel.tokens.fingerprint`` gives the token seen in clear at a gateway,
     and the calls join. A value that is not a base64 SHA-256 digest is kept as written
     under ``sha256b64:``.
     """

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.base import Source, parse_time, require, require_object
+from ingest.fields import add_key, apply_token_claims, obj, put, text
+from kernel.errors import RecordError
+from kernel.events import (
     FAILURE,
     KEY_JTI,
     KEY_MCP_RPC,
@@ -31,9 +33,7 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from agentledger.tokens import fingerprint_of, scopes_of
-from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, apply_token_claims, obj, put, text
+from kernel.tokens import fingerprint_of, scopes_of
 
 _DIRECTIONS = frozenset({"client_to_server", "server_to_client"})
 _CLIENT_INFO = "io.modelcontextprotocol/clientInfo"

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from agentledger.events import (
+from ingest.base import Source, parse_time, require, require_object
+from ingest.fields import add_key, obj, put, require_text, text
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -22,8 +24,6 @@ from agentledger.events import (
     UNKNOWN,
     Event,
 )
-from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, obj, put, require_text, text
 
 _GRANT_PREFIXES = ("app.oauth2.as.token.grant", "app.oauth2.token.grant")
 _IDENTITY_PREFIXES = ("user.session.", "user.authentication.", "user.mfa.")

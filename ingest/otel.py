@@ -18,8 +18,10 @@ from typing import Any, ClassVar
 
 import orjson
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.base import MAX_TIME, MIN_TIME, Source, require_object
+from ingest.fields import add_key, obj, put, text
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     KEY_MCP_RPC,
@@ -32,8 +34,6 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from ingest.base import MAX_TIME, MIN_TIME, Source, require_object
-from ingest.fields import add_key, obj, put, text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX = frozenset("0123456789abcdef")

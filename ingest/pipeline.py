@@ -15,14 +15,14 @@ from typing import Any
 
 import orjson
 
-from agentledger import codec
-from agentledger.errors import RecordError
-from agentledger.events import Event, now_utc
-from agentledger.kafka import BatchSender
-from agentledger.topics import Topics
 from ingest.base import Source
 from ingest.deadletter import dead_letter, reason_key
 from ingest.framing import Framed, Unframed
+from kernel import codec
+from kernel.errors import RecordError
+from kernel.events import Event, now_utc
+from kernel.kafka import BatchSender
+from kernel.topics import Topics
 
 SCHEMA_HEADERS = [(codec.SCHEMA_HEADER, codec.schema_name(codec.CURRENT_VERSION).encode())]
 

@@ -1,6 +1,6 @@
 """Replace every credential in a record before it leaves the ingest process.
 
-Three kinds of evidence make a value secret (``agentledger.tokens`` knows them), checked
+Three kinds of evidence make a value secret (``kernel.tokens`` knows them), checked
 everywhere in the record:
 
 - its *key*: ``password``, ``client_secret``, ``x-api-key``, ``sessionToken``, ``Cookie``… in
@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from agentledger.events import canonical_json
-from agentledger.tokens import (
+from kernel.events import canonical_json
+from kernel.tokens import (
     PLACEHOLDER,
     SCHEMES,
     Hit,

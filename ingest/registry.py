@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agentledger.errors import ConfigError
 from ingest.base import Source
 from ingest.cloudtrail import CloudTrailSource
 from ingest.entra import EntraSource
@@ -11,6 +10,7 @@ from ingest.github import GitHubAuditSource
 from ingest.mcp import McpSource
 from ingest.okta import OktaSource
 from ingest.otel import OtelTraceSource
+from kernel.errors import ConfigError
 
 SOURCES: dict[str, type[Source]] = {
     source.name: source

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import StoreError
+from kernel.errors import StoreError
 from ledger.store import LedgerStore, param_text, store_error
 
 ANALYST_MAX_EXECUTION_S = 60

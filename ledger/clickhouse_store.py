@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from agentledger.errors import StoreError
+from kernel.errors import StoreError
 from ledger.store import LedgerStore, store_error
 
 

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from agentledger.errors import ConfigError, StoreError
+from kernel.errors import ConfigError, StoreError
 from ledger.chdb_store import ChdbStore
 from ledger.sqlguard import UnsafeQuery, analyst_statement
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import LedgerError
+from kernel.errors import LedgerError
 from ledger.store import LedgerStore
 
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agentledger.errors import StoreError
+from kernel.errors import StoreError
 
 __all__ = [
     "ALLOWED_STATEMENTS",

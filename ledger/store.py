@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import StoreError
+from kernel.errors import StoreError
 from ledger.schema import ddl
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

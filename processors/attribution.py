@@ -20,35 +20,32 @@ Until drift scoring exists, coverage is decided by the intent's structure (``too
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
-from functools import lru_cache
 from typing import Any, Final
 
 import orjson
 
-from agentledger import events as ev
-from agentledger.events import Event
-from agentledger.events import ch_ts as ts
-
-DIRECT_USER: Final = "direct_user"
-AGENT_DELEGATED: Final = "agent_delegated"
-AGENT_AUTONOMOUS: Final = "agent_autonomous"
-UNATTRIBUTED: Final = "unattributed"
-LABELS: Final = (DIRECT_USER, AGENT_DELEGATED, AGENT_AUTONOMOUS, UNATTRIBUTED)
-
-# The rule that decided a label (kept with it, so "why" has a short answer too).
-RULE_PERSON: Final = "person_own_credentials"
-RULE_NO_ACTOR: Final = "no_agent_no_person"
-RULE_NO_SESSION: Final = "no_session_key"
-RULE_COVERED: Final = "intent_covers"
-RULE_OUTSIDE: Final = "outside_intent"
-RULE_NO_INSTRUCTION: Final = "no_instruction"
-
-HUMAN_TYPES: Final = frozenset({"User", "IAMUser", "SAMLUser", "Root"})
+from kernel import events as ev
+from kernel.access import PROTOCOL_KINDS
+from kernel.events import Event
+from kernel.events import ch_ts as ts
+from kernel.vocabulary import (
+    AGENT_AUTONOMOUS,
+    AGENT_DELEGATED,
+    ATTR_ACT_CHAIN,
+    DIRECT_USER,
+    HUMAN_TYPES,
+    RULE_COVERED,
+    RULE_NO_ACTOR,
+    RULE_NO_INSTRUCTION,
+    RULE_NO_SESSION,
+    RULE_OUTSIDE,
+    RULE_PERSON,
+    UNATTRIBUTED,
+)
 
 # Keys that name the credential or the request itself: an action linked to a session by
 # one of them ran on that session's credential, so the session's agent took it. IdP
@@ -67,78 +64,11 @@ CREDENTIAL_KEYS: Final = frozenset(
 )
 # What a principal does at the identity provider is their own step, even in an agent's session.
 SELF_KINDS: Final = frozenset({ev.IDENTITY, ev.TOKEN_GRANT})
-# Protocol steps (initialize, tools/list) change nothing: any instruction covers them.
-PROTOCOL_KINDS: Final = frozenset({ev.MCP_MESSAGE, ev.IDENTITY, ev.TOKEN_GRANT})
-
-READ, WRITE, DELETE = ev.READ, ev.WRITE, ev.DELETE
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_READ_VERBS = _words(
-    "get list read search fetch query describe find lookup view show count head "
-    "download export select check status retrieve browse inspect"
-)
-_DELETE_VERBS = _words("delete remove drop destroy purge erase revoke terminate")
-_WRITE_VERBS = _words(
-    "create update write set put post send insert add modify edit patch upload "
-    "move rename execute run invoke apply change assign grant merge close open "
-    "publish transfer pay refund cancel approve deploy push commit replace upsert"
-)
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_HTTP_ACCESS = {
-    "GET": READ,
-    "HEAD": READ,
-    "OPTIONS": READ,
-    "POST": WRITE,
-    "PUT": WRITE,
-    "PATCH": WRITE,
-    "DELETE": DELETE,
-}
-
-
-@lru_cache(maxsize=16_384)
-def access_by_name(name: str) -> str:
-    """Read, write or delete from the verbs of an operation or tool name ("" if none)."""
-    for word in _WORD.findall(name):
-        verb = word.lower()
-        if verb in _DELETE_VERBS:
-            return DELETE
-        if verb in _READ_VERBS:
-            return READ
-        if verb in _WRITE_VERBS:
-            return WRITE
-    return ""
-
-
-def access_of(event: Event) -> str:
-    """What the action does to its resource, from what its source records.
-
-    CloudTrail says ``readOnly``; an HTTP log has the method; a tool or API name is read
-    for its verb (``get_order`` reads, ``crm.update_customer`` writes). Sign-ins, token
-    grants and MCP protocol messages have no access class.
-    """
-    if event.kind in PROTOCOL_KINDS:
-        return ""
-    if event.kind == ev.TOOL_CALL:
-        return access_by_name(event.resource or "")
-    read_only = event.attributes.get("read_only")
-    by_name = access_by_name(event.operation)
-    if read_only == "true":
-        return READ
-    if read_only == "false":
-        return DELETE if by_name == DELETE else WRITE
-    method = event.operation.partition(" ")[0]
-    if method in _HTTP_ACCESS and " " in event.operation:
-        return _HTTP_ACCESS[method]
-    return by_name
 
 
 def actors_of(event: Event) -> tuple[str, ...]:
     """The RFC 8693 ``act`` chain the parser kept, outermost (acting now) first."""
-    chain = event.attributes.get("act_chain")
+    chain = event.attributes.get(ATTR_ACT_CHAIN)
     if not chain:
         return ()
     try:

@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from agentledger import codec
-from agentledger.declaration import parse_declaration
-from agentledger.errors import RecordError
 from ingest.base import parse_time
 from ingest.registry import get_source
+from kernel import codec
+from kernel.declaration import parse_declaration
+from kernel.errors import RecordError
 from ledger.store import LedgerStore
 from processors.stitch import Stitcher, StitchState
 

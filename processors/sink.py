@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from agentledger import codec
-from agentledger.errors import RecordError, StoreError
-from agentledger.topics import Topics
 from ingest.deadletter import dead_letter
+from kernel import codec
+from kernel.errors import RecordError, StoreError
+from kernel.topics import Topics
 from ledger.store import LedgerStore
 from processors.attribution import signature
 from processors.stitch import Stitcher, StitchOutput, StitchState

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from agentledger import events as ev
-from agentledger.codec import Envelope
-from agentledger.declaration import SessionDeclaration
-from agentledger.events import Event
-from agentledger.events import ch_ts as ts
+from kernel import events as ev
+from kernel.access import access_of
+from kernel.codec import Envelope
+from kernel.declaration import SessionDeclaration
+from kernel.events import Event
+from kernel.events import ch_ts as ts
+from kernel.vocabulary import HUMAN_TYPES
 from processors.attribution import (
-    HUMAN_TYPES,
     ActionFacts,
     Hop,
     Intent,
     SessionContext,
-    access_of,
     actors_of,
     agent_name,
     attribute,

@@ -19,13 +19,13 @@ import faust
 import mode
 import orjson
 
-from agentledger.config import Settings, load_settings
-from agentledger.declaration import DeclarationError, parse_declaration
-from agentledger.errors import ConfigError, RecordError
-from agentledger.kafka import security_options
-from agentledger.procs import tune_gc_for_throughput
-from agentledger.topics import Topics
 from ingest.deadletter import dead_letter, dead_letter_row
+from kernel.config import Settings, load_settings
+from kernel.declaration import DeclarationError, parse_declaration
+from kernel.errors import ConfigError, RecordError
+from kernel.kafka import security_options
+from kernel.procs import tune_gc_for_throughput
+from kernel.topics import Topics
 from ledger.clickhouse_store import ClickHouseStore
 from processors.sink import EventSink, restore_state, retrying, run_sink
 from processors.stitch import Stitcher

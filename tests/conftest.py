@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentledger.tokens import use_fingerprint_key
+from kernel.tokens import use_fingerprint_key
 from ledger.chdb_store import ChdbStore
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,14 +13,14 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import RecordError
-from agentledger.events import canonical_json
 from agentledger.sampledata import iter_records
-from agentledger.tokens import word_list
 from ingest.base import Source
 from ingest.envoy import parse_text_line
 from ingest.framing import Framed, frame_lines
 from ingest.registry import SOURCES, get_source
+from kernel.errors import RecordError
+from kernel.events import canonical_json
+from kernel.tokens import word_list
 from tests.unit.parsing import b64url
 from tests.unit.test_otel import agent_run
 

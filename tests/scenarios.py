@@ -24,9 +24,9 @@ from typing import Any
 
 import orjson
 
-from agentledger.codec import Envelope
 from ingest.framing import Framed, frame_lines
 from ingest.registry import get_source
+from kernel.codec import Envelope
 from tests.unit.parsing import make_jwt
 
 BASE = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)

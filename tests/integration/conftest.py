@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 import pytest
 import uvicorn
 
-from agentledger.config import Settings
-from agentledger.procs import free_port
 from agentledger.stack import Stack
+from kernel.config import Settings
+from kernel.procs import free_port
 from ledger.chdb_store import ChdbStore
 from ledger.http_front import Credentials, build_app
 from ledger.store import LedgerStore

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 from agentledger.ingesting import ingest_paths
-from agentledger.kafka import consumer_lag
-from agentledger.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from agentledger.progress import stored_count
-from agentledger.topics import Topics
 from ingest.pipeline import IngestReport
+from kernel.kafka import consumer_lag
+from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
+from kernel.topics import Topics
 from ledger.store import LedgerStore
 from tests.integration.conftest import RunningStack
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from agentledger.declaration import parse_declaration
 from agentledger.render import explain
+from kernel.declaration import parse_declaration
 from ledger.chdb_store import ChdbStore
 from ledger.queries import find_action, list_actions, list_sessions, session_chain
 from processors.sink import restore_state

@@ -82,8 +82,8 @@ def test_undecodable_event_message_is_dead_lettered_by_the_worker(stack: Running
     """A message on ledger.events that is not an Avro event (a foreign producer, say)."""
     import asyncio
 
-    from agentledger.kafka import producer
-    from agentledger.topics import Topics
+    from kernel.kafka import producer
+    from kernel.topics import Topics
 
     topics = Topics(stack.settings.topic_prefix)
 

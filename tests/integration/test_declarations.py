@@ -126,7 +126,7 @@ def test_a_bad_declaration_is_refused_naming_the_field(stack: RunningStack) -> N
 
 
 def test_rebuild_keeps_declared_sessions(stack: RunningStack, tmp_path: Path) -> None:
-    from agentledger.procs import stop
+    from kernel.procs import stop
     from processors.rebuild import rebuild
 
     sample = next(s for s in generate_sessions(3, run_id="declared-rebuild") if s.jti)

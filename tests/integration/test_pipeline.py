@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentledger.kafka import consumer_lag
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
-from agentledger.topics import Topics
+from kernel.kafka import consumer_lag
+from kernel.topics import Topics
 from ledger.queries import list_sessions, session_chain
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import ingest, wait_consumed, wait_rows, wait_stored
@@ -193,7 +193,7 @@ def test_real_samples_flow_through(stack: RunningStack, real_data: Path) -> None
 def test_a_restarted_worker_continues_the_chains(stack: RunningStack, tmp_path: Path) -> None:
     """Stitch state is a projection of the ledger: a new worker rebuilds it and keeps joining
     events to the sessions the previous worker started."""
-    from agentledger.procs import stop
+    from kernel.procs import stop
 
     [sample] = [s for s in generate_sessions(4, run_id="restart") if s.jti][:1]
     okta_and_mcp = [r for r in sample.records if r.source != "cloudtrail"]
@@ -245,7 +245,7 @@ def _chains(store: Any) -> set[frozenset[str]]:
 
 
 def test_rebuild_from_raw_events_gives_the_same_chains(stack: RunningStack, tmp_path: Path) -> None:
-    from agentledger.procs import stop
+    from kernel.procs import stop
     from processors.rebuild import rebuild
 
     _, total = _ingest_samples(stack, tmp_path / "in", "rebuild", count=8)

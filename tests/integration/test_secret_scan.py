@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from agentledger.topics import Topics
 from ingest.registry import SOURCES
+from kernel.topics import Topics
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import ingest, wait_rows, wait_stored
 from tests.planted import (

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingErr
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agentledger.errors import StoreError
+from kernel.errors import StoreError
 from ledger.chdb_store import ChdbStore
 from ledger.sqlguard import DENIED_FUNCTIONS, escaped, read_only_problem
 from tests.integration.conftest import ANALYST_PASSWORD, ANALYST_USER

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentledger.errors import StoreError
+from kernel.errors import StoreError
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
 from ledger.schema import TABLES

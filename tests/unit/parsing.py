@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from agentledger.errors import RecordError
-from agentledger.events import KEY_TYPES, KINDS, OUTCOMES, Event
 from ingest.base import Source
 from ingest.framing import Framed, Unframed, frame_lines
+from kernel.errors import RecordError
+from kernel.events import KEY_TYPES, KINDS, OUTCOMES, Event
 
 HEX = frozenset("0123456789abcdef")
 

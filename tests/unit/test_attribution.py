@@ -10,10 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger import events as ev
-from agentledger.codec import Envelope
-from agentledger.declaration import parse_declaration
-from agentledger.events import Event
+from kernel import events as ev
+from kernel import vocabulary as vocab
+from kernel.access import access_of
+from kernel.codec import Envelope
+from kernel.declaration import parse_declaration
+from kernel.events import Event
 from processors import attribution as at
 from processors.attribution import ActionFacts, Hop, Intent, SessionContext
 from processors.stitch import Stitcher, StitchState
@@ -46,7 +48,7 @@ def _event(kind: str, operation: str, **kw: Any) -> Event:
     ],
 )
 def test_access_is_read_from_what_each_source_records(event: Event, access: str) -> None:
-    assert at.access_of(event) == access
+    assert access_of(event) == access
 
 
 def _facts(**kw: Any) -> ActionFacts:
@@ -78,7 +80,7 @@ ALICE = Hop("human", "alice@acme.example", "", "declaration")
 def test_a_person_with_their_own_credentials_and_no_agent_is_direct() -> None:
     ctx = SessionContext("s-1", principal="alice@acme.example", principal_type="User")
     result = at.attribute(_facts(), ctx)
-    assert (result.label, result.rule) == (at.DIRECT_USER, at.RULE_PERSON)
+    assert (result.label, result.rule) == (vocab.DIRECT_USER, vocab.RULE_PERSON)
     assert result.origin_principal == "alice@acme.example"
     assert [e["fact"] for e in result.evidence] == ["link", "person"]
 
@@ -86,13 +88,13 @@ def test_a_person_with_their_own_credentials_and_no_agent_is_direct() -> None:
 def test_no_agent_and_no_person_is_unattributed() -> None:
     facts = _facts(principal="svc-batch", principal_type="AssumedRole")
     result = at.attribute(facts, SessionContext("s-1"))
-    assert (result.label, result.rule) == (at.UNATTRIBUTED, at.RULE_NO_ACTOR)
+    assert (result.label, result.rule) == (vocab.UNATTRIBUTED, vocab.RULE_NO_ACTOR)
 
 
 def test_an_agent_action_with_no_key_has_no_session_and_is_unattributed() -> None:
     facts = _facts(agent_name="support-agent", link_key_type="event", link_rule="new_session")
     result = at.attribute(facts, SessionContext("s-1", agent="support-agent"))
-    assert (result.label, result.rule) == (at.UNATTRIBUTED, at.RULE_NO_SESSION)
+    assert (result.label, result.rule) == (vocab.UNATTRIBUTED, vocab.RULE_NO_SESSION)
 
 
 def test_the_session_agent_is_inherited_only_through_a_credential_key() -> None:
@@ -102,15 +104,15 @@ def test_the_session_agent_is_inherited_only_through_a_credential_key() -> None:
     by_token = at.attribute(_facts(), ctx)
     assert by_token.agent == "support-agent"
     by_idp_session = at.attribute(_facts(link_key_type=ev.KEY_IDP_SESSION), ctx)
-    assert by_idp_session.label == at.DIRECT_USER  # the IdP session says nothing of the token
+    assert by_idp_session.label == vocab.DIRECT_USER  # the IdP session says nothing of the token
     sign_in = at.attribute(_facts(kind=ev.IDENTITY, access=""), ctx)
-    assert sign_in.label == at.DIRECT_USER  # signing in is the person's own step
+    assert sign_in.label == vocab.DIRECT_USER  # signing in is the person's own step
 
 
 def test_an_agent_with_no_intent_acts_on_its_own() -> None:
     ctx = SessionContext("s-1", agent="support-agent", upstream=(ALICE,))
     result = at.attribute(_facts(), ctx)
-    assert (result.label, result.rule) == (at.AGENT_AUTONOMOUS, at.RULE_NO_INSTRUCTION)
+    assert (result.label, result.rule) == (vocab.AGENT_AUTONOMOUS, vocab.RULE_NO_INSTRUCTION)
     assert (result.origin_type, result.origin_principal) == ("human", "alice@acme.example")
 
 
@@ -155,10 +157,10 @@ def test_a_downstream_action_the_first_intent_does_not_cover_is_a_possible_confu
         upstream=(Hop("agent", "orchestrator", "s-orch", "declaration", first), ALICE),
     )
     deleted = at.attribute(_facts(access="delete"), ctx)
-    assert (deleted.label, deleted.confused_deputy) == (at.AGENT_DELEGATED, True)
+    assert (deleted.label, deleted.confused_deputy) == (vocab.AGENT_DELEGATED, True)
     assert [h.kind for h in deleted.chain] == ["agent", "agent", "human"]
     written = at.attribute(_facts(), ctx)
-    assert (written.label, written.confused_deputy) == (at.AGENT_DELEGATED, False)
+    assert (written.label, written.confused_deputy) == (vocab.AGENT_DELEGATED, False)
 
 
 # -- the scenarios, from raw records ---------------------------------------------------------
@@ -204,27 +206,27 @@ def test_the_same_write_gets_three_labels_in_three_scenarios() -> None:
         for s in items
     }
     assert summary["direct"] == {
-        "okta user.session.start @00:00": at.DIRECT_USER,
-        "okta app.oauth2.as.token.grant.access_token @00:02": at.DIRECT_USER,
-        "envoy GET /v1/customers/globex @00:30": at.DIRECT_USER,
-        "envoy PATCH /v1/customers/globex @00:41": at.DIRECT_USER,
+        "okta user.session.start @00:00": vocab.DIRECT_USER,
+        "okta app.oauth2.as.token.grant.access_token @00:02": vocab.DIRECT_USER,
+        "envoy GET /v1/customers/globex @00:30": vocab.DIRECT_USER,
+        "envoy PATCH /v1/customers/globex @00:41": vocab.DIRECT_USER,
     }
     assert summary["delegated"] == {
-        "okta user.session.start @01:00": at.DIRECT_USER,
-        "okta app.oauth2.as.token.grant.access_token @01:01": at.DIRECT_USER,
-        "mcp crm.update_customer @01:15": at.AGENT_DELEGATED,
-        "envoy PATCH /v1/customers/globex @01:15": at.AGENT_DELEGATED,
+        "okta user.session.start @01:00": vocab.DIRECT_USER,
+        "okta app.oauth2.as.token.grant.access_token @01:01": vocab.DIRECT_USER,
+        "mcp crm.update_customer @01:15": vocab.AGENT_DELEGATED,
+        "envoy PATCH /v1/customers/globex @01:15": vocab.AGENT_DELEGATED,
     }
     assert summary["autonomous"] == {
-        "okta user.session.start @02:00": at.DIRECT_USER,
-        "okta app.oauth2.as.token.grant.access_token @02:01": at.DIRECT_USER,
-        "mcp orders.get_status @02:10": at.AGENT_DELEGATED,
-        "mcp crm.update_customer @02:20": at.AGENT_AUTONOMOUS,
-        "envoy PATCH /v1/customers/globex @02:20": at.AGENT_AUTONOMOUS,
+        "okta user.session.start @02:00": vocab.DIRECT_USER,
+        "okta app.oauth2.as.token.grant.access_token @02:01": vocab.DIRECT_USER,
+        "mcp orders.get_status @02:10": vocab.AGENT_DELEGATED,
+        "mcp crm.update_customer @02:20": vocab.AGENT_AUTONOMOUS,
+        "envoy PATCH /v1/customers/globex @02:20": vocab.AGENT_AUTONOMOUS,
     }
     # Each label says why, in facts an analyst can check.
     direct = by_action(rows, parse(items[0]))["envoy PATCH /v1/customers/globex @00:41"]
-    assert direct["rule"] == at.RULE_PERSON
+    assert direct["rule"] == vocab.RULE_PERSON
     assert [e["fact"] for e in orjson.loads(direct["evidence"])] == ["link", "person"]
     delegated = by_action(rows, parse(items[1]))["envoy PATCH /v1/customers/globex @01:15"]
     evidence = {e["fact"]: e for e in orjson.loads(delegated["evidence"])}
@@ -238,7 +240,7 @@ def test_the_same_write_gets_three_labels_in_three_scenarios() -> None:
     assert evidence["intent"]["source"] == "declared"
     assert evidence["coverage"]["covered"] == "yes"
     autonomous = by_action(rows, parse(items[2]))["envoy PATCH /v1/customers/globex @02:20"]
-    assert autonomous["rule"] == at.RULE_OUTSIDE
+    assert autonomous["rule"] == vocab.RULE_OUTSIDE
     why = {e["fact"]: e["detail"] for e in orjson.loads(autonomous["evidence"])}
     assert why["coverage"] == "it is a write, and the intent allows only ['read']"
 
@@ -247,7 +249,7 @@ def test_a_two_agent_chain_is_labelled_back_to_the_person() -> None:
     chain = scenarios.chain()
     rows = by_action(labels(in_order([chain])), parse(chain))
     patch = rows["envoy PATCH /v1/customers/globex @03:15"]
-    assert patch["label"] == at.AGENT_DELEGATED
+    assert patch["label"] == vocab.AGENT_DELEGATED
     assert (patch["origin_type"], patch["origin_principal"]) == ("human", "bob@acme.example")
     hops = orjson.loads(patch["chain"])
     assert [(h["kind"], h["id"]) for h in hops] == [
@@ -262,12 +264,12 @@ def test_a_two_agent_chain_is_labelled_back_to_the_person() -> None:
     # The worker was told to delete; Bob only asked for the address to be fixed.
     for name in ("mcp crm.delete_customer @03:20", "envoy DELETE /v1/customers/globex @03:20"):
         assert (rows[name]["label"], rows[name]["confused_deputy"]) == (
-            at.AGENT_DELEGATED,
+            vocab.AGENT_DELEGATED,
             True,
         ), name
     orchestrator = rows["mcp crm.get_customer @03:05"]
     assert (orchestrator["label"], orchestrator["origin_principal"]) == (
-        at.AGENT_DELEGATED,
+        vocab.AGENT_DELEGATED,
         "bob@acme.example",
     )
 
@@ -323,11 +325,11 @@ def test_a_declaration_later_than_the_restitch_window_leaves_the_label_alone() -
     stitcher = Stitcher(StitchState(restitch=timedelta(minutes=15)))
     rows = labels([envelopes, later, later, *s.declarations], stitcher)
     call = by_action(rows, envelopes)["mcp crm.update_customer @01:15"]
-    assert (call["label"], call["rule"]) == (at.AGENT_AUTONOMOUS, at.RULE_NO_INSTRUCTION)
+    assert (call["label"], call["rule"]) == (vocab.AGENT_AUTONOMOUS, vocab.RULE_NO_INSTRUCTION)
     # Within the window the same late declaration re-labels it.
     rows = labels([envelopes, *s.declarations])
     call = by_action(rows, envelopes)["mcp crm.update_customer @01:15"]
-    assert call["label"] == at.AGENT_DELEGATED
+    assert call["label"] == vocab.AGENT_DELEGATED
 
 
 def test_relabelling_writes_only_what_changed() -> None:
@@ -342,10 +344,10 @@ def test_relabelling_writes_only_what_changed() -> None:
     # The session now has the declared id: every row is rewritten, the agent actions with
     # a new label, the person's sign-in and grant with the same one.
     assert sorted(r["label"] for r in declared.attributions) == [
-        at.AGENT_DELEGATED,
-        at.AGENT_DELEGATED,
-        at.DIRECT_USER,
-        at.DIRECT_USER,
+        vocab.AGENT_DELEGATED,
+        vocab.AGENT_DELEGATED,
+        vocab.DIRECT_USER,
+        vocab.DIRECT_USER,
     ]
     assert {r["session_id"] for r in declared.attributions} == {"s-delegated"}
     assert stitcher.declare(parse_declaration(s.declarations[0])).attributions == []
@@ -387,7 +389,7 @@ def test_the_token_service_s_purpose_outranks_the_client_s_assertion(
     [session] = stitcher.state.sessions.values()
     assert (session.intent, session.intent_source) == ("update_shipping_address", "txn_token")
     for row in final.values():
-        assert row["label"] == at.AGENT_DELEGATED
+        assert row["label"] == vocab.AGENT_DELEGATED
         intent = next(e for e in orjson.loads(row["evidence"]) if e["fact"] == "intent")
         assert intent["source"] == "txn_token"
 
@@ -401,7 +403,7 @@ def test_a_role_session_a_person_was_issued_is_still_the_person_s() -> None:
         link_key="ASIAVHUV4F57FPBEKKLD",
     )
     result = at.attribute(facts, ctx)
-    assert (result.label, result.origin_principal) == (at.DIRECT_USER, "olivia@acme.example")
+    assert (result.label, result.origin_principal) == (vocab.DIRECT_USER, "olivia@acme.example")
     # Reached only through an IdP session id, the same call proves nothing about the key.
     unlinked = at.attribute(
         _facts(
@@ -411,7 +413,7 @@ def test_a_role_session_a_person_was_issued_is_still_the_person_s() -> None:
         ),
         ctx,
     )
-    assert unlinked.label == at.UNATTRIBUTED
+    assert unlinked.label == vocab.UNATTRIBUTED
 
 
 def test_an_agent_known_by_its_spiffe_id_is_named_as_the_session_knows_it() -> None:

@@ -15,9 +15,9 @@ from joserfc.jwk import ECKey, OctKey
 
 from agentledger.api import build_api
 from agentledger.auth import ApiKeys, Authenticator, AuthError, JwtVerifier, local_cli_key
-from agentledger.declaration import SessionDeclaration
-from agentledger.errors import ConfigError
-from agentledger.keyfiles import read_or_create, read_private, secrets_dir
+from kernel.declaration import SessionDeclaration
+from kernel.errors import ConfigError
+from kernel.keyfiles import read_or_create, read_private, secrets_dir
 
 ISSUER = "https://idp.acme.example"
 AUDIENCE = "agentledger"

@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.cloudtrail import CloudTrailSource
+from ingest.framing import Framed, Unframed, frame_lines
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -22,8 +24,6 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from ingest.cloudtrail import CloudTrailSource
-from ingest.framing import Framed, Unframed, frame_lines
 from tests.unit.parsing import Run, check_event, run
 
 AWSDOCS = "aws_cloudtrail/awsdocs-iam-user-guide"

@@ -11,10 +11,10 @@ import fastavro
 import orjson
 import pytest
 
-from agentledger import codec
-from agentledger.codec import Envelope, decode, encode, writer_version
-from agentledger.errors import RecordError
-from agentledger.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event
+from kernel import codec
+from kernel.codec import Envelope, decode, encode, writer_version
+from kernel.errors import RecordError
+from kernel.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event
 
 SCHEMA_PATH = codec.SCHEMA_DIR / "ledger.Event.v1.avsc"
 

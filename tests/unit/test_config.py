@@ -13,9 +13,9 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from agentledger.config import load_settings
-from agentledger.errors import ConfigError, LedgerError
-from agentledger.tokens import KEPT_CLAIMS, decode_jwt_claims, fingerprint, scopes_of
+from kernel.config import load_settings
+from kernel.errors import ConfigError, LedgerError
+from kernel.tokens import KEPT_CLAIMS, decode_jwt_claims, fingerprint, scopes_of
 
 FIX = "; set them as options or AGENTLEDGER_* variables"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from agentledger import events as ev
-from agentledger.codec import Envelope
-from agentledger.declaration import DeclarationError, parse_declaration
-from agentledger.events import Event
+from kernel import events as ev
+from kernel.codec import Envelope
+from kernel.declaration import DeclarationError, parse_declaration
+from kernel.events import Event
 from processors.stitch import RULE_DECLARED, Stitcher
 
 GOOD: dict[str, Any] = {

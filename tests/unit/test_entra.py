@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.entra import EntraSource
+from ingest.framing import Framed, frame_lines
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -25,8 +27,6 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from ingest.entra import EntraSource
-from ingest.framing import Framed, frame_lines
 from tests.unit.parsing import check_event, run
 
 ELASTIC = "entra_id/elastic-integrations/test-signinlogs-raw.log"

@@ -9,8 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.envoy import EnvoyAccessLogSource, parse_text_line
+from ingest.framing import Framed, Unframed, frame_lines
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     KEY_JTI,
@@ -23,9 +25,7 @@ from agentledger.events import (
     canonical_json,
     event_id_for,
 )
-from agentledger.tokens import fingerprint
-from ingest.envoy import EnvoyAccessLogSource, parse_text_line
-from ingest.framing import Framed, Unframed, frame_lines
+from kernel.tokens import fingerprint
 from tests.unit.parsing import make_jwt
 
 ELASTIC_LOG = "api_gateway_envoy/elastic-integrations/envoyproxy-test-log.log"

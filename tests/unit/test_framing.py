@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 
 import orjson
 
-from agentledger.events import Event, canonical_json
-from agentledger.tokens import fingerprint
 from ingest.base import Source
 from ingest.cloudtrail import CloudTrailSource
 from ingest.framing import Framed, Unframed, frame_lines, mask_text
 from ingest.redact import redact
+from kernel.events import Event, canonical_json
+from kernel.tokens import fingerprint
 
 
 class PlainSource(Source):

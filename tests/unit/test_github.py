@@ -13,8 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.framing import Framed, frame_lines
+from ingest.github import GitHubAuditSource, token_fingerprint
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -26,9 +28,7 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from agentledger.tokens import fingerprint, fingerprint_digest
-from ingest.framing import Framed, frame_lines
-from ingest.github import GitHubAuditSource, token_fingerprint
+from kernel.tokens import fingerprint, fingerprint_digest
 from tests.unit.parsing import Run, check_event, run
 
 PANTHER = "github_audit/panther-analysis"

@@ -19,7 +19,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message
 
-from agentledger.errors import ConfigError
+from kernel.errors import ConfigError
 from ledger.chdb_store import ChdbStore
 from ledger.http_front import Credentials, build_app
 from ledger.sqlguard import problem_in_ast

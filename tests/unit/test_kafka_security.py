@@ -10,9 +10,9 @@ import faust
 import pytest
 from pydantic import SecretStr
 
-from agentledger.config import Settings
-from agentledger.errors import StackError
-from agentledger.kafka import producer, security_options
+from kernel.config import Settings
+from kernel.errors import StackError
+from kernel.kafka import producer, security_options
 from processors.worker import faust_credentials
 
 

@@ -11,8 +11,11 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.base import Source
+from ingest.framing import Framed, Unframed, frame_lines
+from ingest.mcp import McpSource
+from kernel.errors import RecordError
+from kernel.events import (
     FAILURE,
     KEY_JTI,
     KEY_MCP_RPC,
@@ -29,10 +32,7 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from agentledger.tokens import fingerprint
-from ingest.base import Source
-from ingest.framing import Framed, Unframed, frame_lines
-from ingest.mcp import McpSource
+from kernel.tokens import fingerprint
 from tests.unit.parsing import check_event, make_jwt
 
 SPEC_DOCS = ("mcp/spec-docs-2025-06-18", "mcp/spec-docs-2025-11-25")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.okta import OktaSource
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     IDENTITY,
@@ -22,7 +23,6 @@ from agentledger.events import (
     Event,
     canonical_json,
 )
-from ingest.okta import OktaSource
 from tests.unit.parsing import check_event, run
 
 PANTHER = "okta/panther-analysis"

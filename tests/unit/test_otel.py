@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.errors import RecordError
-from agentledger.events import (
+from ingest.framing import Framed, frame_lines
+from ingest.otel import OtelTraceSource, first_user_text
+from kernel.errors import RecordError
+from kernel.events import (
     API_CALL,
     FAILURE,
     KEY_MCP_RPC,
@@ -28,8 +30,6 @@ from agentledger.events import (
     canonical_json,
     event_id_for,
 )
-from ingest.framing import Framed, frame_lines
-from ingest.otel import OtelTraceSource, first_user_text
 
 SEMCONV = "otel_genai/semconv-examples"
 TRACE_ID = "5b8efff798038103d269b633813fc60c"

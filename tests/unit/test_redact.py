@@ -14,10 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentledger import tokens
-from agentledger.errors import ConfigError
-from agentledger.events import canonical_json
-from agentledger.tokens import (
+from ingest.framing import Framed, Unframed, frame_lines, mask_text
+from ingest.github import token_fingerprint
+from ingest.redact import redact
+from ingest.registry import SOURCES, get_source
+from kernel import tokens
+from kernel.errors import ConfigError
+from kernel.events import canonical_json
+from kernel.tokens import (
     describe_secret,
     fingerprint,
     fingerprint_digest,
@@ -25,10 +29,6 @@ from agentledger.tokens import (
     use_fingerprint_key,
     word_list,
 )
-from ingest.framing import Framed, Unframed, frame_lines, mask_text
-from ingest.github import token_fingerprint
-from ingest.redact import redact
-from ingest.registry import SOURCES, get_source
 from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.planted import (
     POSITIONS,

@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import pytest
 
-from agentledger.declaration import parse_declaration
 from agentledger.sampledata import (
     SampleRecord,
     SampleSession,
@@ -25,6 +24,7 @@ from ingest.cloudtrail import CloudTrailSource
 from ingest.framing import Framed, frame_lines
 from ingest.mcp import McpSource
 from ingest.okta import OktaSource
+from kernel.declaration import parse_declaration
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 GRANT = "app.oauth2.as.token.grant.access_token"

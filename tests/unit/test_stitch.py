@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agentledger import events as ev
-from agentledger.codec import Envelope
-from agentledger.events import Event
+from kernel import events as ev
+from kernel.codec import Envelope
+from kernel.events import Event
 from processors.stitch import (
     RULE_MERGE,
     RULE_NEW,

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import orjson
 
-from agentledger.errors import ConfigError
+from kernel.errors import ConfigError
 
 FINGERPRINT_PREFIX: Final = "hmac-sha256:"
 # A fingerprint as written (current), or the unkeyed ``sha256:`` of older raw records.
@@ -76,7 +76,7 @@ def fingerprint_digest(digest: bytes) -> str:
     if key is None:
         raise ConfigError(
             "no fingerprint key is set in this process: call "
-            "agentledger.tokens.use_fingerprint_key(key) before ingesting (the command line "
+            "kernel.tokens.use_fingerprint_key(key) before ingesting (the command line "
             "reads AGENTLEDGER_FINGERPRINT_KEY, else DATA_DIR/secrets/fingerprint.key)"
         )
     return FINGERPRINT_PREFIX + hmac.new(key, digest, hashlib.sha256).hexdigest()

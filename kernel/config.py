@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agentledger.errors import ConfigError
+from kernel.errors import ConfigError
 
 
 class Settings(BaseSettings):

@@ -16,8 +16,8 @@ from typing import Any
 import fastavro
 import orjson
 
-from agentledger.errors import RecordError
-from agentledger.events import Event
+from kernel.errors import RecordError
+from kernel.events import Event
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 CURRENT_VERSION = 1

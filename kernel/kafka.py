@@ -6,10 +6,10 @@ import ssl
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from agentledger.errors import StackError
+from kernel.errors import StackError
 
 if TYPE_CHECKING:
-    from agentledger.config import Settings
+    from kernel.config import Settings
 
 
 def security_options(settings: Settings | None) -> dict[str, Any]:

@@ -13,10 +13,10 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentledger.errors import ConfigError
+from kernel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from agentledger.config import Settings
+    from kernel.config import Settings
 
 SECRETS_DIR = "secrets"
 SQL_PASSWORD_FILE = "sql_password"  # noqa: S105 (a file name, not a password)

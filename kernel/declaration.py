@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from agentledger import events as ev
-from agentledger.errors import LedgerError
+from kernel import events as ev
+from kernel.errors import LedgerError
 
 
 class DeclarationError(LedgerError):

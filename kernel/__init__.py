@@ -1,0 +1,2 @@
+"""The kernel: the event model and what every layer shares. It imports nothing else of the
+project."""
