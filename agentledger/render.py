@@ -10,20 +10,29 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from kernel.vocabulary import (
+    AGENT_AUTONOMOUS,
+    AGENT_DELEGATED,
+    DIRECT_USER,
+    ORIGIN_AGENT,
+    ORIGIN_HUMAN,
+    ORIGIN_SCHEDULE,
+    UNATTRIBUTED,
+)
 from ledger.queries import Chain
 
 _OUTCOME_STYLE = {"success": "green", "failure": "bold red", "pending": "yellow"}
 _LABEL_STYLE = {
-    "direct_user": "green",
-    "agent_delegated": "cyan",
-    "agent_autonomous": "bold red",
-    "unattributed": "yellow",
+    DIRECT_USER: "green",
+    AGENT_DELEGATED: "cyan",
+    AGENT_AUTONOMOUS: "bold red",
+    UNATTRIBUTED: "yellow",
 }
 _LABEL_WORDS = {
-    "direct_user": "a person acting directly",
-    "agent_delegated": "an agent doing what it was asked",
-    "agent_autonomous": "an agent acting on its own",
-    "unattributed": "no agent or person could be established",
+    DIRECT_USER: "a person acting directly",
+    AGENT_DELEGATED: "an agent doing what it was asked",
+    AGENT_AUTONOMOUS: "an agent acting on its own",
+    UNATTRIBUTED: "no agent or person could be established",
 }
 
 
@@ -93,7 +102,7 @@ def chain_tree(chain: Chain) -> Tree:
     instance = f" · instance {s['agent_instance']}" if s["agent_instance"] else ""
     client = f" · client {s['client_id']}" if s["client_id"] else ""
     node = root.add(Text(f"agent: {agent}{version}{instance}{client}", style="cyan"))
-    if s["origin_type"] == "agent":
+    if s["origin_type"] == ORIGIN_AGENT:
         origin = f"origin: agent in session {s['upstream_session_id'] or s['origin_principal']}"
     elif s["origin_type"]:
         origin = f"origin: {s['origin_type']} {s['origin_principal']}"
@@ -180,7 +189,7 @@ def delegation_words(session: dict[str, Any], upstream: list[dict[str, Any]]) ->
             words.append(f"session {hop['session_id']} (not in the ledger yet)")
             break
         words.append(f"{hop['agent_name'] or '(agent)'} ({hop['session_id']})")
-        if hop["origin_type"] in ("human", "schedule"):
+        if hop["origin_type"] in (ORIGIN_HUMAN, ORIGIN_SCHEDULE):
             words.append(f"{hop['origin_type']} {hop['origin_principal']}")
     return " ← ".join(words)
 

@@ -22,6 +22,7 @@ from kernel.events import (
     TOKEN_GRANT,
     Event,
 )
+from kernel.vocabulary import ATTR_ISSUED_ACCESS_KEY, ATTR_READ_ONLY
 
 _STS = "sts.amazonaws.com"
 _SIGNIN = "signin.amazonaws.com"
@@ -147,9 +148,9 @@ class CloudTrailSource(Source):
         put(attributes, "account_id", text(identity.get("accountId")))
         read_only = trail.get("readOnly")
         if isinstance(read_only, bool):
-            attributes["read_only"] = "true" if read_only else "false"
+            attributes[ATTR_READ_ONLY] = "true" if read_only else "false"
         elif isinstance(read_only, str) and read_only.lower() in ("true", "false"):
-            attributes["read_only"] = read_only.lower()
+            attributes[ATTR_READ_ONLY] = read_only.lower()
 
         event = Event(
             event_id=self.event_id(raw),
@@ -191,7 +192,7 @@ def _add_grant(
 ) -> None:
     """What the STS call issued: the new key and the names the new session carries."""
     issued = text(obj(response.get("credentials")).get("accessKeyId"))
-    put(event.attributes, "issued_access_key", issued)
+    put(event.attributes, ATTR_ISSUED_ACCESS_KEY, issued)
     add_key(event.keys, KEY_AWS_ACCESS_KEY, _temporary(issued))
     add_key(event.keys, KEY_AWS_SESSION_NAME, text(params.get("roleSessionName")))
     add_key(event.keys, KEY_AWS_SESSION_NAME, text(params.get("sourceIdentity")))

@@ -13,6 +13,7 @@ from typing import Any
 
 from kernel.errors import RecordError
 from kernel.events import Event, canonical_json
+from kernel.vocabulary import ATTR_ACT_CHAIN, ATTR_INTENT_SOURCE, INTENT_TXN_TOKEN
 
 # Shared and read-only, so that ``obj(None)`` costs no allocation on the hot path.
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -71,7 +72,7 @@ def apply_token_claims(event: Event, claims: Mapping[str, Any]) -> None:
     """
     chain = act_chain(claims)
     if chain:
-        event.attributes["act_chain"] = canonical_json(chain)
+        event.attributes[ATTR_ACT_CHAIN] = canonical_json(chain)
         event.agent_instance = event.agent_instance or chain[0]
     if claims.get("txn") and any(k in claims for k in ("req_wl", "tctx", "purp")):
         purpose = text(claims.get("scope")) or text(claims.get("purp"))
@@ -81,5 +82,5 @@ def apply_token_claims(event: Event, claims: Mapping[str, Any]) -> None:
             words.append("context " + canonical_json(context))
         if words:
             event.intent = "; ".join(words)[:4096]
-            event.attributes["intent_source"] = "txn_token"
+            event.attributes[ATTR_INTENT_SOURCE] = INTENT_TXN_TOKEN
         put(event.attributes, "requesting_workload", text(claims.get("req_wl")))

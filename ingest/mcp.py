@@ -34,6 +34,7 @@ from kernel.events import (
     canonical_json,
 )
 from kernel.tokens import fingerprint_of, scopes_of
+from kernel.vocabulary import ATTR_ARGUMENTS, ATTR_INTENT_SOURCE, INTENT_MCP_CLIENT
 
 _DIRECTIONS = frozenset({"client_to_server", "server_to_client"})
 _CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
@@ -191,7 +192,7 @@ class McpSource(Source):
             event.resource = tool
             put(attributes, "tool", tool)
             if "arguments" in params:
-                attributes["arguments"] = canonical_json(params["arguments"])
+                attributes[ATTR_ARGUMENTS] = canonical_json(params["arguments"])
         else:
             event.outcome = UNKNOWN
         return [event]
@@ -216,7 +217,7 @@ def _add_intent(event: Event, meta: Mapping[str, Any]) -> None:
         obj(invocation.get("invocationReason")).get("text")
     )
     if event.intent:
-        event.attributes["intent_source"] = "mcp_ai_invocation"
+        event.attributes[ATTR_INTENT_SOURCE] = INTENT_MCP_CLIENT
     put(event.attributes, "model", text(obj(invocation.get("model")).get("name")))
     turn = invocation.get("turnId")
     if turn is not None:

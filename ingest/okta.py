@@ -24,6 +24,7 @@ from kernel.events import (
     UNKNOWN,
     Event,
 )
+from kernel.vocabulary import ATTR_EXPIRES_AT, ATTR_JTI
 
 _GRANT_PREFIXES = ("app.oauth2.as.token.grant", "app.oauth2.token.grant")
 _IDENTITY_PREFIXES = ("user.session.", "user.authentication.", "user.mfa.")
@@ -132,10 +133,10 @@ def _add_grant(
     if token is not None:
         jti = text(token.get("id"))
         add_key(event.keys, KEY_JTI, jti)
-        put(event.attributes, "jti", jti)
+        put(event.attributes, ATTR_JTI, jti)
         put(event.attributes, "token_type", text(token.get("type")))
         detail = obj(token.get("detailEntry"))
-        put(event.attributes, "expires_at", text(detail.get("expires")))
+        put(event.attributes, ATTR_EXPIRES_AT, text(detail.get("expires")))
         put(event.attributes, "subject", text(detail.get("subject")))
     # An empty grantedScopes means nothing was granted: fall back only when it is absent.
     scopes = debug.get("grantedScopes")

@@ -34,6 +34,7 @@ from kernel.events import (
     Event,
     canonical_json,
 )
+from kernel.vocabulary import ATTR_ARGUMENTS, ATTR_INTENT_SOURCE, INTENT_OTEL_AGENT
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX = frozenset("0123456789abcdef")
@@ -239,7 +240,7 @@ class OtelTraceSource(Source):
         if operation_name == "execute_tool" or method == "tools/call":
             kind, operation = TOOL_CALL, method or "execute_tool"
             put(attributes, "tool", tool)
-            put(attributes, "arguments", _text_value(attrs.get("gen_ai.tool.call.arguments")))
+            put(attributes, ATTR_ARGUMENTS, _text_value(attrs.get("gen_ai.tool.call.arguments")))
             put(attributes, "tool_call_id", _text_value(attrs.get("gen_ai.tool.call.id")))
         elif method is not None:
             kind, operation = MCP_MESSAGE, method
@@ -271,7 +272,7 @@ class OtelTraceSource(Source):
             # of authorization (the same footing as MCP's aiInvocation userIntent).
             event.intent = first_user_text(attrs.get("gen_ai.input.messages"))
             if event.intent:
-                event.attributes["intent_source"] = "otel_invoke_agent"
+                event.attributes[ATTR_INTENT_SOURCE] = INTENT_OTEL_AGENT
         event.outcome, event.outcome_detail = _outcome(span, attrs, end)
         return event
 

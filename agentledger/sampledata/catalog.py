@@ -1,121 +1,27 @@
-"""What the agents do: MCP servers, their tools, the AWS call behind each tool, and tasks."""
+"""What the agents do (MCP servers, their tools and tasks) and what people do directly in AWS.
+
+The AWS call behind each tool is in ``aws_ops``; the values that fill the templates, in
+``context``."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agentledger.sampledata.common import REGION, _urlsafe, _uuid
-
-# ---------------------------------------------------------------------------------------------
-# What the agents do: MCP servers, their tools, the AWS call behind each tool, and tasks.
-
-Ctx = dict[str, Any]
-# (eventSource, eventName, readOnly, managementEvent, requestParameters, responseElements,
-#  resources or None)
-AwsCall = tuple[str, str, bool, bool, dict[str, Any], Any, list[dict[str, str]] | None]
-AwsOp = Callable[[Ctx, str, int], AwsCall]
-
-
-def _ddb(action: str, table: str, key_field: str, ctx_key: str) -> AwsOp:
-    read_only = action in ("GetItem", "Query")
-
-    def op(c: Ctx, acct: str, t: int) -> AwsCall:
-        req: dict[str, Any]
-        if action == "Query":
-            req = {
-                "tableName": table,
-                "keyConditionExpression": f"{key_field} = :v",
-                "limit": 50,
-            }
-        else:
-            req = {"tableName": table, "key": {key_field: c[ctx_key]}}
-            if action == "UpdateItem":
-                req["updateExpression"] = "SET #f = :v, updated_at = :now"
-                req["returnValues"] = "UPDATED_NEW"
-        arn = f"arn:aws:dynamodb:{REGION}:{acct}:table/{table}"
-        resources = [{"accountId": acct, "type": "AWS::DynamoDB::Table", "ARN": arn}]
-        return ("dynamodb.amazonaws.com", action, read_only, False, req, None, resources)
-
-    return op
-
-
-def _s3(action: str, bucket: str, key_template: str) -> AwsOp:
-    read_only = action == "GetObject"
-
-    def op(c: Ctx, acct: str, t: int) -> AwsCall:
-        key = key_template.format_map(c)
-        req = {"bucketName": bucket, "Host": f"{bucket}.s3.{REGION}.amazonaws.com", "key": key}
-        resp = None if read_only else {"x-amz-server-side-encryption": "aws:kms"}
-        resources = [
-            {"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/{key}"},
-            {"accountId": acct, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"},
-        ]
-        return ("s3.amazonaws.com", action, read_only, False, req, resp, resources)
-
-    return op
-
-
-def _secret(secret_template: str) -> AwsOp:
-    def op(c: Ctx, acct: str, t: int) -> AwsCall:
-        req = {"secretId": secret_template.format_map(c)}
-        return ("secretsmanager.amazonaws.com", "GetSecretValue", True, True, req, None, None)
-
-    return op
-
-
-def _describe_instances(c: Ctx, acct: str, t: int) -> AwsCall:
-    filters = [
-        {"name": "tag:service", "valueSet": {"items": [{"value": c["service"]}]}},
-        {"name": "tag:env", "valueSet": {"items": [{"value": c["env"]}]}},
-    ]
-    req = {"instancesSet": {}, "filterSet": {"items": filters}}
-    return ("ec2.amazonaws.com", "DescribeInstances", True, True, req, None, None)
-
-
-def _reboot_instances(c: Ctx, acct: str, t: int) -> AwsCall:
-    req = {"instancesSet": {"items": [{"instanceId": c["instance_id"]}]}}
-    resp = {"requestId": c["query_id"], "_return": True}
-    return ("ec2.amazonaws.com", "RebootInstances", False, True, req, resp, None)
-
-
-def _filter_log_events(c: Ctx, acct: str, t: int) -> AwsCall:
-    req = {
-        "logGroupName": f"/ecs/{c['service']}-{c['env']}",
-        "startTime": t - 900_000,
-        "endTime": t,
-        "filterPattern": '"502"',
-    }
-    return ("logs.amazonaws.com", "FilterLogEvents", True, True, req, None, None)
-
-
-def _get_parameter(c: Ctx, acct: str, t: int) -> AwsCall:
-    req = {"name": f"/{c['env']}/{c['service']}/config-version", "withDecryption": True}
-    return ("ssm.amazonaws.com", "GetParameter", True, True, req, None, None)
-
-
-def _start_query(c: Ctx, acct: str, t: int) -> AwsCall:
-    req = {
-        "queryString": c["sql"],
-        "queryExecutionContext": {"database": "analytics"},
-        "workGroup": "analysts",
-        "clientRequestToken": c["query_id"],
-    }
-    resp = {"queryExecutionId": c["query_id"]}
-    return ("athena.amazonaws.com", "StartQueryExecution", False, True, req, resp, None)
-
-
-def _get_query_results(c: Ctx, acct: str, t: int) -> AwsCall:
-    req = {"queryExecutionId": c["query_id"], "maxResults": 1000}
-    return ("athena.amazonaws.com", "GetQueryResults", True, True, req, None, None)
-
-
-def _get_tables(c: Ctx, acct: str, t: int) -> AwsCall:
-    req = {"databaseName": "analytics", "maxResults": 100}
-    return ("glue.amazonaws.com", "GetTables", True, True, req, None, None)
-
+from agentledger.sampledata.aws_ops import (
+    AwsOp,
+    Ctx,
+    ddb,
+    describe_instances,
+    filter_log_events,
+    get_parameter,
+    get_query_results,
+    get_secret,
+    get_tables,
+    reboot_instances,
+    s3,
+    start_query,
+)
 
 _INT_ARGS = frozenset({"percent", "minutes"})
 
@@ -158,37 +64,37 @@ _CRM_TOOLS = (
     _Tool("get_customer", "Fetch a customer record by id", {"customer_id": "{customer_id}"},
           '{{"customer_id": "{customer_id}", "name": "{customer_title}", "tier": "{tier}", '
           '"shipping_address": "{old_address}"}}',
-          _ddb("GetItem", "customers", "customer_id", "customer_id")),
+          ddb("GetItem", "customers", "customer_id", "customer_id")),
     _Tool("update_shipping_address", "Replace the shipping address of a customer",
           {"customer_id": "{customer_id}", "address": "{new_address}"},
           "Shipping address of {customer_title} set to {new_address}.",
-          _ddb("UpdateItem", "customers", "customer_id", "customer_id")),
+          ddb("UpdateItem", "customers", "customer_id", "customer_id")),
     _Tool("search_tickets", "List support tickets of a customer",
           {"customer_id": "{customer_id}", "status": "open"},
           "3 open tickets for {customer_title}: {ticket_id} (shipping delay), "
           "TCK-{n5} (invoice question), TCK-{n5b} (SSO setup)",
-          _ddb("Query", "tickets", "customer_id", "customer_id")),
+          ddb("Query", "tickets", "customer_id", "customer_id")),
     _Tool("add_ticket_note", "Append an internal note to a ticket",
           {"ticket_id": "{ticket_id}", "note": "{note}"}, "Note added to {ticket_id}.",
-          _ddb("PutItem", "ticket_notes", "ticket_id", "ticket_id")),
+          ddb("PutItem", "ticket_notes", "ticket_id", "ticket_id")),
     _Tool("get_order", "Fetch an order with its fulfilment status", {"order_id": "{order_id}"},
           '{{"order_id": "{order_id}", "customer_id": "{customer_id}", '
           '"status": "awaiting_stock", "warehouse": "RNO1"}}',
-          _ddb("GetItem", "orders", "order_id", "order_id")),
+          ddb("GetItem", "orders", "order_id", "order_id")),
     _Tool("search_knowledge_base", "Search internal help articles", {"query": "{kb_query}"},
           "Top article: KB-{n5} '{kb_query}' (updated 2026-10-02)"),
     _Tool("list_opportunities", "List open sales opportunities of an account",
           {"customer_id": "{customer_id}"},
           "{opportunity_id}: {customer_title} renewal, stage {stage}, ${amount}k ARR",
-          _ddb("Query", "opportunities", "customer_id", "customer_id")),
+          ddb("Query", "opportunities", "customer_id", "customer_id")),
     _Tool("update_opportunity", "Update the stage and next step of an opportunity",
           {"opportunity_id": "{opportunity_id}", "stage": "{stage}", "next_step": "Follow-up call"},
           "Opportunity {opportunity_id} moved to {stage}.",
-          _ddb("UpdateItem", "opportunities", "opportunity_id", "opportunity_id")),
+          ddb("UpdateItem", "opportunities", "opportunity_id", "opportunity_id")),
     _Tool("get_contract", "Fetch the signed contract of a customer",
           {"customer_id": "{customer_id}"},
           "MSA for {customer_title}: 3-year term, renews 2027-01-31, net 45.",
-          _s3("GetObject", "acme-contracts", "{customer}/msa-2024.pdf")),
+          s3("GetObject", "acme-contracts", "{customer}/msa-2024.pdf")),
     _Tool("draft_email", "Save an email draft in the user's outbox",
           {"to": "procurement@{customer}.example", "subject": "{customer_title}: next steps",
            "body": "Thanks for the call today. As discussed, ..."},
@@ -200,61 +106,61 @@ _BILLING_TOOLS = (
           {"invoice_id": "{invoice_id}"},
           '{{"invoice_id": "{invoice_id}", "customer_id": "{customer_id}", '
           '"total": "{amount}.00", "currency": "USD", "payments": 2}}',
-          _ddb("GetItem", "invoices", "invoice_id", "invoice_id")),
+          ddb("GetItem", "invoices", "invoice_id", "invoice_id")),
     _Tool("list_invoices", "List invoices of a customer for a month",
           {"customer_id": "{customer_id}", "month": "{month}"},
           "2 invoices for {customer_title} in {month}: {invoice_id}, in_{n5}",
-          _ddb("Query", "invoices", "customer_id", "customer_id")),
+          ddb("Query", "invoices", "customer_id", "customer_id")),
     # The server fetches the payment provider's key to run the refund.
     _Tool("issue_refund", "Refund an amount of an invoice through the payment provider",
           {"invoice_id": "{invoice_id}", "amount": "{amount}.00", "reason": "duplicate"},
           "Refund re_{n5} of ${amount}.00 issued on {invoice_id}.",
-          _secret("prod/billing/stripe-api-key")),
+          get_secret("prod/billing/stripe-api-key")),
     _Tool("apply_discount", "Apply a discount to a customer's subscription",
           {"customer_id": "{customer_id}", "percent": "15"},
           "15% annual-plan discount applied to {customer_title}.",
-          _ddb("UpdateItem", "subscriptions", "customer_id", "customer_id")),
+          ddb("UpdateItem", "subscriptions", "customer_id", "customer_id")),
     _Tool("export_invoices", "Export a month of invoices as CSV for finance",
           {"customer_id": "{customer_id}", "month": "{month}"},
           "Exported to s3://acme-finance-exports/invoices/{customer}/{month}.csv",
-          _s3("PutObject", "acme-finance-exports", "invoices/{customer}/{month}.csv")),
+          s3("PutObject", "acme-finance-exports", "invoices/{customer}/{month}.csv")),
 )
 
 _INFRA_TOOLS = (
     _Tool("describe_instances", "List the EC2 instances of a service",
           {"service": "{service}", "env": "{env}"},
           "{instance_id} running (unhealthy), i-0{hex16} running (healthy), 3 more healthy",
-          _describe_instances),
+          describe_instances),
     _Tool("get_service_logs", "Search the last minutes of a service's logs",
           {"service": "{service}", "pattern": "502", "minutes": "15"},
           "412 matches; most frequent: 'upstream connect error' from {instance_id}",
-          _filter_log_events),
+          filter_log_events),
     _Tool("reboot_instance", "Reboot one EC2 instance", {"instance_id": "{instance_id}"},
-          "Reboot of {instance_id} requested.", _reboot_instances),
+          "Reboot of {instance_id} requested.", reboot_instances),
     _Tool("get_parameter", "Read a configuration parameter",
           {"name": "/{env}/{service}/config-version"},
-          "/{env}/{service}/config-version = v{n2}", _get_parameter),
+          "/{env}/{service}/config-version = v{n2}", get_parameter),
     _Tool("get_deploy_manifest", "Fetch the deployed manifest of a service",
           {"service": "{service}", "env": "{env}"},
           "{service} {env}: image sha256:{hex16}, deployed 2026-11-19",
-          _s3("GetObject", "acme-deploy-artifacts", "{service}/{env}/manifest.json")),
+          s3("GetObject", "acme-deploy-artifacts", "{service}/{env}/manifest.json")),
 )
 
 _WAREHOUSE_TOOLS = (
     _Tool("list_tables", "List the tables of the analytics database", {"database": "analytics"},
-          "orders, subscriptions, churn_events, revenue_daily, accounts (+14 more)", _get_tables),
+          "orders, subscriptions, churn_events, revenue_daily, accounts (+14 more)", get_tables),
     _Tool("run_query", "Start a SQL query in the warehouse", {"sql": "{sql}"},
-          "Query {query_id} started.", _start_query),
+          "Query {query_id} started.", start_query),
     _Tool("get_query_results", "Fetch the rows of a finished query",
           {"query_execution_id": "{query_id}"}, "{n2} rows; first: ('{segment}', 0.0{n2})",
-          _get_query_results),
+          get_query_results),
     _Tool("read_dataset", "Read a curated dataset from the lake",
           {"path": "curated/{dataset}/latest.parquet"},
           "curated/{dataset}/latest.parquet: 1.2M rows, 18 columns",
-          _s3("GetObject", "acme-analytics-lake", "curated/{dataset}/latest.parquet")),
+          s3("GetObject", "acme-analytics-lake", "curated/{dataset}/latest.parquet")),
     _Tool("save_report", "Save a report for sharing",
           {"name": "{report}", "content": "# Summary\n..."}, "Saved reports/{report}.md",
-          _s3("PutObject", "acme-reports", "reports/{report}.md")),
+          s3("PutObject", "acme-reports", "reports/{report}.md")),
 )
 # fmt: on
 
@@ -268,7 +174,7 @@ class _Task:
 
 
 @dataclass(frozen=True, slots=True)
-class _AgentKind:
+class AgentKind:
     agent_id: str
     display: str
     version: str
@@ -281,9 +187,9 @@ class _AgentKind:
 
 
 # fmt: off
-_AGENT_KINDS = (
-    _AgentKind("support-agent", "Support Agent", "2.4.1", "crm-mcp", "api://crm", "support", 5,
-               _CRM_TOOLS, (
+AGENT_KINDS = (
+    AgentKind("support-agent", "Support Agent", "2.4.1", "crm-mcp", "api://crm", "support", 5,
+              _CRM_TOOLS, (
         _Task("Update the shipping address of customer {customer}", "crm.read crm.write",
               (("get_customer", "Look up the current record of {customer}"),
                ("update_shipping_address", "Write the address the customer gave")),
@@ -301,8 +207,8 @@ _AGENT_KINDS = (
               (("search_tickets", "See whether the customer already complained"),
                ("get_customer", "Confirm the shipping address"))),
     )),
-    _AgentKind("billing-agent", "Billing Agent", "1.9.0", "billing-mcp", "api://billing",
-               "finance", 3, _BILLING_TOOLS, (
+    AgentKind("billing-agent", "Billing Agent", "1.9.0", "billing-mcp", "api://billing",
+              "finance", 3, _BILLING_TOOLS, (
         _Task("Refund the duplicate charge on invoice {invoice_id} for {customer}",
               "billing.read billing.refund",
               (("get_invoice", "Confirm the duplicate payment on {invoice_id}"),
@@ -318,8 +224,8 @@ _AGENT_KINDS = (
                ("apply_discount", "Apply the agreed 15% discount")),
               (("get_invoice", "Verify the next invoice shows the discount"),)),
     )),
-    _AgentKind("devops-agent", "DevOps Agent", "3.1.0", "infra-mcp", "api://infra",
-               "engineering", 3, _INFRA_TOOLS, (
+    AgentKind("devops-agent", "DevOps Agent", "3.1.0", "infra-mcp", "api://infra",
+              "engineering", 3, _INFRA_TOOLS, (
         _Task("Find why the {service} service is returning 502s in {env}", "infra.read",
               (("describe_instances", "See which {service} instances are unhealthy"),
                ("get_service_logs", "Read the recent 502 errors")),
@@ -334,8 +240,8 @@ _AGENT_KINDS = (
               (("get_parameter", "Read the configured version"),
                ("get_deploy_manifest", "Compare with the deployed manifest"))),
     )),
-    _AgentKind("data-analyst", "Data Analyst", "0.8.2", "warehouse-mcp", "api://warehouse",
-               "data", 2, _WAREHOUSE_TOOLS, (
+    AgentKind("data-analyst", "Data Analyst", "0.8.2", "warehouse-mcp", "api://warehouse",
+              "data", 2, _WAREHOUSE_TOOLS, (
         _Task("Build the weekly churn report for the {segment} segment",
               "warehouse.read reports.write",
               (("run_query", "Count churned accounts in {segment} last week"),
@@ -352,8 +258,8 @@ _AGENT_KINDS = (
                ("run_query", "Count yesterday's rows")),
               (("get_query_results", "Read the count"),)),
     )),
-    _AgentKind("sales-assistant", "Sales Assistant", "1.2.5", "crm-mcp", "api://crm", "sales", 3,
-               _CRM_TOOLS, (
+    AgentKind("sales-assistant", "Sales Assistant", "1.2.5", "crm-mcp", "api://crm", "sales", 3,
+              _CRM_TOOLS, (
         _Task("Prepare the renewal brief for {customer}", "crm.read",
               (("get_customer", "Get the account overview of {customer}"),
                ("list_opportunities", "Find the renewal opportunity")),
@@ -373,9 +279,8 @@ _AGENT_KINDS = (
 )
 # fmt: on
 
-# What a person does directly in AWS, by department: (label, AWS ops).
 # The role each department's people assume through Okta's AWS app (SAML).
-_HUMAN_ROLES = {
+HUMAN_ROLES = {
     "support": "SupportReadOnly",
     "finance": "FinanceAnalyst",
     "engineering": "PlatformEngineer",
@@ -383,29 +288,30 @@ _HUMAN_ROLES = {
     "sales": "SalesOps",
 }
 
+# What a person does directly in AWS, by department: (label, AWS ops).
 # fmt: off
-_DIRECT_WORK: dict[str, tuple[tuple[str, tuple[AwsOp, ...]], ...]] = {
+DIRECT_WORK: dict[str, tuple[tuple[str, tuple[AwsOp, ...]], ...]] = {
     "support": (
         ("look up {customer} in the console",
-         (_ddb("GetItem", "customers", "customer_id", "customer_id"),)),
+         (ddb("GetItem", "customers", "customer_id", "customer_id"),)),
     ),
     "finance": (
         ("download the {month} finance export",
-         (_s3("GetObject", "acme-finance-exports", "invoices/{customer}/{month}.csv"),)),
+         (s3("GetObject", "acme-finance-exports", "invoices/{customer}/{month}.csv"),)),
     ),
     "engineering": (
-        ("inspect {service} instances in {env}", (_describe_instances, _filter_log_events)),
-        ("read the {env} config of {service}", (_get_parameter, _secret("{env}/{service}/db"))),
-        ("reboot a {service} worker in {env}", (_describe_instances, _reboot_instances)),
+        ("inspect {service} instances in {env}", (describe_instances, filter_log_events)),
+        ("read the {env} config of {service}", (get_parameter, get_secret("{env}/{service}/db"))),
+        ("reboot a {service} worker in {env}", (describe_instances, reboot_instances)),
     ),
     "data": (
-        ("query {dataset} in Athena", (_start_query, _get_query_results)),
+        ("query {dataset} in Athena", (start_query, get_query_results)),
         ("download the {dataset} dataset",
-         (_s3("GetObject", "acme-analytics-lake", "curated/{dataset}/latest.parquet"),)),
+         (s3("GetObject", "acme-analytics-lake", "curated/{dataset}/latest.parquet"),)),
     ),
     "sales": (
         ("open the contract of {customer}",
-         (_s3("GetObject", "acme-contracts", "{customer}/msa-2024.pdf"),)),
+         (s3("GetObject", "acme-contracts", "{customer}/msa-2024.pdf"),)),
     ),
 }
 # fmt: on
@@ -413,7 +319,7 @@ _DIRECT_WORK: dict[str, tuple[tuple[str, tuple[AwsOp, ...]], ...]] = {
 
 def _check_tables() -> None:
     """Plans stay within the brief: 2-6 tool calls, 1-4 of them calling AWS, first one AWS."""
-    for kind in _AGENT_KINDS:
+    for kind in AGENT_KINDS:
         tools = {t.name: t for t in kind.tools}
         for task in kind.tasks:
             steps = [tools[name] for name, _ in task.core + task.extra]
@@ -423,100 +329,3 @@ def _check_tables() -> None:
 
 
 _check_tables()
-
-# ---------------------------------------------------------------------------------------------
-# Context values that fill the templates.
-
-_CUSTOMERS = (
-    ("globex", "Globex Corporation"),
-    ("initech", "Initech"),
-    ("umbrella", "Umbrella Health"),
-    ("hooli", "Hooli"),
-    ("soylent", "Soylent Foods"),
-    ("stark", "Stark Industries"),
-    ("wayne", "Wayne Enterprises"),
-    ("wonka", "Wonka Confectionery"),
-    ("tyrell", "Tyrell Corporation"),
-    ("cyberdyne", "Cyberdyne Systems"),
-    ("vandelay", "Vandelay Industries"),
-    ("piedpiper", "Pied Piper"),
-    ("massive", "Massive Dynamic"),
-    ("aperture", "Aperture Science"),
-    ("bluesun", "Blue Sun"),
-    ("oscorp", "Oscorp"),
-    ("duff", "Duff Beverages"),
-    ("gringotts", "Gringotts Bank"),
-    ("prestige", "Prestige Worldwide"),
-    ("dunder", "Dunder Mifflin"),
-)
-_ADDRESSES = (
-    "221B Baker Street, London NW1 6XE, GB",
-    "1600 Amphitheatre Pkwy, Mountain View, CA 94043, US",
-    "350 Fifth Avenue, New York, NY 10118, US",
-    "Unter den Linden 77, 10117 Berlin, DE",
-    "1 Infinite Loop, Cupertino, CA 95014, US",
-    "100 Queen St W, Toronto, ON M5H 2N2, CA",
-    "Rue de Rivoli 99, 75001 Paris, FR",
-    "500 Terry Francine St, San Francisco, CA 94158, US",
-)
-_TIERS = ("enterprise", "growth", "starter")
-_STAGES = ("Discovery", "Proposal", "Negotiation", "Closed Won")
-_SERVICES = ("checkout", "payments", "search", "auth-gateway", "notifications")
-_ENVS = ("prod", "prod", "staging")
-_SEGMENTS = ("enterprise", "mid-market", "smb")
-_QUARTERS = ("Q2 2026", "Q3 2026")
-_DATASETS = ("orders", "subscriptions", "revenue_daily", "web_sessions")
-_MONTHS = ("2026-09", "2026-10")
-_KB_QUERIES = ("shipping delay awaiting stock", "change billing contact", "sso setup okta")
-_SQL = {
-    "churn": (
-        "SELECT segment, count(*) AS churned FROM churn_events "
-        "WHERE event_date >= date_add('day', -7, current_date) AND segment = '{segment}' "
-        "GROUP BY segment"
-    ),
-    "revenue": (
-        "SELECT region, sum(amount_usd) AS revenue FROM revenue_daily "
-        "WHERE quarter = '{quarter}' GROUP BY region ORDER BY revenue DESC"
-    ),
-    "rows": "SELECT count(*) FROM {dataset} WHERE load_date = current_date - interval '1' day",
-}
-
-
-def _context(rng: random.Random, customers: tuple[tuple[str, str, str], ...]) -> Ctx:
-    slug, title, customer_id = customers[int(rng.random() * len(customers))]
-    r = rng.random
-    c: Ctx = {
-        "customer": slug,
-        "customer_title": title,
-        "customer_id": customer_id,
-        "tier": _TIERS[int(r() * 3)],
-        "old_address": _ADDRESSES[int(r() * len(_ADDRESSES))],
-        "new_address": _ADDRESSES[int(r() * len(_ADDRESSES))],
-        "order_id": f"ord_{rng.getrandbits(40):012d}",
-        "invoice_id": "in_" + _urlsafe(rng, 9).replace("-", "A").replace("_", "b"),
-        "ticket_id": f"TCK-{int(r() * 90000) + 10000}",
-        "opportunity_id": f"opp_{rng.getrandbits(32):08x}",
-        "stage": _STAGES[int(r() * 4)],
-        "amount": str(int(r() * 480) + 20),
-        "month": _MONTHS[int(r() * 2)],
-        "service": _SERVICES[int(r() * len(_SERVICES))],
-        "env": _ENVS[int(r() * 3)],
-        "instance_id": f"i-0{rng.getrandbits(64):016x}",
-        "hex16": f"{rng.getrandbits(64):016x}",
-        "segment": _SEGMENTS[int(r() * 3)],
-        "quarter": _QUARTERS[int(r() * 2)],
-        "dataset": _DATASETS[int(r() * 4)],
-        "query_id": _uuid(rng),
-        "kb_query": _KB_QUERIES[int(r() * 3)],
-        "n5": str(int(r() * 90000) + 10000),
-        "n5b": str(int(r() * 90000) + 10000),
-        "n2": str(int(r() * 90) + 10),
-    }
-    c["note"] = f"Customer asked to ship future orders to {c['new_address']}."
-    c["report"] = f"churn-{c['segment']}-{c['month']}"
-    c["sql"] = _SQL[("churn", "revenue", "rows")[int(r() * 3)]].format_map(c)
-    return c
-
-
-# ---------------------------------------------------------------------------------------------
-# The organisation: people, agent instances, Okta and AWS ids (stable for a seed).

@@ -55,7 +55,7 @@ def _prefix(day: int) -> str:
     return prefix
 
 
-def _iso_ms(ms: int) -> str:
+def iso_ms(ms: int) -> str:
     """``2026-11-20T10:00:01.123Z`` (Okta, MCP capture)."""
     day, rem = divmod(ms, _DAY_MS)
     sec, milli = divmod(rem, 1000)
@@ -64,7 +64,7 @@ def _iso_ms(ms: int) -> str:
     return f"{_prefix(day)}{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
 
 
-def _iso_s(ms: int) -> str:
+def iso_s(ms: int) -> str:
     """``2026-11-20T10:00:01Z`` (CloudTrail writes whole seconds)."""
     day, rem = divmod(ms, _DAY_MS)
     sec = rem // 1000
@@ -77,26 +77,26 @@ def _iso_s(ms: int) -> str:
 # Ids.
 
 _VARIANT = "89ab"
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _uuid(rng: random.Random) -> str:
+def random_uuid(rng: random.Random) -> str:
     h = f"{rng.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[rng.getrandbits(2)]}{h[17:20]}-{h[20:]}"
 
 
-def _urlsafe(rng: random.Random, nbytes: int) -> str:
+def urlsafe(rng: random.Random, nbytes: int) -> str:
     """``4 * nbytes / 3`` base64url characters (``nbytes`` a multiple of 3: no padding)."""
     return base64.urlsafe_b64encode(rng.randbytes(nbytes)).decode()
 
 
-def _upper16(rng: random.Random) -> str:
+def upper16(rng: random.Random) -> str:
     return base64.b32encode(rng.randbytes(10)).decode()
 
 
-def _b64url_json(value: Any) -> str:
+def b64url_json(value: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
 
 
-def _okta_id(rng: random.Random, prefix: str) -> str:
-    return prefix + "".join(rng.choices(_ALNUM, k=17))
+def okta_id(rng: random.Random, prefix: str) -> str:
+    return prefix + "".join(rng.choices(ALNUM, k=17))

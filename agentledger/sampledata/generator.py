@@ -10,7 +10,15 @@ from typing import Any
 
 import orjson
 
-from agentledger.sampledata.catalog import _AGENT_KINDS, _DIRECT_WORK, _HUMAN_ROLES, _context
+from agentledger.sampledata.catalog import AGENT_KINDS, DIRECT_WORK, HUMAN_ROLES
+from agentledger.sampledata.cloudtrail_records import (
+    BOTO_UA,
+    CLI_UA,
+    api_call,
+    assume_saml,
+    assume_web_identity,
+    assumed_role_identity,
+)
 from agentledger.sampledata.common import (
     ACCESS_DENIED_RATE,
     DECLARED_SHARE,
@@ -22,24 +30,17 @@ from agentledger.sampledata.common import (
     TOOL_ERROR_RATE,
     SampleRecord,
     SampleSession,
-    _b64url_json,
-    _iso_ms,
-    _urlsafe,
-    _uuid,
+    b64url_json,
+    iso_ms,
+    random_uuid,
+    urlsafe,
 )
-from agentledger.sampledata.records import (
-    _BOTO_UA,
-    _CLI_UA,
-    _JWT_HEADER,
-    _api_call,
-    _assume_saml,
-    _assume_web_identity,
-    _assumed_role_identity,
-    _aws_sso,
-    _directory,
-    _session_start,
-    _token_grant,
-)
+from agentledger.sampledata.context import draw_context
+from agentledger.sampledata.okta_records import aws_sso, session_start, token_grant
+from agentledger.sampledata.organisation import directory_for
+
+# The header of the RS256 access tokens the agents present (MCP ``Authorization``).
+_JWT_HEADER = b64url_json({"alg": "RS256", "kid": "k1", "typ": "JWT"})
 
 
 class _Generator:
@@ -52,14 +53,14 @@ class _Generator:
         # Not for secrets: sample data must be reproducible from the seed.
         self.rng = random.Random(f"agentledger-sampledata:{seed}:{run_id}")  # noqa: S311
         self.run_id = run_id or f"seed{seed}"
-        self.d = _directory(seed)
+        self.d = directory_for(seed)
         self.t = int(start.timestamp() * 1000)
         self.tools = {
             kind.agent_id: (
                 {t.name: t for t in kind.tools},
                 orjson.dumps([t.schema() for t in kind.tools]),
             )
-            for kind in _AGENT_KINDS
+            for kind in AGENT_KINDS
         }
         # Cumulative weights make rng.choices cheap on the hot path.
         total = 0
@@ -84,22 +85,22 @@ class _Generator:
         kind = inst.kind
         person = inst.users[int(r() * len(inst.users))]
         task = kind.tasks[int(r() * len(kind.tasks))]
-        ctx = _context(rng, d.customers)
+        ctx = draw_context(rng, d.customers)
         task_text = task.text.format_map(ctx)
         scopes = task.scopes
-        jti = "AT." + _urlsafe(rng, 24)
-        sid = "idx" + _urlsafe(rng, 18)
-        txn = _urlsafe(rng, 18)
+        jti = "AT." + urlsafe(rng, 24)
+        sid = "idx" + urlsafe(rng, 18)
+        txn = urlsafe(rng, 18)
         records: list[SampleRecord] = []
         add = records.append
         t = self.t
 
         # 1. Okta: the person's sign-in (often outside the window), then the token grant.
         if r() < 0.7:
-            add(SampleRecord("okta", _session_start(rng, t, person, sid, txn)))
+            add(SampleRecord("okta", session_start(rng, t, person, sid, txn)))
             t += 3_000 + int(r() * 20_000)
         grant_t = t
-        add(SampleRecord("okta", _token_grant(rng, t, d, inst, person, sid, txn, jti, scopes)))
+        add(SampleRecord("okta", token_grant(rng, t, d, inst, person, sid, txn, jti, scopes)))
 
         # 2. MCP: the bearer JWT carries the same jti.
         iat = grant_t // 1000
@@ -119,9 +120,9 @@ class _Generator:
             "sub": person.user_id,
             "act": {"sub": f"spiffe://{ORG_DOMAIN}/agents/{kind.agent_id}/{inst.instance}"},
         }
-        signature = _urlsafe(rng, 255) + "Ag"  # 256 bytes, like an RS256 signature
-        bearer = f"Bearer {_JWT_HEADER}.{_b64url_json(claims)}.{signature}"
-        mcp_session = _uuid(rng)
+        signature = urlsafe(rng, 255) + "Ag"  # 256 bytes, like an RS256 signature
+        bearer = f"Bearer {_JWT_HEADER}.{b64url_json(claims)}.{signature}"
+        mcp_session = random_uuid(rng)
         trace = f"{rng.getrandbits(128):032x}"
         server = kind.server
 
@@ -130,7 +131,7 @@ class _Generator:
             if meta is not None:  # the same span in the header and in params._meta
                 meta["traceparent"] = traceparent
             line = {
-                "ts": _iso_ms(ts),
+                "ts": iso_ms(ts),
                 "direction": "client_to_server",
                 "server": server,
                 "headers": {
@@ -144,7 +145,7 @@ class _Generator:
 
         def reply(ts: int, message: dict[str, Any]) -> None:
             line = {
-                "ts": _iso_ms(ts),
+                "ts": iso_ms(ts),
                 "direction": "server_to_client",
                 "server": server,
                 "headers": {"Mcp-Session-Id": mcp_session},
@@ -232,16 +233,14 @@ class _Generator:
                 if first_aws:
                     first_aws = False
                     t += 80 + int(r() * 300)
-                    key, assume = _assume_web_identity(rng, t, d, inst, person.user_id, jti)
+                    key, assume = assume_web_identity(rng, t, d, inst, person.user_id, jti)
                     add(SampleRecord("cloudtrail", assume))
-                    identity = _assumed_role_identity(
+                    identity = assumed_role_identity(
                         d, inst.role, inst.role_id, jti, key, t, web=True
                     )
                 t += 30 + int(r() * 250)
                 denied = r() < ACCESS_DENIED_RATE
-                call = _api_call(
-                    rng, t, d, identity, inst.server_ip, _BOTO_UA, tool.aws, ctx, denied
-                )
+                call = api_call(rng, t, d, identity, inst.server_ip, BOTO_UA, tool.aws, ctx, denied)
                 add(SampleRecord("cloudtrail", call))
                 if denied:
                     is_error = True
@@ -277,7 +276,7 @@ class _Generator:
                 "intent": {"text": task_text, "tools": sorted({name for name, _ in task.core})},
                 "scopes": scopes.split(),
                 "bindings": {"token_jti": jti, "client_id": inst.client_id},
-                "declared_at": _iso_ms(grant_t - 500),
+                "declared_at": iso_ms(grant_t - 500),
             }
         return SampleSession(label, jti, records, declaration)
 
@@ -286,13 +285,13 @@ class _Generator:
         r = rng.random
         people = d.people
         person = people[int(r() * len(people))]
-        work = _DIRECT_WORK[person.department]
+        work = DIRECT_WORK[person.department]
         label_template, ops = work[int(r() * len(work))]
-        ctx = _context(rng, d.customers)
-        sid = "idx" + _urlsafe(rng, 18)
-        txn = _urlsafe(rng, 18)
+        ctx = draw_context(rng, d.customers)
+        sid = "idx" + urlsafe(rng, 18)
+        txn = urlsafe(rng, 18)
         t = self.t
-        records = [SampleRecord("okta", _session_start(rng, t, person, sid, txn))]
+        records = [SampleRecord("okta", session_start(rng, t, person, sid, txn))]
         add = records.append
         t += 2_000 + int(r() * 15_000)
         if person.iam_key and r() < 0.4:
@@ -306,17 +305,17 @@ class _Generator:
                 "userName": person.login,
             }
         else:
-            add(SampleRecord("okta", _aws_sso(rng, t, d, person, sid, txn)))
+            add(SampleRecord("okta", aws_sso(rng, t, d, person, sid, txn)))
             t += 1_000 + int(r() * 3_000)
-            role = _HUMAN_ROLES[person.department]
+            role = HUMAN_ROLES[person.department]
             role_id = d.human_role_ids[person.department]
-            key, assume = _assume_saml(rng, t, d, person, role, role_id)
+            key, assume = assume_saml(rng, t, d, person, role, role_id)
             add(SampleRecord("cloudtrail", assume))
-            identity = _assumed_role_identity(d, role, role_id, person.email, key, t, web=False)
+            identity = assumed_role_identity(d, role, role_id, person.email, key, t, web=False)
         for op in ops:
             t += 2_000 + int(r() * 20_000)
             denied = r() < ACCESS_DENIED_RATE
-            call = _api_call(rng, t, d, identity, person.ip, _CLI_UA, op, ctx, denied)
+            call = api_call(rng, t, d, identity, person.ip, CLI_UA, op, ctx, denied)
             add(SampleRecord("cloudtrail", call))
         label = f"{person.login} (direct): {label_template.format_map(ctx)}"
         return SampleSession(label, "", records)
