@@ -29,6 +29,7 @@ from kernel.config import Settings, load_settings
 from kernel.errors import LedgerError, StackError
 from kernel.topics import Topics
 from kernel.vocabulary import LABELS
+from ledger.store import LedgerStore
 
 
 class LedgerGroup(click.Group):
@@ -92,7 +93,7 @@ def up(
                 + (" (embedded Tansu)" if info.embedded_broker else "")
             )
             console.print(
-                f"  ledger     {info.http_url or settings.clickhouse_url} database {info.database}"
+                f"  ledger     {info.http_url or info.sql_url} database {info.database}"
                 + (" (embedded chDB)" if info.embedded_ledger else "")
             )
             console.print(f"  data dir   {info.data_dir}")
@@ -224,13 +225,14 @@ def ingest(
         sys.exit(1)
 
 
-def _reader(data_dir: Path | None, clickhouse: str | None) -> Any:
+def _reader(data_dir: Path | None, clickhouse: str | None) -> LedgerStore:
+    """The ClickHouse server given, else the running ledger (read as the analyst)."""
     from agentledger.client import analyst_store
-    from ledger.clickhouse_store import ClickHouseStore
+    from ledger.factory import open_store
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
     if settings.clickhouse_url:
-        return ClickHouseStore(settings.clickhouse_url, settings.database)
+        return open_store(settings)
     return analyst_store(settings, require_state(settings.data_dir))
 
 
@@ -405,27 +407,21 @@ def explain(action_id: str, data_dir: Path | None, clickhouse: str | None, as_js
 def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
     """Rebuild sessions, actions and credentials from raw_events (workers stopped)."""
     from agentledger.client import use_fingerprint_key
+    from ledger.factory import embedded_path, open_store
     from processors.rebuild import rebuild as rebuild_ledger
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
     use_fingerprint_key(settings)  # parsers link tokens by fingerprint (GitHub's hashed_token)
-    if settings.clickhouse_url:
-        from ledger.clickhouse_store import ClickHouseStore
-
-        store: Any = ClickHouseStore(settings.clickhouse_url, settings.database)
-    else:
+    if not settings.clickhouse_url:  # the embedded ledger: this process must own it
         running = read_state(settings.data_dir)
         if running is not None:
             raise StackError(
                 f"the ledger at {settings.data_dir} is running (pid {running.pid}); its workers "
                 "hold stitching state that a rebuild replaces: `agentledger down` first"
             )
-        from ledger.chdb_store import ChdbStore
-
-        if not (settings.data_dir / "chdb").is_dir():
+        if not embedded_path(settings).is_dir():
             raise StackError(f"no ledger at {settings.data_dir.resolve()}")
-        store = ChdbStore(settings.data_dir / "chdb", settings.database)
-    with store:
+    with open_store(settings) as store:
         report = rebuild_ledger(
             store,
             window=timedelta(seconds=settings.session_window_s),

@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -23,9 +22,8 @@ from kernel.config import Settings
 from kernel.declaration import DeclarationError, SessionDeclaration
 from kernel.errors import ConfigError, StackError
 from kernel.procs import spawn
-
-if TYPE_CHECKING:
-    from ledger.clickhouse_store import ClickHouseStore
+from ledger.factory import open_store
+from ledger.store import LedgerStore
 
 
 async def wait_for_state(
@@ -93,11 +91,9 @@ def api_key(settings: Settings, info: StackInfo) -> str:
     return key
 
 
-def analyst_store(settings: Settings, info: StackInfo) -> ClickHouseStore:
+def analyst_store(settings: Settings, info: StackInfo) -> LedgerStore:
     """The running ledger, read as the analyst (``AGENTLEDGER_SQL_PASSWORD``, else the
     password file the ledger keeps)."""
-    from ledger.clickhouse_store import ClickHouseStore
-
     if settings.sql_password is not None:
         password = settings.sql_password.get_secret_value()
     elif info.sql_password_file:
@@ -107,7 +103,9 @@ def analyst_store(settings: Settings, info: StackInfo) -> ClickHouseStore:
             "the ledger's ClickHouse server takes its own credentials: set "
             "AGENTLEDGER_SQL_PASSWORD (and AGENTLEDGER_SQL_USER), or pass --clickhouse URL"
         )
-    return ClickHouseStore(info.sql_url, info.database, username=info.sql_user, password=password)
+    return open_store(
+        url=info.sql_url, database=info.database, username=info.sql_user, password=password
+    )
 
 
 def post_declaration(http_url: str, declaration: SessionDeclaration, key: str) -> str:

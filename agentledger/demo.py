@@ -26,7 +26,14 @@ from kernel.config import Settings
 from kernel.declaration import parse_declaration
 from kernel.events import now_utc
 from kernel.topics import Topics
-from ledger.queries import find_action, ledger_summary, session_chain
+from kernel.vocabulary import AGENT_AUTONOMOUS, RULE_OUTSIDE
+from ledger.queries import (
+    find_action,
+    first_labelled_action,
+    ledger_summary,
+    session_chain,
+    session_for_key,
+)
 from ledger.store import LedgerStore
 
 # One deliberately broken record shows the dead-letter path: counted, kept, pipeline goes on.
@@ -119,23 +126,15 @@ async def run_demo(
 
 def _strayed_action(store: LedgerStore) -> dict[str, Any] | None:
     """An agent action outside its declared intent, if the run produced one."""
-    rows = store.query_rows(
-        f"SELECT action_id FROM {store.database}.attributions FINAL "
-        "WHERE label = 'agent_autonomous' AND rule = 'outside_intent' "
-        "ORDER BY event_time, action_id LIMIT 1"
-    )
-    return find_action(store, rows[0]["action_id"]) if rows else None
+    action_id = first_labelled_action(store, AGENT_AUTONOMOUS, RULE_OUTSIDE)
+    return find_action(store, action_id) if action_id is not None else None
 
 
 def _demo_session_id(store: LedgerStore, sessions: list[Any]) -> str:
     """The ledger session of the first generated agent session that reached AWS."""
     for sample in sessions:
         if sample.jti and {r.source for r in sample.records} >= {"okta", "mcp", "cloudtrail"}:
-            rows = store.query_rows(
-                f"SELECT session_id FROM {store.database}.session_keys FINAL "
-                "WHERE key_type = 'jti' AND key_value = {v:String}",
-                {"v": sample.jti},
-            )
-            if rows:
-                return str(rows[0]["session_id"])
+            session_id = session_for_key(store, "jti", sample.jti)
+            if session_id is not None:
+                return session_id
     raise LookupError("no generated agent session reached the ledger")

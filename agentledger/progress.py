@@ -9,20 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernel.errors import StackError
+from ledger.queries import stored_count
 from ledger.store import LedgerStore
-
-COUNTED_TABLES = ("raw_events", "dead_letters")
-
-
-def stored_count(store: LedgerStore, ingest_batch: str, table: str = "raw_events") -> int:
-    """Rows of ``ingest_batch`` in ``raw_events`` (or ``dead_letters``)."""
-    if table not in COUNTED_TABLES:
-        raise ValueError(f"{table} has no ingest_batch column")
-    rows = store.query_rows(
-        f"SELECT count() AS n FROM {store.database}.{table} WHERE ingest_batch = {{b:String}}",
-        {"b": ingest_batch},
-    )
-    return int(rows[0]["n"])
 
 
 async def wait_until_stored(

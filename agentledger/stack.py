@@ -34,6 +34,7 @@ from kernel.kafka import producer as kafka_producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.procs import alive, free_port, spawn, stop
 from kernel.topics import Topics
+from ledger.factory import open_store
 from ledger.store import LedgerStore
 
 STATE_FILE = "stack.json"
@@ -152,7 +153,7 @@ class Stack:
             self.bootstrap, self.topics.all(list(SOURCES)), self.settings.partitions, self.settings
         )
         if self.store is None:
-            self.store = await asyncio.to_thread(self._open_store)
+            self.store = await asyncio.to_thread(open_store, self.settings)
         await asyncio.to_thread(self.store.ensure_schema)
         await self._serve_http()
         for index in range(self.worker_count):
@@ -226,15 +227,6 @@ class Stack:
             else None
         )
 
-    def _open_store(self) -> LedgerStore:
-        if self.settings.clickhouse_url:
-            from ledger.clickhouse_store import ClickHouseStore
-
-            return ClickHouseStore(self.settings.clickhouse_url, self.settings.database)
-        from ledger.chdb_store import ChdbStore
-
-        return ChdbStore(self.data_dir / "chdb", self.settings.database)
-
     async def _publish_declaration(self, declaration: SessionDeclaration) -> None:
         assert self._producer is not None
         await self._producer.send_and_wait(
@@ -274,6 +266,8 @@ class Stack:
         from ledger.chdb_store import ChdbStore
         from ledger.http_front import WRITER, Credentials, build_app
 
+        # The front serves the engine itself (its read-only connection, every database), so
+        # only the chDB ledger this process owns can back it: the one backend named here.
         assert isinstance(self.store, ChdbStore)
         writer_password = (
             self.settings.writer_password.get_secret_value()

@@ -1,5 +1,6 @@
 """What analysts ask the ledger: sessions, one session's chain, and actions with the label
-that attributes each one and the evidence behind it."""
+that attributes each one and the evidence behind it; and how much of an ingest batch the
+ledger holds yet."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import orjson
 
 from kernel.errors import LedgerError
 from ledger.store import LedgerStore
+
+# The tables whose rows carry the ``ingest_batch`` they came in with.
+COUNTED_TABLES = ("raw_events", "dead_letters")
 
 
 class SessionNotFound(LedgerError):
@@ -76,6 +80,16 @@ def resolve_session(store: LedgerStore, session_id: str) -> str:
             return current
         current = rows[0]["session_id"]
     return current
+
+
+def session_for_key(store: LedgerStore, key_type: str, key_value: str) -> str | None:
+    """The session a link key (a token's ``jti``, say) belongs to, if the ledger knows it."""
+    rows = store.query_rows(
+        f"SELECT session_id FROM {store.database}.session_keys FINAL "
+        "WHERE key_type = {t:String} AND key_value = {v:String}",
+        {"t": key_type, "v": key_value},
+    )
+    return str(rows[0]["session_id"]) if rows else None
 
 
 def session_chain(store: LedgerStore, session_id: str) -> Chain:
@@ -265,6 +279,17 @@ def find_action(store: LedgerStore, action_id: str) -> dict[str, Any]:
     return action_record(rows[0])
 
 
+def first_labelled_action(store: LedgerStore, label: str, rule: str) -> str | None:
+    """The id of the earliest action labelled ``label`` by ``rule``, if there is one."""
+    rows = store.query_rows(
+        f"SELECT action_id FROM {store.database}.attributions FINAL "
+        "WHERE label = {label:String} AND rule = {rule:String} "
+        "ORDER BY event_time, action_id LIMIT 1",
+        {"label": label, "rule": rule},
+    )
+    return str(rows[0]["action_id"]) if rows else None
+
+
 def ledger_summary(store: LedgerStore) -> dict[str, Any]:
     db = store.database
     counts: dict[str, Any] = {
@@ -283,3 +308,14 @@ def ledger_summary(store: LedgerStore) -> dict[str, Any]:
     )
     counts["events_by_source"] = {r["source"]: int(r["n"]) for r in by_source}
     return counts
+
+
+def stored_count(store: LedgerStore, ingest_batch: str, table: str = "raw_events") -> int:
+    """Rows of ``ingest_batch`` in ``raw_events`` (or ``dead_letters``)."""
+    if table not in COUNTED_TABLES:
+        raise ValueError(f"{table} has no ingest_batch column")
+    rows = store.query_rows(
+        f"SELECT count() AS n FROM {store.database}.{table} WHERE ingest_batch = {{b:String}}",
+        {"b": ingest_batch},
+    )
+    return int(rows[0]["n"])

@@ -20,17 +20,11 @@ from ingest.registry import get_source
 from kernel import codec
 from kernel.declaration import parse_declaration
 from kernel.errors import RecordError
+from ledger.projections import truncate_projections
+from ledger.replay import raw_event_pages, recorded_declarations
 from ledger.store import LedgerStore
-from processors.stitch import Stitcher, StitchState
-
-PROJECTIONS = (
-    "sessions",
-    "actions",
-    "credentials",
-    "session_keys",
-    "session_aliases",
-    "attributions",
-)
+from processors.sessions import StitchState
+from processors.stitch import Stitcher
 
 
 @dataclass(slots=True)
@@ -76,32 +70,18 @@ def rebuild(
     batch: int = 20_000,
     on_progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
-    db = store.database
-    for table in PROJECTIONS:
-        store.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
+    truncate_projections(store)
     stitcher = Stitcher(StitchState(window, restitch))
     report = RebuildReport()
     # Declarations are records too. Applied first, their bindings lead each event to its
     # declared session directly; the live path reaches the same chains by merging.
-    for row in store.query_rows(
-        f"SELECT declaration FROM {db}.declarations FINAL ORDER BY declared_at, session_id"
-    ):
-        output = stitcher.declare(parse_declaration(orjson.loads(row["declaration"])))
+    for text in recorded_declarations(store):
+        output = stitcher.declare(parse_declaration(orjson.loads(text)))
         for table, table_rows in output.tables():
             if table not in ("raw_events", "declarations"):
                 store.insert_rows(table, table_rows)
         report.declarations += 1
-    after_time, after_id = "1900-01-01 00:00:00.000000", ""
-    while True:
-        rows = store.query_rows(
-            f"SELECT * FROM {db}.raw_events FINAL "
-            "WHERE (event_time, event_id) > ({t:DateTime64(6, 'UTC')}, {i:String}) "
-            "ORDER BY event_time, event_id LIMIT {n:UInt32}",
-            {"t": after_time, "i": after_id, "n": batch},
-        )
-        if not rows:
-            break
-        after_time, after_id = rows[-1]["event_time"], rows[-1]["event_id"]
+    for rows in raw_event_pages(store, batch):
         envelopes = []
         for row in rows:
             try:

@@ -23,9 +23,12 @@ from ingest.deadletter import dead_letter
 from kernel import codec
 from kernel.errors import RecordError, StoreError
 from kernel.topics import Topics
+from ledger.projections import stitch_rows
+from ledger.rows import StitchOutput
 from ledger.store import LedgerStore
-from processors.attribution import signature
-from processors.stitch import Stitcher, StitchOutput, StitchState
+from processors.labels import signature
+from processors.sessions import StitchState
+from processors.stitch import Stitcher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,37 +63,19 @@ class RecentIds:
 def restore_state(
     store: LedgerStore, window: timedelta, restitch: timedelta = timedelta(minutes=15)
 ) -> StitchState:
-    db = store.database
-    # The actions still open to a new label: those within the re-stitch window of the newest.
-    recent = (
-        f"event_time >= (SELECT max(event_time) FROM {db}.actions) "
-        f"- toIntervalMicrosecond({int(restitch.total_seconds() * 1_000_000)})"
-    )
-    open_actions = store.query_rows(f"SELECT * FROM {db}.actions FINAL WHERE {recent}")
-    labels = {
-        row["action_id"]: signature(row)
-        for row in store.query_rows(
-            f"SELECT * FROM {db}.attributions FINAL WHERE action_id IN "
-            f"(SELECT action_id FROM {db}.actions WHERE {recent})"
-        )
-    }
-    for row in open_actions:
+    """The stitch state the ledger holds, to go on where it stands."""
+    rows = stitch_rows(store, restitch)
+    labels = {row["action_id"]: signature(row) for row in rows.open_labels}
+    for row in rows.open_actions:
         row["signature"] = labels.get(row["action_id"], "")
     return StitchState.restore(
         window=window,
         restitch=restitch,
-        keys=store.query_rows(
-            f"SELECT key_type, key_value, session_id FROM {db}.session_keys FINAL"
-        ),
-        aliases=store.query_rows(
-            f"SELECT alias_id, session_id, key_type, key_value, event_id "
-            f"FROM {db}.session_aliases FINAL"
-        ),
-        sessions=store.query_rows(f"SELECT * FROM {db}.sessions FINAL"),
-        pending_actions=store.query_rows(
-            f"SELECT * FROM {db}.actions FINAL WHERE kind = 'tool_call' AND outcome = 'pending'"
-        ),
-        open_actions=open_actions,
+        keys=rows.keys,
+        aliases=rows.aliases,
+        sessions=rows.sessions,
+        pending_actions=rows.pending_actions,
+        open_actions=rows.open_actions,
     )
 
 

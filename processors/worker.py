@@ -26,7 +26,7 @@ from kernel.errors import ConfigError, RecordError
 from kernel.kafka import security_options
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
-from ledger.clickhouse_store import ClickHouseStore
+from ledger.factory import open_store
 from processors.sink import EventSink, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
 
@@ -72,7 +72,8 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
         topic_allow_declare=False,
         broker_credentials=faust_credentials(security),
     )
-    store = ClickHouseStore(settings.clickhouse_url, settings.database)
+    # Always the ledger's URL, never a chDB path: only the `up` process opens that.
+    store = open_store(url=settings.clickhouse_url, database=settings.database)
     dlq = app.topic(topics.dlq, value_type=bytes, value_serializer="raw")
 
     @app.agent(dlq, name=f"{topics.prefix}.keep-dead-letters")

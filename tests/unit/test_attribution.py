@@ -12,43 +12,20 @@ import pytest
 
 from kernel import events as ev
 from kernel import vocabulary as vocab
-from kernel.access import access_of
 from kernel.codec import Envelope
 from kernel.declaration import parse_declaration
 from kernel.events import Event
 from processors import attribution as at
-from processors.attribution import ActionFacts, Hop, Intent, SessionContext
-from processors.stitch import Stitcher, StitchState
+from processors.coverage import covers
+from processors.labels import ActionFacts, Hop, Intent, SessionContext
+from processors.sessions import StitchState
+from processors.stitch import Stitcher
 from tests import scenarios
 from tests.scenarios import Scenario, parse
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 
 # -- pure parts ------------------------------------------------------------------------------
-
-
-def _event(kind: str, operation: str, **kw: Any) -> Event:
-    return Event("e1", kw.pop("source", "envoy"), kind, T0, operation, "p", "{}", **kw)
-
-
-@pytest.mark.parametrize(
-    ("event", "access"),
-    [
-        (_event(ev.API_CALL, "PATCH /v1/customers/globex"), "write"),
-        (_event(ev.API_CALL, "GET /v1/customers/globex"), "read"),
-        (_event(ev.API_CALL, "DELETE /v1/customers/globex"), "delete"),
-        (_event(ev.API_CALL, "GetObject", attributes={"read_only": "true"}), "read"),
-        (_event(ev.API_CALL, "PutObject", attributes={"read_only": "false"}), "write"),
-        (_event(ev.API_CALL, "DeleteObject", attributes={"read_only": "false"}), "delete"),
-        (_event(ev.API_CALL, "repo.destroy", source="github"), "delete"),
-        (_event(ev.TOOL_CALL, "tools/call", resource="crm.update_customer"), "write"),
-        (_event(ev.TOOL_CALL, "tools/call", resource="getOrderStatus"), "read"),
-        (_event(ev.TOOL_CALL, "tools/call", resource="weather"), ""),
-        (_event(ev.TOKEN_GRANT, "app.oauth2.as.token.grant.access_token"), ""),
-    ],
-)
-def test_access_is_read_from_what_each_source_records(event: Event, access: str) -> None:
-    assert access_of(event) == access
 
 
 def _facts(**kw: Any) -> ActionFacts:
@@ -142,7 +119,7 @@ def test_an_agent_with_no_intent_acts_on_its_own() -> None:
 def test_coverage_follows_the_intent_structure(
     intent: Intent, facts: ActionFacts, covered: bool
 ) -> None:
-    assert at.covers(intent, facts)[0] is covered
+    assert covers(intent, facts)[0] is covered
 
 
 def test_a_downstream_action_the_first_intent_does_not_cover_is_a_possible_confused_deputy() -> (
@@ -388,6 +365,7 @@ def test_the_token_service_s_purpose_outranks_the_client_s_assertion(
             final[row["action_id"]] = row
     [session] = stitcher.state.sessions.values()
     assert (session.intent, session.intent_source) == ("update_shipping_address", "txn_token")
+    assert len(final) == len(calls)  # every call was labelled
     for row in final.values():
         assert row["label"] == vocab.AGENT_DELEGATED
         intent = next(e for e in orjson.loads(row["evidence"]) if e["fact"] == "intent")

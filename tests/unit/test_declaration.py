@@ -13,7 +13,8 @@ from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.declaration import DeclarationError, parse_declaration
 from kernel.events import Event
-from processors.stitch import RULE_DECLARED, Stitcher
+from kernel.vocabulary import LINK_DECLARED
+from processors.stitch import Stitcher
 
 GOOD: dict[str, Any] = {
     "agent": {
@@ -101,7 +102,7 @@ def test_a_declaration_owns_its_bindings_and_absorbs_sessions_started_before_it(
     }
     out = stitcher.declare(parse_declaration(body))
     assert [(a["alias_id"], a["session_id"], a["rule"]) for a in out.session_aliases] == [
-        (early_session, "s-declared", RULE_DECLARED)
+        (early_session, "s-declared", LINK_DECLARED)
     ]
     [session] = out.sessions
     assert (session["origin_type"], session["origin_principal"]) == ("human", "alice@acme.example")

@@ -12,18 +12,17 @@ import pytest
 from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.events import Event
-from processors.stitch import (
-    RULE_MERGE,
-    RULE_NEW,
-    RULE_RPC_PAIR,
-    RULE_SESSION_NAME,
-    RULE_SHARED_KEY,
-    RULE_WINDOW,
-    Stitcher,
-    StitchOutput,
-    StitchState,
-    new_session_id,
+from kernel.vocabulary import (
+    LINK_MERGE,
+    LINK_NEW,
+    LINK_RPC_PAIR,
+    LINK_SESSION_NAME,
+    LINK_SHARED_KEY,
+    LINK_WINDOW,
 )
+from ledger.rows import StitchOutput
+from processors.sessions import StitchState, new_session_id
+from processors.stitch import Stitcher
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=30)
@@ -127,9 +126,9 @@ def test_events_sharing_a_key_land_in_one_session() -> None:
     )
     sid = new_session_id(f"{ev.KEY_MCP_SESSION}:{MCP_SESSION}")
     assert [r["session_id"] for r in out.raw_events] == [sid, sid, sid]
-    assert link_of(action(out, "e1")) == (ev.KEY_MCP_SESSION, MCP_SESSION, RULE_NEW)
-    assert link_of(action(out, "e2")) == (ev.KEY_MCP_SESSION, MCP_SESSION, RULE_SHARED_KEY)
-    assert link_of(action(out, "e3")) == (ev.KEY_JTI, JTI, RULE_SHARED_KEY)
+    assert link_of(action(out, "e1")) == (ev.KEY_MCP_SESSION, MCP_SESSION, LINK_NEW)
+    assert link_of(action(out, "e2")) == (ev.KEY_MCP_SESSION, MCP_SESSION, LINK_SHARED_KEY)
+    assert link_of(action(out, "e3")) == (ev.KEY_JTI, JTI, LINK_SHARED_KEY)
     assert [
         (k["key_type"], k["key_value"], k["session_id"], k["event_id"]) for k in out.session_keys
     ] == [
@@ -143,7 +142,7 @@ def test_events_sharing_a_key_land_in_one_session() -> None:
 
 def test_an_event_without_keys_starts_its_own_session_named_by_its_id() -> None:
     out = run(Stitcher(), event("lonely", 0))
-    assert link_of(action(out, "lonely")) == ("event", "lonely", RULE_NEW)
+    assert link_of(action(out, "lonely")) == ("event", "lonely", LINK_NEW)
     assert action(out, "lonely")["session_id"] == new_session_id("event:lonely")
 
 
@@ -160,7 +159,7 @@ def test_an_aws_session_name_equal_to_an_earlier_jti_binds_the_cloudtrail_event(
     )
     out = run(stitcher, mcp, trail)
     assert session_of(stitcher, out, "ct-getobject") == session_of(stitcher, out, "mcp-call")
-    assert link_of(action(out, "ct-getobject")) == (ev.KEY_JTI, JTI, RULE_SESSION_NAME)
+    assert link_of(action(out, "ct-getobject")) == (ev.KEY_JTI, JTI, LINK_SESSION_NAME)
 
 
 def test_an_aws_session_name_binds_a_jti_that_arrives_later() -> None:
@@ -194,7 +193,7 @@ def test_an_rpc_key_alone_links_a_call_to_an_earlier_result_by_the_rpc_pair_rule
     stitcher = Stitcher()
     rpc = (ev.KEY_MCP_RPC, "github:7")
     out = run(stitcher, tool_result("result", 0, [rpc]), tool_call("call", 1, [rpc]))
-    assert link_of(action(out, "call")) == (ev.KEY_MCP_RPC, "github:7", RULE_RPC_PAIR)
+    assert link_of(action(out, "call")) == (ev.KEY_MCP_RPC, "github:7", LINK_RPC_PAIR)
     assert session_of(stitcher, out, "call") == session_of(stitcher, out, "result")
 
 
@@ -210,7 +209,7 @@ def test_an_rpc_key_never_merges_two_sessions() -> None:
     )
     assert session_of(stitcher, out, "other") == session_of(stitcher, out, "traced")
     assert session_of(stitcher, out, "other") != session_of(stitcher, out, "call")
-    assert link_of(action(out, "other")) == (ev.KEY_TRACE, trace[1], RULE_SHARED_KEY)
+    assert link_of(action(out, "other")) == (ev.KEY_TRACE, trace[1], LINK_SHARED_KEY)
     assert out.session_aliases == []
 
 
@@ -232,7 +231,7 @@ def test_a_keyless_event_joins_the_principals_session_inside_the_window() -> Non
     stitcher = Stitcher()
     first = event("first", 0, [(ev.KEY_JTI, JTI)], principal=ALICE, client_id=AGENT_CLIENT)
     out = run(stitcher, first, _principal_event("inside", WINDOW.total_seconds()))
-    assert link_of(action(out, "inside")) == ("principal_client", ALICE, RULE_WINDOW)
+    assert link_of(action(out, "inside")) == ("principal_client", ALICE, LINK_WINDOW)
     assert session_of(stitcher, out, "inside") == session_of(stitcher, out, "first")
 
 
@@ -240,7 +239,7 @@ def test_a_keyless_event_outside_the_window_starts_a_new_session() -> None:
     stitcher = Stitcher()
     first = event("first", 0, [(ev.KEY_JTI, JTI)], principal=ALICE, client_id=AGENT_CLIENT)
     out = run(stitcher, first, _principal_event("outside", WINDOW.total_seconds() + 1))
-    assert link_of(action(out, "outside")) == ("event", "outside", RULE_NEW)
+    assert link_of(action(out, "outside")) == ("event", "outside", LINK_NEW)
     assert session_of(stitcher, out, "outside") != session_of(stitcher, out, "first")
 
 
@@ -248,7 +247,7 @@ def test_the_window_is_per_principal_and_client() -> None:
     stitcher = Stitcher()
     first = event("first", 0, [(ev.KEY_JTI, JTI)], principal=ALICE, client_id=AGENT_CLIENT)
     out = run(stitcher, first, _principal_event("other-client", 60, client_id="0oa-other"))
-    assert link_of(action(out, "other-client")) == ("event", "other-client", RULE_NEW)
+    assert link_of(action(out, "other-client")) == ("event", "other-client", LINK_NEW)
 
 
 def test_the_window_counts_from_the_sessions_last_event() -> None:
@@ -256,7 +255,7 @@ def test_the_window_counts_from_the_sessions_last_event() -> None:
     first = event("first", 0, [(ev.KEY_JTI, JTI)], principal=ALICE, client_id=AGENT_CLIENT)
     run(stitcher, first, _principal_event("middle", 1200))
     out = run(stitcher, _principal_event("late", 1200 + 1500))  # 45 min after the first
-    assert link_of(action(out, "late")) == ("principal_client", ALICE, RULE_WINDOW)
+    assert link_of(action(out, "late")) == ("principal_client", ALICE, LINK_WINDOW)
 
 
 # -- merges ----------------------------------------------------------------------------------
@@ -277,7 +276,7 @@ def test_an_event_carrying_two_sessions_keys_merges_them_into_the_earliest() -> 
         {
             "alias_id": later,
             "session_id": early,
-            "rule": RULE_MERGE,
+            "rule": LINK_MERGE,
             "key_type": ev.KEY_MCP_SESSION,
             "key_value": MCP_SESSION,
             "event_id": "bridge",
@@ -285,7 +284,7 @@ def test_an_event_carrying_two_sessions_keys_merges_them_into_the_earliest() -> 
         }
     ]
     assert stitcher.state.resolve(later) == early
-    assert link_of(action(out, "bridge")) == (ev.KEY_JTI, JTI, RULE_SHARED_KEY)
+    assert link_of(action(out, "bridge")) == (ev.KEY_JTI, JTI, LINK_SHARED_KEY)
     assert action(out, "bridge")["session_id"] == early
     assert set(stitcher.state.sessions) == {early}
     merged = stitcher.state.sessions[early]
@@ -703,7 +702,7 @@ def test_restore_from_the_ledger_rows_continues_sessions_and_pending_calls() -> 
         "via-alias": root,
         "keyless": root,
     }
-    assert link_of(action(out2, "keyless")) == ("principal_client", ALICE, RULE_WINDOW)
+    assert link_of(action(out2, "keyless")) == ("principal_client", ALICE, LINK_WINDOW)
     done = action(out2, "call")
     assert (done["outcome"], done["outcome_event_id"], done["session_id"]) == (
         ev.SUCCESS,

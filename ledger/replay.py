@@ -1,0 +1,40 @@
+"""The ledger's records read back in the order they are replayed: declarations, then
+``raw_events`` in time order, page by page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ledger.store import LedgerStore
+
+# Before any event time the ledger can hold: where a replay of raw_events starts.
+_START = ("1900-01-01 00:00:00.000000", "")
+
+
+def recorded_declarations(store: LedgerStore) -> list[str]:
+    """Every declaration the ledger keeps (its JSON text), oldest first."""
+    rows = store.query_rows(
+        f"SELECT declaration FROM {store.database}.declarations FINAL "
+        "ORDER BY declared_at, session_id"
+    )
+    return [row["declaration"] for row in rows]
+
+
+def raw_event_pages(store: LedgerStore, page_size: int) -> Iterator[list[dict[str, Any]]]:
+    """``raw_events`` rows by ``(event_time, event_id)``, ``page_size`` at a time.
+
+    Each page starts after the last row of the one before (a key, not an offset).
+    """
+    after_time, after_id = _START
+    while True:
+        rows = store.query_rows(
+            f"SELECT * FROM {store.database}.raw_events FINAL "
+            "WHERE (event_time, event_id) > ({t:DateTime64(6, 'UTC')}, {i:String}) "
+            "ORDER BY event_time, event_id LIMIT {n:UInt32}",
+            {"t": after_time, "i": after_id, "n": page_size},
+        )
+        if not rows:
+            return
+        yield rows
+        after_time, after_id = rows[-1]["event_time"], rows[-1]["event_id"]

@@ -1,0 +1,192 @@
+"""Linking: which session an event joins, by which key and rule, and merging sessions.
+
+Keys link events: any key two events share puts them in one session. When one event
+carries keys of two sessions, the sessions merge: the later one becomes an alias of the
+earlier one, and the alias row records the key and the rule that made the merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from kernel import events as ev
+from kernel.events import Event
+from kernel.vocabulary import (
+    LINK_MERGE,
+    LINK_NEW,
+    LINK_RPC_PAIR,
+    LINK_SESSION_NAME,
+    LINK_SHARED_KEY,
+    LINK_WINDOW,
+)
+from ledger.rows import StitchOutput, session_alias_row, session_key_row
+from processors.labels import OWN_ID_KEY
+from processors.sessions import SessionState, StitchState, new_session_id
+
+# Key types that may link two sessions together; KEY_MCP_RPC only pairs a result with its call.
+LINKING: Final = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
+# A caller-chosen AWS session name links when it equals a binding another source carries.
+SESSION_NAME_TARGETS: Final = (ev.KEY_JTI, ev.KEY_MCP_SESSION, ev.KEY_TXN, ev.KEY_TRACE)
+KEY_RANK: Final = {key_type: rank for rank, key_type in enumerate(ev.KEY_TYPES)}
+# The ``link_key_type`` of the time-window rule: the link is the principal and its client.
+PRINCIPAL_CLIENT_KEY: Final = "principal_client"
+
+
+@dataclass(slots=True)
+class Link:
+    session_id: str
+    key_type: str
+    key_value: str
+    rule: str
+
+
+def rpc_key(event: Event) -> str | None:
+    for key_type, value in event.keys:
+        if key_type == ev.KEY_MCP_RPC:
+            return value
+    return None
+
+
+def link_event(state: StitchState, event: Event, out: StitchOutput, version: int) -> Link:
+    """The session ``event`` joins, merging the sessions it bridges; a new one if none."""
+    found = _candidates(state, event)
+    if not found:
+        fallback = _fallback(state, event)
+        if fallback is not None:
+            return fallback
+        first = event.keys[0] if event.keys else (OWN_ID_KEY, event.event_id)
+        sid = new_session_id(f"{first[0]}:{first[1]}")
+        if sid in state.sessions or sid in state.aliases:
+            sid = new_session_id(f"{OWN_ID_KEY}:{event.event_id}")
+        state.sessions[sid] = SessionState(sid, event.event_time, event.event_time)
+        return Link(sid, first[0], first[1], LINK_NEW)
+    if len(found) == 1:
+        return found[0]
+    # Several sessions share this event: a declared one survives (its id was handed to
+    # the declarer), else the earliest; the others become its aliases. Two declared
+    # sessions stay apart (each declarer named its own; a trace id propagated from one
+    # agent to the next is not a reason to merge them): the strongest key decides.
+    sessions = state.sessions
+    found.sort(key=lambda link: KEY_RANK.get(link.key_type, len(KEY_RANK)))
+    declared = [link for link in found if sessions[link.session_id].declared]
+    if declared:
+        root = declared[0].session_id
+    else:
+        root = min(
+            (link.session_id for link in found),
+            key=lambda s: (sessions[s].first_seen, s),
+        )
+    for link in found:
+        if link.session_id != root and not sessions[link.session_id].declared:
+            merge(state, root, link, event.event_id, LINK_MERGE, out, version)
+    return next(link for link in found if link.session_id == root)
+
+
+def _candidates(state: StitchState, event: Event) -> list[Link]:
+    """The first link found into each distinct session, strongest key first."""
+    index, resolve = state.key_index, state.resolve
+    found: dict[str, Link] = {}
+    for key in event.keys:
+        key_type = key[0]
+        if key_type not in LINKING:
+            continue
+        sid = index.get(key)
+        if sid is not None:
+            sid = resolve(sid)
+            if sid not in found:
+                found[sid] = Link(sid, key_type, key[1], LINK_SHARED_KEY)
+        # A caller-chosen AWS session name equal to a binding links either way round:
+        # the STS call may be logged before or after the token it names.
+        if key_type == ev.KEY_AWS_SESSION_NAME:
+            bound = [(target, key[1]) for target in SESSION_NAME_TARGETS]
+        elif key_type in SESSION_NAME_TARGETS:
+            bound = [(ev.KEY_AWS_SESSION_NAME, key[1])]
+        else:
+            continue
+        for other in bound:
+            sid = index.get(other)
+            if sid is not None:
+                sid = resolve(sid)
+                if sid not in found:
+                    found[sid] = Link(sid, other[0], key[1], LINK_SESSION_NAME)
+    if event.kind == ev.TOOL_CALL:
+        # A result seen before its call opened a session of its own: the call claims it.
+        rpc = rpc_key(event)
+        sid = index.get((ev.KEY_MCP_RPC, rpc)) if rpc is not None else None
+        if sid is not None:
+            sid = resolve(sid)
+            if sid not in found:
+                found[sid] = Link(sid, ev.KEY_MCP_RPC, str(rpc), LINK_RPC_PAIR)
+    return list(found.values())
+
+
+def _fallback(state: StitchState, event: Event) -> Link | None:
+    for key_type, value in event.keys:
+        if key_type == ev.KEY_MCP_RPC:
+            sid = state.key_index.get((key_type, value))
+            if sid is not None:
+                return Link(state.resolve(sid), key_type, value, LINK_RPC_PAIR)
+    # The time window is the weakest evidence: only for events that carry no key of
+    # their own (a new IdP session or token starts a new chain even for the same person).
+    if event.principal and not any(k[0] in LINKING for k in event.keys):
+        sid = state.last_by_principal.get((event.principal, event.client_id or ""))
+        if sid is not None:
+            sid = state.resolve(sid)
+            session = state.sessions.get(sid)
+            if session and abs(event.event_time - session.last_seen) <= state.window:
+                return Link(sid, PRINCIPAL_CLIENT_KEY, event.principal, LINK_WINDOW)
+    return None
+
+
+def merge(
+    state: StitchState,
+    root: str,
+    via: Link,
+    event_id: str,
+    rule: str,
+    out: StitchOutput,
+    version: int,
+) -> None:
+    """Fold ``via.session_id`` into ``root``, recording the key and rule that did it."""
+    other = via.session_id
+    state.sessions[root].absorb(state.sessions.pop(other))
+    # The absorbed session and everything merged into it before now alias the root,
+    # so that the ledger's alias rows always name the surviving session directly.
+    moved = [(other, via.key_type, via.key_value, event_id)]
+    moved += state.members.pop(other, [])
+    for alias, key_type, key_value, merged_by in moved:
+        state.aliases[alias] = root
+        out.session_aliases.append(
+            session_alias_row(
+                alias,
+                root,
+                rule if alias == other else LINK_MERGE,
+                key_type,
+                key_value,
+                merged_by,
+                version,
+            )
+        )
+    state.members.setdefault(root, []).extend(moved)
+    # The absorbed session's actions are labelled again in the root's context.
+    state.by_session.setdefault(root, []).extend(state.by_session.pop(other, []))
+    state.contexts.pop(other, None)
+    state.remapped.add(root)
+
+
+def register_keys(
+    state: StitchState, event: Event, session_id: str, out: StitchOutput, version: int
+) -> None:
+    """Let each key of ``event`` not seen before lead to its session from now on."""
+    index = state.key_index
+    session = state.sessions[session_id]
+    for key_type, value in event.keys:
+        if (key_type, value) in index:
+            continue
+        index[(key_type, value)] = session_id
+        if key_type != ev.KEY_MCP_RPC:
+            session.keys.append(f"{key_type}:{value}")
+        out.session_keys.append(
+            session_key_row(key_type, value, session_id, event.event_time, event.event_id, version)
+        )

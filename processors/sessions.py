@@ -1,0 +1,256 @@
+"""Stitching state: each session's running summary, the key index and aliases that lead to it,
+and the actions still open to a new label.
+
+The state is a projection of the ledger too: ``StitchState.restore`` rebuilds it from the
+``session_keys``, ``session_aliases``, ``sessions`` and pending ``actions`` rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ingest.base import parse_time
+from kernel import events as ev
+from kernel.events import Event
+from kernel.vocabulary import ATTR_INTENT_SOURCE, HUMAN_TYPES, INTENT_SOURCES, ORIGIN_HUMAN
+from ledger.rows import SessionRow
+from processors.labels import ActionFacts, Intent, SessionContext, agent_name
+
+# Who may state a session's intent, most authoritative first: the declarer, the token
+# service (transaction-token purpose), then the agent's own client and its spans.
+INTENT_RANK: Final = {source: rank for rank, source in enumerate(INTENT_SOURCES)}
+
+
+def new_session_id(first_key: str) -> str:
+    return "s-" + hashlib.sha256(first_key.encode()).hexdigest()[:20]
+
+
+@dataclass(slots=True)
+class SessionState(SessionRow):
+    """A session's ``sessions`` row, kept up to date event by event."""
+
+    intent_at: datetime | None = None  # when an asserted intent was seen (earliest wins)
+
+    def take_intent(self, text: str, source: str, at: datetime) -> None:
+        """Keep the most authoritative intent; among equals the earliest, so that the
+        order events arrive in does not matter (a restored one counts as earliest)."""
+        rank = INTENT_RANK.get(source, len(INTENT_RANK))
+        if not self.intent:
+            self.intent, self.intent_source, self.intent_at = text, source, at
+            return
+        held = INTENT_RANK.get(self.intent_source, len(INTENT_RANK))
+        if rank < held or (
+            rank == held
+            and self.intent_at is not None
+            and (at, text) < (self.intent_at, self.intent)
+        ):
+            self.intent, self.intent_source, self.intent_at = text, source, at
+
+    def intent_view(self) -> Intent | None:
+        if not self.intent:
+            return None
+        return Intent(
+            self.intent,
+            self.intent_source,
+            tuple(self.intent_tools),
+            tuple(self.intent_resources),
+            tuple(self.intent_actions),
+        )
+
+    @property
+    def agent(self) -> str:
+        return agent_name(self.agent_name, self.agent_instance)
+
+    def prefer_principal(self, principal: str, principal_type: str) -> None:
+        """Take ``principal`` unless the session already names a person and this is not one."""
+        if not self.principal or (
+            principal_type in HUMAN_TYPES and self.principal_type not in HUMAN_TYPES
+        ):
+            self.principal, self.principal_type = principal, principal_type
+
+    def add_event(self, event: Event) -> None:
+        """Fold one event of this session into its summary."""
+        self.first_seen = min(self.first_seen, event.event_time)
+        self.last_seen = max(self.last_seen, event.event_time)
+        self.event_count += 1
+        if event.source not in self.sources:
+            self.sources = sorted([*self.sources, event.source])
+        if event.outcome == ev.FAILURE:
+            self.failure_count += 1
+        if event.principal:
+            # Prefer a person over a workload identity as the session's principal (as
+            # ``prefer_principal`` does; written out here, where every event passes).
+            event_human = event.principal_type in HUMAN_TYPES
+            if not self.principal or (event_human and self.principal_type not in HUMAN_TYPES):
+                self.principal = event.principal
+                self.principal_type = event.principal_type or ""
+        if (
+            event.kind == ev.TOKEN_GRANT
+            and event.principal_type == "User"
+            and event.principal
+            and not self.declared  # a declared origin is the declarer's word; keep it
+        ):
+            # A person authorised the token the agent acts with: the chain's origin.
+            self.origin_type, self.origin_principal = ORIGIN_HUMAN, event.principal
+        # The agent and the client the session's events name: the first value seen stays.
+        if event.agent_name and not self.agent_name:
+            self.agent_name = event.agent_name
+        if event.agent_version and not self.agent_version:
+            self.agent_version = event.agent_version
+        if event.agent_instance and not self.agent_instance:
+            self.agent_instance = event.agent_instance
+        if event.client_id and not self.client_id:
+            self.client_id = event.client_id
+        if event.intent and not self.declared:
+            source = event.attributes.get(ATTR_INTENT_SOURCE, "")
+            self.take_intent(event.intent, source, event.event_time)
+        if event.scopes:
+            self.scopes = sorted(set(self.scopes) | set(event.scopes))
+
+    def absorb(self, other: SessionState) -> None:
+        """Fold a merged session's summary into this one."""
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        if other.principal:
+            self.prefer_principal(other.principal, other.principal_type)
+        for name in _KEPT_IF_UNSET:
+            if not getattr(self, name) and getattr(other, name):
+                setattr(self, name, getattr(other, name))
+        # A declared session is never absorbed (see ``processors.linking``): only an asserted
+        # intent can come from ``other``, and the declared one, if any, is ``self``'s.
+        if other.intent and not self.declared:
+            self.take_intent(other.intent, other.intent_source, other.intent_at or other.first_seen)
+        self.scopes = sorted(set(self.scopes) | set(other.scopes))
+        self.sources = sorted(set(self.sources) | set(other.sources))
+        self.keys = self.keys + [k for k in other.keys if k not in self.keys]
+        self.event_count += other.event_count
+        self.action_count += other.action_count
+        self.failure_count += other.failure_count
+
+
+# A merge keeps the surviving session's value of each text column and takes the absorbed
+# one's where it has none; the principal and the intent have rules of their own.
+_KEPT_IF_UNSET: Final = tuple(
+    column.name
+    for column in fields(SessionRow)
+    if isinstance(column.default, str)
+    and column.name not in {"principal", "principal_type", "intent", "intent_source"}
+)
+
+
+class StitchState:
+    """Key index, aliases, session summaries and tool calls awaiting their result."""
+
+    def __init__(
+        self,
+        window: timedelta = timedelta(minutes=30),
+        restitch: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.window = window
+        self.restitch = restitch
+        self.key_index: dict[tuple[str, str], str] = {}
+        self.aliases: dict[str, str] = {}
+        # root -> (alias, key type, key value, event id) of every session merged into it
+        self.members: dict[str, list[tuple[str, str, str, str]]] = {}
+        self.sessions: dict[str, SessionState] = {}
+        self.last_by_principal: dict[tuple[str, str], str] = {}
+        self.pending_calls: dict[str, dict[str, Any]] = {}  # rpc key -> action row
+        self.early_results: dict[str, tuple[str, str, str]] = {}  # rpc key -> outcome
+        # Attribution: the actions still open to a new label, by id and by session root.
+        self.facts: dict[str, ActionFacts] = {}
+        self.by_session: dict[str, list[str]] = {}
+        self.contexts: dict[str, SessionContext] = {}  # context each root was last labelled in
+        self.remapped: set[str] = set()  # roots that absorbed actions since the last labelling
+        self.downstream: dict[str, set[str]] = {}  # upstream session id -> sessions it started
+        self.watermark: datetime | None = None  # newest event time seen
+        self.swept_at: datetime | None = None
+
+    def add_facts(self, facts: ActionFacts, root: str) -> None:
+        self.facts[facts.action_id] = facts
+        self.by_session.setdefault(root, []).append(facts.action_id)
+
+    def advance(self, event_time: datetime) -> None:
+        """Move the watermark; now and then let go of actions past the re-stitch window."""
+        if self.watermark is None or event_time > self.watermark:
+            self.watermark = event_time
+        if self.swept_at is None:
+            self.swept_at = self.watermark
+        if self.watermark - self.swept_at < self.restitch / 4:
+            return
+        self.swept_at = self.watermark
+        cutoff = self.watermark - self.restitch
+        closed = {aid for aid, f in self.facts.items() if f.event_time < cutoff}
+        if not closed:
+            return
+        for aid in closed:
+            del self.facts[aid]
+        for root in list(self.by_session):
+            kept = [aid for aid in self.by_session[root] if aid not in closed]
+            if kept:
+                self.by_session[root] = kept
+            else:
+                del self.by_session[root]
+                self.contexts.pop(root, None)
+
+    def resolve(self, session_id: str) -> str:
+        root = session_id
+        while root in self.aliases:
+            root = self.aliases[root]
+        while session_id != root:  # path compression
+            self.aliases[session_id], session_id = root, self.aliases[session_id]
+        return root
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        window: timedelta,
+        keys: Iterable[Mapping[str, Any]],
+        aliases: Iterable[Mapping[str, Any]],
+        sessions: Iterable[Mapping[str, Any]],
+        pending_actions: Iterable[Mapping[str, Any]],
+        open_actions: Iterable[Mapping[str, Any]] = (),
+        restitch: timedelta = timedelta(minutes=15),
+    ) -> StitchState:
+        """Rebuild from ledger rows (read with FINAL). ``open_actions`` are the actions
+        within the re-stitch window, each with ``signature`` of its current label."""
+        state = cls(window, restitch)
+        for k in keys:
+            state.key_index[(k["key_type"], k["key_value"])] = k["session_id"]
+        for a in aliases:
+            if a["alias_id"] != a["session_id"]:
+                state.aliases[a["alias_id"]] = a["session_id"]
+                state.members.setdefault(a["session_id"], []).append(
+                    (a["alias_id"], a["key_type"], a["key_value"], a["event_id"])
+                )
+        for s in sessions:
+            session = SessionState.from_row(s, _parse_ts)
+            state.sessions[session.session_id] = session
+            if session.upstream_session_id:
+                state.downstream.setdefault(session.upstream_session_id, set()).add(
+                    session.session_id
+                )
+        # The window rule joins a principal's keyless events to their most recent session.
+        for session in sorted(state.sessions.values(), key=lambda s: s.last_seen):
+            if session.principal:
+                state.last_by_principal[(session.principal, session.client_id)] = session.session_id
+        for row in pending_actions:
+            rpc = row.get("rpc_key")
+            if rpc:
+                state.pending_calls[str(rpc)] = dict(row)
+        for row in open_actions:
+            at = _parse_ts(row["event_time"])
+            facts = ActionFacts.of(dict(row), at)
+            facts.emitted = row.get("signature") or ()
+            state.add_facts(facts, state.resolve(facts.session_id))
+            if state.watermark is None or at > state.watermark:
+                state.watermark = at
+        return state
+
+
+def _parse_ts(value: Any) -> datetime:
+    return parse_time(value, "timestamp")

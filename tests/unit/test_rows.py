@@ -1,0 +1,166 @@
+"""Each row builder writes exactly the columns of its table in ``ledger.schema``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from kernel import events as ev
+from kernel.codec import Envelope
+from kernel.declaration import parse_declaration
+from kernel.events import Event
+from ledger import rows
+from ledger.schema import TABLES
+from processors.stitch import Stitcher
+from tests import scenarios
+
+T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+# Columns the writer leaves to their DEFAULT: the ledger sets them as a row is stored.
+WRITER_LEAVES: dict[str, set[str]] = {"raw_events": {"stored_at"}}
+# Tables written by other parts of the ledger than the stitcher.
+NOT_STITCHED = {"dead_letters"}
+
+_COLUMN = re.compile(r"^\s*(\w+)\s+(.*?),?\s*$")
+
+
+def schema_columns(table: str) -> list[str]:
+    """The column names of ``table``, in order, from its CREATE TABLE statement."""
+    body = TABLES[table].split("(", 1)[1].rsplit(") ENGINE", 1)[0]
+    columns = []
+    for line in body.strip().splitlines():
+        match = _COLUMN.match(line)
+        assert match is not None, line
+        name, definition = match.groups()
+        if name == "INDEX":
+            continue
+        if name in WRITER_LEAVES.get(table, set()):
+            assert "DEFAULT" in definition, f"{table}.{name} has no DEFAULT to fall back on"
+            continue
+        columns.append(name)
+    return columns
+
+
+def test_the_schema_parser_reads_every_column() -> None:
+    assert schema_columns("session_keys") == [
+        "key_type",
+        "key_value",
+        "session_id",
+        "first_seen",
+        "event_id",
+        "version",
+    ]
+    assert "stored_at" not in schema_columns("raw_events")
+    assert "idx_session" not in schema_columns("actions")
+
+
+@dataclass
+class _Link:
+    session_id: str = "s-1"
+    key_type: str = ev.KEY_JTI
+    key_value: str = "AT.1"
+    rule: str = "shared_key"
+
+
+@dataclass
+class _Label:
+    label: str = "agent_delegated"
+    rule: str = "intent_covers"
+    agent: str = "support-agent"
+    origin_type: str = "human"
+    origin_principal: str = "alice@acme.example"
+    confused_deputy: bool = False
+    evidence: tuple[dict[str, str], ...] = ({"fact": "link", "detail": "linked"},)
+
+
+def _event(kind: str = ev.TOOL_CALL, **kw: Any) -> Event:
+    return Event("e1", "mcp", kind, T0, "tools/call", "mcp.jsonl:1", "{}", **kw)
+
+
+def _declaration() -> Any:
+    return parse_declaration(
+        {
+            "agent": {"id": "support-agent"},
+            "origin": {"type": "human", "principal": "alice@acme.example"},
+            "intent": {"text": "fix the address"},
+            "bindings": {"token_jti": "AT.1"},
+        }
+    )
+
+
+def _built() -> dict[str, list[dict[str, Any]]]:
+    """Rows of each stitched table, from its builder (every builder of a table)."""
+    action = rows.action_row(_event(), _Link(), "write", ("agent",), 1, "rpc-1")
+    return {
+        "raw_events": [rows.raw_event_row(Envelope(_event(), T0, "b1", ("raw", 0, 1)), "s-1")],
+        "actions": [
+            action,
+            rows.action_row(_event(), _Link(), "", (), 1, "rpc-1", ("success", "", "e2")),
+            rows.answered_action(action, ("success", "", "e2"), 2),
+        ],
+        "sessions": [rows.SessionRow("s-1", T0, T0).row(1)],
+        "session_keys": [rows.session_key_row(ev.KEY_JTI, "AT.1", "s-1", T0, "e1", 1)],
+        "session_aliases": [
+            rows.session_alias_row("s-2", "s-1", "merge_shared_key", ev.KEY_JTI, "AT.1", "e1", 1)
+        ],
+        "credentials": [rows.credential_row(_event(ev.TOKEN_GRANT), "s-1", 1)],
+        "declarations": [rows.declaration_row(_declaration(), 1)],
+        "attributions": [
+            rows.attribution_row(
+                _Label(), "e1", "s-1", T0, [{"kind": "agent", "id": "support-agent"}], 1
+            )
+        ],
+    }
+
+
+def test_the_stitcher_writes_every_table_but_those_others_write() -> None:
+    stitched = {table for table, _ in rows.StitchOutput().tables()}
+    assert stitched == set(TABLES) - NOT_STITCHED
+    assert set(_built()) == stitched
+
+
+@pytest.mark.parametrize("table", sorted(set(TABLES) - NOT_STITCHED))
+def test_each_builder_writes_exactly_its_tables_columns(table: str) -> None:
+    for row in _built()[table]:
+        assert list(row) == schema_columns(table)
+
+
+def test_a_session_row_s_fields_are_the_sessions_columns_and_read_back_the_same() -> None:
+    assert [f.name for f in fields(rows.SessionRow)] + ["version"] == schema_columns("sessions")
+    session = rows.SessionRow(
+        "s-1",
+        T0,
+        T0,
+        principal="alice@acme.example",
+        scopes=["crm.read"],
+        event_count=3,
+        declared=True,
+        intent_tools=["crm.*"],
+    )
+    stored = session.row(7)
+    back = rows.SessionRow.from_row(stored, lambda text: datetime.fromisoformat(text + "+00:00"))
+    assert back == session
+    # A ledger created before a column was added has no value for it: the default stands.
+    older = {k: v for k, v in stored.items() if k not in {"declared", "intent_tools"}}
+    back = rows.SessionRow.from_row(older, lambda text: datetime.fromisoformat(text + "+00:00"))
+    assert (back.declared, back.intent_tools, back.scopes) == (False, [], ["crm.read"])
+
+
+def test_rows_the_stitcher_writes_have_exactly_their_tables_columns() -> None:
+    stitcher = Stitcher()
+    written: dict[str, list[dict[str, Any]]] = {}
+    items = scenarios.all_scenarios()
+    envelopes = [env for s in items for env in scenarios.parse(s)]
+    outputs = [stitcher.process(envelopes)]
+    # Declared after their events: the sessions those started merge into the declared ones.
+    outputs += [stitcher.declare(parse_declaration(d)) for s in items for d in s.declarations]
+    for out in outputs:
+        for table, table_rows in out.tables():
+            written.setdefault(table, []).extend(table_rows)
+    assert {table for table, found in written.items() if found} == set(TABLES) - NOT_STITCHED
+    for table, table_rows in written.items():
+        for row in table_rows:
+            assert list(row) == schema_columns(table), table
