@@ -1,17 +1,43 @@
-"""Shared test fixtures: where the real third-party samples live."""
+"""Shared test fixtures (where the real third-party samples live, the fingerprint key), and
+the ``unit`` / ``integration`` markers, given by directory.
+
+``tests/unit`` is pure logic: records, rows and requests in, values out, no broker, no chDB.
+``tests/integration`` starts the real broker, the real chDB ledger and real workers; its
+fixtures (``chdb_ledger``, ``ledger_http``, ``stack``) live in its own conftest, so a unit
+test cannot ask for them.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kernel.tokens import use_fingerprint_key
-from ledger.chdb_store import ChdbStore
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+SUITES = ("unit", "integration")  # each a directory under tests/ and a marker of that name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test ``unit`` or ``integration`` by the directory it lives in, so
+    ``pytest -m unit`` runs the pure tests alone; a test in neither directory is an error."""
+    misplaced = []
+    for item in items:
+        try:
+            suite = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # not under tests/ (a path given on the command line)
+            continue
+        if suite in SUITES:
+            item.add_marker(getattr(pytest.mark, suite))
+        else:
+            misplaced.append(item.nodeid)
+    if misplaced:
+        raise pytest.UsageError(
+            f"tests must live in tests/unit or tests/integration: {', '.join(misplaced)}"
+        )
 
 
 def real_data_dir() -> Path:
@@ -37,12 +63,3 @@ def real_data() -> Path:
             pytest.fail(f"real samples missing at {path}: CI always has ../shared/data/real")
         pytest.skip(f"real third-party samples not found at {path} (a clone without ../shared)")
     return path
-
-
-@pytest.fixture(scope="session")
-def chdb_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbStore]:
-    """The one chDB ledger of this test process (chDB opens one data path per process);
-    tests take their own database in it with ``with_database``."""
-    store = ChdbStore(tmp_path_factory.mktemp("chdb"), "default")
-    yield store
-    store.close()

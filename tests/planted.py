@@ -21,7 +21,7 @@ from ingest.registry import SOURCES, get_source
 from kernel.errors import RecordError
 from kernel.events import canonical_json
 from kernel.tokens import word_list
-from tests.unit.parsing import b64url
+from tests.jwt import basic_credentials, unsigned_jwt
 from tests.unit.test_otel import agent_run
 
 VALID_FP = "hmac-sha256:" + "0f" * 32
@@ -42,7 +42,7 @@ def core_of(raw: bytes) -> str:
 
 def jwt_secret(core: str) -> Planted:
     claims = {"sub": "agent-7", "jti": "jti-" + core[:6], "scope": "read"}
-    token = f"{b64url(orjson.dumps({'alg': 'RS256'}))}.{b64url(orjson.dumps(claims))}.{core}"
+    token = unsigned_jwt(claims, header={"alg": "RS256"}, signature=core)
     return Planted(token, (core,), "Bearer", True)
 
 
@@ -60,7 +60,7 @@ def _pem(core: str) -> Planted:
 
 
 def _basic(core: str) -> Planted:
-    encoded = base64.b64encode(f"svc-user:{core[:24]}".encode()).decode()
+    encoded = basic_credentials("svc-user", core[:24])
     return Planted(encoded, (encoded, core[:24]), "Basic")
 
 

@@ -27,7 +27,7 @@ import orjson
 from ingest.framing import Framed, frame_lines
 from ingest.registry import get_source
 from kernel.codec import Envelope
-from tests.unit.parsing import make_jwt
+from tests.jwt import unsigned_jwt
 
 BASE = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 CRM_HOST = "crm.internal.acme.example"
@@ -139,7 +139,7 @@ def token(
     }
     if act is not None:
         claims["act"] = act
-    return make_jwt(claims)
+    return unsigned_jwt(claims)
 
 
 def mcp_call(

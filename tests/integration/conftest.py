@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -24,11 +23,21 @@ from kernel.procs import free_port
 from ledger.chdb_store import ChdbStore
 from ledger.http_front import Credentials, build_app
 from ledger.store import LedgerStore
+from tests.polling import wait_for
 
 T = TypeVar("T")
 WRITER_PASSWORD = "integration-writer"
 ANALYST_USER = "analyst"
 ANALYST_PASSWORD = "integration-analyst"
+
+
+@pytest.fixture(scope="session")
+def chdb_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbStore]:
+    """The one chDB ledger of this test process (chDB opens one data path per process);
+    tests take their own database in it with ``with_database``."""
+    store = ChdbStore(tmp_path_factory.mktemp("chdb"), "default")
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +49,7 @@ def ledger_http(chdb_ledger: ChdbStore) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the ledger HTTP interface did not start"
-        time.sleep(0.02)
+    wait_for(lambda: server.started, timeout=10, interval=0.02, what="the ledger HTTP interface")
     yield f"127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import uuid
 from pathlib import Path
 
 from agentledger.ingesting import ingest_paths
-from agentledger.progress import stored_count
 from ingest.pipeline import IngestReport
-from kernel.kafka import consumer_lag
+from kernel.kafka import producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.topics import Topics
+from ledger.queries import stored_count
 from ledger.store import LedgerStore
 from tests.integration.conftest import RunningStack
+from tests.polling import wait_for
 
 
 def api_headers(stack: RunningStack) -> dict[str, str]:
@@ -30,35 +31,89 @@ def ingest(stack: RunningStack, source: str, *paths: Path, batch: str) -> Ingest
 
 
 def wait_stored(store: LedgerStore, batch: str, expected: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    count = -1
-    while time.monotonic() < deadline:
-        count = stored_count(store, batch)
-        if count >= expected:
-            assert count == expected, f"{count} events of batch {batch} stored, {expected} sent"
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"only {count} of {expected} events of {batch} reached the ledger")
+    """Until the ledger holds ``expected`` raw events of ingest batch ``batch``. Every stored
+    row is counted (no ``FINAL``), so a duplicate shows before a merge could fold it away:
+    more rows than events sent is a failure too."""
+    assert expected > 0, f"nothing of batch {batch!r} was sent: waiting for it proves nothing"
+    count = wait_for(
+        lambda: stored_count(store, batch),
+        until=lambda n: n >= expected,
+        timeout=timeout,
+        what=f"{expected} raw events of batch {batch!r} in the ledger",
+    )
+    assert count == expected, f"{count} events of batch {batch!r} stored, {expected} sent"
 
 
-def wait_consumed(stack: RunningStack, timeout: float = 60) -> None:
-    """Until the worker has committed everything on ledger.events."""
+def wait_processed(stack: RunningStack, timeout: float = 90) -> None:
+    """Until the worker has processed, written and committed everything sent to
+    ``ledger.events`` before this call, in every partition.
+
+    Consumer lag cannot tell: Tansu reports a partition's last batch's base offset as its
+    end, so the lag reads 0 while that batch is still unprocessed. Instead a marker goes to
+    each partition after everything already there, and the wait is for the worker's
+    committed offset to pass every marker (the worker commits a batch only once the ledger
+    holds what it wrote) and for the ledger to hold each marker's dead letter (a marker is
+    not an Avro event: the worker dead-letters it, naming its topic, partition and offset).
+    """
     topics = Topics(stack.settings.topic_prefix)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lag = asyncio.run(consumer_lag(stack.bootstrap, topics.worker_group, topics.events))
-        if lag == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the worker did not consume ledger.events in time")
+    markers = asyncio.run(_send_markers(stack.bootstrap, topics.events))
+    assert markers, f"{topics.events} has no partitions"
+    wait_for(
+        lambda: asyncio.run(_committed(stack.bootstrap, topics.worker_group, topics.events)),
+        until=lambda committed: all(committed.get(p, -1) > o for p, o in markers.items()),
+        timeout=timeout,
+        what=f"the worker's committed offsets to pass the markers at {markers}",
+    )
+    positions = [f"{topics.events}/{p}/{o}" for p, o in markers.items()]
+    wait_for(
+        lambda: stack.store.count(
+            "dead_letters", "position IN {p:Array(String)}", {"p": positions}
+        ),
+        until=lambda n: n == len(positions),
+        timeout=timeout,
+        what=f"the markers' dead letters {positions} in the ledger",
+    )
+
+
+async def _send_markers(bootstrap: str, topic: str) -> dict[int, int]:
+    """One marker message per partition of ``topic``: partition → its offset."""
+    sender = producer(bootstrap)
+    await sender.start()
+    try:
+        marker = f"\x00test marker {uuid.uuid4().hex}, not an event\xff".encode()
+        placed = {}
+        for partition in sorted(await sender.partitions_for(topic)):
+            meta = await sender.send_and_wait(topic, marker, partition=partition)
+            placed[partition] = meta.offset
+        return placed
+    finally:
+        await sender.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` has committed on each partition of ``topic`` (-1: none yet)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        committed = {}
+        for partition in sorted(consumer.partitions_for_topic(topic) or ()):
+            offset = await consumer.committed(TopicPartition(topic, partition))
+            committed[partition] = -1 if offset is None else offset
+        return committed
+    finally:
+        await consumer.stop()
 
 
 def wait_rows(store: LedgerStore, table: str, expected: int, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    count = -1
-    while time.monotonic() < deadline:
-        count = store.count(table)
-        if count >= expected:
-            return count
-        time.sleep(0.1)
-    raise AssertionError(f"{table} has {count} rows, expected {expected}")
+    """Until ``table`` holds at least ``expected`` rows (read with ``FINAL``); their count."""
+    assert expected > 0, f"waiting for {expected} rows of {table} proves nothing"
+    return wait_for(
+        lambda: store.count(table),
+        until=lambda n: n >= expected,
+        timeout=timeout,
+        what=f"{expected} rows in {table}",
+    )

@@ -9,7 +9,6 @@ worker labels them again.
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 import uuid
 from datetime import timedelta
@@ -27,6 +26,7 @@ from processors.stitch import Stitcher
 from tests import scenarios
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import api_headers, ingest, wait_stored
+from tests.polling import wait_for
 from tests.scenarios import parse
 
 
@@ -51,14 +51,13 @@ def _labels(stack: RunningStack) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 def _wait_for(stack: RunningStack, key: tuple[str, str, str], label: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    found: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        found = _labels(stack).get(key, {})
-        if found and found["attribution"]["label"] == label:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{key} is {found and found['attribution']['label']}, not {label}")
+    return wait_for(
+        lambda: _labels(stack).get(key, {}),
+        until=lambda found: bool(found) and found["attribution"]["label"] == label,
+        timeout=60,
+        interval=0.2,
+        what=f"{key} labelled {label}",
+    )
 
 
 def test_the_three_scenarios_and_a_chain_from_raw_records(

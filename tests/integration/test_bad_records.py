@@ -75,7 +75,7 @@ def test_bad_records_are_dead_lettered_and_the_pipeline_goes_on(
     report = ingest(stack, source, later_path, batch="later")
     assert report.rejected == 0
     wait_stored(stack.store, "later", report.events)
-    assert all(proc.poll() is None for proc in stack.stack._workers)
+    assert stack.stack._workers and all(proc.poll() is None for proc in stack.stack._workers)
 
 
 def test_undecodable_event_message_is_dead_lettered_by_the_worker(stack: RunningStack) -> None:
@@ -103,4 +103,4 @@ def test_undecodable_event_message_is_dead_lettered_by_the_worker(stack: Running
     assert letter["source"] == topics.events
     assert letter["position"].startswith(f"{topics.events}/1/")
     assert "Avro" in letter["reason"]
-    assert all(proc.poll() is None for proc in stack.stack._workers)
+    assert stack.stack._workers and all(proc.poll() is None for proc in stack.stack._workers)

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ import psutil
 import pytest
 
 from agentledger.sampledata import generate_sessions, write_files
+from tests.polling import wait_for
 
 AGENTLEDGER = [sys.executable, "-m", "agentledger"]
 
@@ -34,15 +34,35 @@ def run(
 
 
 def _wait_up(data_dir: Path, proc: subprocess.Popen[bytes], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> dict[str, Any] | None:
         assert proc.poll() is None, "agentledger up exited early"
         status = run("status", "--data-dir", str(data_dir), "--json", check=False)
         if status.returncode == 0 and (data_dir / "run" / "ready").exists():
             payload: dict[str, Any] = json.loads(status.stdout)
             return payload
-        time.sleep(0.3)
-    raise AssertionError("agentledger up did not become ready")
+        return None
+
+    return wait_for(ready, timeout=timeout, interval=0.3, what="agentledger up to become ready")
+
+
+def _sessions(data_dir: Path) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json.loads(
+        run("sessions", "list", "--json", "--data-dir", str(data_dir)).stdout
+    )
+    return listed
+
+
+def _wait_events(data_dir: Path, expected: int) -> list[dict[str, Any]]:
+    """Until the sessions listed hold ``expected`` events in all; the sessions."""
+    sessions = wait_for(
+        lambda: _sessions(data_dir),
+        until=lambda listed: sum(s["event_count"] for s in listed) >= expected,
+        timeout=60,
+        interval=0.3,
+        what=f"sessions holding {expected} events",
+    )
+    assert sum(s["event_count"] for s in sessions) == expected
+    return sessions
 
 
 def test_up_ingest_sessions_down(tmp_path: Path) -> None:
@@ -115,16 +135,7 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         assert (piped["accepted"], piped["rejected"]) == (1, 1)
         assert list(piped["reasons"]) == ["invalid JSON"]
 
-        deadline = time.monotonic() + 60
-        sessions: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            sessions = json.loads(
-                run("sessions", "list", "--json", "--data-dir", str(data_dir)).stdout
-            )
-            if sum(s["event_count"] for s in sessions) >= accepted:
-                break
-            time.sleep(0.3)
-        assert sum(s["event_count"] for s in sessions) == accepted
+        sessions = _wait_events(data_dir, accepted)
         agent = next(s for s in sessions if s["agent_name"])
         shown = json.loads(
             run(
@@ -159,6 +170,7 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         tool_call = next(a for a in listed if a["kind"] == "tool_call")
         why = run("explain", tool_call["action_id"][:12], "--data-dir", str(data_dir)).stdout
         assert tool_call["attribution"]["label"] in why and "why:" in why
+        assert tool_call["attribution"]["evidence"], "a label without evidence explains nothing"
         for item in tool_call["attribution"]["evidence"]:
             assert item["detail"][:40] in " ".join(why.split())
         unknown = run("explain", "ffffffffffff", "--data-dir", str(data_dir), check=False)
@@ -200,15 +212,16 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
         # A worker that dies is started again, and the path goes on.
         old_worker = status["workers"][0]
         os.kill(old_worker, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            workers = json.loads(run("status", "--data-dir", str(data_dir), "--json").stdout)[
+        workers = wait_for(
+            lambda: json.loads(run("status", "--data-dir", str(data_dir), "--json").stdout)[
                 "workers"
-            ]
-            if workers and workers[0] != old_worker:
-                break
-            time.sleep(0.3)
-        assert workers[0] != old_worker and psutil.pid_exists(workers[0])
+            ],
+            until=lambda pids: bool(pids) and pids[0] != old_worker,
+            timeout=30,
+            interval=0.3,
+            what=f"a worker started in place of {old_worker}",
+        )
+        assert psutil.pid_exists(workers[0])
         more = write_files(generate_sessions(2, run_id="cli-after"), tmp_path / "more")
         added = json.loads(
             run(
@@ -221,15 +234,7 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
                 "--json",
             ).stdout
         )["events"]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            listed = json.loads(
-                run("sessions", "list", "--json", "--data-dir", str(data_dir)).stdout
-            )
-            if sum(s["event_count"] for s in listed) >= accepted + added:
-                break
-            time.sleep(0.3)
-        assert sum(s["event_count"] for s in listed) == accepted + added
+        _wait_events(data_dir, accepted + added)
         accepted += added
         children = psutil.Process(up.pid).children(recursive=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,6 +12,7 @@ from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from ledger.queries import session_chain
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import api_headers, ingest, wait_stored
+from tests.polling import wait_for
 
 
 def _declaration(sample: SampleSession, session_id: str) -> dict[str, Any]:
@@ -53,12 +53,11 @@ def _post(
 
 
 def _wait_declared(stack: RunningStack, session_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack.store.count("declarations", "session_id = {s:String}", {"s": session_id}):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"declaration {session_id} never reached the ledger")
+    wait_for(
+        lambda: stack.store.count("declarations", "session_id = {s:String}", {"s": session_id}),
+        timeout=timeout,
+        what=f"declaration {session_id} in the ledger",
+    )
 
 
 def _ingest_session(

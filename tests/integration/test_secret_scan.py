@@ -33,6 +33,7 @@ from tests.planted import (
     header,
     plant,
 )
+from tests.polling import wait_for_async
 
 RECORDS_PER_SOURCE = 700
 SECRETS_PER_RECORD = (1, 3)
@@ -131,7 +132,9 @@ async def _topic_blobs(bootstrap: str, prefix: str) -> tuple[list[str], list[str
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
-        while True:
+
+        async def read_on() -> tuple[bool, int]:
+            """One poll; whether everything is read, and how many messages so far."""
             batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
             for messages in batch.values():
                 for m in messages:
@@ -139,8 +142,17 @@ async def _topic_blobs(bootstrap: str, prefix: str) -> tuple[list[str], list[str
                     blobs.append(b"\n".join(chunks).decode("latin-1"))
             # Tansu reports a partition's last batch's base offset as its end: read on
             # until a poll brings nothing once every partition is past that.
-            if not batch and all([await consumer.position(p) >= ends[p] for p in parts]):
-                return names, blobs
+            past = all([await consumer.position(p) >= ends[p] for p in parts])
+            return not batch and past, len(blobs)
+
+        await wait_for_async(
+            read_on,
+            until=lambda progress: progress[0],
+            timeout=120,
+            interval=0,
+            what=f"every message of {len(parts)} partitions under {prefix}",
+        )
+        return names, blobs
     finally:
         await consumer.stop()
 

@@ -3,11 +3,9 @@ and the invariants every accepted event must satisfy whatever the source."""
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -65,13 +63,3 @@ def check_event(source: Source, event: Event, framed: Framed) -> None:
     assert all(isinstance(v, str) and v for v in event.attributes.values())
     replayed = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
     assert replayed[0].event_id == event.event_id
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def make_jwt(claims: dict[str, Any]) -> str:
-    """An unsigned-looking JWT carrying ``claims`` (the ledger decodes, never verifies)."""
-    header = b64url(orjson.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}))
-    return f"{header}.{b64url(orjson.dumps(claims))}.{b64url(b'not-a-real-signature')}"

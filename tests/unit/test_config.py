@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from pydantic import SecretStr
 
 from kernel.config import load_settings
 from kernel.errors import ConfigError, LedgerError
 from kernel.tokens import KEPT_CLAIMS, decode_jwt_claims, fingerprint, scopes_of
+from tests.jwt import b64url, unsigned_jwt
 
 FIX = "; set them as options or AGENTLEDGER_* variables"
 
@@ -139,13 +138,10 @@ def test_several_problems_are_reported_together() -> None:
 # -- tokens ----------------------------------------------------------------------------------
 
 
-def b64url(value: Any) -> str:
-    raw = value if isinstance(value, bytes) else orjson.dumps(value)
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 def jwt(payload: Any) -> str:
-    return f"{b64url({'alg': 'RS256', 'typ': 'JWT'})}.{b64url(payload)}.c2lnbmF0dXJl"
+    return unsigned_jwt(
+        payload, header={"alg": "RS256", "typ": "JWT"}, signature=b64url(b"signature")
+    )
 
 
 def test_fingerprint_is_the_keyed_hmac_of_the_tokens_sha256() -> None:

@@ -26,7 +26,7 @@ from kernel.events import (
     event_id_for,
 )
 from kernel.tokens import fingerprint
-from tests.unit.parsing import make_jwt
+from tests.jwt import unsigned_jwt
 
 ELASTIC_LOG = "api_gateway_envoy/elastic-integrations/envoyproxy-test-log.log"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -199,7 +199,7 @@ def test_json_line_with_bearer_token_through_framing() -> None:
         "txn": "txn-77",
         "act": {"sub": "agent-instance-9"},
     }
-    token = make_jwt(claims)
+    token = unsigned_jwt(claims)
     line = orjson.dumps(access_log(authorization=f"Bearer {token}")).decode()
     [framed] = frame_lines(EnvoyAccessLogSource(), [line], "access.log")
     assert isinstance(framed, Framed)
@@ -339,7 +339,7 @@ def test_the_whole_real_file_frames_text_and_json_lines(real_data: Path) -> None
 
 
 def _parsed_with(claims: dict[str, Any]) -> Any:
-    line = orjson.dumps(access_log(authorization=f"Bearer {make_jwt(claims)}")).decode()
+    line = orjson.dumps(access_log(authorization=f"Bearer {unsigned_jwt(claims)}")).decode()
     [framed] = frame_lines(EnvoyAccessLogSource(), [line], "access.log")
     assert isinstance(framed, Framed)
     [event] = EnvoyAccessLogSource().parse(framed.record, position=framed.position, raw=framed.raw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -14,6 +13,7 @@ from ingest.framing import Framed, Unframed, frame_lines, mask_text
 from ingest.redact import redact
 from kernel.events import Event, canonical_json
 from kernel.tokens import fingerprint
+from tests.jwt import b64url, unsigned_jwt
 
 
 class PlainSource(Source):
@@ -33,10 +33,6 @@ def positions(items: Sequence[Framed | Unframed]) -> list[str]:
     return [i.position if isinstance(i, Framed) else f"!{i.error.position}" for i in items]
 
 
-def b64url(value: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).rstrip(b"=").decode()
-
-
 def sha(text: str) -> str:
     return fingerprint(text)
 
@@ -51,12 +47,10 @@ KEPT = {
     "cid": "0oa8f5j3ecb5w3dF35d7",
     "scp": ["mcp:tools", "openid"],
 }
-JWT = ".".join(
-    [
-        b64url({"alg": "RS256", "kid": "k1"}),
-        b64url({**KEPT, "email": "alice@example.com", "name": "Alice Example"}),
-        "c2lnbmF0dXJlLWJ5dGVz",
-    ]
+JWT = unsigned_jwt(
+    {**KEPT, "email": "alice@example.com", "name": "Alice Example"},
+    header={"alg": "RS256", "kid": "k1"},
+    signature=b64url(b"signature-bytes"),
 )
 
 
@@ -305,7 +299,7 @@ def test_mask_text_hides_the_token_of_a_quoted_authorization_header() -> None:
 
 
 def test_otlp_attributes_named_like_secrets_are_redacted() -> None:
-    token = "eyJhbGciOiJub25lIn0.eyJqdGkiOiJBVC4xIn0.c2ln"
+    token = unsigned_jwt({"jti": "AT.1"}, header={"alg": "none"}, signature=b64url(b"sig"))
     record = {
         "attributes": [
             {

@@ -3,7 +3,6 @@ agent events (the samples hold no token grant and no agentic actor)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from kernel.events import (
     canonical_json,
 )
 from kernel.tokens import fingerprint, fingerprint_digest
+from tests.jwt import b64
 from tests.unit.parsing import Run, check_event, run
 
 PANTHER = "github_audit/panther-analysis"
@@ -150,7 +150,7 @@ def _token_event(**overrides: Any) -> dict[str, Any]:
         "user": "octocat",
         "request_id": "C3F0:1B2A:9D8E7F:A1B2C3:65A1B2C3",
         "programmatic_access_type": "Fine-grained personal access token",
-        "hashed_token": base64.b64encode(hashlib.sha256(b"github_pat_EXAMPLE").digest()).decode(),
+        "hashed_token": b64(hashlib.sha256(b"github_pat_EXAMPLE").digest()),
         "token_id": 987654321,
         "token_scopes": "repo, read:org",
         "oauth_application_id": 5479418713,
@@ -178,10 +178,10 @@ def test_token_grant_keys_join_a_gateway_fingerprint() -> None:
 
 def test_token_fingerprint_forms() -> None:
     digest = hashlib.sha256(b"gho_EXAMPLE").digest()
-    assert token_fingerprint(base64.b64encode(digest).decode()) == fingerprint_digest(digest)
+    assert token_fingerprint(b64(digest)) == fingerprint_digest(digest)
     assert fingerprint_digest(digest) == fingerprint("gho_EXAMPLE")
     assert token_fingerprint("not base64!") == "sha256b64:not base64!"
-    short = base64.b64encode(b"sixteen bytes!!!").decode()  # valid base64, not a SHA-256
+    short = b64(b"sixteen bytes!!!")  # valid base64, not a SHA-256
     assert token_fingerprint(short) == "sha256b64:" + short
 
 

@@ -33,7 +33,8 @@ from kernel.events import (
     canonical_json,
 )
 from kernel.tokens import fingerprint
-from tests.unit.parsing import check_event, make_jwt
+from tests.jwt import unsigned_jwt
+from tests.unit.parsing import check_event
 
 SPEC_DOCS = ("mcp/spec-docs-2025-06-18", "mcp/spec-docs-2025-11-25")
 SCHEMA_2026 = "mcp/spec-schema-examples-2026-07-28"
@@ -260,7 +261,7 @@ def test_envelope_with_bearer_token_through_framing() -> None:
         "txn": "txn-77",
         "act": {"sub": "agent-instance-9", "act": {"sub": "orchestrator-1"}},
     }
-    token = make_jwt(claims)
+    token = unsigned_jwt(claims)
     message = {
         "jsonrpc": "2.0",
         "id": 7,
@@ -317,7 +318,7 @@ def test_envelope_with_bearer_token_through_framing() -> None:
 
 
 def test_okta_style_claims_and_no_session() -> None:
-    token = make_jwt({"sub": "bob", "cid": "0oa-okta-client", "scp": ["a", "b"]})
+    token = unsigned_jwt({"sub": "bob", "cid": "0oa-okta-client", "scp": ["a", "b"]})
     event = parse_one(
         capture(
             headers={"authorization": {"redacted": True, "fingerprint": fingerprint(token)}},

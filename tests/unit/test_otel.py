@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from kernel.events import (
     canonical_json,
     event_id_for,
 )
+from tests.jwt import b64
 
 SEMCONV = "otel_genai/semconv-examples"
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
@@ -317,8 +317,8 @@ def test_intent_is_truncated_and_joins_text_parts() -> None:
 def test_base64_ids_become_hex() -> None:
     record = agent_run("[]")
     first = record["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
-    first["traceId"] = base64.b64encode(bytes.fromhex(TRACE_ID)).decode()
-    first["spanId"] = base64.b64encode(bytes.fromhex(ROOT)).decode()
+    first["traceId"] = b64(bytes.fromhex(TRACE_ID))
+    first["spanId"] = b64(bytes.fromhex(ROOT))
     events = parse(record)
     assert events[0].keys == [(KEY_TRACE, TRACE_ID)]
     assert events[0].attributes["span_id"] == ROOT

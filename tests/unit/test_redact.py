@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import random
 from hashlib import sha256
 from pathlib import Path
@@ -30,6 +29,7 @@ from kernel.tokens import (
     word_list,
 )
 from tests.conftest import TEST_FINGERPRINT_KEY
+from tests.jwt import b64
 from tests.planted import (
     POSITIONS,
     SHAPES,
@@ -72,7 +72,11 @@ def test_planted_secrets_never_leave_framing(
     planted = [SHAPES[shape](core) for shape, _, core in plants]
     for p, (_, position, _) in zip(planted, plants, strict=True):
         plant(record, p, position, rng)
-    [item] = frame_lines(source, [orjson.dumps(record).decode()], "planted.jsonl")
+    text = orjson.dumps(record).decode()
+    # The record does carry every secret (a Basic credential shows only encoded): finding
+    # none of them after framing then means something.
+    assert all(any(tell in text for tell in p.tells) for p in planted)
+    [item] = frame_lines(source, [text], "planted.jsonl")
     assert isinstance(item, Framed)
     assert found_tells(item.raw, planted) == []
     # Idempotent: the ledger rebuilds from raw records already redacted.
@@ -87,7 +91,7 @@ def test_planted_secrets_never_leave_framing(
         p.shaped or pos not in ("premarked", "json_string")
         for p, (_, pos, _) in zip(planted, plants, strict=True)
     ):
-        [dead] = frame_lines(source, [orjson.dumps(record).decode()[:-1] + "\n"], "broken")
+        [dead] = frame_lines(source, [text[:-1] + "\n"], "broken")
         assert isinstance(dead, Unframed)
         assert found_tells(dead.text, planted) == []
 
@@ -184,7 +188,7 @@ def test_linking_values_survive() -> None:
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "Mcp-Session-Id": "1868a90c-8f5e-4a3b-9c1d-2e3f4a5b6c7d",
         "jti": "AT.Zx7Hq1cJbYw",
-        "hashed_token": base64.b64encode(sha256(b"gho_x").digest()).decode(),
+        "hashed_token": b64(sha256(b"gho_x").digest()),
         "image": "registry/app@sha256:" + "ab" * 32,
     }
     assert redact(orjson.loads(orjson.dumps(record))) == record
@@ -278,7 +282,7 @@ def test_fingerprints_need_a_key_and_never_outlive_it(monkeypatch: pytest.Monkey
 
 def test_github_hashed_token_links_to_the_same_token_seen_in_clear() -> None:
     token = "gho_16C7e42F292c6912E7710c838347Ae178B4a"
-    hashed = base64.b64encode(sha256(token.encode()).digest()).decode()
+    hashed = b64(sha256(token.encode()).digest())
     assert token_fingerprint(hashed) == fingerprint(token)
     assert redact({"headers": {"Authorization": f"token {token}"}})["headers"]["Authorization"] == {
         "redacted": True,

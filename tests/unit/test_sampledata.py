@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from ingest.framing import Framed, frame_lines
 from ingest.mcp import McpSource
 from ingest.okta import OktaSource
 from kernel.declaration import parse_declaration
+from tests.jwt import decode_jwt
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 GRANT = "app.oauth2.as.token.grant.access_token"
@@ -53,11 +53,9 @@ def _time_text(sample: SampleRecord) -> str:
 def _claims(authorization: str) -> dict[str, Any]:
     scheme, _, token = authorization.partition(" ")
     assert scheme == "Bearer"
-    header, payload, signature = token.split(".")
+    header, claims, signature = decode_jwt(token)
     assert signature
-    decoded_header = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    assert decoded_header == {"alg": "RS256", "kid": "k1", "typ": "JWT"}
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert header == {"alg": "RS256", "kid": "k1", "typ": "JWT"}
     assert isinstance(claims, dict)
     return claims
 
@@ -183,7 +181,9 @@ def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) ->
 
 
 def test_mcp_conversation_shape(sessions: list[SampleSession]) -> None:
-    for session in _agent_sessions(sessions):
+    agents = _agent_sessions(sessions)
+    assert len(agents) > 300
+    for session in agents:
         messages = [line["message"] for line in _of(session, "mcp")]
         assert all(m["jsonrpc"] == "2.0" for m in messages)
         assert [m.get("method") for m in messages[:5]] == [
