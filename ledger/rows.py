@@ -177,34 +177,14 @@ class SessionRow:
     agent_spiffe_id: str = ""
 
     def row(self, version: int) -> Row:
-        return {
-            "session_id": self.session_id,
-            "first_seen": ts(self.first_seen),
-            "last_seen": ts(self.last_seen),
-            "principal": self.principal,
-            "principal_type": self.principal_type,
-            "origin_type": self.origin_type,
-            "origin_principal": self.origin_principal,
-            "agent_name": self.agent_name,
-            "agent_version": self.agent_version,
-            "agent_instance": self.agent_instance,
-            "client_id": self.client_id,
-            "intent": self.intent,
-            "scopes": self.scopes,
-            "sources": self.sources,
-            "keys": self.keys[:64],
-            "event_count": self.event_count,
-            "action_count": self.action_count,
-            "failure_count": self.failure_count,
-            "declared": self.declared,
-            "intent_source": self.intent_source,
-            "intent_tools": self.intent_tools,
-            "intent_resources": self.intent_resources,
-            "intent_actions": self.intent_actions,
-            "upstream_session_id": self.upstream_session_id,
-            "agent_spiffe_id": self.agent_spiffe_id,
-            "version": version,
-        }
+        """The row to write: every field as its column, times as ClickHouse text, at most
+        64 keys (a long session's keys stay in ``session_keys``)."""
+        row: Row = {name: getattr(self, name) for name in _SESSION_COLUMNS}
+        row["first_seen"] = ts(self.first_seen)
+        row["last_seen"] = ts(self.last_seen)
+        row["keys"] = self.keys[:64]
+        row["version"] = version
+        return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], parse_time: Callable[[Any], datetime]) -> Self:
@@ -226,6 +206,7 @@ class SessionRow:
 
 
 _SESSION_TIMES = frozenset({"first_seen", "last_seen"})
+_SESSION_COLUMNS = tuple(f.name for f in fields(SessionRow))
 
 
 # -- session_keys and session_aliases ----------------------------------------------------------
