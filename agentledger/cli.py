@@ -178,38 +178,33 @@ def ingest(
     kafka: str | None,
     as_json: bool,
 ) -> None:
-    """Read PATHS (or - for stdin) and send every record into the ledger."""
+    """Read PATHS and send every record into the ledger.
+
+    A PATH is a file, a directory or - for stdin; gzip is read as such, whatever the name.
+    A directory is read recursively, oldest file first (by the time in a CloudTrail S3
+    object's name or another timestamp in the name, else the file's modification time),
+    skipping hidden files and files that are no logs (README, *.md, *.csv, *.tsv, …) and
+    CloudTrail digests: `agentledger ingest --source cloudtrail AWSLogs/` reads an S3 sync.
+    A corrupt gzip keeps what was read before the break; the break goes to the dead letters.
+    """
     from agentledger.client import use_fingerprint_key
-    from agentledger.ingesting import ingest_paths
+    from agentledger.ingesting import ProgressBar, collect_inputs, ingest_inputs
     from kernel.procs import tune_gc_for_throughput
 
     tune_gc_for_throughput()
 
+    inputs = collect_inputs(paths)  # a wrong path is named before anything else is asked
     bootstrap, topics, settings = _target(data_dir, kafka)
     use_fingerprint_key(settings)
-    missing = [p for p in paths if p != "-" and not Path(p).is_file()]
-    if missing:
-        raise click.BadParameter(f"no such file: {', '.join(missing)}", param_hint="PATHS")
     if as_json or not err_console.is_terminal:
-        report = asyncio.run(ingest_paths(bootstrap, topics, source_name, paths, settings=settings))
-    else:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        columns = (
-            SpinnerColumn(),
-            TextColumn("{task.completed:,} records read"),
-            TimeElapsedColumn(),
+        report = asyncio.run(
+            ingest_inputs(bootstrap, topics, source_name, inputs, settings=settings)
         )
-        with Progress(*columns, console=err_console, transient=True) as progress:
-            task = progress.add_task("ingest", total=None)
+    else:
+        with ProgressBar(err_console, inputs) as progress:
             report = asyncio.run(
-                ingest_paths(
-                    bootstrap,
-                    topics,
-                    source_name,
-                    paths,
-                    on_progress=lambda n: progress.advance(task, n),
-                    settings=settings,
+                ingest_inputs(
+                    bootstrap, topics, source_name, inputs, progress=progress, settings=settings
                 )
             )
     if as_json:
