@@ -188,7 +188,8 @@ def ingest(
     A corrupt gzip keeps what was read before the break; the break goes to the dead letters.
     """
     from agentledger.client import use_fingerprint_key
-    from agentledger.ingesting import ProgressBar, collect_inputs, ingest_inputs
+    from agentledger.ingesting import ProgressBar, ingest_inputs
+    from ingest.files import collect_inputs
     from kernel.procs import tune_gc_for_throughput
 
     tune_gc_for_throughput()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agentledger.ingesting import (
+from ingest.cloudtrail import CloudTrailSource
+from ingest.files import (
     IngestPathError,
     LineReader,
     collect_inputs,
@@ -21,7 +22,6 @@ from agentledger.ingesting import (
     name_time,
     time_order,
 )
-from ingest.cloudtrail import CloudTrailSource
 from ingest.framing import Framed, Unframed
 
 CT = "AWSLogs/111122223333/CloudTrail"
