@@ -23,14 +23,6 @@ RULE_NO_SESSION: Final = "no_session_key"
 RULE_COVERED: Final = "intent_covers"
 RULE_OUTSIDE: Final = "outside_intent"
 RULE_NO_INSTRUCTION: Final = "no_instruction"
-ATTRIBUTION_RULES: Final = (
-    RULE_PERSON,
-    RULE_NO_ACTOR,
-    RULE_NO_SESSION,
-    RULE_COVERED,
-    RULE_OUTSIDE,
-    RULE_NO_INSTRUCTION,
-)
 
 # -- link rules: why an event joined its session ----------------------------------------------
 LINK_NEW: Final = "new_session"
@@ -40,15 +32,6 @@ LINK_RPC_PAIR: Final = "mcp_rpc_pair"
 LINK_WINDOW: Final = "principal_client_window"
 LINK_MERGE: Final = "merge_shared_key"
 LINK_DECLARED: Final = "declared_binding"
-LINK_RULES: Final = (
-    LINK_NEW,
-    LINK_SHARED_KEY,
-    LINK_SESSION_NAME,
-    LINK_RPC_PAIR,
-    LINK_WINDOW,
-    LINK_MERGE,
-    LINK_DECLARED,
-)
 
 # -- intent sources: who stated a session's intent, most authoritative first ------------------
 INTENT_DECLARED: Final = "declared"  # the declarer, at session start

@@ -5,15 +5,15 @@ from __future__ import annotations
 import copy
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from kernel import events as ev
 from kernel.codec import Envelope
-from kernel.declaration import DeclarationError, parse_declaration
+from kernel.declaration import DeclarationError, Origin, parse_declaration
 from kernel.events import Event
-from kernel.vocabulary import LINK_DECLARED
+from kernel.vocabulary import LINK_DECLARED, ORIGIN_TYPES
 from processors.stitch import Stitcher
 
 GOOD: dict[str, Any] = {
@@ -120,3 +120,8 @@ def test_a_declaration_owns_its_bindings_and_absorbs_sessions_started_before_it(
     )
     assert both.actions[0]["session_id"] == "s-declared"
     assert stitcher.state.resolve(other.actions[0]["session_id"]) == "s-declared"
+
+
+def test_the_declared_origin_types_are_the_vocabulary_s() -> None:
+    """The declaration's Literal and the names the processors compare with must not drift."""
+    assert get_args(Origin.model_fields["type"].annotation) == ORIGIN_TYPES
