@@ -1,7 +1,8 @@
 """Avro encoding of events for ``ledger.events`` (fastavro, schemaless: one record a message).
 
 The writer schema's version travels in the ``ledger-schema`` message header, so a reader
-always resolves old-writer data against its own (newer) schema.
+always resolves old-writer data against its own (newer) schema. Every version's schema stays
+in ``schemas/``: v2 added ``source_id``, which v1 data reads as "".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from kernel.errors import RecordError
 from kernel.events import Event
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
 SCHEMA_HEADER = "ledger-schema"
 
 
@@ -61,6 +62,7 @@ def to_record(env: Envelope) -> dict[str, Any]:
         ),
         "ingest_batch": env.ingest_batch,
         "raw": e.raw,
+        "source_id": e.source_id,
         "principal": e.principal,
         "principal_type": e.principal_type,
         "client_id": e.client_id,
@@ -102,6 +104,7 @@ def from_record(r: dict[str, Any]) -> Envelope:
         scopes=r["scopes"],
         keys=[(k["type"], k["value"]) for k in r["keys"]],
         attributes=r["attributes"],
+        source_id=r["source_id"],
     )
     return Envelope(
         event=event,

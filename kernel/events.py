@@ -67,7 +67,8 @@ KEY_TYPES: Final = (
 
 @dataclass(slots=True)
 class Event:
-    """One normalized event. ``raw`` is the source record as written, secrets replaced."""
+    """One normalized event. ``raw`` is the source record as written, secrets replaced;
+    ``event_id`` is the ledger's own id of it, ``source_id`` the source's."""
 
     event_id: str
     source: str
@@ -90,6 +91,9 @@ class Event:
     scopes: list[str] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)
     attributes: dict[str, str] = field(default_factory=dict)
+    # The id the source gave the record (CloudTrail eventID, Okta uuid, ...), what an
+    # analyst pastes from the source's console; "" when the record carries none.
+    source_id: str = ""
 
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None:

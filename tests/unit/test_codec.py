@@ -16,7 +16,7 @@ from kernel.codec import Envelope, decode, encode, writer_version
 from kernel.errors import RecordError
 from kernel.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event
 
-SCHEMA_PATH = codec.SCHEMA_DIR / "ledger.Event.v1.avsc"
+SCHEMA_PATH = codec.SCHEMA_DIR / f"{codec.schema_name(codec.CURRENT_VERSION)}.avsc"
 
 
 def full_envelope() -> Envelope:
@@ -42,6 +42,7 @@ def full_envelope() -> Envelope:
         scopes=["mcp:tools", "repo:write"],
         keys=[(KEY_MCP_SESSION, "1868a90c"), (KEY_JTI, "AT.Zx7"), (KEY_MCP_RPC, "1868a90c:7")],
         attributes={"tool": "create_issue", "arguments": '{"title":"bug"}'},
+        source_id="github#7",
     )
     return Envelope(
         event=event,
@@ -78,9 +79,9 @@ def test_the_writer_version_comes_from_the_schema_header() -> None:
 
 
 def test_the_writer_version_defaults_to_the_current_one() -> None:
-    assert writer_version(None) == codec.CURRENT_VERSION == 1
-    assert writer_version([]) == 1
-    assert writer_version([("content-type", b"avro/binary")]) == 1
+    assert writer_version(None) == codec.CURRENT_VERSION == 2
+    assert writer_version([]) == 2
+    assert writer_version([("content-type", b"avro/binary")]) == 2
 
 
 @pytest.mark.parametrize("value", [b"ledger.Event", b"ledger.Event.vX", b""])
@@ -103,7 +104,7 @@ def test_a_schema_header_that_is_not_utf8_is_a_record_error() -> None:
 def test_corrupt_bytes_are_a_record_error(data: bytes) -> None:
     with pytest.raises(RecordError) as caught:
         decode(data)
-    assert caught.value.reason.startswith("cannot decode Avro event (writer v1): ")
+    assert caught.value.reason.startswith("cannot decode Avro event (writer v2): ")
     assert caught.value.__cause__ is not None
 
 
@@ -152,7 +153,7 @@ def test_every_optional_field_of_the_schema_has_a_default() -> None:
     assert [f["name"] for f in optionals if "default" not in f] == []
     defaults = {f["name"]: f["default"] for f in fields if "default" in f}
     assert defaults["raw_ref"] is None
-    assert defaults["ingest_batch"] == ""
+    assert defaults["ingest_batch"] == defaults["source_id"] == ""
     assert (defaults["scopes"], defaults["keys"], defaults["attributes"]) == ([], [], {})
 
 
@@ -187,3 +188,25 @@ def test_a_kind_unknown_to_the_reader_falls_back_to_the_enum_default() -> None:
 
     read = read_with_current_schema(buf, writer)
     assert read["kind"] == "api_call"
+
+
+def test_every_earlier_schema_is_kept_and_the_current_one_only_adds_fields() -> None:
+    names = {path.name for path in codec.SCHEMA_DIR.glob("*.avsc")}
+    versions = range(1, codec.CURRENT_VERSION + 1)
+    assert names == {f"{codec.schema_name(v)}.avsc" for v in versions}
+    v1 = orjson.loads((codec.SCHEMA_DIR / "ledger.Event.v1.avsc").read_bytes())
+    added = [f for f in schema_json()["fields"] if f not in v1["fields"]]
+    assert [(f["name"], f["default"]) for f in added] == [("source_id", "")]
+
+
+def test_events_written_with_schema_v1_decode_with_an_empty_source_id() -> None:
+    record = codec.to_record(full_envelope())
+    del record["source_id"]
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, codec.load_schema(1), record)
+
+    decoded = decode(buf.getvalue(), writer_version=1)
+    expected = full_envelope()
+    expected.event.source_id = ""
+    assert decoded == expected
+    assert decode(encode(full_envelope())).event.source_id == "github#7"
