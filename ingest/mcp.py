@@ -177,6 +177,7 @@ class McpSource(Source):
             scopes=scopes_of(claims),
             keys=keys,
             attributes=attributes,
+            source_id=_source_id(server, rpc_id),
         )
         _add_client_info(event, method, params, meta)
         _add_intent(event, meta)
@@ -196,6 +197,14 @@ class McpSource(Source):
         else:
             event.outcome = UNKNOWN
         return [event]
+
+
+def _source_id(server: str | None, rpc_id: Any) -> str:
+    """``<server>#<JSON-RPC id>``, what an analyst reads off the server's own log; the id
+    alone when the capture names no server; "" for a notification (it has no id)."""
+    if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int) or rpc_id == "":
+        return ""
+    return f"{server}#{rpc_id}" if server else str(rpc_id)
 
 
 def _add_client_info(

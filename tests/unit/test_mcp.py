@@ -411,3 +411,51 @@ def test_bad_record_names_the_field(record: dict[str, Any], field_name: str) -> 
 def test_not_an_object_is_rejected() -> None:
     with pytest.raises(RecordError):
         McpSource().parse("ping", position="test:1", raw='"ping"')
+
+
+# -- source ids ------------------------------------------------------------------------------
+def _rpc_id(record: Any) -> str:
+    """The JSON-RPC id as written, in the record's own terms: a string or an integer."""
+    found = record.get("id")
+    ok = isinstance(found, str | int) and not isinstance(found, bool)
+    return str(found) if ok and found != "" else ""
+
+
+@pytest.mark.parametrize("directory", SPEC_DOCS)
+def test_a_bare_message_s_source_id_is_its_json_rpc_id(real_data: Path, directory: str) -> None:
+    # Bare messages name no server: the id alone, as the server logged it.
+    found = {}
+    for path in sorted((real_data / directory).glob("*.json")):
+        result = run(McpSource(), path)
+        event = only(result)
+        assert event.source_id == _rpc_id(result.framed[f"{path.name}:1"].record), path.name
+        found[path.name] = event.source_id
+    assert found["server__tools__03__tools_call.json"] == "2"
+    assert found["server__tools__04__result.json"] == "2"  # the result answering it
+    notifications = [name for name in found if "__notifications_" in name]
+    assert notifications and all(found[name] == "" for name in notifications)
+
+
+def test_server_log_source_ids(real_data: Path) -> None:
+    result = run(McpSource(), real_data / SERVER_LOG)
+    name = Path(SERVER_LOG).name
+    assert [result.events[f"{name}:{n}"].source_id for n in (1, 2, 3, 4)] == ["1", "4", "3", "2"]
+
+
+def test_a_captured_message_s_source_id_is_server_and_json_rpc_id() -> None:
+    call = parse_one(capture())
+    result = parse_one(
+        capture(
+            direction="server_to_client",
+            message={"jsonrpc": "2.0", "id": 7, "result": {"content": []}},
+        )
+    )
+    # What an analyst reads off the crm-mcp server's log, on the call and on its result.
+    assert call.source_id == result.source_id == "crm-mcp#7"
+    listing = parse_one(capture(message={"jsonrpc": "2.0", "id": "r1", "method": "tools/list"}))
+    assert listing.source_id == "crm-mcp#r1"
+    note = parse_one(capture(message={"jsonrpc": "2.0", "method": "notifications/initialized"}))
+    assert note.source_id == ""  # a notification has no id; none is made up
+    for odd in (True, 1.5, None, ""):
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": odd, "result": {}}
+        assert parse_one(capture(message=message)).source_id == "", odd
