@@ -140,7 +140,6 @@ class CloudTrailSource(Source):
         add_key(keys, KEY_AWS_SESSION_NAME, text(session_context.get("sourceIdentity")))
 
         attributes: dict[str, str] = {}
-        put(attributes, "event_id_source", text(trail.get("eventID")))
         put(attributes, "request_id", text(trail.get("requestID")))
         put(attributes, "region", text(trail.get("awsRegion")))
         put(attributes, "ip", text(trail.get("sourceIPAddress")))
@@ -166,6 +165,7 @@ class CloudTrailSource(Source):
             resource=_resource(trail, params),
             keys=keys,
             attributes=attributes,
+            source_id=text(trail.get("eventID")) or "",
         )
         event.outcome, event.outcome_detail = _outcome(trail, name, response)
         if kind == TOKEN_GRANT:

@@ -9,7 +9,10 @@ User sign-ins are identity events. Service principal, managed identity and agent
 issue a token to a workload: token grants. Audit records are calls against the directory.
 ``uniqueTokenIdentifier`` identifies the issued token (Graph activity logs repeat it as
 ``signInActivityId``), so it is the ``jti`` key; ``sessionId`` and ``correlationId`` are
-the IdP's session and transaction.
+the IdP's session and transaction. The record's own ``id`` (the sign-in's request id, the
+audit entry's id) is its source id. ``correlationId`` is no second source id: several
+records share it (the sign-ins and audit entries of one request), so it stays what it is,
+the ``idp_txn`` key that joins them, and leads to their session in ``session_keys``.
 
 Agent identities (Entra Agent ID), what was checked: ``properties.agent`` with ``agentType``
 and ``agentSubjectType`` seen in a real streamed sign-in record; ``agentSubjectParentId`` and
@@ -147,7 +150,6 @@ class EntraSource(Source):
         add_key(keys, KEY_JTI, text(body.get("uniqueTokenIdentifier")))
 
         attributes: dict[str, str] = {}
-        put(attributes, "signin_id", text(body.get("id")))
         ip = text(body.get("ipAddress")) or text(_envelope(entry, "callerIpAddress"))
         put(attributes, "ip", ip)
         put(attributes, "user_agent", text(body.get("userAgent")))
@@ -182,6 +184,7 @@ class EntraSource(Source):
             resource=text(body.get("resourceDisplayName")) or text(body.get("resourceId")),
             keys=keys,
             attributes=attributes,
+            source_id=text(body.get("id")) or "",
         )
         if agentic:
             # The agent identity is the app that signed in; its blueprint is parentAppId.
@@ -226,7 +229,6 @@ class EntraSource(Source):
         add_key(keys, KEY_IDP_TXN, txn)
 
         attributes: dict[str, str] = {}
-        put(attributes, "audit_id", text(body.get("id")))
         ip = text(user.get("ipAddress")) or text(_envelope(entry, "callerIpAddress"))
         put(attributes, "ip", ip)
         put(attributes, "user_agent", text(body.get("userAgent")))
@@ -258,6 +260,7 @@ class EntraSource(Source):
             outcome_detail=text(body.get("resultReason")),
             keys=keys,
             attributes=attributes,
+            source_id=text(body.get("id")) or "",
         )
         if _agentic(actor_agent_type):
             event.agent_name = principal

@@ -157,7 +157,6 @@ class EnvoyAccessLogSource(Source):
         # may carry credentials), the path is what names the API.
         route = path.split("?", 1)[0] if path is not None else None
 
-        put(attributes, "request_id", _field(entry, "request_id", "x-request-id"))
         put(attributes, "protocol", _field(entry, "protocol"))
         attributes["response_code"] = str(code)
         put(attributes, "response_flags", _field(entry, "response_flags"))
@@ -196,6 +195,8 @@ class EnvoyAccessLogSource(Source):
             scopes=scopes_of(claims),
             keys=keys,
             attributes=attributes,
+            # %REQ(X-REQUEST-ID)%: the id every hop and the application log for the request.
+            source_id=_field(entry, "request_id", "x-request-id", "x_request_id") or "",
         )
         event.outcome, event.outcome_detail = _outcome(entry, code)
         apply_token_claims(event, claims)

@@ -127,7 +127,6 @@ class GitHubAuditSource(Source):
         add_key(keys, KEY_IDP_TXN, text(log.get("request_id")))
 
         attributes: dict[str, str] = {}
-        put(attributes, "document_id", text(log.get("_document_id")))
         put(attributes, "actor_id", _ident(log.get("actor_id")))
         put(attributes, "ip", text(log.get("actor_ip")))
         put(attributes, "user_agent", text(log.get("user_agent")))
@@ -168,6 +167,7 @@ class GitHubAuditSource(Source):
             scopes=_scopes(log.get("token_scopes")),
             keys=keys,
             attributes=attributes,
+            source_id=text(log.get("_document_id")) or "",
         )
         if is_agent:
             # No key type exists for an agent session: it names the instance that acted.

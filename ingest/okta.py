@@ -83,7 +83,6 @@ class OktaSource(Source):
         add_key(keys, KEY_IDP_TXN, _known(obj(log.get("transaction")).get("id")))
 
         attributes: dict[str, str] = {}
-        put(attributes, "uuid", text(log.get("uuid")))
         put(attributes, "ip", text(client.get("ipAddress")))
         put(attributes, "user_agent", text(obj(client.get("userAgent")).get("rawUserAgent")))
 
@@ -102,6 +101,7 @@ class OktaSource(Source):
             outcome_detail=text(outcome.get("reason")),
             keys=keys,
             attributes=attributes,
+            source_id=text(log.get("uuid")) or "",
         )
         if kind == TOKEN_GRANT:
             _add_grant(event, actor, targets, obj(obj(log.get("debugContext")).get("debugData")))

@@ -266,6 +266,7 @@ class OtelTraceSource(Source):
             or text(attrs.get("gen_ai.prompt.name")),
             keys=keys,
             attributes=attributes,
+            source_id=span_id,  # lowercase hex, as trace backends show it
         )
         if operation_name == "invoke_agent":
             # Client-asserted: the prompt the agent was given is evidence of intent, never

@@ -3,9 +3,11 @@ and the invariants every accepted event must satisfy whatever the source."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -63,3 +65,15 @@ def check_event(source: Source, event: Event, framed: Framed) -> None:
     assert all(isinstance(v, str) and v for v in event.attributes.values())
     replayed = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
     assert replayed[0].event_id == event.event_id
+
+
+def source_ids(result: Run, expected: Callable[[Any], Any]) -> list[str]:
+    """Every accepted event's source id, each checked to be ``expected(record)`` of its
+    framed record (the record as redacted, what the parser read), or "" where that is no
+    text: the parser never makes one up."""
+    found = []
+    for position, event in result.events.items():
+        value = expected(result.framed[position].record)
+        assert event.source_id == (value if isinstance(value, str) else ""), position
+        found.append(event.source_id)
+    return found

@@ -24,7 +24,7 @@ from kernel.events import (
     Event,
     canonical_json,
 )
-from tests.unit.parsing import Run, check_event, run
+from tests.unit.parsing import Run, check_event, run, source_ids
 
 AWSDOCS = "aws_cloudtrail/awsdocs-iam-user-guide"
 PANTHER = "aws_cloudtrail/panther-analysis"
@@ -213,7 +213,7 @@ def test_assumed_role_api_call(real_data: Path) -> None:
     assert event.service == "s3.amazonaws.com"
     assert event.resource == "my-test-bucket-cross-account"
     assert event.keys == [(KEY_AWS_SESSION_NAME, "devdsk")]
-    assert event.attributes["event_id_source"] == "dEXAMPLE-265a-41e0-9352-4401bEXAMPLE"
+    assert event.source_id == "dEXAMPLE-265a-41e0-9352-4401bEXAMPLE"  # eventID
     assert event.attributes["request_id"] == "EXAMPLE463D56D4C"
     assert event.attributes["region"] == "us-east-2"
     assert event.attributes["ip"] == "192.0.2.1"
@@ -279,14 +279,36 @@ def test_repeated_event_ids_do_not_collapse_records(real_data: Path) -> None:
     # Panther reuses eventID "1", "1111", … across unrelated records: our event id hashes
     # the whole record, so it is equal exactly when the records are.
     result = run(CloudTrailSource(), real_data / PANTHER / RULE_TESTS)
-    same_source_id = [
-        e for e in result.events.values() if e.attributes.get("event_id_source") == "1"
-    ]
+    same_source_id = [e for e in result.events.values() if e.source_id == "1"]
     assert len(same_source_id) > 50
     by_id: dict[str, str] = {}
     for event in result.events.values():
         assert by_id.setdefault(event.event_id, event.raw) == event.raw
     assert len({e.event_id for e in same_source_id}) == len({e.raw for e in same_source_id})
+
+
+def _event_id(record: Any) -> Any:
+    return record.get("eventID")
+
+
+def test_the_source_id_is_the_trail_s_event_id(real_data: Path) -> None:
+    # Stratus detonation logs are what a trail delivers: every record has its own eventID.
+    stratus = [
+        found
+        for name in STRATUS_ACCEPTED
+        for found in source_ids(run(CloudTrailSource(), real_data / STRATUS / name), _event_id)
+    ]
+    assert len(stratus) == sum(STRATUS_ACCEPTED.values()) == len(set(stratus))
+    assert all(stratus)
+    docs = [
+        found
+        for name in AWSDOCS_ACCEPTED
+        for found in source_ids(run(CloudTrailSource(), real_data / AWSDOCS / name), _event_id)
+    ]
+    assert len(docs) == 7 and all(docs)
+    # Panther's rule tests leave eventID out of 36 of the 421 records they accept: empty.
+    panther = source_ids(run(CloudTrailSource(), real_data / PANTHER / RULE_TESTS), _event_id)
+    assert (len(panther), panther.count("")) == (421, 36)
 
 
 def test_panther_oddities(real_data: Path) -> None:

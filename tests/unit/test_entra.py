@@ -27,7 +27,7 @@ from kernel.events import (
     Event,
     canonical_json,
 )
-from tests.unit.parsing import check_event, run
+from tests.unit.parsing import check_event, run, source_ids
 
 ELASTIC = "entra_id/elastic-integrations/test-signinlogs-raw.log"
 AUDIT = "entra_id/panther-analysis/Azure.Audit.rule-tests.jsonl"
@@ -71,6 +71,34 @@ def test_sample_file_counts_and_invariants(real_data: Path, name: str) -> None:
     assert result.rejected_by_field() == rejected
     for position, event in result.events.items():
         check_event(source, event, result.framed[position])
+
+
+def _own_id(record: Any) -> Any:
+    """The Entra object's ``id``: inside ``properties`` in an Azure Monitor record."""
+    body = record.get("properties") if "properties" in record else record
+    return body.get("id") if isinstance(body, dict) else None
+
+
+def test_the_source_id_is_the_record_s_own_id(real_data: Path) -> None:
+    elastic = source_ids(run(EntraSource(), real_data / ELASTIC), _own_id)
+    assert elastic == ["8a4de8b5-095c-47d0-a96f-a75130c61d53"] * 5
+    audit = source_ids(run(EntraSource(), real_data / AUDIT), _own_id)
+    # Panther's hand-written records leave properties.id out of 24 of 47: empty, not made up.
+    assert (len(audit), audit.count("")) == (47, 24)
+
+
+def test_the_correlation_id_stays_the_transaction_key(real_data: Path) -> None:
+    # correlationId is shared by the records of one request: the idp_txn key that joins
+    # them, not a second source id (lines 19-22 are four audit entries of one request).
+    events = events_of(real_data, AUDIT)
+    name = Path(AUDIT).name
+    sign_in = events[f"{name}:13"]
+    assert sign_in.source_id == "55270060-d8fe-435e-9bf2-219a1d456b60"
+    assert (KEY_IDP_TXN, "52d1e530-786c-443c-8dc8-aa7b1317608e") in sign_in.keys
+    invited = [events[f"{name}:{n}"] for n in range(19, 23)]
+    assert {e.source_id for e in invited} == {"Invited Users_123456789"}
+    assert {e.keys[0] for e in invited} == {(KEY_IDP_TXN, "123456789")}
+    assert "signin_id" not in sign_in.attributes and "audit_id" not in invited[0].attributes
 
 
 def test_service_principal_sign_in_issues_a_token(real_data: Path) -> None:
@@ -275,6 +303,7 @@ def test_graph_sign_in_shape() -> None:
     assert event.outcome_detail == "70011: Invalid scope."
     assert event.principal_type == "ServicePrincipal"
     assert "category" not in event.attributes
+    assert event.source_id == "5d7d1bd6-7c51-4c34-9c1e-2f2b6a1f0a00"  # Graph's top-level id
 
 
 def test_graph_directory_audit_by_an_agent() -> None:
@@ -313,6 +342,7 @@ def test_graph_directory_audit_by_an_agent() -> None:
     assert event.agent_instance == "6f1e3a2b-0000-4000-8000-00000000a9e1"
     assert event.resource == "CRM Connector"
     assert event.keys == [(KEY_IDP_TXN, "0c9f7f8e-1111-4222-8333-444455556666")]
+    assert event.source_id == "Directory_0c9f7f8e_ABC_1"
     assert event.attributes["category"] == "ApplicationManagement"
     assert event.attributes["actor_agent_type"] == "agenticAppInstance"
     assert event.outcome_detail is None  # "" is no reason

@@ -115,20 +115,20 @@ def test_elastic_sample(real_data: Path) -> None:
             "0 UF,URX",
         ),
     ]
-    assert [e.attributes.get("request_id") for e in events] == [
-        None,
+    # The request id (%REQ(X-REQUEST-ID)%) is the source id; a TCP connection has none.
+    assert [e.source_id for e in events] == [
+        "",
         "c219f6da-2b7f-483e-9ced-ec323d9330a9",
         "58436667-bf70-4fd0-9fe9-cdadadecfd55",
         "078d1daa-b786-4d6d-85a5-7e4366adaa19",
         "b7ba9b4c-f4b7-47c2-9718-c23aa1465f49",
         "413bf460-bd56-4515-ada4-2a69c5e78e54",
-        None,
+        "",
     ]
     assert [e.attributes["log_format"] for e in events] == ["json"] * 5 + ["text"] * 2
     assert all(e.keys == [] and e.principal is None for e in events)
     assert events[1].attributes == {
         "log_format": "json",  # parse_text_line's dict: the shape the JSON formatter writes
-        "request_id": "c219f6da-2b7f-483e-9ced-ec323d9330a9",
         "protocol": "HTTP/1.1",
         "response_code": "200",
         "bytes_received": "0",
@@ -223,10 +223,10 @@ def test_json_line_with_bearer_token_through_framing() -> None:
         "agent-instance-9",
     )
     assert event.scopes == ["crm.read", "crm.write"]
+    assert event.source_id == "9b1c0e52-3f0e-4a7c-9d55-0b3a8e1e2f10"  # request_id
     assert event.attributes == {
         "act_chain": '["agent-instance-9"]',
         "log_format": "json",
-        "request_id": "9b1c0e52-3f0e-4a7c-9d55-0b3a8e1e2f10",
         "protocol": "HTTP/1.1",
         "response_code": "200",
         "response_code_details": "via_upstream",
@@ -377,3 +377,12 @@ def test_a_transaction_token_states_its_purpose_as_intent() -> None:
 def test_an_access_token_with_a_txn_claim_is_not_a_transaction_token() -> None:
     event = _parsed_with({"sub": "alice@example.com", "txn": "t-1", "scope": "crm.read"})
     assert event.intent is None and "intent_source" not in event.attributes
+
+
+@pytest.mark.parametrize("key", ["request_id", "x-request-id", "x_request_id"])
+def test_the_request_id_is_the_source_id_under_each_usual_key(key: str) -> None:
+    entry = access_log()
+    request_id = entry.pop("request_id")
+    assert parse(entry).source_id == ""  # no request id logged: none is made up
+    assert parse({**entry, key: request_id}).source_id == request_id
+    assert parse({**entry, key: "-"}).source_id == ""  # Envoy's "no value"

@@ -29,7 +29,7 @@ from kernel.events import (
 )
 from kernel.tokens import fingerprint, fingerprint_digest
 from tests.jwt import b64
-from tests.unit.parsing import Run, check_event, run
+from tests.unit.parsing import Run, check_event, run, source_ids
 
 PANTHER = "github_audit/panther-analysis"
 RULE_TESTS = "GitHub.Audit.rule-tests.jsonl"
@@ -66,6 +66,12 @@ def test_sample_file_counts_and_invariants(real_data: Path, name: str) -> None:
         check_event(source, event, result.framed[position])
 
 
+def test_the_source_id_is_the_document_id(real_data: Path) -> None:
+    found = source_ids(rule_tests(real_data), lambda record: record.get("_document_id"))
+    # Most rule tests leave _document_id out (their rules do not read it): those are empty.
+    assert (len(found), len(found) - found.count("")) == (62, 16)
+
+
 def test_clone_with_an_oauth_token(real_data: Path) -> None:
     event = rule_tests(real_data).events[f"{RULE_TESTS}:57"]
     assert (event.kind, event.operation, event.outcome) == (API_CALL, "git.clone", SUCCESS)
@@ -83,7 +89,8 @@ def test_clone_with_an_oauth_token(real_data: Path) -> None:
     assert event.attributes["access_type"] == "OAuth access token"
     assert event.attributes["ip"] == "5.6.7.8"
     assert event.attributes["actor_id"] == "123456789"
-    assert event.attributes["document_id"] == "KCYtigpnShPBSohA4OXbRg=="
+    assert event.source_id == "KCYtigpnShPBSohA4OXbRg=="  # _document_id
+    assert "document_id" not in event.attributes
 
 
 def test_app_token_and_bot_actor(real_data: Path) -> None:
@@ -174,6 +181,8 @@ def test_token_grant_keys_join_a_gateway_fingerprint() -> None:
     ]
     assert event.attributes["token_id"] == "987654321"
     assert event.event_time == datetime(2025, 1, 1, tzinfo=UTC)
+    # request_id is the request's (a key), _document_id the record's own id.
+    assert event.source_id == "doc-pat-1"
 
 
 def test_token_fingerprint_forms() -> None:

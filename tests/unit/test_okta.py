@@ -23,7 +23,7 @@ from kernel.events import (
     Event,
     canonical_json,
 )
-from tests.unit.parsing import check_event, run
+from tests.unit.parsing import check_event, run, source_ids
 
 PANTHER = "okta/panther-analysis"
 RULE_TESTS = "Okta.SystemLog.rule-tests.jsonl"
@@ -71,6 +71,18 @@ def test_sample_file_counts_and_invariants(real_data: Path, name: str) -> None:
         check_event(source, event, result.framed[position])
 
 
+def test_the_source_id_is_the_log_event_s_uuid(real_data: Path) -> None:
+    found = {
+        name: source_ids(run(OktaSource(), okta_dir(real_data) / name), lambda r: r.get("uuid"))
+        for name in EXPECTED
+    }
+    # Rule tests: lines 1-3 have no uuid; the scenarios' records all have theirs.
+    assert (len(found[RULE_TESTS]), found[RULE_TESTS].count("")) == (26, 3)
+    brute_force = found["test_scenarios__okta-add-administrator__brute_force_logins.jsonl"]
+    assert len(set(brute_force)) == 10 and all(brute_force)
+    assert sum(len(ids) for ids in found.values()) == 46
+
+
 def test_sign_in_with_session_and_transaction(real_data: Path) -> None:
     result = run(OktaSource(), okta_dir(real_data) / RULE_TESTS)
     event = result.events[f"{RULE_TESTS}:9"]
@@ -89,7 +101,8 @@ def test_sign_in_with_session_and_transaction(real_data: Path) -> None:
     # The first target's alternateId is Okta's "unknown" placeholder: its id names it.
     assert event.resource == "lae1at5k3ir9bV1gr697"
     assert event.attributes["ip"] == "99.108.5.25"
-    assert event.attributes["uuid"] == "aac560bd-f125-11ee-9caa-cd5d09945def"
+    assert event.source_id == "aac560bd-f125-11ee-9caa-cd5d09945def"  # uuid
+    assert "uuid" not in event.attributes
     # Line 10 is the same sign-in failing: same session keys, other outcome and event id.
     failed = result.events[f"{RULE_TESTS}:10"]
     assert failed.outcome == FAILURE

@@ -200,6 +200,8 @@ def test_agent_run_one_event_per_span(real_data: Path) -> None:
         assert all(isinstance(v, str) and v for v in event.attributes.values())
         assert event.service == "travel-agent"
     assert len({e.event_id for e in events}) == 4
+    # Each span's source id is its span id, as a trace backend shows it.
+    assert [e.source_id for e in events] == [ROOT, TOOL, MCP_CALL, MCP_LIST]
 
     agent = by_span[ROOT]
     assert (agent.kind, agent.operation, agent.outcome) == (API_CALL, "invoke_agent", SUCCESS)
@@ -321,7 +323,7 @@ def test_base64_ids_become_hex() -> None:
     first["spanId"] = b64(bytes.fromhex(ROOT))
     events = parse(record)
     assert events[0].keys == [(KEY_TRACE, TRACE_ID)]
-    assert events[0].attributes["span_id"] == ROOT
+    assert events[0].attributes["span_id"] == events[0].source_id == ROOT
     assert {e.keys[0] for e in events} == {(KEY_TRACE, TRACE_ID)}  # joins the hex spans
     upper = agent_run("[]")
     upper["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = TRACE_ID.upper()

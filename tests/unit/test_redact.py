@@ -111,7 +111,7 @@ def test_an_envoy_text_line_loses_its_query_token_and_keeps_its_route() -> None:
     assert isinstance(item, Framed)
     assert "s3cr3tQueryToken42" not in item.raw and "abcDEF1234567890" not in item.raw
     [event] = source.parse(item.record, position=item.position, raw=item.raw)
-    assert event.operation == "GET /v1/orders" and event.attributes["request_id"] == "req-1"
+    assert event.operation == "GET /v1/orders" and event.source_id == "req-1"
 
 
 def test_a_bearer_token_inside_a_longer_string_is_replaced_in_place() -> None:
