@@ -1,6 +1,7 @@
 """What analysts ask the ledger: sessions, one session's chain, and actions with the label
-that attributes each one and the evidence behind it; and how much of an ingest batch the
-ledger holds yet."""
+that attributes each one and the evidence behind it, found by the ledger's id or by the id
+their source gave them, with the source records they came from; and how much of an ingest
+batch the ledger holds yet."""
 
 from __future__ import annotations
 
@@ -107,13 +108,13 @@ def session_chain(store: LedgerStore, session_id: str) -> Chain:
         {"id": root},
     )
     members = [root, *(a["alias_id"] for a in aliases)]
-    actions = [
-        action_record(row)
-        for row in store.query_rows(
+    actions = action_records(
+        store,
+        store.query_rows(
             labelled(db, "session_id IN {ids:Array(String)}") + " ORDER BY event_time, action_id",
             {"ids": members},
-        )
-    ]
+        ),
+    )
     credentials = store.query_rows(
         f"SELECT * EXCEPT (version) FROM {db}.credentials FINAL "
         "WHERE session_id IN {ids:Array(String)} ORDER BY issued_at",
@@ -175,11 +176,34 @@ def labelled(db: str, where: str) -> str:
     return _LABELLED.format(db=db, where=where, label_where=label_where)
 
 
-def action_record(row: dict[str, Any]) -> dict[str, Any]:
-    """One action as analysts read it: the five attribution fields, then the label."""
+def action_records(store: LedgerStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``action_record`` of each row, each outcome with the source id of the record that
+    reported it (a tool call's result), read from ``raw_events`` in one lookup."""
+    answers = sorted({row["outcome_event_id"] for row in rows if row["outcome_event_id"]})
+    found = stored_source_ids(store, answers)
+    return [action_record(row, found.get(row["outcome_event_id"], "")) for row in rows]
+
+
+def stored_source_ids(store: LedgerStore, event_ids: list[str]) -> dict[str, str]:
+    """The source id of each of ``event_ids`` that ``raw_events`` holds."""
+    if not event_ids:
+        return {}
+    rows = store.query_rows(
+        f"SELECT event_id, source_id FROM {store.database}.raw_events "
+        "WHERE event_id IN {ids:Array(String)}",
+        {"ids": event_ids},
+    )
+    return {row["event_id"]: row["source_id"] for row in rows}
+
+
+def action_record(row: dict[str, Any], outcome_source_id: str = "") -> dict[str, Any]:
+    """One action as analysts read it: the five attribution fields, then the label.
+    ``source_id`` is the id the source gave the record; ``outcome`` names the record that
+    reported it by the ledger's id and the source's, when that was another record."""
     labelled = bool(row["label"])
     return {
         "action_id": row["action_id"],
+        "source_id": row["source_id"],
         "event_time": row["event_time"],
         "source": row["source"],
         "kind": row["kind"],
@@ -216,6 +240,7 @@ def action_record(row: dict[str, Any]) -> dict[str, Any]:
             "status": row["outcome"],
             "detail": row["outcome_detail"],
             "event_id": row["outcome_event_id"],
+            "source_id": outcome_source_id,
         },
         "link": {
             "rule": row["link_rule"],
@@ -236,12 +261,17 @@ def list_actions(
     *,
     session_id: str | None = None,
     label: str | None = None,
+    source_id: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Actions, newest first, optionally of one session (with its merged ones) or one label."""
+    """Actions, newest first; of one session (with its merged ones), one label, and the
+    one source id (exact: a source may reuse an id, so there can be several), when given."""
     db = store.database
-    where = "1"
+    conditions: list[str] = []
     params: dict[str, Any] = {"limit": limit}
+    if source_id is not None:
+        conditions.append("source_id = {source_id:String}")
+        params["source_id"] = source_id
     if session_id is not None:
         root = resolve_session(store, session_id)
         if not store.count("sessions", "session_id = {id:String}", {"id": root}):
@@ -253,14 +283,14 @@ def list_actions(
                 {"id": root},
             )
         ]
-        where = "session_id IN {ids:Array(String)}"
+        conditions.append("session_id IN {ids:Array(String)}")
         params["ids"] = members
-    sql = labelled(db, where)
+    sql = labelled(db, " AND ".join(conditions) or "1")
     if label is not None:
         sql += " WHERE t.label = {label:String}"
         params["label"] = label
     sql += " ORDER BY a.event_time DESC, a.action_id LIMIT {limit:UInt32}"
-    return [action_record(row) for row in store.query_rows(sql, params)]
+    return action_records(store, store.query_rows(sql, params))
 
 
 def find_action(store: LedgerStore, action_id: str) -> dict[str, Any]:
@@ -276,7 +306,40 @@ def find_action(store: LedgerStore, action_id: str) -> dict[str, Any]:
     if len(ids) > 1:
         raise ActionNotFound(f"{action_id!r} is the start of more than one action id; give more")
     rows = store.query_rows(labelled(db, "action_id = {id:String}"), {"id": ids[0]["action_id"]})
-    return action_record(rows[0])
+    return action_records(store, rows)[0]
+
+
+def source_records(store: LedgerStore, action: dict[str, Any]) -> dict[str, Any]:
+    """The records ``action`` came from, as the ledger keeps them (secrets replaced):
+    ``action``, and ``outcome`` when another record (a tool result) reported its outcome.
+    A record the ledger does not hold (yet: raw events are written last) is ``None``."""
+    wanted = {"action": action["action_id"]}
+    answer = action["outcome"]["event_id"]
+    if answer and answer != action["action_id"]:
+        wanted["outcome"] = answer
+    rows = store.query_rows(
+        "SELECT event_id, source, source_id, event_time, position, raw_topic, raw_partition, "
+        f"raw_offset, raw FROM {store.database}.raw_events FINAL "
+        "WHERE event_id IN {ids:Array(String)}",
+        {"ids": list(wanted.values())},
+    )
+    by_id = {row["event_id"]: row for row in rows}
+    return {role: _source_record(by_id.get(event_id)) for role, event_id in wanted.items()}
+
+
+def _source_record(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    topic = row["raw_topic"]
+    return {
+        "event_id": row["event_id"],
+        "source": row["source"],
+        "source_id": row["source_id"],
+        "event_time": row["event_time"],
+        "position": row["position"],
+        "raw_ref": f"{topic}/{row['raw_partition']}/{row['raw_offset']}" if topic else "",
+        "record": orjson.loads(row["raw"]),
+    }
 
 
 def first_labelled_action(store: LedgerStore, label: str, rule: str) -> str | None:

@@ -62,7 +62,8 @@ class StitchOutput:
 # -- raw_events --------------------------------------------------------------------------------
 def raw_event_row(env: Envelope, session_id: str) -> Row:
     # The raw record is the ledger's source of truth: every projection can be rebuilt by
-    # parsing it again, so the normalized event is not stored twice.
+    # parsing it again, so the normalized event is not stored twice. Its source id is kept
+    # beside it: a record (a tool result, which is no action) is found by the source's id.
     e = env.event
     ref = env.raw_ref or ("", 0, 0)
     return {
@@ -78,6 +79,7 @@ def raw_event_row(env: Envelope, session_id: str) -> Row:
         "raw_offset": ref[2],
         "raw": e.raw,
         "session_id": session_id,
+        "source_id": e.source_id,
     }
 
 
@@ -132,6 +134,7 @@ def action_row(
         "link_rule": link.rule,
         "access": access,
         "actors": list(actors),
+        "source_id": event.source_id,
         "version": version,
     }
 

@@ -22,7 +22,8 @@ TABLES: dict[str, str] = {
             raw_partition Int32,
             raw_offset Int64,
             raw String,
-            session_id String
+            session_id String,
+            source_id String DEFAULT ''
         ) ENGINE = ReplacingMergeTree ORDER BY event_id
     """,
     "sessions": """
@@ -83,8 +84,10 @@ TABLES: dict[str, str] = {
             link_rule LowCardinality(String),
             access LowCardinality(String) DEFAULT '',
             actors Array(String) DEFAULT [],
+            source_id String DEFAULT '',
             version UInt64,
-            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
+            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4,
+            INDEX idx_source_id source_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
     """,
     "session_keys": """
@@ -168,6 +171,7 @@ TABLES: dict[str, str] = {
 # Columns added after a table was first released: a ledger created before gains them in
 # place (``ADD COLUMN IF NOT EXISTS`` is a no-op on one created with them).
 ADDED_COLUMNS: dict[str, list[str]] = {
+    "raw_events": ["source_id String DEFAULT '' AFTER session_id"],
     "sessions": [
         "intent_source LowCardinality(String) DEFAULT '' AFTER declared",
         "intent_tools Array(String) DEFAULT [] AFTER intent_source",
@@ -180,7 +184,13 @@ ADDED_COLUMNS: dict[str, list[str]] = {
     "actions": [
         "access LowCardinality(String) DEFAULT '' AFTER link_rule",
         "actors Array(String) DEFAULT [] AFTER access",
+        "source_id String DEFAULT '' AFTER actors",
     ],
+}
+# Data-skipping indexes added after their table was first released. On an existing ledger
+# an added index covers the parts written from then on; older parts are read in full.
+ADDED_INDEXES: dict[str, list[str]] = {
+    "actions": ["idx_source_id source_id TYPE bloom_filter GRANULARITY 4"],
 }
 
 
@@ -191,5 +201,9 @@ def ddl(database: str) -> list[str]:
         statements += [
             f"ALTER TABLE {database}.{table} ADD COLUMN IF NOT EXISTS {column}"
             for column in columns
+        ]
+    for table, indexes in ADDED_INDEXES.items():
+        statements += [
+            f"ALTER TABLE {database}.{table} ADD INDEX IF NOT EXISTS {index}" for index in indexes
         ]
     return statements

@@ -14,7 +14,7 @@ from kernel.codec import Envelope
 from kernel.declaration import parse_declaration
 from kernel.events import Event
 from ledger import rows
-from ledger.schema import TABLES
+from ledger.schema import ADDED_COLUMNS, ADDED_INDEXES, TABLES, ddl
 from processors.stitch import Stitcher
 from tests import scenarios
 
@@ -164,3 +164,32 @@ def test_rows_the_stitcher_writes_have_exactly_their_tables_columns() -> None:
     for table, table_rows in written.items():
         for row in table_rows:
             assert list(row) == schema_columns(table), table
+
+
+def test_a_column_added_in_place_is_defined_as_in_its_create_table() -> None:
+    # A ledger gains the column in place or has it from CREATE TABLE: the same either way.
+    for table, columns in ADDED_COLUMNS.items():
+        created = " ".join(TABLES[table].split())
+        for column in columns:
+            definition = column.split(" AFTER ", 1)[0]
+            assert f" {definition}," in created or f" {definition} )" in created, column
+    for table, indexes in ADDED_INDEXES.items():
+        created = " ".join(TABLES[table].split())
+        assert all(f"INDEX {index}" in created for index in indexes)
+    statements = ddl("db")
+    assert (
+        "ALTER TABLE db.actions ADD INDEX IF NOT EXISTS "
+        "idx_source_id source_id TYPE bloom_filter GRANULARITY 4"
+    ) in statements
+
+
+def test_the_source_id_reaches_the_raw_event_and_the_action_and_stays_when_answered() -> None:
+    event = _event(source_id="crm-mcp#7")
+    raw = rows.raw_event_row(Envelope(event, T0, "b1", ("raw", 0, 1)), "s-1")
+    assert raw["source_id"] == "crm-mcp#7"
+    call = rows.action_row(event, _Link(), "write", (), 1, "crm-mcp:7")
+    assert call["source_id"] == "crm-mcp#7"
+    # The result's own record is found by its event id (outcome_event_id) in raw_events.
+    answered = rows.answered_action(call, ("success", "", "e2"), 2)
+    assert (answered["source_id"], answered["outcome_event_id"]) == ("crm-mcp#7", "e2")
+    assert rows.action_row(_event(), _Link(), "", (), 1)["source_id"] == ""
