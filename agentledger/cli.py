@@ -352,6 +352,11 @@ def actions() -> None:
     type=click.Choice(LABELS),
     help="Only actions with this label.",
 )
+@click.option(
+    "--source-id",
+    help="Only actions whose record has this id from its source (exact): a CloudTrail "
+    "eventID, an Okta uuid, an MCP SERVER#ID, ...",
+)
 @click.option("--limit", default=100, show_default=True)
 @data_dir_option
 @click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
@@ -359,17 +364,21 @@ def actions() -> None:
 def actions_list(
     session_id: str | None,
     label: str | None,
+    source_id: str | None,
     limit: int,
     data_dir: Path | None,
     clickhouse: str | None,
     as_json: bool,
 ) -> None:
-    """The latest actions: agent, session and intent, origin, scope, outcome, and label."""
+    """The latest actions: source id, agent, session and intent, origin, scope, outcome,
+    and label."""
     from agentledger.render import actions_table
     from ledger.queries import list_actions
 
     with _reader(data_dir, clickhouse) as store:
-        rows = list_actions(store, session_id=session_id, label=label, limit=limit)
+        rows = list_actions(
+            store, session_id=session_id, label=label, source_id=source_id, limit=limit
+        )
     if as_json:
         print_json(rows)
     else:
@@ -378,20 +387,33 @@ def actions_list(
 
 @main.command()
 @click.argument("action_id")
+@click.option(
+    "--raw",
+    "with_raw",
+    is_flag=True,
+    help="Also print the source record the ledger keeps (secrets replaced), and the record "
+    "that reported the outcome when that is another one.",
+)
 @data_dir_option
 @click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
 @json_option
-def explain(action_id: str, data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
+def explain(
+    action_id: str, with_raw: bool, data_dir: Path | None, clickhouse: str | None, as_json: bool
+) -> None:
     """Why an action has its label, in plain words (ACTION_ID or a unique start of it)."""
     from agentledger.render import explain as explain_view
-    from ledger.queries import find_action
+    from agentledger.render import source_records as records_view
+    from ledger.queries import find_action, source_records
 
     with _reader(data_dir, clickhouse) as store:
         record = find_action(store, action_id)
+        records = source_records(store, record) if with_raw else None
     if as_json:
-        print_json(record)
-    else:
-        console.print(explain_view(record))
+        print_json(record if records is None else {**record, "source_records": records})
+        return
+    console.print(explain_view(record))
+    if records is not None:
+        console.print(records_view(records), soft_wrap=True)
 
 
 @main.command()

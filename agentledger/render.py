@@ -1,10 +1,12 @@
 """Terminal views of the ledger: a chain as a tree (agent → origin → intent → scope →
-actions), actions as a table, and one action's label explained in plain words."""
+actions), actions as a table, one action's label explained in plain words, and the source
+records an action came from. Every view of an action shows the id its source gave it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -53,7 +55,18 @@ def _what(action: dict[str, Any]) -> str:
 
 
 def _action_line(action: dict[str, Any]) -> Text:
-    return Text(f"{_when(action['event_time'])}  {action['kind']:<12} {_what(action)}")
+    text = Text(f"{_when(action['event_time'])}  {action['kind']:<12} {_what(action)}")
+    if action["source_id"]:
+        text.append(f"  [{action['source_id']}]", style="dim")
+    return text
+
+
+def _reported_by(outcome: dict[str, Any]) -> str:
+    """The record that reported an outcome, when it is not the action's own: by the id its
+    source gave it, else by the ledger's."""
+    if not outcome["event_id"]:
+        return ""
+    return f"reported by {outcome['source_id'] or 'event ' + outcome['event_id']}"
 
 
 def _outcome_line(action: dict[str, Any]) -> Text:
@@ -62,6 +75,9 @@ def _outcome_line(action: dict[str, Any]) -> Text:
     text.append(outcome["status"], style=_OUTCOME_STYLE.get(outcome["status"], "dim"))
     if outcome["detail"]:
         text.append(f" ({outcome['detail'][:120]})", style="dim")
+    reported = _reported_by(outcome)
+    if reported:
+        text.append(f" · {reported}", style="dim")
     return text
 
 
@@ -197,12 +213,13 @@ def delegation_words(session: dict[str, Any], upstream: list[dict[str, Any]]) ->
 def actions_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False)
     table.add_column("action", no_wrap=True)
-    for column in ("time (UTC)", "what", "label", "agent", "origin", "outcome"):
+    for column in ("source id", "time (UTC)", "what", "label", "agent", "origin", "outcome"):
         table.add_column(column, overflow="fold")
     for r in rows:
         origin = r["origin"]
         table.add_row(
             r["action_id"][:12],
+            r["source_id"] or "-",
             r["event_time"][:19],
             _what(r),
             label_text(r["attribution"]),
@@ -226,7 +243,10 @@ def explain(record: dict[str, Any]) -> Group:
         label.append(f" (rule {attribution['rule']})", style="dim")
     lines.append(label)
     origin, session, scope = record["origin"], record["session"], record["scope"]
+    outcome = record["outcome"]
+    reported = _reported_by(outcome)
     facts = [
+        ("source id", record["source_id"] or "none (the record carries no id)"),
         ("agent", record["agent"]["attributed"] or "none established"),
         ("session", session["session_id"]),
         (
@@ -240,14 +260,14 @@ def explain(record: dict[str, Any]) -> Group:
             f"{origin['type']} {origin['principal']}" if origin["type"] else "not established",
         ),
         ("scope", " ".join(scope["scopes"]) or f"principal {scope['principal'] or 'unknown'}"),
-        ("outcome", record["outcome"]["status"]),
+        ("outcome", outcome["status"] + (f" ({reported})" if reported else "")),
     ]
     for name, value in facts:
-        lines.append(Text(f"  {name + ':':<9} {value}"))
+        lines.append(Text(f"  {name + ':':<10} {value}"))
     if len(origin["chain"]) > 1:
         lines.append(
             Text(
-                "  chain:    "
+                "  chain:     "
                 + " ← ".join(f"{h['kind']} {h['id'] or '(unknown)'}" for h in origin["chain"])
             )
         )
@@ -256,3 +276,27 @@ def explain(record: dict[str, Any]) -> Group:
         for number, item in enumerate(attribution["evidence"], 1):
             lines.append(Text(f"  {number}. {item['detail']}"))
     return Group(*lines)
+
+
+_RECORD_ROLES = {"action": "source record", "outcome": "outcome record"}
+
+
+def source_records(records: dict[str, Any]) -> Group:
+    """The records an action came from (``ledger.queries.source_records``), each as the
+    ledger keeps it: indented JSON, secrets already replaced. Printed as plain text (no
+    markup, no wrapping), so that it can be copied as it is."""
+    parts: list[Text] = []
+    for role, entry in records.items():
+        title = _RECORD_ROLES.get(role, role)
+        if entry is None:
+            parts.append(Text(f"\n{title}: not in the ledger yet", style="bold"))
+            continue
+        head = Text(f"\n{title}", style="bold")
+        head.append(f"  {entry['source']} · source id {entry['source_id'] or 'none'}")
+        head.append(f" · {entry['position']}", style="dim")
+        if entry["raw_ref"]:
+            head.append(f" · {entry['raw_ref']}", style="dim")
+        parts.append(head)
+        body = orjson.dumps(entry["record"], option=orjson.OPT_INDENT_2).decode()
+        parts.append(Text(body, no_wrap=True, overflow="ignore"))
+    return Group(*parts)
