@@ -213,6 +213,7 @@ def delegation_words(session: dict[str, Any], upstream: list[dict[str, Any]]) ->
 def actions_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False)
     table.add_column("action", no_wrap=True)
+    # The source's id beside the ledger's; --json gives it unfolded, to copy.
     for column in ("source id", "time (UTC)", "what", "label", "agent", "origin", "outcome"):
         table.add_column(column, overflow="fold")
     for r in rows:
