@@ -221,6 +221,8 @@ def test_raw_topics_give_the_ledger_that_ingest_of_the_same_records_gives(
         authorization = orjson.loads(headers["Authorization"])
         assert authorization["redacted"] and authorization["fingerprint"].startswith("hmac-")
         assert SHIPPER_TOKEN.encode() not in b"".join(headers.values())
+        log = (raw.settings.data_dir / "logs" / "normalizer.log").read_text()
+        assert "normalizing okta=okta-logs" in log and SHIPPER_TOKEN not in log
     finally:
         raw.stop()
         stack.stop()
