@@ -23,9 +23,9 @@ from agentledger.cli_common import (
     print_json,
 )
 from agentledger.cli_keys import keys
-from agentledger.stack import Stack, read_state, require_state
+from agentledger.stack import Stack, normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
-from kernel.config import Settings, load_settings
+from kernel.config import RawTopic, Settings, load_settings, parse_raw_topic
 from kernel.errors import LedgerError, StackError
 from kernel.topics import Topics
 from kernel.vocabulary import LABELS
@@ -52,6 +52,20 @@ def main() -> None:
 main.add_command(keys)
 
 
+def _raw_topics(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[RawTopic] | None:
+    """``--raw-topic`` values, each checked (form and source) before anything starts."""
+    from ingest.normalizer import raw_sources
+
+    try:
+        parsed = [parse_raw_topic(value) for value in values]
+        raw_sources(parsed)
+    except (ValueError, LedgerError) as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return parsed or None  # none given: AGENTLEDGER_RAW_TOPICS may name them
+
+
 @main.command()
 @data_dir_option
 @click.option(
@@ -62,21 +76,34 @@ main.add_command(keys)
 )
 @click.option("--workers", type=int, default=None, help="Faust worker processes [default 1].")
 @click.option("--http-port", type=int, default=None, help="Port of the ledger HTTP interface.")
+@click.option(
+    "--raw-topic",
+    "raw_topics",
+    multiple=True,
+    callback=_raw_topics,
+    metavar="SOURCE=TOPIC",
+    help="Normalize the SOURCE records that shippers write to the Kafka topic TOPIC; repeatable.",
+)
 def up(
     data_dir: Path | None,
     kafka: str | None,
     clickhouse: str | None,
     workers: int | None,
     http_port: int | None,
+    raw_topics: list[RawTopic] | None,
 ) -> None:
     """Start the broker, the ledger and the workers; Ctrl-C stops them all."""
+    from ingest.normalizer import raw_sources
+
     settings = load_settings(
         data_dir=data_dir,
         kafka=kafka,
         clickhouse_url=clickhouse,
         workers=workers,
         http_port=http_port,
+        raw_topics=raw_topics,
     )
+    raw_sources(settings.raw_topics)  # AGENTLEDGER_RAW_TOPICS is checked as the option is
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -98,6 +125,8 @@ def up(
             )
             console.print(f"  data dir   {info.data_dir}")
             console.print(f"  workers    {', '.join(map(str, info.workers))}")
+            if info.raw_topics:
+                console.print(f"  raw topics {', '.join(info.raw_topics)}")
             console.print("Ctrl-C or `agentledger down` stops everything.")
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -106,6 +135,11 @@ def up(
                     err_console.print(
                         f"worker {index} exited with {code}; started again "
                         f"(log: {settings.data_dir / 'logs' / f'worker-{index}.log'})"
+                    )
+                if (exited := stack.respawn_dead_normalizer()) is not None:
+                    err_console.print(
+                        f"normalizer exited with {exited}; started again "
+                        f"(log: {settings.data_dir / 'logs' / 'normalizer.log'})"
                     )
             console.print("stopping…")
 
@@ -142,10 +176,20 @@ def status(data_dir: Path | None, as_json: bool) -> None:
             console.print(f"not running (data dir {settings.data_dir.resolve()})")
         sys.exit(1)
     payload = {"running": True, **info.as_json()}
+    if info.raw_topics:
+        payload["normalized"] = normalizer_counts(settings.data_dir, info.raw_topics)
     if as_json:
         print_json(payload)
         return
     for key, value in payload.items():
+        if key == "normalized":
+            value = "; ".join(
+                f"{topic} ({c['source']}): {c['records']} normalized, "
+                f"{c['dead_lettered']} dead-lettered"
+                for topic, c in value.items()
+            )
+        elif key == "raw_topics":
+            value = ", ".join(value)
         console.print(f"{key:<16} {value}")
 
 

@@ -23,9 +23,12 @@ import orjson
 
 from agentledger.auth import ApiKeys, Authenticator, JwtVerifier, local_cli_key
 from agentledger.broker import EmbeddedBroker
+from agentledger.normalizing import read_stats, stats_file
+from agentledger.normalizing import ready_file as normalizer_ready_file
+from ingest.normalizer import NormalizerStats, raw_sources
 from ingest.registry import SOURCES
 from kernel import keyfiles
-from kernel.config import Settings
+from kernel.config import Settings, parse_raw_topic
 from kernel.declaration import SessionDeclaration
 from kernel.errors import StackError
 from kernel.events import now_utc
@@ -63,6 +66,8 @@ class StackInfo:
     embedded_broker: bool
     embedded_ledger: bool
     workers: list[int] = field(default_factory=list)
+    raw_topics: list[str] = field(default_factory=list)  # SOURCE=TOPIC the normalizer reads
+    normalizer: int | None = None  # its pid, when raw topics are read
 
     def as_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -82,6 +87,13 @@ def read_state(data_dir: Path) -> StackInfo | None:
     except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
         return None
     return info if alive(info.pid) else None
+
+
+def normalizer_counts(data_dir: Path, raw_topics: list[str]) -> dict[str, Any]:
+    """Per raw topic (``SOURCE=TOPIC``), what the normalizer of ``data_dir`` did since ``up``
+    started it: messages read, records normalized, events produced, records dead-lettered."""
+    sources = raw_sources(parse_raw_topic(raw) for raw in raw_topics)
+    return NormalizerStats.start(sources, read_stats(data_dir)).per_topic()
 
 
 def require_state(data_dir: Path) -> StackInfo:
@@ -126,6 +138,7 @@ class Stack:
         self._producer: Any = None
         self._server_task: asyncio.Task[None] | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
+        self._normalizer: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self.started_at = now_utc()
 
@@ -142,28 +155,37 @@ class Stack:
         await self.stop()
 
     async def start(self) -> None:
+        raw_sources(self.settings.raw_topics)  # an unknown source fails before anything starts
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self._prepare_secrets()
         logs = self.data_dir / "logs"
+        topics = self.topics.all(list(SOURCES))
         if not self.bootstrap:
             self.broker = EmbeddedBroker(logs / "broker.log")
             self.bootstrap = await asyncio.to_thread(self.broker.start)
-        await ensure_topics(
-            self.bootstrap, self.topics.all(list(SOURCES)), self.settings.partitions, self.settings
-        )
+            # The embedded broker is ours: its raw topics too. A cluster's belong to whoever
+            # runs the shippers, and the normalizer reads them once they exist.
+            topics += [raw.topic for raw in self.settings.raw_topics]
+        await ensure_topics(self.bootstrap, topics, self.settings.partitions, self.settings)
         if self.store is None:
             self.store = await asyncio.to_thread(open_store, self.settings)
         await asyncio.to_thread(self.store.ensure_schema)
         await self._serve_http()
         for index in range(self.worker_count):
             self._workers.append(self._spawn_worker(index))
+        if self.settings.raw_topics:
+            stats_file(self.data_dir).unlink(missing_ok=True)  # counts are per `up`
+            self._normalizer = self._spawn_normalizer()
         if self.write_state:
             with contextlib.suppress(FileNotFoundError):
                 (self.data_dir / "run" / "ready").unlink()
             self._write_state()
 
     async def stop(self) -> None:
+        if self._normalizer is not None:  # first: what feeds the workers stops before them
+            await asyncio.to_thread(stop, self._normalizer)
+            self._normalizer = None
         for proc in self._workers:
             await asyncio.to_thread(stop, proc)
         self._workers.clear()
@@ -310,16 +332,38 @@ class Stack:
         args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info", "--without-web"]
         return spawn(args, log=self.data_dir / "logs" / f"worker-{index}.log", env=env)
 
+    def _spawn_normalizer(self) -> subprocess.Popen[bytes]:
+        """The normalizer of the raw topics, a process of its own (see
+        ``agentledger.normalizing`` for why); it reads the fingerprint key of this data
+        directory, or the one these settings give, as ``agentledger ingest`` does."""
+        normalizer_ready_file(self.data_dir).unlink(missing_ok=True)
+        env = dict(os.environ)
+        env.update(
+            AGENTLEDGER_KAFKA=self.bootstrap,
+            AGENTLEDGER_TOPIC_PREFIX=self.settings.topic_prefix,
+            AGENTLEDGER_DATA_DIR=str(self.data_dir),
+            AGENTLEDGER_RAW_TOPICS=",".join(str(raw) for raw in self.settings.raw_topics),
+            AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
+            AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
+        )
+        if self.settings.fingerprint_key is not None:
+            env["AGENTLEDGER_FINGERPRINT_KEY"] = self.settings.fingerprint_key.get_secret_value()
+        args = [sys.executable, "-m", "agentledger.normalizing"]
+        return spawn(args, log=self.data_dir / "logs" / "normalizer.log", env=env)
+
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until every worker has joined its consumer group."""
+        """Until every worker, and the normalizer, has joined its consumer group."""
         deadline = time.monotonic() + timeout
-        for index, proc in enumerate(self._workers):
-            while not self.ready_file(index).exists():
+        waits = [(f"worker {i}", p, self.ready_file(i)) for i, p in enumerate(self._workers)]
+        if self._normalizer is not None:
+            waits.append(("normalizer", self._normalizer, normalizer_ready_file(self.data_dir)))
+        for name, proc, ready in waits:
+            while not ready.exists():
                 if proc.poll() is not None:
-                    log = self.data_dir / "logs" / f"worker-{index}.log"
-                    raise StackError(f"worker {index} exited with {proc.returncode}; see {log}")
+                    log = self.data_dir / "logs" / f"{name.replace(' ', '-')}.log"
+                    raise StackError(f"{name} exited with {proc.returncode}; see {log}")
                 if time.monotonic() > deadline:
-                    raise StackError(f"worker {index} not ready after {timeout:.0f}s")
+                    raise StackError(f"{name} not ready after {timeout:.0f}s")
                 await asyncio.sleep(0.1)
 
     def mark_ready(self) -> None:
@@ -344,6 +388,19 @@ class Stack:
             self._write_state()
         return restarted
 
+    def respawn_dead_normalizer(self) -> int | None:
+        """Start the normalizer again if it exited; returns its exit code, else ``None``.
+
+        It committed offsets only for batches the broker had taken, so it resumes where it
+        stopped; a batch it was in the middle of is read again, which adds nothing.
+        """
+        if self._normalizer is None or (code := self._normalizer.poll()) is None:
+            return None
+        self._normalizer = self._spawn_normalizer()
+        if self.write_state:
+            self._write_state()
+        return code
+
     def worker_pids(self) -> list[int]:
         return [p.pid for p in self._workers]
 
@@ -363,11 +420,16 @@ class Stack:
             embedded_broker=self.broker is not None,
             embedded_ledger=not self.settings.clickhouse_url,
             workers=self.worker_pids(),
+            raw_topics=[str(raw) for raw in self.settings.raw_topics],
+            normalizer=self._normalizer.pid if self._normalizer is not None else None,
         )
 
     def status(self) -> dict[str, Any]:
         info = self.info().as_json()
         info["workers_alive"] = [p.poll() is None for p in self._workers]
+        if self._normalizer is not None:
+            info["normalizer_alive"] = self._normalizer.poll() is None
+            info["normalized"] = normalizer_counts(self.data_dir, info["raw_topics"])
         return info
 
     def _write_state(self) -> None:

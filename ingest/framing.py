@@ -199,3 +199,28 @@ def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | U
         yield Unframed(error, mask_text(text))
         return
     yield from _expand(source, value, f"{name}:1")
+
+
+def frame_message(source: Source, value: bytes, name: str) -> Iterator[Framed | Unframed]:
+    """Records of one Kafka message, named ``name`` (``topic/partition/offset``) in positions.
+
+    A message holds what a file of the source would: one record, a batch document (a JSON
+    array, ``{"Records": [...]}``, an OTLP export request), JSON Lines, or a line of a text
+    format. Framing is the file's, so the same record gets the same canonical text (and so
+    the same event ids) whichever way it came. Positions: ``name`` for a message holding one
+    record, ``name[i]`` inside a batch, ``name:line`` in JSON Lines. An empty message (a
+    tombstone, say) holds no record.
+    """
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        text = value.decode("utf-8", errors="replace")
+        if not text.strip():
+            return
+        body = text.strip("\r\n")
+        if "\n" not in body:  # one line that is no JSON: a text-format record, or a dead letter
+            yield from _frame_line(source, body, name)
+            return
+        yield from frame_lines(source, [line + "\n" for line in body.split("\n")], name)
+        return
+    yield from _expand(source, document, name)

@@ -53,8 +53,12 @@ class IngestReport:
 
 @dataclass(slots=True)
 class Parsed:
+    """A record and its events; ``headers`` go with the raw record to ``ledger.raw.<source>``
+    (where a record read from a Kafka topic came from; none for files)."""
+
     framed: Framed
     events: list[Event]
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def parse_all(
@@ -110,7 +114,9 @@ async def produce(
         if dead:
             await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
         placed = await sender.send_all(
-            raw_topic, [(partition_key(p.events), p.framed.raw.encode()) for p in parsed]
+            raw_topic,
+            [(partition_key(p.events), p.framed.raw.encode()) for p in parsed],
+            message_headers=[p.headers for p in parsed],
         )
         ingested_at = now_utc()
         events: list[tuple[bytes | None, bytes]] = []

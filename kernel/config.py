@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kernel.errors import ConfigError
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # what Kafka accepts as a topic name
+
+
+class RawTopic(NamedTuple):
+    """A topic that shippers write one source's raw records to (``SOURCE=TOPIC``)."""
+
+    source: str
+    topic: str
+
+    def __str__(self) -> str:
+        return f"{self.source}={self.topic}"
+
+
+def parse_raw_topic(text: str) -> RawTopic:
+    """``okta=okta-logs`` as a ``RawTopic``; a ``ValueError`` that names the bad part.
+
+    Whether the source exists is for the ingest layer to say (it holds the sources).
+    """
+    source, equals, topic = text.strip().partition("=")
+    source, topic = source.strip(), topic.strip()
+    if not equals or not source or not topic:
+        raise ValueError(f"{text!r} is not SOURCE=TOPIC (example: okta=okta-logs)")
+    if not _SOURCE_NAME.match(source):
+        raise ValueError(f"{text!r}: {source!r} is not a source name (example: okta=okta-logs)")
+    if not _TOPIC_NAME.match(topic) or topic in (".", ".."):
+        raise ValueError(
+            f"{text!r}: {topic!r} is not a Kafka topic name (letters, digits, '.', '_', '-', "
+            "at most 249)"
+        )
+    return RawTopic(source, topic)
 
 
 class Settings(BaseSettings):
@@ -85,6 +118,13 @@ class Settings(BaseSettings):
         "when its declaration, token grant or upstream session arrives late.",
     )
     workers: Annotated[int, Field(ge=1, le=16)] = 1
+    # NoDecode: the variable is the option's own text, not JSON.
+    raw_topics: Annotated[list[RawTopic], NoDecode] = Field(
+        default_factory=list,
+        description="Kafka topics that shippers write raw records to, each SOURCE=TOPIC, read "
+        "by the stack's normalizer (as a variable: AGENTLEDGER_RAW_TOPICS="
+        "okta=okta-logs,cloudtrail=ct-raw); unset = no normalizer.",
+    )
 
     @field_validator("kafka")
     @classmethod
@@ -95,6 +135,39 @@ class Settings(BaseSettings):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"{server!r} is not HOST:PORT (example: kafka-1:9092)")
+        return value
+
+    @field_validator("raw_topics", mode="before")
+    @classmethod
+    def _raw_topics_from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the variable: comma-separated SOURCE=TOPIC
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return [parse_raw_topic(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("raw_topics")
+    @classmethod
+    def _raw_topics_are_outside_the_ledger(
+        cls, value: list[RawTopic], info: ValidationInfo
+    ) -> list[RawTopic]:
+        """A topic under the ledger's own prefix would feed the normalizer what it wrote
+        itself (``ledger.raw.okta``) or what it must not read; a topic named twice would be
+        read twice, or as two formats at once."""
+        prefix = info.data.get("topic_prefix")
+        seen: dict[str, RawTopic] = {}
+        for raw in value:
+            if prefix and raw.topic.startswith(f"{prefix}."):
+                raise ValueError(
+                    f"{raw}: topics under {prefix + '.'!r} are the ledger's own; name the "
+                    "topic the shippers write to"
+                )
+            if raw.topic in seen:
+                raise ValueError(
+                    f"topic {raw.topic!r} is named twice ({seen[raw.topic]}, {raw}); "
+                    "one topic holds one source's records"
+                )
+            seen[raw.topic] = raw
         return value
 
     @field_validator("sql_user")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import zlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import StackError
@@ -136,8 +137,13 @@ class BatchSender:
         topic: str,
         messages: list[tuple[bytes | None, bytes]],
         headers: list[tuple[str, bytes]] | None = None,
+        message_headers: Sequence[Sequence[tuple[str, bytes]]] | None = None,
     ) -> list[tuple[int, int]]:
-        """Send ``(key, value)`` pairs; returns each one's ``(partition, offset)``, in order."""
+        """Send ``(key, value)`` pairs; returns each one's ``(partition, offset)``, in order.
+
+        ``headers`` go on every message; ``message_headers`` (one sequence per message, in
+        order) go on that message only, after them.
+        """
         count = await self.partition_count(topic)
         by_partition: dict[int, list[int]] = {}
         for index, (key, _) in enumerate(messages):
@@ -156,7 +162,13 @@ class BatchSender:
                 end = start
                 while end < len(indexes):
                     key, value = messages[indexes[end]]
-                    meta = batch.append(key=key, value=value, timestamp=None, headers=headers or [])
+                    own = message_headers[indexes[end]] if message_headers else None
+                    meta = batch.append(
+                        key=key,
+                        value=value,
+                        timestamp=None,
+                        headers=[*(headers or ()), *own] if own else headers or [],
+                    )
                     if meta is None:
                         break
                     end += 1

@@ -40,3 +40,8 @@ class Topics:
     @property
     def worker_group(self) -> str:
         return f"{self.prefix}.worker"
+
+    @property
+    def normalizer_group(self) -> str:
+        """The consumer group of the normalizer that reads shippers' raw topics."""
+        return f"{self.prefix}.normalizer"

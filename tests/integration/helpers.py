@@ -90,6 +90,11 @@ async def _send_markers(bootstrap: str, topic: str) -> dict[int, int]:
         await sender.stop()
 
 
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` has committed on each partition of ``topic`` (-1: none yet)."""
+    return asyncio.run(_committed(bootstrap, group, topic))
+
+
 async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The offsets ``group`` has committed on each partition of ``topic`` (-1: none yet)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -117,3 +122,25 @@ def wait_rows(store: LedgerStore, table: str, expected: int, timeout: float = 60
         timeout=timeout,
         what=f"{expected} rows in {table}",
     )
+
+
+def chains_of(store: LedgerStore) -> set[frozenset[str]]:
+    """Which actions share a session (session ids themselves may differ between ledgers)."""
+    db = store.database
+    aliases = {
+        r["alias_id"]: r["session_id"]
+        for r in store.query_rows(f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL")
+    }
+    groups: dict[str, set[str]] = {}
+    for row in store.query_rows(f"SELECT session_id, action_id FROM {db}.actions FINAL"):
+        session = aliases.get(row["session_id"], row["session_id"])
+        groups.setdefault(session, set()).add(row["action_id"])
+    return {frozenset(g) for g in groups.values()}
+
+
+def labels_of(store: LedgerStore) -> dict[str, tuple[str, str]]:
+    """Each action's label and the rule that decided it."""
+    rows = store.query_rows(
+        f"SELECT action_id, label, rule FROM {store.database}.attributions FINAL"
+    )
+    return {r["action_id"]: (r["label"], r["rule"]) for r in rows}

@@ -320,3 +320,94 @@ def test_keys_are_shown_once_and_kept_hashed(tmp_path: Path) -> None:
         "keys", "create", "--name", "x", "--role", "root", "--data-dir", data_dir, check=False
     )
     assert wrong.returncode == 2 and "'root' is not one of" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("okat=okta-logs", "raw topic okat=okta-logs: unknown source 'okat'; known sources: "),
+        ("okta", "'okta' is not SOURCE=TOPIC (example: okta=okta-logs)"),
+        ("okta=ledger.raw.okta", "topics under 'ledger.' are the ledger's own"),
+    ],
+)
+def test_up_refuses_a_bad_raw_topic_before_starting_anything(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    result = run("up", "--data-dir", str(tmp_path), "--raw-topic", value, check=False)
+    assert result.returncode == 2, result.stderr
+    assert problem in " ".join(result.stderr.split())
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_up_refuses_a_bad_raw_topic_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTLEDGER_RAW_TOPICS", "okta=okta-logs,okat=x")
+    result = run("up", "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "error: raw topic okat=x: unknown source 'okat'" in " ".join(result.stderr.split())
+    assert not (tmp_path / "stack.json").exists()
+
+
+async def _ship(bootstrap: str, topic: str, lines: list[str]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for line in lines:
+            await producer.send_and_wait(topic, line.encode())
+    finally:
+        await producer.stop()
+
+
+def test_up_with_a_raw_topic_runs_a_normalizer_that_status_shows(tmp_path: Path) -> None:
+    import asyncio
+
+    data_dir = tmp_path / "ledger"
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [*AGENTLEDGER, "up", "--data-dir", str(data_dir), "--raw-topic", "okta=okta-logs"],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        status = _wait_up(data_dir, up)
+        assert status["raw_topics"] == ["okta=okta-logs"]
+        assert psutil.Process(status["normalizer"]).ppid() == up.pid
+        nothing = {"messages": 0, "records": 0, "events": 0, "dead_lettered": 0}
+        assert status["normalized"] == {"okta-logs": {"source": "okta", **nothing}}
+
+        okta = write_files(generate_sessions(1, run_id="raw"), tmp_path / "in")["okta"]
+        asyncio.run(_ship(status["bootstrap"], "okta-logs", [okta.read_text().split("\n")[0], "{"]))
+        counts = wait_for(
+            lambda: json.loads(run("status", "--data-dir", str(data_dir), "--json").stdout)[
+                "normalized"
+            ]["okta-logs"],
+            until=lambda c: c["messages"] == 2,
+            timeout=30,
+            interval=0.3,
+            what="the normalizer to count the two messages shipped",
+        )
+        assert counts == {
+            "source": "okta",
+            **nothing,
+            "messages": 2,
+            "records": 1,
+            "events": 1,
+            "dead_lettered": 1,
+        }
+        text = run("status", "--data-dir", str(data_dir)).stdout
+        assert "okta=okta-logs" in text
+        assert "okta-logs (okta): 1 normalized, 1 dead-lettered" in text
+        children = psutil.Process(up.pid).children(recursive=True)
+
+        run("down", "--data-dir", str(data_dir))
+        up.wait(30)
+        assert up.returncode == 0
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            up.wait(30)
+        log.close()

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.chdb_store import ChdbStore
-from ledger.store import LedgerStore
 from tests.integration.conftest import RunningStack, make_settings
-from tests.integration.helpers import ingest, wait_processed, wait_stored
+from tests.integration.helpers import chains_of, ingest, labels_of, wait_processed, wait_stored
 
 ACCOUNT = "111122223333"
 PER_FILE = 40
@@ -81,27 +80,6 @@ def _write_s3_sync(root: Path, records: list[dict[str, Any]]) -> tuple[int, str]
     return len(chunks), corrupt.relative_to(root).as_posix()
 
 
-def _chains(store: LedgerStore) -> set[frozenset[str]]:
-    """Which actions share a session (session ids themselves may differ between ledgers)."""
-    db = store.database
-    aliases = {
-        r["alias_id"]: r["session_id"]
-        for r in store.query_rows(f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL")
-    }
-    groups: dict[str, set[str]] = {}
-    for row in store.query_rows(f"SELECT session_id, action_id FROM {db}.actions FINAL"):
-        session = aliases.get(row["session_id"], row["session_id"])
-        groups.setdefault(session, set()).add(row["action_id"])
-    return {frozenset(g) for g in groups.values()}
-
-
-def _labels(store: LedgerStore) -> dict[str, tuple[str, str]]:
-    rows = store.query_rows(
-        f"SELECT action_id, label, rule FROM {store.database}.attributions FINAL"
-    )
-    return {r["action_id"]: (r["label"], r["rule"]) for r in rows}
-
-
 def test_an_s3_sync_of_gzip_cloudtrail_gives_the_chains_of_the_same_records_in_one_file(
     stack: RunningStack, chdb_ledger: ChdbStore, real_data: Path, tmp_path: Path
 ) -> None:
@@ -140,12 +118,12 @@ def test_an_s3_sync_of_gzip_cloudtrail_gives_the_chains_of_the_same_records_in_o
         )
         wait_stored(other.store, "plain", single.events)
         wait_processed(other)
-        chains = _chains(stack.store)
+        chains = chains_of(stack.store)
         assert len(chains) > 1 and any(len(c) > 1 for c in chains)
-        assert chains == _chains(other.store)
-        labels = _labels(stack.store)
+        assert chains == chains_of(other.store)
+        labels = labels_of(stack.store)
         assert len(labels) == stack.store.count("actions")
-        assert labels == _labels(other.store)
+        assert labels == labels_of(other.store)
     finally:
         other.stop()
 

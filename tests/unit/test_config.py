@@ -59,6 +59,7 @@ def test_defaults() -> None:
         "session_window_s": 1800,
         "restitch_window_s": 900,
         "workers": 1,
+        "raw_topics": [],
     }
 
 
