@@ -122,6 +122,11 @@ def _inflate(body: bytes, wbits: int, coding: str, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def decode_body(body: bytes, media: str, encoding: str | None, limit: int) -> dict[str, Any]:
+    """The OTLP/JSON document of a request body as sent, ``Content-Encoding`` undone."""
+    return decode_request(decompress(body, encoding, limit), media)
+
+
 def decode_request(body: bytes, media: str) -> dict[str, Any]:
     """The OTLP/JSON document of a decompressed request body of type ``media``."""
     return from_protobuf(body) if is_protobuf(media) else from_json(body)
