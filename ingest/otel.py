@@ -4,13 +4,14 @@ Each span of an export request is a record of its own: a one-span request that k
 span's resource and scope, at ``file:line[i]`` for the request's i-th span. An exporter
 batches spans as it likes (the SDK up to 512 a request), so a span keyed by its whole request
 would carry every other span along in its raw record (n spans, n² bytes), change its event id
-with the batch it came in, and be dead-lettered with its neighbours' mistakes. One event per
-span. The GenAI and MCP semantic conventions say
-what a span did: ``invoke_agent`` starts an agent's work, ``execute_tool`` and MCP
-``tools/call`` are tool calls, other ``mcp.method.name`` spans are MCP traffic; any other
-span is kept as an API call under its operation or span name. Every span carries its
-trace id, so the spans of one agent run share a key with each other and with MCP and
-gateway traffic that propagated the same ``traceparent``.
+with the batch it came in, and be dead-lettered with its neighbours' mistakes.
+
+One event per span. The GenAI and MCP semantic conventions say what a span did:
+``invoke_agent`` starts an agent's work, ``execute_tool`` and MCP ``tools/call`` are tool
+calls, other ``mcp.method.name`` spans are MCP traffic; any other span is kept as an API call
+under its operation or span name. Every span carries its trace id, so the spans of one agent
+run share a key with each other and with MCP and gateway traffic that propagated the same
+``traceparent``.
 """
 
 from __future__ import annotations
