@@ -1,23 +1,43 @@
-"""The HTTP API that ``agentledger up`` serves: session declarations and status.
+"""The HTTP API that ``agentledger up`` serves: session declarations, OTLP/HTTP trace
+exports and status.
 
 OpenAPI at ``/openapi.json``. Every operation asks who is calling (``agentledger.auth``):
 no credential is a 401, a credential without the role a 403. A bad request is a 4xx naming
-the field.
+the field. ``POST /v1/traces`` answers as the OTLP/HTTP specification says (``ingest.otlp``),
+its refusals included, so that exporters and collectors can tell what happened.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from agentledger import __version__
 from agentledger.auth import Authenticator, AuthError, Caller
+from ingest import otlp
+from ingest.pipeline import IngestReport
 from kernel.declaration import SessionDeclaration, describe_error
+from kernel.errors import StackError
+
+# The spans of one export request, decoded, and the name of the request in positions
+# (``/v1/traces key:NAME``, as a file's name); what became of each span.
+ReceiveTraces = Callable[[dict[str, Any], str], Awaitable[IngestReport]]
+_OTLP_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "An OTLP ExportTraceServiceRequest, optionally `Content-Encoding: gzip`.",
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
 
 
 class RoleRequired:
@@ -46,6 +66,7 @@ class RoleRequired:
 
 Declarer = Annotated[Caller, Depends(RoleRequired("declare"))]
 Analyst = Annotated[Caller, Depends(RoleRequired("analyst"))]
+Ingester = Annotated[Caller, Depends(RoleRequired("ingest"))]
 
 
 class Declared(BaseModel):
@@ -53,10 +74,47 @@ class Declared(BaseModel):
     declared_by: str
 
 
+def _otlp_refusal(
+    http_status: int, message: str, media: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        otlp.error_body(http_status, message, media),
+        status_code=http_status,
+        media_type=media,
+        headers=headers,
+    )
+
+
+def _reply_media(request: Request) -> str:
+    """The encoding to answer in: the request's, or JSON when it is not one OTLP speaks."""
+    try:
+        return otlp.media_type(request.headers.get("content-type"))
+    except otlp.UnsupportedMedia:
+        return "application/json"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body as sent, refused as soon as it is over ``limit`` rather than read whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise otlp.RequestTooLarge(f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise otlp.RequestTooLarge(f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def build_api(
     publish: Callable[[SessionDeclaration], Awaitable[None]],
     status: Callable[[], dict[str, Any]],
     authenticator: Authenticator,
+    *,
+    receive_traces: ReceiveTraces,
+    otlp_max_body: int,
 ) -> FastAPI:
     app = FastAPI(
         title="Agent Ledger",
@@ -67,7 +125,10 @@ def build_api(
     app.state.authenticator = authenticator
 
     @app.exception_handler(HTTPException)
-    async def _refused(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _refused(request: Request, exc: HTTPException) -> Response:
+        if request.url.path == otlp.TRACES_PATH:
+            media = _reply_media(request)
+            return _otlp_refusal(exc.status_code, str(exc.detail), media, exc.headers)
         return JSONResponse(
             status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers
         )
@@ -90,6 +151,34 @@ def build_api(
         declaration.declared_by = caller.name
         await publish(declaration)
         return Declared(session_id=declaration.session_id, declared_by=caller.name)
+
+    @app.post(
+        otlp.TRACES_PATH,
+        response_class=Response,
+        openapi_extra=_OTLP_BODY,
+        responses={200: {"description": "An ExportTraceServiceResponse in the request's type"}},
+    )
+    async def export_traces(request: Request, caller: Ingester) -> Response:
+        """OTLP/HTTP trace export: the spans go the way of `agentledger ingest --source otel`;
+        those that cannot be parsed are dead-lettered and counted in `partial_success`."""
+        try:
+            media = otlp.media_type(request.headers.get("content-type"))
+        except otlp.UnsupportedMedia as exc:
+            return _otlp_refusal(exc.http_status, str(exc), "application/json")
+        try:
+            body = await _read_body(request, otlp_max_body)
+            encoding = request.headers.get("content-encoding")
+            # Decoding a large batch takes a while: off the loop that also serves the ledger.
+            document = await asyncio.to_thread(
+                otlp.decode_body, body, media, encoding, otlp_max_body
+            )
+        except otlp.OtlpRequestError as exc:
+            return _otlp_refusal(exc.http_status, str(exc), media)
+        try:
+            report = await receive_traces(document, f"{otlp.TRACES_PATH} {caller.name}")
+        except StackError as exc:  # the exporter retries a 503 later, with the same spans
+            return _otlp_refusal(503, str(exc), media, {"Retry-After": "5"})
+        return Response(otlp.export_response(report, media), media_type=media)
 
     @app.get("/v1/status")
     async def get_status(_: Analyst) -> dict[str, Any]:

@@ -8,7 +8,8 @@ Two kinds of credential, both sent as ``Authorization: Bearer …`` (or ``X-API-
 - a **JWT** from the organisation's identity provider, verified against a configured JWKS
   (signature, ``exp``, and ``iss``/``aud`` when configured), its roles read from a claim.
 
-Roles: ``declare`` (declare sessions), ``analyst`` (read), ``admin`` (everything).
+Roles: ``declare`` (declare sessions), ``analyst`` (read), ``ingest`` (push records: OTLP
+trace exports), ``admin`` (everything).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from kernel.keyfiles import (
     write_private,
 )
 
-ROLES = ("declare", "analyst", "admin")
+ROLES = ("declare", "analyst", "ingest", "admin")
 KEY_PREFIX = "alk_"
 # Asymmetric algorithms only: an "HS256" token signed with a public key as its HMAC secret is
 # the classic JWKS confusion attack.

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
@@ -26,19 +26,24 @@ from agentledger.broker import EmbeddedBroker
 from agentledger.normalizing import read_stats, stats_file
 from agentledger.normalizing import ready_file as normalizer_ready_file
 from ingest.normalizer import NormalizerStats, raw_sources
+from ingest.otel import OtelTraceSource
 from ingest.registry import SOURCES
 from kernel import keyfiles
 from kernel.config import Settings, parse_raw_topic
 from kernel.declaration import SessionDeclaration
 from kernel.errors import StackError
 from kernel.events import now_utc
-from kernel.kafka import ensure_topics
+from kernel.kafka import BatchSender, ensure_topics
 from kernel.kafka import producer as kafka_producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.procs import alive, free_port, spawn, stop
+from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
 from ledger.factory import open_store
 from ledger.store import LedgerStore
+
+if TYPE_CHECKING:
+    from ingest.pipeline import IngestReport
 
 STATE_FILE = "stack.json"
 
@@ -136,6 +141,8 @@ class Stack:
         self._jwt: JwtVerifier | None = None
         self._server: Any = None
         self._producer: Any = None
+        self._sender: BatchSender | None = None
+        self._traces = OtelTraceSource()
         self._server_task: asyncio.Task[None] | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._normalizer: subprocess.Popen[bytes] | None = None
@@ -199,6 +206,7 @@ class Stack:
             with contextlib.suppress(Exception):
                 await self._producer.stop()
             self._producer = None
+            self._sender = None
         if self.store is not None and self._given_store is None:
             self.store.close()
             self.store = None
@@ -232,10 +240,11 @@ class Stack:
         """The deployment's own secrets, created on first start (owner-only files).
 
         The fingerprint key is made here, before any ingest, so that every process that
-        ingests into this ledger reads the same one.
+        ingests into this ledger reads the same one; this process redacts with it too (the
+        spans exported to the API).
         """
         settings = self.settings
-        keyfiles.fingerprint_key(settings)
+        use_fingerprint_key(keyfiles.fingerprint_key(settings))
         self.api_keys = ApiKeys(self.data_dir)
         local_cli_key(self.data_dir, self.api_keys)
         self._jwt = (
@@ -257,18 +266,44 @@ class Stack:
             key=declaration.session_id.encode(),
         )
 
+    async def _receive_traces(self, document: dict[str, Any], origin: str) -> IngestReport:
+        """Spans exported to the API, framed, parsed and produced as `agentledger ingest
+        --source otel` does, on the producer the API keeps for its lifetime; ``origin``
+        names the request in positions as a file's name does."""
+        from aiokafka.errors import KafkaError
+
+        from agentledger.ingesting import new_batch_id
+        from ingest.framing import frame_value
+        from ingest.pipeline import ingest_stream
+
+        assert self._sender is not None
+        source = self._traces
+        # Redaction walks every value of every span: off the loop that serves the ledger.
+        records = await asyncio.to_thread(lambda: list(frame_value(source, document, origin)))
+        try:
+            return await ingest_stream(
+                self._sender, self.topics, source, records, ingest_batch=new_batch_id("otlp")
+            )
+        except KafkaError as exc:
+            raise StackError(f"the broker did not take the spans: {exc}") from exc
+
     async def _serve_http(self) -> None:
-        """The API (declarations, status) and, when the ledger is embedded, the ClickHouse
-        HTTP interface over chDB, on one loopback port."""
+        """The API (declarations, trace exports, status) and, when the ledger is embedded,
+        the ClickHouse HTTP interface over chDB, on one loopback port."""
         import uvicorn
 
         from agentledger.api import build_api
 
         self._producer = kafka_producer(self.bootstrap, self.settings)
         await self._producer.start()
+        self._sender = BatchSender(self._producer)
         assert self.api_keys is not None
         app = build_api(
-            self._publish_declaration, self.status, Authenticator(self.api_keys, self._jwt)
+            self._publish_declaration,
+            self.status,
+            Authenticator(self.api_keys, self._jwt),
+            receive_traces=self._receive_traces,
+            otlp_max_body=self.settings.otlp_max_body_bytes,
         )
         host = self.settings.http_host
         port = self.settings.http_port or free_port(host)

@@ -88,6 +88,12 @@ def _expand(source: Source, value: Any, position: str) -> Iterator[Framed | Unfr
     yield Framed(position, record, raw)
 
 
+def frame_value(source: Source, value: Any, name: str) -> Iterator[Framed | Unframed]:
+    """Records of one JSON value that arrived decoded and whole (an HTTP request's body),
+    split, redacted and positioned as the same document read from a file would be."""
+    return _expand(source, value, name)
+
+
 def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Framed | Unframed]:
     """Records from ``lines`` (a file or stdin), named ``name`` in positions.
 

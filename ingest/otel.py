@@ -1,11 +1,17 @@
 """OpenTelemetry traces: OTLP/JSON ``ExportTraceServiceRequest`` documents, one per line or file.
 
-One export request yields one event per span. The GenAI and MCP semantic conventions say
-what a span did: ``invoke_agent`` starts an agent's work, ``execute_tool`` and MCP
-``tools/call`` are tool calls, other ``mcp.method.name`` spans are MCP traffic; any other
-span is kept as an API call under its operation or span name. Every span carries its
-trace id, so the spans of one agent run share a key with each other and with MCP and
-gateway traffic that propagated the same ``traceparent``.
+Each span of an export request is a record of its own: a one-span request that keeps the
+span's resource and scope, at ``file:line[i]`` for the request's i-th span. An exporter
+batches spans as it likes (the SDK up to 512 a request), so a span keyed by its whole request
+would carry every other span along in its raw record (n spans, n² bytes), change its event id
+with the batch it came in, and be dead-lettered with its neighbours' mistakes.
+
+One event per span. The GenAI and MCP semantic conventions say what a span did:
+``invoke_agent`` starts an agent's work, ``execute_tool`` and MCP ``tools/call`` are tool
+calls, other ``mcp.method.name`` spans are MCP traffic; any other span is kept as an API call
+under its operation or span name. Every span carries its trace id, so the spans of one agent
+run share a key with each other and with MCP and gateway traffic that propagated the same
+``traceparent``.
 """
 
 from __future__ import annotations
@@ -190,8 +196,41 @@ def first_user_text(messages: Any) -> str | None:
     return None
 
 
+def _without(value: Mapping[str, Any], field: str) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if k != field}
+
+
+def one_span_requests(request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A one-span export request for every span of ``request``, each with every other field
+    of the levels above it (resource, scope, schema URLs, anything unknown) kept as written.
+
+    The spans are those ``_spans`` reads, in its order; a span that is not an object still
+    gets its request, for the parser to refuse alone.
+    """
+    outer = _without(request, "resourceSpans")
+    found = []
+    for item in _list(request.get("resourceSpans")):
+        resource_span = obj(item)
+        resource_level = _without(resource_span, "scopeSpans")
+        for scope_item in _list(resource_span.get("scopeSpans")):
+            scope_level = _without(obj(scope_item), "spans")
+            for span in _list(obj(scope_item).get("spans")):
+                scope = {**scope_level, "spans": [span]}
+                found.append(
+                    {**outer, "resourceSpans": [{**resource_level, "scopeSpans": [scope]}]}
+                )
+    return found
+
+
 class OtelTraceSource(Source):
     name: ClassVar[str] = "otel"
+
+    def unwrap(self, document: Any) -> list[Any] | None:
+        """One record per span (see the module's docstring); a document that is no export
+        request stays one record, for ``parse`` to refuse naming the field."""
+        if not isinstance(document, dict) or not isinstance(document.get("resourceSpans"), list):
+            return None
+        return one_span_requests(document)
 
     def parse(self, record: Any, *, position: str, raw: str) -> list[Event]:
         request = require_object(record)

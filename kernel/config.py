@@ -100,7 +100,12 @@ class Settings(BaseSettings):
     auth_audience: str | None = Field(default=None, description="Required `aud` of bearer JWTs.")
     auth_roles_claim: str = Field(
         default="roles",
-        description="The JWT claim listing the caller's roles (declare, analyst, admin).",
+        description="The JWT claim listing the caller's roles (declare, analyst, ingest, admin).",
+    )
+    otlp_max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=8 << 20,
+        description="The largest OTLP/HTTP export request `POST /v1/traces` takes, as sent and "
+        "once decompressed; a larger one is refused with 413 (lower the exporter's batch size).",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

@@ -23,6 +23,7 @@ from kernel.procs import free_port
 from ledger.chdb_store import ChdbStore
 from ledger.http_front import Credentials, build_app
 from ledger.store import LedgerStore
+from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.polling import wait_for
 
 T = TypeVar("T")
@@ -99,6 +100,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "database": f"t_{tag}",
         "partitions": 2,
         "batch_wait_ms": 50,
+        # The stack redacts what is exported to its API with the deployment's key, which is
+        # process-wide: the one every test fingerprints with.
+        "fingerprint_key": TEST_FINGERPRINT_KEY.decode(),
     }
     values.update(overrides)
     return Settings(**values)

@@ -15,6 +15,7 @@ from joserfc.jwk import ECKey, OctKey
 
 from agentledger.api import build_api
 from agentledger.auth import ApiKeys, Authenticator, AuthError, JwtVerifier, local_cli_key
+from ingest.pipeline import IngestReport
 from kernel.declaration import SessionDeclaration
 from kernel.errors import ConfigError
 from kernel.keyfiles import read_or_create, read_private, secrets_dir
@@ -140,14 +141,25 @@ def test_an_unreadable_jwks_fails_at_start(tmp_path: Path) -> None:
 
 
 def _client(tmp_path: Path, jwks: Path | None = None) -> tuple[TestClient, list[Any], ApiKeys]:
-    published: list[SessionDeclaration] = []
+    """The API over a list: declarations and trace exports land in ``published``."""
+    published: list[Any] = []
 
     async def publish(declaration: SessionDeclaration) -> None:
         published.append(declaration)
 
+    async def receive_traces(document: dict[str, Any], origin: str) -> IngestReport:
+        published.append((origin, document))
+        return IngestReport(accepted=len(document["resourceSpans"]))
+
     keys = ApiKeys(tmp_path)
     verifier = JwtVerifier(str(jwks), issuer=ISSUER, audience=AUDIENCE) if jwks else None
-    app = build_api(publish, lambda: {"running": True}, Authenticator(keys, verifier))
+    app = build_api(
+        publish,
+        lambda: {"running": True},
+        Authenticator(keys, verifier),
+        receive_traces=receive_traces,
+        otlp_max_body=1 << 20,
+    )
     return TestClient(app), published, keys
 
 
@@ -202,3 +214,46 @@ def test_without_a_jwks_a_jwt_is_refused_saying_why(tmp_path: Path, signing_key:
     )
     assert answer.status_code == 401 and "no JWKS is configured" in answer.json()["error"]
     assert published == []
+
+
+def test_trace_exports_need_the_ingest_role_as_exporters_send_it(
+    tmp_path: Path, signing_key: ECKey, jwks_file: Path
+) -> None:
+    client, published, keys = _client(tmp_path, jwks_file)
+    otlp_json = {"Content-Type": "application/json"}
+    refused = client.post("/v1/traces", content=b"{}", headers=otlp_json)
+    # The refusal is a google.rpc.Status, as OTLP/HTTP asks (UNAUTHENTICATED).
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert refused.json()["code"] == 16 and "credential is required" in refused.json()["message"]
+
+    declarer, _ = keys.create("orchestrator", ["declare"])
+    wrong_role = client.post(
+        "/v1/traces", content=b"{}", headers={**otlp_json, "Authorization": f"Bearer {declarer}"}
+    )
+    assert wrong_role.status_code == 403 and "'ingest'" in wrong_role.json()["message"]
+
+    collector, _ = keys.create("collector", ["ingest"])
+    # OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<key> reaches us lowercased.
+    taken = client.post(
+        "/v1/traces", content=b"{}", headers={**otlp_json, "authorization": f"Bearer {collector}"}
+    )
+    assert (taken.status_code, taken.json()) == (200, {})
+    assert published == [("/v1/traces key:collector", {"resourceSpans": []})]
+    # An ingest key declares nothing and reads nothing.
+    as_collector = {"Authorization": f"Bearer {collector}"}
+    assert client.post("/v1/sessions", json=DECLARATION, headers=as_collector).status_code == 403
+    assert client.get("/v1/status", headers=as_collector).status_code == 403
+
+    token = _token(signing_key, roles=["ingest"])
+    by_jwt = client.post(
+        "/v1/traces", content=b"{}", headers={**otlp_json, "Authorization": f"Bearer {token}"}
+    )
+    assert by_jwt.status_code == 200
+    assert published[-1] == (f"/v1/traces jwt:orchestrator-7@{ISSUER}", {"resourceSpans": []})
+    admin, _ = keys.create("ops", ["admin"])
+    assert (
+        client.post(
+            "/v1/traces", content=b"{}", headers={**otlp_json, "X-API-Key": admin}
+        ).status_code
+        == 200
+    )

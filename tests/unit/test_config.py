@@ -47,6 +47,7 @@ def test_defaults() -> None:
         "auth_issuer": None,
         "auth_audience": None,
         "auth_roles_claim": "roles",
+        "otlp_max_body_bytes": 8 << 20,
         "kafka_security_protocol": "PLAINTEXT",
         "kafka_sasl_mechanism": None,
         "kafka_sasl_username": None,

@@ -171,10 +171,11 @@ def agent_run(input_messages: str) -> dict[str, Any]:
     )
 
 
-def frame_one(record: Any) -> Framed:
-    [framed] = frame_lines(OtelTraceSource(), [orjson.dumps(record).decode()], "traces.jsonl")
-    assert isinstance(framed, Framed)
-    return framed
+def frame_spans(record: Any, name: str = "traces.jsonl") -> list[Framed]:
+    """The records framing makes of one export request: one per span."""
+    items = list(frame_lines(OtelTraceSource(), [orjson.dumps(record).decode()], name))
+    assert all(isinstance(item, Framed) for item in items)
+    return [item for item in items if isinstance(item, Framed)]
 
 
 def parse(record: Any) -> list[Event]:
@@ -185,15 +186,24 @@ def test_agent_run_one_event_per_span(real_data: Path) -> None:
     messages = (
         real_data / SEMCONV / "examples-llm-calls__08__gen-ai-input-messages-tool-call-span-1.json"
     )
-    framed = frame_one(agent_run(messages.read_text(encoding="utf-8")))
+    request = agent_run(messages.read_text(encoding="utf-8"))
+    pieces = frame_spans(request)
     source = OtelTraceSource()
-    events = source.parse(framed.record, position=framed.position, raw=framed.raw)
+    events = []
+    for framed in pieces:
+        [event] = source.parse(framed.record, position=framed.position, raw=framed.raw)
+        events.append(event)
     by_span = {e.attributes["span_id"]: e for e in events}
     assert list(by_span) == [ROOT, TOOL, MCP_CALL, MCP_LIST]
     start = datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
-    for event in events:
-        assert event.source == "otel" and event.position == "traces.jsonl:1"
-        assert event.raw == framed.raw  # the whole export request, for every span
+    for index, (event, framed) in enumerate(zip(events, pieces, strict=True)):
+        assert event.source == "otel" and event.position == f"traces.jsonl:1[{index}]"
+        assert event.raw == framed.raw  # its own one-span request, not its neighbours'
+        [resource_spans] = framed.record["resourceSpans"]
+        assert resource_spans["resource"] == request["resourceSpans"][0]["resource"]
+        [scope_spans] = resource_spans["scopeSpans"]
+        assert scope_spans["scope"] == {"name": "opentelemetry.instrumentation.openai_agents"}
+        assert [s["spanId"] for s in scope_spans["spans"]] == [event.attributes["span_id"]]
         assert event.event_id == event_id_for("otel", framed.raw, event.attributes["span_id"])
         assert event.kind in KINDS and event.outcome in OUTCOMES
         assert all(k in KEY_TYPES and v for k, v in event.keys)
@@ -250,8 +260,14 @@ def test_agent_run_one_event_per_span(real_data: Path) -> None:
     assert (listing.kind, listing.operation, listing.resource) == (MCP_MESSAGE, "tools/list", None)
     assert listing.keys == [(KEY_TRACE, TRACE_ID), (KEY_MCP_SESSION, SESSION)]  # no rpc id
 
-    replayed = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
-    assert [e.event_id for e in replayed] == [e.event_id for e in events]
+    # The whole request still parses (raw records written before spans were split do), and a
+    # span keeps its event id whichever request carried it.
+    assert [e.attributes["span_id"] for e in parse(request)] == list(by_span)
+    alone = frame_spans(export(request["resourceSpans"][0]["scopeSpans"][0]["spans"][2]))
+    assert [f.raw for f in alone] == [pieces[2].raw]
+    for framed, event in zip(pieces, events, strict=True):
+        [again] = source.parse(orjson.loads(framed.raw), position="elsewhere", raw=framed.raw)
+        assert again.event_id == event.event_id
 
 
 # The first user message of every semconv example; None where the example holds no user
@@ -360,7 +376,7 @@ def test_other_spans_and_several_requests_per_file() -> None:
         orjson.dumps(export(http, service="api")).decode(),
     ]
     framed = [f for f in frame_lines(OtelTraceSource(), lines, "t.jsonl") if isinstance(f, Framed)]
-    assert [f.position for f in framed] == ["t.jsonl:1", "t.jsonl:2"]
+    assert [f.position for f in framed] == ["t.jsonl:1[0]", "t.jsonl:2[0]"]
     [first] = OtelTraceSource().parse(framed[0].record, position="t.jsonl:1", raw=framed[0].raw)
     [second] = OtelTraceSource().parse(framed[1].record, position="t.jsonl:2", raw=framed[1].raw)
     assert (first.kind, first.operation, first.agent_name) == (API_CALL, "chat", None)
@@ -372,9 +388,14 @@ def test_other_spans_and_several_requests_per_file() -> None:
 
 def test_one_pretty_printed_request_per_file() -> None:
     text = orjson.dumps(agent_run("[]"), option=orjson.OPT_INDENT_2).decode()
-    [framed] = frame_lines(OtelTraceSource(), text.splitlines(keepends=True), "trace.json")
-    assert isinstance(framed, Framed) and framed.position == "trace.json:1"
-    events = OtelTraceSource().parse(framed.record, position=framed.position, raw=framed.raw)
+    items = frame_lines(OtelTraceSource(), text.splitlines(keepends=True), "trace.json")
+    framed = [f for f in items if isinstance(f, Framed)]
+    assert [f.position for f in framed] == [f"trace.json:1[{i}]" for i in range(4)]
+    events = [
+        event
+        for f in framed
+        for event in OtelTraceSource().parse(f.record, position=f.position, raw=f.raw)
+    ]
     assert [e.kind for e in events] == [API_CALL, TOOL_CALL, TOOL_CALL, MCP_MESSAGE]
 
 
@@ -426,3 +447,54 @@ def test_bad_record_names_the_field(record: dict[str, Any], field_name: str) -> 
 def test_not_an_object_is_rejected() -> None:
     with pytest.raises(RecordError):
         OtelTraceSource().parse([], position="test:1", raw="[]")
+
+
+def test_each_span_is_a_record_and_a_bad_one_goes_alone() -> None:
+    good, broken = bad(traceId="zz")["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    resource = {"attributes": attributes({"service.name": "api"})}
+    request = {
+        "note": "kept",
+        "resourceSpans": [
+            {
+                "resource": resource,
+                "schemaUrl": "https://opentelemetry.io/schemas/1.26.0",
+                "scopeSpans": [
+                    {"scope": {"name": "a"}, "spans": [good, broken]},
+                    {"scope": {"name": "b"}, "spans": [], "schemaUrl": "empty"},
+                    {"scope": {"name": "c"}, "spans": ["not a span"]},
+                ],
+            },
+            "not a resource",
+        ],
+    }
+    items = list(frame_lines(OtelTraceSource(), [orjson.dumps(request).decode()], "t.jsonl"))
+    assert [i.position for i in items if isinstance(i, Framed)] == [
+        "t.jsonl:1[0]",
+        "t.jsonl:1[1]",
+        "t.jsonl:1[2]",
+    ]
+    first, second, third = (i for i in items if isinstance(i, Framed))
+    assert first.record == {
+        "note": "kept",
+        "resourceSpans": [
+            {
+                "resource": resource,
+                "schemaUrl": "https://opentelemetry.io/schemas/1.26.0",
+                "scopeSpans": [{"scope": {"name": "a"}, "spans": [good]}],
+            }
+        ],
+    }
+    source = OtelTraceSource()
+    assert len(source.parse(first.record, position=first.position, raw=first.raw)) == 1
+    for item, field_name in ((second, f"{SPAN_0}.traceId"), (third, SPAN_0)):
+        with pytest.raises(RecordError) as caught:
+            source.parse(item.record, position=item.position, raw=item.raw)
+        assert caught.value.field == field_name
+    # What is no export request stays one record, for the parser to name what is wrong.
+    documents: list[Any] = [{"resourceSpans": {"spans": []}}, {"traceId": TRACE_ID}, []]
+    for document in documents:
+        assert source.unwrap(document) is None
+    assert source.unwrap({"resourceSpans": []}) == []
+
+
+SPAN_0 = "resourceSpans[0].scopeSpans[0].spans[0]"
