@@ -1,12 +1,23 @@
-"""Linking: which session an event joins, by which key and rule, and merging sessions.
+"""Linking: which session an event joins, by which key and rule, and merging sessions;
+and pairing JSON-RPC results with their requests.
 
 Keys link events: any key two events share puts them in one session. When one event
 carries keys of two sessions, the sessions merge: the later one becomes an alias of the
 earlier one, and the alias row records the key and the rule that made the merge.
+
+A JSON-RPC result never links by its keys and never starts a session: it pairs with a
+request of the same rpc key (server and id, ``ingest.mcp``) and joins that request's
+session. Ids repeat across sessions, so the pairing is a matching, the same whatever order
+events arrive in: results are taken in event-time order (then event id), and each takes the
+open request nearest before it; a result with none before it (a server clock running behind)
+takes the earliest open request after it. Among open requests in the session the result's
+own ``Mcp-Session-Id`` names, if any, the nearest of those wins. A result that pairs with
+nothing waits (and is stored with no session) until its request arrives.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -15,16 +26,22 @@ from kernel.events import Event
 from kernel.vocabulary import (
     LINK_MERGE,
     LINK_NEW,
-    LINK_RPC_PAIR,
     LINK_SESSION_NAME,
     LINK_SHARED_KEY,
     LINK_WINDOW,
 )
 from ledger.rows import StitchOutput, session_alias_row, session_key_row
 from processors.labels import OWN_ID_KEY
-from processors.sessions import SessionState, StitchState, new_session_id
+from processors.sessions import (
+    RpcGroup,
+    RpcRequest,
+    RpcResult,
+    SessionState,
+    StitchState,
+    new_session_id,
+)
 
-# Key types that may link two sessions together; KEY_MCP_RPC only pairs a result with its call.
+# Key types that may link two sessions together; KEY_MCP_RPC only pairs a result with its request.
 LINKING: Final = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
 # A caller-chosen AWS session name links when it equals a binding another source carries.
 SESSION_NAME_TARGETS: Final = (ev.KEY_JTI, ev.KEY_MCP_SESSION, ev.KEY_TXN, ev.KEY_TRACE)
@@ -39,13 +56,6 @@ class Link:
     key_type: str
     key_value: str
     rule: str
-
-
-def rpc_key(event: Event) -> str | None:
-    for key_type, value in event.keys:
-        if key_type == ev.KEY_MCP_RPC:
-            return value
-    return None
 
 
 def link_event(state: StitchState, event: Event, out: StitchOutput, version: int) -> Link:
@@ -110,23 +120,10 @@ def _candidates(state: StitchState, event: Event) -> list[Link]:
                 sid = resolve(sid)
                 if sid not in found:
                     found[sid] = Link(sid, other[0], key[1], LINK_SESSION_NAME)
-    if event.kind == ev.TOOL_CALL:
-        # A result seen before its call opened a session of its own: the call claims it.
-        rpc = rpc_key(event)
-        sid = index.get((ev.KEY_MCP_RPC, rpc)) if rpc is not None else None
-        if sid is not None:
-            sid = resolve(sid)
-            if sid not in found:
-                found[sid] = Link(sid, ev.KEY_MCP_RPC, str(rpc), LINK_RPC_PAIR)
     return list(found.values())
 
 
 def _fallback(state: StitchState, event: Event) -> Link | None:
-    for key_type, value in event.keys:
-        if key_type == ev.KEY_MCP_RPC:
-            sid = state.key_index.get((key_type, value))
-            if sid is not None:
-                return Link(state.resolve(sid), key_type, value, LINK_RPC_PAIR)
     # The time window is the weakest evidence: only for events that carry no key of
     # their own (a new IdP session or token starts a new chain even for the same person).
     if event.principal and not any(k[0] in LINKING for k in event.keys):
@@ -182,11 +179,99 @@ def register_keys(
     index = state.key_index
     session = state.sessions[session_id]
     for key_type, value in event.keys:
-        if (key_type, value) in index:
+        # An rpc key names a request, not a session (ids repeat): pairing has its own index.
+        if key_type == ev.KEY_MCP_RPC or (key_type, value) in index:
             continue
         index[(key_type, value)] = session_id
-        if key_type != ev.KEY_MCP_RPC:
-            session.keys.append(f"{key_type}:{value}")
+        session.keys.append(f"{key_type}:{value}")
         out.session_keys.append(
             session_key_row(key_type, value, session_id, event.event_time, event.event_id, version)
         )
+
+
+# -- pairing JSON-RPC results with their requests ---------------------------------------------
+
+# (result id, request it leaves or "", request it now answers or "")
+Change = tuple[str, str, str]
+
+
+def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Change]:
+    """Hold ``request`` under ``rpc``; the results that pair differently now."""
+    group = state.rpc_groups.setdefault(rpc, RpcGroup())
+    group.requests[request.event_id] = request
+    # In order (the usual case): a request after everything held only changes the pairing
+    # of a result still waiting, or of one answering a request outside its own session.
+    latest = (request.at, request.event_id)
+    if all((other.at, other.event_id) <= latest for other in group.requests.values()) and all(
+        result.order < latest and result.request and not _prefers_other(state, group, result)
+        for result in group.results.values()
+    ):
+        return []
+    return _rematch(state, group)
+
+
+def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
+    """Hold ``result`` under ``rpc``; the results (itself included) that pair differently."""
+    group = state.rpc_groups.setdefault(rpc, RpcGroup())
+    group.results[result.event.event_id] = result
+    # In order: the results before it keep their requests, it takes the nearest left open.
+    if all(other.order <= result.order for other in group.results.values()):
+        free = _sorted_requests(r for r in group.requests.values() if not r.result)
+        chosen = _nearest(state, result, free)
+        return [(result.event.event_id, "", chosen.event_id)] if chosen is not None else []
+    return _rematch(state, group)
+
+
+def _rematch(state: StitchState, group: RpcGroup) -> list[Change]:
+    """The whole group's matching again, from scratch; what moved."""
+    free = _sorted_requests(group.requests.values())
+    changes: list[Change] = []
+    for result in sorted(group.results.values(), key=lambda r: r.order):
+        chosen = _nearest(state, result, free)
+        new = ""
+        if chosen is not None:
+            free.remove(chosen)
+            new = chosen.event_id
+        if new != result.request:
+            changes.append((result.event.event_id, result.request, new))
+    return changes
+
+
+def _sorted_requests(requests: Iterable[RpcRequest]) -> list[RpcRequest]:
+    return sorted(requests, key=lambda r: (r.at, r.event_id))
+
+
+def _nearest(state: StitchState, result: RpcResult, free: list[RpcRequest]) -> RpcRequest | None:
+    """The open request ``result`` answers: see the module's docstring."""
+    home = _home_session(state, result.event)
+    candidates = free
+    if home is not None:
+        candidates = [r for r in free if state.resolve(r.session_id) == home] or free
+    at = result.event.event_time
+    chosen: RpcRequest | None = None
+    for request in candidates:  # by time: the last one at or before the result
+        if request.at > at:
+            break
+        chosen = request
+    if chosen is None and candidates:
+        chosen = candidates[0]
+    return chosen
+
+
+def _home_session(state: StitchState, event: Event) -> str | None:
+    """The session the result's own ``Mcp-Session-Id`` leads to, if it has one we know."""
+    for key in event.keys:
+        if key[0] == ev.KEY_MCP_SESSION:
+            sid = state.key_index.get(key)
+            if sid is not None:
+                return state.resolve(sid)
+    return None
+
+
+def _prefers_other(state: StitchState, group: RpcGroup, result: RpcResult) -> bool:
+    """Whether ``result`` answers a request outside the session its header names."""
+    home = _home_session(state, result.event)
+    if home is None:
+        return False
+    request = group.requests.get(result.request)
+    return request is None or state.resolve(request.session_id) != home
