@@ -202,9 +202,13 @@ def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Chang
     # In order (the usual case): a request after everything held only changes the pairing
     # of a result still waiting, or of one answering a request outside its own session.
     latest = (request.at, request.event_id)
-    if all((other.at, other.event_id) <= latest for other in group.requests.values()) and all(
-        result.order < latest and result.request and not _prefers_other(state, group, result)
-        for result in group.results.values()
+    in_order = group.last_request is None or group.last_request <= latest
+    if in_order:
+        group.last_request = latest
+    if (
+        in_order
+        and (group.last_result is None or group.last_result < latest)
+        and not group.unsettled
     ):
         return []
     return _rematch(state, group)
@@ -214,10 +218,12 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
     """Hold ``result`` under ``rpc``; the results (itself included) that pair differently."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
     group.results[result.event.event_id] = result
+    group.unsettled.add(result.event.event_id)  # waiting, until a pairing says otherwise
     # In order: the results before it keep their requests, it takes the nearest left open.
-    if all(other.order <= result.order for other in group.results.values()):
-        free = _sorted_requests(r for r in group.requests.values() if not r.result)
-        chosen = _nearest(state, result, free)
+    order = result.order
+    if group.last_result is None or group.last_result <= order:
+        group.last_result = order
+        chosen = _nearest_open(state, group, result)
         return [(result.event.event_id, "", chosen.event_id)] if chosen is not None else []
     return _rematch(state, group)
 
@@ -258,6 +264,30 @@ def _nearest(state: StitchState, result: RpcResult, free: list[RpcRequest]) -> R
     return chosen
 
 
+def _nearest_open(state: StitchState, group: RpcGroup, result: RpcResult) -> RpcRequest | None:
+    """``_nearest`` over the group's open requests in one pass, without sorting them."""
+    home = _home_session(state, result.event)
+    at = result.event.event_time
+    # (before, after) for the home session's requests, then for every open request.
+    best: list[list[RpcRequest | None]] = [[None, None], [None, None]]
+    for request in group.requests.values():
+        if request.result:
+            continue
+        order = (request.at, request.event_id)
+        tiers = (0, 1) if home is not None and state.resolve(request.session_id) == home else (1,)
+        for tier in tiers:
+            before, after = best[tier]
+            if request.at <= at:
+                if before is None or order > (before.at, before.event_id):
+                    best[tier][0] = request
+            elif after is None or order < (after.at, after.event_id):
+                best[tier][1] = request
+    for before, after in best:
+        if before is not None or after is not None:
+            return before if before is not None else after
+    return None
+
+
 def _home_session(state: StitchState, event: Event) -> str | None:
     """The session the result's own ``Mcp-Session-Id`` leads to, if it has one we know."""
     for key in event.keys:
@@ -268,10 +298,17 @@ def _home_session(state: StitchState, event: Event) -> str | None:
     return None
 
 
-def _prefers_other(state: StitchState, group: RpcGroup, result: RpcResult) -> bool:
-    """Whether ``result`` answers a request outside the session its header names."""
+def is_unsettled(state: StitchState, group: RpcGroup, result: RpcResult) -> bool:
+    """Whether a later request may still change ``result``'s pairing: it waits, answers a
+    request outside the session its header names, or names a session not known yet (a
+    merge can only bring a pair's sessions together, never apart, so a settled pair stays
+    settled until a request arrives out of order)."""
+    if not result.request:
+        return True
+    if not any(key[0] == ev.KEY_MCP_SESSION for key in result.event.keys):
+        return False
     home = _home_session(state, result.event)
     if home is None:
-        return False
+        return True
     request = group.requests.get(result.request)
     return request is None or state.resolve(request.session_id) != home

@@ -181,6 +181,14 @@ class RpcGroup:
 
     requests: dict[str, RpcRequest] = field(default_factory=dict)
     results: dict[str, RpcResult] = field(default_factory=dict)
+    # For the in-order fast path, so that an arrival costs O(1) and not a scan of the group:
+    # the latest request and result ever held (a sweep leaves them: only ever too late, which
+    # sends an arrival the slow, exact way), and the results whose pairing a later request
+    # may change: waiting, answering outside the session their header names, or naming a
+    # session not known yet.
+    last_request: tuple[datetime, str] | None = None
+    last_result: tuple[datetime, str] | None = None
+    unsettled: set[str] = field(default_factory=set)
 
 
 class StitchState:
@@ -268,8 +276,10 @@ class StitchState:
                 if request is None:
                     if at < given_up:
                         del group.results[result_id]
+                        group.unsettled.discard(result_id)
                 elif at < settled and request.at < settled:
                     del group.results[result_id]
+                    group.unsettled.discard(result_id)
                     del group.requests[request.event_id]
             for request_id, request in list(group.requests.items()):
                 if request.row is None and not request.result and request.at < settled:
@@ -340,6 +350,7 @@ class StitchState:
             if rpc is not None:
                 group = state.rpc_groups.setdefault(rpc, RpcGroup())
                 group.results[event.event_id] = RpcResult(event)
+                group.unsettled.add(event.event_id)
         for row in open_actions:
             at = _parse_ts(row["event_time"])
             facts = ActionFacts.of(dict(row), at)

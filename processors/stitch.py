@@ -50,7 +50,15 @@ from ledger.rows import (
 )
 from processors.declare import apply_declaration
 from processors.labels import ActionFacts, SessionContext, actors_of
-from processors.linking import Change, Link, add_request, add_result, link_event, register_keys
+from processors.linking import (
+    Change,
+    Link,
+    add_request,
+    add_result,
+    is_unsettled,
+    link_event,
+    register_keys,
+)
 from processors.relabel import relabel, session_context
 from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState, rpc_key_of
 
@@ -173,6 +181,10 @@ class Stitcher:
         for result_id, _, new in changes:
             result = group.results[result_id]
             result.request = new
+            if is_unsettled(state, group, result):
+                group.unsettled.add(result_id)
+            else:
+                group.unsettled.discard(result_id)
             if new:
                 request = group.requests[new]
                 request.result = result_id
