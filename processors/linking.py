@@ -17,8 +17,10 @@ nothing waits (and is stored with no session) until its request arrives.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from kernel import events as ev
@@ -198,7 +200,7 @@ Change = tuple[str, str, str]
 def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Change]:
     """Hold ``request`` under ``rpc``; the results that pair differently now."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
-    group.requests[request.event_id] = request
+    group.hold(request)
     # In order (the usual case): a request after everything held only changes the pairing
     # of a result still waiting, or of one answering a request outside its own session.
     latest = (request.at, request.event_id)
@@ -211,7 +213,7 @@ def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Chang
         and not group.unsettled
     ):
         return []
-    return _rematch(state, group)
+    return _take_spare(state, group, request)
 
 
 def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
@@ -225,43 +227,111 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
         group.last_result = order
         chosen = _nearest_open(state, group, result)
         return [(result.event.event_id, "", chosen.event_id)] if chosen is not None else []
-    return _rematch(state, group)
+    return _rematch(state, group, order)
 
 
-def _rematch(state: StitchState, group: RpcGroup) -> list[Change]:
-    """The whole group's matching again, from scratch; what moved."""
-    free = _sorted_requests(group.requests.values())
+def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> list[Change]:
+    """A new request is one more free one, the spare. Walking the results in order from
+    the earliest it can move (``_rematch``), each keeps its request or takes the spare,
+    whichever the rule prefers; the one it lets go is the spare for the next. The same
+    matching as redone from scratch, at one comparison per result."""
+    start = (request.at, request.event_id)
+    for result_id in group.unsettled:
+        order = group.results[result_id].order
+        if order < start:
+            start = order
+    spare = request
     changes: list[Change] = []
-    for result in sorted(group.results.values(), key=lambda r: r.order):
-        chosen = _nearest(state, result, free)
-        new = ""
-        if chosen is not None:
-            free.remove(chosen)
-            new = chosen.event_id
+    for result in sorted(
+        (r for r in group.results.values() if r.order >= start), key=lambda r: r.order
+    ):
+        current = group.requests.get(result.request) if result.request else None
+        if _prefers(state, result, spare, current):
+            changes.append((result.event.event_id, result.request, spare.event_id))
+            if current is None:
+                break
+            spare = current
+    return changes
+
+
+def _prefers(
+    state: StitchState, result: RpcResult, spare: RpcRequest, current: RpcRequest | None
+) -> bool:
+    """Whether ``result`` answers ``spare`` rather than ``current`` (the module's rule: its
+    own session's requests first, then the nearest before it, else the earliest after)."""
+    if current is None:
+        return True
+    home = _home_session(state, result.event)
+    if home is not None:
+        spare_home = state.resolve(spare.session_id) == home
+        current_home = state.resolve(current.session_id) == home
+        if spare_home != current_home:
+            return spare_home
+    at = result.event.event_time
+    spare_before, current_before = spare.at <= at, current.at <= at
+    if spare_before != current_before:
+        return spare_before
+    spare_key, current_key = (spare.at, spare.event_id), (current.at, current.event_id)
+    return spare_key > current_key if spare_before else spare_key < current_key
+
+
+def _rematch(state: StitchState, group: RpcGroup, since: tuple[datetime, str]) -> list[Change]:
+    """The group's matching again from ``since`` (the order of what arrived) on; what moved.
+
+    A result before ``since`` that is settled (``is_unsettled``) answers a request before it
+    in the session its header names, or any request before it when it names none; an
+    arrival later than that result cannot move it, so the matching is redone only from the
+    earliest of ``since`` and the unsettled results, with what the rest hold taken out.
+    """
+    start = since
+    for result_id in group.unsettled:
+        order = group.results[result_id].order
+        if order < start:
+            start = order
+    redo = [result for result in group.results.values() if result.order >= start]
+    # Free for the redo: the open requests and those the redone results hold now.
+    held = {result.request for result in redo}
+    pool = _Pool(state, [group.requests[i] for i in (group.open | held) if i])
+    changes: list[Change] = []
+    for result in sorted(redo, key=lambda r: r.order):
+        chosen = pool.take(_home_session(state, result.event), result.event.event_time)
+        new = chosen.event_id if chosen is not None else ""
         if new != result.request:
             changes.append((result.event.event_id, result.request, new))
     return changes
 
 
-def _sorted_requests(requests: Iterable[RpcRequest]) -> list[RpcRequest]:
-    return sorted(requests, key=lambda r: (r.at, r.event_id))
+class _Pool:
+    """Free requests in time order, all of them and by session, each taken at most once."""
 
+    def __init__(self, state: StitchState, requests: Iterable[RpcRequest]) -> None:
+        self._requests: dict[str, tuple[RpcRequest, str]] = {}
+        self._all: list[tuple[datetime, str]] = []
+        self._by_session: dict[str, list[tuple[datetime, str]]] = {}
+        for request in requests:
+            root = state.resolve(request.session_id)
+            self._requests[request.event_id] = (request, root)
+            entry = (request.at, request.event_id)
+            self._all.append(entry)
+            self._by_session.setdefault(root, []).append(entry)
+        self._all.sort()
+        for entries in self._by_session.values():
+            entries.sort()
 
-def _nearest(state: StitchState, result: RpcResult, free: list[RpcRequest]) -> RpcRequest | None:
-    """The open request ``result`` answers: see the module's docstring."""
-    home = _home_session(state, result.event)
-    candidates = free
-    if home is not None:
-        candidates = [r for r in free if state.resolve(r.session_id) == home] or free
-    at = result.event.event_time
-    chosen: RpcRequest | None = None
-    for request in candidates:  # by time: the last one at or before the result
-        if request.at > at:
-            break
-        chosen = request
-    if chosen is None and candidates:
-        chosen = candidates[0]
-    return chosen
+    def take(self, home: str | None, at: datetime) -> RpcRequest | None:
+        """The nearest request at or before ``at`` (else the earliest after), among those of
+        session ``home`` when it has any left, else among all; taken out of the pool."""
+        candidates = self._by_session.get(home) if home is not None else None
+        if not candidates:
+            candidates = self._all
+        if not candidates:
+            return None
+        index = bisect_right(candidates, (at, "\U0010ffff")) - 1
+        entry = candidates[max(index, 0)]
+        request, root = self._requests[entry[1]]
+        for entries in (self._all, self._by_session[root]):
+            del entries[bisect_left(entries, entry)]
+        return request
 
 
 def _nearest_open(state: StitchState, group: RpcGroup, result: RpcResult) -> RpcRequest | None:
@@ -270,9 +340,8 @@ def _nearest_open(state: StitchState, group: RpcGroup, result: RpcResult) -> Rpc
     at = result.event.event_time
     # (before, after) for the home session's requests, then for every open request.
     best: list[list[RpcRequest | None]] = [[None, None], [None, None]]
-    for request in group.requests.values():
-        if request.result:
-            continue
+    for request_id in group.open:
+        request = group.requests[request_id]
         order = (request.at, request.event_id)
         tiers = (0, 1) if home is not None and state.resolve(request.session_id) == home else (1,)
         for tier in tiers:
@@ -305,10 +374,10 @@ def is_unsettled(state: StitchState, group: RpcGroup, result: RpcResult) -> bool
     settled until a request arrives out of order)."""
     if not result.request:
         return True
+    request = group.requests.get(result.request)
+    if request is None or request.at > result.event.event_time:
+        return True  # answers a request after it: one arriving in between is nearer
     if not any(key[0] == ev.KEY_MCP_SESSION for key in result.event.keys):
         return False
     home = _home_session(state, result.event)
-    if home is None:
-        return True
-    request = group.requests.get(result.request)
-    return request is None or state.resolve(request.session_id) != home
+    return home is None or state.resolve(request.session_id) != home

@@ -168,10 +168,10 @@ class RpcResult:
 
     event: Event
     request: str = ""  # event id of the request it answers, "" while waiting
+    order: tuple[datetime, str] = field(init=False)  # event time, then event id
 
-    @property
-    def order(self) -> tuple[datetime, str]:
-        return self.event.event_time, self.event.event_id
+    def __post_init__(self) -> None:
+        self.order = (self.event.event_time, self.event.event_id)
 
 
 @dataclass(slots=True)
@@ -189,6 +189,24 @@ class RpcGroup:
     last_request: tuple[datetime, str] | None = None
     last_result: tuple[datetime, str] | None = None
     unsettled: set[str] = field(default_factory=set)
+    open: set[str] = field(default_factory=set)  # ids of the requests no result answers
+
+    def hold(self, request: RpcRequest) -> None:
+        self.requests[request.event_id] = request
+        if not request.result:
+            self.open.add(request.event_id)
+
+    def answer(self, request: RpcRequest, result_id: str) -> None:
+        """``request`` is answered by ``result_id`` now ("" for none)."""
+        request.result = result_id
+        if result_id:
+            self.open.discard(request.event_id)
+        else:
+            self.open.add(request.event_id)
+
+    def let_go(self, request_id: str) -> None:
+        del self.requests[request_id]
+        self.open.discard(request_id)
 
 
 class StitchState:
@@ -280,10 +298,10 @@ class StitchState:
                 elif at < settled and request.at < settled:
                     del group.results[result_id]
                     group.unsettled.discard(result_id)
-                    del group.requests[request.event_id]
+                    group.let_go(request.event_id)
             for request_id, request in list(group.requests.items()):
                 if request.row is None and not request.result and request.at < settled:
-                    del group.requests[request_id]
+                    group.let_go(request_id)
             if not group.requests and not group.results:
                 del self.rpc_groups[rpc]
 
@@ -338,12 +356,14 @@ class StitchState:
                 group = state.rpc_groups.setdefault(str(rpc), RpcGroup())
                 call_id = str(row["action_id"])
                 at = _parse_ts(row["event_time"])
-                group.requests[call_id] = RpcRequest(
-                    call_id,
-                    at,
-                    str(row["session_id"]),
-                    dict(row),
-                    own=(str(row["outcome"]), str(row.get("outcome_detail") or "")),
+                group.hold(
+                    RpcRequest(
+                        call_id,
+                        at,
+                        str(row["session_id"]),
+                        dict(row),
+                        own=(str(row["outcome"]), str(row.get("outcome_detail") or "")),
+                    )
                 )
         for event in waiting_results:
             rpc = rpc_key_of(event)

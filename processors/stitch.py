@@ -172,7 +172,7 @@ class Stitcher:
         for result_id, old, _ in changes:
             if old:
                 request = group.requests[old]
-                request.result = ""
+                group.answer(request, "")
                 sid = state.resolve(request.session_id)
                 state.sessions[sid].drop_event(group.results[result_id].event)
                 paired.touched.add(sid)
@@ -187,7 +187,7 @@ class Stitcher:
                 group.unsettled.discard(result_id)
             if new:
                 request = group.requests[new]
-                request.result = result_id
+                group.answer(request, result_id)
                 sid = state.resolve(request.session_id)
                 state.sessions[sid].add_event(result.event)
                 paired.touched.add(sid)

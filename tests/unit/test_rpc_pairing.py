@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel import events as ev
 from kernel.codec import Envelope
@@ -264,3 +266,72 @@ def test_settled_pairs_are_let_go_of_but_open_calls_stay() -> None:
     stitcher.process(envelopes([call("a2", 2, "ms-a", 2)]))
     stitcher.process(envelopes([call("later", 3600, "ms-a", 3)]))
     assert set(stitcher.state.rpc_groups) == {f"{SERVER}:2", f"{SERVER}:3"}
+
+
+# -- the matching, against a reference computed from scratch ------------------------------
+
+
+def reference_pairs(events: Sequence[Event]) -> dict[str, str]:
+    """The rule of ``processors.linking`` applied at once to every event: results in time
+    order, each taking, among the free calls of the session its header names (when that
+    session has any left) or else among all free calls of its id, the nearest at or before
+    it, else the earliest after it."""
+    calls = [e for e in events if e.kind == ev.TOOL_CALL]
+    session_of = {e.event_id: dict(e.keys)[ev.KEY_MCP_SESSION] for e in calls}
+    free = {e.event_id: e for e in calls}
+    pairs: dict[str, str] = {}
+    results = sorted(
+        (e for e in events if e.kind == ev.TOOL_RESULT), key=lambda e: (e.event_time, e.event_id)
+    )
+    for res in results:
+        keys = dict(res.keys)
+        rpc, home = keys[ev.KEY_MCP_RPC], keys.get(ev.KEY_MCP_SESSION)
+        same_id = [c for c in free.values() if dict(c.keys)[ev.KEY_MCP_RPC] == rpc]
+        own = [c for c in same_id if session_of[c.event_id] == home]
+        candidates = sorted(own or same_id, key=lambda c: (c.event_time, c.event_id))
+        before = [c for c in candidates if c.event_time <= res.event_time]
+        chosen = before[-1] if before else (candidates[0] if candidates else None)
+        if chosen is not None:
+            pairs[res.event_id] = chosen.event_id
+            del free[chosen.event_id]
+    return pairs
+
+
+@st.composite
+def captures(draw: st.DrawFn) -> tuple[list[Event], list[list[Event]]]:
+    """Interleaved sessions on one server reusing ids, results with and without their
+    session's header, delivered in any order and any batches."""
+    count = draw(st.integers(2, 14))
+    times = draw(st.lists(st.integers(0, 60), min_size=count, max_size=count, unique=True))
+    events: list[Event] = []
+    for n, at in enumerate(times):
+        rpc_id = draw(st.integers(1, 3))
+        session = f"ms-{draw(st.integers(0, 2))}"
+        if draw(st.booleans()):
+            events.append(call(f"c{n}", at, session, rpc_id))
+        else:
+            header = draw(st.sampled_from([None, session]))
+            events.append(result(f"r{n}", at, rpc_id, session=header))
+    order = draw(st.permutations(events))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, count - 1)), max_size=4)))
+    bounds = [0, *cuts, count]
+    return events, [list(order[i:j]) for i, j in itertools.pairwise(bounds) if i < j]
+
+
+@given(captures())
+@settings(max_examples=400, deadline=None)
+def test_any_arrival_order_pairs_as_the_reference(
+    capture: tuple[list[Event], list[list[Event]]],
+) -> None:
+    events, batches = capture
+    stitcher, outputs = stitch(batches)
+    actions = _final((r for o in outputs for r in o.actions), "action_id")
+    found = {
+        row["outcome_event_id"]: action_id
+        for action_id, row in actions.items()
+        if row["outcome_event_id"]
+    }
+    assert found == reference_pairs(events)
+    waiting = {i for ids in stitcher.state.waiting_results().values() for i in ids}
+    results = {e.event_id for e in events if e.kind == ev.TOOL_RESULT}
+    assert waiting == results - set(found)
