@@ -231,10 +231,12 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
 
 
 def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> list[Change]:
-    """A new request is one more free one, the spare. Walking the results in order from
-    the earliest it can move (``_rematch``), each keeps its request or takes the spare,
-    whichever the rule prefers; the one it lets go is the spare for the next. The same
-    matching as redone from scratch, at one comparison per result."""
+    """A new request is one more free one, the spare. Walking the results in order, each
+    keeps its request or takes the spare, whichever the rule prefers; the one it lets go is
+    the spare for the next. The same matching as redone from scratch, at one comparison per
+    result, from the earliest result the spare can reach: a settled one before the request
+    (``is_unsettled``) answers a request before itself that it prefers to any later one,
+    but an unsettled one may take the request, and pass back a spare from earlier on."""
     start = (request.at, request.event_id)
     for result_id in group.unsettled:
         order = group.results[result_id].order
@@ -276,20 +278,10 @@ def _prefers(
 
 
 def _rematch(state: StitchState, group: RpcGroup, since: tuple[datetime, str]) -> list[Change]:
-    """The group's matching again from ``since`` (the order of what arrived) on; what moved.
-
-    A result before ``since`` that is settled (``is_unsettled``) answers a request before it
-    in the session its header names, or any request before it when it names none; an
-    arrival later than that result cannot move it, so the matching is redone only from the
-    earliest of ``since`` and the unsettled results, with what the rest hold taken out.
-    """
-    start = since
-    for result_id in group.unsettled:
-        order = group.results[result_id].order
-        if order < start:
-            start = order
-    redo = [result for result in group.results.values() if result.order >= start]
-    # Free for the redo: the open requests and those the redone results hold now.
+    """The matching again from a result arriving late, at ``since``: the results before it
+    chose before it and keep their requests; it and those after it choose again, in order,
+    among the requests free at its place (open, or held by one of them). What moved."""
+    redo = [result for result in group.results.values() if result.order >= since]
     held = {result.request for result in redo}
     pool = _Pool(state, [group.requests[i] for i in (group.open | held) if i])
     changes: list[Change] = []
