@@ -4,7 +4,8 @@ A capture envelope (one per line) is ``{"ts", "direction", "server", "headers", 
 as written by a gateway or proxy; a bare message is what MCP servers log and what the spec
 shows. Correlation comes from the ``Mcp-Session-Id`` header (spec 2025-11-25 and before),
 W3C ``traceparent``, and the bearer token's claims (the spec of 2026-07-28 has no protocol
-session), plus the JSON-RPC id to pair a result with its request.
+session); the server and the JSON-RPC id pair a result with its request (``KEY_MCP_RPC``,
+never a link between sessions).
 """
 
 from __future__ import annotations
@@ -159,9 +160,14 @@ class McpSource(Source):
         add_key(keys, KEY_JTI, text(claims.get("jti")))
         add_key(keys, KEY_TOKEN_FP, fingerprint_of(authorization))
         add_key(keys, KEY_TXN, text(claims.get("txn")))
-        # Without a session or server the id alone (1, 2, …) would pair unrelated traffic.
-        if rpc_id is not None and message_type != "notification" and (session or server):
-            add_key(keys, KEY_MCP_RPC, f"{session or server}:{rpc_id}")
+        # The rpc key pairs a result with its request. It names the server, not the session:
+        # a stdio capture, or a proxy logging request headers only, has no Mcp-Session-Id on
+        # the results (ids repeat across sessions; the stitcher tells them apart by time).
+        # Without a server the session stands in; without either the id alone (1, 2, …)
+        # would pair unrelated traffic.
+        endpoint = server or session
+        if rpc_id is not None and message_type != "notification" and endpoint:
+            add_key(keys, KEY_MCP_RPC, f"{endpoint}:{rpc_id}")
 
         event = Event(
             event_id=self.event_id(raw),

@@ -373,6 +373,38 @@ def ledger_summary(store: LedgerStore) -> dict[str, Any]:
     return counts
 
 
+# A JSON-RPC result stored without a session that no tool call names as its outcome: it
+# answers no request the ledger holds (a request logged nowhere, or not delivered yet).
+_UNPAIRED = (
+    "kind = 'tool_result' AND session_id = '' AND event_id NOT IN "
+    "(SELECT outcome_event_id FROM {db}.actions FINAL WHERE outcome_event_id != '')"
+)
+
+
+def unpaired_results(
+    store: LedgerStore, *, since: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The results that pair with no request, newest first (``since``: a ClickHouse time
+    text, the earliest event time to list). Each keeps its source position and raw record,
+    so an analyst can find the line, and a restarted stitcher can hold them again."""
+    db = store.database
+    where = _UNPAIRED.format(db=db)
+    params: dict[str, Any] = {"limit": limit}
+    if since is not None:
+        where += " AND event_time >= parseDateTime64BestEffort({since:String}, 6, 'UTC')"
+        params["since"] = since
+    return store.query_rows(
+        f"SELECT * FROM {db}.raw_events FINAL WHERE {where} "
+        "ORDER BY event_time DESC, event_id LIMIT {limit:UInt32}",
+        params,
+    )
+
+
+def unpaired_result_count(store: LedgerStore) -> int:
+    """How many stored results pair with no request."""
+    return store.count("raw_events", _UNPAIRED.format(db=store.database))
+
+
 def stored_count(store: LedgerStore, ingest_batch: str, table: str = "raw_events") -> int:
     """Rows of ``ingest_batch`` in ``raw_events`` (or ``dead_letters``)."""
     if table not in COUNTED_TABLES:

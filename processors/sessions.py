@@ -2,14 +2,15 @@
 and the actions still open to a new label.
 
 The state is a projection of the ledger too: ``StitchState.restore`` rebuilds it from the
-``session_keys``, ``session_aliases``, ``sessions`` and pending ``actions`` rows.
+``session_keys``, ``session_aliases``, ``sessions`` and pending ``actions`` rows (and, when
+given, the results still waiting for their request).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -111,6 +112,13 @@ class SessionState(SessionRow):
         if event.scopes:
             self.scopes = sorted(set(self.scopes) | set(event.scopes))
 
+    def drop_event(self, event: Event) -> None:
+        """Take back a result this session had counted (it pairs with another request now).
+        ``first_seen`` and ``last_seen`` keep what they were: a bound, not an exact span."""
+        self.event_count -= 1
+        if event.outcome == ev.FAILURE:
+            self.failure_count -= 1
+
     def absorb(self, other: SessionState) -> None:
         """Fold a merged session's summary into this one."""
         self.first_seen = min(self.first_seen, other.first_seen)
@@ -142,8 +150,67 @@ _KEPT_IF_UNSET: Final = tuple(
 )
 
 
+@dataclass(slots=True)
+class RpcRequest:
+    """A JSON-RPC request that a result may answer (``processors.pairing``)."""
+
+    event_id: str
+    at: datetime
+    session_id: str  # the session the request joined (resolve it: it may have merged since)
+    row: dict[str, Any] | None  # a tool call's action row as last written; None otherwise
+    result: str = ""  # event id of the result paired with it, "" while open
+    own: tuple[str, str] = (ev.PENDING, "")  # its outcome and detail while unanswered
+
+
+@dataclass(slots=True)
+class RpcResult:
+    """A JSON-RPC result, held while it waits for a request or may still move to a nearer one."""
+
+    event: Event
+    request: str = ""  # event id of the request it answers, "" while waiting
+    order: tuple[datetime, str] = field(init=False)  # event time, then event id
+
+    def __post_init__(self) -> None:
+        self.order = (self.event.event_time, self.event.event_id)
+
+
+@dataclass(slots=True)
+class RpcGroup:
+    """Requests and results sharing one rpc key (server and JSON-RPC id): ids repeat across
+    sessions, so one key can hold several requests, each answered by at most one result."""
+
+    requests: dict[str, RpcRequest] = field(default_factory=dict)
+    results: dict[str, RpcResult] = field(default_factory=dict)
+    # For the in-order fast path, so that an arrival costs O(1) and not a scan of the group:
+    # the latest request and result ever held (a sweep leaves them: only ever too late, which
+    # sends an arrival the slow, exact way), and the results whose pairing a later request
+    # may change: waiting, answering outside the session their header names, or naming a
+    # session not known yet.
+    last_request: tuple[datetime, str] | None = None
+    last_result: tuple[datetime, str] | None = None
+    unsettled: set[str] = field(default_factory=set)
+    open: set[str] = field(default_factory=set)  # ids of the requests no result answers
+
+    def hold(self, request: RpcRequest) -> None:
+        self.requests[request.event_id] = request
+        if not request.result:
+            self.open.add(request.event_id)
+
+    def answer(self, request: RpcRequest, result_id: str) -> None:
+        """``request`` is answered by ``result_id`` now ("" for none)."""
+        request.result = result_id
+        if result_id:
+            self.open.discard(request.event_id)
+        else:
+            self.open.add(request.event_id)
+
+    def let_go(self, request_id: str) -> None:
+        del self.requests[request_id]
+        self.open.discard(request_id)
+
+
 class StitchState:
-    """Key index, aliases, session summaries and tool calls awaiting their result."""
+    """Key index, aliases, session summaries and requests and results awaiting each other."""
 
     def __init__(
         self,
@@ -158,8 +225,7 @@ class StitchState:
         self.members: dict[str, list[tuple[str, str, str, str]]] = {}
         self.sessions: dict[str, SessionState] = {}
         self.last_by_principal: dict[tuple[str, str], str] = {}
-        self.pending_calls: dict[str, dict[str, Any]] = {}  # rpc key -> action row
-        self.early_results: dict[str, tuple[str, str, str]] = {}  # rpc key -> outcome
+        self.rpc_groups: dict[str, RpcGroup] = {}  # rpc key -> its requests and results
         # Attribution: the actions still open to a new label, by id and by session root.
         self.facts: dict[str, ActionFacts] = {}
         self.by_session: dict[str, list[str]] = {}
@@ -173,6 +239,24 @@ class StitchState:
         self.facts[facts.action_id] = facts
         self.by_session.setdefault(root, []).append(facts.action_id)
 
+    def open_calls(self) -> dict[str, list[str]]:
+        """rpc key -> ids of the tool calls still waiting for their result."""
+        found: dict[str, list[str]] = {}
+        for rpc, group in self.rpc_groups.items():
+            for request in group.requests.values():
+                if request.row is not None and not request.result:
+                    found.setdefault(rpc, []).append(request.event_id)
+        return found
+
+    def waiting_results(self) -> dict[str, list[str]]:
+        """rpc key -> ids of the results held without a request to answer (yet)."""
+        found: dict[str, list[str]] = {}
+        for rpc, group in self.rpc_groups.items():
+            for result in group.results.values():
+                if not result.request:
+                    found.setdefault(rpc, []).append(result.event.event_id)
+        return found
+
     def advance(self, event_time: datetime) -> None:
         """Move the watermark; now and then let go of actions past the re-stitch window."""
         if self.watermark is None or event_time > self.watermark:
@@ -183,6 +267,7 @@ class StitchState:
             return
         self.swept_at = self.watermark
         cutoff = self.watermark - self.restitch
+        self._sweep_rpc(cutoff, self.watermark - self.window)
         closed = {aid for aid, f in self.facts.items() if f.event_time < cutoff}
         if not closed:
             return
@@ -195,6 +280,30 @@ class StitchState:
             else:
                 del self.by_session[root]
                 self.contexts.pop(root, None)
+
+    def _sweep_rpc(self, settled: datetime, given_up: datetime) -> None:
+        """Let go of pairs older than the re-stitch window (no late request will move their
+        result any more), of other requests left unanswered as long, and of results that
+        waited longer than the session window (they stay in the ledger, unpaired). Tool
+        calls still waiting stay: they are the ledger's pending actions."""
+        for rpc in list(self.rpc_groups):
+            group = self.rpc_groups[rpc]
+            for result_id, result in list(group.results.items()):
+                at = result.event.event_time
+                request = group.requests.get(result.request)
+                if request is None:
+                    if at < given_up:
+                        del group.results[result_id]
+                        group.unsettled.discard(result_id)
+                elif at < settled and request.at < settled:
+                    del group.results[result_id]
+                    group.unsettled.discard(result_id)
+                    group.let_go(request.event_id)
+            for request_id, request in list(group.requests.items()):
+                if request.row is None and not request.result and request.at < settled:
+                    group.let_go(request_id)
+            if not group.requests and not group.results:
+                del self.rpc_groups[rpc]
 
     def resolve(self, session_id: str) -> str:
         root = session_id
@@ -215,9 +324,12 @@ class StitchState:
         pending_actions: Iterable[Mapping[str, Any]],
         open_actions: Iterable[Mapping[str, Any]] = (),
         restitch: timedelta = timedelta(minutes=15),
+        waiting_results: Iterable[Event] = (),
     ) -> StitchState:
         """Rebuild from ledger rows (read with FINAL). ``open_actions`` are the actions
-        within the re-stitch window, each with ``signature`` of its current label."""
+        within the re-stitch window, each with ``signature`` of its current label;
+        ``waiting_results`` the results stored unpaired (``ledger.queries.unpaired_results``,
+        parsed again), so that a request arriving after a restart still finds its result."""
         state = cls(window, restitch)
         for k in keys:
             state.key_index[(k["key_type"], k["key_value"])] = k["session_id"]
@@ -241,7 +353,24 @@ class StitchState:
         for row in pending_actions:
             rpc = row.get("rpc_key")
             if rpc:
-                state.pending_calls[str(rpc)] = dict(row)
+                group = state.rpc_groups.setdefault(str(rpc), RpcGroup())
+                call_id = str(row["action_id"])
+                at = _parse_ts(row["event_time"])
+                group.hold(
+                    RpcRequest(
+                        call_id,
+                        at,
+                        str(row["session_id"]),
+                        dict(row),
+                        own=(str(row["outcome"]), str(row.get("outcome_detail") or "")),
+                    )
+                )
+        for event in waiting_results:
+            rpc = rpc_key_of(event)
+            if rpc is not None:
+                group = state.rpc_groups.setdefault(rpc, RpcGroup())
+                group.results[event.event_id] = RpcResult(event)
+                group.unsettled.add(event.event_id)
         for row in open_actions:
             at = _parse_ts(row["event_time"])
             facts = ActionFacts.of(dict(row), at)
@@ -250,6 +379,14 @@ class StitchState:
             if state.watermark is None or at > state.watermark:
                 state.watermark = at
         return state
+
+
+def rpc_key_of(event: Event) -> str | None:
+    """The key that pairs a JSON-RPC result with its request: server (or session) and id."""
+    for key_type, value in event.keys:
+        if key_type == ev.KEY_MCP_RPC:
+            return value
+    return None
 
 
 def _parse_ts(value: Any) -> datetime:

@@ -19,18 +19,25 @@ from typing import Any, TypeVar
 
 import orjson
 
+from ingest.base import parse_time
 from ingest.deadletter import dead_letter
 from kernel import codec
 from kernel.errors import RecordError, StoreError
+from kernel.events import Event
+from kernel.events import ch_ts as ts
 from kernel.topics import Topics
 from ledger.projections import stitch_rows
+from ledger.queries import unpaired_results
 from ledger.rows import StitchOutput
 from ledger.store import LedgerStore
 from processors.labels import signature
+from processors.rebuild import reparse
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
 
 log = logging.getLogger(__name__)
+# Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
+WAITING_RESULTS_MAX = 100_000
 T = TypeVar("T")
 
 
@@ -76,7 +83,27 @@ def restore_state(
         sessions=rows.sessions,
         pending_actions=rows.pending_actions,
         open_actions=rows.open_actions,
+        waiting_results=_waiting_results(store, rows.open_actions, window),
     )
+
+
+def _waiting_results(
+    store: LedgerStore, open_actions: Iterable[dict[str, Any]], window: timedelta
+) -> list[Event]:
+    """The results stored without a request within ``window`` of the newest action, parsed
+    again from their records, so that a request arriving after a restart still finds its
+    result (one that no longer parses stays listed as unpaired, and is not held)."""
+    newest = max((str(row["event_time"]) for row in open_actions), default=None)
+    if newest is None:
+        return []
+    since = ts(parse_time(newest, "event_time") - window)
+    held: list[Event] = []
+    for row in unpaired_results(store, since=since, limit=WAITING_RESULTS_MAX):
+        try:
+            held.append(reparse(row).event)
+        except (RecordError, orjson.JSONDecodeError) as exc:
+            log.warning("unpaired result %s not held again: %s", row["event_id"], exc)
+    return held
 
 
 class EventSink:

@@ -10,6 +10,14 @@ whenever its session's context changes: a declaration or a token grant arriving 
 an upstream session's intent. Actions stay open to that for ``restitch`` (default 15 minutes)
 of event time after them; a new label is a new ``attributions`` row that replaces the old one.
 
+A JSON-RPC result (``tool_result``) is no action and never starts a session: it pairs with its
+request (``processors.linking``, by server, id and time) and joins that request's session; a
+tool call's row is written again with the outcome. A result that pairs with nothing is still
+stored in ``raw_events``, with an empty ``session_id`` (``ledger.queries.unpaired_results``
+lists them), and waits for its request. The ``session_id`` of a stored result is the pairing
+when its batch was written; a request arriving later and nearer may still take the result
+over, and the ``actions`` rows (``outcome_event_id``) then say which call it answers.
+
 ``Stitcher`` is the front door; the jobs live beside it:
 
 - ``processors.sessions``: the state (session summaries, key index, open actions), restore;
@@ -21,9 +29,10 @@ of event time after them; a new label is a new ``attributions`` row that replace
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
 from kernel import events as ev
 from kernel.access import access_of
@@ -31,6 +40,8 @@ from kernel.codec import Envelope
 from kernel.declaration import SessionDeclaration
 from kernel.events import Event
 from ledger.rows import (
+    Answer,
+    Row,
     StitchOutput,
     action_row,
     answered_action,
@@ -39,13 +50,32 @@ from ledger.rows import (
 )
 from processors.declare import apply_declaration
 from processors.labels import ActionFacts, SessionContext, actors_of
-from processors.linking import Link, link_event, register_keys, rpc_key
+from processors.linking import (
+    Change,
+    Link,
+    add_request,
+    add_result,
+    is_unsettled,
+    link_event,
+    register_keys,
+)
 from processors.relabel import relabel, session_context
-from processors.sessions import StitchState
+from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState, rpc_key_of
+
+log = logging.getLogger(__name__)
 
 
 def _version() -> int:
     return time.time_ns()
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one batch's pairing touched: sessions, tool calls to write again, result rows."""
+
+    touched: set[str] = field(default_factory=set)
+    calls: dict[str, tuple[RpcRequest, RpcGroup]] = field(default_factory=dict)  # by call id
+    results: dict[str, tuple[Row, RpcGroup]] = field(default_factory=dict)  # id -> raw row
 
 
 class Stitcher:
@@ -58,10 +88,14 @@ class Stitcher:
         out = StitchOutput()
         version = _version()
         state = self.state
-        touched: set[str] = set()
+        paired = _Batch()
+        touched = paired.touched
         in_time_order = sorted(batch, key=lambda e: e.event.event_time)
         for env in in_time_order:
             event = env.event
+            if event.kind == ev.TOOL_RESULT:
+                self._answer(env, out, paired)
+                continue
             link = link_event(state, event, out, version)
             sid = link.session_id
             touched.add(sid)
@@ -69,17 +103,15 @@ class Stitcher:
             session = state.sessions[sid]
             session.add_event(event)
             out.raw_events.append(raw_event_row(env, sid))
-            if event.kind == ev.TOOL_RESULT:
-                self._answer(event, out, version)
-            else:
-                session.action_count += 1
-                row = self._action(event, link, version)
-                out.actions.append(row)
-                state.add_facts(ActionFacts.of(row, event.event_time), sid)
+            session.action_count += 1
+            row = self._action(event, link, version, paired)
+            out.actions.append(row)
+            state.add_facts(ActionFacts.of(row, event.event_time), sid)
             if event.kind == ev.TOKEN_GRANT:
                 out.credentials.append(credential_row(event, sid, version))
             if event.principal:
                 state.last_by_principal[(event.principal, event.client_id or "")] = sid
+        self._settle(paired, out, version)
         roots = {state.resolve(sid) for sid in touched}
         for root in roots:
             if root in state.sessions:
@@ -102,26 +134,94 @@ class Stitcher:
     def context(self, root: str) -> SessionContext:
         return session_context(self.state, root)
 
-    def _action(self, event: Event, link: Link, version: int) -> dict[str, Any]:
-        """The action's row; a tool call waits for its result, or takes one seen first."""
-        rpc = rpc_key(event) if event.kind == ev.TOOL_CALL else None
+    def _action(self, event: Event, link: Link, version: int, paired: _Batch) -> Row:
+        """The action's row; a request is held for its result, a tool call's row carries it."""
+        rpc = rpc_key_of(event)
+        is_call = event.kind == ev.TOOL_CALL
+        call_rpc = rpc if is_call and rpc is not None else ""
+        row = action_row(event, link, access_of(event), actors_of(event), version, call_rpc)
         if rpc is None:
-            return action_row(event, link, access_of(event), actors_of(event), version)
-        early = self.state.early_results.pop(rpc, None)
-        row = action_row(event, link, access_of(event), actors_of(event), version, rpc, early)
-        if early is None:
-            self.state.pending_calls[rpc] = row
+            return row
+        own = (event.outcome, event.outcome_detail or "")
+        request = RpcRequest(event.event_id, event.event_time, link.session_id, None, own=own)
+        changes = add_request(self.state, rpc, request)
+        group = self.state.rpc_groups[rpc]
+        self._apply(group, changes, paired)
+        if is_call:
+            # Its first row already carries a result that was waiting for it.
+            row = answered_action(row, _answer_of(group, request), version)
+            request.row = row
         return row
 
-    def _answer(self, event: Event, out: StitchOutput, version: int) -> None:
-        """A tool result: its call's row again with the outcome, or kept until the call comes."""
-        rpc = rpc_key(event)
-        if rpc is None:
+    def _answer(self, env: Envelope, out: StitchOutput, paired: _Batch) -> None:
+        """A result: stored, held under its rpc key, paired with a request if there is one."""
+        event = env.event
+        row = raw_event_row(env, "")
+        out.raw_events.append(row)
+        rpc = rpc_key_of(event)
+        if rpc is None:  # nothing to pair by (a bare message names no server): kept, unpaired
             return
-        call = self.state.pending_calls.pop(rpc, None)
-        answer = (event.outcome, event.outcome_detail or "", event.event_id)
-        if call is None:
-            self.state.early_results[rpc] = answer
-            return
-        # version + 1: replaces the pending row, even within one batch.
-        out.actions.append(answered_action(call, answer, version + 1))
+        changes = add_result(self.state, rpc, RpcResult(event))
+        group = self.state.rpc_groups[rpc]
+        paired.results[event.event_id] = (row, group)
+        self._apply(group, changes, paired)
+
+    def _apply(self, group: RpcGroup, changes: list[Change], paired: _Batch) -> None:
+        """Move results between requests, and their counts between sessions."""
+        state = self.state
+        for result_id, old, _ in changes:
+            if old:
+                request = group.requests[old]
+                group.answer(request, "")
+                sid = state.resolve(request.session_id)
+                state.sessions[sid].drop_event(group.results[result_id].event)
+                paired.touched.add(sid)
+                if request.row is not None:
+                    paired.calls[old] = (request, group)
+        for result_id, _, new in changes:
+            result = group.results[result_id]
+            result.request = new
+            if is_unsettled(state, group, result):
+                group.unsettled.add(result_id)
+            else:
+                group.unsettled.discard(result_id)
+            if new:
+                request = group.requests[new]
+                group.answer(request, result_id)
+                sid = state.resolve(request.session_id)
+                state.sessions[sid].add_event(result.event)
+                paired.touched.add(sid)
+                if request.row is not None:
+                    paired.calls[new] = (request, group)
+
+    def _settle(self, paired: _Batch, out: StitchOutput, version: int) -> None:
+        """Write again each tool call whose answer changed; give each result its session."""
+        for request, group in paired.calls.values():
+            if request.row is None:
+                continue
+            answer = _answer_of(group, request)
+            written = request.row
+            if (written["outcome"], written["outcome_detail"], written["outcome_event_id"]) != (
+                answer
+            ):
+                # version + 1: replaces the row written before, even within one batch.
+                request.row = answered_action(written, answer, version + 1)
+                out.actions.append(request.row)
+        unpaired = 0
+        for result_id, (row, group) in paired.results.items():
+            answered = group.requests.get(group.results[result_id].request)
+            if answered is None:
+                unpaired += 1
+            else:
+                row["session_id"] = self.state.resolve(answered.session_id)
+        if unpaired:
+            log.debug("%d JSON-RPC results stored without a request to answer yet", unpaired)
+
+
+def _answer_of(group: RpcGroup, request: RpcRequest) -> Answer:
+    """What the result paired with ``request`` reports; its own outcome while there is none."""
+    result = group.results.get(request.result) if request.result else None
+    if result is None:
+        return request.own[0], request.own[1], ""
+    event = result.event
+    return event.outcome, event.outcome_detail or "", event.event_id

@@ -13,6 +13,9 @@ import orjson
 # A fixed recent instant, so that output depends only on the arguments.
 DEFAULT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DIRECT_SHARE = 0.10  # sessions where a person acts without an agent
+# agent sessions whose MCP capture logs no headers on the server's replies (a stdio server,
+# or a proxy that logs request headers only): results pair with requests by server and id
+HEADERLESS_REPLY_SHARE = 0.25
 DECLARED_SHARE = 0.40  # agent sessions whose client declares them (intent: the task's core tools)
 TOOL_ERROR_RATE = 0.05  # tools/call results with isError true
 RPC_ERROR_RATE = 0.02  # tools/call answered with a JSON-RPC error

@@ -24,6 +24,7 @@ from agentledger.sampledata.common import (
     DECLARED_SHARE,
     DEFAULT_START,
     DIRECT_SHARE,
+    HEADERLESS_REPLY_SHARE,
     MCP_PROTOCOL,
     ORG_DOMAIN,
     RPC_ERROR_RATE,
@@ -125,6 +126,7 @@ class _Generator:
         mcp_session = random_uuid(rng)
         trace = f"{rng.getrandbits(128):032x}"
         server = kind.server
+        reply_headers = {} if r() < HEADERLESS_REPLY_SHARE else {"Mcp-Session-Id": mcp_session}
 
         def request(ts: int, message: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
             traceparent = f"00-{trace}-{rng.getrandbits(64):016x}-01"
@@ -148,7 +150,7 @@ class _Generator:
                 "ts": iso_ms(ts),
                 "direction": "server_to_client",
                 "server": server,
-                "headers": {"Mcp-Session-Id": mcp_session},
+                "headers": dict(reply_headers),
                 "message": message,
             }
             add(SampleRecord("mcp", line))

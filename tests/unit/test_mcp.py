@@ -299,7 +299,7 @@ def test_envelope_with_bearer_token_through_framing() -> None:
         (KEY_JTI, "jti-5f2c"),
         (KEY_TOKEN_FP, fingerprint(token)),
         (KEY_TXN, "txn-77"),
-        (KEY_MCP_RPC, "sess-42:7"),
+        (KEY_MCP_RPC, "crm-mcp:7"),  # the server, not the session: results may lack the header
     ]
     assert event.principal == "alice@example.com"
     assert event.client_id == "crm-agent-client"
@@ -356,6 +356,25 @@ def test_tool_error_result_is_truncated() -> None:
     assert event.outcome_detail == "x" * 500
     assert event.keys == [(KEY_MCP_RPC, "crm-mcp:7")]
     assert event.attributes["direction"] == "server_to_client"
+
+
+def test_the_rpc_key_names_the_server_with_or_without_the_session_header() -> None:
+    session = {"Mcp-Session-Id": "sess-42"}
+    request = parse_one(capture(headers=session))
+    reply = {"jsonrpc": "2.0", "id": 7, "result": {"content": []}}
+    with_header = parse_one(capture(direction="server_to_client", headers=session, message=reply))
+    headerless = parse_one(capture(direction="server_to_client", headers={}, message=reply))
+    rpc = (KEY_MCP_RPC, "crm-mcp:7")
+    assert rpc in request.keys and rpc in with_header.keys and headerless.keys == [rpc]
+
+
+def test_without_a_server_the_session_header_stands_in_for_it() -> None:
+    envelope = capture(headers={"Mcp-Session-Id": "sess-42"})
+    del envelope["server"]
+    assert parse_one(envelope).keys == [(KEY_MCP_SESSION, "sess-42"), (KEY_MCP_RPC, "sess-42:7")]
+    bare = capture(headers={})
+    del bare["server"]
+    assert parse_one(bare).keys == []  # neither: the id alone would pair unrelated traffic
 
 
 def test_trace_from_meta_and_invalid_traceparents() -> None:

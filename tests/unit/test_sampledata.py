@@ -83,7 +83,7 @@ def _ids(sessions: list[SampleSession]) -> set[str]:
                 if credentials:
                     found.add(credentials["accessKeyId"])
                     found.add(credentials["sessionToken"])
-            else:
+            elif r["headers"]:  # a reply logged without headers names no id
                 found.add(r["headers"]["Mcp-Session-Id"])
                 if "traceparent" in r["headers"]:
                     found.add(r["headers"]["traceparent"])
@@ -131,6 +131,7 @@ def test_different_run_ids_share_no_id_and_no_record() -> None:
 def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) -> None:
     agents = _agent_sessions(sessions)
     assert len(agents) > 300
+    headerless = 0
     for session in agents:
         jti = session.jti
         assert jti.startswith("AT.")
@@ -157,9 +158,13 @@ def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) ->
             assert claims["act"]["sub"].startswith(
                 f"spiffe://acme.example/agents/{client['alternateId']}/"
             )
-        for line in replies:
-            assert set(line["headers"]) == {"Mcp-Session-Id"}
-        assert len({line["headers"]["Mcp-Session-Id"] for line in mcp}) == 1
+        # A session's replies all carry its Mcp-Session-Id, or none does (a stdio server or a
+        # proxy that logs request headers only).
+        reply_headers = {tuple(sorted(line["headers"])) for line in replies}
+        assert reply_headers in ({("Mcp-Session-Id",)}, {()})
+        headerless += reply_headers == {()}
+        sessions_named = {line["headers"].get("Mcp-Session-Id") for line in mcp} - {None}
+        assert len(sessions_named) == 1
 
         trail = _of(session, "cloudtrail")
         assert trail[0]["eventName"] == "AssumeRoleWithWebIdentity"
@@ -178,6 +183,8 @@ def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) ->
             assert identity["accessKeyId"] == key
             assert identity["arn"].endswith(f"/{jti}")
             assert identity["principalId"].endswith(f":{jti}")
+    # About a quarter of the captures log no headers on replies (HEADERLESS_REPLY_SHARE).
+    assert 0.15 * len(agents) < headerless < 0.35 * len(agents)
 
 
 def test_mcp_conversation_shape(sessions: list[SampleSession]) -> None:

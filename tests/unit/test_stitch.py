@@ -15,7 +15,6 @@ from kernel.events import Event
 from kernel.vocabulary import (
     LINK_MERGE,
     LINK_NEW,
-    LINK_RPC_PAIR,
     LINK_SESSION_NAME,
     LINK_SHARED_KEY,
     LINK_WINDOW,
@@ -189,12 +188,15 @@ def test_a_result_pairs_with_its_call_by_rpc_key_alone() -> None:
     assert stitcher.state.sessions[session_of(stitcher, out, "call")].keys == [f"jti:{JTI}"]
 
 
-def test_an_rpc_key_alone_links_a_call_to_an_earlier_result_by_the_rpc_pair_rule() -> None:
+def test_a_result_before_its_call_starts_no_session_and_joins_the_calls() -> None:
     stitcher = Stitcher()
     rpc = (ev.KEY_MCP_RPC, "github:7")
     out = run(stitcher, tool_result("result", 0, [rpc]), tool_call("call", 1, [rpc]))
-    assert link_of(action(out, "call")) == (ev.KEY_MCP_RPC, "github:7", LINK_RPC_PAIR)
+    # The call starts the session (its rpc key is all it has); the result joins it.
+    assert link_of(action(out, "call")) == (ev.KEY_MCP_RPC, "github:7", LINK_NEW)
     assert session_of(stitcher, out, "call") == session_of(stitcher, out, "result")
+    assert len(stitcher.state.sessions) == 1
+    assert action(out, "call")["outcome_event_id"] == "result"
 
 
 def test_an_rpc_key_never_merges_two_sessions() -> None:
@@ -218,9 +220,16 @@ def test_an_early_result_with_only_an_rpc_key_ends_in_its_calls_session() -> Non
     rpc = (ev.KEY_MCP_RPC, "github:7")
     first = run(stitcher, event("init", 0, [(ev.KEY_JTI, JTI)]))
     early = run(stitcher, tool_result("result", 5, [rpc]))  # delivered first
+    # Stored, but in no session: none is created for it.
+    assert [r["session_id"] for r in early.raw_events] == [""]
+    assert early.sessions == [] and early.actions == []
+    assert stitcher.state.waiting_results() == {rpc[1]: ["result"]}
     late = run(stitcher, tool_call("call", 4, [(ev.KEY_JTI, JTI), rpc]))
-    assert session_of(stitcher, late, "call") == session_of(stitcher, first, "init")
-    assert session_of(stitcher, early, "result") == session_of(stitcher, late, "call")
+    root = session_of(stitcher, first, "init")
+    assert session_of(stitcher, late, "call") == root
+    assert action(late, "call")["outcome_event_id"] == "result"
+    assert stitcher.state.sessions[root].event_count == 3  # init, call and its result
+    assert stitcher.state.waiting_results() == {}
 
 
 def _principal_event(event_id: str, seconds: float, client_id: str = AGENT_CLIENT) -> Event:
@@ -380,7 +389,7 @@ def test_a_result_in_the_same_batch_updates_its_calls_action_row() -> None:
         k: v for k, v in pending.items() if not k.startswith(("outcome", "version"))
     }
     assert [r["action_id"] for r in out.actions] == ["call", "call"]  # no row for the result
-    assert stitcher.state.pending_calls == {}
+    assert stitcher.state.open_calls() == {}
 
 
 def test_a_result_in_a_later_batch_updates_its_calls_action_row() -> None:
@@ -410,8 +419,8 @@ def test_a_result_before_its_call_in_one_batch_is_applied_to_the_call() -> None:
     rows = [r for r in out.actions if r["action_id"] == "call"]
     assert len(rows) == 1
     assert (rows[0]["outcome"], rows[0]["outcome_event_id"]) == (ev.SUCCESS, "result")
-    assert stitcher.state.early_results == {}
-    assert stitcher.state.pending_calls == {}
+    assert stitcher.state.waiting_results() == {}
+    assert stitcher.state.open_calls() == {}
 
 
 def test_a_result_in_an_earlier_batch_is_applied_when_the_call_arrives() -> None:
@@ -425,8 +434,8 @@ def test_a_result_in_an_earlier_batch_is_applied_when_the_call_arrives() -> None
         "timeout",
         "result",
     )
-    assert stitcher.state.early_results == {}
-    assert stitcher.state.pending_calls == {}
+    assert stitcher.state.waiting_results() == {}
+    assert stitcher.state.open_calls() == {}
 
 
 # -- credentials and the session summary -----------------------------------------------------
@@ -609,9 +618,16 @@ EXPECTED_PARTITION = {
 def _partition(batches: Iterable[Sequence[Event]]) -> set[frozenset[str]]:
     stitcher = Stitcher()
     session_by_event: dict[str, str] = {}
+    answered_by: dict[str, str] = {}  # result id -> session of the call it answers
     for batch in batches:
-        for row in run(stitcher, *batch).raw_events:
+        out = run(stitcher, *batch)
+        for row in out.raw_events:
             session_by_event[row["event_id"]] = row["session_id"]
+        for row in out.actions:
+            if row["outcome_event_id"]:
+                answered_by[row["outcome_event_id"]] = row["session_id"]
+    # A result stored before its call has no session in its raw row: its call's row says.
+    session_by_event.update(answered_by)
     groups: dict[str, set[str]] = {}
     for event_id, sid in session_by_event.items():
         groups.setdefault(stitcher.state.resolve(sid), set()).add(event_id)
@@ -688,7 +704,7 @@ def test_restore_from_the_ledger_rows_continues_sessions_and_pending_calls() -> 
     assert state.sessions[root].first_seen == T0
     assert state.sessions[root].last_seen == T0 + timedelta(seconds=15)
     assert state.sessions[root].event_count == 4
-    assert set(state.pending_calls) == {RPC[1]}
+    assert state.open_calls() == {RPC[1]: ["call"]}
 
     after = Stitcher(state)
     out2 = run(
@@ -710,7 +726,7 @@ def test_restore_from_the_ledger_rows_continues_sessions_and_pending_calls() -> 
         root,
     )
     assert done["version"] > action(out1, "call")["version"]
-    assert after.state.pending_calls == {}
+    assert after.state.open_calls() == {}
     (summary,) = {r["session_id"]: r for r in out2.sessions}.values()
     assert (summary["session_id"], summary["event_count"]) == (root, 7)
     assert summary["last_seen"] == "2025-03-14 09:10:00.000000"
