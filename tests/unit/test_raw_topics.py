@@ -175,12 +175,14 @@ def test_a_batch_document_is_split_as_its_file_would_be() -> None:
     assert positions(framed(OktaSource(), okta_array)) == ["okta-logs/1/17[0]", "okta-logs/1/17[1]"]
 
 
-def test_an_otlp_export_request_is_one_record_with_an_event_per_span() -> None:
+def test_an_otlp_export_request_is_a_record_per_span() -> None:
     request = orjson.dumps(agent_run('[{"role": "user", "parts": []}]'))
     items = parse_message(OtelTraceSource(), Message(request, topic="otlp", offset=3))
-    [parsed] = items
-    assert isinstance(parsed, Parsed) and parsed.framed.position == "otlp/1/3"
-    assert len(parsed.events) == 4
+    assert all(isinstance(item, Parsed) for item in items)
+    assert [item.framed.position for item in items if isinstance(item, Parsed)] == [
+        f"otlp/1/3[{i}]" for i in range(4)
+    ]
+    assert [len(item.events) for item in items if isinstance(item, Parsed)] == [1, 1, 1, 1]
 
 
 def test_json_lines_in_one_message_keep_their_line_numbers() -> None:
