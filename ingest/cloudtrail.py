@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ingest.base import Source, parse_time, require, require_object
-from ingest.fields import add_key, obj, put, require_text, text
+from ingest.fields import add_key, issuer_name, obj, put, require_text, text
 from kernel.events import (
     API_CALL,
     FAILURE,
@@ -22,7 +22,13 @@ from kernel.events import (
     TOKEN_GRANT,
     Event,
 )
-from kernel.vocabulary import ATTR_ISSUED_ACCESS_KEY, ATTR_READ_ONLY
+from kernel.vocabulary import (
+    ATTR_EXCHANGED_AUDIENCE,
+    ATTR_EXCHANGED_ISSUER,
+    ATTR_EXCHANGED_SUBJECT,
+    ATTR_ISSUED_ACCESS_KEY,
+    ATTR_READ_ONLY,
+)
 
 _STS = "sts.amazonaws.com"
 _SIGNIN = "signin.amazonaws.com"
@@ -202,6 +208,15 @@ def _add_grant(
         event.client_id = text(response.get("audience"))
         put(event.attributes, "subject", text(response.get("subjectFromWebIdentityToken")))
         put(event.attributes, "provider", text(response.get("provider")))
+        # Whose web identity token was exchanged: the stitcher looks for the session that
+        # held it, since CloudTrail names the identity but not the token.
+        put(event.attributes, ATTR_EXCHANGED_ISSUER, issuer_name(text(response.get("provider"))))
+        put(
+            event.attributes,
+            ATTR_EXCHANGED_SUBJECT,
+            text(response.get("subjectFromWebIdentityToken")),
+        )
+        put(event.attributes, ATTR_EXCHANGED_AUDIENCE, text(response.get("audience")))
     elif name == "AssumeRoleWithSAML":
         put(event.attributes, "subject", text(response.get("subject")))
         put(event.attributes, "provider", text(response.get("issuer")))

@@ -161,7 +161,11 @@ class EntraSource(Source):
         put(attributes, "incoming_token_type", text(body.get("incomingTokenType")))
         put(attributes, "original_request_id", text(body.get("originalRequestId")))
         msi = obj(body.get("managedServiceIdentity"))
-        put(attributes, "federated_token_id", text(msi.get("federatedTokenId")))
+        federated = text(msi.get("federatedTokenId"))
+        put(attributes, "federated_token_id", federated)
+        # A federated credential sign-in took in an outside token: its id is that token's
+        # jti, the key the session that held the token is known by (an exact link).
+        add_key(keys, KEY_JTI, federated)
         put(attributes, "federated_token_issuer", text(msi.get("federatedTokenIssuer")))
         put(attributes, "agent_type", agent_type)
         put(attributes, "agent_subject_type", text(agent.get("agentSubjectType")))

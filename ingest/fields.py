@@ -8,12 +8,22 @@ back to "absent" instead of raising.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from kernel.errors import RecordError
 from kernel.events import Event, canonical_json
-from kernel.vocabulary import ATTR_ACT_CHAIN, ATTR_INTENT_SOURCE, INTENT_TXN_TOKEN
+from kernel.vocabulary import (
+    ATTR_ACT_CHAIN,
+    ATTR_INTENT_SOURCE,
+    ATTR_TOKEN_AUDIENCE,
+    ATTR_TOKEN_EXPIRES_AT,
+    ATTR_TOKEN_ISSUED_AT,
+    ATTR_TOKEN_ISSUER,
+    ATTR_TOKEN_SUBJECT,
+    INTENT_TXN_TOKEN,
+)
 
 # Shared and read-only, so that ``obj(None)`` costs no allocation on the hot path.
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -70,6 +80,7 @@ def apply_token_claims(event: Event, claims: Mapping[str, Any]) -> None:
     token (``txn`` with ``req_wl``, ``tctx`` or ``purp``) states the transaction's purpose in
     ``scope``, which is the intent its issuer asserted for every call that carries it.
     """
+    put_token_identity(event, claims)
     chain = act_chain(claims)
     if chain:
         event.attributes[ATTR_ACT_CHAIN] = canonical_json(chain)
@@ -84,3 +95,40 @@ def apply_token_claims(event: Event, claims: Mapping[str, Any]) -> None:
             event.intent = "; ".join(words)[:4096]
             event.attributes[ATTR_INTENT_SOURCE] = INTENT_TXN_TOKEN
         put(event.attributes, "requesting_workload", text(claims.get("req_wl")))
+
+
+def issuer_name(value: str | None) -> str | None:
+    """An OIDC issuer as token exchanges name it: ``https://idp.example/oauth2/x`` (a token's
+    ``iss``), ``idp.example/oauth2/x`` (CloudTrail's ``provider``) and the IAM provider's
+    ARN all become ``idp.example/oauth2/x``."""
+    if not value:
+        return None
+    name = value.split(":oidc-provider/", 1)[1] if ":oidc-provider/" in value else value
+    for scheme in ("https://", "http://"):
+        if name.startswith(scheme):
+            name = name[len(scheme) :]
+    return name.rstrip("/") or None
+
+
+def _epoch(value: Any) -> str | None:
+    """A JWT NumericDate as ISO 8601 UTC; anything else is absent."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def put_token_identity(event: Event, claims: Mapping[str, Any]) -> None:
+    """Whose token the event presents and while when it is live: what a later exchange of
+    the same token (``processors.federation``) is matched with."""
+    attributes = event.attributes
+    put(attributes, ATTR_TOKEN_ISSUER, issuer_name(text(claims.get("iss"))))
+    put(attributes, ATTR_TOKEN_SUBJECT, text(claims.get("sub")))
+    audience = claims.get("aud")
+    audiences = [audience] if isinstance(audience, str) else audience
+    if isinstance(audiences, list):
+        put(attributes, ATTR_TOKEN_AUDIENCE, " ".join(a for a in audiences if text(a)))
+    put(attributes, ATTR_TOKEN_ISSUED_AT, _epoch(claims.get("iat")))
+    put(attributes, ATTR_TOKEN_EXPIRES_AT, _epoch(claims.get("exp")))

@@ -32,6 +32,11 @@ LINK_RPC_PAIR: Final = "mcp_rpc_pair"
 LINK_WINDOW: Final = "principal_client_window"
 LINK_MERGE: Final = "merge_shared_key"
 LINK_DECLARED: Final = "declared_binding"
+# A token exchange (AWS AssumeRoleWithWebIdentity and the like) joins the one session holding
+# a live token of the same issuer, subject and audience: an inference from identity and
+# time, weaker than any shared key. Two such sessions: it joins neither, and says so.
+LINK_WEB_IDENTITY: Final = "web_identity_inferred"
+LINK_WEB_IDENTITY_AMBIGUOUS: Final = "web_identity_ambiguous"
 
 # -- intent sources: who stated a session's intent, most authoritative first ------------------
 INTENT_DECLARED: Final = "declared"  # the declarer, at session start
@@ -59,3 +64,14 @@ ATTR_ISSUED_ACCESS_KEY: Final = "issued_access_key"  # an STS temporary key id
 ATTR_EXPIRES_AT: Final = "expires_at"  # when a granted credential expires
 ATTR_TOKEN_FP: Final = "token_fp"  # noqa: S105 (a key name); keyed fingerprint of a granted token
 ATTR_CLAIMS: Final = "claims"  # a granted token's claims, canonical JSON
+# The bearer token an event presents, from its claims (``ingest.fields.apply_token_claims``).
+ATTR_TOKEN_ISSUER: Final = "token_issuer"  # noqa: S105 (a key name); iss, as ``issuer_name``
+ATTR_TOKEN_SUBJECT: Final = "token_subject"  # noqa: S105 (a key name); sub
+ATTR_TOKEN_AUDIENCE: Final = "token_audience"  # noqa: S105 (a key name); aud, space-separated
+ATTR_TOKEN_ISSUED_AT: Final = "token_issued_at"  # noqa: S105 (a key name); iat, ISO 8601 UTC
+ATTR_TOKEN_EXPIRES_AT: Final = "token_expires_at"  # noqa: S105 (a key name); exp, ISO 8601 UTC
+# The web identity a token exchange took in (AssumeRoleWithWebIdentity's provider, subject
+# and audience): the token itself is not named, only whose it was.
+ATTR_EXCHANGED_ISSUER: Final = "exchanged_issuer"
+ATTR_EXCHANGED_SUBJECT: Final = "exchanged_subject"
+ATTR_EXCHANGED_AUDIENCE: Final = "exchanged_audience"

@@ -209,6 +209,25 @@ class RpcGroup:
         self.open.discard(request_id)
 
 
+@dataclass(slots=True)
+class LiveToken:
+    """A bearer token some event of ``session_id`` presented (``processors.federation``)."""
+
+    session_id: str
+    issued_at: datetime
+    expires_at: datetime
+    name: str  # its jti, else its keyed fingerprint
+
+
+@dataclass(slots=True)
+class Exchange:
+    """A token exchange that started its own session, waiting for the token's session."""
+
+    session_id: str
+    at: datetime
+    event_id: str
+
+
 class StitchState:
     """Key index, aliases, session summaries and requests and results awaiting each other."""
 
@@ -226,6 +245,9 @@ class StitchState:
         self.sessions: dict[str, SessionState] = {}
         self.last_by_principal: dict[tuple[str, str], str] = {}
         self.rpc_groups: dict[str, RpcGroup] = {}  # rpc key -> its requests and results
+        # (issuer, subject, audience) -> live tokens by name; and exchanges still unlinked
+        self.live_tokens: dict[tuple[str, str, str], dict[str, LiveToken]] = {}
+        self.exchanges: dict[tuple[str, str, str], list[Exchange]] = {}
         # Attribution: the actions still open to a new label, by id and by session root.
         self.facts: dict[str, ActionFacts] = {}
         self.by_session: dict[str, list[str]] = {}
@@ -268,6 +290,7 @@ class StitchState:
         self.swept_at = self.watermark
         cutoff = self.watermark - self.restitch
         self._sweep_rpc(cutoff, self.watermark - self.window)
+        self._sweep_tokens(cutoff)
         closed = {aid for aid, f in self.facts.items() if f.event_time < cutoff}
         if not closed:
             return
@@ -280,6 +303,21 @@ class StitchState:
             else:
                 del self.by_session[root]
                 self.contexts.pop(root, None)
+
+    def _sweep_tokens(self, cutoff: datetime) -> None:
+        """Let go of tokens expired before the re-stitch window, and of exchanges older."""
+        for identity in list(self.live_tokens):
+            tokens = self.live_tokens[identity]
+            for name in [n for n, t in tokens.items() if t.expires_at < cutoff]:
+                del tokens[name]
+            if not tokens:
+                del self.live_tokens[identity]
+        for identity in list(self.exchanges):
+            kept = [e for e in self.exchanges[identity] if e.at >= cutoff]
+            if kept:
+                self.exchanges[identity] = kept
+            else:
+                del self.exchanges[identity]
 
     def _sweep_rpc(self, settled: datetime, given_up: datetime) -> None:
         """Let go of pairs older than the re-stitch window (no late request will move their

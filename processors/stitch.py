@@ -49,16 +49,10 @@ from ledger.rows import (
     raw_event_row,
 )
 from processors.declare import apply_declaration
+from processors.federation import WEB_IDENTITY_KEY, hold_token
 from processors.labels import ActionFacts, SessionContext, actors_of
-from processors.linking import (
-    Change,
-    Link,
-    add_request,
-    add_result,
-    is_unsettled,
-    link_event,
-    register_keys,
-)
+from processors.linking import Link, link_event, merge, register_keys
+from processors.pairing import Change, add_request, add_result, is_unsettled
 from processors.relabel import relabel, session_context
 from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState, rpc_key_of
 
@@ -100,6 +94,7 @@ class Stitcher:
             sid = link.session_id
             touched.add(sid)
             register_keys(state, event, sid, out, version)
+            self._join_exchanges(event, sid, out, version)
             session = state.sessions[sid]
             session.add_event(event)
             out.raw_events.append(raw_event_row(env, sid))
@@ -152,6 +147,17 @@ class Stitcher:
             row = answered_action(row, _answer_of(group, request), version)
             request.row = row
         return row
+
+    def _join_exchanges(self, event: Event, sid: str, out: StitchOutput, version: int) -> None:
+        """The token ``event`` presents is live in its session: token exchanges seen before
+        it that only this session accounts for join it (``processors.federation``)."""
+        state = self.state
+        for exchange, inferred in hold_token(state, event, sid):
+            root, other = state.resolve(sid), state.resolve(exchange.session_id)
+            if other == root or state.sessions[other].declared:
+                continue
+            via = Link(other, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
+            merge(state, root, via, exchange.event_id, inferred.rule, out, version)
 
     def _answer(self, env: Envelope, out: StitchOutput, paired: _Batch) -> None:
         """A result: stored, held under its rpc key, paired with a request if there is one."""

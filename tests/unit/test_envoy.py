@@ -226,6 +226,8 @@ def test_json_line_with_bearer_token_through_framing() -> None:
     assert event.source_id == "9b1c0e52-3f0e-4a7c-9d55-0b3a8e1e2f10"  # request_id
     assert event.attributes == {
         "act_chain": '["agent-instance-9"]',
+        "token_issuer": "idp.example.com",  # whose token, for a later exchange of it
+        "token_subject": "alice@example.com",
         "log_format": "json",
         "protocol": "HTTP/1.1",
         "response_code": "200",

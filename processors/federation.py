@@ -1,0 +1,153 @@
+"""Token exchanges: which session held the web identity token a federation took in.
+
+An agent's token exchanged for cloud credentials (AWS ``AssumeRoleWithWebIdentity``) is
+logged by the cloud with the token's identity, its issuer, subject and audience, but not
+its ``jti``, and the caller chooses the session name. So the exchange shares no key with
+the session that held the token. It joins the one session holding a live token of the same
+issuer, subject and audience (issued at or before the exchange, not yet expired) under
+``LINK_WEB_IDENTITY``, whose evidence names the token and its lifetime: an inference from
+identity and time, weaker than any shared key, used only when no key links the exchange.
+When two sessions hold such a token, the exchange joins neither and starts its own session
+under ``LINK_WEB_IDENTITY_AMBIGUOUS``, whose evidence names them.
+
+Tokens are known from the events that present them (``ingest.fields.put_token_identity``).
+An exchange seen before any event of its token joins the token's session as soon as that
+token is known, if it is then the only one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from kernel import events as ev
+from kernel.events import Event
+from kernel.vocabulary import (
+    ATTR_EXCHANGED_AUDIENCE,
+    ATTR_EXCHANGED_ISSUER,
+    ATTR_EXCHANGED_SUBJECT,
+    ATTR_TOKEN_AUDIENCE,
+    ATTR_TOKEN_EXPIRES_AT,
+    ATTR_TOKEN_ISSUED_AT,
+    ATTR_TOKEN_ISSUER,
+    ATTR_TOKEN_SUBJECT,
+    LINK_WEB_IDENTITY,
+    LINK_WEB_IDENTITY_AMBIGUOUS,
+)
+from processors.sessions import Exchange, LiveToken, StitchState
+
+# The link's key type: no key of the event, the identity the inference went by.
+WEB_IDENTITY_KEY: Final = "web_identity"
+
+Identity = tuple[str, str, str]  # issuer, subject, audience
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred:
+    """What an exchange joins: a session (``root``), or none when ``rule`` is ambiguous."""
+
+    root: str | None
+    identity: str  # "issuer sub=… aud=…", the link's key
+    rule: str
+    evidence: str
+
+
+def exchanged(event: Event) -> Identity | None:
+    """The web identity ``event`` exchanged, if it is a token exchange."""
+    attributes = event.attributes
+    issuer = attributes.get(ATTR_EXCHANGED_ISSUER)
+    subject = attributes.get(ATTR_EXCHANGED_SUBJECT)
+    audience = attributes.get(ATTR_EXCHANGED_AUDIENCE)
+    if issuer and subject and audience:
+        return issuer, subject, audience
+    return None
+
+
+def describe(identity: Identity) -> str:
+    issuer, subject, audience = identity
+    return f"{issuer} sub={subject} aud={audience}"
+
+
+def infer(state: StitchState, identity: Identity, at: datetime) -> Inferred | None:
+    """The session holding a live token of ``identity`` at ``at``; None if no session does."""
+    holders: dict[str, LiveToken] = {}
+    for token in state.live_tokens.get(identity, {}).values():
+        if token.issued_at <= at <= token.expires_at:
+            root = state.resolve(token.session_id)
+            if root not in holders or token.issued_at > holders[root].issued_at:
+                holders[root] = token
+    if not holders:
+        return None
+    named = describe(identity)
+    if len(holders) == 1:
+        [(root, token)] = holders.items()
+        evidence = (
+            f"inferred from identity and time, not a shared key: the session held token "
+            f"{token.name} of {named}, live {token.issued_at.isoformat()} to "
+            f"{token.expires_at.isoformat()}"
+        )
+        return Inferred(root, named, LINK_WEB_IDENTITY, evidence)
+    evidence = (
+        f"not linked: {len(holders)} sessions held a live token of {named} "
+        f"({', '.join(sorted(holders))})"
+    )
+    return Inferred(None, named, LINK_WEB_IDENTITY_AMBIGUOUS, evidence)
+
+
+def remember_exchange(state: StitchState, event: Event, session_id: str) -> None:
+    """An exchange no session's token accounted for yet: kept for tokens seen later."""
+    identity = exchanged(event)
+    if identity is not None:
+        state.exchanges.setdefault(identity, []).append(
+            Exchange(session_id, event.event_time, event.event_id)
+        )
+
+
+def hold_token(
+    state: StitchState, event: Event, session_id: str
+) -> list[tuple[Exchange, Inferred]]:
+    """Keep the token ``event`` presents as live in ``session_id``; the exchanges waiting
+    for a token that are now accounted for by exactly one session (to join it)."""
+    token = _token(event, session_id)
+    if token is None:
+        return []
+    attributes = event.attributes
+    issuer, subject = attributes[ATTR_TOKEN_ISSUER], attributes[ATTR_TOKEN_SUBJECT]
+    found: list[tuple[Exchange, Inferred]] = []
+    for audience in attributes[ATTR_TOKEN_AUDIENCE].split():
+        identity = (issuer, subject, audience)
+        tokens = state.live_tokens.setdefault(identity, {})
+        if token.name in tokens:
+            continue
+        tokens[token.name] = token
+        waiting = state.exchanges.get(identity)
+        if not waiting:
+            continue
+        for exchange in list(waiting):
+            if not token.issued_at <= exchange.at <= token.expires_at:
+                continue
+            inferred = infer(state, identity, exchange.at)
+            if inferred is not None and inferred.root is not None:
+                waiting.remove(exchange)
+                found.append((exchange, inferred))
+    return found
+
+
+def _token(event: Event, session_id: str) -> LiveToken | None:
+    attributes = event.attributes
+    needed = (ATTR_TOKEN_ISSUER, ATTR_TOKEN_SUBJECT, ATTR_TOKEN_AUDIENCE, ATTR_TOKEN_EXPIRES_AT)
+    if not all(attributes.get(name) for name in needed):
+        return None
+    try:
+        expires = datetime.fromisoformat(attributes[ATTR_TOKEN_EXPIRES_AT])
+        issued_text = attributes.get(ATTR_TOKEN_ISSUED_AT)
+        issued = datetime.fromisoformat(issued_text) if issued_text else event.event_time
+    except ValueError:
+        return None
+    # A token without an iat is known to be live from the first event that presents it.
+    name = next((value for key, value in event.keys if key == ev.KEY_JTI), "")
+    name = name or next((value for key, value in event.keys if key == ev.KEY_TOKEN_FP), "")
+    if not name:
+        return None  # nothing says two events present the same token
+    return LiveToken(session_id, min(issued, event.event_time), expires, name)
