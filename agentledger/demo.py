@@ -26,13 +26,15 @@ from kernel.config import Settings
 from kernel.declaration import parse_declaration
 from kernel.events import now_utc
 from kernel.topics import Topics
-from kernel.vocabulary import AGENT_AUTONOMOUS, RULE_OUTSIDE
+from kernel.vocabulary import AGENT_AUTONOMOUS, LINK_WEB_IDENTITY, RULE_OUTSIDE
 from ledger.queries import (
+    Chain,
     find_action,
     first_labelled_action,
     ledger_summary,
     session_chain,
     session_for_key,
+    session_linked_by,
 )
 from ledger.store import LedgerStore
 
@@ -53,7 +55,7 @@ async def run_demo(
         use_fingerprint_key(settings)
         key = api_key(settings, info)
         sessions = generate_sessions(
-            session_count, run_id=run_id, start=now_utc() - timedelta(minutes=30)
+            session_count, run_id=run_id, start=now_utc() - timedelta(minutes=30), showcase=True
         )
         # The clients that declare their sessions do so first, as they would at session start.
         declared = [s.declaration for s in sessions if s.declaration is not None]
@@ -92,6 +94,9 @@ async def run_demo(
                 chain = session_chain(store, strayed["session"]["session_id"])
             else:
                 chain = session_chain(store, _demo_session_id(store, sessions))
+            # The showcase task, joined across Okta, MCP and AWS without a key they share:
+            # the STS exchange named only the token's identity (``processors.federation``).
+            federated = _federated_chain(store, sessions[0].jti)
     if as_json:
         payload: dict[str, Any] = {
             "run_id": run_id,
@@ -99,6 +104,7 @@ async def run_demo(
             "ledger": summary,
             "chain": chain.as_json(),
             "explained": strayed,
+            "federated_chain": federated.as_json() if federated is not None else None,
         }
         print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
@@ -117,11 +123,30 @@ async def run_demo(
     if strayed is not None:
         console.print("\n[bold]why one of its actions is labelled as it is[/]:")
         console.print(explain(strayed))
+    if federated is not None:
+        console.print(
+            "\n[bold]a session joined without a shared key[/] (the MCP server exchanged the "
+            "agent's token at STS under a session name of its own; CloudTrail names only whose "
+            "token it was):"
+        )
+        console.print(chain_tree(federated))
     console.print(
         f"\nexplore: agentledger up --data-dir {settings.data_dir}  then  "
         f"agentledger sessions show {chain.session['session_id']}  ·  "
         "agentledger actions list --label agent_autonomous"
     )
+
+
+def _federated_chain(store: LedgerStore, jti: str) -> Chain | None:
+    """The showcase task's session, if its token exchange joined it (else any session an
+    exchange joined by inference)."""
+    session_id = session_for_key(store, "jti", jti)
+    if session_id is not None:
+        chain = session_chain(store, session_id)
+        if any(a["link"]["rule"] == LINK_WEB_IDENTITY for a in chain.actions):
+            return chain
+    inferred = session_linked_by(store, LINK_WEB_IDENTITY)
+    return session_chain(store, inferred) if inferred is not None else None
 
 
 def _strayed_action(store: LedgerStore) -> dict[str, Any] | None:

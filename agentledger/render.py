@@ -22,6 +22,7 @@ from kernel.vocabulary import (
     UNATTRIBUTED,
 )
 from ledger.queries import Chain
+from processors.federation import WEB_IDENTITY_KEY
 
 _OUTCOME_STYLE = {"success": "green", "failure": "bold red", "pending": "yellow"}
 _LABEL_STYLE = {
@@ -147,9 +148,9 @@ def chain_tree(chain: Chain) -> Tree:
         branch.add(_attribution_line(action))
         branch.add(_outcome_line(action))
         link = action["link"]
-        branch.add(
-            Text(f"linked by {link['rule']} via {link['key_type']}={link['key'][:48]}", style="dim")
-        )
+        # An inference's evidence is its key, and is read whole; a key is known by its start.
+        key = link["key"] if link["key_type"] == WEB_IDENTITY_KEY else link["key"][:48]
+        branch.add(Text(f"linked by {link['rule']} via {link['key_type']}={key}", style="dim"))
     for alias in chain.aliases:
         root.add(
             Text(

@@ -353,6 +353,22 @@ def first_labelled_action(store: LedgerStore, label: str, rule: str) -> str | No
     return str(rows[0]["action_id"]) if rows else None
 
 
+def session_linked_by(store: LedgerStore, rule: str) -> str | None:
+    """A session that an action joined by link ``rule`` (the earliest), else one that was
+    merged into another by it."""
+    db = store.database
+    for sql in (
+        f"SELECT session_id FROM {db}.actions FINAL WHERE link_rule = {{rule:String}} "
+        "ORDER BY event_time, action_id LIMIT 1",
+        f"SELECT alias_id AS session_id FROM {db}.session_aliases FINAL "
+        "WHERE rule = {rule:String} ORDER BY alias_id LIMIT 1",
+    ):
+        rows = store.query_rows(sql, {"rule": rule})
+        if rows:
+            return str(rows[0]["session_id"])
+    return None
+
+
 def ledger_summary(store: LedgerStore) -> dict[str, Any]:
     db = store.database
     counts: dict[str, Any] = {

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from agentledger.sampledata.aws_ops import AwsOp, Ctx
-from agentledger.sampledata.common import OKTA_HOST, REGION, iso_s, random_uuid, upper16
+from agentledger.sampledata.common import REGION, iso_s, random_uuid, upper16
 from agentledger.sampledata.organisation import Directory, Instance, Person
 
 BOTO_UA = (
@@ -73,26 +73,35 @@ def _ct_base(
 
 
 def assume_web_identity(
-    rng: random.Random, t: int, d: Directory, inst: Instance, sub: str, jti: str
+    rng: random.Random,
+    t: int,
+    d: Directory,
+    inst: Instance,
+    sub: str,
+    audience: str,
+    session_name: str,
 ) -> tuple[str, dict[str, Any]]:
+    """The MCP server exchanges the agent's token (issuer ``d.issuer``, subject ``sub``,
+    audience ``audience``) for the role's keys, under ``session_name``."""
     key, creds = _credentials(rng, t)
     role_arn = f"arn:aws:iam::{d.account}:role/{inst.role}"
+    provider = d.issuer.removeprefix("https://")
     identity = {
         "type": "WebIdentityUser",
-        "principalId": f"{OKTA_HOST}:{inst.client_id}:{sub}",
+        "principalId": f"{provider}:{audience}:{sub}",
         "userName": sub,
-        "identityProvider": OKTA_HOST,
+        "identityProvider": provider,
     }
-    request = {"roleArn": role_arn, "roleSessionName": jti, "durationSeconds": 3600}
+    request = {"roleArn": role_arn, "roleSessionName": session_name, "durationSeconds": 3600}
     response = {
         "credentials": creds,
         "subjectFromWebIdentityToken": sub,
         "assumedRoleUser": {
-            "assumedRoleId": f"{inst.role_id}:{jti}",
-            "arn": f"arn:aws:sts::{d.account}:assumed-role/{inst.role}/{jti}",
+            "assumedRoleId": f"{inst.role_id}:{session_name}",
+            "arn": f"arn:aws:sts::{d.account}:assumed-role/{inst.role}/{session_name}",
         },
-        "provider": OKTA_HOST,
-        "audience": inst.client_id,
+        "provider": provider,
+        "audience": audience,
     }
     resources = [{"ARN": role_arn, "accountId": d.account, "type": "AWS::IAM::Role"}]
     record = _ct_base(
@@ -158,7 +167,9 @@ def assumed_role_identity(
     }
     if web:
         context["webIdFederationData"] = {
-            "federatedProvider": f"arn:aws:iam::{d.account}:oidc-provider/{OKTA_HOST}",
+            "federatedProvider": (
+                f"arn:aws:iam::{d.account}:oidc-provider/{d.issuer.removeprefix('https://')}"
+            ),
             "attributes": {},
         }
     context["attributes"] = {"creationDate": iso_s(created), "mfaAuthenticated": "false"}

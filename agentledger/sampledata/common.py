@@ -16,6 +16,10 @@ DIRECT_SHARE = 0.10  # sessions where a person acts without an agent
 # agent sessions whose MCP capture logs no headers on the server's replies (a stdio server,
 # or a proxy that logs request headers only): results pair with requests by server and id
 HEADERLESS_REPLY_SHARE = 0.25
+# agent sessions whose MCP server exchanges the token at STS under a session name of its own
+# (boto3's "botocore-session-<epoch>"), not the token's jti: CloudTrail then names only the
+# web identity, and the exchange is linked by inference (``processors.federation``)
+UNBOUND_SESSION_NAME_SHARE = 0.5
 DECLARED_SHARE = 0.40  # agent sessions whose client declares them (intent: the task's core tools)
 TOOL_ERROR_RATE = 0.05  # tools/call results with isError true
 RPC_ERROR_RATE = 0.02  # tools/call answered with a JSON-RPC error

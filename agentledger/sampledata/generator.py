@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from agentledger.sampledata.catalog import AGENT_KINDS, DIRECT_WORK, HUMAN_ROLES
+from agentledger.sampledata.catalog import AGENT_KINDS, DIRECT_WORK, HUMAN_ROLES, AgentKind
 from agentledger.sampledata.cloudtrail_records import (
     BOTO_UA,
     CLI_UA,
@@ -29,6 +29,7 @@ from agentledger.sampledata.common import (
     ORG_DOMAIN,
     RPC_ERROR_RATE,
     TOOL_ERROR_RATE,
+    UNBOUND_SESSION_NAME_SHARE,
     SampleRecord,
     SampleSession,
     b64url_json,
@@ -79,13 +80,23 @@ class _Generator:
             else:
                 yield self._agent_session()
 
-    def _agent_session(self) -> SampleSession:
+    def _agent_session(self, showcase: bool = False) -> SampleSession:
+        """An agent's task. ``showcase``: the task logged by three systems without a key
+        they all share: a client-credentials token (its subject the agent's own client, so
+        no other session holds one like it), MCP replies without headers, and an STS
+        exchange under boto3's own session name (``generate_sessions(showcase=True)``)."""
         rng, d = self.rng, self.d
         r = rng.random
         inst = rng.choices(d.instances, cum_weights=self.cum_weights)[0]
+        if showcase:
+            inst = next(
+                i for i in d.instances if any(_reaches_aws(i.kind, t) for t in i.kind.tasks)
+            )
         kind = inst.kind
         person = inst.users[int(r() * len(inst.users))]
         task = kind.tasks[int(r() * len(kind.tasks))]
+        if showcase:
+            task = next(t for t in kind.tasks if _reaches_aws(kind, t))
         ctx = draw_context(rng, d.customers)
         task_text = task.text.format_map(ctx)
         scopes = task.scopes
@@ -97,11 +108,16 @@ class _Generator:
         t = self.t
 
         # 1. Okta: the person's sign-in (often outside the window), then the token grant.
-        if r() < 0.7:
+        if r() < 0.7 and not showcase:
             add(SampleRecord("okta", session_start(rng, t, person, sid, txn)))
             t += 3_000 + int(r() * 20_000)
         grant_t = t
-        add(SampleRecord("okta", token_grant(rng, t, d, inst, person, sid, txn, jti, scopes)))
+        grant = token_grant(  # a client's own credentials open no IdP session
+            rng, t, d, inst, person, "" if showcase else sid, txn, jti, scopes,
+            client_credentials=showcase,
+        )  # fmt: skip
+        add(SampleRecord("okta", grant))
+        subject = inst.client_id if showcase else person.user_id
 
         # 2. MCP: the bearer JWT carries the same jti.
         iat = grant_t // 1000
@@ -118,15 +134,19 @@ class _Generator:
             "scp": task.scopes.split(),
             "scope": scopes,
             "auth_time": iat - 30,
-            "sub": person.user_id,
+            "sub": subject,
             "act": {"sub": f"spiffe://{ORG_DOMAIN}/agents/{kind.agent_id}/{inst.instance}"},
         }
+        if showcase:  # no person signed in for the client's own token
+            del claims["uid"], claims["auth_time"]
         signature = urlsafe(rng, 255) + "Ag"  # 256 bytes, like an RS256 signature
         bearer = f"Bearer {_JWT_HEADER}.{b64url_json(claims)}.{signature}"
         mcp_session = random_uuid(rng)
         trace = f"{rng.getrandbits(128):032x}"
         server = kind.server
-        reply_headers = {} if r() < HEADERLESS_REPLY_SHARE else {"Mcp-Session-Id": mcp_session}
+        headerless = r() < HEADERLESS_REPLY_SHARE or showcase
+        reply_headers = {} if headerless else {"Mcp-Session-Id": mcp_session}
+        unbound_name = r() < UNBOUND_SESSION_NAME_SHARE or showcase
 
         def request(ts: int, message: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
             traceparent = f"00-{trace}-{rng.getrandbits(64):016x}-01"
@@ -215,7 +235,7 @@ class _Generator:
             message = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
             request(t, message, meta)
             protected = tool.aws is not None and first_aws
-            roll = 1.0 if protected else r()
+            roll = 1.0 if protected or showcase else r()
             if roll < RPC_ERROR_RATE:
                 t += 5 + int(r() * 30)
                 message = {
@@ -235,10 +255,15 @@ class _Generator:
                 if first_aws:
                     first_aws = False
                     t += 80 + int(r() * 300)
-                    key, assume = assume_web_identity(rng, t, d, inst, person.user_id, jti)
+                    # The token's jti as the session name binds the exchange to this
+                    # session; boto3's own name binds nothing (linked by inference).
+                    name = jti
+                    if unbound_name:
+                        name = f"botocore-session-{t // 1000}"
+                    key, assume = assume_web_identity(rng, t, d, inst, subject, kind.audience, name)
                     add(SampleRecord("cloudtrail", assume))
                     identity = assumed_role_identity(
-                        d, inst.role, inst.role_id, jti, key, t, web=True
+                        d, inst.role, inst.role_id, name, key, t, web=True
                     )
                 t += 30 + int(r() * 250)
                 denied = r() < ACCESS_DENIED_RATE
@@ -263,8 +288,10 @@ class _Generator:
                 },
             )
         label = f"{person.login} / {kind.agent_id}: {task_text}"
+        if showcase:
+            label = f"{kind.agent_id} (its own client credentials): {task_text}"
         declaration = None
-        if r() < DECLARED_SHARE:
+        if r() < DECLARED_SHARE and not showcase:
             declaration = {
                 "session_id": f"s-{self.run_id}-{jti[3:19]}",
                 "agent": {
@@ -327,12 +354,27 @@ class _Generator:
 # Public API.
 
 
+def _reaches_aws(kind: AgentKind, task: Any) -> bool:
+    """Whether the task's own steps call AWS (so its MCP server exchanges the token)."""
+    tools = {tool.name: tool for tool in kind.tools}
+    return any(tools[name].aws is not None for name, _ in task.core)
+
+
 def generate_sessions(
-    count: int, *, seed: int = 7, start: datetime | None = None, run_id: str = ""
+    count: int,
+    *,
+    seed: int = 7,
+    start: datetime | None = None,
+    run_id: str = "",
+    showcase: bool = False,
 ) -> list[SampleSession]:
-    """``count`` sessions, deterministic for the same ``seed``, ``start`` and ``run_id``."""
-    stream = _Generator(seed, start, run_id).sessions()
-    return [next(stream) for _ in range(count)]
+    """``count`` sessions, deterministic for the same ``seed``, ``start`` and ``run_id``.
+    ``showcase``: the first is the three-system task whose only link to its token's
+    session is the web identity the STS exchange names (``_Generator._agent_session``)."""
+    generator = _Generator(seed, start, run_id)
+    first = [generator._agent_session(showcase=True)] if showcase and count else []
+    stream = generator.sessions()
+    return first + [next(stream) for _ in range(count - len(first))]
 
 
 def iter_records(

@@ -154,7 +154,11 @@ def token_grant(
     txn: str,
     jti: str,
     scopes: str,
+    *,
+    client_credentials: bool = False,
 ) -> dict[str, Any]:
+    """The token grant of an agent's session: for the person (authorization code), or, with
+    ``client_credentials``, for the agent's OAuth client itself (its own subject)."""
     client = {
         "userAgent": {"rawUserAgent": _AGENT_HTTP_UA, "os": "Unknown", "browser": "UNKNOWN"},
         "zone": "null",
@@ -167,7 +171,7 @@ def token_grant(
         "requestId": urlsafe(rng, 18),
         "requestUri": f"/oauth2/{d.auth_server}/v1/token",
         "url": f"/oauth2/{d.auth_server}/v1/token?",
-        "grantType": "authorization_code",
+        "grantType": "client_credentials" if client_credentials else "authorization_code",
         "grantedScopes": scopes,
         "requestedScopes": scopes + " offline_access" if rng.random() < 0.3 else scopes,
         "clientAuthType": "client_secret_basic",
@@ -175,7 +179,7 @@ def token_grant(
     }
     token = {
         "expires": iso_ms(t - t % 1000 + 3_600_000),
-        "subject": person.user_id,
+        "subject": inst.client_id if client_credentials else person.user_id,
         "hash": urlsafe(rng, 15),
     }
     target: list[dict[str, Any]] = [
@@ -201,8 +205,17 @@ def token_grant(
             "detailEntry": token,
         },
     ]
-    return _okta_event(
+    record = _okta_event(
         rng, t, "app.oauth2.as.token.grant.access_token",
         "app.oauth2.as.token.grant.access_token_success", "OAuth2 access token is granted",
         person, client, inst.ip, sid, txn, debug, target,
     )  # fmt: skip
+    if client_credentials:  # the client authenticates as itself: it is the actor
+        record["actor"] = {
+            "id": inst.client_id,
+            "type": "PublicClientApp",
+            "alternateId": inst.kind.agent_id,
+            "displayName": inst.kind.display,
+            "detailEntry": None,
+        }
+    return record

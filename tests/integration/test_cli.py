@@ -286,6 +286,15 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
     assert {a["source"] for a in chain["actions"]} == {"okta", "mcp", "cloudtrail"}
     kinds = {a["kind"] for a in chain["actions"]}
     assert {"token_grant", "tool_call", "api_call"} <= kinds
+    # The showcase task: Okta, MCP (replies without headers) and AWS, one session, its STS
+    # exchange joined by the web identity it names, every tool call answered.
+    federated = payload["federated_chain"]
+    assert {a["source"] for a in federated["actions"]} == {"okta", "mcp", "cloudtrail"}
+    [exchange] = [a for a in federated["actions"] if a["link"]["rule"] == "web_identity_inferred"]
+    assert exchange["operation"] == "AssumeRoleWithWebIdentity"
+    assert exchange["link"]["key"].startswith("inferred from identity and time")
+    calls = [a for a in federated["actions"] if a["kind"] == "tool_call"]
+    assert calls and all(a["outcome"]["status"] == "success" for a in calls)
     assert payload["ingest"]["mcp"]["rejected"] == 1  # the demo's deliberately broken line
     assert payload["ledger"]["dead_letters"] >= 1
     # The demo stopped the ledger it started: nothing is left running.

@@ -131,7 +131,7 @@ def test_different_run_ids_share_no_id_and_no_record() -> None:
 def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) -> None:
     agents = _agent_sessions(sessions)
     assert len(agents) > 300
-    headerless = 0
+    headerless = unbound = 0
     for session in agents:
         jti = session.jti
         assert jti.startswith("AT.")
@@ -169,11 +169,19 @@ def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) ->
         trail = _of(session, "cloudtrail")
         assert trail[0]["eventName"] == "AssumeRoleWithWebIdentity"
         assume = trail[0]
-        assert assume["requestParameters"]["roleSessionName"] == jti
-        assert assume["userIdentity"]["userName"] == subject
-        assert assume["responseElements"]["audience"] == client["id"]
-        assert assume["responseElements"]["assumedRoleUser"]["arn"].endswith(f"/{jti}")
-        key = assume["responseElements"]["credentials"]["accessKeyId"]
+        # The exchange names the token's issuer, subject and audience, never its jti; the
+        # session name is the jti (a binding) or boto3's own (linked by inference).
+        name = assume["requestParameters"]["roleSessionName"]
+        assert name == jti or name.startswith("botocore-session-")
+        unbound += name != jti
+        claims = _claims(requests[0]["headers"]["Authorization"])
+        response = assume["responseElements"]
+        assert assume["userIdentity"]["userName"] == response["subjectFromWebIdentityToken"]
+        assert response["subjectFromWebIdentityToken"] == claims["sub"] == subject
+        assert response["audience"] == claims["aud"]
+        assert f"https://{response['provider']}" == claims["iss"]
+        assert response["assumedRoleUser"]["arn"].endswith(f"/{name}")
+        key = response["credentials"]["accessKeyId"]
         assert key.startswith("ASIA") and len(key) == 20 and key.isalnum() and key.isupper()
         calls = trail[1:]
         assert 1 <= len(calls) <= 4
@@ -181,8 +189,10 @@ def test_the_jti_links_okta_mcp_and_cloudtrail(sessions: list[SampleSession]) ->
             identity = call["userIdentity"]
             assert identity["type"] == "AssumedRole"
             assert identity["accessKeyId"] == key
-            assert identity["arn"].endswith(f"/{jti}")
-            assert identity["principalId"].endswith(f":{jti}")
+            assert identity["arn"].endswith(f"/{name}")
+            assert identity["principalId"].endswith(f":{name}")
+    # About half the exchanges are named by the server itself (UNBOUND_SESSION_NAME_SHARE).
+    assert 0.4 * len(agents) < unbound < 0.6 * len(agents)
     # About a quarter of the captures log no headers on replies (HEADERLESS_REPLY_SHARE).
     assert 0.15 * len(agents) < headerless < 0.35 * len(agents)
 
@@ -417,3 +427,31 @@ def test_some_agent_sessions_are_declared_with_their_core_tools(
         assert set(declaration.intent.tools) <= called  # the core steps always run
         strayed += bool(called - set(declaration.intent.tools))
     assert strayed > 0  # some agents go beyond what they were asked
+
+
+def test_the_showcase_task_shares_no_key_between_its_token_and_its_aws_calls() -> None:
+    [showcase, *others] = generate_sessions(5, run_id="showcase", showcase=True)
+    grant = next(r.record for r in showcase.records if r.source == "okta")
+    assert grant["actor"]["type"] == "PublicClientApp"  # the client's own credentials
+    assert grant["debugContext"]["debugData"]["grantType"] == "client_credentials"
+    subject = grant["actor"]["id"]
+    mcp = [r.record for r in showcase.records if r.source == "mcp"]
+    assert all(not line["headers"] for line in mcp if line["direction"] == "server_to_client")
+    claims = _claims(
+        next(line for line in mcp if line["direction"] == "client_to_server")["headers"][
+            "Authorization"
+        ]
+    )
+    assert claims["sub"] == subject and "uid" not in claims
+    trail = [r.record for r in showcase.records if r.source == "cloudtrail"]
+    assume = trail[0]
+    assert assume["eventName"] == "AssumeRoleWithWebIdentity"
+    name = assume["requestParameters"]["roleSessionName"]
+    assert name.startswith("botocore-session-") and showcase.jti not in name
+    assert assume["responseElements"]["subjectFromWebIdentityToken"] == subject
+    assert showcase.declaration is None and len(trail) >= 2
+    # No other session holds a token of the showcase's subject.
+    for session in others:
+        for record in session.records:
+            if record.source == "okta":
+                assert record.record["actor"]["id"] != subject
