@@ -46,7 +46,7 @@ def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Chang
 def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
     """Hold ``result`` under ``rpc``; the results (itself included) that pair differently."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
-    group.results[result.event.event_id] = result
+    group.hold_result(result)
     group.unsettled.add(result.event.event_id)  # waiting, until a pairing says otherwise
     # In order: the results before it keep their requests, it takes the nearest left open.
     order = result.order
@@ -54,7 +54,7 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
         group.last_result = order
         chosen = _nearest_open(state, group, result)
         return [(result.event.event_id, "", chosen.event_id)] if chosen is not None else []
-    return _rematch(state, group, order)
+    return _insert_result(state, group, result)
 
 
 def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> list[Change]:
@@ -71,9 +71,7 @@ def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> lis
             start = order
     spare = request
     changes: list[Change] = []
-    for result in sorted(
-        (r for r in group.results.values() if r.order >= start), key=lambda r: r.order
-    ):
+    for result in group.results_from(start):
         current = group.requests.get(result.request) if result.request else None
         if _prefers(state, result, spare, current):
             changes.append((result.event.event_id, result.request, spare.event_id))
@@ -104,20 +102,27 @@ def _prefers(
     return spare_key > current_key if spare_before else spare_key < current_key
 
 
-def _rematch(state: StitchState, group: RpcGroup, since: tuple[datetime, str]) -> list[Change]:
-    """The matching again from a result arriving late, at ``since``: the results before it
-    chose before it and keep their requests; it and those after it choose again, in order,
-    among the requests free at its place (open, or held by one of them). What moved."""
-    redo = [result for result in group.results.values() if result.order >= since]
-    held = {result.request for result in redo}
-    pool = _Pool(state, [group.requests[i] for i in (group.open | held) if i])
+def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> list[Change]:
+    """A result arriving after later ones: the results before it chose before it and keep
+    their requests. It takes the nearest of the requests free at its place (open, or held by
+    a later result); a later result whose request it took chooses again among those free at
+    its own place, and so on down the chain. Every other result keeps its request: the one
+    request fewer was not the one it preferred."""
     changes: list[Change] = []
-    for result in sorted(redo, key=lambda r: r.order):
-        chosen = pool.take(_home_session(state, result.event), result.event.event_time)
-        new = chosen.event_id if chosen is not None else ""
-        if new != result.request:
-            changes.append((result.event.event_id, result.request, new))
-    return changes
+    current = result
+    while True:
+        later = group.results_from(current.order, after=True)
+        held = {r.request for r in later if r.request}
+        pool = _Pool(state, [group.requests[i] for i in (group.open | held)])
+        chosen = pool.take(_home_session(state, current.event), current.event.event_time)
+        if chosen is None:
+            if current.request:  # its request was taken, and nothing is left for it
+                changes.append((current.event.event_id, current.request, ""))
+            return changes
+        changes.append((current.event.event_id, current.request, chosen.event_id))
+        if not chosen.result:  # it was open: nobody else loses a request
+            return changes
+        current = group.results[chosen.result]
 
 
 class _Pool:

@@ -9,6 +9,7 @@ given, the results still waiting for their request).
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -190,6 +191,23 @@ class RpcGroup:
     last_result: tuple[datetime, str] | None = None
     unsettled: set[str] = field(default_factory=set)
     open: set[str] = field(default_factory=set)  # ids of the requests no result answers
+    ordered: list[tuple[tuple[datetime, str], str]] = field(default_factory=list)  # results
+
+    def hold_result(self, result: RpcResult) -> None:
+        result_id = result.event.event_id
+        self.results[result_id] = result
+        insort(self.ordered, (result.order, result_id))
+
+    def drop_result(self, result_id: str) -> None:
+        entry = (self.results.pop(result_id).order, result_id)
+        del self.ordered[bisect_left(self.ordered, entry)]
+        self.unsettled.discard(result_id)
+
+    def results_from(self, order: tuple[datetime, str], *, after: bool = False) -> list[RpcResult]:
+        """The results at or after ``order`` (strictly after with ``after``), in order."""
+        bound = (order, "\U0010ffff") if after else (order, "")
+        start = bisect_right(self.ordered, bound) if after else bisect_left(self.ordered, bound)
+        return [self.results[result_id] for _, result_id in self.ordered[start:]]
 
     def hold(self, request: RpcRequest) -> None:
         self.requests[request.event_id] = request
@@ -331,11 +349,9 @@ class StitchState:
                 request = group.requests.get(result.request)
                 if request is None:
                     if at < given_up:
-                        del group.results[result_id]
-                        group.unsettled.discard(result_id)
+                        group.drop_result(result_id)
                 elif at < settled and request.at < settled:
-                    del group.results[result_id]
-                    group.unsettled.discard(result_id)
+                    group.drop_result(result_id)
                     group.let_go(request.event_id)
             for request_id, request in list(group.requests.items()):
                 if request.row is None and not request.result and request.at < settled:
@@ -407,7 +423,7 @@ class StitchState:
             rpc = rpc_key_of(event)
             if rpc is not None:
                 group = state.rpc_groups.setdefault(rpc, RpcGroup())
-                group.results[event.event_id] = RpcResult(event)
+                group.hold_result(RpcResult(event))
                 group.unsettled.add(event.event_id)
         for row in open_actions:
             at = _parse_ts(row["event_time"])
