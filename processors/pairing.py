@@ -12,9 +12,7 @@ nothing waits (and is stored with no session) until its request arrives.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from datetime import datetime
 
 from kernel import events as ev
 from kernel.events import Event
@@ -52,7 +50,7 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
     order = result.order
     if group.last_result is None or group.last_result <= order:
         group.last_result = order
-        chosen = _nearest_open(state, group, result)
+        chosen = _nearest(state, (group.requests[i] for i in group.open), result)
         return [(result.event.event_id, "", chosen.event_id)] if chosen is not None else []
     return _insert_result(state, group, result)
 
@@ -112,9 +110,8 @@ def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> li
     current = result
     while True:
         later = group.results_from(current.order, after=True)
-        held = {r.request for r in later if r.request}
-        pool = _Pool(state, [group.requests[i] for i in (group.open | held)])
-        chosen = pool.take(_home_session(state, current.event), current.event.event_time)
+        free = group.open | {r.request for r in later if r.request}
+        chosen = _nearest(state, (group.requests[i] for i in free), current)
         if chosen is None:
             if current.request:  # its request was taken, and nothing is left for it
                 changes.append((current.event.event_id, current.request, ""))
@@ -125,47 +122,17 @@ def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> li
         current = group.results[chosen.result]
 
 
-class _Pool:
-    """Free requests in time order, all of them and by session, each taken at most once."""
-
-    def __init__(self, state: StitchState, requests: Iterable[RpcRequest]) -> None:
-        self._requests: dict[str, tuple[RpcRequest, str]] = {}
-        self._all: list[tuple[datetime, str]] = []
-        self._by_session: dict[str, list[tuple[datetime, str]]] = {}
-        for request in requests:
-            root = state.resolve(request.session_id)
-            self._requests[request.event_id] = (request, root)
-            entry = (request.at, request.event_id)
-            self._all.append(entry)
-            self._by_session.setdefault(root, []).append(entry)
-        self._all.sort()
-        for entries in self._by_session.values():
-            entries.sort()
-
-    def take(self, home: str | None, at: datetime) -> RpcRequest | None:
-        """The nearest request at or before ``at`` (else the earliest after), among those of
-        session ``home`` when it has any left, else among all; taken out of the pool."""
-        candidates = self._by_session.get(home) if home is not None else None
-        if not candidates:
-            candidates = self._all
-        if not candidates:
-            return None
-        index = bisect_right(candidates, (at, "\U0010ffff")) - 1
-        entry = candidates[max(index, 0)]
-        request, root = self._requests[entry[1]]
-        for entries in (self._all, self._by_session[root]):
-            del entries[bisect_left(entries, entry)]
-        return request
-
-
-def _nearest_open(state: StitchState, group: RpcGroup, result: RpcResult) -> RpcRequest | None:
-    """``_nearest`` over the group's open requests in one pass, without sorting them."""
+def _nearest(
+    state: StitchState, requests: Iterable[RpcRequest], result: RpcResult
+) -> RpcRequest | None:
+    """The request ``result`` takes among ``requests`` (the module's rule), in one pass
+    without sorting them: the nearest at or before it, else the earliest after it, among
+    those of the session its header names when there are any, else among all."""
     home = _home_session(state, result.event)
     at = result.event.event_time
-    # (before, after) for the home session's requests, then for every open request.
+    # (before, after) for the home session's requests, then for every request.
     best: list[list[RpcRequest | None]] = [[None, None], [None, None]]
-    for request_id in group.open:
-        request = group.requests[request_id]
+    for request in requests:
         order = (request.at, request.event_id)
         tiers = (0, 1) if home is not None and state.resolve(request.session_id) == home else (1,)
         for tier in tiers:
