@@ -37,7 +37,7 @@ from ingest.registry import SOURCES
 from kernel.config import RawTopic
 from kernel.errors import ConfigError, RecordError
 from kernel.events import canonical_json, now_utc
-from kernel.kafka import BatchSender, security_options
+from kernel.kafka import BatchSender, batch_consumer, security_options
 from kernel.kafka import producer as make_producer
 from kernel.topics import Topics
 
@@ -256,21 +256,13 @@ async def run_normalizer(
 ) -> None:
     """Read ``sources``' topics (topic → source) until ``stop`` is set, in the consumer group
     ``topics.normalizer_group``; ``settings`` carry a cluster's SASL/TLS options."""
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=topics.normalizer_group,
-        enable_auto_commit=False,
-        # A new group reads a topic's backlog from its start: nothing the shippers wrote
-        # before the normalizer first ran is skipped, and what the ledger holds is not added.
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=16 << 20,
-        fetch_max_bytes=64 << 20,
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
+    # A new group reads a topic's backlog from its start: nothing the shippers wrote before
+    # the normalizer first ran is skipped, and what the ledger holds is not added again.
+    consumer = batch_consumer(
+        bootstrap,
+        topics.normalizer_group,
+        security=security_options(settings),
         metadata_max_age_ms=30_000,  # a raw topic created later is read within this
-        **security_options(settings),
     )
     producer = make_producer(bootstrap, settings)
     await consumer.start()

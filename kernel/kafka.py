@@ -83,6 +83,28 @@ def producer(bootstrap: str, settings: Settings | None = None) -> Any:
     )
 
 
+def batch_consumer(
+    bootstrap: str, group_id: str, *topics: str, security: dict[str, Any], **overrides: Any
+) -> Any:
+    """A consumer for batches (``getmany``) that commits by hand, after the batch's work is
+    done, and reads a new group's topics from their start (``security``: SASL/TLS options,
+    ``security_options``)."""
+    from aiokafka import AIOKafkaConsumer
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 16 << 20,
+        "fetch_max_bytes": 64 << 20,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options, **security)
+
+
 async def consumer_lag(
     bootstrap: str, group: str, topic: str, settings: Settings | None = None
 ) -> int:

@@ -25,6 +25,7 @@ from kernel import codec
 from kernel.errors import RecordError, StoreError
 from kernel.events import Event
 from kernel.events import ch_ts as ts
+from kernel.kafka import batch_consumer
 from kernel.topics import Topics
 from ledger.projections import stitch_rows
 from ledger.queries import unpaired_results
@@ -166,20 +167,11 @@ async def run_sink(
     security: dict[str, Any] | None = None,
 ) -> None:
     """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS)."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer
 
     security = security or {}
-    consumer = AIOKafkaConsumer(
-        sink.topics.events,
-        bootstrap_servers=bootstrap,
-        group_id=sink.topics.worker_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=16 << 20,
-        fetch_max_bytes=64 << 20,
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
-        **security,
+    consumer = batch_consumer(
+        bootstrap, sink.topics.worker_group, sink.topics.events, security=security
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **security)
     await consumer.start()
