@@ -11,7 +11,7 @@ an upstream session's intent. Actions stay open to that for ``restitch`` (defaul
 of event time after them; a new label is a new ``attributions`` row that replaces the old one.
 
 A JSON-RPC result (``tool_result``) is no action and never starts a session: it pairs with its
-request (``processors.linking``, by server, id and time) and joins that request's session; a
+request (``processors.pairing``, by server, id and time) and joins that request's session; a
 tool call's row is written again with the outcome. A result that pairs with nothing is still
 stored in ``raw_events``, with an empty ``session_id`` (``ledger.queries.unpaired_results``
 lists them), and waits for its request. The ``session_id`` of a stored result is the pairing
@@ -22,6 +22,8 @@ over, and the ``actions`` rows (``outcome_event_id``) then say which call it ans
 
 - ``processors.sessions``: the state (session summaries, key index, open actions), restore;
 - ``processors.linking``: which session an event joins, and merges;
+- ``processors.pairing``: which request a JSON-RPC result answers;
+- ``processors.federation``: which session held the token a token exchange took in;
 - ``processors.declare``: session declarations;
 - ``processors.relabel``: labelling and relabelling in each session's context;
 - ``ledger.rows``: the shape of every row written.
