@@ -26,18 +26,6 @@ def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Chang
     """Hold ``request`` under ``rpc``; the results that pair differently now."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
     group.hold(request)
-    # In order (the usual case): a request after everything held only changes the pairing
-    # of a result still waiting, or of one answering a request outside its own session.
-    latest = (request.at, request.event_id)
-    in_order = group.last_request is None or group.last_request <= latest
-    if in_order:
-        group.last_request = latest
-    if (
-        in_order
-        and (group.last_result is None or group.last_result < latest)
-        and not group.unsettled
-    ):
-        return []
     return _take_spare(state, group, request)
 
 
@@ -46,12 +34,6 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
     group.hold_result(result)
     group.unsettled.add(result.event.event_id)  # waiting, until a pairing says otherwise
-    # In order: the results before it keep their requests, it takes the nearest left open.
-    order = result.order
-    if group.last_result is None or group.last_result <= order:
-        group.last_result = order
-        chosen = _nearest(state, (group.requests[i] for i in group.open), result)
-        return [(result.event.event_id, "", chosen.event_id)] if chosen is not None else []
     return _insert_result(state, group, result)
 
 

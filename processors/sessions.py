@@ -182,16 +182,13 @@ class RpcGroup:
 
     requests: dict[str, RpcRequest] = field(default_factory=dict)
     results: dict[str, RpcResult] = field(default_factory=dict)
-    # For the in-order fast path, so that an arrival costs O(1) and not a scan of the group:
-    # the latest request and result ever held (a sweep leaves them: only ever too late, which
-    # sends an arrival the slow, exact way), and the results whose pairing a later request
-    # may change: waiting, answering outside the session their header names, or naming a
-    # session not known yet.
-    last_request: tuple[datetime, str] | None = None
-    last_result: tuple[datetime, str] | None = None
+    # So that an arrival walks only what it can change, not the whole group: the results
+    # whose pairing a later request may change (waiting, answering a request after them or
+    # outside the session their header names, or naming a session not known yet), the
+    # requests no result answers, and the results in order.
     unsettled: set[str] = field(default_factory=set)
-    open: set[str] = field(default_factory=set)  # ids of the requests no result answers
-    ordered: list[tuple[tuple[datetime, str], str]] = field(default_factory=list)  # results
+    open: set[str] = field(default_factory=set)
+    ordered: list[tuple[tuple[datetime, str], str]] = field(default_factory=list)
 
     def hold_result(self, result: RpcResult) -> None:
         result_id = result.event.event_id
