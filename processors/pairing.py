@@ -13,6 +13,7 @@ nothing waits (and is stored with no session) until its request arrives.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 
 from kernel import events as ev
 from kernel.events import Event
@@ -91,8 +92,10 @@ def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> li
     changes: list[Change] = []
     current = result
     while True:
-        later = group.results_from(current.order, after=True)
-        free = group.open | {r.request for r in later if r.request}
+        # Free at its place: the open requests, and those held by later results (answered,
+        # so never open: the two do not overlap and need no union).
+        held = (r.request for r in group.results_from(current.order, after=True) if r.request)
+        free = chain(group.open, held)
         chosen = _nearest(state, (group.requests[i] for i in free), current)
         if chosen is None:
             if current.request:  # its request was taken, and nothing is left for it
