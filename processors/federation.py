@@ -109,18 +109,25 @@ def hold_token(
 ) -> list[tuple[Exchange, Inferred]]:
     """Keep the token ``event`` presents as live in ``session_id``; the exchanges waiting
     for a token that are now accounted for by exactly one session (to join it)."""
-    token = _token(event, session_id)
+    attributes = event.attributes
+    issuer, subject = attributes.get(ATTR_TOKEN_ISSUER), attributes.get(ATTR_TOKEN_SUBJECT)
+    audiences = attributes.get(ATTR_TOKEN_AUDIENCE, "").split()
+    name = _token_name(event)
+    if not (issuer and subject and audiences and name):
+        return []
+    identities = [(issuer, subject, audience) for audience in audiences]
+    # Every request of a session presents its token again: known, it costs no parsing.
+    if all(name in state.live_tokens.get(identity, {}) for identity in identities):
+        return []
+    token = _token(event, session_id, name)
     if token is None:
         return []
-    attributes = event.attributes
-    issuer, subject = attributes[ATTR_TOKEN_ISSUER], attributes[ATTR_TOKEN_SUBJECT]
     found: list[tuple[Exchange, Inferred]] = []
-    for audience in attributes[ATTR_TOKEN_AUDIENCE].split():
-        identity = (issuer, subject, audience)
+    for identity in identities:
         tokens = state.live_tokens.setdefault(identity, {})
-        if token.name in tokens:
+        if name in tokens:
             continue
-        tokens[token.name] = token
+        tokens[name] = token
         waiting = state.exchanges.get(identity)
         if not waiting:
             continue
@@ -134,20 +141,22 @@ def hold_token(
     return found
 
 
-def _token(event: Event, session_id: str) -> LiveToken | None:
+def _token_name(event: Event) -> str:
+    """The token's jti, else its keyed fingerprint: what says two events present one token."""
+    name = next((value for key, value in event.keys if key == ev.KEY_JTI), "")
+    return name or next((value for key, value in event.keys if key == ev.KEY_TOKEN_FP), "")
+
+
+def _token(event: Event, session_id: str, name: str) -> LiveToken | None:
     attributes = event.attributes
-    needed = (ATTR_TOKEN_ISSUER, ATTR_TOKEN_SUBJECT, ATTR_TOKEN_AUDIENCE, ATTR_TOKEN_EXPIRES_AT)
-    if not all(attributes.get(name) for name in needed):
+    expires_text = attributes.get(ATTR_TOKEN_EXPIRES_AT)
+    if not expires_text:
         return None
     try:
-        expires = datetime.fromisoformat(attributes[ATTR_TOKEN_EXPIRES_AT])
+        expires = datetime.fromisoformat(expires_text)
         issued_text = attributes.get(ATTR_TOKEN_ISSUED_AT)
         issued = datetime.fromisoformat(issued_text) if issued_text else event.event_time
     except ValueError:
         return None
     # A token without an iat is known to be live from the first event that presents it.
-    name = next((value for key, value in event.keys if key == ev.KEY_JTI), "")
-    name = name or next((value for key, value in event.keys if key == ev.KEY_TOKEN_FP), "")
-    if not name:
-        return None  # nothing says two events present the same token
     return LiveToken(session_id, min(issued, event.event_time), expires, name)
