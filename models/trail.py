@@ -1,0 +1,103 @@
+"""What a drift scorer sees and says: the declared intent, the tools a server lists, one
+call, the session's trail so far, and the score.
+
+The stream worker and the MCP gateway both keep one ``SessionTrail`` per session and feed it
+what they see, in order: the intent when it is known, each ``tools/list`` answer, each call
+(scored before it is added), and each call's result text. ``Scorer.score`` is the one door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    """One tool as an MCP server's ``tools/list`` describes it."""
+
+    name: str
+    description: str = ""
+    input_schema: Mapping[str, Any] = field(default_factory=dict)
+    read_only: bool | None = None  # annotations.readOnlyHint, where the server gives it
+    destructive: bool | None = None  # annotations.destructiveHint
+
+    @classmethod
+    def from_mcp(cls, tool: Mapping[str, Any]) -> ToolInfo:
+        annotations = tool.get("annotations") or {}
+        schema = tool.get("inputSchema") or {}
+        read_only = annotations.get("readOnlyHint")
+        destructive = annotations.get("destructiveHint")
+        return cls(
+            name=str(tool.get("name") or ""),
+            description=str(tool.get("description") or ""),
+            input_schema=schema if isinstance(schema, Mapping) else {},
+            read_only=read_only if isinstance(read_only, bool) else None,
+            destructive=destructive if isinstance(destructive, bool) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredIntent:
+    """The envelope a session may act in. ``declared``: a declarer stated it (its tools,
+    resources and actions are hard bounds); otherwise the agent's client asserted it."""
+
+    text: str
+    tools: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()  # read, write, delete or "*"
+    scopes: tuple[str, ...] = ()
+    declared: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One action to score: an MCP ``tools/call`` (tool and arguments), or an API call
+    (``tool`` is its operation)."""
+
+    action_id: str
+    tool: str
+    event_time: datetime
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    server: str = ""
+    resource: str = ""
+    access: str = ""  # read, write, delete, or "" when unknown
+
+
+@dataclass(frozen=True, slots=True)
+class DriftScore:
+    score: float  # in [0, 1]
+    flagged: bool
+    reasons: tuple[str, ...]
+    model_version: str
+    out_of_bounds: bool = False  # outside the declared tools, resources or actions
+
+
+class SessionTrail(Protocol):
+    """A session's context as a scorer keeps it."""
+
+    def set_intent(self, intent: DeclaredIntent | None) -> None: ...
+
+    def set_agent(self, agent: str, delegated: bool = False) -> None:
+        """The acting agent, and whether it acts for an upstream agent's session."""
+
+    def see_tools(self, server: str, tools: Iterable[ToolInfo]) -> list[str]:
+        """A ``tools/list`` answer; returns what changed under a running session (a tool's
+        description or schema, a tool added or removed), as reasons."""
+
+    def see_result(self, action_id: str, text: str, is_error: bool = False) -> None:
+        """The text a call's result carried (content blocks joined)."""
+
+
+class Scorer(Protocol):
+    version: str
+
+    def new_trail(self) -> SessionTrail: ...
+
+    def score(self, trail: SessionTrail, call: Call) -> DriftScore:
+        """Score ``call`` in its session's context, then add it to the trail."""
+
+    def score_many(self, items: Sequence[tuple[SessionTrail, Call]]) -> list[DriftScore]:
+        """Score in order (a session's later call sees its earlier ones)."""
