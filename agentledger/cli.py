@@ -22,7 +22,7 @@ from agentledger.cli_common import (
     print_json,
 )
 from agentledger.cli_keys import keys
-from agentledger.cli_ledger import actions, explain, sessions
+from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.stack import Stack, normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
 from kernel.config import RawTopic, Settings, load_settings, parse_raw_topic
@@ -51,6 +51,7 @@ main.add_command(keys)
 main.add_command(sessions)
 main.add_command(actions)
 main.add_command(explain)
+main.add_command(contractions)
 
 
 def _raw_topics(
