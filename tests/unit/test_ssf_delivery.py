@@ -20,7 +20,7 @@ from enforce.ssf_delivery import (
     after_attempt,
     push_verdict,
 )
-from enforce.ssf_transmitter import MemoryOutbox, Transmitter, UnknownStream
+from enforce.ssf_transmitter import MemoryOutbox, Transmitter, UnknownStream, decode_batch
 from kernel.config import SsfReceiver
 from ledger import signals as ledger_signals
 from ledger.signals import ACKED, DELIVERED, FAILED, PENDING
@@ -311,3 +311,22 @@ def test_a_long_poll_returns_when_a_set_arrives(tmp_path: Path) -> None:
         assert (await asyncio.wait_for(empty, 2.0))["sets"] == {}
 
     run(scenario())
+
+
+def test_a_message_that_is_no_contraction_is_passed_over() -> None:
+    from typing import NamedTuple
+
+    from kernel import contraction as codec
+
+    class Message(NamedTuple):
+        topic: str
+        partition: int
+        offset: int
+        value: bytes
+
+    good = contraction()
+    batch = [
+        Message("ledger.contractions", 0, 7, b"\x00not avro"),
+        Message("ledger.contractions", 0, 8, codec.encode(good)),
+    ]
+    assert decode_batch(batch) == [good]
