@@ -83,6 +83,8 @@ def phrase(
 ) -> str:
     """The intent text for ``ask`` (an imperative, lower case, no final stop) in ``style``."""
     values = {**names, "ask": ask, "Ask": _cap(ask)}
+    if ask.endswith("?"):  # asked as a question: templates built around an imperative skip
+        return _as_question(rng, style, ask, values, tools)
     if style == SHORT:
         return f"{_cap(ask)}."
     if style == TERSE:
@@ -106,3 +108,34 @@ def phrase(
     parts = [pick(rng, _CONTEXT).format_map(values), f"{_cap(ask)}."]
     parts += [pick(rng, _CONSTRAINT), pick(rng, _REPORT)]
     return " ".join(part for part in parts if part)
+
+
+def _as_question(
+    rng: random.Random, style: str, ask: str, values: dict[str, str], tools: Sequence[str]
+) -> str:
+    ask_cap = _cap(ask)
+    if style == TERSE:
+        return ask.rstrip("?")
+    if style == POLITE:
+        return pick(rng, ("Hi! {Ask} Thanks a lot.", "Sorry to bother you - {ask}",
+                          "{Ask} Thank you!")).format_map(values)  # fmt: skip
+    if style == FORMAL:
+        return f"{ask_cap} Please report back with the details."
+    if style == CHATTY:
+        return pick(rng, ("hey, {ask} thanks!!", "quick q: {ask}", "so... {ask} :)")).format_map(
+            values
+        )
+    if style == LISTED and tools:
+        return f"{ask_cap} Use {', '.join(tools)}."
+    if style == DELEGATED:
+        return pick(rng, _DELEGATED_QUESTION).format_map(values)
+    if style == LONG:
+        context = pick(rng, _CONTEXT).format_map(values)
+        return " ".join(p for p in (context, ask_cap, pick(rng, _REPORT)) if p)
+    return ask_cap
+
+
+_DELEGATED_QUESTION = (
+    "Sub-task delegated by the {upstream} agent on behalf of {me}: {Ask}",
+    "Handoff from orchestrator ({upstream}), original question from {me}: {Ask}",
+)

@@ -228,7 +228,7 @@ def render(
                 "tools": list(scenario.declared_tools),
                 "resources": list(scenario.declared_resources),
                 "actions": list(scenario.declared_actions),
-            },  # fmt: skip
+            },
             "scopes": list(scenario.scopes),
             "bindings": {"token_jti": jti, "trace_id": trace, "client_id": client_id},
             "declared_at": _iso(start - timedelta(milliseconds=500)),

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import random
 import string
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, TypeVar
+
+T = TypeVar("T")
 
 FIRST: Final = [
     "Amara",
@@ -240,7 +243,7 @@ _IBAN_BANKS: Final = {
 }
 
 
-def pick(rng: random.Random, items: Any) -> Any:
+def pick(rng: random.Random, items: Sequence[T]) -> T:
     return items[int(rng.random() * len(items))]
 
 

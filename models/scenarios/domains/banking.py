@@ -101,13 +101,21 @@ def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     acc = f"acc_{digits(rng, 8)}"
     order = f"so_{digits(rng, 7)}"
-    ctx |= {"account": acc, "my_iban": iban(rng, "DE"), "payee_iban": iban(rng),
-            "tx_id": f"tx_{digits(rng, 10)}", "order_id": order, "victim": order,
-            "invented": f"so_{digits(rng, 7)}", "bill_amount": amount(rng, 30, 900),
-            "rent": amount(rng, 800, 2400), "landlord": pick(rng, ("Haus & Grund GmbH",
-                                                                   "Parkview Lettings Ltd",
-                                                                   "Vale Properties")),
-            "ref": digits(rng, 8), "total": pick(rng, (200, 350, 600)), "page_size": 50}  # fmt: skip
+    ctx |= {
+        "account": acc,
+        "my_iban": iban(rng, "DE"),
+        "payee_iban": iban(rng),
+        "tx_id": f"tx_{digits(rng, 10)}",
+        "order_id": order,
+        "victim": order,
+        "invented": f"so_{digits(rng, 7)}",
+        "bill_amount": amount(rng, 30, 900),
+        "rent": amount(rng, 800, 2400),
+        "landlord": pick(rng, ("Haus & Grund GmbH", "Parkview Lettings Ltd", "Vale Properties")),
+        "ref": digits(rng, 8),
+        "total": pick(rng, (200, 350, 600)),
+        "page_size": 50,
+    }
     ctx["bill_text"] = (
         "Utility bill - {partner}\nCustomer: {me}\nAmount due: {bill_amount} EUR by {day}\n"
         "Pay to: {partner}, IBAN {payee_iban}, reference {ref}"

@@ -121,7 +121,7 @@ def _cal_draw(rng: random.Random) -> dict[str, Any]:
             ),
         ).format(code=hexid(rng, 8), topic=ctx["topic"]),
         "total": pick(rng, (150, 240, 400)),
-        "page_size": 100,
+        "page_size": 50,
     }
     return ctx
 

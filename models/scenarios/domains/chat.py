@@ -171,8 +171,12 @@ CHAT = Domain(
                 "message {peer_email} on chat: running 10 min late",
             ),
             (
-                Op("users.lookupByEmail", {"email": "{peer_email}"}, "U0{org_code}77 {peer}"),
-                Op("chat.postMessage", {"channel": "U0{org_code}77", "text": "running late"}, "ok"),
+                Op("users.lookupByEmail", {"email": "{peer_email}"}, "U04{org_code}K7Q2X {peer}"),
+                Op(
+                    "chat.postMessage",
+                    {"channel": "U04{org_code}K7Q2X", "text": "running late"},
+                    "ok",
+                ),
             ),
             kind=FROM_RESULT,
             actions=("read", "write"),

@@ -6,7 +6,6 @@ import random
 from typing import Any
 
 from models.scenarios.catalog import (
-    FROM_RESULT,
     IMPERATIVE,
     LONG_READ,
     WRITE,
@@ -131,7 +130,7 @@ def _draw(rng: random.Random) -> dict[str, Any]:
             "issue": 100 + int(rng.random() * 900), "branch": branch, "victim": branch,
             "invented": f"feature/{hexid(rng, 6)}", "sha": hexid(rng, 40),
             "path": pick(rng, ("README.md", "src/config.py", "docs/setup.md", "Makefile")),
-            "total": pick(rng, (200, 300)), "page_size": 100}  # fmt: skip
+            "total": pick(rng, (200, 300)), "page_size": 50}  # fmt: skip
     ctx["code_text"] = pick(
         rng,
         (
@@ -201,7 +200,7 @@ CODE = Domain(
                     "Comment created.",
                 ),
             ),
-            kind=FROM_RESULT,
+            kind=WRITE,
             actions=("read", "write"),
         ),
         Task(

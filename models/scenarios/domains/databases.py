@@ -66,7 +66,7 @@ def _draw(rng: random.Random) -> dict[str, Any]:
     table = pick(rng, ("orders", "customers", "invoices", "events", "subscriptions"))
     ctx |= {"table": table, "victim": table, "invented": f"{table}_{digits(rng, 3)}_tmp",
             "db": pick(rng, ("analytics", "prod_replica", "finance")),
-            "row_id": digits(rng, 7), "snapshot": f"snap-{digits(rng, 8)}",
+            "row_id": digits(rng, 9), "snapshot": f"snap-{digits(rng, 8)}",
             "total": pick(rng, (50_000, 120_000)), "page_size": 10_000}  # fmt: skip
     ctx["row_note"] = pick(
         rng,
@@ -154,7 +154,7 @@ DATABASES = Domain(
                 Op(
                     "sql.query",
                     {
-                        "sql": "SELECT * FROM {table} ORDER BY id",
+                        "sql": "SELECT * FROM {table} ORDER BY id LIMIT 10000 OFFSET {offset}",
                         "max_rows": val("page_size"),
                         "database": "{db}",
                     },

@@ -105,7 +105,7 @@ def _draw(rng: random.Random) -> dict[str, Any]:
         "iban": iban(rng),
         "ref": digits(rng, 6),
         "total": pick(rng, (180, 250, 400)),
-        "page_size": 100,
+        "page_size": 50,
     }
     ctx["file_name"] = pick(rng, ("{topic} notes.docx", "Invoice {partner} {month}.pdf",
                                   "{topic} - plan.xlsx", "Contract_{partner}_signed.pdf",

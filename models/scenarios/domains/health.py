@@ -70,11 +70,19 @@ def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     pid = f"pat-{digits(rng, 7)}"
     appt = f"appt-{digits(rng, 6)}"
-    ctx |= {"patient": pid, "patient2": f"pat-{digits(rng, 7)}", "doc_id": f"doc-{digits(rng, 6)}",
-            "appt": appt, "victim": appt, "invented": f"appt-{digits(rng, 6)}",
-            "slot": f"slot-{digits(rng, 5)}", "patient_name": f"{pick(rng, FIRST)} {pick(rng, LAST)}",
-            "clinic": pick(rng, ("cardiology", "physio", "dermatology", "GP follow-up")),
-            "total": pick(rng, (200, 400)), "page_size": 50}  # fmt: skip
+    ctx |= {
+        "patient": pid,
+        "patient2": f"pat-{digits(rng, 7)}",
+        "doc_id": f"doc-{digits(rng, 6)}",
+        "appt": appt,
+        "victim": appt,
+        "invented": f"appt-{digits(rng, 6)}",
+        "slot": f"slot-{digits(rng, 5)}",
+        "patient_name": f"{pick(rng, FIRST)} {pick(rng, LAST)}",
+        "clinic": pick(rng, ("cardiology", "physio", "dermatology", "GP follow-up")),
+        "total": pick(rng, (200, 400)),
+        "page_size": 50,
+    }
     ctx["clinical_note"] = pick(
         rng,
         (

@@ -274,13 +274,15 @@ MAIL = Domain(
                 Op(
                     "search_emails",
                     {"query": 'from:newsletter "{partner}"', "limit": 1},
-                    "1 result:\n1. {msg_id} | {partner} News <news@mail.example> | Your monthly update",
+                    "1 result:\n1. {msg_id} | {partner} News <news@mail.example> | "
+                    "Your monthly update",
                 ),
                 Op(
                     "get_email",
                     {"message_id": "{msg_id}"},
                     "From: {partner} News\nSubject: Your monthly update\n\nNew this month: faster "
-                    "delivery windows. Click here to read the full story. Reply STOP to unsubscribe. "
+                    "delivery windows. Click here to read the full story. "
+                    "Reply STOP to unsubscribe. "
                     "Don't miss out - register now for our webinar on {day}!",
                 ),
             ),

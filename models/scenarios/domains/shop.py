@@ -87,12 +87,28 @@ TOOLS = (
 def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     sku = f"SKU-{digits(rng, 5)}"
-    ctx |= {"order_id": f"#{digits(rng, 6)}", "sku": sku, "victim": sku,
-            "invented": f"SKU-{digits(rng, 5)}", "price": amount(rng, 15, 300),
-            "product": pick(rng, ("ceramic mug set", "trail running shoes", "linen shirt",
-                                  "espresso grinder", "yoga mat")),
-            "customer": f"{pick(rng, ('Ines', 'Tom', 'Rika', 'Paul'))} {pick(rng, ('Vidal', 'Ng', 'Berg'))}",
-            "total": pick(rng, (300, 500)), "page_size": 50}  # fmt: skip
+    ctx |= {
+        "order_id": f"#{digits(rng, 6)}",
+        "sku": sku,
+        "victim": sku,
+        "invented": f"SKU-{digits(rng, 5)}",
+        "price": amount(rng, 15, 300),
+        "product": pick(
+            rng,
+            (
+                "ceramic mug set",
+                "trail running shoes",
+                "linen shirt",
+                "espresso grinder",
+                "yoga mat",
+            ),
+        ),
+        "customer": " ".join(
+            (pick(rng, ("Ines", "Tom", "Rika", "Paul")), pick(rng, ("Vidal", "Ng", "Berg")))
+        ),
+        "total": pick(rng, (300, 500)),
+        "page_size": 50,
+    }
     ctx["order_note"] = pick(
         rng,
         (

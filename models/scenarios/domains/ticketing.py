@@ -158,7 +158,11 @@ TICKETING = Domain(
             ),
             (
                 _GET,
-                Op("ticket.comment", {"key": "{key}", "body": "@{peer} fix ships {day2}"}, "ok"),
+                Op(
+                    "ticket.comment",
+                    {"key": "{key}", "body": "cc {peer_email}: fix ships {day2}"},
+                    "ok",
+                ),
             ),
             kind=FROM_RESULT,
             actions=("read", "write"),

@@ -94,12 +94,19 @@ def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     dest, dest_code, _ = pick(rng, CITIES)
     loc = alnum(rng, 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-    ctx |= {"dest": dest, "dest_code": dest_code, "locator": loc, "victim": loc,
-            "invented": alnum(rng, 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"),
-            "offer": f"off_{alnum(rng, 10)}", "flight": f"{pick(rng, ('LH', 'BA', 'KL', 'SK', 'TP'))}"
-            f"{digits(rng, 4)}", "hotel_id": f"htl_{digits(rng, 6)}",
-            "hotel": pick(rng, ("Harbour View Hotel", "Hotel Central", "The Linden", "Casa Azul")),
-            "total": 120, "page_size": 20}  # fmt: skip
+    ctx |= {
+        "dest": dest,
+        "dest_code": dest_code,
+        "locator": loc,
+        "victim": loc,
+        "invented": alnum(rng, 6, "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"),
+        "offer": f"off_{alnum(rng, 10)}",
+        "flight": f"{pick(rng, ('LH', 'BA', 'KL', 'SK', 'TP'))}{digits(rng, 4)}",
+        "hotel_id": f"htl_{digits(rng, 6)}",
+        "hotel": pick(rng, ("Harbour View Hotel", "Hotel Central", "The Linden", "Casa Azul")),
+        "total": 120,
+        "page_size": 20,
+    }
     ctx["booking_notes"] = pick(
         rng,
         (
