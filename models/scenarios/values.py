@@ -11,94 +11,22 @@ import string
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
+from kernel.tokens import word_list
+
 T = TypeVar("T")
 
-FIRST: Final = [
-    "Amara",
-    "Lucas",
-    "Priya",
-    "Mateo",
-    "Ingrid",
-    "Kenji",
-    "Fatima",
-    "Oliver",
-    "Sofia",
-    "Tomasz",
-    "Chloe",
-    "Darius",
-    "Mei",
-    "Rafael",
-    "Aisha",
-    "Jonas",
-    "Elena",
-    "Kwame",
-    "Hannah",
-    "Yusuf",
-    "Clara",
-    "Arjun",
-    "Leila",
-    "Finn",
-    "Nadia",
-    "Diego",
-    "Greta",
-    "Omar",
-    "Zoe",
-    "Bongani",
-    "Marta",
-    "Ravi",
-    "Siobhan",
-    "Hugo",
-    "Ana",
-    "Lars",
-    "Noor",
-    "Emeka",
-    "Julia",
-    "Tariq",
-    "Beatriz",
-    "Sven",
-    "Hana",
-    "Malik",
-]
-LAST: Final = [
-    "Okafor",
-    "Lindqvist",
-    "Raman",
-    "Alvarez",
-    "Haugen",
-    "Tanaka",
-    "Haddad",
-    "Brennan",
-    "Rossi",
-    "Kowalski",
-    "Dubois",
-    "Farahani",
-    "Chen",
-    "Oliveira",
-    "Mensah",
-    "Weber",
-    "Petrova",
-    "Boateng",
-    "Fischer",
-    "Demir",
-    "Novak",
-    "Iyer",
-    "Nasser",
-    "Murphy",
-    "Castro",
-    "Moreau",
-    "Bakker",
-    "Santos",
-    "Nyström",
-    "Kimura",
-    "Adeyemi",
-    "Kaur",
-    "Walsh",
-    "Jansen",
-    "Costa",
-    "Eriksen",
-    "Abdi",
-    "Ferreira",
-]
+FIRST: Final = word_list(
+    "Amara Lucas Priya Mateo Ingrid Kenji Fatima Oliver Sofia Tomasz Chloe Darius Mei "
+    "Rafael Aisha Jonas Elena Kwame Hannah Yusuf Clara Arjun Leila Finn Nadia Diego Greta "
+    "Omar Zoe Bongani Marta Ravi Siobhan Hugo Ana Lars Noor Emeka Julia Tariq Beatriz Sven "
+    "Hana Malik"
+)
+LAST: Final = word_list(
+    "Okafor Lindqvist Raman Alvarez Haugen Tanaka Haddad Brennan Rossi Kowalski Dubois "
+    "Farahani Chen Oliveira Mensah Weber Petrova Boateng Fischer Demir Novak Iyer Nasser "
+    "Murphy Castro Moreau Bakker Santos Nyström Kimura Adeyemi Kaur Walsh Jansen Costa "
+    "Eriksen Abdi Ferreira"
+)
 # Organisations a session's person works for: (name, mail domain, short code).
 ORGS: Final = (
     ("Northwind Analytics", "northwind.example", "nwa"),
@@ -136,26 +64,18 @@ CITIES: Final = (
     ("Dublin", "DUB", "Ireland"),
     ("Warsaw", "WAW", "Poland"),
 )
-STREETS: Final = [
-    "Harbour",
-    "Road",
-    "Marsh",
-    "Lane",
+STREETS: Final = (
+    "Harbour Road",
+    "Marsh Lane",
     "Kingsway",
-    "Rua",
-    "Augusta",
-    "Elm",
-    "Street",
-    "Oak",
-    "Avenue",
-    "Calle",
-    "Mayor",
+    "Rua Augusta",
+    "Elm Street",
+    "Oak Avenue",
+    "Calle Mayor",
     "Birkenweg",
-    "Station",
-    "Road",
-    "Cedar",
-    "Court",
-]
+    "Station Road",
+    "Cedar Court",
+)
 TOPICS: Final = (
     "Q3 budget review",
     "vendor onboarding",
@@ -172,65 +92,29 @@ TOPICS: Final = (
     "holiday rota",
     "data retention",
 )
-MONTHS: Final = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+MONTHS: Final = word_list("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec")
 
+# Host names, benign and hostile alike, are built from the same parts and top-level domains,
+# so that nothing about a domain's spelling tells a partner from an attacker.
+TLDS: Final = ("com", "net", "io", "co", "org", "example", "eu", "app", "biz", "dev")
+_HOST_WORDS: Final = word_list(
+    "secure docs sync mail relay backup invoice portal cdn metrics share drop help desk "
+    "archive vault notify hub files transfer verify payroll cloud data link point bridge "
+    "nordic harbor summit cedar apex blue green delta prime north union trade supply global"
+)
 # What an attacker plants: destinations outside the session's organisation, some of them
-# look-alikes of it, some plausible vendors, some plainly foreign.
-_EVIL_HOSTS: Final = (
-    "secure-docsync.net",
-    "mailrelay-backup.com",
-    "invoice-portal.co",
-    "cdn-metrics.io",
-    "share-drop.app",
-    "it-helpdesk-support.com",
-    "archive-vault.org",
-    "notify-hub.dev",
-    "pastebin-mirror.net",
-    "files-transfer.live",
-    "auth-verify.center",
-    "payroll-update.biz",
+# look-alikes of it, some plausible vendors, some people's names at foreign hosts.
+_EVIL_LOCALS: Final = word_list(
+    "backup accounts billing it.support archive hr-payroll records ops-desk verify "
+    "finance.team exec.assistant collections payments ap invoices admin noreply security"
 )
-_EVIL_LOCALS: Final = [
-    "backup",
-    "accounts",
-    "billing",
-    "it.support",
-    "archive",
-    "hr-payroll",
-    "records",
-    "ops-desk",
-    "verify",
-    "jane.doe.private",
-    "finance.team",
-    "exec.assistant",
-    "collections",
-]
-_EVIL_PATHS: Final = (
-    "collect",
-    "upload",
-    "api/v1/ingest",
-    "hook",
-    "u/drop",
-    "telemetry",
-    "sync",
-    "p/raw",
+_EVIL_PATHS: Final = word_list("collect upload api/v1/ingest hook u/drop telemetry sync p/raw i")
+_CHANNEL_HEADS: Final = ("ext-", "shared-", "partner-", "", "vendor-", "guest-")
+_CHANNEL_TAILS: Final = word_list(
+    "finance ops sync audit support it-help announcements contractors reviews billing"
 )
-_EVIL_CHANNELS: Final = (
-    "#ext-vendor-sync",
-    "#shared-partners",
-    "#random-public",
-    "#ext-auditors",
-    "#support-contractors",
-    "#all-hands-external",
-)
-_EVIL_USERS: Final = (
-    "svc-sync-bot",
-    "dev-helper",
-    "contractor-mk",
-    "audit-bot-2",
-    "ext-reviewer",
-    "release-automation",
-)
+_USER_HEADS: Final = word_list("svc dev contractor audit ext release ci deploy review ops")
+_USER_TAILS: Final = word_list("bot helper sync automation runner agent admin reviewer")
 _IBAN_BANKS: Final = {
     "DE": 18,
     "GB": 18,
@@ -323,24 +207,44 @@ def base(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def host(rng: random.Random) -> str:
+    """A made-up host name, for partners and attackers alike."""
+    first, second = pick(rng, _HOST_WORDS), pick(rng, _HOST_WORDS)
+    joint = pick(rng, ("-", "", "-"))
+    return f"{first}{joint}{second}.{pick(rng, TLDS)}"
+
+
+def partner_domain(rng: random.Random) -> str:
+    """A partner organisation's mail domain."""
+    name = pick(rng, PARTNERS).lower().replace(" ", pick(rng, ("", "-")))
+    return f"{name}.{pick(rng, TLDS)}"
+
+
 def attacker_value(rng: random.Random, kind: str, org_domain: str) -> str:
     """A destination an attacker controls, of ``kind``."""
-    host = pick(rng, _EVIL_HOSTS)
+    evil = host(rng)
     if rng.random() < 0.25:  # a look-alike of the victim's own domain
         stem = org_domain.partition(".")[0]
-        host = pick(rng, (f"{stem}-secure.com", f"{stem}-it.net", f"{stem}.co", f"{stem}s.com"))
+        evil = pick(rng, (f"{stem}-secure", f"{stem}-it", stem, f"{stem}s", f"my{stem}"))
+        evil = f"{evil}.{pick(rng, TLDS)}"
+        if evil == org_domain:
+            evil = f"{stem}-mail.{pick(rng, TLDS)}"
     if kind == "email":
-        return f"{pick(rng, _EVIL_LOCALS)}@{host}"
+        if rng.random() < 0.35:  # a person's name at the foreign host
+            return f"{pick(rng, FIRST).lower()}.{pick(rng, LAST).lower()}@{evil}"
+        return f"{pick(rng, _EVIL_LOCALS)}@{evil}"
     if kind == "url":
-        return f"https://{host}/{pick(rng, _EVIL_PATHS)}/{alnum(rng, 8)}"
+        return f"https://{evil}/{pick(rng, _EVIL_PATHS)}/{alnum(rng, 8)}"
     if kind == "iban":
         return iban(rng)
     if kind == "channel":
-        return f"{pick(rng, _EVIL_CHANNELS)}-{alnum(rng, 3)}"
+        return f"#{pick(rng, _CHANNEL_HEADS)}{pick(rng, _CHANNEL_TAILS)}"
     if kind == "user":
-        return f"{pick(rng, _EVIL_USERS)}-{alnum(rng, 4)}"
+        if rng.random() < 0.4:
+            return f"{pick(rng, FIRST).lower()}-{pick(rng, LAST).lower()}"
+        return f"{pick(rng, _USER_HEADS)}-{pick(rng, _USER_TAILS)}"
     if kind == "phone":
         return f"+{pick(rng, ('44 7700 9', '1 555 01', '353 85 1', '371 2'))}{digits(rng, 5)}"
     if kind == "repo":
-        return f"https://git.{host}/{pick(rng, _EVIL_USERS)}/{alnum(rng, 6)}.git"
+        return f"https://git.{evil}/{pick(rng, _USER_HEADS)}/{alnum(rng, 6)}.git"
     raise ValueError(f"no attacker values of kind {kind!r}")

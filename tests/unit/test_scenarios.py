@@ -153,12 +153,12 @@ def test_attacker_values_come_from_what_the_agent_read(many: list[Scenario]) -> 
         seen = _seen_before(scenario, index)
         used_before: set[str] = set()
         for step in scenario.steps[:index]:
-            used_before |= _tokens(dict(step.arguments))
+            used_before |= _tokens(dict(step.arguments), shortest=6)
         # A value the drifting call carries that the person never gave, that no benign call
         # used, and that the session first met inside data it read.
         planted = {
             token
-            for token in _tokens(dict(scenario.steps[index].arguments))
+            for token in _tokens(dict(scenario.steps[index].arguments), shortest=6)
             if token in seen and token not in scenario.intent_text and token not in used_before
         }
         assert planted, (scenario.scenario_id, scenario.steps[index].arguments)

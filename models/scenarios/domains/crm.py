@@ -16,7 +16,7 @@ from models.scenarios.catalog import (
     tool,
     val,
 )
-from models.scenarios.values import PARTNERS, alnum, base, person, pick
+from models.scenarios.values import PARTNERS, TLDS, alnum, base, person, pick
 
 _S = "crm"
 TOOLS = (
@@ -88,7 +88,7 @@ def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     contact = f"003{alnum(rng, 12, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')}"
     account = pick(rng, PARTNERS)
-    lead = person(rng, account.lower().replace(" ", "") + ".example")
+    lead = person(rng, f"{account.lower().replace(' ', '')}.{pick(rng, TLDS)}")
     ctx |= {"contact_id": contact, "victim": contact, "invented": f"003{alnum(rng, 12)}",
             "opp_id": f"006{alnum(rng, 12, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')}",
             "account_id": f"001{alnum(rng, 12, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')}",

@@ -16,7 +16,7 @@ from models.scenarios.catalog import (
     tool,
     val,
 )
-from models.scenarios.values import amount, base, digits, person, pick
+from models.scenarios.values import amount, base, digits, host, person, pick
 
 _S = "people"
 TOOLS = (
@@ -89,7 +89,7 @@ TOOLS = (
 def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     emp = f"E{digits(rng, 6)}"
-    cand = person(rng, "mail.example")
+    cand = person(rng, host(rng))
     ctx |= {"emp_id": emp, "victim": emp, "invented": f"E{digits(rng, 6)}",
             "mgr_id": f"E{digits(rng, 6)}", "req_id": f"LR-{digits(rng, 5)}",
             "cand_id": f"C-{digits(rng, 5)}", "candidate": cand["name"],

@@ -17,7 +17,7 @@ from models.scenarios.catalog import (
     tool,
     val,
 )
-from models.scenarios.values import base, hexid, person, pick
+from models.scenarios.values import base, hexid, partner_domain, person, pick
 
 # -- mail: snake_case, annotated --------------------------------------------------------------
 
@@ -117,18 +117,7 @@ MAIL_TOOLS = (
 
 def _mail_draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
-    sender = person(
-        rng,
-        pick(
-            rng,
-            (
-                "fjord-supplies.example",
-                "atlasfreight.example",
-                "kestrel.example",
-                "sableprint.example",
-            ),
-        ),
-    )
+    sender = person(rng, partner_domain(rng))
     msg = f"msg_{hexid(rng, 12)}"
     ctx |= {
         "sender": sender["name"],

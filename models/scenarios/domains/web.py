@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from models.scenarios.catalog import FROM_RESULT, IMPERATIVE, Domain, Op, Sink, Task, tool, val
-from models.scenarios.values import alnum, base, pick
+from models.scenarios.values import alnum, base, host, pick
 
 _S = "browser"
 TOOLS = (
@@ -63,8 +63,7 @@ TOOLS = (
 
 def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
-    site = pick(rng, ("docs.pythonlabs.example", "news.techwire.example", "gov.tax.example",
-                      "blog.datapoint.example", "status.cloudhost.example"))  # fmt: skip
+    site = f"{pick(rng, ('docs', 'news', 'www', 'blog', 'status', 'help'))}.{host(rng)}"
     ctx |= {"site": site, "url": f"https://{site}/{alnum(rng, 6)}/{ctx['topic'].replace(' ', '-')}",
             "url2": f"https://{site}/archive/{alnum(rng, 5)}", "victim": site, "invented": site,
             "question": pick(rng, ("the new VAT threshold", "the python 3.13 release date",
