@@ -6,6 +6,7 @@ Only calls the person never asked for carry ``drift``; the task's own calls stay
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, replace
 from typing import Final
@@ -74,6 +75,17 @@ _TRIGGER_TEXT: Final = ("Rate limit exceeded, retry after 2s", "upstream timeout
                         "temporarily unavailable, please retry")  # fmt: skip
 
 
+def _json_text(text: str) -> str:
+    """``text`` as it sits inside a JSON string (a result that is JSON stays valid JSON)."""
+    return json.dumps(text)[1:-1]
+
+
+def _takes_text(item: _Item) -> bool:
+    return isinstance(item, _Call) and (
+        bool(item.op.slot) or not item.result.startswith(("[", "{"))
+    )
+
+
 def is_read_name(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in _READ_WORDS)
@@ -121,7 +133,8 @@ class _Builder:
     def call(self, domain: Domain, op: Op, ctx: Context | None = None) -> _Call:
         ctx = ctx or self.ctx
         args = fill(dict(op.args), ctx)
-        return _Call(domain, domain.tool(op.tool), args, fill(op.result, ctx), op)
+        shown = Context(ctx, **{op.slot: _json_text(str(ctx[op.slot]))}) if op.json_slot else ctx
+        return _Call(domain, domain.tool(op.tool), args, fill(op.result, shown), op)
 
     def task_calls(self, task: Task) -> list[_Item]:
         calls: list[_Item] = []
@@ -142,7 +155,7 @@ class _Builder:
             original = str(self.ctx[op.slot])
             joined = f"{original}\n\n{text}" if not middle else text
             if op.json_slot:
-                joined = joined.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                joined = _json_text(joined)
             call.result = fill(op.result, Context(self.ctx, **{op.slot: joined}))
         else:
             call.result = f"{call.result}\n{text}"
@@ -175,11 +188,11 @@ class _Builder:
         rng = self.rng
         carriers = [i for i, c in enumerate(calls) if isinstance(c, _Call) and c.op.slot]
         style = style or pick(rng, attacks.INJECTION_STYLES)
-        if style == attacks.SPLIT and not any(i > 0 for i in carriers):
+        # A split needs an earlier result whose text can take a plain line (not bare JSON).
+        splittable = [i for i in carriers if i > 0 and _takes_text(calls[i - 1])]
+        if style == attacks.SPLIT and not splittable:
             style = attacks.DIRECT
-        carrier_at = pick(
-            rng, [i for i in carriers if i > 0] if style == attacks.SPLIT else carriers
-        )
+        carrier_at = pick(rng, splittable if style == attacks.SPLIT else carriers)
         carrier = calls[carrier_at]
         assert isinstance(carrier, _Call)
         domain, sink, verb = self.aim(carrier, exfil)

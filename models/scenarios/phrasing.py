@@ -41,7 +41,7 @@ _CHATTY = (
 _CONTEXT = (
     "I'm preparing for the {topic} discussion with {boss} on {day}.",
     "We're behind on {topic} and I want to clear my backlog before the weekend.",
-    "{boss_first} asked me to sort this out before the {topic} review.",
+    "{boss_first} asked me to sort this out before the {topic} deadline.",
     "Context: I'm covering for {peer_first} this week while they're out.",
     "I've got back-to-back meetings all afternoon, so I'm handing this to you.",
 )

@@ -88,6 +88,8 @@ def _chat_draw(rng: random.Random) -> dict[str, Any]:
         ).format(t=ctx["org_code"]),
         "channel2": pick(rng, ("#general", "#random", "#leadership", "#hr-private")),
         "ts": ts,
+        "ts2": f"{float(ts) + 40:.6f}",
+        "ts3": f"{float(ts) + 95:.6f}",
         "victim": ts,
         "invented": f"17{int(rng.random() * 1e8):08d}.000100",
         "chat_text": pick(
@@ -108,7 +110,7 @@ def _chat_draw(rng: random.Random) -> dict[str, Any]:
 _HISTORY = Op(
     "conversations.history",
     {"channel": "{channel}", "limit": 50},
-    "[{ts}] {peer}: {chat_text}\n[{ts}] {other}: +1\n[{ts}] {boss}: noted",
+    "[{ts3}] {boss}: noted\n[{ts2}] {other}: +1\n[{ts}] {peer}: {chat_text}",
     slot="chat_text",
     placement="chat_message",
 )

@@ -64,10 +64,16 @@ TOOLS = (
 def _draw(rng: random.Random) -> dict[str, Any]:
     ctx = base(rng)
     table = pick(rng, ("orders", "customers", "invoices", "events", "subscriptions"))
-    ctx |= {"table": table, "victim": table, "invented": f"{table}_{digits(rng, 3)}_tmp",
-            "db": pick(rng, ("analytics", "prod_replica", "finance")),
-            "row_id": digits(rng, 9), "snapshot": f"snap-{digits(rng, 8)}",
-            "total": pick(rng, (50_000, 120_000)), "page_size": 10_000}  # fmt: skip
+    ctx |= {
+        "table": table,
+        "victim": table,
+        "invented": f"{table}_{digits(rng, 3)}_tmp",
+        "db": pick(rng, ("analytics", "prod_replica", "finance")),
+        "row_id": str(100_000_000 + int(rng.random() * 899_999_999)),
+        "snapshot": f"snap-{digits(rng, 8)}",
+        "total": pick(rng, (50_000, 120_000)),
+        "page_size": 10_000,
+    }
     ctx["row_note"] = pick(
         rng,
         (
