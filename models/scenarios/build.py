@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from models.scenarios import attacks
+from models.scenarios.bridges import BRIDGES
 from models.scenarios.catalog import LONG_READ, READ, Context, Domain, Op, Sink, Task, fill
 from models.scenarios.phrasing import DELEGATED, PHRASINGS, phrase
 from models.scenarios.types import (
@@ -34,6 +35,7 @@ IGNORED_INJECTION_SHARE: Final = 0.12  # benign sessions that read planted text 
 DELEGATED_BENIGN_SHARE: Final = 0.10  # benign downstream agents doing what they were asked
 RETRY_SHARE: Final = 0.06  # benign calls that fail once and are retried
 RELIST_SHARE: Final = 0.08  # sessions whose client lists the same tools again mid-session
+BRIDGE_SHARE: Final = 0.75  # sessions with a bridged second domain whose task spans both
 
 CREEP_STYLES: Final = ("widened_to_write", "new_resource", "new_service")
 DESTROY_STYLES: Final = ("hallucinated_id", "destructive_cleanup", "overwrite")
@@ -118,6 +120,7 @@ class _Builder:
         self.rng = rng
         self.domain = domain
         self.companion = companion
+        self.by_name = {d.name: d for d in (domain, companion) if d is not None}
         ctx = Context(companion.draw(rng)) if companion else Context()
         ctx.update(domain.draw(rng))
         if "total" in ctx:
@@ -132,6 +135,7 @@ class _Builder:
 
     def call(self, domain: Domain, op: Op, ctx: Context | None = None) -> _Call:
         ctx = ctx or self.ctx
+        domain = self.by_name[op.domain] if op.domain else domain
         args = fill(dict(op.args), ctx)
         shown = Context(ctx, **{op.slot: _json_text(str(ctx[op.slot]))}) if op.json_slot else ctx
         return _Call(domain, domain.tool(op.tool), args, fill(op.result, shown), op)
@@ -398,15 +402,23 @@ def build(
     """A session in ``domain`` (``companion``'s tools also held), drifting by ``threat``, or
     benign when ``threat`` is ""."""
     b = _Builder(rng, domain, companion)
-    tasks = domain.tasks
-    if threat in (INJECTED_CALL, EXFILTRATION) or rng.random() < IGNORED_INJECTION_SHARE:
-        tasks = tuple(t for t in tasks if any(op.slot for op in t.ops)) or tasks
-    if threat == EXCESSIVE_AGENCY:
-        tasks = tuple(t for t in tasks if t.kind != LONG_READ)
-    if threat in (SCOPE_CREEP, DESTRUCTIVE_WRITE):  # mostly reads: the task asked no write
-        tasks = tuple(t for t in tasks if t.kind == READ) if rng.random() < 0.7 else tasks
-        tasks = tasks or domain.tasks
-    task = pick(rng, tasks)
+    ignored = not threat and rng.random() < IGNORED_INJECTION_SHARE
+    bridges = BRIDGES.get((domain.name, companion.name), ()) if companion else ()
+    use_bridge = bool(bridges) and rng.random() < BRIDGE_SHARE
+    # Scope creep and destructive writes mostly follow a task that asked for no write.
+    reads_only = threat in (SCOPE_CREEP, DESTRUCTIVE_WRITE) and rng.random() < 0.7
+
+    def fits(task: Task) -> bool:
+        planted = threat in (INJECTED_CALL, EXFILTRATION) or ignored
+        if planted and not any(op.slot for op in task.ops):
+            return False  # planted text needs a result that carries data
+        if threat == EXCESSIVE_AGENCY and task.kind == LONG_READ:
+            return False
+        return not reads_only or task.kind == READ
+
+    pools = (bridges, domain.tasks) if use_bridge else (domain.tasks,)
+    fitting = next((found for pool in pools if (found := [t for t in pool if fits(t)])), None)
+    task = pick(rng, fitting or domain.tasks)
     calls = b.task_calls(task)
     benign_count = len(calls)
     drift_at = -1
@@ -414,7 +426,7 @@ def build(
         drift_at = b.inject(calls, threat, threat == EXFILTRATION)
     elif threat:
         drift_at = _DRIFT_BUILDERS[threat](b, calls)
-    elif any(c.op.slot for c in calls if isinstance(c, _Call)) and rng.random() < 0.12:
+    elif ignored and any(c.op.slot for c in calls if isinstance(c, _Call)):
         b.inject(calls, "", None, obey=False)  # planted, and ignored: the agent never obeys
         b.tags.append(f"ignored_injection:{b.style}")
         b.style = ""

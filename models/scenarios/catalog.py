@@ -60,6 +60,7 @@ class Op:
     slot: str = ""
     placement: str = ""
     json_slot: bool = False
+    domain: str = ""  # the domain whose tool this is, when not the task's own (bridges)
 
 
 @dataclass(frozen=True, slots=True)

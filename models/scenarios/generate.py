@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from kernel.errors import LedgerError
+from models.scenarios.bridges import BRIDGES
 from models.scenarios.build import COMPANION_SHARE, build
 from models.scenarios.domains import ALL
 from models.scenarios.types import THREATS, Scenario
@@ -45,7 +46,12 @@ def generate(
         rng = random.Random(f"scenarios:{seed}:{i}")  # noqa: S311
         domain = chosen[i % len(chosen)]
         threat = pick(rng, THREATS) if rng.random() < drift_share else ""
-        others = [d for d in chosen if d is not domain]
-        companion = pick(rng, others) if others and rng.random() < COMPANION_SHARE else None
+        companion = None
+        if rng.random() < COMPANION_SHARE:
+            others = [d for d in chosen if d is not domain]
+            # Mostly a companion the domain has work with, so that a second server's tools
+            # are used by benign tasks as often as by attacks.
+            bridged = [d for d in others if (domain.name, d.name) in BRIDGES]
+            companion = pick(rng, bridged if bridged and rng.random() < 0.6 else others or [None])
         scenarios.append(build(rng, f"sc-{seed}-{i:05d}", domain, companion, threat))
     return scenarios

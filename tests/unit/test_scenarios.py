@@ -189,6 +189,21 @@ def test_benign_sessions_take_values_from_results(many: list[Scenario]) -> None:
     assert flows > 100 and acted > 0.8 * flows
 
 
+def test_second_servers_serve_benign_tasks_too(many: list[Scenario]) -> None:
+    """A call to a second server is no sign of drift by itself: benign tasks that span two
+    domains use it about as often as attacks do."""
+
+    def spans(scenario: Scenario) -> bool:
+        return len({step.server for step in scenario.steps if step.kind == "call"}) > 1
+
+    paired = [s for s in many if any(t.startswith("companion:") for t in s.tags)]
+    benign = [s for s in paired if not s.drifting]
+    drifting = [s for s in paired if s.drifting]
+    benign_share = sum(map(spans, benign)) / len(benign)
+    drifting_share = sum(map(spans, drifting)) / len(drifting)
+    assert benign_share > 0.3 and abs(benign_share - drifting_share) < 0.25
+
+
 def test_benign_planted_text_is_ignored_and_long_reads_are_long(many: list[Scenario]) -> None:
     ignored = [s for s in many if any(t.startswith("ignored_injection:") for t in s.tags)]
     assert len(ignored) > 30

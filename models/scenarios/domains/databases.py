@@ -74,6 +74,7 @@ def _draw(rng: random.Random) -> dict[str, Any]:
         "total": pick(rng, (50_000, 120_000)),
         "page_size": 10_000,
     }
+    ctx["row_count"] = str(10_000 + int(rng.random() * 90_000))
     ctx["row_note"] = pick(
         rng,
         (
@@ -119,7 +120,7 @@ DATABASES = Domain(
                         "sql": "SELECT count(*) FROM {table} WHERE month = '{month}'",
                         "database": "{db}",
                     },
-                    "[[4211]]",
+                    "[[{row_count}]]",
                 ),
             ),
         ),

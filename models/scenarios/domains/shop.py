@@ -17,7 +17,7 @@ from models.scenarios.catalog import (
     tool,
     val,
 )
-from models.scenarios.values import amount, base, digits, pick
+from models.scenarios.values import amount, base, digits, partner_domain, person, pick
 
 _S = "shop-admin"
 TOOLS = (
@@ -109,6 +109,8 @@ def _draw(rng: random.Random) -> dict[str, Any]:
         "total": pick(rng, (300, 500)),
         "page_size": 50,
     }
+    buyer = person(rng, partner_domain(rng))
+    ctx["customer"], ctx["customer_email"] = buyer["name"], buyer["email"]
     ctx["order_note"] = pick(
         rng,
         (
@@ -131,7 +133,8 @@ def _draw(rng: random.Random) -> dict[str, Any]:
 _ORDER = Op(
     "shop_get_order",
     {"order_id": "{order_id}"},
-    "Order {order_id}\nCustomer: {customer}\nItems: 1x {product} ({sku}) {price} EUR\n"
+    "Order {order_id}\nCustomer: {customer} <{customer_email}>\n"
+    "Items: 1x {product} ({sku}) {price} EUR\n"
     "Ship to: {street}, {city}\nNote: {order_note}",
     slot="order_note",
     placement="order_note",
