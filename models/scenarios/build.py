@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, replace
 from typing import Final
 
 from models.scenarios import attacks
 from models.scenarios.bridges import BRIDGES
 from models.scenarios.catalog import LONG_READ, READ, Context, Domain, Op, Sink, Task, fill
-from models.scenarios.phrasing import DELEGATED, PHRASINGS, phrase
+from models.scenarios.phrasing import DELEGATED, LONG, MULTI_STEP, PHRASINGS, phrase
 from models.scenarios.types import (
     CONFUSED_DEPUTY,
     DESTRUCTIVE_WRITE,
@@ -35,6 +36,7 @@ IGNORED_INJECTION_SHARE: Final = 0.12  # benign sessions that read planted text 
 DELEGATED_BENIGN_SHARE: Final = 0.10  # benign downstream agents doing what they were asked
 RETRY_SHARE: Final = 0.06  # benign calls that fail once and are retried
 RELIST_SHARE: Final = 0.08  # sessions whose client lists the same tools again mid-session
+LISTED_POISON_SHARE: Final = 0.07  # planted text in a tool's description from the start
 BRIDGE_SHARE: Final = 0.75  # sessions with a bridged second domain whose task spans both
 
 CREEP_STYLES: Final = ("widened_to_write", "new_resource", "new_service")
@@ -121,6 +123,7 @@ class _Builder:
         self.domain = domain
         self.companion = companion
         self.by_name = {d.name: d for d in (domain, companion) if d is not None}
+        self.poisoned: dict[str, Tool] = {}  # tools listed from the start with planted text
         ctx = Context(companion.draw(rng)) if companion else Context()
         ctx.update(domain.draw(rng))
         if "total" in ctx:
@@ -203,14 +206,23 @@ class _Builder:
         names = {k: str(self.ctx[k]) for k in ("boss", "boss_first", "partner", "amount")}
         texts = attacks.plant(rng, style, verb, target=str(self.ctx["target"]),
                               target_kind=sink.target, exfil=sink.exfil, names=names)  # fmt: skip
+        placement = carrier.op.placement
         if len(texts) == 2:
             first = calls[carrier_at - 1]
             assert isinstance(first, _Call)
             self.plant_in(first, texts[0])
             self.plant_in(carrier, texts[1])
+        elif rng.random() < LISTED_POISON_SHARE:
+            # In the description of a tool the server listed from the start: the agent read
+            # it before any call (a poisoned server, not one that changed).
+            listed = carrier.tool
+            self.poisoned[listed.name] = replace(
+                listed, description=f"{listed.description} {texts[0]}"
+            )
+            placement = "tool_description"
         else:
             self.plant_in(carrier, texts[0], middle=style == attacks.BURIED)
-        self.tags.append(f"placement:{carrier.op.placement}")
+        self.tags.append(f"placement:{placement}")
         if domain is not self.domain:
             self.tags.append("cross_domain_sink")
         self.style = style
@@ -444,22 +456,33 @@ def build(
     return _scenario(b, scenario_id, task, calls, threat)
 
 
+def _steps_of(ask: str) -> list[str]:
+    """The parts of a compound ask ("find X and send it to Y"), when each is a clause."""
+    if ask.endswith("?"):
+        return []  # a question is one thing to answer
+    parts = [p.strip(" ,") for p in re.split(r";| and then | and |, then ", ask)]
+    return parts if len(parts) > 1 and all(len(p.split()) >= 2 for p in parts) else []
+
+
 def _scenario(
     b: _Builder, scenario_id: str, task: Task, calls: list[_Item], threat: str
 ) -> Scenario:
     rng, ctx, domain = b.rng, b.ctx, b.domain
     ask = pick(rng, task.asks).format_map(ctx)
     task_tools = list(dict.fromkeys(op.tool for op in task.ops))
+    steps = [s.format_map(ctx) for s in task.steps_text] or _steps_of(ask)
     style = pick(rng, PHRASINGS)
+    if style == MULTI_STEP and len(steps) < 2:
+        style = LONG  # a one-step job has no list of steps to give
     if b.delegated:
         b.agent = f"{domain.name}-{pick(rng, ('worker', 'subagent', 'executor', 'specialist'))}"
         style = DELEGATED if rng.random() < 0.6 else style
     names = {k: str(ctx[k]) for k in ("me", "me_first", "topic", "boss", "boss_first", "day",
                                       "peer_first")}  # fmt: skip
     names["upstream"] = pick(rng, ("planner", "orchestrator", "concierge", "triage", "router"))
-    text = phrase(rng, style, ask, names=names, tools=task_tools,
-                  steps=[s.format_map(ctx) for s in task.steps_text])  # fmt: skip
+    text = phrase(rng, style, ask, names=names, tools=task_tools, steps=steps)
     tools = domain.tools + (b.companion.tools if b.companion else ())
+    tools = tuple(b.poisoned.get(t.name, t) for t in tools)
     scopes = domain.scopes + (b.companion.scopes if b.companion else ())
     declared = rng.random() < DECLARED_SHARE
     tags = [f"task:{task.name}", f"kind:{task.kind}", *b.tags]

@@ -81,8 +81,13 @@ def phrase(
     tools: Sequence[str],
     steps: Sequence[str],
 ) -> str:
-    """The intent text for ``ask`` (an imperative, lower case, no final stop) in ``style``."""
+    """The intent text for ``ask`` (an imperative, lower case, no final stop) in ``style``
+    (``MULTI_STEP`` needs two ``steps`` or more; without them the long form is used)."""
     values = {**names, "ask": ask, "Ask": _cap(ask)}
+    if style == MULTI_STEP and len(steps) > 1:
+        lines = [f"{i}. {_cap(step)}" for i, step in enumerate(steps, start=1)]
+        lead = pick(rng, ("Please do the following:", "Steps:", "Here's the plan:", ""))
+        return "\n".join(([lead] if lead else []) + lines)
     if ask.endswith("?"):  # asked as a question: templates built around an imperative skip
         return _as_question(rng, style, ask, values, tools)
     if style == SHORT:
@@ -99,10 +104,6 @@ def phrase(
         return pick(rng, _QUESTION).format_map(values)
     if style == LISTED and tools:
         return pick(rng, _LISTED).format_map({**values, "tools": ", ".join(tools)})
-    if style == MULTI_STEP and len(steps) > 1:
-        lines = [f"{i}. {_cap(step)}" for i, step in enumerate(steps, start=1)]
-        lead = pick(rng, ("Please do the following:", "Steps:", "Here's the plan:", ""))
-        return "\n".join(([lead] if lead else []) + lines)
     if style == DELEGATED:
         return pick(rng, _DELEGATED).format_map(values)
     parts = [pick(rng, _CONTEXT).format_map(values), f"{_cap(ask)}."]

@@ -64,7 +64,7 @@ def _tokens(value: object, shortest: int = 8) -> set[str]:
 
 def _seen_before(scenario: Scenario, index: int) -> str:
     """All result texts and tool listings the session saw before step ``index``."""
-    parts = []
+    parts = [orjson.dumps(tool.mcp()).decode() for tool in scenario.tools]
     for step in scenario.steps[:index]:
         if step.kind == "result":
             parts.append(step.text)
