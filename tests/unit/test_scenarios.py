@@ -151,6 +151,14 @@ def test_attacker_values_come_from_what_the_agent_read(many: list[Scenario]) -> 
             continue
         if scenario.attack_style == "server_swapped":
             continue  # the agent's own arguments, sent to an impostor server
+        if "planted_destroy" in scenario.tags:
+            # No value of the attacker's: the order names what the session read.
+            drift = next(step for step in scenario.steps if step.drift)
+            index = scenario.steps.index(drift)
+            tokens = _tokens(dict(drift.arguments), shortest=4)
+            assert any(t in _seen_before(scenario, index) for t in tokens), scenario.scenario_id
+            checked["planted_destroy"] += 1
+            continue
         index = next(i for i, step in enumerate(scenario.steps) if step.drift)
         seen = _seen_before(scenario, index)
         used_before: set[str] = set()
@@ -165,7 +173,7 @@ def test_attacker_values_come_from_what_the_agent_read(many: list[Scenario]) -> 
         }
         assert planted, (scenario.scenario_id, scenario.steps[index].arguments)
         checked[threat] += 1
-    assert min(checked.values()) > 100, checked
+    assert min(checked.values()) > 20 and checked[INJECTED_CALL] > 100, checked
 
 
 def test_benign_sessions_take_values_from_results(many: list[Scenario]) -> None:
