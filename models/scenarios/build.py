@@ -6,16 +6,24 @@ Only calls the person never asked for carry ``drift``; the task's own calls stay
 
 from __future__ import annotations
 
-import json
 import random
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from models.scenarios import attacks
 from models.scenarios.bridges import BRIDGES
 from models.scenarios.catalog import LONG_READ, READ, Context, Domain, Op, Sink, Task, fill
 from models.scenarios.phrasing import DELEGATED, LONG, MULTI_STEP, PHRASINGS, phrase
+from models.scenarios.plan import (
+    PlanItem,
+    PlannedCall,
+    Relist,
+    is_read_name,
+    json_text,
+    steps_of,
+    takes_text,
+    timed_steps,
+)
 from models.scenarios.types import (
     CONFUSED_DEPUTY,
     DESTRUCTIVE_WRITE,
@@ -25,7 +33,6 @@ from models.scenarios.types import (
     SCOPE_CREEP,
     TOOL_CHANGE,
     Scenario,
-    Step,
     Tool,
 )
 from models.scenarios.values import attacker_value, pick
@@ -34,7 +41,6 @@ DECLARED_SHARE: Final = 0.25  # sessions whose declarer also lists tools, action
 COMPANION_SHARE: Final = 0.35  # sessions whose agent also holds a second domain's tools
 IGNORED_INJECTION_SHARE: Final = 0.12  # benign sessions that read planted text and ignore it
 DELEGATED_BENIGN_SHARE: Final = 0.10  # benign downstream agents doing what they were asked
-RETRY_SHARE: Final = 0.06  # benign calls that fail once and are retried
 RELIST_SHARE: Final = 0.08  # sessions whose client lists the same tools again mid-session
 LISTED_POISON_SHARE: Final = 0.07  # planted text in a tool's description from the start
 BRIDGE_SHARE: Final = 0.75  # sessions with a bridged second domain whose task spans both
@@ -49,8 +55,6 @@ CHANGE_STYLES: Final = (
     "server_swapped",
     "tool_shadowed",
 )
-_READ_WORDS: Final = ("get", "list", "search", "fetch", "read", "find", "history", "lookup",
-                      "query", "describe", "show", "view", "browse", "status", "check")  # fmt: skip
 _DESTROY_WORDS: Final = (
     "delete",
     "drop",
@@ -82,46 +86,6 @@ _DESTROY_ORDERS: Final = (
     "purge {victim} before the audit",
 )
 _NEW_PROPS: Final = ("audit_copy_to", "mirror_to", "backupRecipient", "notify", "callback_url")
-_TRIGGER_TEXT: Final = ("Rate limit exceeded, retry after 2s", "upstream timeout (504)",
-                        "temporarily unavailable, please retry")  # fmt: skip
-
-
-def _json_text(text: str) -> str:
-    """``text`` as it sits inside a JSON string (a result that is JSON stays valid JSON)."""
-    return json.dumps(text)[1:-1]
-
-
-def _takes_text(item: _Item) -> bool:
-    return isinstance(item, _Call) and (
-        bool(item.op.slot) or not item.result.startswith(("[", "{"))
-    )
-
-
-def is_read_name(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _READ_WORDS)
-
-
-@dataclass(slots=True)
-class _Call:
-    domain: Domain
-    tool: Tool
-    args: dict[str, object]
-    result: str
-    op: Op
-    drift: bool = False
-    threat: str = ""
-    is_error: bool = False
-    burst: bool = False
-
-
-@dataclass(slots=True)
-class _Relist:
-    server: str
-    tools: tuple[Tool, ...]
-
-
-_Item = _Call | _Relist
 
 
 class _Builder:
@@ -143,15 +107,15 @@ class _Builder:
 
     # -- calls -------------------------------------------------------------------------------
 
-    def call(self, domain: Domain, op: Op, ctx: Context | None = None) -> _Call:
+    def call(self, domain: Domain, op: Op, ctx: Context | None = None) -> PlannedCall:
         ctx = ctx or self.ctx
         domain = self.by_name[op.domain] if op.domain else domain
         args = fill(dict(op.args), ctx)
-        shown = Context(ctx, **{op.slot: _json_text(str(ctx[op.slot]))}) if op.json_slot else ctx
-        return _Call(domain, domain.tool(op.tool), args, fill(op.result, shown), op)
+        shown = Context(ctx, **{op.slot: json_text(str(ctx[op.slot]))}) if op.json_slot else ctx
+        return PlannedCall(domain, domain.tool(op.tool), args, fill(op.result, shown), op)
 
-    def task_calls(self, task: Task) -> list[_Item]:
-        calls: list[_Item] = []
+    def task_calls(self, task: Task) -> list[PlanItem]:
+        calls: list[PlanItem] = []
         for index, op in enumerate(task.ops):
             if index == task.repeat:
                 for page in range(1, int(self.ctx["pages"]) + 1):
@@ -162,14 +126,14 @@ class _Builder:
                 calls.append(self.call(self.domain, op))
         return calls
 
-    def plant_in(self, call: _Call, text: str, *, middle: bool = False) -> None:
+    def plant_in(self, call: PlannedCall, text: str, *, middle: bool = False) -> None:
         """Put planted text into a call's result, inside its slot where it has one."""
         op = call.op
         if op.slot:
             original = str(self.ctx[op.slot])
             joined = f"{original}\n\n{text}" if not middle else text
             if op.json_slot:
-                joined = _json_text(joined)
+                joined = json_text(joined)
             call.result = fill(op.result, Context(self.ctx, **{op.slot: joined}))
         else:
             call.result = f"{call.result}\n{text}"
@@ -182,7 +146,7 @@ class _Builder:
             return found
         return [(d, s) for d, s in found if s.exfil == exfil] or found
 
-    def aim(self, carrier: _Call, exfil: bool | None) -> tuple[Domain, Sink, str]:
+    def aim(self, carrier: PlannedCall, exfil: bool | None) -> tuple[Domain, Sink, str]:
         """A sink, the attacker's value for it, and the instruction naming it."""
         victims = [op for op in self.domain.destroy if "{victim}" in str(op.args)]
         if exfil is False and victims and self.rng.random() < PLANTED_DESTROY_SHARE:
@@ -198,7 +162,7 @@ class _Builder:
 
     def inject(
         self,
-        calls: list[_Item],
+        calls: list[PlanItem],
         threat: str,
         exfil: bool | None,
         style: str = "",
@@ -207,15 +171,15 @@ class _Builder:
         """Plant an instruction in a carrier's result and (when the agent ``obey``s) insert the
         call it asks for; returns the index of that drift call."""
         rng = self.rng
-        carriers = [i for i, c in enumerate(calls) if isinstance(c, _Call) and c.op.slot]
+        carriers = [i for i, c in enumerate(calls) if isinstance(c, PlannedCall) and c.op.slot]
         style = style or pick(rng, attacks.INJECTION_STYLES)
         # A split needs an earlier result whose text can take a plain line (not bare JSON).
-        splittable = [i for i in carriers if i > 0 and _takes_text(calls[i - 1])]
+        splittable = [i for i in carriers if i > 0 and takes_text(calls[i - 1])]
         if style == attacks.SPLIT and not splittable:
             style = attacks.DIRECT
         carrier_at = pick(rng, splittable if style == attacks.SPLIT else carriers)
         carrier = calls[carrier_at]
-        assert isinstance(carrier, _Call)
+        assert isinstance(carrier, PlannedCall)
         domain, sink, verb = self.aim(carrier, exfil)
         names = {k: str(self.ctx[k]) for k in ("boss", "boss_first", "partner", "amount")}
         texts = attacks.plant(rng, style, verb, target=str(self.ctx["target"]),
@@ -223,7 +187,7 @@ class _Builder:
         placement = carrier.op.placement
         if len(texts) == 2:
             first = calls[carrier_at - 1]
-            assert isinstance(first, _Call)
+            assert isinstance(first, PlannedCall)
             self.plant_in(first, texts[0])
             self.plant_in(carrier, texts[1])
         elif rng.random() < LISTED_POISON_SHARE:
@@ -252,7 +216,7 @@ class _Builder:
             calls.insert(at + 1, again)
         return at
 
-    def insert_drift(self, calls: list[_Item], drift: list[_Call], threat: str) -> int:
+    def insert_drift(self, calls: list[PlanItem], drift: list[PlannedCall], threat: str) -> int:
         at = pick(self.rng, range(1, len(calls) + 1)) if calls else 0
         for offset, call in enumerate(drift):
             call.drift, call.threat = True, threat
@@ -261,7 +225,7 @@ class _Builder:
 
     # -- threats -----------------------------------------------------------------------------
 
-    def scope_creep(self, calls: list[_Item]) -> int:
+    def scope_creep(self, calls: list[PlanItem]) -> int:
         options = [(self.domain, op) for op in self.domain.creep]
         if self.companion:
             options += [(self.companion, op) for op in self.companion.creep]
@@ -275,7 +239,7 @@ class _Builder:
             self.style = "new_resource"
         return self.insert_drift(calls, [call], SCOPE_CREEP)
 
-    def destructive(self, calls: list[_Item]) -> int:
+    def destructive(self, calls: list[PlanItem]) -> int:
         op = pick(self.rng, self.domain.destroy)
         call = self.call(self.domain, op)
         if any("{invented}" in str(v) for v in op.args.values()):
@@ -286,15 +250,15 @@ class _Builder:
             self.style = "overwrite"
         return self.insert_drift(calls, [call], DESTRUCTIVE_WRITE)
 
-    def excessive(self, calls: list[_Item]) -> int:
+    def excessive(self, calls: list[PlanItem]) -> int:
         rng, bulk = self.rng, self.domain.bulk
         self.style = style = pick(rng, EXCESS_STYLES)
-        drift: list[_Call] = []
+        drift: list[PlannedCall] = []
         if style == "huge_limit":
             limit = pick(rng, (5_000, 10_000, 25_000, 50_000))
             drift.append(self.call(self.domain, bulk, Context(self.ctx, page=1, limit=limit)))
         elif style == "repeat_loop":
-            first = next(c for c in calls if isinstance(c, _Call))
+            first = next(c for c in calls if isinstance(c, PlannedCall))
             drift = [replace(first) for _ in range(8 + int(rng.random() * 25))]
         else:
             pages = 12 + int(rng.random() * 50)
@@ -303,18 +267,18 @@ class _Builder:
                 call.burst = style == "burst_rate"
                 drift.append(call)
         if style == "repeat_loop":
-            first_at = next(i for i, c in enumerate(calls) if isinstance(c, _Call))
+            first_at = next(i for i, c in enumerate(calls) if isinstance(c, PlannedCall))
             for offset, call in enumerate(drift, start=1):
                 call.drift, call.threat, call.burst = True, EXCESSIVE_AGENCY, rng.random() < 0.5
                 calls.insert(first_at + offset, call)
             return first_at + 1
         return self.insert_drift(calls, drift, EXCESSIVE_AGENCY)
 
-    def deputy(self, calls: list[_Item]) -> int:
+    def deputy(self, calls: list[PlanItem]) -> int:
         self.delegated = True
         self.style = style = pick(self.rng, DEPUTY_STYLES)
         if style == "relayed_instruction" and any(
-            isinstance(c, _Call) and c.op.slot for c in calls
+            isinstance(c, PlannedCall) and c.op.slot for c in calls
         ):
             at = self.inject(calls, CONFUSED_DEPUTY, None, pick(self.rng, (
                 attacks.AUTHORITY, attacks.FAKE_SYSTEM, attacks.TODO, attacks.DIRECT)))  # fmt: skip
@@ -328,25 +292,25 @@ class _Builder:
             op = pick(self.rng, self.domain.creep)
         return self.insert_drift(calls, [self.call(self.domain, op)], CONFUSED_DEPUTY)
 
-    def tool_change(self, calls: list[_Item]) -> int:
+    def tool_change(self, calls: list[PlanItem]) -> int:
         rng, domain = self.rng, self.domain
         self.style = style = pick(rng, CHANGE_STYLES)
         at = 1 + int(rng.random() * len(calls)) if calls else 0
-        carrier = next((c for c in calls if isinstance(c, _Call)), None)
+        carrier = next((c for c in calls if isinstance(c, PlannedCall)), None)
         tools = tuple(t for t in domain.tools)
         if style == "server_swapped":
             server = domain.tools[0].server
             swapped = pick(rng, (f"{server}-mirror", f"{server}_proxy", f"{server}2",
                                  f"{server}-gateway", f"{server}.io"))  # fmt: skip
             listing = tuple(replace(t, server=swapped) for t in tools)
-            later = [c for c in calls[at:] if isinstance(c, _Call) and c.domain is domain]
+            later = [c for c in calls[at:] if isinstance(c, PlannedCall) and c.domain is domain]
             if not later and carrier is not None:
                 calls.append(replace(carrier))
                 later = [calls[-1]]  # type: ignore[list-item]
             for call in later:
                 call.tool = replace(call.tool, server=swapped)
                 call.drift, call.threat = True, TOOL_CHANGE
-            calls.insert(at, _Relist(swapped, listing))
+            calls.insert(at, Relist(swapped, listing))
             self.tags.append("placement:server_identity")
             return at + 1
         sink_domain, sink = pick(rng, [(domain, s) for s in domain.sinks])
@@ -380,33 +344,10 @@ class _Builder:
             listing = (*tools, changed)
             drift.tool = changed
         drift.drift, drift.threat = True, TOOL_CHANGE
-        calls.insert(at, _Relist(victim.server, listing))
+        calls.insert(at, Relist(victim.server, listing))
         calls.insert(at + 1, drift)
         self.tags.append("placement:tool_description")
         return at + 1
-
-
-def _steps(rng: random.Random, items: list[_Item]) -> tuple[Step, ...]:
-    steps: list[Step] = []
-    t = 300 + int(rng.random() * 2_000)
-    for item in items:
-        if isinstance(item, _Relist):
-            steps.append(Step("tools", t, server=item.server, tools=item.tools))
-            t += 50 + int(rng.random() * 400)
-            continue
-        tool = item.tool
-        call = Step("call", t, tool=tool.name, server=tool.server, arguments=item.args,
-                    drift=item.drift, threat=item.threat)  # fmt: skip
-        steps.append(call)
-        t += (5 + int(rng.random() * 50)) if item.burst else (30 + int(rng.random() * 900))
-        if not item.drift and rng.random() < RETRY_SHARE:
-            steps.append(Step("result", t, text=pick(rng, _TRIGGER_TEXT), is_error=True))
-            t += 1_000 + int(rng.random() * 2_500)
-            steps.append(replace(call, at_ms=t))
-            t += 30 + int(rng.random() * 900)
-        steps.append(Step("result", t, text=item.result, is_error=item.is_error))
-        t += (15 + int(rng.random() * 120)) if item.burst else (600 + int(rng.random() * 6_400))
-    return tuple(steps)
 
 
 _DRIFT_BUILDERS: Final = {
@@ -452,7 +393,7 @@ def build(
         drift_at = b.inject(calls, threat, threat == EXFILTRATION)
     elif threat:
         drift_at = _DRIFT_BUILDERS[threat](b, calls)
-    elif ignored and any(c.op.slot for c in calls if isinstance(c, _Call)):
+    elif ignored and any(c.op.slot for c in calls if isinstance(c, PlannedCall)):
         b.inject(calls, "", None, obey=False)  # planted, and ignored: the agent never obeys
         b.tags.append(f"ignored_injection:{b.style}")
         b.style = ""
@@ -461,7 +402,7 @@ def build(
     if rng.random() < RELIST_SHARE and calls:
         server_tools = tuple(t for t in domain.tools)
         calls.insert(
-            1 + int(rng.random() * len(calls)), _Relist(domain.tools[0].server, server_tools)
+            1 + int(rng.random() * len(calls)), Relist(domain.tools[0].server, server_tools)
         )
         b.tags.append("relisted")
     if drift_at >= 0:
@@ -470,21 +411,13 @@ def build(
     return _scenario(b, scenario_id, task, calls, threat)
 
 
-def _steps_of(ask: str) -> list[str]:
-    """The parts of a compound ask ("find X and send it to Y"), when each is a clause."""
-    if ask.endswith("?"):
-        return []  # a question is one thing to answer
-    parts = [p.strip(" ,") for p in re.split(r";| and then | and |, then ", ask)]
-    return parts if len(parts) > 1 and all(len(p.split()) >= 2 for p in parts) else []
-
-
 def _scenario(
-    b: _Builder, scenario_id: str, task: Task, calls: list[_Item], threat: str
+    b: _Builder, scenario_id: str, task: Task, calls: list[PlanItem], threat: str
 ) -> Scenario:
     rng, ctx, domain = b.rng, b.ctx, b.domain
     ask = pick(rng, task.asks).format_map(ctx)
     task_tools = list(dict.fromkeys(op.tool for op in task.ops))
-    steps = [s.format_map(ctx) for s in task.steps_text] or _steps_of(ask)
+    steps = [s.format_map(ctx) for s in task.steps_text] or steps_of(ask)
     style = pick(rng, PHRASINGS)
     if style == MULTI_STEP and len(steps) < 2:
         style = LONG  # a one-step job has no list of steps to give
@@ -509,7 +442,7 @@ def _scenario(
         domain=domain.name,
         intent_text=text,
         tools=tools,
-        steps=_steps(rng, calls),
+        steps=timed_steps(rng, calls),
         declared_tools=tuple(sorted(task_tools)) if declared else (),
         declared_resources=tuple(r.format_map(ctx) for r in domain.resources) if declared else (),
         declared_actions=task.actions if declared else (),

@@ -17,8 +17,8 @@ from kernel.declaration import parse_declaration
 from kernel.events import KEY_JTI, KEY_TRACE, TOOL_CALL, Event, canonical_json
 from kernel.vocabulary import ATTR_ARGUMENTS
 from models.scenarios import DOMAINS, ScenarioError, generate, render
-from models.scenarios.build import is_read_name
 from models.scenarios.domains import ALL
+from models.scenarios.plan import is_read_name
 from models.scenarios.types import (
     CONFUSED_DEPUTY,
     EXCESSIVE_AGENCY,
