@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import Final
@@ -40,6 +41,9 @@ def generate(
     if not 0.0 <= drift_share <= 1.0:
         raise ScenarioError(f"drift_share must be within [0, 1], got {drift_share}")
     chosen = [_BY_NAME[name] for name in names]
+    # Ids differ between sets drawn over different domains or shares with the same seed
+    # (a training and a test set), so their rendered sessions never share a token id.
+    digest = hashlib.sha256(f"{','.join(names)}|{drift_share}".encode()).hexdigest()[:6]
     scenarios: list[Scenario] = []
     for i in range(n):
         # Not for secrets: scenarios must be reproducible from the seed.
@@ -53,5 +57,5 @@ def generate(
             # are used by benign tasks as often as by attacks.
             bridged = [d for d in others if (domain.name, d.name) in BRIDGES]
             companion = pick(rng, bridged if bridged and rng.random() < 0.6 else others or [None])
-        scenarios.append(build(rng, f"sc-{seed}-{i:05d}", domain, companion, threat))
+        scenarios.append(build(rng, f"sc-{seed}-{digest}-{i:05d}", domain, companion, threat))
     return scenarios

@@ -78,6 +78,10 @@ def test_same_seed_same_scenarios_and_prefix_stable() -> None:
     assert first == generate(5, 250)
     assert generate(5, 100) == first[:100]
     assert [s.intent_text for s in generate(6, 50)] != [s.intent_text for s in first[:50]]
+    # A set over other domains never reuses an id (their sessions would share a token).
+    other = generate(5, 250, domains=DOMAINS[:4])
+    assert not {s.scenario_id for s in other} & {s.scenario_id for s in first}
+    assert len({s.scenario_id for s in first}) == len(first)
 
 
 def test_every_domain_and_threat_in_many_styles(many: list[Scenario]) -> None:
