@@ -1,0 +1,267 @@
+"""One call's features, read against its session's trail, with a reason for each feature
+that fires (so a score can always say why).
+
+The features never name a tool or a domain: they say what kind of action a call is (from
+hints, its name's and description's verbs), whether the intent asked for that kind, where
+each argument's value came from (the intent, an earlier result, text next to instructions
+in a result, nowhere), the role the value plays (recipient, URL, account, command, amount),
+how much the call asks for against what the intent needs, what changed in the catalogue,
+the delegation, and the agent's baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from models import text
+from models.session import Trail
+from models.trail import Call
+
+FEATURES: Final = (
+    "kind_write",
+    "kind_send",
+    "kind_delete",
+    "kind_pay",
+    "kind_exec",
+    "kind_not_asked",
+    "relevance",
+    "sink_from_result",
+    "sink_from_injected",
+    "sink_novel",
+    "sink_in_intent",
+    "any_from_injected",
+    "target_from_result",
+    "content_from_results",
+    "instruction_seen",
+    "instruction_last",
+    "volume_excess",
+    "calls_log",
+    "same_tool_log",
+    "rate_log",
+    "bulk_unasked",
+    "delegated_not_asked",
+    "delegated_irrelevant",
+    "tool_changed",
+    "tool_unlisted",
+    "baseline_new_tool",
+    "baseline_new_kind",
+    "baseline_volume",
+    "no_intent",
+    "not_asked_x_sink_result",
+    "not_asked_x_sink_novel",
+    "consequential_x_injected",
+    "irrelevant_consequential",
+)
+INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
+CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
+RATE_WINDOW_S = 1.0
+
+
+@dataclass(slots=True)
+class Baseline:
+    """An agent's usual behaviour, learnt from the ledger: tools and kinds it uses, and the
+    per-session call count it rarely exceeds."""
+
+    tools: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    session_calls_p99: float = 0.0
+    sessions: int = 0
+
+
+@dataclass(slots=True)
+class Reading:
+    values: list[float]
+    details: dict[str, str] = field(default_factory=dict)  # feature -> what fired
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 60 else value[:57] + "..."
+
+
+def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Reading:
+    """The features of ``call`` in ``trail``'s context (the trail is not changed)."""
+    x = [0.0] * len(FEATURES)
+    details: dict[str, str] = {}
+    profile = trail.profile(call.tool)
+    kind = profile.kind
+    if call.access == "delete" and kind not in (text.DELETE,):
+        kind = text.DELETE
+    elif call.access == "write" and kind == text.READ:
+        kind = text.WRITE
+    if kind != text.READ:
+        x[INDEX[f"kind_{kind}"]] = 1.0
+    has_intent = bool(trail.intent_words)
+    not_asked = has_intent and kind != text.READ and kind not in trail.intent_kinds
+    if not_asked:
+        x[INDEX["kind_not_asked"]] = 1.0
+        details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
+    relevance = trail.relevance(profile)
+    x[INDEX["relevance"]] = relevance
+    if not has_intent:
+        x[INDEX["no_intent"]] = 1.0
+
+    schema_props = profile.properties
+    sink_result = sink_injected = sink_novel = sink_intent = False
+    any_injected = target_result = content_results = False
+    volume = 0.0
+    for key, raw in text.leaf_values(call.arguments):
+        value = raw.strip()
+        if not value:
+            continue
+        prop = schema_props.get(key)
+        role = text.argument_role(key, prop if isinstance(prop, Mapping) else None, value)
+        if role == text.VOLUME:
+            with contextlib.suppress(ValueError):
+                volume = max(volume, float(value))
+            continue
+        lower = value.lower()
+        if role == text.CONTENT:
+            if len(lower) >= 24 and lower[:40] in trail.results_lower:
+                content_results = True
+                details.setdefault("content_from_results", f"{key} carries text of a result")
+            continue
+        if role == text.AMOUNT or len(lower) < 3:
+            continue
+        compact = lower.replace(" ", "")
+        in_intent = lower in trail.intent_lower or compact in trail.intent_values
+        in_results = compact in trail.result_values or lower in trail.results_lower
+        injected = compact in trail.injected_values or (
+            len(lower) >= 4 and lower in trail.injected_lower
+        )
+        if injected and not in_intent:
+            any_injected = True
+            details.setdefault(
+                "any_from_injected",
+                f"{key}={_short(value)!r} came from a result next to instruction-shaped text",
+            )
+        if role in text.SINK_ROLES:
+            if in_intent:
+                sink_intent = True
+            elif injected:
+                sink_injected = True
+                details.setdefault(
+                    "sink_from_injected",
+                    f"{role} {_short(value)!r} first appeared in a tool result next to "
+                    "instruction-shaped text, not in the intent",
+                )
+            elif in_results:
+                sink_result = True
+                details.setdefault(
+                    "sink_from_result",
+                    f"{role} {_short(value)!r} came from a tool result, not from the intent",
+                )
+            elif lower not in trail.used_values:
+                sink_novel = True
+                details.setdefault(
+                    "sink_novel", f"{role} {_short(value)!r} appears nowhere in the intent or data"
+                )
+        elif role == text.TARGET and in_results and not in_intent:
+            target_result = True
+    x[INDEX["sink_from_result"]] = float(sink_result)
+    x[INDEX["sink_from_injected"]] = float(sink_injected)
+    x[INDEX["sink_novel"]] = float(sink_novel)
+    x[INDEX["sink_in_intent"]] = float(sink_intent)
+    x[INDEX["any_from_injected"]] = float(any_injected)
+    x[INDEX["target_from_result"]] = float(target_result)
+    x[INDEX["content_from_results"]] = float(content_results)
+    x[INDEX["instruction_seen"]] = trail.instruction_strength / 3.0
+    x[INDEX["instruction_last"]] = trail.last_result_instruction / 3.0
+    if trail.instruction_strength:
+        details.setdefault("instruction_seen", "a result carried instruction-shaped text")
+
+    needed = trail.intent_volume or 10.0
+    if volume > needed:
+        excess = math.log10(volume / needed)
+        x[INDEX["volume_excess"]] = min(3.0, excess)
+        if excess >= 0.5:
+            details["volume_excess"] = (
+                f"asks for {volume:g} records where the intent needs ~{needed:g}"
+            )
+    x[INDEX["calls_log"]] = math.log1p(trail.call_count) / 4.0
+    same = trail.tool_counts.get(call.tool, 0)
+    x[INDEX["same_tool_log"]] = math.log1p(same) / 4.0
+    if same >= 20:
+        details["same_tool_log"] = f"{same + 1} calls of {call.tool} in this session"
+    now = call.event_time.timestamp()
+    recent = sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
+    x[INDEX["rate_log"]] = math.log1p(recent) / 4.0
+    if recent >= 10:
+        details["rate_log"] = f"{recent + 1} calls within {RATE_WINDOW_S:g} s"
+    if profile.bulk and not trail.intent_bulk and has_intent:
+        x[INDEX["bulk_unasked"]] = 1.0
+        details["bulk_unasked"] = f"{call.tool} works on everything at once; the intent did not"
+
+    if trail.delegated:
+        if not_asked:
+            x[INDEX["delegated_not_asked"]] = 1.0
+            details["delegated_not_asked"] = (
+                "a delegated agent doing a kind of action the originating intent did not cover"
+            )
+        x[INDEX["delegated_irrelevant"]] = 1.0 - relevance
+    changed = trail.changed.get(call.tool)
+    if changed:
+        x[INDEX["tool_changed"]] = 1.0
+        details["tool_changed"] = (
+            f"{call.tool} was added under the running session"
+            if changed == "added"
+            else f"{call.tool}'s {changed} changed under the running session"
+        )
+    if trail.listed_names and call.tool not in trail.listed_names:
+        x[INDEX["tool_unlisted"]] = 1.0
+        details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
+
+    if baseline is not None and baseline.sessions:
+        if call.tool not in baseline.tools:
+            x[INDEX["baseline_new_tool"]] = 1.0
+            details["baseline_new_tool"] = f"{trail.agent or 'the agent'} never used {call.tool}"
+        if kind not in baseline.kinds:
+            x[INDEX["baseline_new_kind"]] = 1.0
+            details["baseline_new_kind"] = f"{trail.agent or 'the agent'} never did a {kind}"
+        if baseline.session_calls_p99 and trail.call_count + 1 > baseline.session_calls_p99:
+            x[INDEX["baseline_volume"]] = min(
+                3.0, math.log2((trail.call_count + 1) / baseline.session_calls_p99) + 1
+            )
+            details["baseline_volume"] = (
+                f"{trail.call_count + 1} calls, above this agent's usual "
+                f"{baseline.session_calls_p99:g} per session"
+            )
+
+    if target_result:
+        details["target_from_result"] = "acts on an item named only in a tool result"
+    if volume and "volume_excess" not in details and x[INDEX["volume_excess"]]:
+        details["volume_excess"] = f"asks for {volume:g} records"
+    x[INDEX["not_asked_x_sink_result"]] = float(not_asked and (sink_result or sink_injected))
+    x[INDEX["not_asked_x_sink_novel"]] = float(not_asked and sink_novel)
+    consequential = kind in CONSEQUENTIAL
+    x[INDEX["consequential_x_injected"]] = float(consequential and (sink_injected or any_injected))
+    x[INDEX["irrelevant_consequential"]] = float(consequential) * (1.0 - relevance)
+    if consequential and relevance < 0.5:
+        details["irrelevant_consequential"] = (
+            f"a {kind} by {call.tool}, which the intent does not speak of"
+        )
+    if x[INDEX["relevance"]] < 0.2 and has_intent:
+        details["relevance"] = f"{call.tool} has little to do with the intent"
+    return Reading(x, details)
+
+
+def record_call(trail: Trail, call: Call, kind: str) -> None:
+    """Add ``call`` to the trail, after it was scored."""
+    trail.call_count += 1
+    trail.tool_counts[call.tool] = trail.tool_counts.get(call.tool, 0) + 1
+    trail.kind_counts[kind] = trail.kind_counts.get(kind, 0) + 1
+    now = call.event_time.timestamp()
+    times = trail.call_times
+    times.append(now)
+    if len(times) > 64:
+        del times[:32]
+    for _, raw in text.leaf_values(call.arguments):
+        if 3 <= len(raw) <= 200:
+            trail.used_values.add(raw.strip().lower())
+
+
+def arguments_of(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,343 @@
+"""Lexical reading of intents, tool descriptions, arguments and results: which kind of action
+words ask for, which role an argument plays, which values a text carries, and whether a
+text is shaped like instructions addressed to the agent. Word lists, not a language model:
+they are read once per session or per tool and cached by the trail."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+# Kinds of action, from least to most consequential. ``send`` carries data out of the
+# session (mail, chat, share, webhook); ``pay`` moves money; ``exec`` runs code or admin.
+READ: Final = "read"
+WRITE: Final = "write"
+SEND: Final = "send"
+DELETE: Final = "delete"
+PAY: Final = "pay"
+EXEC: Final = "exec"
+KINDS: Final = (READ, WRITE, SEND, DELETE, PAY, EXEC)
+
+
+def _list(spaced: str) -> tuple[str, ...]:
+    return tuple(spaced.split())
+
+
+_KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
+    READ: _list(
+        "read get list fetch search find show view look lookup query check summarize summarise "
+        "summary count browse open download export inspect describe review see tell what which "
+        "retrieve load scan read-only readonly history status report analyse analyze compare"
+    ),
+    WRITE: _list(
+        "write create update edit add set modify rename move schedule book reserve insert "
+        "append draft save assign label tag mark merge commit push comment reply "
+        "invite accept decline cancel reschedule change patch put register enable disable "
+        "configure close reopen archive star pin approve file note"
+    ),
+    SEND: _list(
+        "send email mail forward share post message notify publish reply dm text sms tweet "
+        "broadcast invite webhook submit deliver announce ping slack respond dispatch relay "
+        "transmit upload exfiltrate cc bcc"
+    ),
+    DELETE: _list(
+        "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
+        "terminate deprovision uninstall kill"
+    ),
+    PAY: _list(
+        "pay transfer wire refund charge payout remit purchase buy order checkout settle "
+        "reimburse deposit withdraw"
+    ),
+    EXEC: _list(
+        "run execute exec shell command script deploy install eval sudo admin rotate provision "
+        "restart reboot migrate grant escalate impersonate"
+    ),
+}
+# Words that are nouns as often as verbs ("read my email", "the order"): an intent asks for
+# their kind only where they stand as a verb (see ``intent_kinds``); a tool's name is a verb.
+AMBIGUOUS: Final = frozenset(
+    _list(
+        "email mail message text post order comment book reply dm note file charge deposit export "
+        "download share invite list report review record log transfer history status summary "
+        "payout archive label tag mark draft schedule set change pin star close note record order "
+        "book comment backup sync mirror"
+    )
+)
+_VERB_LEAD: Final = frozenset(
+    _list("please and then to also can could would you kindly just now first next finally")
+)
+KIND_OF_WORD: Final[dict[str, str]] = {}
+for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
+    for _word in _KIND_WORDS[_kind]:
+        KIND_OF_WORD[_word] = _kind
+
+# Words that make a tool's description or an intent about many records at once.
+BULK_WORDS: Final = frozenset(_list("all every entire bulk export dump everything mass"))
+
+# Argument roles: where a value goes. Sinks decide where data or money ends up.
+RECIPIENT: Final = "recipient"
+DESTINATION: Final = "destination"  # URL, webhook, host
+ACCOUNT: Final = "account"  # IBAN, account number, payee
+TARGET: Final = "target"  # file, record, channel, id acted on
+AMOUNT: Final = "amount"
+CONTENT: Final = "content"
+COMMAND: Final = "command"
+VOLUME: Final = "volume"
+OTHER: Final = "other"
+SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT, COMMAND})
+
+_ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    (VOLUME, ("limit", "count", "max", "size", "top", "n", "number", "per_page", "page_size")),
+    (ACCOUNT, ("iban", "account", "payee", "beneficiary", "routing", "swift", "bic", "wallet")),
+    (DESTINATION, ("url", "uri", "webhook", "endpoint", "callback", "host", "domain", "link")),
+    (
+        RECIPIENT,
+        (
+            "to",
+            "recipient",
+            "recipients",
+            "cc",
+            "bcc",
+            "email",
+            "address",
+            "user",
+            "users",
+            "member",
+            "members",
+            "assignee",
+            "invitee",
+            "attendee",
+            "attendees",
+            "owner",
+            "reviewer",
+            "phone",
+            "share_with",
+            "grantee",
+            "principal",
+            "collaborator",
+            "contact",
+            "channel",
+            "chat",
+            "room",
+            "target_user",
+        ),
+    ),
+    (AMOUNT, ("amount", "sum", "price", "total", "value", "quantity", "qty")),
+    (COMMAND, ("command", "cmd", "script", "code", "shell", "sql", "query_sql", "expression")),
+    (CONTENT, ("body", "text", "message", "content", "subject", "note", "comment", "title")),
+)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+EMAIL: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+URL: Final = re.compile(r"(?:https?|ftp)://[^\s\"'<>)\]]+|\bwww\.[^\s\"'<>)\]]+")
+IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+PHONE: Final = re.compile(r"\+\d[\d -]{7,}\d")
+# Ids, handles, channels, paths: tokens with a digit, a separator or a sigil in them.
+ID_LIKE: Final = re.compile(r"(?<![\w.@+-])[#@]?[A-Za-z0-9][\w.:/-]*\w")
+
+STOPWORDS: Final = frozenset(
+    _list(
+        "a an the and or of to for in on at by with from into onto about as is are be been it its "
+        "this that these those my me i we our us you your please can could would will just then "
+        "so do does any some all up out if when than via per"
+    )
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; ``sendEmail`` and ``send_email`` both give send, email."""
+    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+def kind_of(token: str) -> str | None:
+    """The kind of one word, its inflections folded (sends, sending, created, deletes)."""
+    kind = KIND_OF_WORD.get(token)
+    if kind is not None or len(token) < 4:
+        return kind
+    stems: tuple[str, ...] = ()
+    if token.endswith("ing"):
+        stems = (token[:-3], token[:-3] + "e", token[:-4])
+    elif token.endswith("ed"):
+        stems = (token[:-2], token[:-1], token[:-3])
+    elif token.endswith("es"):
+        stems = (token[:-2], token[:-1])
+    elif token.endswith("s"):
+        stems = (token[:-1],)
+    for stem in stems:
+        kind = KIND_OF_WORD.get(stem)
+        if kind is not None:
+            return kind
+    return None
+
+
+def kinds_in(tokens: Iterable[str]) -> set[str]:
+    return {k for k in map(kind_of, tokens) if k is not None}
+
+
+def intent_kinds(text: str) -> set[str]:
+    """The kinds of action an intent asks for: its unambiguous action words anywhere, and
+    the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
+    asked: set[str] = set()
+    for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
+        tokens = words(clause)
+        for i, token in enumerate(tokens):
+            kind = kind_of(token)
+            if kind is None:
+                continue
+            if token not in AMBIGUOUS or i == 0 or tokens[i - 1] in _VERB_LEAD:
+                asked.add(kind)
+    return asked
+
+
+def name_kind(name: str) -> str | None:
+    """The kind a tool's name says, read from its verb (the first word that has a kind)."""
+    for token in words(name):
+        kind = kind_of(token)
+        if kind is not None:
+            return kind
+    return None
+
+
+def argument_role(key: str, schema: Mapping[str, Any] | None, value: str) -> str:
+    """The role an argument plays, from its name, its schema's description and its value's
+    shape (an address is a recipient whatever its key is called)."""
+    if EMAIL.fullmatch(value) or PHONE.fullmatch(value):
+        return RECIPIENT
+    if URL.match(value):
+        return DESTINATION
+    if IBAN.fullmatch(value.upper()) and any(c.isdigit() for c in value):
+        return ACCOUNT
+    key_words = words(key)
+    described = words(str((schema or {}).get("description", ""))) if schema else []
+    for role, names in _ROLE_KEYS:
+        if key.lower() in names or (key_words and key_words[-1] in names):
+            return role
+    for role, names in _ROLE_KEYS:
+        if role in (VOLUME, CONTENT):
+            continue
+        if any(w in names for w in key_words) or any(w in names for w in described[:12]):
+            return role
+    if key_words and key_words[-1] in ("id", "ids", "path", "file", "name", "key"):
+        return TARGET
+    return OTHER
+
+
+def leaf_values(arguments: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, text) of every scalar in the arguments, nested lists and objects walked."""
+    stack: list[tuple[str, Any]] = list(arguments.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend((f"{k}", v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((key, v) for v in value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        else:
+            yield key, str(value)
+
+
+def values_in(text: str) -> set[str]:
+    """The addressable values a text carries (addresses, URLs, account numbers, ids),
+    normalised to lower case."""
+    found: set[str] = set()
+    for pattern in (EMAIL, URL, PHONE):
+        found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
+    found.update(m.group(0).replace(" ", "").lower() for m in IBAN.finditer(text))
+    for m in ID_LIKE.finditer(text):
+        token = m.group(0)
+        digits = sum(c.isdigit() for c in token)
+        if len(token) < 4 or "@" in token[1:]:
+            continue
+        if token[0] in "#@" or (digits and digits < len(token)) or digits >= 6:
+            found.add(token.lower())
+    return found
+
+
+# Instruction-shaped text: several independent families of cues, so that no single
+# template's wording decides. A sentence counts when it carries cues of two families.
+_ADDRESSEE = re.compile(
+    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated)\b", re.I
+)
+_OVERRIDE = re.compile(
+    r"\b(ignore|disregard|forget|override|instead|new instructions?|previous instructions?|"
+    r"prior instructions?|above instructions?|do not (tell|mention|inform|ask|notify)|"
+    r"don'?t (tell|mention|inform|ask|notify)|without (asking|telling|confirm\w*)|silently|"
+    r"secretly|quietly|before (you )?(continue|proceed|answer|reply|respond|finish)|"
+    r"after (that|this|you)|first,? |also|additionally|immediately|right away|at once)\b",
+    re.I,
+)
+_AUTHORITY = re.compile(
+    r"\b(admin\w*|administrator|it department|security team|compliance|ceo|cfo|manager|"
+    r"policy|mandatory|required|must|urgent|important|priority|note to|attention|"
+    r"authori[sz]ed|official|verified|per (company|the) policy)\b",
+    re.I,
+)
+_IMPERATIVE = re.compile(
+    r"\b(send|forward|email|mail|transfer|wire|pay|delete|remove|erase|share|post|upload|"
+    r"export|copy|move|grant|add|invite|create|run|execute|call|invoke|use|update|change|"
+    r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
+    re.I,
+)
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
+
+
+def instruction_spans(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, strength) of each sentence shaped like an instruction to the agent:
+    an imperative action verb together with an addressee, an override or an authority
+    claim. Strength counts the families present (1 to 3)."""
+    spans: list[tuple[int, int, float]] = []
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group(0)
+        if len(sentence) < 8:
+            continue
+        imperative = _IMPERATIVE.search(sentence) is not None or any(
+            kind_of(w) not in (None, READ) for w in words(sentence)
+        )
+        families = (
+            (_ADDRESSEE.search(sentence) is not None)
+            + (_OVERRIDE.search(sentence) is not None)
+            + (_AUTHORITY.search(sentence) is not None)
+        )
+        lower = sentence.lower()
+        overriding = families >= 2 and ("ignore" in lower or "instruction" in lower)
+        if (imperative and families) or overriding:
+            spans.append((m.start(), m.end(), float(families)))
+    return spans
+
+
+def numbers_in(text: str) -> list[float]:
+    """Quantities an intent names, in digits or as small number words."""
+    found = [float(n) for n in re.findall(r"\b\d+(?:\.\d+)?\b", text)]
+    for token in words(text):
+        if token in _NUMBER_WORDS:
+            found.append(_NUMBER_WORDS[token])
+    return found
+
+
+_NUMBER_WORDS: Final[dict[str, float]] = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "dozen": 12,
+    "twenty": 20,
+    "fifty": 50,
+    "hundred": 100,
+    "latest": 1,
+    "last": 1,
+    "few": 5,
+    "couple": 2,
+}
