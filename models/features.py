@@ -67,7 +67,7 @@ class Baseline:
     per-session call count it rarely exceeds."""
 
     tools: frozenset[str] = frozenset()
-    kinds: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()  # accesses it had: read, write, delete
     session_calls_p99: float = 0.0
     sessions: int = 0
 
@@ -218,9 +218,12 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if call.tool not in baseline.tools:
             x[INDEX["baseline_new_tool"]] = 1.0
             details["baseline_new_tool"] = f"{trail.agent or 'the agent'} never used {call.tool}"
-        if kind not in baseline.kinds:
+        access = call.access or text.ACCESS_OF_KIND[kind]
+        if baseline.kinds and access not in baseline.kinds:
             x[INDEX["baseline_new_kind"]] = 1.0
-            details["baseline_new_kind"] = f"{trail.agent or 'the agent'} never did a {kind}"
+            details["baseline_new_kind"] = (
+                f"{trail.agent or 'the agent'} never had {access} access before"
+            )
         if baseline.session_calls_p99 and trail.call_count + 1 > baseline.session_calls_p99:
             x[INDEX["baseline_volume"]] = min(
                 3.0, math.log2((trail.call_count + 1) / baseline.session_calls_p99) + 1

@@ -17,15 +17,7 @@ from models.features import FEATURES, Baseline, read_call, record_call
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
 
-# The access a declaration's ``actions`` speaks of, for each kind of action.
-ACCESS_OF_KIND = {
-    text.READ: "read",
-    text.WRITE: "write",
-    text.SEND: "write",
-    text.PAY: "write",
-    text.EXEC: "write",
-    text.DELETE: "delete",
-}
+ACCESS_OF_KIND = text.ACCESS_OF_KIND
 # A feature names a reason when it adds at least this much to the log-odds.
 REASON_MIN_CONTRIBUTION = 0.5
 MAX_REASONS = 4

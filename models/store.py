@@ -101,8 +101,8 @@ def save_model(
     return model_path
 
 
-def load_model(path: Path) -> DriftScorer:
-    """The scorer in the skops file ``path`` (and the baselines of its JSON card)."""
+def _held(path: Path) -> dict[str, Any]:
+    """What the skops file ``path`` holds, every type in it checked against the trusted."""
     import skops.io as sio
 
     try:
@@ -111,6 +111,12 @@ def load_model(path: Path) -> DriftScorer:
         raise ModelError(f"cannot load the drift model {path}: {exc}") from exc
     if not isinstance(held, dict) or "classifier" not in held:
         raise ModelError(f"{path} holds no drift model")
+    return held
+
+
+def load_model(path: Path) -> DriftScorer:
+    """The scorer in the skops file ``path`` (and the baselines of its JSON card)."""
+    held = _held(path)
     classifier = held["classifier"]
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
@@ -146,3 +152,32 @@ def load_scorer(path: Path | None = None, *, data_dir: Path | None = None) -> Dr
                 "build it with `agentledger model build-default`"
             )
     return load_model(path)
+
+
+def classifier_of(path: Path) -> tuple[Any, float]:
+    """The fitted classifier and threshold held in the skops file ``path``."""
+    held = _held(path)
+    return held["classifier"], float(held["threshold"])
+
+
+def write_deployment_model(
+    data_dir: Path, baselines: Mapping[str, Baseline], *, source: Path | None = None
+) -> Path:
+    """A new model for this deployment: the classifier of ``source`` (the deployment's
+    current model, else the shipped default) with the baselines learnt from its ledger;
+    made current, so that the worker loads it at its next start."""
+    source = source or deployment_model(data_dir) or DEFAULT_DIR / MODEL_FILE
+    classifier, threshold = classifier_of(source)
+    version = new_version((classifier.coef_.tolist(), _baselines_json(baselines)))
+    directory = data_dir / "models"
+    path = save_model(
+        classifier,
+        directory,
+        threshold=threshold,
+        version=version,
+        card={"trained_from": source.name, "agents": len(baselines)},
+        baselines=baselines,
+        stem=version,
+    )
+    (directory / CURRENT_FILE).write_text(path.name + "\n")
+    return path

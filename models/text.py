@@ -18,6 +18,15 @@ DELETE: Final = "delete"
 PAY: Final = "pay"
 EXEC: Final = "exec"
 KINDS: Final = (READ, WRITE, SEND, DELETE, PAY, EXEC)
+# The access (as the ledger and declarations name it) each kind of action needs.
+ACCESS_OF_KIND: Final = {
+    READ: "read",
+    WRITE: "write",
+    SEND: "write",
+    PAY: "write",
+    EXEC: "write",
+    DELETE: "delete",
+}
 
 
 def _list(spaced: str) -> tuple[str, ...]:
@@ -190,7 +199,8 @@ def intent_kinds(text: str) -> set[str]:
             kind = kind_of(token)
             if kind is None:
                 continue
-            if token not in AMBIGUOUS or i == 0 or tokens[i - 1] in _VERB_LEAD:
+            ambiguous = token in AMBIGUOUS or token[:-1] in AMBIGUOUS or token[:-2] in AMBIGUOUS
+            if not ambiguous or i == 0 or tokens[i - 1] in _VERB_LEAD:
                 asked.add(kind)
     return asked
 

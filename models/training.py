@@ -4,7 +4,8 @@ every call gives one row of features and its label."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from models import text
 from models.features import FEATURES, Baseline, read_call, record_call
 from models.scenarios.types import Scenario
-from models.scorer import ACCESS_OF_KIND, DriftScorer, outside_bounds
+from models.scorer import DriftScorer, outside_bounds
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, ToolInfo
 
@@ -129,12 +130,49 @@ def rows_of(scenario: Scenario, baseline: Baseline | None = None) -> list[Row]:
     return rows
 
 
+def scenario_baselines(scenarios: Iterable[Scenario]) -> dict[tuple[str, str], Baseline]:
+    """What a deployment's history would teach: per domain and agent, the tools, accesses
+    and per-session call counts of the benign sessions."""
+    from models.baseline import fit_baselines
+
+    history: list[dict[str, str]] = []
+    for scenario in scenarios:
+        if scenario.drifting:
+            continue
+        trail = Trail()
+        for server, infos in _listings(scenario.tools).items():
+            trail.see_tools(server, infos)
+        for step in scenario.steps:
+            if step.kind == "call":
+                kind = trail.profile(step.tool).kind
+                history.append(
+                    {
+                        "session_id": scenario.scenario_id,
+                        "agent_name": f"{scenario.domain}\0{scenario.agent}",
+                        "operation": step.tool,
+                        "access": text.ACCESS_OF_KIND[kind],
+                    }
+                )
+    return {
+        (key.split("\0")[0], key.split("\0")[1]): baseline
+        for key, baseline in fit_baselines(history).items()
+    }
+
+
 def dataset(
-    scenarios: Iterable[Scenario], progress: Callable[[int], None] | None = None
+    scenarios: Iterable[Scenario],
+    progress: Callable[[int], None] | None = None,
+    baselines: Mapping[tuple[str, str], Baseline] | None = None,
 ) -> list[Row]:
+    """The rows of every scenario; with ``baselines``, half of the sessions (chosen by a
+    hash of their id) are read against their agent's baseline, the other half as at a
+    fresh install, so that the model learns both."""
     rows: list[Row] = []
     for count, scenario in enumerate(scenarios, start=1):
-        rows.extend(rows_of(scenario))
+        baseline = None
+        if baselines and zlib.crc32(scenario.scenario_id.encode()) % 2 == 0:
+            baseline = baselines.get((scenario.domain, scenario.agent))
+        rows.extend(rows_of(scenario, baseline))
         if progress is not None and count % 200 == 0:
             progress(count)
     return rows
@@ -148,7 +186,7 @@ def fit(rows: Sequence[Row], *, c: float = 1.0) -> Any:
     learnt = [r for r in rows if not r.out_of_bounds]
     x = np.array([r.values for r in learnt], dtype=np.float64)
     y = np.array([r.drift for r in learnt], dtype=np.int64)
-    classifier = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+    classifier = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=SEED)
     classifier.fit(x, y)
     return classifier
 
@@ -184,7 +222,3 @@ def score_scenario(scorer: DriftScorer, scenario: Scenario) -> Iterator[tuple[in
     found: list[tuple[int, DriftScore]] = []
     replay(scenario, lambda trail, call, index: found.append((index, scorer.score(trail, call))))
     return iter(found)
-
-
-def access_of(kind: str) -> str:
-    return ACCESS_OF_KIND.get(kind, "write") if kind in text.KINDS else "write"
