@@ -35,6 +35,7 @@ FEATURES: Final = (
     "sink_in_intent",
     "any_from_injected",
     "target_from_result",
+    "write_target_novel",
     "content_from_results",
     "instruction_seen",
     "instruction_last",
@@ -106,7 +107,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     schema_props = profile.properties
     sink_result = sink_injected = sink_novel = sink_intent = False
-    any_injected = target_result = content_results = False
+    any_injected = target_result = content_results = target_novel = False
     volume = 0.0
     for key, raw in text.leaf_values(call.arguments):
         value = raw.strip()
@@ -159,14 +160,23 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 details.setdefault(
                     "sink_novel", f"{role} {_short(value)!r} appears nowhere in the intent or data"
                 )
-        elif role == text.TARGET and in_results and not in_intent:
-            target_result = True
+        elif role == text.TARGET and not in_intent:
+            if in_results:
+                target_result = True
+            elif lower not in trail.used_values and kind in (text.WRITE, text.DELETE):
+                target_novel = True
+                details.setdefault(
+                    "write_target_novel",
+                    f"{kind}s {key}={_short(value)!r}, which neither the intent nor any "
+                    "result named",
+                )
     x[INDEX["sink_from_result"]] = float(sink_result)
     x[INDEX["sink_from_injected"]] = float(sink_injected)
     x[INDEX["sink_novel"]] = float(sink_novel)
     x[INDEX["sink_in_intent"]] = float(sink_intent)
     x[INDEX["any_from_injected"]] = float(any_injected)
     x[INDEX["target_from_result"]] = float(target_result)
+    x[INDEX["write_target_novel"]] = float(target_novel)
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["instruction_seen"]] = trail.instruction_strength / 3.0
     x[INDEX["instruction_last"]] = trail.last_result_instruction / 3.0
