@@ -28,16 +28,20 @@ class Split:
     held_out_phrasings: tuple[str, ...] = ()
 
 
-def split_domains(scenarios: Sequence[Scenario], test_share: float = 0.35) -> Split:
+def split_domains(
+    domains: Iterable[str],
+    scenarios: Sequence[Scenario] = (),
+    test_share: float = 0.35,
+) -> Split:
     """Every third domain or so for testing (deterministic: sorted names), and every third
-    attack style and phrasing kept out of training too."""
-    domains = sorted({s.domain for s in scenarios})
+    attack style and phrasing the scenarios carry kept out of training too."""
+    names = sorted(set(domains))
     step = max(2, round(1 / test_share))
-    test = tuple(d for i, d in enumerate(domains) if i % step == 1)
+    test = tuple(d for i, d in enumerate(names) if i % step == 1)
     styles = sorted({s.attack_style for s in scenarios if s.attack_style})
     phrasings = sorted({s.phrasing for s in scenarios if s.phrasing})
     return Split(
-        train_domains=tuple(d for d in domains if d not in test),
+        train_domains=tuple(d for d in names if d not in test),
         test_domains=test,
         held_out_styles=tuple(s for i, s in enumerate(styles) if i % 3 == 2),
         held_out_phrasings=tuple(p for i, p in enumerate(phrasings) if i % 3 == 2),
@@ -195,7 +199,7 @@ def evaluate(
     """Leave-domains-out: train on the training domains (without the held-out styles and
     phrasings), report on the test domains."""
     pool = list(scenarios)
-    split = split or split_domains(pool)
+    split = split or split_domains({s.domain for s in pool}, pool)
     train_set = [s for s in pool if _trainable(s, split)]
     test_set = [s for s in pool if s.domain in split.test_domains]
     say = progress or (lambda _: None)

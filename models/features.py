@@ -40,9 +40,9 @@ FEATURES: Final = (
     "instruction_seen",
     "instruction_last",
     "volume_excess",
-    "calls_log",
-    "same_tool_log",
-    "rate_log",
+    "calls_over",
+    "same_tool_over",
+    "rate_over",
     "bulk_unasked",
     "delegated_not_asked",
     "delegated_irrelevant",
@@ -60,6 +60,10 @@ FEATURES: Final = (
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
 RATE_WINDOW_S = 1.0
+# What a session ordinarily needs: beyond these, each doubling adds one to the feature.
+CALL_BUDGET = 12
+SAME_TOOL_BUDGET = 5
+RATE_BUDGET = 4  # calls within RATE_WINDOW_S
 
 
 @dataclass(slots=True)
@@ -76,6 +80,7 @@ class Baseline:
 @dataclass(slots=True)
 class Reading:
     values: list[float]
+    kind: str  # the kind of action the call is
     details: dict[str, str] = field(default_factory=dict)  # feature -> what fired
 
 
@@ -96,7 +101,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if kind != text.READ:
         x[INDEX[f"kind_{kind}"]] = 1.0
     has_intent = bool(trail.intent_words)
-    not_asked = has_intent and kind != text.READ and kind not in trail.intent_kinds
+    # Not asked: the intent asks for no action of this kind, nor names the tool's own verb
+    # ("leave a comment" asks for comment_add, whatever verb it used).
+    not_asked = (
+        has_intent
+        and kind != text.READ
+        and kind not in trail.intent_kinds
+        and not (profile.verb and profile.verb[:5] in trail.intent_stems)
+    )
     if not_asked:
         x[INDEX["kind_not_asked"]] = 1.0
         details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
@@ -163,7 +175,11 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         elif role == text.TARGET and not in_intent:
             if in_results:
                 target_result = True
-            elif lower not in trail.used_values and kind in (text.WRITE, text.DELETE):
+            elif (
+                kind in (text.WRITE, text.DELETE)
+                and lower not in trail.used_values
+                and any(c.isdigit() for c in lower)
+            ):
                 target_novel = True
                 details.setdefault(
                     "write_target_novel",
@@ -191,16 +207,19 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             details["volume_excess"] = (
                 f"asks for {volume:g} records where the intent needs ~{needed:g}"
             )
-    x[INDEX["calls_log"]] = math.log1p(trail.call_count) / 4.0
-    same = trail.tool_counts.get(call.tool, 0)
-    x[INDEX["same_tool_log"]] = math.log1p(same) / 4.0
-    if same >= 20:
-        details["same_tool_log"] = f"{same + 1} calls of {call.tool} in this session"
+    calls = trail.call_count + 1
+    if calls > CALL_BUDGET:
+        x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
+        details["calls_over"] = f"{calls} calls in this session"
+    same = trail.tool_counts.get(call.tool, 0) + 1
+    if same > SAME_TOOL_BUDGET:
+        x[INDEX["same_tool_over"]] = math.log2(same / SAME_TOOL_BUDGET) + 0.5
+        details["same_tool_over"] = f"{same} calls of {call.tool} in this session"
     now = call.event_time.timestamp()
-    recent = sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
-    x[INDEX["rate_log"]] = math.log1p(recent) / 4.0
-    if recent >= 10:
-        details["rate_log"] = f"{recent + 1} calls within {RATE_WINDOW_S:g} s"
+    recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
+    if recent > RATE_BUDGET:
+        x[INDEX["rate_over"]] = math.log2(recent / RATE_BUDGET) + 0.5
+        details["rate_over"] = f"{recent} calls within {RATE_WINDOW_S:g} s"
     if profile.bulk and not trail.intent_bulk and has_intent:
         x[INDEX["bulk_unasked"]] = 1.0
         details["bulk_unasked"] = f"{call.tool} works on everything at once; the intent did not"
@@ -212,14 +231,15 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 "a delegated agent doing a kind of action the originating intent did not cover"
             )
         x[INDEX["delegated_irrelevant"]] = 1.0 - relevance
-    changed = trail.changed.get(call.tool)
+    changed = trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
     if changed:
         x[INDEX["tool_changed"]] = 1.0
-        details["tool_changed"] = (
-            f"{call.tool} was added under the running session"
-            if changed == "added"
-            else f"{call.tool}'s {changed} changed under the running session"
-        )
+        if changed == "added":
+            details["tool_changed"] = f"{call.tool} was added under the running session"
+        elif changed.startswith(("offered", "listed")):
+            details["tool_changed"] = f"{call.tool} is {changed}"
+        else:
+            details["tool_changed"] = f"{call.tool}'s {changed} changed under the running session"
     if trail.listed_names and call.tool not in trail.listed_names:
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
@@ -258,7 +278,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
-    return Reading(x, details)
+    return Reading(x, kind, details)
 
 
 def record_call(trail: Trail, call: Call, kind: str) -> None:

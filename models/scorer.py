@@ -17,7 +17,6 @@ from models.features import FEATURES, Baseline, read_call, record_call
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
 
-ACCESS_OF_KIND = text.ACCESS_OF_KIND
 # A feature names a reason when it adds at least this much to the log-odds.
 REASON_MIN_CONTRIBUTION = 0.5
 MAX_REASONS = 4
@@ -31,7 +30,9 @@ def _allowed(value: str, patterns: Sequence[str]) -> bool:
     return any(p == "*" or p == value or fnmatchcase(value, p) for p in patterns)
 
 
-def outside_bounds(intent: DeclaredIntent | None, call: Call, kind: str) -> list[str]:
+def outside_bounds(
+    intent: DeclaredIntent | None, call: Call, accesses: frozenset[str]
+) -> list[str]:
     """What of ``call`` lies outside the declared tools, resources or actions (only for a
     declaration a declarer stated; a client's assertion is evidence, not a bound)."""
     if intent is None or not intent.declared:
@@ -42,8 +43,9 @@ def outside_bounds(intent: DeclaredIntent | None, call: Call, kind: str) -> list
     if intent.resources and call.resource and not _resource_allowed(call.resource, intent):
         outside.append(f"resource {call.resource!r} is not among the declared resources")
     if intent.actions and "*" not in intent.actions:
-        access = call.access or ACCESS_OF_KIND[kind]
-        if access not in intent.actions:
+        possible = {call.access} if call.access else accesses
+        if not possible.intersection(intent.actions):
+            access = " or ".join(sorted(possible))
             outside.append(
                 f"action {access!r} ({call.tool}) is not among the declared actions "
                 f"{', '.join(intent.actions)}"
@@ -83,12 +85,9 @@ class DriftScorer:
         assert isinstance(trail, Trail), "trails come from this scorer's new_trail()"
         baseline = self.baselines.get(trail.agent) if self.baselines else None
         reading = read_call(trail, call, baseline)
-        kind = trail.profile(call.tool).kind
-        if call.access == "delete":
-            kind = text.DELETE
-        elif call.access == "write" and kind == text.READ:
-            kind = text.WRITE
-        outside = outside_bounds(trail.intent, call, kind)
+        profile = trail.profile(call.tool)
+        kind = reading.kind
+        outside = outside_bounds(trail.intent, call, profile.accesses)
         z = self.intercept
         contributions: list[tuple[float, str]] = []
         for name, weight, value in zip(

@@ -32,6 +32,8 @@ class ToolProfile:
     name_words: tuple[str, ...]
     bulk: bool  # about many records at once
     properties: Mapping[str, Any]  # the input schema's properties
+    accesses: frozenset[str]  # the declared actions it may fall under (read, write, delete)
+    verb: str  # the first word of its name that says a kind ("comment" of comment_add)
 
     @classmethod
     def of(cls, info: ToolInfo) -> ToolProfile:
@@ -49,14 +51,20 @@ class ToolProfile:
         elif info.read_only is False and kind == text.READ:
             kind = text.WRITE
         props = info.input_schema.get("properties") if info.input_schema else None
+        accesses = {text.ACCESS_OF_KIND[kind]}
+        hinted = info.read_only is True or info.destructive is True
+        if not hinted and text.WRITE_OR_DELETE.intersection(name_words[:2]):
+            accesses = {"write", "delete"}
         return cls(
             info=info,
             kind=kind,
             words=frozenset(w for w in (*name_words, *described) if w not in text.STOPWORDS),
             name_words=name_words,
-            bulk=bool(text.BULK_WORDS.intersection(name_words))
-            or bool(text.BULK_WORDS.intersection(described[:8])),
+            # From the name alone: descriptions say "all fields" of one record too often.
+            bulk=bool(text.BULK_WORDS.intersection(name_words)),
             properties=props if isinstance(props, Mapping) else {},
+            accesses=frozenset(accesses),
+            verb=next((w for w in name_words if text.kind_of(w) is not None), ""),
         )
 
 
@@ -85,6 +93,7 @@ class Trail:
     intent_words: frozenset[str] = frozenset()
     intent_kinds: frozenset[str] = frozenset()
     intent_values: frozenset[str] = frozenset()
+    intent_stems: frozenset[str] = frozenset()  # first five letters of each intent word
     intent_volume: float = 0.0  # the largest quantity the intent names, 0 if none
     intent_bulk: bool = False
     agent: str = ""
@@ -92,7 +101,9 @@ class Trail:
     tools: dict[str, ToolProfile] = field(default_factory=dict)  # by name, latest listing
     listed: dict[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
     listed_names: set[str] = field(default_factory=set)  # every tool any listing showed
-    changed: dict[str, str] = field(default_factory=dict)  # tool -> what changed under us
+    # What changed under the running session, by tool name and by "server\0tool".
+    changed: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, str] = field(default_factory=dict)  # tool name -> the server listing it
     results_lower: str = ""
     injected_lower: str = ""  # the windows around instruction-shaped sentences
     result_values: set[str] = field(default_factory=set)
@@ -112,6 +123,7 @@ class Trail:
         self.intent_lower = body.lower()
         self.intent_words = frozenset(text.content_words(body))
         self.intent_kinds = frozenset(text.intent_kinds(body))
+        self.intent_stems = frozenset(w[:5] for w in self.intent_words)
         self.intent_values = frozenset(text.values_in(body))
         numbers = text.numbers_in(body)
         self.intent_volume = max(numbers) if numbers else 0.0
@@ -131,12 +143,24 @@ class Trail:
         for name, info in listing.items():
             self.tools[name] = ToolProfile.of(info)
             self.relevance_cache.pop(name, None)
-        if before is None:
-            return []
         reasons: list[str] = []
+        running = bool(self.call_count or self.results_lower)
+        if before is None:
+            for name in keys:
+                first = self.servers.setdefault(name, server)
+                if first != server:
+                    what = f"offered by server {server!r} as well as {first!r}"
+                    self.changed[f"{server}\0{name}"] = what
+                    reasons.append(f"tool {name!r} now {what} under a running session")
+                elif running:
+                    what = f"listed by server {server!r}, which appeared mid-session"
+                    self.changed[f"{server}\0{name}"] = what
+                    reasons.append(f"tool {name!r} {what}")
+            return reasons
         for name, key in keys.items():
             old = before.get(name)
             if old is None:
+                self.servers.setdefault(name, server)
                 self.changed[name] = "added"
                 reasons.append(f"tool {name!r} added to server {server!r} under a running session")
             elif old != key:
@@ -179,7 +203,7 @@ class Trail:
         if not self.intent_words:
             value = 0.5
         else:
-            stems = {w[:5] for w in self.intent_words}
+            stems = self.intent_stems
             named = [w for w in profile.name_words if w not in text.STOPWORDS]
             name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
             desc_hit = sum(1 for w in profile.words if len(w) > 2 and w[:5] in stems)

@@ -41,14 +41,15 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     ),
     WRITE: _list(
         "write create update edit add set modify rename move schedule book reserve insert "
-        "append draft save assign label tag mark merge commit push comment reply "
+        "append draft save upload log record assign label tag mark merge commit push comment reply "
         "invite accept decline cancel reschedule change patch put register enable disable "
-        "configure close reopen archive star pin approve file note"
+        "configure close reopen archive star pin approve file note make fix implement "
+        "refactor bump rebook cancel give"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
         "broadcast invite webhook submit deliver announce ping slack respond dispatch relay "
-        "transmit upload exfiltrate cc bcc"
+        "transmit exfiltrate cc bcc answer inform confirm rsvp"
     ),
     DELETE: _list(
         "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
@@ -72,6 +73,19 @@ AMBIGUOUS: Final = frozenset(
         "payout archive label tag mark draft schedule set change pin star close note record order "
         "book comment backup sync mirror"
     )
+)
+# An ambiguous word is a noun after these ("the order", "my email", "by mail").
+_NOUN_LEAD: Final = frozenset(
+    _list(
+        "the a an my your our his her their its this that these those latest last new recent "
+        "unread of all any each every some by via per in on from with for about no next first "
+        "one two three few"
+    )
+)
+# Verbs whose access is write or delete depending on the system: the hard bound accepts
+# either for them ("cancel the booking" is declared as a delete by some, a write by others).
+WRITE_OR_DELETE: Final = frozenset(
+    _list("cancel close archive revoke reset unsubscribe clear decline disable terminate")
 )
 _VERB_LEAD: Final = frozenset(
     _list("please and then to also can could would you kindly just now first next finally")
@@ -189,6 +203,13 @@ def kinds_in(tokens: Iterable[str]) -> set[str]:
     return {k for k in map(kind_of, tokens) if k is not None}
 
 
+_MONEY = re.compile(
+    r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
+    r"euros?|dollars?|pounds?)\b)",
+    re.I,
+)
+
+
 def intent_kinds(text: str) -> set[str]:
     """The kinds of action an intent asks for: its unambiguous action words anywhere, and
     the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
@@ -200,8 +221,29 @@ def intent_kinds(text: str) -> set[str]:
             if kind is None:
                 continue
             ambiguous = token in AMBIGUOUS or token[:-1] in AMBIGUOUS or token[:-2] in AMBIGUOUS
-            if not ambiguous or i == 0 or tokens[i - 1] in _VERB_LEAD:
+            previous = tokens[i - 1] if i else ""
+            if (
+                not ambiguous
+                or not previous
+                or previous in _VERB_LEAD
+                or (previous not in _NOUN_LEAD and kind_of(previous) is None)
+            ):
                 asked.add(kind)
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if token == "open" and following in ("a", "an", "new"):
+                asked.add(WRITE)  # "open a PR", "open a ticket": a creation, not a read
+            if token in ("tell", "let") and following not in ("me", "us", "myself"):
+                asked.add(SEND)  # "tell #ops that ...", "let the team know"
+            if token in WRITE_OR_DELETE:
+                asked.update((WRITE, DELETE))
+    lowered = text.lower()
+    if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
+        asked.add(PAY)  # "send 40 EUR to ...": a payment
+    if asked and ("access" in lowered or "permission" in lowered):
+        asked.update((EXEC, SEND))  # "give Ana comment access": a grant, a share
+    # A generic executor (run a statement, a command) serves any change the intent asks for.
+    if asked & {WRITE, DELETE}:
+        asked.add(EXEC)
     return asked
 
 

@@ -106,9 +106,8 @@ def rows_of(scenario: Scenario, baseline: Baseline | None = None) -> list[Row]:
 
     def visit(trail: Trail, call: Call, index: int) -> None:
         reading = read_call(trail, call, baseline)
-        kind = trail.profile(call.tool).kind
-        outside = outside_bounds(trail.intent, call, kind)
-        record_call(trail, call, kind)
+        outside = outside_bounds(trail.intent, call, trail.profile(call.tool).accesses)
+        record_call(trail, call, reading.kind)
         step = steps[index]
         rows.append(
             Row(
