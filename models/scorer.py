@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from kernel.errors import LedgerError
-from models import text
 from models.features import FEATURES, Baseline, read_call, record_call
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo

@@ -216,11 +216,11 @@ def intent_kinds(text: str) -> set[str]:
     asked: set[str] = set()
     for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
         tokens = words(clause)
-        for i, token in enumerate(tokens):
-            kind = kind_of(token)
+        for i, word in enumerate(tokens):
+            kind = kind_of(word)
             if kind is None:
                 continue
-            ambiguous = token in AMBIGUOUS or token[:-1] in AMBIGUOUS or token[:-2] in AMBIGUOUS
+            ambiguous = word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
             previous = tokens[i - 1] if i else ""
             if (
                 not ambiguous
@@ -230,11 +230,11 @@ def intent_kinds(text: str) -> set[str]:
             ):
                 asked.add(kind)
             following = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if token == "open" and following in ("a", "an", "new"):
+            if word == "open" and following in ("a", "an", "new"):
                 asked.add(WRITE)  # "open a PR", "open a ticket": a creation, not a read
-            if token in ("tell", "let") and following not in ("me", "us", "myself"):
+            if word in ("tell", "let") and following not in ("me", "us", "myself"):
                 asked.add(SEND)  # "tell #ops that ...", "let the team know"
-            if token in WRITE_OR_DELETE:
+            if word in WRITE_OR_DELETE:
                 asked.update((WRITE, DELETE))
     lowered = text.lower()
     if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
