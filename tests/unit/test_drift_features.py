@@ -23,7 +23,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
         (ToolInfo("list_invoices", read_only=True), text.READ),
         (ToolInfo("tidy_folder", "Permanently removes files.", destructive=True), text.DELETE),
         (ToolInfo("initiate_wire", "Wires funds to a beneficiary."), text.PAY),
-        (ToolInfo("ship_export", "Transmits an export of records to a URL."), text.SEND),
+        (ToolInfo("courier", "Transmits a batch of rows to a URL."), text.SEND),
         (ToolInfo("frobnicate", "Returns the widget's state.", read_only=True), text.READ),
         (ToolInfo("update_row", "Updates a row.", read_only=True), text.READ),  # hint wins
     ],
