@@ -85,7 +85,8 @@ def train(
     domain in turn in a few folds), then refit on all of them with that threshold."""
     domains = sorted({r.domain for r in rows})
     folds = min(4, len(domains))
-    thresholds: list[float] = []
+    held_rows: list[Row] = []
+    held_scores: list[float] = []
     if folds >= 2:
         for k in range(folds):
             held = {d for i, d in enumerate(domains) if i % folds == k}
@@ -93,10 +94,12 @@ def train(
             outer = [r for r in rows if r.domain in held]
             if not any(r.drift for r in inner) or not outer:
                 continue
-            classifier = fit(inner)
-            scorer = scorer_of(classifier, version, 0.5)
-            thresholds.append(choose_threshold(outer, scores_of(scorer, outer), budget))
-    threshold = sorted(thresholds)[len(thresholds) // 2] if thresholds else 0.5
+            scorer = scorer_of(fit(inner), version, 0.5)
+            held_rows.extend(outer)
+            held_scores.extend(scores_of(scorer, outer))
+    # One threshold over every fold's held-out sessions together: each was scored by a
+    # model that never saw its domain, as the test domains will be.
+    threshold = choose_threshold(held_rows, held_scores, budget) if held_rows else 0.5
     classifier = fit(rows)
     return classifier, scorer_of(classifier, version, threshold)
 

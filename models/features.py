@@ -37,9 +37,13 @@ FEATURES: Final = (
     "target_from_result",
     "write_target_novel",
     "content_from_results",
-    "instruction_seen",
-    "instruction_last",
+    "content_link_foreign",
+    "instruction_x_not_asked",
     "volume_excess",
+    "repeats",
+    "pages_over",
+    "records_over",
+    "read_target_novel",
     "calls_over",
     "same_tool_over",
     "rate_over",
@@ -119,8 +123,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     schema_props = profile.properties
     sink_result = sink_injected = sink_novel = sink_intent = False
-    any_injected = target_result = content_results = target_novel = False
+    any_injected = target_result = content_results = target_novel = read_novel = False
+    content_link = False
     volume = 0.0
+    paged = False
     for key, raw in text.leaf_values(call.arguments):
         value = raw.strip()
         if not value:
@@ -131,11 +137,26 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
             continue
+        if role == text.PAGE:
+            paged = paged or value not in ("0", "1", "")
+            continue
         lower = value.lower()
         if role == text.CONTENT:
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
                 details.setdefault("content_from_results", f"{key} carries text of a result")
+            if "@" in lower or "://" in lower or "+" in lower:
+                for found in text.values_in(value):
+                    if found[:1] in "@#" or found in trail.intent_values:
+                        continue
+                    if found in trail.result_values and found not in trail.injected_values:
+                        continue  # cc the reporter named in the ticket: data the task read
+                    if "@" in found or "://" in found or found.startswith(("+", "www.")):
+                        content_link = True
+                        details.setdefault(
+                            "content_link_foreign",
+                            f"{key} carries {_short(found)!r}, which the intent never gave",
+                        )
             continue
         if role == text.AMOUNT or len(lower) < 3:
             continue
@@ -176,6 +197,16 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             if in_results:
                 target_result = True
             elif (
+                kind == text.READ
+                and lower not in trail.used_values
+                and (any(c.isdigit() for c in lower) or "@" in lower)
+            ):
+                read_novel = True
+                details.setdefault(
+                    "read_target_novel",
+                    f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
+                )
+            elif (
                 kind in (text.WRITE, text.DELETE)
                 and lower not in trail.used_values
                 and any(c.isdigit() for c in lower)
@@ -193,13 +224,17 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["any_from_injected"]] = float(any_injected)
     x[INDEX["target_from_result"]] = float(target_result)
     x[INDEX["write_target_novel"]] = float(target_novel)
+    x[INDEX["read_target_novel"]] = float(read_novel)
     x[INDEX["content_from_results"]] = float(content_results)
-    x[INDEX["instruction_seen"]] = trail.instruction_strength / 3.0
-    x[INDEX["instruction_last"]] = trail.last_result_instruction / 3.0
-    if trail.instruction_strength:
-        details.setdefault("instruction_seen", "a result carried instruction-shaped text")
+    x[INDEX["content_link_foreign"]] = float(content_link)
+    if trail.instruction_strength and not_asked:
+        x[INDEX["instruction_x_not_asked"]] = trail.instruction_strength / 3.0
+        details["instruction_x_not_asked"] = (
+            f"a {kind} the intent did not ask for, after a result carried instruction-shaped text"
+        )
 
-    needed = trail.intent_volume or 10.0
+    # What the intent needs: the quantity it names, else a page of ordinary size.
+    needed = trail.intent_volume or 50.0
     if volume > needed:
         excess = math.log10(volume / needed)
         x[INDEX["volume_excess"]] = min(3.0, excess)
@@ -207,13 +242,31 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             details["volume_excess"] = (
                 f"asks for {volume:g} records where the intent needs ~{needed:g}"
             )
+    signature = call_signature(call)
+    repeats = trail.signatures.get(signature, 0) - int(trail.last_error)
+    if repeats >= 1:
+        x[INDEX["repeats"]] = min(3.0, math.log2(repeats + 1))
+        details["repeats"] = f"the same {call.tool} call made {repeats + 1} times"
+    pages = trail.pages.get(call.tool, 0) + int(paged)
+    page_size = volume or 25.0
+    pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
+    if paged and pages > pages_needed:
+        x[INDEX["pages_over"]] = math.log2(pages / pages_needed) + 0.5
+        details["pages_over"] = (
+            f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}"
+        )
+    records = trail.records.get(call.tool, 0.0) + volume
+    if records > needed * 3:
+        x[INDEX["records_over"]] = min(3.0, math.log10(records / needed))
+        details["records_over"] = f"{records:g} records of {call.tool} asked for so far"
     calls = trail.call_count + 1
     if calls > CALL_BUDGET:
         x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
     same = trail.tool_counts.get(call.tool, 0) + 1
-    if same > SAME_TOOL_BUDGET:
-        x[INDEX["same_tool_over"]] = math.log2(same / SAME_TOOL_BUDGET) + 0.5
+    same_budget = max(SAME_TOOL_BUDGET, pages_needed) if paged else SAME_TOOL_BUDGET
+    if same > same_budget:
+        x[INDEX["same_tool_over"]] = math.log2(same / same_budget) + 0.5
         details["same_tool_over"] = f"{same} calls of {call.tool} in this session"
     now = call.event_time.timestamp()
     recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
@@ -281,8 +334,22 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     return Reading(x, kind, details)
 
 
+def call_signature(call: Call) -> str:
+    return f"{call.tool}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
+
+
 def record_call(trail: Trail, call: Call, kind: str) -> None:
     """Add ``call`` to the trail, after it was scored."""
+    signature = call_signature(call)
+    trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
+    trail.last_error = False
+    for key, raw in call.arguments.items():
+        role = text.argument_role(key, None, str(raw))
+        if role == text.PAGE:
+            trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
+        elif role == text.VOLUME:
+            with contextlib.suppress(ValueError):
+                trail.records[call.tool] = trail.records.get(call.tool, 0.0) + float(raw)
     trail.call_count += 1
     trail.tool_counts[call.tool] = trail.tool_counts.get(call.tool, 0) + 1
     trail.kind_counts[kind] = trail.kind_counts.get(kind, 0) + 1

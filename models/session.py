@@ -115,6 +115,10 @@ class Trail:
     tool_counts: dict[str, int] = field(default_factory=dict)
     kind_counts: dict[str, int] = field(default_factory=dict)
     call_times: list[float] = field(default_factory=list)  # epoch seconds, recent only
+    signatures: dict[str, int] = field(default_factory=dict)  # identical calls made so far
+    last_error: bool = False  # the latest result was an error (a retry is then ordinary)
+    pages: dict[str, int] = field(default_factory=dict)  # per tool, calls that paged
+    records: dict[str, float] = field(default_factory=dict)  # per tool, records asked for
     relevance_cache: dict[str, float] = field(default_factory=dict)
 
     def set_intent(self, intent: DeclaredIntent | None) -> None:
@@ -181,6 +185,7 @@ class Trail:
         return reasons
 
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
+        self.last_error = is_error
         lower = text_.lower()
         self.results_lower = (self.results_lower + "\n" + lower)[-RESULT_MEMORY:]
         values = text.values_in(text_)

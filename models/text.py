@@ -44,11 +44,11 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "append draft save upload log record assign label tag mark merge commit push comment reply "
         "invite accept decline cancel reschedule change patch put register enable disable "
         "configure close reopen archive star pin approve file note make fix implement "
-        "refactor bump rebook cancel give"
+        "refactor bump rebook cancel give respond"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
-        "broadcast invite webhook submit deliver announce ping slack respond dispatch relay "
+        "broadcast invite webhook submit deliver announce ping slack dispatch relay "
         "transmit exfiltrate cc bcc answer inform confirm rsvp"
     ),
     DELETE: _list(
@@ -71,7 +71,7 @@ AMBIGUOUS: Final = frozenset(
         "email mail message text post order comment book reply dm note file charge deposit export "
         "download share invite list report review record log transfer history status summary "
         "payout archive label tag mark draft schedule set change pin star close note record order "
-        "book comment backup sync mirror"
+        "book comment backup sync mirror move write"
     )
 )
 # An ambiguous word is a noun after these ("the order", "my email", "by mail").
@@ -87,8 +87,14 @@ _NOUN_LEAD: Final = frozenset(
 WRITE_OR_DELETE: Final = frozenset(
     _list("cancel close archive revoke reset unsubscribe clear decline disable terminate")
 )
+_QUESTION_LEAD: Final = frozenset(
+    _list("what which who whom whose when where why how is are was were does did do has have")
+)
 _VERB_LEAD: Final = frozenset(
-    _list("please and then to also can could would you kindly just now first next finally")
+    _list(
+        "please and then to also can could would you kindly just now first next finally so ok "
+        "basically pls quickly go i we me us help helping"
+    )
 )
 KIND_OF_WORD: Final[dict[str, str]] = {}
 for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
@@ -107,9 +113,14 @@ AMOUNT: Final = "amount"
 CONTENT: Final = "content"
 COMMAND: Final = "command"
 VOLUME: Final = "volume"
+PAGE: Final = "page"  # a page number, offset, cursor: a call that walks a listing
 OTHER: Final = "other"
 SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT, COMMAND})
 
+_VOLUME_WORDS: Final = frozenset(
+    _list("limit count max size top per pagesize maxresults results n number perpage")
+)
+_PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (VOLUME, ("limit", "count", "max", "size", "top", "n", "number", "per_page", "page_size")),
     (ACCOUNT, ("iban", "account", "payee", "beneficiary", "routing", "swift", "bic", "wallet")),
@@ -216,27 +227,27 @@ def intent_kinds(text: str) -> set[str]:
     asked: set[str] = set()
     for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
         tokens = words(clause)
+        if tokens and tokens[0] in _QUESTION_LEAD:
+            asked.add(READ)  # "what did the clinician write": a question asks to read
+            continue
         for i, word in enumerate(tokens):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if word in ("tell", "let") and following not in ("me", "us", "myself"):
+                asked.add(SEND)  # "tell #ops that ...", "let the team know"
             kind = kind_of(word)
             if kind is None:
                 continue
             ambiguous = word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
             previous = tokens[i - 1] if i else ""
-            if (
-                not ambiguous
-                or not previous
-                or previous in _VERB_LEAD
-                or (previous not in _NOUN_LEAD and kind_of(previous) is None)
-            ):
+            if not ambiguous or not previous or previous in _VERB_LEAD:
                 asked.add(kind)
-            following = tokens[i + 1] if i + 1 < len(tokens) else ""
             if word == "open" and following in ("a", "an", "new"):
                 asked.add(WRITE)  # "open a PR", "open a ticket": a creation, not a read
-            if word in ("tell", "let") and following not in ("me", "us", "myself"):
-                asked.add(SEND)  # "tell #ops that ...", "let the team know"
             if word in WRITE_OR_DELETE:
                 asked.update((WRITE, DELETE))
     lowered = text.lower()
+    if SEND in asked:
+        asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
     if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
         asked.add(PAY)  # "send 40 EUR to ...": a payment
     if asked and ("access" in lowered or "permission" in lowered):
@@ -266,6 +277,14 @@ def argument_role(key: str, schema: Mapping[str, Any] | None, value: str) -> str
     if IBAN.fullmatch(value.upper()) and any(c.isdigit() for c in value):
         return ACCOUNT
     key_words = words(key)
+    if (
+        key_words
+        and key_words[0] in _VOLUME_WORDS
+        and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] == "results")
+    ):
+        return VOLUME  # limit, maxResults, page_size, _count
+    if any(w in _PAGE_WORDS for w in key_words):
+        return PAGE
     described = words(str((schema or {}).get("description", ""))) if schema else []
     for role, names in _ROLE_KEYS:
         if key.lower() in names or (key_words and key_words[-1] in names):
