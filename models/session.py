@@ -168,16 +168,13 @@ class Trail:
                 self.changed[name] = "added"
                 reasons.append(f"tool {name!r} added to server {server!r} under a running session")
             elif old != key:
-                what = [
-                    part
-                    for part, a, b in zip(
-                        ("description", "input schema", "hints"), old, key, strict=True
-                    )
-                    if a != b
-                ]
-                self.changed[name] = " and ".join(what)
+                parts = ("description", "input schema", "hints")
+                changed = " and ".join(
+                    part for part, a, b in zip(parts, old, key, strict=True) if a != b
+                )
+                self.changed[name] = changed
                 reasons.append(
-                    f"tool {name!r} of server {server!r} changed its {' and '.join(what)} "
+                    f"tool {name!r} of server {server!r} changed its {changed} "
                     "under a running session"
                 )
         for name in before.keys() - keys.keys():

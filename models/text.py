@@ -118,11 +118,11 @@ OTHER: Final = "other"
 SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT, COMMAND})
 
 _VOLUME_WORDS: Final = frozenset(
-    _list("limit count max size top per pagesize maxresults results n number perpage")
+    _list("limit count max size top per pagesize maxresults results perpage")
 )
 _PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    (VOLUME, ("limit", "count", "max", "size", "top", "n", "number", "per_page", "page_size")),
+    (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
     (ACCOUNT, ("iban", "account", "payee", "beneficiary", "routing", "swift", "bic", "wallet")),
     (DESTINATION, ("url", "uri", "webhook", "endpoint", "callback", "host", "domain", "link")),
     (
@@ -385,7 +385,12 @@ def instruction_spans(text: str) -> list[tuple[int, int, float]]:
 
 def numbers_in(text: str) -> list[float]:
     """Quantities an intent names, in digits or as small number words."""
-    found = [float(n) for n in re.findall(r"\b\d+(?:\.\d+)?\b", text)]
+    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years.
+    found = [
+        float(n.replace(",", ""))
+        for n in re.findall(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])", text)
+        if not (len(n) == 4 and n.startswith(("19", "20")))
+    ]
     for token in words(text):
         if token in _NUMBER_WORDS:
             found.append(_NUMBER_WORDS[token])
