@@ -141,7 +141,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             paged = paged or value not in ("0", "1", "")
             continue
         lower = value.lower()
-        if role == text.CONTENT:
+        if role in (text.CONTENT, text.COMMAND):
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
                 details.setdefault("content_from_results", f"{key} carries text of a result")
@@ -264,7 +264,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
     same = trail.tool_counts.get(call.tool, 0) + 1
-    same_budget = max(SAME_TOOL_BUDGET, pages_needed) if paged else SAME_TOOL_BUDGET
+    same_budget = max(SAME_TOOL_BUDGET, pages_needed)
     if same > same_budget:
         x[INDEX["same_tool_over"]] = math.log2(same / same_budget) + 0.5
         details["same_tool_over"] = f"{same} calls of {call.tool} in this session"
@@ -323,7 +323,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["not_asked_x_sink_result"]] = float(not_asked and (sink_result or sink_injected))
     x[INDEX["not_asked_x_sink_novel"]] = float(not_asked and sink_novel)
     consequential = kind in CONSEQUENTIAL
-    x[INDEX["consequential_x_injected"]] = float(consequential and (sink_injected or any_injected))
+    # A change of any kind carrying a value planted next to instructions in a result.
+    x[INDEX["consequential_x_injected"]] = float(
+        kind != text.READ and (sink_injected or any_injected)
+    )
     x[INDEX["irrelevant_consequential"]] = float(consequential) * (1.0 - relevance)
     if consequential and relevance < 0.5:
         details["irrelevant_consequential"] = (

@@ -49,7 +49,7 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
         "broadcast invite webhook submit deliver announce ping slack dispatch relay "
-        "transmit exfiltrate cc bcc answer inform confirm rsvp"
+        "transmit exfiltrate cc bcc answer inform rsvp confirm"
     ),
     DELETE: _list(
         "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
@@ -115,7 +115,9 @@ COMMAND: Final = "command"
 VOLUME: Final = "volume"
 PAGE: Final = "page"  # a page number, offset, cursor: a call that walks a listing
 OTHER: Final = "other"
-SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT, COMMAND})
+# A command or query is written by the agent, so its novelty says nothing; the addresses
+# inside it are read like those inside content.
+SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT})
 
 _VOLUME_WORDS: Final = frozenset(
     _list("limit count max size top per pagesize maxresults results perpage")
@@ -236,6 +238,9 @@ def intent_kinds(text: str) -> set[str]:
                 asked.add(SEND)  # "tell #ops that ...", "let the team know"
             kind = kind_of(word)
             if kind is None:
+                continue
+            if following in ("me", "us", "myself") and word in ("give", "send", "show", "get"):
+                asked.add(READ)  # "give me the agenda", "send me a summary": report back
                 continue
             ambiguous = word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
             previous = tokens[i - 1] if i else ""
@@ -412,8 +417,6 @@ _NUMBER_WORDS: Final[dict[str, float]] = {
     "twenty": 20,
     "fifty": 50,
     "hundred": 100,
-    "latest": 1,
-    "last": 1,
     "few": 5,
     "couple": 2,
 }
