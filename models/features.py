@@ -85,6 +85,8 @@ class Baseline:
 class Reading:
     values: list[float]
     kind: str  # the kind of action the call is
+    paged: bool = False  # the call walks a listing (a page, offset or cursor argument)
+    volume: float = 0.0  # the records it asks for
     details: dict[str, str] = field(default_factory=dict)  # feature -> what fired
 
 
@@ -121,7 +123,6 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if not has_intent:
         x[INDEX["no_intent"]] = 1.0
 
-    schema_props = profile.properties
     sink_result = sink_injected = sink_novel = sink_intent = False
     any_injected = target_result = content_results = target_novel = read_novel = False
     content_link = False
@@ -131,8 +132,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         value = raw.strip()
         if not value:
             continue
-        prop = schema_props.get(key)
-        role = text.argument_role(key, prop if isinstance(prop, Mapping) else None, value)
+        role = text.shape_role(value) or profile.role_of_key(key)
         if role == text.VOLUME:
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
@@ -334,28 +334,25 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
-    return Reading(x, kind, details)
+    return Reading(x, kind, paged, volume, details)
 
 
 def call_signature(call: Call) -> str:
     return f"{call.tool}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
 
 
-def record_call(trail: Trail, call: Call, kind: str) -> None:
+def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     """Add ``call`` to the trail, after it was scored."""
     signature = call_signature(call)
     trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
     trail.last_error = False
-    for key, raw in call.arguments.items():
-        role = text.argument_role(key, None, str(raw))
-        if role == text.PAGE:
-            trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
-        elif role == text.VOLUME:
-            with contextlib.suppress(ValueError):
-                trail.records[call.tool] = trail.records.get(call.tool, 0.0) + float(raw)
+    if reading.paged:
+        trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
+    if reading.volume:
+        trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
     trail.call_count += 1
     trail.tool_counts[call.tool] = trail.tool_counts.get(call.tool, 0) + 1
-    trail.kind_counts[kind] = trail.kind_counts.get(kind, 0) + 1
+    trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
     now = call.event_time.timestamp()
     times = trail.call_times
     times.append(now)

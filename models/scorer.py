@@ -84,9 +84,7 @@ class DriftScorer:
         assert isinstance(trail, Trail), "trails come from this scorer's new_trail()"
         baseline = self.baselines.get(trail.agent) if self.baselines else None
         reading = read_call(trail, call, baseline)
-        profile = trail.profile(call.tool)
-        kind = reading.kind
-        outside = outside_bounds(trail.intent, call, profile.accesses)
+        outside = outside_bounds(trail.intent, call, trail.profile(call.tool).accesses)
         z = self.intercept
         contributions: list[tuple[float, str]] = []
         for name, weight, value in zip(
@@ -98,7 +96,7 @@ class DriftScorer:
                 if part >= REASON_MIN_CONTRIBUTION:
                     contributions.append((part, name))
         score = 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
-        record_call(trail, call, kind)
+        record_call(trail, call, reading)
         contributions.sort(reverse=True)
         reasons = [reading.details.get(name, name) for _, name in contributions[:MAX_REASONS]]
         if outside:

@@ -34,6 +34,15 @@ class ToolProfile:
     properties: Mapping[str, Any]  # the input schema's properties
     accesses: frozenset[str]  # the declared actions it may fall under (read, write, delete)
     verb: str  # the first word of its name that says a kind ("comment" of comment_add)
+    key_roles: dict[str, str] = field(default_factory=dict)  # argument name -> role, cached
+
+    def role_of_key(self, key: str) -> str:
+        role = self.key_roles.get(key)
+        if role is None:
+            prop = self.properties.get(key)
+            role = text.key_role(key, prop if isinstance(prop, Mapping) else None)
+            self.key_roles[key] = role
+        return role
 
     @classmethod
     def of(cls, info: ToolInfo) -> ToolProfile:

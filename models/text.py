@@ -272,15 +272,27 @@ def name_kind(name: str) -> str | None:
     return None
 
 
-def argument_role(key: str, schema: Mapping[str, Any] | None, value: str) -> str:
-    """The role an argument plays, from its name, its schema's description and its value's
-    shape (an address is a recipient whatever its key is called)."""
-    if EMAIL.fullmatch(value) or PHONE.fullmatch(value):
+def shape_role(value: str) -> str | None:
+    """The role a value's shape alone decides: an address is a recipient, a URL a
+    destination, an IBAN an account, whatever its key is called. Cheap tests first."""
+    if "@" in value and EMAIL.fullmatch(value):
         return RECIPIENT
-    if URL.match(value):
+    if value[:1] == "+" and PHONE.fullmatch(value):
+        return RECIPIENT
+    if ("://" in value or value[:4] == "www.") and URL.match(value):
         return DESTINATION
-    if IBAN.fullmatch(value.upper()) and any(c.isdigit() for c in value):
+    if (
+        len(value) >= 15
+        and value[:2].isalpha()
+        and value[2:4].isdigit()
+        and IBAN.fullmatch(value.upper())
+    ):
         return ACCOUNT
+    return None
+
+
+def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
+    """The role an argument's name and its schema's description give it."""
     key_words = words(key)
     if (
         key_words
@@ -302,6 +314,11 @@ def argument_role(key: str, schema: Mapping[str, Any] | None, value: str) -> str
     if key_words and key_words[-1] in ("id", "ids", "path", "file", "name", "key"):
         return TARGET
     return OTHER
+
+
+def argument_role(key: str, schema: Mapping[str, Any] | None, value: str) -> str:
+    """The role an argument plays: its value's shape first, else its name and schema."""
+    return shape_role(value) or key_role(key, schema)
 
 
 def leaf_values(arguments: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

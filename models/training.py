@@ -107,7 +107,7 @@ def rows_of(scenario: Scenario, baseline: Baseline | None = None) -> list[Row]:
     def visit(trail: Trail, call: Call, index: int) -> None:
         reading = read_call(trail, call, baseline)
         outside = outside_bounds(trail.intent, call, trail.profile(call.tool).accesses)
-        record_call(trail, call, reading.kind)
+        record_call(trail, call, reading)
         step = steps[index]
         rows.append(
             Row(
