@@ -19,6 +19,17 @@ from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInf
 # A feature names a reason when it adds at least this much to the log-odds.
 REASON_MIN_CONTRIBUTION = 0.5
 MAX_REASONS = 4
+# Where an interaction fires, the words of the features it is made of say why.
+REASON_SOURCES = {
+    "not_asked_x_sink_result": ("sink_from_injected", "sink_from_result", "kind_not_asked"),
+    "not_asked_x_sink_novel": ("sink_novel", "kind_not_asked"),
+    "consequential_x_injected": ("sink_from_injected", "any_from_injected"),
+    "kind_write": ("kind_not_asked", "write_target_novel"),
+    "kind_send": ("kind_not_asked",),
+    "kind_delete": ("kind_not_asked",),
+    "kind_pay": ("kind_not_asked",),
+    "kind_exec": ("kind_not_asked",),
+}
 
 
 class ModelError(LedgerError):
@@ -98,7 +109,17 @@ class DriftScorer:
         score = 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
         record_call(trail, call, reading)
         contributions.sort(reverse=True)
-        reasons = [reading.details.get(name, name) for _, name in contributions[:MAX_REASONS]]
+        reasons: list[str] = []
+        for _, name in contributions:
+            sources = (name, *REASON_SOURCES.get(name, ()))
+            said = next((reading.details[s] for s in sources if s in reading.details), None)
+            if said is None and name.startswith("kind_"):
+                said = f"a {reading.kind} ({call.tool})"
+            said = said or name
+            if said not in reasons:
+                reasons.append(said)
+            if len(reasons) == MAX_REASONS:
+                break
         if outside:
             return DriftScore(1.0, True, (*outside, *reasons), self.version, out_of_bounds=True)
         flagged = score >= self.threshold

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,7 +108,7 @@ def _held(path: Path) -> dict[str, Any]:
 
     try:
         held = sio.load(path, trusted=TRUSTED_TYPES)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelError(f"cannot load the drift model {path}: {exc}") from exc
     if not isinstance(held, dict) or "classifier" not in held:
         raise ModelError(f"{path} holds no drift model")
