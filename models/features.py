@@ -234,7 +234,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
 
     # What the intent needs: the quantity it names, else a page of ordinary size.
-    needed = trail.intent_volume or 50.0
+    needed = max(trail.intent_volume, 20.0) if trail.intent_volume else 50.0
     if volume > needed:
         excess = math.log10(volume / needed)
         x[INDEX["volume_excess"]] = min(3.0, excess)

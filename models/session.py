@@ -17,7 +17,7 @@ from models import text
 from models.trail import DeclaredIntent, ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
-INJECTION_WINDOW = 240
+INJECTION_WINDOW = 60
 # Earlier results kept for provenance look-ups, in characters (the newest win).
 RESULT_MEMORY = 200_000
 

@@ -420,9 +420,6 @@ def numbers_in(text: str) -> list[float]:
 
 
 _NUMBER_WORDS: Final[dict[str, float]] = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
     "four": 4,
     "five": 5,
     "six": 6,
@@ -434,6 +431,4 @@ _NUMBER_WORDS: Final[dict[str, float]] = {
     "twenty": 20,
     "fifty": 50,
     "hundred": 100,
-    "few": 5,
-    "couple": 2,
 }
