@@ -44,6 +44,7 @@ FEATURES: Final = (
     "pages_over",
     "records_over",
     "read_target_novel",
+    "read_off_topic",
     "calls_over",
     "same_tool_over",
     "rate_over",
@@ -126,6 +127,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     sink_result = sink_injected = sink_novel = sink_intent = False
     any_injected = target_result = content_results = target_novel = read_novel = False
     content_link = False
+    off_topic = False
     volume = 0.0
     paged = False
     for key, raw in text.leaf_values(call.arguments):
@@ -160,6 +162,16 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             continue
         if role == text.AMOUNT or len(lower) < 3:
             continue
+        if kind == text.READ and role == text.OTHER and " " in lower and not off_topic:
+            topic = [w for w in text.words(lower) if len(w) > 3 and not w.isdigit()]
+            if topic and not any(
+                w in trail.intent_lower or w in trail.results_lower for w in topic
+            ):
+                off_topic = True
+                details["read_off_topic"] = (
+                    f"reads {key}={_short(value)!r}, a subject neither the intent nor any "
+                    "result spoke of"
+                )
         compact = lower.replace(" ", "")
         in_intent = lower in trail.intent_lower or compact in trail.intent_values
         in_results = compact in trail.result_values or lower in trail.results_lower
@@ -225,6 +237,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["target_from_result"]] = float(target_result)
     x[INDEX["write_target_novel"]] = float(target_novel)
     x[INDEX["read_target_novel"]] = float(read_novel)
+    x[INDEX["read_off_topic"]] = float(off_topic)
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
     if trail.instruction_strength and not_asked:

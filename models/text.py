@@ -49,7 +49,7 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
         "broadcast invite webhook submit deliver announce ping slack dispatch relay "
-        "transmit exfiltrate cc bcc answer inform rsvp confirm"
+        "transmit exfiltrate cc bcc answer inform rsvp"
     ),
     DELETE: _list(
         "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
@@ -236,6 +236,8 @@ def intent_kinds(text: str) -> set[str]:
             following = tokens[i + 1] if i + 1 < len(tokens) else ""
             if word in ("tell", "let") and following not in ("me", "us", "myself"):
                 asked.add(SEND)  # "tell #ops that ...", "let the team know"
+            if word == "confirm" and following in ("in", "to", "with", "on"):
+                asked.add(SEND)  # "confirm in channel"; not "confirm once complete"
             kind = kind_of(word)
             if kind is None:
                 continue
