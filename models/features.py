@@ -51,6 +51,7 @@ FEATURES: Final = (
     "bulk_unasked",
     "delegated_not_asked",
     "delegated_irrelevant",
+    "delegated_x_novel",
     "tool_changed",
     "tool_unlisted",
     "baseline_new_tool",
@@ -297,6 +298,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 "a delegated agent doing a kind of action the originating intent did not cover"
             )
         x[INDEX["delegated_irrelevant"]] = 1.0 - relevance
+        if read_novel or sink_novel or off_topic or target_novel:
+            # A downstream agent reaching for an item its origin's intent never named.
+            x[INDEX["delegated_x_novel"]] = 1.0
     changed = trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
     if changed:
         x[INDEX["tool_changed"]] = 1.0
@@ -341,9 +345,11 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         kind != text.READ and (sink_injected or any_injected)
     )
     x[INDEX["irrelevant_consequential"]] = float(consequential) * (1.0 - relevance)
-    if consequential and relevance < 0.5:
+    if consequential:
         details["irrelevant_consequential"] = (
             f"a {kind} by {call.tool}, which the intent does not speak of"
+            if relevance < 0.5
+            else f"a {kind} by {call.tool}, which the intent speaks of only in part"
         )
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"

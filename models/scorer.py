@@ -115,7 +115,7 @@ class DriftScorer:
             said = next((reading.details[s] for s in sources if s in reading.details), None)
             if said is None and name.startswith("kind_"):
                 said = f"a {reading.kind} ({call.tool})"
-            said = said or name
+            said = said or name.replace("_", " ")
             if said not in reasons:
                 reasons.append(said)
             if len(reasons) == MAX_REASONS:
