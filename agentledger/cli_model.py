@@ -4,6 +4,7 @@ and learn a deployment's baseline from its ledger."""
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -190,6 +191,13 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
     by_domain = ", ".join(
         f"{k} {v['recall']} (n={v['n']})" for k, v in result["by"]["domain"].items()
     )
+    caught = 1 - delay["missed_sessions"] / max(1, delay["drifting_sessions"])
+    target = (
+        "met"
+        if (result["recall"] or 0) >= 0.95 and result["benign_sessions_contracted"] <= 0.02
+        else "not met"
+    )
+    wrap = textwrap.fill
     lines = [
         BENCHMARKS_SECTION,
         "",
@@ -197,31 +205,42 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
         "agentledger model evaluate --write-benchmarks",
         "```",
         "",
-        "Leave-domains-out on the project's own scenario generator: trained on "
-        f"{', '.join(split['train_domains'])}; tested on {', '.join(split['test_domains'])} "
-        "(never seen in training). Attack styles held out of training too: "
-        f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
-        f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is chosen "
-        "on training domains held out of the fit, for at most 1% of benign sessions "
-        "contracted.",
+        wrap(
+            "Leave-domains-out on the project's own scenario generator: trained on "
+            f"{', '.join(split['train_domains'])}; tested on "
+            f"{', '.join(split['test_domains'])} (never seen in training). Attack styles "
+            "held out of training too: "
+            f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
+            f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is "
+            "chosen on training domains held out of the fit, for at most 1% of benign "
+            "sessions contracted. Recall counts drifting actions, so the many calls of an "
+            "excessive-agency spree weigh most; the share of drifting sessions caught and "
+            "the recall per threat say more about the rarer threats.",
+            92,
+        ),
         "",
         "| date | test sessions | drifting actions | recall | precision | benign sessions "
-        "contracted | delay (drifting actions / s, mean) | missed drifting sessions | "
+        "contracted | delay (drifting actions / s, mean) | drifting sessions caught | "
         "worst slice | µs/action |",
         "|---|---|---|---|---|---|---|---|---|---|",
         f"| {datetime.now(UTC):%Y-%m-%d} | {split['test_sessions']:,} | "
         f"{result['drifting_actions']:,} | {result['recall']} | {result['precision']} | "
         f"{result['benign_sessions_contracted']:.2%} | {delay['actions_mean']} / "
-        f"{delay['seconds_mean']} | {delay['missed_sessions']} of {delay['drifting_sessions']} "
-        f"| {worst['slice']} {worst['recall']} (n={worst['n']}) | "
+        f"{delay['seconds_mean']} | {caught:.1%} ({delay['missed_sessions']} of "
+        f"{delay['drifting_sessions']} missed) | {worst['slice']} {worst['recall']} "
+        f"(n={worst['n']}) | "
         f"{result['scoring_us_per_action']} |",
         "",
-        f"Recall by threat: {by_threat}.",
+        wrap(f"Recall by threat: {by_threat}.", 92),
         "",
-        f"Recall by test domain: {by_domain}.",
+        wrap(f"Recall by test domain: {by_domain}.", 92),
         "",
-        f"Held-out attack styles: recall {result.get('held_out_styles_recall')}. "
-        f"Machine: {machine}.",
+        wrap(
+            f"Held-out attack styles: recall {result.get('held_out_styles_recall')}. "
+            "Against the targets (recall ≥ 0.95 of drifting actions with ≤ 2% of benign "
+            f"sessions contracted): {target}. Machine: {machine}.",
+            92,
+        ),
         "",
     ]
     section = "\n".join(lines)
