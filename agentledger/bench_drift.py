@@ -152,7 +152,10 @@ async def run_contraction_bench(
         await producer.start()
         sender = BatchSender(producer)
         reader = AIOKafkaConsumer(
-            bootstrap_servers=info.bootstrap, enable_auto_commit=False, **security_options(settings)
+            bootstrap_servers=info.bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,  # as an enforcement point reads it: at once
+            **security_options(settings),
         )
         await reader.start()
         parts = [TopicPartition(topics.contractions, p) for p in range(settings.partitions)]

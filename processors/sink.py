@@ -9,6 +9,7 @@ already holds, so a crash between the two replays the batch and adds nothing twi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -44,6 +45,7 @@ from processors.stitch import Stitcher
 log = logging.getLogger(__name__)
 # Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
 WAITING_RESULTS_MAX = 100_000
+WRITES_IN_FLIGHT = 2  # batches stitched and waiting for their ledger write, at most
 T = TypeVar("T")
 
 
@@ -163,8 +165,11 @@ class EventSink:
     def stitch(
         self, fresh: list[codec.Envelope]
     ) -> tuple[StitchOutput, DriftOutput, list[Contraction]]:
-        """Stitch a batch, then score its actions (when scoring is on)."""
+        """Stitch a batch, then score its actions (when scoring is on). From now on the
+        batch's events count as held: its write is retried until the ledger takes it, so a
+        replay arriving before that is skipped too."""
         output = self.stitcher.process(fresh)
+        self.recent.add_all(env.event.event_id for env in fresh)
         if self.drift is None:
             return output, DriftOutput(), []
         scored, contractions = self.drift.score(
@@ -178,7 +183,6 @@ class EventSink:
         tables = (scored.tables() if scored is not None else []) + output.tables()
         for table, rows in tables:
             self.store.insert_rows(table, rows)
-        self.recent.add_all(row["event_id"] for row in output.raw_events)
         self.stats.written += len(output.raw_events)
 
 
@@ -200,9 +204,38 @@ async def run_sink(
     consumer = batch_consumer(
         bootstrap, sink.topics.worker_group, sink.topics.events, security=security
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **security)
+    # No linger: a contraction goes out the moment its batch is scored.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **security)
     await consumer.start()
     await producer.start()
+    # Ledger writes run in a task of their own, in order, while the next batches are read,
+    # stitched and scored: a drifting action that arrives during a write is contracted
+    # without waiting for it. A batch's offsets are committed only once its write is done;
+    # at most ``WRITES_IN_FLIGHT`` batches wait to be written, so a slow ledger slows the
+    # reading instead of filling memory.
+    writes: asyncio.Queue[tuple[Callable[[], None] | None, dict[Any, int]] | None] = asyncio.Queue(
+        WRITES_IN_FLIGHT
+    )
+
+    async def write_in_order() -> None:
+        while (item := await writes.get()) is not None:
+            write, offsets = item
+            if write is not None:
+                await retrying(write, "ledger write", stop)
+            await consumer.commit(offsets)
+            if on_batch is not None:
+                on_batch()
+
+    writer = asyncio.create_task(write_in_order())
+
+    async def queue_write(item: tuple[Callable[[], None] | None, dict[Any, int]] | None) -> None:
+        """Wait for room in the queue, unless the writer has stopped (its error is raised)."""
+        put = asyncio.ensure_future(writes.put(item))
+        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            writer.result()
+
     try:
         ready = False
         while not stop.is_set():
@@ -221,6 +254,7 @@ async def run_sink(
                 await asyncio.gather(*sent)
                 sink.stats.dead_lettered += len(rejected)
             fresh = await retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
+            write = None
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
                 output, scored, contractions = sink.stitch(fresh)
@@ -229,10 +263,9 @@ async def run_sink(
                     # drift now, not after the write. A crash before the commit publishes
                     # the same contraction ids again, which consumers keep once.
                     await publish_contractions(producer, sink.topics, contractions)
-                await retrying(partial(sink.write, output, scored), "ledger write", stop)
-            await consumer.commit()
-            if on_batch is not None:
-                on_batch()
+                write = partial(sink.write, output, scored)
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            await queue_write((write, offsets))
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
             log.info(
@@ -241,7 +274,12 @@ async def run_sink(
                 sink.stats.written,
                 sink.stats.duplicates,
             )
+        await queue_write(None)
+        await writer  # what was read is written and committed before the sink stops
     finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StoreError):
+            await writer
         await producer.stop()
         await consumer.stop()
 
