@@ -192,7 +192,7 @@ class Gateway:
             self.connections[key] = conn
             sdk_connection.exit_stack.callback(self._forget, key)
         conn.server_session = ctx.session
-        return conn  # type: ignore[no-any-return]
+        return conn
 
     def _forget(self, key: int) -> None:
         conn = self.connections.pop(key, None)

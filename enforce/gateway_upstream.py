@@ -58,10 +58,14 @@ class UpstreamSpec:
     @classmethod
     def parse(cls, url: str | None, command: str | None) -> UpstreamSpec:
         if (url is None) == (command is None):
-            raise ConfigError("give the upstream server as --upstream URL or --upstream-cmd COMMAND")
+            raise ConfigError(
+                "give the upstream server as --upstream URL or --upstream-cmd COMMAND"
+            )
         if url is not None:
             if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"--upstream {url!r}: expected an http(s):// URL of an MCP endpoint")
+                raise ConfigError(
+                    f"--upstream {url!r}: expected an http(s):// URL of an MCP endpoint"
+                )
             return cls(url=url)
         words = tuple(shlex.split(command or ""))
         if not words:
@@ -130,7 +134,9 @@ class Upstream:
                 if self.spec.url is not None:
                     # The SDK's own timeouts: a server may hold a response stream open.
                     http = await stack.enter_async_context(
-                        httpx2.AsyncClient(headers=self.headers, timeout=httpx2.Timeout(30, read=300))
+                        httpx2.AsyncClient(
+                            headers=self.headers, timeout=httpx2.Timeout(30, read=300)
+                        )
                     )
                     streams = await stack.enter_async_context(
                         streamable_http_client(self.spec.url, http_client=http)

@@ -28,7 +28,7 @@ INBOX = [
     {
         "from": "ines.okafor@harbourline-travel.example",
         "subject": "Booking HL-2207",
-        "body": "Please confirm the ferry for booking HL-2207 to ines.okafor@harbourline-travel.example.",
+        "body": "Please confirm the ferry for booking HL-2207 to the address above.",
     },
     {
         "from": "noreply@fare-alerts.example",
@@ -87,7 +87,9 @@ def _log(method: str, params: Any) -> None:
 
 
 def _dump(model: Any) -> Any:
-    return None if model is None else model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return (
+        None if model is None else model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    )
 
 
 async def list_tools(

@@ -1,0 +1,225 @@
+"""The MCP gateway between a real MCP client and a real MCP server (the SDK's own, both),
+on the real broker: calls pass until a contraction arrives on ``ledger.contractions``; from
+then the removed tool is hidden (the client is told ``tools/list_changed``) and refused
+naming the contraction, and after ``halt`` every call is refused. Every message is recorded
+into the MCP source, the bearer token never in it, and reaches the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from agentledger.broker import EmbeddedBroker
+from enforce.gateway_state import CONTRACTION_REFUSAL
+from enforce.gateway_upstream import UpstreamSpec
+from kernel.events import KEY_JTI, KEY_TRACE
+from kernel.procs import free_port, stop, wait_for_port
+from kernel.tokens import fingerprint
+from kernel.topics import Topics
+from tests.integration.conftest import RunningStack
+from tests.integration.gateway_harness import (
+    REPO,
+    Received,
+    RunningGateway,
+    contraction,
+    mcp_client,
+    produce_contraction,
+    read_topic,
+    upstream_command,
+    upstream_requests,
+)
+from tests.integration.helpers import wait_stored
+from tests.jwt import unsigned_jwt
+from tests.polling import wait_for_async
+
+JTI = "gw-token-7f3a"
+TOKEN = unsigned_jwt({"sub": "ines.okafor", "jti": JTI, "client_id": "travel-desk", "txn": "t-88"})
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+LIST_CHANGED = "notifications/tools/list_changed"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    """A broker of the test's own: the gateway needs no ledger to enforce."""
+    running = EmbeddedBroker(tmp_path / "broker.log")
+    yield running.start()
+    running.stop()
+
+
+def _headers(trace: str = TRACE) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}", "traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
+
+
+def test_contractions_narrow_then_halt_a_live_session(stack: RunningStack, tmp_path: Path) -> None:
+    log = tmp_path / "upstream.jsonl"
+    topics = Topics(stack.settings.topic_prefix)
+    spec = UpstreamSpec.parse(None, upstream_command(log))
+    gateway = RunningGateway(spec, stack.bootstrap, topics)
+    gateway.start()
+    narrow = contraction(
+        "narrow", ((KEY_JTI, JTI),), cause="action-send-1", removed=("send_email",)
+    )
+    halt = contraction("halt", ((KEY_TRACE, TRACE),), cause="action-delete-2")
+    received = Received()
+
+    async def session() -> None:
+        async with mcp_client(gateway.url, _headers(), received) as client:
+            listed = await client.list_tools()
+            assert {t.name for t in listed.tools} >= {"send_email", "search_bookings"}
+            allowed = await client.call_tool(
+                "send_email", {"to": "ines.okafor@harbourline-travel.example", "body": "Ferry ok"}
+            )
+            assert not allowed.is_error
+
+            await produce_contraction(stack.bootstrap, topics, narrow)
+            await wait_for_async(
+                lambda: _count(received, LIST_CHANGED),
+                until=lambda n: n == 1,
+                timeout=20,
+                what="tools/list_changed after the narrow contraction",
+            )
+            listed = await client.list_tools()
+            assert "send_email" not in {t.name for t in listed.tools}
+            assert "search_bookings" in {t.name for t in listed.tools}
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool(
+                    "send_email", {"to": "x@quietmirror.example", "body": "list"}
+                )
+            assert refused.value.error.code == CONTRACTION_REFUSAL
+            assert narrow.contraction_id in refused.value.error.message
+            data = refused.value.error.data
+            assert data["contraction_id"] == narrow.contraction_id
+            assert data["decision"] == "narrow"
+            assert data["reasons"] == ["recipient first seen in a tool result"]
+
+            # A replay of the same contraction changes nothing; other tools still run.
+            await produce_contraction(stack.bootstrap, topics, narrow)
+            still = await client.call_tool("search_bookings", {"query": "HL-2207"})
+            assert not still.is_error
+
+            await produce_contraction(stack.bootstrap, topics, halt)
+            await wait_for_async(
+                lambda: _count(received, LIST_CHANGED),
+                until=lambda n: n >= 2,
+                timeout=20,
+                what="tools/list_changed after the halt",
+            )
+            assert _count_now(received, LIST_CHANGED) == 2, "the replay must not notify again"
+            for name, arguments in (("search_bookings", {"query": "HL"}), ("read_inbox", {})):
+                with pytest.raises(MCPError) as ended:
+                    await client.call_tool(name, arguments)
+                assert ended.value.error.data["decision"] == "halt"
+                assert halt.contraction_id in ended.value.error.message
+            assert (await client.list_tools()).tools == []
+
+    try:
+        asyncio.run(session())
+    finally:
+        gateway.stop()
+
+    # The upstream server saw the calls allowed, and none refused.
+    calls = [(c["name"], c.get("arguments")) for c in upstream_requests(log)]
+    assert calls == [
+        ("send_email", {"to": "ines.okafor@harbourline-travel.example", "body": "Ferry ok"}),
+        ("search_bookings", {"query": "HL-2207"}),
+    ]
+    records = _recorded(stack.bootstrap, topics)
+    _assert_redacted(records, stack.bootstrap, topics)
+    methods = [(r["direction"], r["message"].get("method")) for r in records]
+    assert ("client_to_server", "initialize") in methods
+    assert ("server_to_client", LIST_CHANGED) in methods
+    errors = [r["message"]["error"] for r in records if "error" in r["message"]]
+    assert any(narrow.contraction_id in e["message"] for e in errors)
+    assert any(e["data"]["decision"] == "halt" for e in errors)
+    # The records went the ingest way: every one is in the ledger as an event.
+    wait_stored(stack.store, gateway.gateway.ingest_batch, len(records))
+
+
+def test_a_contraction_decided_before_the_connection_applies_when_it_binds(
+    broker: str, tmp_path: Path
+) -> None:
+    """Over an HTTP upstream: the session was contracted (by its trace) before this
+    connection opened; its first tools/list already lacks the tool."""
+    log = tmp_path / "upstream.jsonl"
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.mcp_upstream",
+            "--log",
+            str(log),
+            "--http",
+            str(port),
+        ],
+        cwd=REPO,
+    )
+    topics = Topics("gwearly")
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    early = contraction(
+        "narrow", ((KEY_TRACE, trace),), cause="action-early", removed=("delete_booking",)
+    )
+    try:
+        assert wait_for_port("127.0.0.1", port, 20, server)
+        gateway = RunningGateway(
+            UpstreamSpec.parse(f"http://127.0.0.1:{port}/mcp", None), broker, topics
+        )
+        asyncio.run(produce_contraction(broker, topics, early))
+        gateway.start()
+
+        async def session() -> None:
+            async with mcp_client(gateway.url, _headers(trace), Received()) as client:
+                listed = await client.list_tools()
+                names = {t.name for t in listed.tools}
+                assert "delete_booking" not in names and "read_inbox" in names
+                with pytest.raises(MCPError) as refused:
+                    await client.call_tool("delete_booking", {"reference": "HL-2207"})
+                assert refused.value.error.data["contraction_id"] == early.contraction_id
+                inbox = await client.call_tool("read_inbox", {})
+                assert "quietmirror" in inbox.content[0].text  # type: ignore[union-attr]
+
+        try:
+            asyncio.run(session())
+        finally:
+            gateway.stop()
+    finally:
+        stop(server)
+    assert [c["name"] for c in upstream_requests(log)] == ["read_inbox"]
+    _assert_redacted(_recorded(broker, topics), broker, topics)
+
+
+async def _count(received: Received, method: str) -> int:
+    return received.count(method)
+
+
+def _count_now(received: Received, method: str) -> int:
+    return received.count(method)
+
+
+def _recorded(bootstrap: str, topics: Topics) -> list[dict[str, object]]:
+    values = asyncio.run(read_topic(bootstrap, topics.raw("mcp")))
+    assert values, f"nothing recorded on {topics.raw('mcp')}"
+    return [orjson.loads(v) for v in values]
+
+
+def _assert_redacted(records: list[dict[str, object]], bootstrap: str, topics: Topics) -> None:
+    """The token is nowhere (raw records, events, dead letters); its fingerprint and claims
+    stand in its place in every record's headers, as ingest writes them."""
+    secret_parts = [TOKEN.encode(), TOKEN.split(".")[2].encode()]
+    for topic in (topics.raw("mcp"), topics.events, topics.dlq):
+        for value in asyncio.run(read_topic(bootstrap, topic)):
+            assert not any(part in value for part in secret_parts), f"token bytes on {topic}"
+    for record in records:
+        headers = record["headers"]
+        assert isinstance(headers, dict)
+        authorization = headers["authorization"]
+        assert authorization["redacted"] is True
+        assert authorization["fingerprint"] == fingerprint(TOKEN)
+        assert authorization["claims"]["jti"] == JTI
