@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -203,13 +204,13 @@ def _count_now(received: Received, method: str) -> int:
     return received.count(method)
 
 
-def _recorded(bootstrap: str, topics: Topics) -> list[dict[str, object]]:
+def _recorded(bootstrap: str, topics: Topics) -> list[dict[str, Any]]:
     values = asyncio.run(read_topic(bootstrap, topics.raw("mcp")))
     assert values, f"nothing recorded on {topics.raw('mcp')}"
     return [orjson.loads(v) for v in values]
 
 
-def _assert_redacted(records: list[dict[str, object]], bootstrap: str, topics: Topics) -> None:
+def _assert_redacted(records: list[dict[str, Any]], bootstrap: str, topics: Topics) -> None:
     """The token is nowhere (raw records, events, dead letters); its fingerprint and claims
     stand in its place in every record's headers, as ingest writes them."""
     secret_parts = [TOKEN.encode(), TOKEN.split(".")[2].encode()]
