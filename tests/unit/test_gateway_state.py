@@ -22,7 +22,7 @@ from enforce.gateway_state import (
     drift_refusal,
 )
 from enforce.gateway_upstream import UpstreamSpec
-from ingest.framing import frame_value
+from ingest.framing import Framed, frame_value
 from ingest.mcp import McpSource
 from kernel.contraction import Contraction
 from kernel.errors import ConfigError
@@ -70,6 +70,7 @@ def test_binding_keys_are_the_keys_ingest_gives_the_recorded_message() -> None:
     message = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "x"}}
     record = envelope("client_to_server", "mail", captured_headers(HEADERS, None), message)
     [framed] = list(frame_value(McpSource(), record, "t"))
+    assert isinstance(framed, Framed)
     assert TOKEN not in framed.raw
     [event] = McpSource().parse(framed.record, position="t", raw=framed.raw)
     ingest_keys = {(k, v) for k, v in event.keys if k != "mcp_rpc"}
