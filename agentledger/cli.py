@@ -23,7 +23,7 @@ from agentledger.cli_common import (
 )
 from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
-from agentledger.cli_ledger import actions, explain, sessions
+from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.stack import Stack, normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
 from kernel.config import RawTopic, Settings, load_settings, parse_raw_topic
@@ -53,6 +53,7 @@ main.add_command(gateway)
 main.add_command(sessions)
 main.add_command(actions)
 main.add_command(explain)
+main.add_command(contractions)
 
 
 def _raw_topics(

@@ -215,3 +215,34 @@ def explain(
     console.print(explain_view(record))
     if records is not None:
         console.print(records_view(records), soft_wrap=True)
+
+
+@click.group()
+def contractions() -> None:
+    """Scope contractions: what the drift policy decided, and why."""
+
+
+@contractions.command("list")
+@click.option("--session", "session_id", help="Only this session's contractions.")
+@click.option("--limit", default=100, show_default=True)
+@data_dir_option
+@click.option("--clickhouse", help="Read a ClickHouse server instead of the running ledger.")
+@json_option
+def contractions_list(
+    session_id: str | None,
+    limit: int,
+    data_dir: Path | None,
+    clickhouse: str | None,
+    as_json: bool,
+) -> None:
+    """The latest contractions: session, agent, decision (narrow, halt, revoke), the action
+    that caused it, its drift score and reasons, and what was taken away."""
+    from agentledger.render import contractions_table
+    from ledger.queries import list_contractions
+
+    with _reader(data_dir, clickhouse) as store:
+        rows = list_contractions(store, session_id=session_id, limit=limit)
+    if as_json:
+        print_json(rows)
+    else:
+        console.print(contractions_table(rows))

@@ -106,6 +106,25 @@ def _attribution_line(action: dict[str, Any]) -> Text:
     return text
 
 
+_DECISION_STYLE = {"allow": "green", "narrow": "yellow", "halt": "bold red", "revoke": "bold red"}
+
+
+def drift_text(action: dict[str, Any]) -> Text:
+    """``drift 0.91 · narrow`` with the reasons, or that the action was not scored."""
+    drift = action.get("drift")
+    if drift is None:
+        return Text("drift: not scored", style="dim")
+    text = Text(f"drift {drift['score']:.2f}", style="bold red" if drift["flagged"] else "")
+    decision = action["decision"]
+    text.append(" · ")
+    text.append(decision, style=_DECISION_STYLE.get(decision, ""))
+    if drift["out_of_bounds"]:
+        text.append(" · outside the declaration", style="bold red")
+    if drift["reasons"]:
+        text.append(": " + "; ".join(drift["reasons"]), style="dim")
+    return text
+
+
 def chain_tree(chain: Chain) -> Tree:
     s = chain.session
     root = Tree(Text(f"session {s['session_id']}", style="bold"))
@@ -146,6 +165,8 @@ def chain_tree(chain: Chain) -> Tree:
     for action in chain.actions:
         branch = actions.add(_action_line(action))
         branch.add(_attribution_line(action))
+        if action.get("drift") is not None:
+            branch.add(drift_text(action))
         branch.add(_outcome_line(action))
         link = action["link"]
         # An inference's evidence is its key, and is read whole; a key is known by its start.
@@ -215,10 +236,12 @@ def actions_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(show_lines=False)
     table.add_column("action", no_wrap=True)
     # The source's id beside the ledger's; --json gives it unfolded, to copy.
-    for column in ("source id", "time (UTC)", "what", "label", "agent", "origin", "outcome"):
+    columns = ("source id", "time (UTC)", "what", "label", "agent", "origin", "drift", "outcome")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for r in rows:
         origin = r["origin"]
+        drift = r.get("drift")
         table.add_row(
             r["action_id"][:12],
             r["source_id"] or "-",
@@ -227,6 +250,10 @@ def actions_table(rows: list[dict[str, Any]]) -> Table:
             label_text(r["attribution"]),
             r["agent"]["attributed"] or "-",
             f"{origin['type']} {origin['principal']}".strip() or "-",
+            Text(
+                f"{drift['score']:.2f} {r['decision']}" if drift else "-",
+                style=_DECISION_STYLE.get(r["decision"] or "", "") if drift else "dim",
+            ),
             Text(r["outcome"]["status"], style=_OUTCOME_STYLE.get(r["outcome"]["status"], "")),
         )
     return table
@@ -277,7 +304,57 @@ def explain(record: dict[str, Any]) -> Group:
         lines.append(Text("\nwhy:", style="bold"))
         for number, item in enumerate(attribution["evidence"], 1):
             lines.append(Text(f"  {number}. {item['detail']}"))
+    lines += _drift_lines(record)
     return Group(*lines)
+
+
+def _drift_lines(record: dict[str, Any]) -> list[Text]:
+    drift = record.get("drift")
+    if drift is None:
+        return [Text("\ndrift: not scored", style="dim")]
+    head = Text("\ndrift: ", style="bold")
+    head.append(f"{drift['score']:.2f}", style="bold red" if drift["flagged"] else "")
+    head.append(" · decision ")
+    head.append(record["decision"], style=_DECISION_STYLE.get(record["decision"], ""))
+    head.append(f" (model {drift['model_version']}, rule {record['policy_rule']})", style="dim")
+    lines = [head]
+    if drift["out_of_bounds"]:
+        lines.append(Text("  outside the declared tools, resources or actions", style="bold red"))
+    for number, reason in enumerate(drift["reasons"], 1):
+        lines.append(Text(f"  {number}. {reason}"))
+    if record.get("contraction_id"):
+        lines.append(Text(f"  contraction {record['contraction_id']}", style="dim"))
+    return lines
+
+
+def contractions_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(show_lines=False)
+    table.add_column("contraction", no_wrap=True)
+    for column in (
+        "decided (UTC)",
+        "session",
+        "agent",
+        "decision",
+        "cause",
+        "score",
+        "removed",
+        "reasons",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        removed = ", ".join(r["removed_tools"] + r["removed_scopes"]) or "-"
+        table.add_row(
+            r["contraction_id"][:12],
+            r["decided_at"][:19],
+            r["session_id"],
+            r["agent"] or "-",
+            Text(r["decision"], style=_DECISION_STYLE.get(r["decision"], "")),
+            f"{r['cause_tool'] or '-'} ({r['cause_action_id'][:12]})",
+            f"{r['score']:.2f}",
+            removed if r["decision"] == "narrow" else "every call",
+            "; ".join(r["reasons"]) or "-",
+        )
+    return table
 
 
 _RECORD_ROLES = {"action": "source record", "outcome": "outcome record"}

@@ -123,6 +123,21 @@ class Settings(BaseSettings):
         "when its declaration, token grant or upstream session arrives late.",
     )
     workers: Annotated[int, Field(ge=1, le=16)] = 1
+    drift_scoring: bool = Field(
+        default=True,
+        description="Score each action for drift as it is stitched, and publish the policy's "
+        "contractions on <prefix>.contractions.",
+    )
+    drift_model: Path | None = Field(
+        default=None,
+        description="A drift model file (skops); unset = the deployment's current model under "
+        "DATA_DIR/models (`agentledger model train`), else the shipped default.",
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="The drift policy (YAML: thresholds per agent or intent, decisions narrow, "
+        "halt, revoke); unset = the built-in policy.",
+    )
     # NoDecode: the variable is the option's own text, not JSON.
     raw_topics: Annotated[list[RawTopic], NoDecode] = Field(
         default_factory=list,

@@ -151,7 +151,7 @@ def upstream_sessions(store: LedgerStore, session: dict[str, Any]) -> list[dict[
 # labels read for them); the label row may be missing for actions stored before labels
 # existed (``agentledger rebuild`` labels them).
 _LABELLED = """
-    SELECT a.* EXCEPT (version), t.*, s.*
+    SELECT a.* EXCEPT (version), t.*, s.*, d.*
     FROM (SELECT * FROM {db}.actions FINAL WHERE {where}) AS a
     LEFT JOIN (
         SELECT action_id AS label_action_id, session_id AS label_session_id, label,
@@ -165,6 +165,13 @@ _LABELLED = """
             intent_source AS session_intent_source, declared AS session_declared
         FROM {db}.sessions FINAL
     ) AS s ON s.intent_session_id = if(t.label_session_id = '', a.session_id, t.label_session_id)
+    LEFT JOIN (
+        SELECT action_id AS drift_action_id, score AS drift_score, flagged AS drift_flagged,
+            out_of_bounds AS drift_out_of_bounds, reasons AS drift_reasons,
+            model_version AS drift_model_version, decision AS drift_decision,
+            policy_rule AS drift_policy_rule, contraction_id AS drift_contraction_id
+        FROM {db}.drift FINAL {label_where}
+    ) AS d ON d.drift_action_id = a.action_id
 """
 
 
@@ -253,7 +260,60 @@ def action_record(row: dict[str, Any], outcome_source_id: str = "") -> dict[str,
             "confused_deputy": bool(row["confused_deputy"]),
             "evidence": orjson.loads(row["evidence"]) if labelled else [],
         },
+        **_drift_of(row),
     }
+
+
+def _drift_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The action's drift and the policy's decision; both ``None`` for an action that was
+    not scored (scoring off, or a kind that is not scored: sign-ins, token grants)."""
+    if not row["drift_action_id"]:
+        return {"drift": None, "decision": None}
+    return {
+        "drift": {
+            "score": round(float(row["drift_score"]), 4),
+            "flagged": bool(row["drift_flagged"]),
+            "out_of_bounds": bool(row["drift_out_of_bounds"]),
+            "model_version": row["drift_model_version"],
+            "reasons": list(row["drift_reasons"]),
+        },
+        "decision": row["drift_decision"],
+        "contraction_id": row["drift_contraction_id"] or None,
+        "policy_rule": row["drift_policy_rule"],
+    }
+
+
+def list_contractions(
+    store: LedgerStore, *, session_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Contractions, newest first; of one session (with its merged ones) when given."""
+    db = store.database
+    where = "1"
+    params: dict[str, Any] = {"limit": limit}
+    if session_id is not None:
+        where = "session_id IN {ids:Array(String)}"
+        params["ids"] = session_members(store, session_id)
+    rows = store.query_rows(
+        f"SELECT * FROM {db}.contractions FINAL WHERE {where} "
+        "ORDER BY decided_at DESC, contraction_id LIMIT {limit:UInt32}",
+        params,
+    )
+    for row in rows:
+        row["score"] = round(float(row["score"]), 4)
+    return rows
+
+
+def session_members(store: LedgerStore, session_id: str) -> list[str]:
+    """The session ``session_id`` stands for (after merges), and the ones merged into it."""
+    root = resolve_session(store, session_id)
+    if not store.count("sessions", "session_id = {id:String}", {"id": root}):
+        raise SessionNotFound(f"no session {session_id!r} in the ledger")
+    aliases = store.query_rows(
+        f"SELECT alias_id FROM {store.database}.session_aliases FINAL "
+        "WHERE session_id = {id:String}",
+        {"id": root},
+    )
+    return [root, *(r["alias_id"] for r in aliases)]
 
 
 def list_actions(
@@ -273,18 +333,8 @@ def list_actions(
         conditions.append("source_id = {source_id:String}")
         params["source_id"] = source_id
     if session_id is not None:
-        root = resolve_session(store, session_id)
-        if not store.count("sessions", "session_id = {id:String}", {"id": root}):
-            raise SessionNotFound(f"no session {session_id!r} in the ledger")
-        members = [root] + [
-            r["alias_id"]
-            for r in store.query_rows(
-                f"SELECT alias_id FROM {db}.session_aliases FINAL WHERE session_id = {{id:String}}",
-                {"id": root},
-            )
-        ]
         conditions.append("session_id IN {ids:Array(String)}")
-        params["ids"] = members
+        params["ids"] = session_members(store, session_id)
     sql = labelled(db, " AND ".join(conditions) or "1")
     if label is not None:
         sql += " WHERE t.label = {label:String}"

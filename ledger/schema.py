@@ -153,6 +153,48 @@ TABLES: dict[str, str] = {
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
     """,
+    "drift": """
+        CREATE TABLE IF NOT EXISTS {db}.drift (
+            action_id String,
+            session_id String,
+            event_time DateTime64(6, 'UTC'),
+            agent String,
+            tool String,
+            score Float32,
+            flagged Bool,
+            out_of_bounds Bool,
+            reasons Array(String),
+            model_version LowCardinality(String),
+            decision LowCardinality(String),
+            policy_rule LowCardinality(String),
+            contraction_id String,
+            scored_at DateTime64(6, 'UTC'),
+            version UInt64,
+            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+    """,
+    "contractions": """
+        CREATE TABLE IF NOT EXISTS {db}.contractions (
+            contraction_id String,
+            session_id String,
+            agent String,
+            cause_action_id String,
+            cause_tool String,
+            decision LowCardinality(String),
+            removed_tools Array(String),
+            removed_scopes Array(String),
+            remaining_tools Array(String),
+            remaining_scopes Array(String),
+            score Float32,
+            model_version LowCardinality(String),
+            reasons Array(String),
+            policy_rule LowCardinality(String),
+            keys Array(String),
+            event_time DateTime64(6, 'UTC'),
+            decided_at DateTime64(6, 'UTC'),
+            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
+        ) ENGINE = ReplacingMergeTree ORDER BY contraction_id
+    """,
     "dead_letters": """
         CREATE TABLE IF NOT EXISTS {db}.dead_letters (
             dead_letter_id String,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ import orjson
 from ingest.base import parse_time
 from ingest.deadletter import dead_letter
 from kernel import codec
+from kernel.contraction import Contraction
+from kernel.contraction import encode as encode_contraction
+from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
 from kernel.events import Event
 from kernel.events import ch_ts as ts
@@ -29,10 +33,11 @@ from kernel.kafka import batch_consumer
 from kernel.topics import Topics
 from ledger.projections import stitch_rows
 from ledger.queries import unpaired_results
-from ledger.rows import StitchOutput
+from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
 from processors.labels import signature
 from processors.rebuild import reparse
+from processors.scoring import DriftStage
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
 
@@ -110,10 +115,17 @@ def _waiting_results(
 class EventSink:
     """Decode, de-duplicate, stitch and store batches of Avro events (``run_sink`` drives it)."""
 
-    def __init__(self, store: LedgerStore, topics: Topics, stitcher: Stitcher) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        topics: Topics,
+        stitcher: Stitcher,
+        drift: DriftStage | None = None,
+    ) -> None:
         self.store = store
         self.topics = topics
         self.stitcher = stitcher
+        self.drift = drift
         self.recent = RecentIds()
         self.stats = SinkStats()
 
@@ -148,9 +160,23 @@ class EventSink:
         self.stats.duplicates += len(envelopes) - len(fresh)
         return list(fresh.values())
 
-    def write(self, output: StitchOutput) -> None:
-        """Insert every table's rows; safe to repeat (rows replace rows of the same id)."""
-        for table, rows in output.tables():
+    def stitch(
+        self, fresh: list[codec.Envelope]
+    ) -> tuple[StitchOutput, DriftOutput, list[Contraction]]:
+        """Stitch a batch, then score its actions (when scoring is on)."""
+        output = self.stitcher.process(fresh)
+        if self.drift is None:
+            return output, DriftOutput(), []
+        scored, contractions = self.drift.score(
+            self.stitcher.state, fresh, output.actions, output.raw_events, time.time_ns()
+        )
+        return output, scored, contractions
+
+    def write(self, output: StitchOutput, scored: DriftOutput | None = None) -> None:
+        """Insert every table's rows; safe to repeat (rows replace rows of the same id).
+        The drift rows go before the stitch rows, whose ``raw_events`` mark a batch done."""
+        tables = (scored.tables() if scored is not None else []) + output.tables()
+        for table, rows in tables:
             self.store.insert_rows(table, rows)
         self.recent.add_all(row["event_id"] for row in output.raw_events)
         self.stats.written += len(output.raw_events)
@@ -196,8 +222,13 @@ async def run_sink(
             fresh = await retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
-                output = sink.stitcher.process(fresh)
-                await retrying(partial(sink.write, output), "ledger write", stop)
+                output, scored, contractions = sink.stitch(fresh)
+                if contractions:
+                    # Published before the ledger write: an enforcement point acts on the
+                    # drift now, not after the write. A crash before the commit publishes
+                    # the same contraction ids again, which consumers keep once.
+                    await publish_contractions(producer, sink.topics, contractions)
+                await retrying(partial(sink.write, output, scored), "ledger write", stop)
             await consumer.commit()
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
@@ -210,6 +241,23 @@ async def run_sink(
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def publish_contractions(
+    producer: Any, topics: Topics, contractions: list[Contraction]
+) -> None:
+    """Send and wait: each contraction keyed by its session, so one session's decisions
+    stay in order on one partition."""
+    sent = [
+        await producer.send(
+            topics.contractions,
+            encode_contraction(c),
+            key=c.session_id.encode(),
+            headers=contraction_headers(),
+        )
+        for c in contractions
+    ]
+    await asyncio.gather(*sent)
 
 
 async def retrying(fn: Callable[[], T], what: str, stop: asyncio.Event) -> T:

@@ -60,6 +60,9 @@ def test_defaults() -> None:
         "session_window_s": 1800,
         "restitch_window_s": 900,
         "workers": 1,
+        "drift_scoring": True,
+        "drift_model": None,
+        "policy_file": None,
         "raw_topics": [],
     }
 

@@ -27,7 +27,22 @@ class _Link:
     rule: str = "shared_key"
 
 
-def _row(source_id: str, answer: rows.Answer | None = None) -> dict[str, Any]:
+_UNSCORED = {
+    "drift_action_id": "",
+    "drift_score": 0.0,
+    "drift_flagged": False,
+    "drift_out_of_bounds": False,
+    "drift_reasons": [],
+    "drift_model_version": "",
+    "drift_decision": "",
+    "drift_policy_rule": "",
+    "drift_contraction_id": "",
+}
+
+
+def _row(
+    source_id: str, answer: rows.Answer | None = None, drift: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An ``actions`` row joined with its label and session, as ``ledger.queries`` reads it."""
     event = Event(
         "a" * 32,
@@ -56,6 +71,7 @@ def _row(source_id: str, answer: rows.Answer | None = None) -> dict[str, Any]:
         "session_intent": "Look up ACME",
         "session_intent_source": "declared",
         "session_declared": True,
+        **(drift or _UNSCORED),
     }
 
 
@@ -135,3 +151,60 @@ def test_source_records_print_as_stored_json_whatever_the_width() -> None:
     assert orjson.loads(body) == record  # neither wrapped nor read as markup
     assert body == orjson.dumps(record, option=orjson.OPT_INDENT_2).decode()
     assert tail.strip() == "outcome record: not in the ledger yet"
+
+
+_SCORED = {
+    "drift_action_id": "a" * 32,
+    "drift_score": 0.9132,
+    "drift_flagged": True,
+    "drift_out_of_bounds": False,
+    "drift_reasons": ["recipient x@outside.example first appeared in a tool result"],
+    "drift_model_version": "drift-test-1",
+    "drift_decision": "narrow",
+    "drift_policy_rule": "defaults",
+    "drift_contraction_id": "c" * 32,
+}
+
+
+def test_a_scored_action_carries_its_drift_and_decision_and_an_unscored_one_says_so() -> None:
+    scored = action_record(_row("crm-mcp#7", drift=_SCORED))
+    assert scored["drift"] == {
+        "score": 0.9132,
+        "flagged": True,
+        "out_of_bounds": False,
+        "model_version": "drift-test-1",
+        "reasons": ["recipient x@outside.example first appeared in a tool result"],
+    }
+    assert (scored["decision"], scored["contraction_id"]) == ("narrow", "c" * 32)
+    unscored = action_record(_row("crm-mcp#7"))
+    assert (unscored["drift"], unscored["decision"]) == (None, None)
+
+
+def test_explain_the_table_and_the_chain_show_the_drift_and_its_reasons() -> None:
+    scored = action_record(_row("crm-mcp#7", drift=_SCORED))
+    text = _text(explain(scored))
+    assert "drift: 0.91 · decision narrow (model drift-test-1, rule defaults)" in text
+    assert "1. recipient x@outside.example first appeared in a tool result" in text
+    assert f"contraction {'c' * 32}" in text
+    assert "0.91 narrow" in _text(actions_table([scored]))
+    session = {
+        "session_id": "s-1",
+        "first_seen": "2026-11-02 14:00:00.000000",
+        "last_seen": "2026-11-02 14:00:01.000000",
+        "sources": ["mcp"],
+        "event_count": 1,
+        "agent_name": "sales-agent",
+        "agent_version": "",
+        "agent_instance": "",
+        "client_id": "",
+        "origin_type": "human",
+        "origin_principal": "alice@acme.example",
+        "upstream_session_id": "",
+        "intent": "Look up ACME",
+        "intent_source": "declared",
+        "scopes": [],
+        "principal": "",
+    }
+    tree = _text(chain_tree(Chain(session, [], [scored], [], [])))
+    assert "drift 0.91 · narrow: recipient x@outside.example first appeared" in tree
+    assert "drift: not scored" in _text(explain(action_record(_row("crm-mcp#7"))))

@@ -11,10 +11,12 @@ import pytest
 
 from kernel import events as ev
 from kernel.codec import Envelope
+from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.events import Event
 from ledger import rows
 from ledger.schema import ADDED_COLUMNS, ADDED_INDEXES, TABLES, ddl
+from models.trail import DriftScore
 from processors.stitch import Stitcher
 from tests import scenarios
 
@@ -23,6 +25,7 @@ T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 WRITER_LEAVES: dict[str, set[str]] = {"raw_events": {"stored_at"}}
 # Tables written by other parts of the ledger than the stitcher.
 NOT_STITCHED = {"dead_letters"}
+SCORED = {"drift", "contractions"}  # written by the scoring stage (processors.scoring)
 
 _COLUMN = re.compile(r"^\s*(\w+)\s+(.*?),?\s*$")
 
@@ -116,15 +119,50 @@ def _built() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def _scored() -> dict[str, list[dict[str, Any]]]:
+    score = DriftScore(0.91, True, ("send_mail not declared",), "drift-test", True)
+    contraction = Contraction(
+        "s-1",
+        "support-agent",
+        "e1",
+        HALT,
+        0.91,
+        "drift-test",
+        T0,
+        T0,
+        removed_tools=("send_mail",),
+        keys=(("jti", "AT.1"),),
+    )
+    return {
+        "drift": [
+            rows.drift_row(
+                score,
+                action_id="e1",
+                session_id="s-1",
+                event_time=T0,
+                agent="support-agent",
+                tool="send_mail",
+                decision=HALT,
+                policy_rule="defaults",
+                contraction_id=contraction.contraction_id,
+                scored_at=T0,
+                version=1,
+            )
+        ],
+        "contractions": [rows.contraction_row(contraction)],
+    }
+
+
 def test_the_stitcher_writes_every_table_but_those_others_write() -> None:
     stitched = {table for table, _ in rows.StitchOutput().tables()}
-    assert stitched == set(TABLES) - NOT_STITCHED
+    assert stitched == set(TABLES) - NOT_STITCHED - SCORED
     assert set(_built()) == stitched
+    assert {table for table, _ in rows.DriftOutput().tables()} == SCORED == set(_scored())
 
 
 @pytest.mark.parametrize("table", sorted(set(TABLES) - NOT_STITCHED))
 def test_each_builder_writes_exactly_its_tables_columns(table: str) -> None:
-    for row in _built()[table]:
+    for row in {**_built(), **_scored()}[table]:
         assert list(row) == schema_columns(table)
 
 
@@ -160,7 +198,9 @@ def test_rows_the_stitcher_writes_have_exactly_their_tables_columns() -> None:
     for out in outputs:
         for table, table_rows in out.tables():
             written.setdefault(table, []).extend(table_rows)
-    assert {table for table, found in written.items() if found} == set(TABLES) - NOT_STITCHED
+    assert {table for table, found in written.items() if found} == (
+        set(TABLES) - NOT_STITCHED - SCORED
+    )
     for table, table_rows in written.items():
         for row in table_rows:
             assert list(row) == schema_columns(table), table

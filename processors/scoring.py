@@ -1,0 +1,360 @@
+"""Scoring on the stream: each action is scored as it is stitched, in the same batch, and the
+policy turns the score into a decision; a contracting decision becomes a ``Contraction``.
+
+List in, rows out, as the stitcher is: ``DriftStage.score`` takes the batch the stitcher just
+processed (its envelopes and its output) and returns the ``drift`` and ``contractions`` rows
+and the contractions to publish. The sink publishes those before it writes the ledger, so an
+enforcement point hears of a drifting action as soon as the batch that holds it is stitched.
+
+Each session keeps a trail (``models.trail.SessionTrail``), fed in event-time order: its
+intent, each ``tools/list`` answer its servers gave, each call (scored, then added), and each
+result's text, where injected instructions arrive. One session gets one contraction per
+cause; once a session is halted or revoked, later actions are scored and recorded but publish
+nothing more (every call is refused already).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from kernel import events as ev
+from kernel.codec import Envelope
+from kernel.contraction import ALLOW, HALT, NARROW, REVOKE, Contraction
+from kernel.events import Event, now_utc
+from kernel.policy import Policy, SessionFacts
+from kernel.vocabulary import ATTR_ARGUMENTS
+from ledger.rows import DriftOutput, Row, contraction_row, drift_row
+from models.trail import Call, DeclaredIntent, Scorer, SessionTrail, ToolInfo
+from processors.sessions import SessionState, StitchState
+
+log = logging.getLogger(__name__)
+SCORED_KINDS = frozenset({ev.TOOL_CALL, ev.API_CALL})
+# Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
+_BINDING_KEYS = frozenset(
+    {ev.KEY_JTI, ev.KEY_TOKEN_FP, ev.KEY_MCP_SESSION, ev.KEY_TRACE, ev.KEY_TXN}
+)
+
+
+@dataclass(slots=True)
+class _SessionDrift:
+    """A session's scoring context: the model's trail and what the policy has done."""
+
+    trail: SessionTrail
+    intent_key: tuple[Any, ...] = ()
+    listed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> tool names
+    removed: set[str] = field(default_factory=set)
+    narrowings: int = 0
+    ended_by: str = ""  # the contraction that halted or revoked the session
+    last_seen: datetime | None = None
+
+
+@dataclass(slots=True)
+class ScoringStats:
+    scored: int = 0
+    flagged: int = 0
+    contractions: int = 0
+    model_ns: int = 0  # time inside the model's ``score``
+    stage_ns: int = 0  # the whole stage, trails, policy and rows included
+
+    def as_dict(self) -> dict[str, Any]:
+        per = max(self.scored, 1)
+        return {
+            "scored": self.scored,
+            "flagged": self.flagged,
+            "contractions": self.contractions,
+            "model_us_per_action": round(self.model_ns / per / 1000, 2),
+            "stage_us_per_action": round(self.stage_ns / per / 1000, 2),
+        }
+
+
+class DriftStage:
+    """Scores the actions of each stitched batch; one per worker, state kept across batches."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        policy: Policy | None = None,
+        clock: Callable[[], datetime] = now_utc,
+        max_sessions: int = 200_000,
+    ) -> None:
+        self.scorer = scorer
+        self.policy = policy or Policy()
+        self.clock = clock
+        self.max_sessions = max_sessions
+        self.sessions: dict[str, _SessionDrift] = {}
+        self.stats = ScoringStats()
+
+    def score(
+        self,
+        state: StitchState,
+        batch: Sequence[Envelope],
+        actions: Iterable[Row],
+        raw_events: Iterable[Row],
+        version: int,
+    ) -> tuple[DriftOutput, list[Contraction]]:
+        """Score the batch's actions in event-time order; ``actions`` and ``raw_events`` are
+        the stitcher's rows for it (which session each event joined, which call a result
+        answered)."""
+        started = time.perf_counter_ns()
+        out = DriftOutput()
+        published: list[Contraction] = []
+        action_rows: dict[str, Row] = {}
+        answered: dict[str, str] = {}  # result id -> the call it answers
+        for row in actions:
+            action_rows.setdefault(row["action_id"], row)
+            if row["outcome_event_id"]:
+                answered[row["outcome_event_id"]] = row["action_id"]
+        result_session = {
+            row["event_id"]: row["session_id"]
+            for row in raw_events
+            if row["kind"] == ev.TOOL_RESULT
+        }
+        now = self.clock()
+        for env in sorted(batch, key=lambda e: e.event.event_time):
+            event = env.event
+            if event.kind == ev.TOOL_RESULT:
+                sid = result_session.get(event.event_id, "")
+                if sid:
+                    self._see_result(state, event, state.resolve(sid), answered)
+            elif event.kind in SCORED_KINDS and event.event_id in action_rows:
+                row = action_rows[event.event_id]
+                root = state.resolve(row["session_id"])
+                contraction = self._score(state, root, event, row["access"], now, version, out)
+                if contraction is not None:
+                    published.append(contraction)
+        self._sweep(state)
+        self.stats.stage_ns += time.perf_counter_ns() - started
+        return out, published
+
+    # -- one session's context ------------------------------------------------------------------
+    def _session(self, state: StitchState, root: str) -> tuple[_SessionDrift, SessionState]:
+        session = state.sessions[root]
+        drift = self.sessions.get(root)
+        if drift is None:
+            drift = self.sessions[root] = _SessionDrift(self.scorer.new_trail())
+        key = (
+            session.intent,
+            session.declared,
+            len(session.intent_tools),
+            len(session.scopes),
+            session.agent,
+        )
+        if key != drift.intent_key:
+            drift.intent_key = key
+            drift.trail.set_intent(_intent_of(session))
+            drift.trail.set_agent(session.agent, bool(session.upstream_session_id))
+        return drift, session
+
+    def _see_result(
+        self, state: StitchState, event: Event, root: str, answered: dict[str, str]
+    ) -> None:
+        result = _result_of(event)
+        if result is None or root not in state.sessions:
+            return
+        drift, _ = self._session(state, root)
+        drift.last_seen = event.event_time
+        tools = result.get("tools")
+        if isinstance(tools, list):
+            listed = [ToolInfo.from_mcp(t) for t in tools if isinstance(t, dict)]
+            server = event.service or ""
+            drift.listed[server] = tuple(t.name for t in listed if t.name)
+            changes = drift.trail.see_tools(server, listed)
+            if changes:
+                log.info("session %s: tools of %s changed: %s", root, server, "; ".join(changes))
+            return
+        call_id = answered.get(event.event_id, "")
+        drift.trail.see_result(call_id, _result_text(result), event.outcome == ev.FAILURE)
+
+    def _score(
+        self,
+        state: StitchState,
+        root: str,
+        event: Event,
+        access: str,
+        now: datetime,
+        version: int,
+        out: DriftOutput,
+    ) -> Contraction | None:
+        drift, session = self._session(state, root)
+        drift.last_seen = event.event_time
+        call = _call_of(event, access if access in ev.ACCESS_CLASSES else "")
+        began = time.perf_counter_ns()
+        scored = self.scorer.score(drift.trail, call)
+        self.stats.model_ns += time.perf_counter_ns() - began
+        self.stats.scored += 1
+        self.stats.flagged += scored.flagged
+        facts = SessionFacts(
+            agent=session.agent,
+            intent=session.intent,
+            declared=session.declared,
+            scopes=tuple(session.scopes),
+            tools=_allowed_tools(session, drift),
+            narrowings=drift.narrowings,
+        )
+        verdict = self.policy.decide(
+            facts,
+            score=scored.score,
+            flagged=scored.flagged,
+            out_of_bounds=scored.out_of_bounds,
+            tool=call.tool,
+            access=call.access,
+        )
+        contraction = None
+        if verdict.decision != ALLOW and not drift.ended_by:
+            contraction = Contraction(
+                session_id=root,
+                agent=session.agent,
+                cause_action_id=event.event_id,
+                cause_tool=call.tool,
+                decision=verdict.decision,
+                score=scored.score,
+                model_version=scored.model_version,
+                event_time=event.event_time,
+                decided_at=now,
+                removed_tools=verdict.removed_tools,
+                removed_scopes=verdict.removed_scopes,
+                remaining_tools=verdict.remaining_tools,
+                remaining_scopes=verdict.remaining_scopes,
+                reasons=tuple(scored.reasons),
+                policy_rule=f"{self.policy.name}:{verdict.rule}",
+                keys=_binding_keys(session),
+            )
+            drift.removed.update(verdict.removed_tools)
+            if verdict.decision == NARROW:
+                drift.narrowings += 1
+            if verdict.decision in (HALT, REVOKE):
+                drift.ended_by = contraction.contraction_id
+            out.contractions.append(contraction_row(contraction))
+            self.stats.contractions += 1
+        out.drift.append(
+            drift_row(
+                scored,
+                action_id=event.event_id,
+                session_id=root,
+                event_time=event.event_time,
+                agent=session.agent,
+                tool=call.tool,
+                decision=verdict.decision,
+                policy_rule=verdict.rule,
+                contraction_id=contraction.contraction_id if contraction is not None else "",
+                scored_at=now,
+                version=version,
+            )
+        )
+        return contraction
+
+    def _sweep(self, state: StitchState) -> None:
+        """Trails follow merges to the surviving session; idle ones past the session window
+        are let go (at most ``max_sessions`` are kept)."""
+        for sid in [s for s in self.sessions if state.resolve(s) != s]:
+            drift = self.sessions.pop(sid)
+            self.sessions.setdefault(state.resolve(sid), drift)
+        if len(self.sessions) <= self.max_sessions:
+            return
+        cutoff = state.watermark - state.window if state.watermark else None
+        if cutoff is not None:
+            idle = [s for s, d in self.sessions.items() if d.last_seen and d.last_seen < cutoff]
+            for sid in idle:
+                del self.sessions[sid]
+        while len(self.sessions) > self.max_sessions:
+            del self.sessions[next(iter(self.sessions))]
+
+
+def _intent_of(session: SessionState) -> DeclaredIntent | None:
+    if not session.intent:
+        return None
+    return DeclaredIntent(
+        text=session.intent,
+        tools=tuple(session.intent_tools),
+        resources=tuple(session.intent_resources),
+        actions=tuple(session.intent_actions),
+        scopes=tuple(session.scopes),
+        declared=session.declared,
+    )
+
+
+def _allowed_tools(session: SessionState, drift: _SessionDrift) -> tuple[str, ...]:
+    """The tools the session may still call: declared ones, else those its servers listed."""
+    tools = session.intent_tools or sorted({t for names in drift.listed.values() for t in names})
+    return tuple(t for t in tools if t not in drift.removed)
+
+
+def _binding_keys(session: SessionState) -> tuple[tuple[str, str], ...]:
+    keys = []
+    for key in session.keys:
+        key_type, _, value = key.partition(":")
+        if key_type in _BINDING_KEYS and value:
+            keys.append((key_type, value))
+    return tuple(keys)
+
+
+def _call_of(event: Event, access: str) -> Call:
+    arguments: Any = {}
+    text = event.attributes.get(ATTR_ARGUMENTS)
+    if text:
+        try:
+            arguments = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            arguments = {}
+    if event.kind == ev.TOOL_CALL:
+        tool = event.resource or event.operation
+        resource = ""
+    else:
+        tool, resource = event.operation, event.resource or ""
+    return Call(
+        action_id=event.event_id,
+        tool=tool,
+        event_time=event.event_time,
+        arguments=arguments if isinstance(arguments, dict) else {"value": arguments},
+        server=event.service or "",
+        resource=resource,
+        access=access,
+    )
+
+
+def _result_of(event: Event) -> dict[str, Any] | None:
+    """The JSON-RPC ``result`` object of an MCP result event (its error, as a result)."""
+    if event.source != "mcp":
+        return None
+    try:
+        outer = orjson.loads(event.raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(outer, dict):
+        return None
+    inner = outer.get("message")
+    message: dict[str, Any] = inner if isinstance(inner, dict) else outer
+    result = message.get("result")
+    if isinstance(result, dict):
+        return result
+    error = message.get("error")
+    if isinstance(error, dict):
+        return {"content": [{"type": "text", "text": str(error.get("message", ""))}]}
+    return None
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    """A result's text: its text content blocks, and its structured content as JSON."""
+    parts = []
+    content = result.get("content")
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict):
+                text = block.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+                elif isinstance(block.get("resource"), dict):
+                    inner = block["resource"].get("text")
+                    if isinstance(inner, str):
+                        parts.append(inner)
+    structured = result.get("structuredContent")
+    if structured is not None and not parts:
+        parts.append(orjson.dumps(structured).decode())
+    return "\n".join(parts)
