@@ -42,7 +42,7 @@ from mcp_types.version import (
     MODERN_PROTOCOL_VERSIONS,
 )
 
-from enforce.gateway_contractions import consume_contractions
+from enforce.gateway_feeds import consume, on_contraction_bytes, on_declaration_bytes
 from enforce.gateway_inline import InlineTrail
 from enforce.gateway_record import (
     CLIENT_TO_SERVER,
@@ -52,14 +52,15 @@ from enforce.gateway_record import (
     envelope,
 )
 from enforce.gateway_state import (
-    ContractionBook,
     Enforcement,
+    KeyedBook,
     Refusal,
     binding_keys,
     drift_refusal,
 )
 from enforce.gateway_upstream import Upstream, UpstreamSpec
 from kernel.contraction import Contraction
+from kernel.declaration import SessionDeclaration
 from kernel.kafka import BatchSender, ensure_topics
 from kernel.kafka import producer as make_producer
 from kernel.topics import Topics
@@ -128,7 +129,8 @@ class Gateway:
         self.server_name = server_name or spec.name
         self.scorer = scorer
         self.partitions = partitions
-        self.book = ContractionBook()
+        self.contractions: KeyedBook[Contraction] = KeyedBook()
+        self.declarations: KeyedBook[SessionDeclaration] = KeyedBook()
         self.connections: dict[int, ClientConnection] = {}
         self.recorder: Recorder | None = None
         self.ingest_batch = f"gateway-{uuid.uuid4().hex[:12]}"
@@ -148,17 +150,31 @@ class Gateway:
     async def on_contraction(self, contraction: Contraction) -> None:
         """A contraction from the topic: kept for connections still to come, applied now to
         the live ones it names. A replay (an id seen before) changes nothing."""
-        if not self.book.add(contraction):
+        if not self.contractions.add(contraction.contraction_id, contraction.keys, contraction):
             return
         for conn in list(self.connections.values()):
             if conn.enforcement.matches(contraction):
                 await self._apply(conn, contraction)
 
+    async def on_declaration(self, declaration: SessionDeclaration) -> None:
+        """A session declared: its intent bounds the inline scoring of the connections
+        bound to it (now, or when they show one of its keys)."""
+        keys = declaration.bindings.correlation_keys()
+        if not self.declarations.add(declaration.session_id, keys, declaration):
+            return
+        for conn in list(self.connections.values()):
+            if conn.inline is not None and any(key in conn.enforcement.keys for key in keys):
+                conn.inline.see_declaration(declaration)
+
     async def _bind(self, conn: ClientConnection, keys: set[tuple[str, str]]) -> None:
         new = conn.enforcement.add_keys(keys)
-        if new:
-            for contraction in self.book.matching(new):
-                await self._apply(conn, contraction)
+        if not new:
+            return
+        for contraction in self.contractions.matching(new):
+            await self._apply(conn, contraction)
+        if conn.inline is not None:
+            for declaration in self.declarations.matching(new):
+                conn.inline.see_declaration(declaration)
 
     async def _apply(self, conn: ClientConnection, contraction: Contraction) -> None:
         if not conn.enforcement.apply(contraction):
@@ -299,6 +315,8 @@ class Gateway:
         if self.scorer is not None:
             conn.inline = InlineTrail(self.scorer, self.server_name)
             conn.inline.see_agent(init.client_info.model_dump(by_alias=True, mode="json"))
+            for declaration in self.declarations.matching(conn.enforcement.keys):
+                conn.inline.see_declaration(declaration)
         answer = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         requested = init.protocol_version
         answer["protocolVersion"] = (
@@ -342,7 +360,13 @@ class Gateway:
 
         await ensure_topics(
             self.bootstrap,
-            [self.topics.raw("mcp"), self.topics.events, self.topics.dlq, self.topics.contractions],
+            [
+                self.topics.raw("mcp"),
+                self.topics.events,
+                self.topics.dlq,
+                self.topics.contractions,
+                self.topics.declared,
+            ],
             self.partitions,
             self.settings,
         )
@@ -388,14 +412,10 @@ class Gateway:
             web.started = False
 
     async def _consume(self, done: asyncio.Event, subscribed: asyncio.Event) -> None:
-        await consume_contractions(
-            self.bootstrap,
-            self.topics.contractions,
-            self.on_contraction,
-            done,
-            settings=self.settings,
-            ready=subscribed,
-        )
+        handlers = {self.topics.contractions: on_contraction_bytes(self.on_contraction)}
+        if self.scorer is not None:
+            handlers[self.topics.declared] = on_declaration_bytes(self.on_declaration)
+        await consume(self.bootstrap, handlers, done, settings=self.settings, ready=subscribed)
 
 
 def _headers_of(conn: ClientConnection) -> dict[str, str]:

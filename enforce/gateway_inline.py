@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kernel.declaration import SessionDeclaration
 from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
 
 _AI_INVOCATION = "io.modelcontextprotocol/aiInvocation"  # draft SEP-2817
@@ -52,13 +53,35 @@ class InlineTrail:
         self.server = server
         self.trail: SessionTrail = scorer.new_trail()
         self.intent: str | None = None
+        self.declared: str | None = None  # the session id whose declaration is the intent
 
     def see_agent(self, client_info: Mapping[str, Any] | None, delegated: bool = False) -> None:
         name = (client_info or {}).get("name")
         if isinstance(name, str) and name:
             self.trail.set_agent(name, delegated)
 
+    def see_declaration(self, declaration: SessionDeclaration) -> None:
+        """The declared envelope: its tools, resources and actions bound every call from
+        now on, and the client's own assertions no longer replace it."""
+        if self.declared == declaration.session_id:
+            return
+        self.declared = declaration.session_id
+        intent = declaration.intent
+        self.trail.set_intent(
+            DeclaredIntent(
+                text=intent.text,
+                tools=tuple(intent.tools),
+                resources=tuple(intent.resources),
+                actions=tuple(intent.actions),
+                scopes=tuple(declaration.scopes),
+                declared=True,
+            )
+        )
+        self.trail.set_agent(declaration.agent.id, declaration.origin.type == "agent")
+
     def see_intent(self, meta: Mapping[str, Any] | None) -> None:
+        if self.declared is not None:
+            return
         text = asserted_intent(meta)
         if text is not None and text != self.intent:
             self.intent = text

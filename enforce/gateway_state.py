@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from ingest.mcp import trace_id
 from kernel.contraction import Contraction
@@ -21,6 +21,7 @@ from kernel.events import KEY_JTI, KEY_MCP_SESSION, KEY_TOKEN_FP, KEY_TRACE, KEY
 from kernel.tokens import SCHEMES, decode_jwt_claims, fingerprint
 
 Key = tuple[str, str]
+T = TypeVar("T")
 
 # The key types a connection can show; a contraction's other keys cannot match one.
 BINDING_KEY_TYPES: Final = frozenset({KEY_JTI, KEY_TOKEN_FP, KEY_MCP_SESSION, KEY_TRACE, KEY_TXN})
@@ -117,31 +118,30 @@ def drift_refusal(
     )
 
 
-class ContractionBook:
-    """Every contraction seen so far, by the binding keys it names, so that one which
-    arrives before its connection applies when the connection shows a key. A replay (same
-    contraction id) adds nothing. Bounded: the oldest are forgotten first."""
+class KeyedBook(Generic[T]):
+    """Items (contractions, declarations) by the binding keys they name, so that one which
+    arrives before its connection applies when the connection shows a key. An item id seen
+    before adds nothing (a replay). Bounded: the oldest are forgotten first."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
-        self._by_id: OrderedDict[str, Contraction] = OrderedDict()
+        self._items: OrderedDict[str, tuple[tuple[Key, ...], T]] = OrderedDict()
         self._by_key: dict[Key, set[str]] = {}
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return len(self._items)
 
-    def add(self, contraction: Contraction) -> bool:
-        """``True`` when the contraction is new."""
-        cid = contraction.contraction_id
-        if cid in self._by_id:
+    def add(self, item_id: str, keys: Iterable[Key], item: T) -> bool:
+        """``True`` when the item is new."""
+        if item_id in self._items:
             return False
-        self._by_id[cid] = contraction
-        for key in contraction.keys:
-            if key[0] in BINDING_KEY_TYPES:
-                self._by_key.setdefault(key, set()).add(cid)
-        while len(self._by_id) > self.limit:
-            old_id, old = self._by_id.popitem(last=False)
-            for key in old.keys:
+        named = tuple(key for key in keys if key[0] in BINDING_KEY_TYPES)
+        self._items[item_id] = (named, item)
+        for key in named:
+            self._by_key.setdefault(key, set()).add(item_id)
+        while len(self._items) > self.limit:
+            old_id, (old_keys, _) = self._items.popitem(last=False)
+            for key in old_keys:
                 ids = self._by_key.get(key)
                 if ids is not None:
                     ids.discard(old_id)
@@ -149,12 +149,12 @@ class ContractionBook:
                         del self._by_key[key]
         return True
 
-    def matching(self, keys: Iterable[Key]) -> list[Contraction]:
-        """The contractions naming any of ``keys``, oldest first."""
+    def matching(self, keys: Iterable[Key]) -> list[T]:
+        """The items naming any of ``keys``, oldest first."""
         ids: set[str] = set()
         for key in keys:
             ids |= self._by_key.get(key, set())
-        return [c for cid, c in self._by_id.items() if cid in ids]
+        return [item for item_id, (_, item) in self._items.items() if item_id in ids]
 
 
 @dataclass(slots=True)

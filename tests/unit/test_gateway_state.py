@@ -15,8 +15,8 @@ from enforce.gateway_record import captured_headers, envelope
 from enforce.gateway_state import (
     CONTRACTION_REFUSAL,
     DRIFT_REFUSAL,
-    ContractionBook,
     Enforcement,
+    KeyedBook,
     bearer_token,
     binding_keys,
     drift_refusal,
@@ -99,10 +99,10 @@ def test_an_opaque_token_binds_by_its_fingerprint_only() -> None:
 
 
 def test_the_book_keeps_one_contraction_per_id_and_finds_it_by_any_key() -> None:
-    book = ContractionBook()
+    book: KeyedBook[Contraction] = KeyedBook()
     first = _contraction("narrow", ((KEY_JTI, "jti-42"), ("aws_access_key", "ASIA1")))
-    assert book.add(first) is True
-    assert book.add(first) is False  # a replay
+    assert book.add(first.contraction_id, first.keys, first) is True
+    assert book.add(first.contraction_id, first.keys, first) is False  # a replay
     assert len(book) == 1
     assert book.matching({(KEY_JTI, "jti-42")}) == [first]
     assert book.matching({("aws_access_key", "ASIA1")}) == []  # not a key a connection shows
@@ -110,10 +110,10 @@ def test_the_book_keeps_one_contraction_per_id_and_finds_it_by_any_key() -> None
 
 
 def test_the_book_forgets_the_oldest_beyond_its_limit() -> None:
-    book = ContractionBook(limit=2)
+    book: KeyedBook[Contraction] = KeyedBook(limit=2)
     items = [_contraction("narrow", ((KEY_JTI, f"j{i}"),), cause=f"a{i}") for i in range(3)]
     for item in items:
-        book.add(item)
+        book.add(item.contraction_id, item.keys, item)
     assert len(book) == 2
     assert book.matching({(KEY_JTI, "j0")}) == []
     assert book.matching({(KEY_JTI, "j2")}) == [items[2]]
