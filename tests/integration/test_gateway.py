@@ -7,6 +7,8 @@ into the MCP source, the bearer token never in it, and reaches the ledger."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from kernel.events import KEY_JTI, KEY_TRACE
 from kernel.procs import free_port, stop, wait_for_port
 from kernel.tokens import fingerprint
 from kernel.topics import Topics
+from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.integration.conftest import RunningStack
 from tests.integration.gateway_harness import (
     REPO,
@@ -224,3 +227,57 @@ def _assert_redacted(records: list[dict[str, Any]], bootstrap: str, topics: Topi
         assert authorization["redacted"] is True
         assert authorization["fingerprint"] == fingerprint(TOKEN)
         assert authorization["claims"]["jti"] == JTI
+
+
+def test_the_gateway_command_serves_records_and_stops_on_sigterm(
+    broker: str, tmp_path: Path
+) -> None:
+    """``agentledger gateway`` as a user runs it: up on loopback, a call through it, SIGTERM,
+    and everything it passed is on the raw topic when it has exited."""
+    log = tmp_path / "upstream.jsonl"
+    port = free_port()
+    topics = Topics("gwcli")
+    env = {
+        **os.environ,
+        "AGENTLEDGER_TOPIC_PREFIX": topics.prefix,
+        "AGENTLEDGER_FINGERPRINT_KEY": TEST_FINGERPRINT_KEY.decode(),
+        "AGENTLEDGER_DATA_DIR": str(tmp_path / "data"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "agentledger",
+        "gateway",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--upstream-cmd",
+        upstream_command(log),
+        "--kafka",
+        broker,
+    ]
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert wait_for_port("127.0.0.1", port, 60, proc), "the gateway did not listen"
+
+        async def session() -> None:
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with mcp_client(url, _headers(), Received()) as client:
+                found = await client.call_tool("search_bookings", {"query": "HL-2207"})
+                assert not found.is_error
+
+        asyncio.run(session())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"gateway up at http://127.0.0.1:{port}/mcp" in out
+    assert TOKEN not in out + err
+    records = _recorded(broker, topics)
+    calls = [r for r in records if r["message"].get("method") == "tools/call"]
+    assert len(calls) == 1 and calls[0]["server"] == Path(sys.executable).name
+    _assert_redacted(records, broker, topics)
