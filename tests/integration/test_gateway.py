@@ -256,7 +256,7 @@ def test_the_gateway_command_serves_records_and_stops_on_sigterm(
         broker,
     ]
     proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         assert wait_for_port("127.0.0.1", port, 60, proc), "the gateway did not listen"
@@ -269,11 +269,12 @@ def test_the_gateway_command_serves_records_and_stops_on_sigterm(
 
         asyncio.run(session())
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out_bytes, err_bytes = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    out, err = out_bytes.decode(), err_bytes.decode()
     assert proc.returncode == 0, err
     assert f"gateway up at http://127.0.0.1:{port}/mcp" in out
     assert TOKEN not in out + err
