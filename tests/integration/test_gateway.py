@@ -17,8 +17,10 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import RequestParamsMeta
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from agentledger.broker import EmbeddedBroker
 from enforce.gateway_state import CONTRACTION_REFUSAL, DRIFT_REFUSAL
@@ -378,3 +380,28 @@ def test_inline_refuses_a_drifting_call_before_the_server_sees_it(
         if r["message"].get("error", {}).get("code") == DRIFT_REFUSAL
     ]
     assert [d["tool"] for d in refused_calls] == ["send_email", "delete_booking"]
+
+
+def test_a_client_probing_the_single_exchange_protocol_falls_back_to_the_handshake(
+    broker: str, tmp_path: Path
+) -> None:
+    """The SDK's own ``Client`` probes ``server/discover`` (2026-07-28) first; the gateway
+    answers that it speaks the handshake, and the client goes on with ``initialize``."""
+    log = tmp_path / "upstream.jsonl"
+    gateway = RunningGateway(
+        UpstreamSpec.parse(None, upstream_command(log)), broker, Topics("gwprobe")
+    )
+    gateway.start()
+
+    async def session() -> str:
+        async with Client(gateway.url) as client:
+            found = await client.call_tool("search_bookings", {"query": "HL-2207"})
+            assert not found.is_error
+            return str(client.session.protocol_version)
+
+    try:
+        version = asyncio.run(session())
+    finally:
+        gateway.stop()
+    assert version in HANDSHAKE_PROTOCOL_VERSIONS
+    assert [c["name"] for c in upstream_requests(log)] == ["search_bookings"]
