@@ -138,12 +138,21 @@ class Gateway:
 
     # -- recording -------------------------------------------------------------------------
 
-    def record(self, conn: ClientConnection, direction: str, message: Mapping[str, Any]) -> None:
+    def record(
+        self,
+        conn: ClientConnection,
+        direction: str,
+        message: Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """``headers``: the request's (for it and its answer, whatever else runs meanwhile);
+        else the connection's latest (the gateway's own messages)."""
         if self.recorder is None:
             return
         # A copy: framing redacts in place, and the message is still on its way.
         copied = orjson.loads(orjson.dumps(message, default=str))
-        self.recorder.record(envelope(direction, self.server_name, conn.headers, copied))
+        kept = conn.headers if headers is None else headers
+        self.recorder.record(envelope(direction, self.server_name, kept, copied))
 
     # -- contractions ----------------------------------------------------------------------
 
@@ -226,25 +235,30 @@ class Gateway:
             )
         conn = self._connection(ctx)
         headers = _request_headers(ctx)
-        conn.headers = captured_headers(headers, conn.session_id)
+        kept = conn.headers = captured_headers(headers, conn.session_id)
         params: dict[str, Any] = dict(ctx.params or {})
         meta = params.get("_meta") if isinstance(params.get("_meta"), Mapping) else None
         await self._bind(conn, binding_keys(headers, meta, conn.session_id))
-        self.record(conn, CLIENT_TO_SERVER, _message(ctx))
+        self.record(conn, CLIENT_TO_SERVER, _message(ctx), kept)
         if ctx.request_id is None:
             # Notifications stay here: the SDK keeps the handshake's state from
             # notifications/initialized; the upstream session has its own handshake.
             return await call_next(ctx)
         try:
-            result = await self._answer(conn, ctx.method, params, meta, ctx.request_id)
+            try:
+                result = await self._answer(conn, ctx.method, params, meta, ctx.request_id)
+            except MCPError:
+                raise
+            except Exception as exc:  # the upstream's transport or result: the client is told
+                failure = f"the upstream server failed: {type(exc).__name__}"
+                raise MCPError(code=types.INTERNAL_ERROR, message=failure) from exc
         except MCPError as exc:
             error = exc.error.model_dump(by_alias=True, mode="json", exclude_none=True)
-            self.record(
-                conn, SERVER_TO_CLIENT, {"jsonrpc": "2.0", "id": ctx.request_id, "error": error}
-            )
+            answer = {"jsonrpc": "2.0", "id": ctx.request_id, "error": error}
+            self.record(conn, SERVER_TO_CLIENT, answer, kept)
             raise
         self.record(
-            conn, SERVER_TO_CLIENT, {"jsonrpc": "2.0", "id": ctx.request_id, "result": result}
+            conn, SERVER_TO_CLIENT, {"jsonrpc": "2.0", "id": ctx.request_id, "result": result}, kept
         )
         return result
 
@@ -304,7 +318,7 @@ class Gateway:
         upstream = Upstream(
             self.spec,
             client_info=init.client_info,
-            headers=_headers_of(conn),
+            headers=dict(conn.headers),
             on_notification=lambda n: self._from_upstream(conn, n),
         )
         try:
@@ -416,7 +430,3 @@ class Gateway:
         if self.scorer is not None:
             handlers[self.topics.declared] = on_declaration_bytes(self.on_declaration)
         await consume(self.bootstrap, handlers, done, settings=self.settings, ready=subscribed)
-
-
-def _headers_of(conn: ClientConnection) -> dict[str, str]:
-    return dict(conn.headers)
