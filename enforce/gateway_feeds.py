@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -58,9 +58,12 @@ async def consume(
     settings: Settings | None = None,
     ready: asyncio.Event | None = None,
     wait_ms: int = 50,
+    catch_up_s: float = 30.0,
 ) -> None:
     """Hand each message of each topic of ``handlers`` to its handler, in order per
-    partition, until ``stop``."""
+    partition, until ``stop``. ``ready`` is set once what the topics held at the start has
+    been handled (a contraction decided before the gateway started applies to its first
+    connection), or after ``catch_up_s`` at the latest."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -74,17 +77,40 @@ async def consume(
     )
     await consumer.start()
     try:
+        await _catch_up(consumer, handlers, wait_ms, catch_up_s)
         if ready is not None:
             ready.set()
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=wait_ms, max_records=1_000)
-            for partition, messages in batch.items():
-                handler = handlers[partition.topic]
-                for message in messages:
-                    try:
-                        await handler(message.value or b"")
-                    except RecordError as exc:
-                        where = f"{partition.topic}/{partition.partition}/{message.offset}"
-                        log.error("%s: %s", where, exc)
+            await _handle_batch(consumer, handlers, wait_ms)
     finally:
         await consumer.stop()
+
+
+async def _catch_up(
+    consumer: Any, handlers: Mapping[str, OnMessage], wait_ms: int, limit_s: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not consumer.assignment() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    partitions = list(consumer.assignment())
+    if not partitions:
+        return
+    ends = await consumer.end_offsets(partitions)
+    while loop.time() < deadline:
+        positions = [await consumer.position(tp) for tp in partitions]
+        if all(position >= ends[tp] for position, tp in zip(positions, partitions, strict=True)):
+            return
+        await _handle_batch(consumer, handlers, wait_ms)
+
+
+async def _handle_batch(consumer: Any, handlers: Mapping[str, OnMessage], wait_ms: int) -> None:
+    batch = await consumer.getmany(timeout_ms=wait_ms, max_records=1_000)
+    for partition, messages in batch.items():
+        handler = handlers[partition.topic]
+        for message in messages:
+            try:
+                await handler(message.value or b"")
+            except RecordError as exc:
+                where = f"{partition.topic}/{partition.partition}/{message.offset}"
+                log.error("%s: %s", where, exc)
