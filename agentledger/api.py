@@ -1,10 +1,12 @@
 """The HTTP API that ``agentledger up`` serves: session declarations, OTLP/HTTP trace
-exports and status.
+exports, status, and the Shared Signals transmitter's keys, discovery and poll endpoints.
 
 OpenAPI at ``/openapi.json``. Every operation asks who is calling (``agentledger.auth``):
 no credential is a 401, a credential without the role a 403. A bad request is a 4xx naming
 the field. ``POST /v1/traces`` answers as the OTLP/HTTP specification says (``ingest.otlp``),
-its refusals included, so that exporters and collectors can tell what happened.
+its refusals included, so that exporters and collectors can tell what happened. The JWKS and
+the Shared Signals discovery document are public by design (receivers verify SETs with
+them); polling a stream asks for the ``signals`` role.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agentledger import __version__
 from agentledger.auth import Authenticator, AuthError, Caller
+from enforce.ssf import DISCOVERY_PATH, JWKS_PATH, POLL_PATH
+from enforce.ssf_delivery import PollRequest
+from enforce.ssf_transmitter import Transmitter, UnknownStream
 from ingest import otlp
 from ingest.pipeline import IngestReport
 from kernel.declaration import SessionDeclaration, describe_error
@@ -67,11 +72,33 @@ class RoleRequired:
 Declarer = Annotated[Caller, Depends(RoleRequired("declare"))]
 Analyst = Annotated[Caller, Depends(RoleRequired("analyst"))]
 Ingester = Annotated[Caller, Depends(RoleRequired("ingest"))]
+SignalsReceiver = Annotated[Caller, Depends(RoleRequired("signals"))]
 
 
 class Declared(BaseModel):
     session_id: str
     declared_by: str
+
+
+class SetError(BaseModel):
+    """A receiver's report of a SET it could not take (RFC 8936 ``setErrs``)."""
+
+    err: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+
+
+class PollBody(BaseModel):
+    """An RFC 8936 poll request (its member names, as the RFC spells them)."""
+
+    maxEvents: int | None = Field(default=None, ge=0)
+    returnImmediately: bool = False
+    ack: list[str] = Field(default_factory=list, max_length=10_000)
+    setErrs: dict[str, SetError] = Field(default_factory=dict)
+
+
+class PollReply(BaseModel):
+    sets: dict[str, str]
+    moreAvailable: bool
 
 
 def _otlp_refusal(
@@ -115,6 +142,7 @@ def build_api(
     *,
     receive_traces: ReceiveTraces,
     otlp_max_body: int,
+    signals: Transmitter | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Agent Ledger",
@@ -134,12 +162,17 @@ def build_api(
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for error in exc.errors():
             field, reason = describe_error(error.get("loc", ()), str(error.get("msg", "")))
             problems.append({"field": field, "reason": reason})
         first = problems[0] if problems else {"field": "", "reason": "invalid request"}
+        if request.url.path.startswith(POLL_PATH + "/"):  # as RFC 8936 answers a bad poll
+            description = f"{first['field']}: {first['reason']}"
+            return JSONResponse(
+                status_code=400, content={"err": "invalid_request", "description": description}
+            )
         return JSONResponse(
             status_code=422,
             content={"error": f"{first['field']}: {first['reason']}", "problems": problems},
@@ -184,4 +217,37 @@ def build_api(
     async def get_status(_: Analyst) -> dict[str, Any]:
         return status()
 
+    if signals is not None:
+        _signal_routes(app, signals)
     return app
+
+
+def _signal_routes(app: FastAPI, signals: Transmitter) -> None:
+    @app.get(JWKS_PATH, tags=["shared signals"])
+    async def jwks() -> JSONResponse:
+        """The public keys that sign this ledger's Security Event Tokens (no credential)."""
+        return JSONResponse(signals.jwks(), headers={"Cache-Control": "max-age=300"})
+
+    @app.get(DISCOVERY_PATH, tags=["shared signals"])
+    async def ssf_configuration() -> dict[str, Any]:
+        """Shared Signals transmitter metadata: issuer, JWKS, delivery methods, events."""
+        return signals.discovery()
+
+    @app.post(POLL_PATH + "/{stream}", response_model=PollReply, tags=["shared signals"])
+    async def poll(stream: str, body: PollBody, caller: SignalsReceiver) -> dict[str, Any]:
+        """RFC 8936 poll: acknowledge SETs received (`ack`, `setErrs`) and fetch the next
+        (`maxEvents`; 0 acknowledges only), waiting for one unless `returnImmediately`."""
+        try:
+            queue = signals.poll_stream(stream)
+        except UnknownStream as exc:
+            raise HTTPException(404, detail=str(exc)) from None
+        pollers = queue.receiver.pollers
+        if pollers and caller.name not in pollers:
+            raise HTTPException(403, detail=f"{caller.name} may not poll the stream {stream!r}")
+        request = PollRequest(
+            max_events=body.maxEvents,
+            return_immediately=body.returnImmediately,
+            ack=tuple(body.ack),
+            set_errs={jti: e.model_dump() for jti, e in body.setErrs.items()},
+        )
+        return await queue.poll(request)

@@ -9,7 +9,8 @@ Two kinds of credential, both sent as ``Authorization: Bearer …`` (or ``X-API-
   (signature, ``exp``, and ``iss``/``aud`` when configured), its roles read from a claim.
 
 Roles: ``declare`` (declare sessions), ``analyst`` (read), ``ingest`` (push records: OTLP
-trace exports), ``admin`` (everything).
+trace exports), ``signals`` (a Shared Signals receiver polling its SETs), ``admin``
+(everything).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from kernel.keyfiles import (
     write_private,
 )
 
-ROLES = ("declare", "analyst", "ingest", "admin")
+ROLES = ("declare", "analyst", "ingest", "signals", "admin")
 KEY_PREFIX = "alk_"
 # Asymmetric algorithms only: an "HS256" token signed with a public key as its HMAC secret is
 # the classic JWKS confusion attack.

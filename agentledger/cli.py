@@ -131,6 +131,12 @@ def up(
             console.print(f"  workers    {', '.join(map(str, info.workers))}")
             if info.raw_topics:
                 console.print(f"  raw topics {', '.join(info.raw_topics)}")
+            if stack.signals is not None:
+                receivers = ", ".join(r.name for r in settings.ssf_receivers) or "none configured"
+                console.print(
+                    f"  signals    {stack.signals.transmitter.issuer}"
+                    f"/.well-known/ssf-configuration (receivers: {receivers})"
+                )
             console.print("Ctrl-C or `agentledger down` stops everything.")
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):

@@ -24,7 +24,7 @@ def keys() -> None:
     multiple=True,
     required=True,
     type=click.Choice(ROLES),
-    help="declare, analyst, ingest or admin (repeat for several).",
+    help="declare, analyst, ingest, signals or admin (repeat for several).",
 )
 @data_dir_option
 @json_option

@@ -1,4 +1,5 @@
-"""The embedded stack: broker, ledger (chDB + its HTTP interface) and Faust workers.
+"""The embedded stack: broker, ledger (chDB + its HTTP interface), Faust workers, and the
+Shared Signals transmitter beside the API.
 
 ``Stack`` starts what is not given from outside (``--kafka``, ``--clickhouse``), writes a
 state file other commands read to find it, and stops everything it started.
@@ -25,6 +26,7 @@ from agentledger.auth import ApiKeys, Authenticator, JwtVerifier, local_cli_key
 from agentledger.broker import EmbeddedBroker
 from agentledger.normalizing import read_stats, stats_file
 from agentledger.normalizing import ready_file as normalizer_ready_file
+from agentledger.signals import SignalsService
 from ingest.normalizer import NormalizerStats, raw_sources
 from ingest.otel import OtelTraceSource
 from ingest.registry import SOURCES
@@ -144,6 +146,7 @@ class Stack:
         self._sender: BatchSender | None = None
         self._traces = OtelTraceSource()
         self._server_task: asyncio.Task[None] | None = None
+        self.signals: SignalsService | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._normalizer: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
@@ -196,6 +199,9 @@ class Stack:
         for proc in self._workers:
             await asyncio.to_thread(stop, proc)
         self._workers.clear()
+        if self.signals is not None:  # before the server: its long polls answer at once
+            await self.signals.stop()
+            self.signals = None
         if self._server is not None:
             self._server.should_exit = True
             if self._server_task is not None:
@@ -297,16 +303,20 @@ class Stack:
         self._producer = kafka_producer(self.bootstrap, self.settings)
         await self._producer.start()
         self._sender = BatchSender(self._producer)
-        assert self.api_keys is not None
+        assert self.api_keys is not None and self.store is not None
+        host = self.settings.http_host
+        port = self.settings.http_port or free_port(host)
+        self.signals = SignalsService(
+            self.settings, self.store, self.bootstrap, f"http://{host}:{port}"
+        )
         app = build_api(
             self._publish_declaration,
             self.status,
             Authenticator(self.api_keys, self._jwt),
             receive_traces=self._receive_traces,
             otlp_max_body=self.settings.otlp_max_body_bytes,
+            signals=self.signals.transmitter,
         )
-        host = self.settings.http_host
-        port = self.settings.http_port or free_port(host)
         if not self.settings.clickhouse_url:
             app.mount("/", self._ledger_interface(host, port))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
@@ -318,6 +328,7 @@ class Stack:
                 raise StackError(f"the HTTP interface did not start on {host}:{port}")
             await asyncio.sleep(0.02)
         self.http_url = f"http://{host}:{port}"
+        await self.signals.start()
 
     def _ledger_interface(self, host: str, port: int) -> Any:
         from ledger.chdb_store import ChdbStore
@@ -465,6 +476,8 @@ class Stack:
         if self._normalizer is not None:
             info["normalizer_alive"] = self._normalizer.poll() is None
             info["normalized"] = normalizer_counts(self.data_dir, info["raw_topics"])
+        if self.signals is not None:
+            info["signals"] = self.signals.status()
         return info
 
     def _write_state(self) -> None:

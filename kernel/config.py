@@ -6,7 +6,16 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kernel.errors import ConfigError
@@ -42,6 +51,42 @@ def parse_raw_topic(text: str) -> RawTopic:
             "at most 249)"
         )
     return RawTopic(source, topic)
+
+
+class SsfReceiver(BaseModel):
+    """One Shared Signals stream: a receiver the transmitter sends each contraction's SET to.
+
+    ``push`` receivers get ``POST url`` (RFC 8935) with ``authorization`` as the
+    ``Authorization`` header when given; ``poll`` receivers fetch their SETs from
+    ``POST /ssf/poll/NAME`` (RFC 8936), as one of ``pollers`` (API key or JWT caller names,
+    e.g. ``key:okta-ssf``) when that list is given, else as any caller with the ``signals``
+    role.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    audience: str = Field(min_length=1, description="The SETs' `aud`: the receiver's own name.")
+    delivery: Literal["push", "poll"] = "push"
+    url: str | None = Field(default=None, description="Push endpoint (push only).")
+    authorization: SecretStr | None = Field(
+        default=None, description="The push request's Authorization header (push only)."
+    )
+    pollers: list[str] = Field(default_factory=list, description="Who may poll (poll only).")
+
+    @model_validator(mode="after")
+    def _delivery_has_its_parts(self) -> SsfReceiver:
+        if self.delivery == "push":
+            if not self.url or not self.url.startswith(("http://", "https://")):
+                raise ValueError(f"receiver {self.name!r}: push needs an http(s) `url`")
+            if self.pollers:
+                raise ValueError(f"receiver {self.name!r}: `pollers` is for poll receivers")
+        elif self.url or self.authorization:
+            raise ValueError(
+                f"receiver {self.name!r}: a poll receiver fetches its SETs; `url` and "
+                "`authorization` are for push"
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -100,7 +145,8 @@ class Settings(BaseSettings):
     auth_audience: str | None = Field(default=None, description="Required `aud` of bearer JWTs.")
     auth_roles_claim: str = Field(
         default="roles",
-        description="The JWT claim listing the caller's roles (declare, analyst, ingest, admin).",
+        description="The JWT claim listing the caller's roles (declare, analyst, ingest, "
+        "signals, admin).",
     )
     otlp_max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=8 << 20,
@@ -145,6 +191,46 @@ class Settings(BaseSettings):
         "by the stack's normalizer (as a variable: AGENTLEDGER_RAW_TOPICS="
         "okta=okta-logs,cloudtrail=ct-raw); unset = no normalizer.",
     )
+
+    ssf_issuer: str | None = Field(
+        default=None,
+        description="The Shared Signals transmitter's issuer (`iss` of every SET and the base "
+        "of its discovery document); unset = the API's own URL.",
+    )
+    # JSON: [{"name", "audience", "delivery": "push"|"poll", "url", "authorization", ...}]
+    ssf_receivers: list[SsfReceiver] = Field(
+        default_factory=list,
+        description="The Shared Signals receivers each contraction is sent to as a CAEP SET "
+        '(as a variable, a JSON list: AGENTLEDGER_SSF_RECEIVERS=\'[{"name": "idp", '
+        '"audience": "https://idp.example", "url": "https://idp.example/ssf"}]\').',
+    )
+    ssf_push_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    ssf_retry_base_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=1.0, description="First wait before a failed push is tried again; doubles."
+    )
+    ssf_retry_cap_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    ssf_retry_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=10, description="Push attempts per SET before it is recorded as failed."
+    )
+    ssf_poll_wait_s: Annotated[float, Field(ge=0, le=300)] = Field(
+        default=20.0, description="Longest a poll without returnImmediately waits for a SET."
+    )
+
+    @field_validator("ssf_receivers")
+    @classmethod
+    def _receiver_names_are_unique(cls, value: list[SsfReceiver]) -> list[SsfReceiver]:
+        names = [r.name for r in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"receiver names must be unique (twice: {', '.join(twice)})")
+        return value
+
+    @field_validator("ssf_issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL (the transmitter's issuer)")
+        return value.rstrip("/") if value else value
 
     @field_validator("kafka")
     @classmethod

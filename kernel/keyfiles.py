@@ -1,7 +1,8 @@
 """Secrets a deployment generates for itself, kept in owner-only files under the data directory.
 
 ``DATA_DIR/secrets/`` (mode 0700) holds the analyst SQL password, the fingerprint key, the
-hashed API keys and the local command line's own API key, each a file of mode 0600. Nothing
+hashed API keys, the local command line's own API key and the Shared Signals signing key,
+each a file of mode 0600. Nothing
 else (state file, status output, logs) ever holds them.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ SQL_PASSWORD_FILE = "sql_password"  # noqa: S105 (a file name, not a password)
 FINGERPRINT_KEY_FILE = "fingerprint.key"
 API_KEYS_FILE = "api_keys.json"
 CLI_KEY_FILE = "cli.key"
+SSF_SIGNING_KEY_FILE = "ssf_signing_key.jwk"  # the Shared Signals transmitter's private JWK
 
 
 def secrets_dir(data_dir: Path) -> Path:
@@ -66,11 +69,19 @@ def read_or_create(path: Path, *, nbytes: int = 32) -> str:
 
     Creation is exclusive, so two processes starting at once agree on one secret.
     """
+    return read_or_make(path, lambda: secrets.token_urlsafe(nbytes))
+
+
+def read_or_make(path: Path, make: Callable[[], str]) -> str:
+    """The secret in ``path``, made by ``make`` (a key's text, say) when missing.
+
+    Creation is exclusive, so two processes starting at once agree on one secret.
+    """
     existing = read_private(path)
     if existing:
         return existing
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(nbytes)
+    value = make()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -42,6 +42,11 @@ class Topics:
         return f"{self.prefix}.worker"
 
     @property
+    def signals_group(self) -> str:
+        """The consumer group of the Shared Signals transmitter that reads contractions."""
+        return f"{self.prefix}.ssf"
+
+    @property
     def normalizer_group(self) -> str:
         """The consumer group of the normalizer that reads shippers' raw topics."""
         return f"{self.prefix}.normalizer"

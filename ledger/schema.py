@@ -207,6 +207,25 @@ TABLES: dict[str, str] = {
             ingest_batch String
         ) ENGINE = ReplacingMergeTree ORDER BY dead_letter_id
     """,
+    # The Shared Signals transmitter's outbox: one signed SET per contraction and receiver
+    # stream, and what became of it (pending, delivered, acked, failed). The SET is kept as
+    # signed, so one sent again after a restart is the same token with the same jti.
+    "ssf_sets": """
+        CREATE TABLE IF NOT EXISTS {db}.ssf_sets (
+            stream String,
+            contraction_id String,
+            jti String,
+            session_id String,
+            delivery LowCardinality(String),
+            token String,
+            state LowCardinality(String),
+            attempts UInt32,
+            last_error String,
+            created_at DateTime64(6, 'UTC'),
+            updated_at DateTime64(6, 'UTC'),
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (stream, contraction_id)
+    """,
 }
 
 

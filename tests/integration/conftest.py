@@ -59,11 +59,13 @@ def ledger_http(chdb_ledger: ChdbStore) -> Iterator[str]:
 class RunningStack:
     """A ``Stack`` running on its own event loop in a thread, driven synchronously."""
 
-    def __init__(self, settings: Settings, store: LedgerStore | None) -> None:
+    def __init__(
+        self, settings: Settings, store: LedgerStore | None, *, workers: int | None = None
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.stack = Stack(settings, store=store, write_state=False)
+        self.stack = Stack(settings, store=store, workers=workers, write_state=False)
         self.settings = settings
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:

@@ -64,6 +64,13 @@ def test_defaults() -> None:
         "drift_model": None,
         "policy_file": None,
         "raw_topics": [],
+        "ssf_issuer": None,
+        "ssf_receivers": [],
+        "ssf_push_timeout_s": 10.0,
+        "ssf_retry_base_s": 1.0,
+        "ssf_retry_cap_s": 300.0,
+        "ssf_retry_attempts": 10,
+        "ssf_poll_wait_s": 20.0,
     }
 
 
@@ -200,3 +207,40 @@ def test_decode_jwt_claims_of_a_non_jwt_is_none(token: str) -> None:
 )
 def test_scopes_of(claims: dict[str, Any], scopes: list[str]) -> None:
     assert scopes_of(claims) == scopes
+
+
+def test_shared_signals_receivers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AGENTLEDGER_SSF_RECEIVERS",
+        '[{"name": "idp", "audience": "https://idp.example", "url": "https://idp.example/ssf",'
+        ' "authorization": "Bearer s3cret-value"},'
+        ' {"name": "broker", "audience": "b", "delivery": "poll", "pollers": ["key:broker"]}]',
+    )
+    push, poll = load_settings().ssf_receivers
+    assert (push.name, push.delivery, push.url) == ("idp", "push", "https://idp.example/ssf")
+    assert push.authorization is not None
+    assert push.authorization.get_secret_value() == "Bearer s3cret-value"
+    assert "s3cret" not in repr(push) and "s3cret" not in str(load_settings())
+    assert (poll.delivery, poll.pollers, poll.url) == ("poll", ["key:broker"], None)
+
+
+@pytest.mark.parametrize(
+    ("receivers", "problem"),
+    [
+        ('[{"name": "idp", "audience": "a"}]', "push needs an http"),
+        ('[{"name": "p", "audience": "a", "delivery": "poll", "url": "https://x"}]', "for push"),
+        ('[{"name": "idp", "audience": "a", "url": "https://x", "pollers": ["k"]}]', "poll"),
+        (
+            '[{"name": "a", "audience": "x", "url": "https://x"},'
+            ' {"name": "a", "audience": "y", "url": "https://y"}]',
+            "unique",
+        ),
+        ('[{"name": "a b", "audience": "x", "url": "https://x"}]', "ssf_receivers"),
+    ],
+)
+def test_a_wrong_receiver_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch, receivers: str, problem: str
+) -> None:
+    monkeypatch.setenv("AGENTLEDGER_SSF_RECEIVERS", receivers)
+    with pytest.raises(ConfigError, match=problem):
+        load_settings()
