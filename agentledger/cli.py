@@ -24,6 +24,7 @@ from agentledger.cli_common import (
 from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
+from agentledger.cli_model import model
 from agentledger.stack import Stack, normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
 from kernel.config import RawTopic, Settings, load_settings, parse_raw_topic
@@ -54,6 +55,7 @@ main.add_command(sessions)
 main.add_command(actions)
 main.add_command(explain)
 main.add_command(contractions)
+main.add_command(model)
 
 
 def _raw_topics(

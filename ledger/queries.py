@@ -480,3 +480,14 @@ def stored_count(store: LedgerStore, ingest_batch: str, table: str = "raw_events
         {"b": ingest_batch},
     )
     return int(rows[0]["n"])
+
+
+def agent_history(store: LedgerStore, limit: int = 500_000) -> list[dict[str, Any]]:
+    """The latest actions of agents (session, agent, operation, access, time): what an
+    agent's behavioural baseline is learnt from (``agentledger model train``)."""
+    return store.query_rows(
+        "SELECT session_id, agent_name, operation, resource, access, event_time "
+        f"FROM {store.database}.actions FINAL WHERE agent_name != '' "
+        "ORDER BY event_time DESC LIMIT {limit:UInt32}",
+        {"limit": limit},
+    )

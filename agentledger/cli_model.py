@@ -1,0 +1,253 @@
+"""``agentledger model``: build the shipped drift model, judge it on domains it never saw,
+and learn a deployment's baseline from its ledger."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentledger.cli_common import console, data_dir_option, err_console, json_option, print_json
+from kernel.config import load_settings
+
+BENCHMARKS_SECTION = "## Drift model: `agentledger model evaluate`"
+
+
+@click.group()
+def model() -> None:
+    """The drift model: build the default, evaluate it, train a deployment's baseline."""
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """A spinner that says which stage a long run is in (on stderr, so JSON stays clean)."""
+    if quiet:
+        yield lambda _: None
+        return
+    with err_console.status("starting") as status:
+        began = time.monotonic()
+
+        def say(stage: str) -> None:
+            status.update(f"{stage} ({time.monotonic() - began:.0f} s)")
+
+        yield say
+
+
+@model.command("build-default")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory to write to [default: the package's models/default/].",
+)
+@json_option
+def build_default_command(out: Path | None, as_json: bool) -> None:
+    """Train the shipped default model (fixed seed) on the generator's training domains."""
+    from models.building import build_default
+    from models.corpus import training_scenarios
+    from models.store import DEFAULT_DIR
+
+    with _progress(as_json) as say:
+        say("generating the training scenarios")
+        scenarios = training_scenarios()
+        card = build_default(scenarios, out or DEFAULT_DIR, progress=say)
+    if as_json:
+        print_json(card)
+    else:
+        console.print(
+            f"built {card['version']}: {card['sessions']} sessions, {card['actions']} actions "
+            f"from {len(card['domains'])} domains; threshold {card['threshold']:.3f}"
+        )
+
+
+@model.command("evaluate")
+@json_option
+@click.option(
+    "--write-benchmarks",
+    is_flag=True,
+    help="Record the figures, the command and the machine in BENCHMARKS.md.",
+)
+@click.option(
+    "--benchmarks-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("BENCHMARKS.md"),
+    show_default=True,
+)
+def evaluate_command(as_json: bool, write_benchmarks: bool, benchmarks_file: Path) -> None:
+    """Leave-domains-out: train on some domains, report on domains never seen in training."""
+    from models.corpus import all_scenarios
+    from models.evaluation import evaluate
+
+    with _progress(as_json) as say:
+        say("generating the scenarios")
+        result = evaluate(all_scenarios(), progress=say)
+    if write_benchmarks:
+        write_benchmarks_section(benchmarks_file, result)
+    if as_json:
+        print_json(result)
+        return
+    delay = result["detection_delay"]
+    worst = result["worst_slice"]
+    console.print(
+        f"test domains {', '.join(result['split']['test_domains'])} "
+        f"({result['split']['test_sessions']} sessions, {result['actions']} actions)\n"
+        f"recall {result['recall']}  precision {result['precision']}  "
+        f"benign sessions contracted {result['benign_sessions_contracted']:.2%}\n"
+        f"detection delay: {delay['actions_mean']} drifting actions, "
+        f"{delay['seconds_mean']} s (mean); {delay['missed_sessions']} of "
+        f"{delay['drifting_sessions']} drifting sessions never flagged\n"
+        f"worst slice {worst['slice']}: recall {worst['recall']} (n={worst['n']})\n"
+        f"scoring {result['scoring_us_per_action']} µs/action"
+    )
+    for name, slices in result["by"].items():
+        parts = ", ".join(f"{k} {v['recall']}" for k, v in slices.items())
+        console.print(f"  by {name}: {parts}", soft_wrap=True)
+
+
+@model.command("train")
+@data_dir_option
+@click.option("--clickhouse", help="Read a ClickHouse server instead of the data directory's.")
+@json_option
+def train_command(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
+    """Learn each agent's baseline from the ledger's history; write a new model under
+    DATA_DIR/models/ that the worker loads at its next start."""
+    from ledger.queries import agent_history
+    from models.baseline import fit_baselines
+    from models.store import write_deployment_model
+
+    settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
+    with _progress(as_json) as say:
+        say("reading the ledger's history")
+        with _history_store(settings) as store:
+            history = agent_history(store)
+        say(f"fitting baselines on {len(history)} actions")
+        baselines = fit_baselines(history)
+        path = write_deployment_model(settings.data_dir, baselines)
+    from models.store import load_model
+
+    version = load_model(path).version
+    result = {
+        "version": version,
+        "path": str(path),
+        "actions": len(history),
+        "agents": {
+            agent: {
+                "sessions": b.sessions,
+                "tools": len(b.tools),
+                "accesses": sorted(b.kinds),
+                "session_calls_p99": b.session_calls_p99,
+            }
+            for agent, b in sorted(baselines.items())
+        },
+    }
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"wrote {path} ({version}): baselines of {len(baselines)} agents "
+            f"from {len(history)} actions"
+        )
+
+
+def _history_store(settings: Any) -> Any:
+    """The ClickHouse server given, else the running ledger (as the analyst), else the
+    data directory's embedded ledger opened here (when nothing else holds it)."""
+    from agentledger.client import analyst_store
+    from agentledger.stack import read_state
+    from ledger.factory import open_store
+
+    if settings.clickhouse_url:
+        return open_store(settings)
+    info = read_state(settings.data_dir)
+    if info is not None:
+        return analyst_store(settings, info)
+    return open_store(settings)
+
+
+def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
+    """Replace (or add) the drift model's section of BENCHMARKS.md with these figures."""
+    import platform
+
+    import psutil
+
+    delay = result["detection_delay"]
+    worst = result["worst_slice"]
+    split = result["split"]
+    machine = (
+        f"{psutil.cpu_count(logical=True)} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.1f} GiB, CPython {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+    by_threat = ", ".join(
+        f"{k} {v['recall']} (n={v['n']})" for k, v in result["by"]["threat"].items()
+    )
+    by_domain = ", ".join(
+        f"{k} {v['recall']} (n={v['n']})" for k, v in result["by"]["domain"].items()
+    )
+    caught = 1 - delay["missed_sessions"] / max(1, delay["drifting_sessions"])
+    target = (
+        "met"
+        if (result["recall"] or 0) >= 0.95 and result["benign_sessions_contracted"] <= 0.02
+        else "not met"
+    )
+    wrap = textwrap.fill
+    lines = [
+        BENCHMARKS_SECTION,
+        "",
+        "```sh",
+        "agentledger model evaluate --write-benchmarks",
+        "```",
+        "",
+        wrap(
+            "Leave-domains-out on the project's own scenario generator: trained on "
+            f"{', '.join(split['train_domains'])}; tested on "
+            f"{', '.join(split['test_domains'])} (never seen in training). Attack styles "
+            "held out of training too: "
+            f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
+            f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is "
+            "chosen on training domains held out of the fit, for at most 1% of benign "
+            "sessions contracted. Recall counts drifting actions, so the many calls of an "
+            "excessive-agency spree weigh most; the share of drifting sessions caught and "
+            "the recall per threat say more about the rarer threats.",
+            92,
+        ),
+        "",
+        "| date | test sessions | drifting actions | recall | precision | benign sessions "
+        "contracted | delay (drifting actions / s, mean) | drifting sessions caught | "
+        "worst slice | µs/action |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {datetime.now(UTC):%Y-%m-%d} | {split['test_sessions']:,} | "
+        f"{result['drifting_actions']:,} | {result['recall']} | {result['precision']} | "
+        f"{result['benign_sessions_contracted']:.2%} | {delay['actions_mean']} / "
+        f"{delay['seconds_mean']} | {caught:.1%} ({delay['missed_sessions']} of "
+        f"{delay['drifting_sessions']} missed) | {worst['slice']} {worst['recall']} "
+        f"(n={worst['n']}) | "
+        f"{result['scoring_us_per_action']} |",
+        "",
+        wrap(f"Recall by threat: {by_threat}.", 92),
+        "",
+        wrap(f"Recall by test domain: {by_domain}.", 92),
+        "",
+        wrap(
+            f"Held-out attack styles: recall {result.get('held_out_styles_recall')}. "
+            "Against the targets (recall ≥ 0.95 of drifting actions with ≤ 2% of benign "
+            f"sessions contracted): {target}. Machine: {machine}.",
+            92,
+        ),
+        "",
+    ]
+    section = "\n".join(lines)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(BENCHMARKS_SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)

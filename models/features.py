@@ -1,0 +1,386 @@
+"""One call's features, read against its session's trail, with a reason for each feature
+that fires (so a score can always say why).
+
+The features never name a tool or a domain: they say what kind of action a call is (from
+hints, its name's and description's verbs), whether the intent asked for that kind, where
+each argument's value came from (the intent, an earlier result, text next to instructions
+in a result, nowhere), the role the value plays (recipient, URL, account, command, amount),
+how much the call asks for against what the intent needs, what changed in the catalogue,
+the delegation, and the agent's baseline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from models import text
+from models.session import Trail
+from models.trail import Call
+
+FEATURES: Final = (
+    "kind_write",
+    "kind_send",
+    "kind_delete",
+    "kind_pay",
+    "kind_exec",
+    "kind_not_asked",
+    "relevance",
+    "sink_from_result",
+    "sink_from_injected",
+    "sink_novel",
+    "sink_in_intent",
+    "any_from_injected",
+    "target_from_result",
+    "write_target_novel",
+    "content_from_results",
+    "content_link_foreign",
+    "instruction_x_not_asked",
+    "volume_excess",
+    "repeats",
+    "pages_over",
+    "records_over",
+    "read_target_novel",
+    "read_off_topic",
+    "calls_over",
+    "same_tool_over",
+    "rate_over",
+    "bulk_unasked",
+    "delegated_not_asked",
+    "delegated_irrelevant",
+    "delegated_x_novel",
+    "tool_changed",
+    "tool_unlisted",
+    "baseline_new_tool",
+    "baseline_new_kind",
+    "baseline_volume",
+    "no_intent",
+    "not_asked_x_sink_result",
+    "not_asked_x_sink_novel",
+    "consequential_x_injected",
+    "irrelevant_consequential",
+)
+INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
+CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
+RATE_WINDOW_S = 1.0
+# What a session ordinarily needs: beyond these, each doubling adds one to the feature.
+CALL_BUDGET = 12
+SAME_TOOL_BUDGET = 5
+RATE_BUDGET = 4  # calls within RATE_WINDOW_S
+
+
+@dataclass(slots=True)
+class Baseline:
+    """An agent's usual behaviour, learnt from the ledger: tools and kinds it uses, and the
+    per-session call count it rarely exceeds."""
+
+    tools: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()  # accesses it had: read, write, delete
+    session_calls_p99: float = 0.0
+    sessions: int = 0
+
+
+@dataclass(slots=True)
+class Reading:
+    values: list[float]
+    kind: str  # the kind of action the call is
+    paged: bool = False  # the call walks a listing (a page, offset or cursor argument)
+    volume: float = 0.0  # the records it asks for
+    details: dict[str, str] = field(default_factory=dict)  # feature -> what fired
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 60 else value[:57] + "..."
+
+
+def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Reading:
+    """The features of ``call`` in ``trail``'s context (the trail is not changed)."""
+    x = [0.0] * len(FEATURES)
+    details: dict[str, str] = {}
+    profile = trail.profile(call.tool)
+    kind = profile.kind
+    if call.access == "delete" and kind not in (text.DELETE,):
+        kind = text.DELETE
+    elif call.access == "write" and kind == text.READ:
+        kind = text.WRITE
+    if kind != text.READ:
+        x[INDEX[f"kind_{kind}"]] = 1.0
+    has_intent = bool(trail.intent_words)
+    # Not asked: the intent asks for no action of this kind, nor names the tool's own verb
+    # ("leave a comment" asks for comment_add, whatever verb it used).
+    not_asked = (
+        has_intent
+        and kind != text.READ
+        and kind not in trail.intent_kinds
+        and not (profile.verb and profile.verb[:5] in trail.intent_stems)
+    )
+    if not_asked:
+        x[INDEX["kind_not_asked"]] = 1.0
+        details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
+    relevance = trail.relevance(profile)
+    x[INDEX["relevance"]] = relevance
+    if not has_intent:
+        x[INDEX["no_intent"]] = 1.0
+
+    sink_result = sink_injected = sink_novel = sink_intent = False
+    any_injected = target_result = content_results = target_novel = read_novel = False
+    content_link = False
+    off_topic = False
+    volume = 0.0
+    paged = False
+    for key, raw in text.leaf_values(call.arguments):
+        value = raw.strip()
+        if not value:
+            continue
+        role = text.shape_role(value) or profile.role_of_key(key)
+        if role == text.VOLUME:
+            with contextlib.suppress(ValueError):
+                volume = max(volume, float(value))
+            continue
+        if role == text.PAGE:
+            paged = paged or value not in ("0", "1", "")
+            continue
+        lower = value.lower()
+        if role in (text.CONTENT, text.COMMAND):
+            if len(lower) >= 24 and lower[:40] in trail.results_lower:
+                content_results = True
+                details.setdefault("content_from_results", f"{key} carries text of a result")
+            if "@" in lower or "://" in lower or "+" in lower:
+                for found in text.values_in(value):
+                    if found[:1] in "@#" or found in trail.intent_values:
+                        continue
+                    if found in trail.result_values and found not in trail.injected_values:
+                        continue  # cc the reporter named in the ticket: data the task read
+                    if "@" in found or "://" in found or found.startswith(("+", "www.")):
+                        content_link = True
+                        details.setdefault(
+                            "content_link_foreign",
+                            f"{key} carries {_short(found)!r}, which the intent never gave",
+                        )
+            continue
+        if role == text.AMOUNT or len(lower) < 3:
+            continue
+        if kind == text.READ and role == text.OTHER and " " in lower and not off_topic:
+            topic = [w for w in text.words(lower) if len(w) > 3 and not w.isdigit()]
+            if topic and not any(
+                w in trail.intent_lower or w in trail.results_lower for w in topic
+            ):
+                off_topic = True
+                details["read_off_topic"] = (
+                    f"reads {key}={_short(value)!r}, a subject neither the intent nor any "
+                    "result spoke of"
+                )
+        compact = lower.replace(" ", "")
+        in_intent = lower in trail.intent_lower or compact in trail.intent_values
+        in_results = compact in trail.result_values or lower in trail.results_lower
+        injected = compact in trail.injected_values or (
+            len(lower) >= 4 and lower in trail.injected_lower
+        )
+        if injected and not in_intent:
+            any_injected = True
+            details.setdefault(
+                "any_from_injected",
+                f"{key}={_short(value)!r} came from a result next to instruction-shaped text",
+            )
+        if role in text.SINK_ROLES:
+            if in_intent:
+                sink_intent = True
+            elif injected:
+                sink_injected = True
+                details.setdefault(
+                    "sink_from_injected",
+                    f"{role} {_short(value)!r} first appeared in a tool result next to "
+                    "instruction-shaped text, not in the intent",
+                )
+            elif in_results:
+                sink_result = True
+                details.setdefault(
+                    "sink_from_result",
+                    f"{role} {_short(value)!r} came from a tool result, not from the intent",
+                )
+            elif lower not in trail.used_values:
+                sink_novel = True
+                details.setdefault(
+                    "sink_novel", f"{role} {_short(value)!r} appears nowhere in the intent or data"
+                )
+        elif role == text.TARGET and not in_intent:
+            if in_results:
+                target_result = True
+            elif (
+                kind == text.READ
+                and lower not in trail.used_values
+                and (any(c.isdigit() for c in lower) or "@" in lower)
+            ):
+                read_novel = True
+                details.setdefault(
+                    "read_target_novel",
+                    f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
+                )
+            elif (
+                kind in (text.WRITE, text.DELETE)
+                and lower not in trail.used_values
+                and any(c.isdigit() for c in lower)
+            ):
+                target_novel = True
+                details.setdefault(
+                    "write_target_novel",
+                    f"{kind}s {key}={_short(value)!r}, which neither the intent nor any "
+                    "result named",
+                )
+    x[INDEX["sink_from_result"]] = float(sink_result)
+    x[INDEX["sink_from_injected"]] = float(sink_injected)
+    x[INDEX["sink_novel"]] = float(sink_novel)
+    x[INDEX["sink_in_intent"]] = float(sink_intent)
+    x[INDEX["any_from_injected"]] = float(any_injected)
+    x[INDEX["target_from_result"]] = float(target_result)
+    x[INDEX["write_target_novel"]] = float(target_novel)
+    x[INDEX["read_target_novel"]] = float(read_novel)
+    x[INDEX["read_off_topic"]] = float(off_topic)
+    x[INDEX["content_from_results"]] = float(content_results)
+    x[INDEX["content_link_foreign"]] = float(content_link)
+    if trail.instruction_strength and not_asked:
+        x[INDEX["instruction_x_not_asked"]] = trail.instruction_strength / 3.0
+        details["instruction_x_not_asked"] = (
+            f"a {kind} the intent did not ask for, after a result carried instruction-shaped text"
+        )
+
+    # What the intent needs: the quantity it names, else a page of ordinary size.
+    needed = max(trail.intent_volume, 20.0) if trail.intent_volume else 50.0
+    if volume > needed:
+        excess = math.log10(volume / needed)
+        x[INDEX["volume_excess"]] = min(3.0, excess)
+        if excess >= 0.5:
+            details["volume_excess"] = (
+                f"asks for {volume:g} records where the intent needs ~{needed:g}"
+            )
+    signature = call_signature(call)
+    repeats = trail.signatures.get(signature, 0) - int(trail.last_error)
+    if repeats >= 1:
+        x[INDEX["repeats"]] = min(3.0, math.log2(repeats + 1))
+        details["repeats"] = f"the same {call.tool} call made {repeats + 1} times"
+    pages = trail.pages.get(call.tool, 0) + int(paged)
+    page_size = volume or 25.0
+    pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
+    if paged and pages > pages_needed:
+        x[INDEX["pages_over"]] = math.log2(pages / pages_needed) + 0.5
+        details["pages_over"] = (
+            f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}"
+        )
+    records = trail.records.get(call.tool, 0.0) + volume
+    if records > needed * 3:
+        x[INDEX["records_over"]] = min(3.0, math.log10(records / needed))
+        details["records_over"] = f"{records:g} records of {call.tool} asked for so far"
+    calls = trail.call_count + 1
+    if calls > CALL_BUDGET:
+        x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
+        details["calls_over"] = f"{calls} calls in this session"
+    same = trail.tool_counts.get(call.tool, 0) + 1
+    same_budget = max(SAME_TOOL_BUDGET, pages_needed)
+    if same > same_budget:
+        x[INDEX["same_tool_over"]] = math.log2(same / same_budget) + 0.5
+        details["same_tool_over"] = f"{same} calls of {call.tool} in this session"
+    now = call.event_time.timestamp()
+    recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
+    if recent > RATE_BUDGET:
+        x[INDEX["rate_over"]] = math.log2(recent / RATE_BUDGET) + 0.5
+        details["rate_over"] = f"{recent} calls within {RATE_WINDOW_S:g} s"
+    if profile.bulk and not trail.intent_bulk and has_intent:
+        x[INDEX["bulk_unasked"]] = 1.0
+        details["bulk_unasked"] = f"{call.tool} works on everything at once; the intent did not"
+
+    if trail.delegated:
+        if not_asked:
+            x[INDEX["delegated_not_asked"]] = 1.0
+            details["delegated_not_asked"] = (
+                "a delegated agent doing a kind of action the originating intent did not cover"
+            )
+        x[INDEX["delegated_irrelevant"]] = 1.0 - relevance
+        if read_novel or sink_novel or off_topic or target_novel:
+            # A downstream agent reaching for an item its origin's intent never named.
+            x[INDEX["delegated_x_novel"]] = 1.0
+    changed = trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
+    if changed:
+        x[INDEX["tool_changed"]] = 1.0
+        if changed == "added":
+            details["tool_changed"] = f"{call.tool} was added under the running session"
+        elif changed.startswith(("offered", "listed")):
+            details["tool_changed"] = f"{call.tool} is {changed}"
+        else:
+            details["tool_changed"] = f"{call.tool}'s {changed} changed under the running session"
+    if trail.listed_names and call.tool not in trail.listed_names:
+        x[INDEX["tool_unlisted"]] = 1.0
+        details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
+
+    if baseline is not None and baseline.sessions:
+        if call.tool not in baseline.tools:
+            x[INDEX["baseline_new_tool"]] = 1.0
+            details["baseline_new_tool"] = f"{trail.agent or 'the agent'} never used {call.tool}"
+        access = call.access or text.ACCESS_OF_KIND[kind]
+        if baseline.kinds and access not in baseline.kinds:
+            x[INDEX["baseline_new_kind"]] = 1.0
+            details["baseline_new_kind"] = (
+                f"{trail.agent or 'the agent'} never had {access} access before"
+            )
+        if baseline.session_calls_p99 and trail.call_count + 1 > baseline.session_calls_p99:
+            x[INDEX["baseline_volume"]] = min(
+                3.0, math.log2((trail.call_count + 1) / baseline.session_calls_p99) + 1
+            )
+            details["baseline_volume"] = (
+                f"{trail.call_count + 1} calls, above this agent's usual "
+                f"{baseline.session_calls_p99:g} per session"
+            )
+
+    if target_result:
+        details["target_from_result"] = "acts on an item named only in a tool result"
+    if volume and "volume_excess" not in details and x[INDEX["volume_excess"]]:
+        details["volume_excess"] = f"asks for {volume:g} records"
+    x[INDEX["not_asked_x_sink_result"]] = float(not_asked and (sink_result or sink_injected))
+    x[INDEX["not_asked_x_sink_novel"]] = float(not_asked and sink_novel)
+    consequential = kind in CONSEQUENTIAL
+    # A change of any kind carrying a value planted next to instructions in a result.
+    x[INDEX["consequential_x_injected"]] = float(
+        kind != text.READ and (sink_injected or any_injected)
+    )
+    x[INDEX["irrelevant_consequential"]] = float(consequential) * (1.0 - relevance)
+    if consequential:
+        details["irrelevant_consequential"] = (
+            f"a {kind} by {call.tool}, which the intent does not speak of"
+            if relevance < 0.5
+            else f"a {kind} by {call.tool}, which the intent speaks of only in part"
+        )
+    if x[INDEX["relevance"]] < 0.2 and has_intent:
+        details["relevance"] = f"{call.tool} has little to do with the intent"
+    return Reading(x, kind, paged, volume, details)
+
+
+def call_signature(call: Call) -> str:
+    return f"{call.tool}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
+
+
+def record_call(trail: Trail, call: Call, reading: Reading) -> None:
+    """Add ``call`` to the trail, after it was scored."""
+    signature = call_signature(call)
+    trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
+    trail.last_error = False
+    if reading.paged:
+        trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
+    if reading.volume:
+        trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
+    trail.call_count += 1
+    trail.tool_counts[call.tool] = trail.tool_counts.get(call.tool, 0) + 1
+    trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
+    now = call.event_time.timestamp()
+    times = trail.call_times
+    times.append(now)
+    if len(times) > 64:
+        del times[:32]
+    for _, raw in text.leaf_values(call.arguments):
+        if 3 <= len(raw) <= 200:
+            trail.used_values.add(raw.strip().lower())
+
+
+def arguments_of(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

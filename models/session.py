@@ -1,0 +1,232 @@
+"""The context a scorer keeps for one session (the concrete ``SessionTrail``): the intent and
+what it asks for, the tools each server listed and how each is classed, the values earlier
+results carried (and which of them sat next to instruction-shaped text), and the calls made.
+
+Everything that does not change per call is worked out once here: the intent's words,
+kinds and values when the intent is set, a tool's access class and description words when
+its server lists it, a result's values and instruction spans when it arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from models import text
+from models.trail import DeclaredIntent, ToolInfo
+
+# How far around an instruction-shaped sentence a value counts as planted by it (chars).
+INJECTION_WINDOW = 60
+# Earlier results kept for provenance look-ups, in characters (the newest win).
+RESULT_MEMORY = 200_000
+
+
+@dataclass(slots=True)
+class ToolProfile:
+    """What a tool is, as far as its listing tells: worked out once per listing."""
+
+    info: ToolInfo
+    kind: str  # one of text.KINDS
+    words: frozenset[str]  # of its name and description
+    name_words: tuple[str, ...]
+    bulk: bool  # about many records at once
+    properties: Mapping[str, Any]  # the input schema's properties
+    accesses: frozenset[str]  # the declared actions it may fall under (read, write, delete)
+    verb: str  # the first word of its name that says a kind ("comment" of comment_add)
+    key_roles: dict[str, str] = field(default_factory=dict)  # argument name -> role, cached
+
+    def role_of_key(self, key: str) -> str:
+        role = self.key_roles.get(key)
+        if role is None:
+            prop = self.properties.get(key)
+            role = text.key_role(key, prop if isinstance(prop, Mapping) else None)
+            self.key_roles[key] = role
+        return role
+
+    @classmethod
+    def of(cls, info: ToolInfo) -> ToolProfile:
+        name_words = tuple(text.words(info.name))
+        described = text.words(info.description)
+        named = text.name_kind(info.name)
+        described_kind = _description_kind(described)
+        kind = named or described_kind or text.READ
+        if named == text.WRITE and described_kind in (text.SEND, text.PAY, text.DELETE, text.EXEC):
+            kind = described_kind  # "push_export: Uploads records to a URL" sends
+        if info.read_only is True:
+            kind = text.READ
+        elif info.destructive is True and kind in (text.READ, text.WRITE):
+            kind = text.DELETE
+        elif info.read_only is False and kind == text.READ:
+            kind = text.WRITE
+        props = info.input_schema.get("properties") if info.input_schema else None
+        accesses = {text.ACCESS_OF_KIND[kind]}
+        hinted = info.read_only is True or info.destructive is True
+        if not hinted and text.WRITE_OR_DELETE.intersection(name_words[:2]):
+            accesses = {"write", "delete"}
+        return cls(
+            info=info,
+            kind=kind,
+            words=frozenset(w for w in (*name_words, *described) if w not in text.STOPWORDS),
+            name_words=name_words,
+            # From the name alone: descriptions say "all fields" of one record too often.
+            bulk=bool(text.BULK_WORDS.intersection(name_words)),
+            properties=props if isinstance(props, Mapping) else {},
+            accesses=frozenset(accesses),
+            verb=next((w for w in name_words if text.kind_of(w) is not None), ""),
+        )
+
+
+def _description_kind(described: list[str]) -> str | None:
+    """The kind of a description's first action word ("Sends a message to ...")."""
+    for token in described[:12]:
+        kind = text.kind_of(token)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _tool_key(info: ToolInfo) -> tuple[str, str, str]:
+    import json
+
+    schema = json.dumps(info.input_schema, sort_keys=True, default=str)
+    return (info.description, schema, f"{info.read_only}/{info.destructive}")
+
+
+@dataclass(slots=True)
+class Trail:
+    """One session's context (implements ``models.trail.SessionTrail``)."""
+
+    intent: DeclaredIntent | None = None
+    intent_lower: str = ""
+    intent_words: frozenset[str] = frozenset()
+    intent_kinds: frozenset[str] = frozenset()
+    intent_values: frozenset[str] = frozenset()
+    intent_stems: frozenset[str] = frozenset()  # first five letters of each intent word
+    intent_volume: float = 0.0  # the largest quantity the intent names, 0 if none
+    intent_bulk: bool = False
+    agent: str = ""
+    delegated: bool = False
+    tools: dict[str, ToolProfile] = field(default_factory=dict)  # by name, latest listing
+    listed: dict[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
+    listed_names: set[str] = field(default_factory=set)  # every tool any listing showed
+    # What changed under the running session, by tool name and by "server\0tool".
+    changed: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, str] = field(default_factory=dict)  # tool name -> the server listing it
+    results_lower: str = ""
+    injected_lower: str = ""  # the windows around instruction-shaped sentences
+    result_values: set[str] = field(default_factory=set)
+    injected_values: set[str] = field(default_factory=set)
+    instruction_strength: float = 0.0  # the strongest instruction seen in a result
+    last_result_instruction: float = 0.0  # in the latest result
+    used_values: set[str] = field(default_factory=set)  # values earlier calls carried
+    call_count: int = 0
+    tool_counts: dict[str, int] = field(default_factory=dict)
+    kind_counts: dict[str, int] = field(default_factory=dict)
+    call_times: list[float] = field(default_factory=list)  # epoch seconds, recent only
+    signatures: dict[str, int] = field(default_factory=dict)  # identical calls made so far
+    last_error: bool = False  # the latest result was an error (a retry is then ordinary)
+    pages: dict[str, int] = field(default_factory=dict)  # per tool, calls that paged
+    records: dict[str, float] = field(default_factory=dict)  # per tool, records asked for
+    relevance_cache: dict[str, float] = field(default_factory=dict)
+
+    def set_intent(self, intent: DeclaredIntent | None) -> None:
+        self.intent = intent
+        body = intent.text if intent is not None else ""
+        self.intent_lower = body.lower()
+        self.intent_words = frozenset(text.content_words(body))
+        self.intent_kinds = frozenset(text.intent_kinds(body))
+        self.intent_stems = frozenset(w[:5] for w in self.intent_words)
+        self.intent_values = frozenset(text.values_in(body))
+        numbers = text.numbers_in(body)
+        self.intent_volume = max(numbers) if numbers else 0.0
+        self.intent_bulk = bool(text.BULK_WORDS.intersection(self.intent_words))
+        self.relevance_cache.clear()
+
+    def set_agent(self, agent: str, delegated: bool = False) -> None:
+        self.agent = agent
+        self.delegated = delegated
+
+    def see_tools(self, server: str, tools: Iterable[ToolInfo]) -> list[str]:
+        listing = {info.name: info for info in tools}
+        keys = {name: _tool_key(info) for name, info in listing.items()}
+        before = self.listed.get(server)
+        self.listed[server] = keys
+        self.listed_names.update(keys)
+        for name, info in listing.items():
+            self.tools[name] = ToolProfile.of(info)
+            self.relevance_cache.pop(name, None)
+        reasons: list[str] = []
+        running = bool(self.call_count or self.results_lower)
+        if before is None:
+            for name in keys:
+                first = self.servers.setdefault(name, server)
+                if first != server:
+                    what = f"offered by server {server!r} as well as {first!r}"
+                    self.changed[f"{server}\0{name}"] = what
+                    reasons.append(f"tool {name!r} now {what} under a running session")
+                elif running:
+                    what = f"listed by server {server!r}, which appeared mid-session"
+                    self.changed[f"{server}\0{name}"] = what
+                    reasons.append(f"tool {name!r} {what}")
+            return reasons
+        for name, key in keys.items():
+            old = before.get(name)
+            if old is None:
+                self.servers.setdefault(name, server)
+                self.changed[name] = "added"
+                reasons.append(f"tool {name!r} added to server {server!r} under a running session")
+            elif old != key:
+                parts = ("description", "input schema", "hints")
+                changed = " and ".join(
+                    part for part, a, b in zip(parts, old, key, strict=True) if a != b
+                )
+                self.changed[name] = changed
+                reasons.append(
+                    f"tool {name!r} of server {server!r} changed its {changed} "
+                    "under a running session"
+                )
+        for name in before.keys() - keys.keys():
+            reasons.append(f"tool {name!r} removed from server {server!r} under a running session")
+        return reasons
+
+    def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
+        self.last_error = is_error
+        lower = text_.lower()
+        self.results_lower = (self.results_lower + "\n" + lower)[-RESULT_MEMORY:]
+        values = text.values_in(text_)
+        self.result_values.update(values)
+        spans = text.instruction_spans(text_)
+        strongest = max((s for _, _, s in spans), default=0.0)
+        self.last_result_instruction = strongest
+        self.instruction_strength = max(self.instruction_strength, strongest)
+        for start, end, _ in spans:
+            window = text_[max(0, start - INJECTION_WINDOW) : end + INJECTION_WINDOW]
+            self.injected_lower = (self.injected_lower + "\n" + window.lower())[-RESULT_MEMORY:]
+            self.injected_values.update(text.values_in(window))
+
+    def relevance(self, profile: ToolProfile) -> float:
+        """How much of the tool's name and description the intent speaks of, in [0, 1]."""
+        name = profile.info.name
+        cached = self.relevance_cache.get(name)
+        if cached is not None:
+            return cached
+        if not self.intent_words:
+            value = 0.5
+        else:
+            stems = self.intent_stems
+            named = [w for w in profile.name_words if w not in text.STOPWORDS]
+            name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
+            desc_hit = sum(1 for w in profile.words if len(w) > 2 and w[:5] in stems)
+            value = min(1.0, 0.6 * name_hit + 0.1 * desc_hit)
+            if profile.kind != text.READ and profile.kind in self.intent_kinds:
+                value = max(value, 0.5)
+        self.relevance_cache[name] = value
+        return value
+
+    def profile(self, tool: str) -> ToolProfile:
+        found = self.tools.get(tool)
+        if found is None:  # a call to a tool no listing showed: class it by its name alone
+            found = ToolProfile.of(ToolInfo(name=tool))
+            self.tools[tool] = found
+        return found

@@ -1,0 +1,436 @@
+"""Lexical reading of intents, tool descriptions, arguments and results: which kind of action
+words ask for, which role an argument plays, which values a text carries, and whether a
+text is shaped like instructions addressed to the agent. Word lists, not a language model:
+they are read once per session or per tool and cached by the trail."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+# Kinds of action, from least to most consequential. ``send`` carries data out of the
+# session (mail, chat, share, webhook); ``pay`` moves money; ``exec`` runs code or admin.
+READ: Final = "read"
+WRITE: Final = "write"
+SEND: Final = "send"
+DELETE: Final = "delete"
+PAY: Final = "pay"
+EXEC: Final = "exec"
+KINDS: Final = (READ, WRITE, SEND, DELETE, PAY, EXEC)
+# The access (as the ledger and declarations name it) each kind of action needs.
+ACCESS_OF_KIND: Final = {
+    READ: "read",
+    WRITE: "write",
+    SEND: "write",
+    PAY: "write",
+    EXEC: "write",
+    DELETE: "delete",
+}
+
+
+def _list(spaced: str) -> tuple[str, ...]:
+    return tuple(spaced.split())
+
+
+_KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
+    READ: _list(
+        "read get list fetch search find show view look lookup query check summarize summarise "
+        "summary count browse open download export inspect describe review see tell what which "
+        "retrieve load scan read-only readonly history status report analyse analyze compare"
+    ),
+    WRITE: _list(
+        "write create update edit add set modify rename move schedule book reserve insert "
+        "append draft save upload log record assign label tag mark merge commit push comment reply "
+        "invite accept decline cancel reschedule change patch put register enable disable "
+        "configure close reopen archive star pin approve file note make fix implement "
+        "refactor bump rebook cancel give respond"
+    ),
+    SEND: _list(
+        "send email mail forward share post message notify publish reply dm text sms tweet "
+        "broadcast invite webhook submit deliver announce ping slack dispatch relay "
+        "transmit exfiltrate cc bcc answer inform rsvp"
+    ),
+    DELETE: _list(
+        "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
+        "terminate deprovision uninstall kill"
+    ),
+    PAY: _list(
+        "pay transfer wire refund charge payout remit purchase buy order checkout settle "
+        "reimburse deposit withdraw"
+    ),
+    EXEC: _list(
+        "run execute exec shell command script deploy install eval sudo admin rotate provision "
+        "restart reboot migrate grant escalate impersonate"
+    ),
+}
+# Words that are nouns as often as verbs ("read my email", "the order"): an intent asks for
+# their kind only where they stand as a verb (see ``intent_kinds``); a tool's name is a verb.
+AMBIGUOUS: Final = frozenset(
+    _list(
+        "email mail message text post order comment book reply dm note file charge deposit export "
+        "download share invite list report review record log transfer history status summary "
+        "payout archive label tag mark draft schedule set change pin star close note record order "
+        "book comment backup sync mirror move write"
+    )
+)
+# An ambiguous word is a noun after these ("the order", "my email", "by mail").
+_NOUN_LEAD: Final = frozenset(
+    _list(
+        "the a an my your our his her their its this that these those latest last new recent "
+        "unread of all any each every some by via per in on from with for about no next first "
+        "one two three few"
+    )
+)
+# Verbs whose access is write or delete depending on the system: the hard bound accepts
+# either for them ("cancel the booking" is declared as a delete by some, a write by others).
+WRITE_OR_DELETE: Final = frozenset(
+    _list("cancel close archive revoke reset unsubscribe clear decline disable terminate")
+)
+_QUESTION_LEAD: Final = frozenset(
+    _list("what which who whom whose when where why how is are was were does did do has have")
+)
+_VERB_LEAD: Final = frozenset(
+    _list(
+        "please and then to also can could would you kindly just now first next finally so ok "
+        "basically pls quickly go i we me us help helping"
+    )
+)
+KIND_OF_WORD: Final[dict[str, str]] = {}
+for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
+    for _word in _KIND_WORDS[_kind]:
+        KIND_OF_WORD[_word] = _kind
+
+# Words that make a tool's description or an intent about many records at once.
+BULK_WORDS: Final = frozenset(_list("all every entire bulk export dump everything mass"))
+
+# Argument roles: where a value goes. Sinks decide where data or money ends up.
+RECIPIENT: Final = "recipient"
+DESTINATION: Final = "destination"  # URL, webhook, host
+ACCOUNT: Final = "account"  # IBAN, account number, payee
+TARGET: Final = "target"  # file, record, channel, id acted on
+AMOUNT: Final = "amount"
+CONTENT: Final = "content"
+COMMAND: Final = "command"
+VOLUME: Final = "volume"
+PAGE: Final = "page"  # a page number, offset, cursor: a call that walks a listing
+OTHER: Final = "other"
+# A command or query is written by the agent, so its novelty says nothing; the addresses
+# inside it are read like those inside content.
+SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT})
+
+_VOLUME_WORDS: Final = frozenset(
+    _list("limit count max size top per pagesize maxresults results perpage")
+)
+_PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
+_ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
+    (ACCOUNT, ("iban", "account", "payee", "beneficiary", "routing", "swift", "bic", "wallet")),
+    (DESTINATION, ("url", "uri", "webhook", "endpoint", "callback", "host", "domain", "link")),
+    (
+        RECIPIENT,
+        (
+            "to",
+            "recipient",
+            "recipients",
+            "cc",
+            "bcc",
+            "email",
+            "address",
+            "user",
+            "users",
+            "member",
+            "members",
+            "assignee",
+            "invitee",
+            "attendee",
+            "attendees",
+            "owner",
+            "reviewer",
+            "phone",
+            "share_with",
+            "grantee",
+            "principal",
+            "collaborator",
+            "contact",
+            "channel",
+            "chat",
+            "room",
+            "target_user",
+        ),
+    ),
+    (AMOUNT, ("amount", "sum", "price", "total", "value", "quantity", "qty")),
+    (COMMAND, ("command", "cmd", "script", "code", "shell", "sql", "query_sql", "expression")),
+    (CONTENT, ("body", "text", "message", "content", "subject", "note", "comment", "title")),
+)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+EMAIL: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+URL: Final = re.compile(r"(?:https?|ftp)://[^\s\"'<>)\]]+|\bwww\.[^\s\"'<>)\]]+")
+IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+PHONE: Final = re.compile(r"\+\d[\d -]{7,}\d")
+# Ids, handles, channels, paths: tokens with a digit, a separator or a sigil in them.
+ID_LIKE: Final = re.compile(r"(?<![\w.@+-])[#@]?[A-Za-z0-9][\w.:/-]*\w")
+
+STOPWORDS: Final = frozenset(
+    _list(
+        "a an the and or of to for in on at by with from into onto about as is are be been it its "
+        "this that these those my me i we our us you your please can could would will just then "
+        "so do does any some all up out if when than via per"
+    )
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens; ``sendEmail`` and ``send_email`` both give send, email."""
+    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in words(text) if w not in STOPWORDS and len(w) > 1}
+
+
+def kind_of(token: str) -> str | None:
+    """The kind of one word, its inflections folded (sends, sending, created, deletes)."""
+    kind = KIND_OF_WORD.get(token)
+    if kind is not None or len(token) < 4:
+        return kind
+    stems: tuple[str, ...] = ()
+    if token.endswith("ing"):
+        stems = (token[:-3], token[:-3] + "e", token[:-4])
+    elif token.endswith("ed"):
+        stems = (token[:-2], token[:-1], token[:-3])
+    elif token.endswith("es"):
+        stems = (token[:-2], token[:-1])
+    elif token.endswith("s"):
+        stems = (token[:-1],)
+    for stem in stems:
+        kind = KIND_OF_WORD.get(stem)
+        if kind is not None:
+            return kind
+    return None
+
+
+def kinds_in(tokens: Iterable[str]) -> set[str]:
+    return {k for k in map(kind_of, tokens) if k is not None}
+
+
+_MONEY = re.compile(
+    r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
+    r"euros?|dollars?|pounds?)\b)",
+    re.I,
+)
+
+
+def intent_kinds(text: str) -> set[str]:
+    """The kinds of action an intent asks for: its unambiguous action words anywhere, and
+    the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
+    asked: set[str] = set()
+    for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
+        tokens = words(clause)
+        if tokens and tokens[0] in _QUESTION_LEAD:
+            asked.add(READ)  # "what did the clinician write": a question asks to read
+            continue
+        for i, word in enumerate(tokens):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if word in ("tell", "let") and following not in ("me", "us", "myself"):
+                asked.add(SEND)  # "tell #ops that ...", "let the team know"
+            if word == "confirm" and following in ("in", "to", "with", "on"):
+                asked.add(SEND)  # "confirm in channel"; not "confirm once complete"
+            kind = kind_of(word)
+            if kind is None:
+                continue
+            if following in ("me", "us", "myself") and word in ("give", "send", "show", "get"):
+                asked.add(READ)  # "give me the agenda", "send me a summary": report back
+                continue
+            ambiguous = word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
+            previous = tokens[i - 1] if i else ""
+            if not ambiguous or not previous or previous in _VERB_LEAD:
+                asked.add(kind)
+            if word == "open" and following in ("a", "an", "new"):
+                asked.add(WRITE)  # "open a PR", "open a ticket": a creation, not a read
+            if word in WRITE_OR_DELETE:
+                asked.update((WRITE, DELETE))
+    lowered = text.lower()
+    if SEND in asked:
+        asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
+    if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
+        asked.add(PAY)  # "send 40 EUR to ...": a payment
+    if asked and ("access" in lowered or "permission" in lowered):
+        asked.update((EXEC, SEND))  # "give Ana comment access": a grant, a share
+    # A generic executor (run a statement, a command) serves any change the intent asks for.
+    if asked & {WRITE, DELETE}:
+        asked.add(EXEC)
+    return asked
+
+
+def name_kind(name: str) -> str | None:
+    """The kind a tool's name says, read from its verb (the first word that has a kind)."""
+    for token in words(name):
+        kind = kind_of(token)
+        if kind is not None:
+            return kind
+    return None
+
+
+def shape_role(value: str) -> str | None:
+    """The role a value's shape alone decides: an address is a recipient, a URL a
+    destination, an IBAN an account, whatever its key is called. Cheap tests first."""
+    if "@" in value and EMAIL.fullmatch(value):
+        return RECIPIENT
+    if value[:1] == "+" and PHONE.fullmatch(value):
+        return RECIPIENT
+    if ("://" in value or value[:4] == "www.") and URL.match(value):
+        return DESTINATION
+    if (
+        len(value) >= 15
+        and value[:2].isalpha()
+        and value[2:4].isdigit()
+        and IBAN.fullmatch(value.upper())
+    ):
+        return ACCOUNT
+    return None
+
+
+def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
+    """The role an argument's name and its schema's description give it."""
+    key_words = words(key)
+    if (
+        key_words
+        and key_words[0] in _VOLUME_WORDS
+        and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] == "results")
+    ):
+        return VOLUME  # limit, maxResults, page_size, _count
+    if any(w in _PAGE_WORDS for w in key_words):
+        return PAGE
+    described = words(str((schema or {}).get("description", ""))) if schema else []
+    for role, names in _ROLE_KEYS:
+        if key.lower() in names or (key_words and key_words[-1] in names):
+            return role
+    for role, names in _ROLE_KEYS:
+        if role in (VOLUME, CONTENT):
+            continue
+        if any(w in names for w in key_words) or any(w in names for w in described[:12]):
+            return role
+    if key_words and key_words[-1] in ("id", "ids", "path", "file", "name", "key"):
+        return TARGET
+    return OTHER
+
+
+def argument_role(key: str, schema: Mapping[str, Any] | None, value: str) -> str:
+    """The role an argument plays: its value's shape first, else its name and schema."""
+    return shape_role(value) or key_role(key, schema)
+
+
+def leaf_values(arguments: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, text) of every scalar in the arguments, nested lists and objects walked."""
+    stack: list[tuple[str, Any]] = list(arguments.items())
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend((f"{k}", v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((key, v) for v in value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        else:
+            yield key, str(value)
+
+
+def values_in(text: str) -> set[str]:
+    """The addressable values a text carries (addresses, URLs, account numbers, ids),
+    normalised to lower case."""
+    found: set[str] = set()
+    for pattern in (EMAIL, URL, PHONE):
+        found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
+    found.update(m.group(0).replace(" ", "").lower() for m in IBAN.finditer(text))
+    for m in ID_LIKE.finditer(text):
+        token = m.group(0)
+        digits = sum(c.isdigit() for c in token)
+        if len(token) < 4 or "@" in token[1:]:
+            continue
+        if token[0] in "#@" or (digits and digits < len(token)) or digits >= 6:
+            found.add(token.lower())
+    return found
+
+
+# Instruction-shaped text: several independent families of cues, so that no single
+# template's wording decides. A sentence counts when it carries cues of two families.
+_ADDRESSEE = re.compile(
+    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated)\b", re.I
+)
+_OVERRIDE = re.compile(
+    r"\b(ignore|disregard|forget|override|instead|new instructions?|previous instructions?|"
+    r"prior instructions?|above instructions?|do not (tell|mention|inform|ask|notify)|"
+    r"don'?t (tell|mention|inform|ask|notify)|without (asking|telling|confirm\w*)|silently|"
+    r"secretly|quietly|before (you )?(continue|proceed|answer|reply|respond|finish)|"
+    r"after (that|this|you)|first,? |also|additionally|immediately|right away|at once)\b",
+    re.I,
+)
+_AUTHORITY = re.compile(
+    r"\b(admin\w*|administrator|it department|security team|compliance|ceo|cfo|manager|"
+    r"policy|mandatory|required|must|urgent|important|priority|note to|attention|"
+    r"authori[sz]ed|official|verified|per (company|the) policy)\b",
+    re.I,
+)
+_IMPERATIVE = re.compile(
+    r"\b(send|forward|email|mail|transfer|wire|pay|delete|remove|erase|share|post|upload|"
+    r"export|copy|move|grant|add|invite|create|run|execute|call|invoke|use|update|change|"
+    r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
+    re.I,
+)
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
+
+
+def instruction_spans(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, strength) of each sentence shaped like an instruction to the agent:
+    an imperative action verb together with an addressee, an override or an authority
+    claim. Strength counts the families present (1 to 3)."""
+    spans: list[tuple[int, int, float]] = []
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group(0)
+        if len(sentence) < 8:
+            continue
+        imperative = _IMPERATIVE.search(sentence) is not None or any(
+            kind_of(w) not in (None, READ) for w in words(sentence)
+        )
+        families = (
+            (_ADDRESSEE.search(sentence) is not None)
+            + (_OVERRIDE.search(sentence) is not None)
+            + (_AUTHORITY.search(sentence) is not None)
+        )
+        lower = sentence.lower()
+        overriding = families >= 2 and ("ignore" in lower or "instruction" in lower)
+        if (imperative and families) or overriding:
+            spans.append((m.start(), m.end(), float(families)))
+    return spans
+
+
+def numbers_in(text: str) -> list[float]:
+    """Quantities an intent names, in digits or as small number words."""
+    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years.
+    found = [
+        float(n.replace(",", ""))
+        for n in re.findall(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])", text)
+        if not (len(n) == 4 and n.startswith(("19", "20")))
+    ]
+    for token in words(text):
+        if token in _NUMBER_WORDS:
+            found.append(_NUMBER_WORDS[token])
+    return found
+
+
+_NUMBER_WORDS: Final[dict[str, float]] = {
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "dozen": 12,
+    "twenty": 20,
+    "fifty": 50,
+    "hundred": 100,
+}

@@ -1,0 +1,55 @@
+"""``agentledger model``: the BENCHMARKS.md section it writes, replaced in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentledger.cli_model import BENCHMARKS_SECTION, write_benchmarks_section
+
+
+def _result(recall: float) -> dict[str, Any]:
+    return {
+        "recall": recall,
+        "precision": 0.99,
+        "benign_sessions_contracted": 0.01,
+        "drifting_actions": 120,
+        "scoring_us_per_action": 21.5,
+        "held_out_styles_recall": 0.9,
+        "detection_delay": {
+            "drifting_sessions": 40,
+            "missed_sessions": 2,
+            "actions_mean": 0.1,
+            "seconds_mean": 0.2,
+        },
+        "worst_slice": {"slice": "threat=scope_creep", "recall": 0.6, "n": 12},
+        "by": {
+            "threat": {"scope_creep": {"recall": 0.6, "n": 12}},
+            "domain": {"calendar": {"recall": 0.97, "n": 108}},
+            "attack_style": {},
+        },
+        "split": {
+            "train_domains": ["mail"],
+            "test_domains": ["calendar"],
+            "held_out_styles": [],
+            "held_out_phrasings": [],
+            "test_sessions": 80,
+        },
+    }
+
+
+def test_the_section_is_added_then_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## End to end\n\nfigures\n")
+    write_benchmarks_section(path, _result(0.96))
+    first = path.read_text()
+    assert first.startswith("# Benchmarks\n\n## End to end\n\nfigures\n")
+    assert "| 0.96 | 0.99 | 1.00% |" in first
+    assert "95.0% (2 of 40 missed)" in first
+    assert "contracted): met." in " ".join(first.split())
+    write_benchmarks_section(path, _result(0.5))
+    second = path.read_text()
+    assert second.count(BENCHMARKS_SECTION) == 1
+    assert "| 0.5 |" in second and "| 0.96 |" not in second
+    assert "contracted): not met." in " ".join(second.split())
+    assert "## End to end\n\nfigures\n" in second
