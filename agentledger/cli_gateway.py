@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
 import signal
 from pathlib import Path
-from typing import cast
 
 import click
 
 from agentledger.cli_common import console, data_dir_option, err_console
 from kernel.config import load_settings
-from kernel.errors import ConfigError
 from kernel.topics import Topics
-from models.trail import Scorer
+from models import load_scorer
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -34,16 +31,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def load_scorer() -> Scorer:
-    """The project's drift scorer (``models.load_scorer``) for ``--inline``."""
-    # Looked up by name: the drift model is built apart from the gateway, and a build
-    # without it must still run the gateway (only --inline needs it).
-    load = getattr(importlib.import_module("models"), "load_scorer", None)
-    if load is None:
-        raise ConfigError("--inline needs the drift model (models.load_scorer), not in this build")
-    return cast(Scorer, load())
 
 
 @click.command()
@@ -92,7 +79,8 @@ def gateway(
         info = require_state(settings.data_dir)
         bootstrap, topics = info.bootstrap, Topics(info.topic_prefix)
     use_fingerprint_key(settings)  # the token stands in the records as the ledger's own key has it
-    scorer = load_scorer() if inline else None
+    # The deployment's own model (`agentledger model train`), else the shipped default.
+    scorer = load_scorer(data_dir=settings.data_dir) if inline else None
     proxy = Gateway(
         spec,
         bootstrap=bootstrap,

@@ -31,6 +31,7 @@ from kernel.kafka import producer
 from kernel.procs import free_port, stop, wait_for_port
 from kernel.tokens import fingerprint
 from kernel.topics import Topics
+from models import load_scorer
 from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.integration.conftest import RunningStack
 from tests.integration.gateway_harness import (
@@ -312,30 +313,36 @@ def _declaration() -> SessionDeclaration:
     )
 
 
-@pytest.mark.parametrize("scorer_name", ["rules"])
+@pytest.mark.parametrize(
+    ("scorer_name", "declared"), [("model", True), ("model", False), ("rules", True)]
+)
 def test_inline_refuses_a_drifting_call_before_the_server_sees_it(
-    broker: str, tmp_path: Path, scorer_name: str
+    broker: str, tmp_path: Path, scorer_name: str, declared: bool
 ) -> None:
-    """The session is declared (bound to the client by its token's jti); the agent reads an
-    inbox holding text addressed to it, then is asked by that text to send elsewhere: the
-    send, and a tool outside the declared ones, are refused before the upstream runs them."""
+    """The agent reads an inbox holding text addressed to it, then is asked by that text to
+    send elsewhere: the send, and a delete nobody asked for, are refused before the upstream
+    runs them. The intent is the session's declaration (bound to the client by its token's
+    jti), or only what the client asserts in each call's ``_meta``."""
     log = tmp_path / "upstream.jsonl"
     topics = Topics("gwinline")
-    scorer = RuleScorer()
+    # The shipped drift model, as `--inline` loads it; the two-rule scorer checks the
+    # plumbing apart from the model's judgement.
+    scorer = load_scorer() if scorer_name == "model" else RuleScorer()
     gateway = RunningGateway(
         UpstreamSpec.parse(None, upstream_command(log)), broker, topics, scorer=scorer
     )
-    declared = _declaration()
 
     async def declare() -> None:
         sender = producer(broker)
         await sender.start()
         try:
-            await sender.send_and_wait(topics.declared, declared.model_dump_json().encode())
+            body = _declaration().model_dump_json().encode()
+            await sender.send_and_wait(topics.declared, body)
         finally:
             await sender.stop()
 
-    asyncio.run(declare())  # before the gateway starts: it reads the topic from its start
+    if declared:
+        asyncio.run(declare())  # before the gateway starts: it reads the topic from its start
     gateway.start()
     # cast: mypy does not read the TypedDict's extra_items (any reserved _meta key).
     meta = cast(
@@ -360,11 +367,14 @@ def test_inline_refuses_a_drifting_call_before_the_server_sees_it(
                 )
             error = exfil.value.error
             assert error.code == DRIFT_REFUSAL
-            assert "score 1.00" in error.message and EXFIL_TO in error.message
+            assert f"score {error.data['score']:.2f}" in error.message
+            assert error.data["reasons"] and error.data["tool"] == "send_email"
             assert error.data["model_version"] == scorer.version
             with pytest.raises(MCPError) as outside:
                 await client.call_tool("delete_booking", {"reference": "HL-2207"}, meta=meta)
-            assert outside.value.error.data["out_of_bounds"] is True
+            assert outside.value.error.code == DRIFT_REFUSAL
+            # Outside the declared tools is out of bounds whatever the score.
+            assert outside.value.error.data["out_of_bounds"] is declared
 
     try:
         asyncio.run(session())
