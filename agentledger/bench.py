@@ -21,6 +21,7 @@ import orjson
 import psutil
 from rich.console import Console
 
+from agentledger.bench_drift import run_contraction_bench, scoring_stats
 from agentledger.client import analyst_store, running_ledger, use_fingerprint_key
 from agentledger.progress import wait_until_stored
 from agentledger.sampledata import iter_records
@@ -121,60 +122,75 @@ def _frames(source_name: str, lines: list[str], offset: int) -> Iterator[Framed]
         yield item
 
 
-async def run_bench(settings: Settings, total: int, *, console: Console | None) -> dict[str, Any]:
+async def run_bench(
+    settings: Settings,
+    total: int,
+    *,
+    console: Console | None,
+    contractions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The end-to-end events/s bench, or (``contractions``: its options) the contraction
+    latency bench of ``agentledger.bench_drift``."""
     own_dir = None
     if settings.data_dir == Settings().data_dir and not (settings.data_dir / "stack.json").exists():
         # Without a running ledger, measure on a fresh one rather than the user's own.
         own_dir = tempfile.TemporaryDirectory(prefix="agentledger-bench-")
         settings = settings.model_copy(update={"data_dir": Path(own_dir.name)})
-    run_id = uuid.uuid4().hex[:8]
-    batch = f"bench-{run_id}"
     try:
-        if console:
-            console.print(f"generating {total} records…")
-        chunks = _lines_by_source(total, run_id)
-        tune_gc_for_throughput()  # as `agentledger ingest` does
-        async with running_ledger(settings) as info:
-            use_fingerprint_key(settings)
-            topics = Topics(info.topic_prefix)
-            sampler = RssSampler([info.pid])
-            stop_sampling = asyncio.Event()
-            sampling = asyncio.create_task(sampler.run(stop_sampling))
-            report = IngestReport()
-            producer = make_producer(info.bootstrap, settings)
-            await producer.start()
-            sender = BatchSender(producer)
-            if console:
-                console.print(f"pushing {total} records through {info.bootstrap} → {info.http_url}")
-            started = time.perf_counter()
-            try:
-                offset = 0
-                for source_name, lines in chunks:
-                    source = get_source(source_name)
-                    await ingest_stream(
-                        sender,
-                        topics,
-                        source,
-                        _frames(source_name, lines, offset),
-                        ingest_batch=batch,
-                        report=report,
-                    )
-                    offset += len(lines)
-                await producer.flush()
-            finally:
-                await producer.stop()
-            produced = time.perf_counter()
-            with analyst_store(settings, info) as store:
-                finished = await wait_until_stored(
-                    store, batch, report.events, console=console, interval=0.1
-                )
-            lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
-            stop_sampling.set()
-            await sampling
-            cpu = sampler.cpu_seconds()
+        if contractions is not None:
+            return await run_contraction_bench(settings, **contractions, console=console)
+        return await _run_events(settings, total, console=console)
     finally:
         if own_dir is not None:
             own_dir.cleanup()
+
+
+async def _run_events(settings: Settings, total: int, *, console: Console | None) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex[:8]
+    batch = f"bench-{run_id}"
+    if console:
+        console.print(f"generating {total} records…")
+    chunks = _lines_by_source(total, run_id)
+    tune_gc_for_throughput()  # as `agentledger ingest` does
+    async with running_ledger(settings) as info:
+        use_fingerprint_key(settings)
+        topics = Topics(info.topic_prefix)
+        sampler = RssSampler([info.pid])
+        stop_sampling = asyncio.Event()
+        sampling = asyncio.create_task(sampler.run(stop_sampling))
+        report = IngestReport()
+        producer = make_producer(info.bootstrap, settings)
+        await producer.start()
+        sender = BatchSender(producer)
+        if console:
+            console.print(f"pushing {total} records through {info.bootstrap} → {info.http_url}")
+        started = time.perf_counter()
+        try:
+            offset = 0
+            for source_name, lines in chunks:
+                source = get_source(source_name)
+                await ingest_stream(
+                    sender,
+                    topics,
+                    source,
+                    _frames(source_name, lines, offset),
+                    ingest_batch=batch,
+                    report=report,
+                )
+                offset += len(lines)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        produced = time.perf_counter()
+        with analyst_store(settings, info) as store:
+            finished = await wait_until_stored(
+                store, batch, report.events, console=console, interval=0.1
+            )
+        lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
+        stop_sampling.set()
+        await sampling
+        cpu = sampler.cpu_seconds()
+        scoring = scoring_stats(settings)
     seconds = finished - started
     return {
         "events": report.events,
@@ -189,6 +205,8 @@ async def run_bench(settings: Settings, total: int, *, console: Console | None) 
             role: round(rss / 2**20, 1) for role, rss in sorted(sampler.peak_by_role.items())
         },
         "cpu_seconds": cpu,
+        "drift_scoring": settings.drift_scoring,
+        **(scoring if settings.drift_scoring else {}),
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

@@ -333,14 +333,67 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
 @click.option(
     "--events", "event_count", default=200_000, show_default=True, help="Records to push."
 )
+@click.option(
+    "--contractions",
+    "measure_contractions",
+    is_flag=True,
+    help="Measure instead how long a drifting action takes to become a contraction on "
+    "<prefix>.contractions, while background traffic flows.",
+)
+@click.option(
+    "--background-eps",
+    default=5_000,
+    show_default=True,
+    help="With --contractions: events a second of other traffic.",
+)
+@click.option(
+    "--sessions",
+    "drifting_sessions",
+    default=40,
+    show_default=True,
+    help="With --contractions: drifting sessions played, one every --spacing seconds.",
+)
+@click.option("--spacing", default=0.5, show_default=True, help="With --contractions: seconds.")
+@click.option(
+    "--scoring/--no-scoring",
+    default=True,
+    show_default=True,
+    help="Score actions for drift on the stream (compare events/s with and without).",
+)
 @data_dir_option
 @json_option
-def bench(event_count: int, data_dir: Path | None, as_json: bool) -> None:
+def bench(
+    event_count: int,
+    measure_contractions: bool,
+    background_eps: int,
+    drifting_sessions: int,
+    spacing: float,
+    scoring: bool,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Push generated records through the full path and measure it end to end."""
     from agentledger.bench import run_bench
 
     settings = load_settings(data_dir=data_dir)
-    result = asyncio.run(run_bench(settings, event_count, console=None if as_json else err_console))
+    settings = settings.model_copy(update={"drift_scoring": scoring})
+    options = None
+    if measure_contractions:
+        if not scoring:
+            raise click.UsageError("--contractions needs scoring on")
+        options = {
+            "sessions": drifting_sessions,
+            "background_eps": background_eps,
+            "spacing_s": spacing,
+        }
+    result = asyncio.run(
+        run_bench(
+            settings,
+            event_count,
+            console=None if as_json else err_console,
+            contractions=options,
+        )
+    )
     if as_json:
         print_json(result)
     else:

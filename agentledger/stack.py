@@ -38,11 +38,13 @@ from kernel.events import now_utc
 from kernel.kafka import BatchSender, ensure_topics
 from kernel.kafka import producer as kafka_producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
+from kernel.policy import Policy
 from kernel.procs import alive, free_port, spawn, stop
 from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
 from ledger.factory import open_store
 from ledger.store import LedgerStore
+from models.store import deployment_model
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -166,6 +168,7 @@ class Stack:
 
     async def start(self) -> None:
         raw_sources(self.settings.raw_topics)  # an unknown source fails before anything starts
+        Policy.load(self.settings.policy_file)  # so does a mistake in the drift policy
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self._prepare_secrets()
@@ -357,6 +360,10 @@ class Stack:
     def ready_file(self, index: int) -> Path:
         return self.data_dir / "run" / f"worker-{index}.ready"
 
+    def scoring_stats_file(self, index: int) -> Path:
+        """Where worker ``index`` keeps its drift-scoring counts (``agentledger bench``)."""
+        return self.data_dir / "run" / f"worker-{index}.scoring.json"
+
     def _spawn_worker(self, index: int) -> subprocess.Popen[bytes]:
         ready = self.ready_file(index)
         with contextlib.suppress(FileNotFoundError):
@@ -374,7 +381,19 @@ class Stack:
             AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
             AGENTLEDGER_RESTITCH_WINDOW_S=str(self.settings.restitch_window_s),
             AGENTLEDGER_READY_FILE=str(ready),
+            AGENTLEDGER_SCORING_STATS_FILE=str(self.scoring_stats_file(index)),
+            AGENTLEDGER_DRIFT_SCORING=str(self.settings.drift_scoring).lower(),
         )
+        # The workers have data directories of their own: the model this deployment
+        # trained (`agentledger model train`, under this one) is named to them.
+        model = self.settings.drift_model or deployment_model(self.data_dir)
+        for name, path in (
+            ("AGENTLEDGER_DRIFT_MODEL", model),
+            ("AGENTLEDGER_POLICY_FILE", self.settings.policy_file),
+        ):
+            env.pop(name, None)
+            if path is not None:
+                env[name] = str(path.resolve())
         args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info", "--without-web"]
         return spawn(args, log=self.data_dir / "logs" / f"worker-{index}.log", env=env)
 

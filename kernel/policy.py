@@ -99,6 +99,16 @@ class PolicyFile(_Strict):
     defaults: Thresholds = Field(default_factory=Thresholds)
     rules: list[Rule] = Field(default_factory=list)
 
+    @field_validator("rules")
+    @classmethod
+    def _names(cls, rules: list[Rule]) -> list[Rule]:
+        seen = {"defaults"}
+        for rule in rules:
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is taken: each rule needs its own")
+            seen.add(rule.name)
+        return rules
+
 
 BUILT_IN_DEFAULTS: Final = Thresholds(
     narrow=FLAGGED, halt=0.9, revoke=NEVER, out_of_bounds=HALT, halt_after_narrowings=3
@@ -134,6 +144,11 @@ class Policy:
         self.spec = spec or PolicyFile()
         self.name = name
         self._rules = [(rule, _matcher(rule.match)) for rule in self.spec.rules]
+        # Thresholds are filled in once per rule; which rule a session meets, once per
+        # (agent, intent, declared): the hot path asks for both on every scored action.
+        self._filled = {rule.name: _filled(rule, self.spec.defaults) for rule in self.spec.rules}
+        self._filled["defaults"] = _filled(self.spec.defaults, Thresholds())
+        self._chosen: dict[tuple[str, str, bool], str] = {}
 
     @classmethod
     def load(cls, path: Path | None) -> Policy:
@@ -154,10 +169,14 @@ class Policy:
 
     def thresholds(self, facts: SessionFacts) -> tuple[str, Thresholds]:
         """The rule that applies to a session and its thresholds, defaults filled in."""
-        for rule, matches in self._rules:
-            if matches(facts):
-                return rule.name, _filled(rule, self.spec.defaults)
-        return "defaults", _filled(self.spec.defaults, Thresholds())
+        key = (facts.agent, facts.intent, facts.declared)
+        name = self._chosen.get(key)
+        if name is None:
+            name = next((rule.name for rule, matches in self._rules if matches(facts)), "defaults")
+            if len(self._chosen) > 100_000:
+                self._chosen.clear()
+            self._chosen[key] = name
+        return name, self._filled[name]
 
     def decide(
         self,

@@ -191,6 +191,7 @@ async def run_sink(
     stop: asyncio.Event,
     on_ready: Any = None,
     security: dict[str, Any] | None = None,
+    on_batch: Callable[[], None] | None = None,
 ) -> None:
     """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS)."""
     from aiokafka import AIOKafkaProducer
@@ -230,6 +231,8 @@ async def run_sink(
                     await publish_contractions(producer, sink.topics, contractions)
                 await retrying(partial(sink.write, output, scored), "ledger write", stop)
             await consumer.commit()
+            if on_batch is not None:
+                on_batch()
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
             log.info(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -24,9 +25,11 @@ from kernel.config import Settings, load_settings
 from kernel.declaration import DeclarationError, parse_declaration
 from kernel.errors import ConfigError, RecordError
 from kernel.kafka import security_options
+from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 from ledger.factory import open_store
+from processors.scoring import DriftStage
 from processors.sink import EventSink, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
 
@@ -49,7 +52,32 @@ def faust_credentials(security: dict[str, Any]) -> Any:
     )
 
 
-def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
+def drift_stage(settings: Settings) -> DriftStage | None:
+    """The scoring stage the settings ask for: the model and policy are read at start, so a
+    bad policy file or model fails the worker then, with the reason."""
+    if not settings.drift_scoring:
+        return None
+    from models import load_scorer
+
+    scorer = load_scorer(settings.drift_model, data_dir=settings.data_dir)
+    policy = Policy.load(settings.policy_file)
+    log.info("drift scoring with model %s and policy %s", scorer.version, policy.name)
+    return DriftStage(scorer, policy)
+
+
+def write_scoring_stats(path: Path, drift: DriftStage) -> None:
+    """The stage's counts, for ``agentledger bench``: at most once a second."""
+    now = time.monotonic()
+    if now - drift.stats.written_at < 1.0:
+        return
+    drift.stats.written_at = now
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps({**drift.stats.as_dict(), "model_version": drift.scorer.version}))
+
+
+def build_app(
+    settings: Settings, ready_file: Path | None = None, scoring_stats: Path | None = None
+) -> faust.App:
     if not settings.kafka or not settings.clickhouse_url:
         raise ConfigError(
             "the worker needs AGENTLEDGER_KAFKA and AGENTLEDGER_CLICKHOUSE_URL "
@@ -136,7 +164,7 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                 timedelta(seconds=settings.session_window_s),
                 timedelta(seconds=settings.restitch_window_s),
             )
-            self.sink = EventSink(store, topics, Stitcher(state))
+            self.sink = EventSink(store, topics, Stitcher(state), drift_stage(settings))
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             sinks.append(self.sink)
             sink_ready.set()
@@ -149,8 +177,14 @@ def build_app(settings: Settings, ready_file: Path | None = None) -> faust.App:
                     ready_file.parent.mkdir(parents=True, exist_ok=True)
                     ready_file.write_text("ready\n")
 
+            def keep_counts() -> None:
+                drift = self.sink.drift
+                if scoring_stats is not None and drift is not None:
+                    write_scoring_stats(scoring_stats, drift)
+
             await run_sink(
                 self.sink,
+                on_batch=keep_counts,
                 bootstrap=str(settings.kafka),
                 batch_max=settings.batch_max,
                 batch_wait_ms=settings.batch_wait_ms,
@@ -171,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings()
     ready = os.environ.get("AGENTLEDGER_READY_FILE")
-    app = build_app(settings, Path(ready) if ready else None)
+    stats = os.environ.get("AGENTLEDGER_SCORING_STATS_FILE")
+    app = build_app(settings, Path(ready) if ready else None, Path(stats) if stats else None)
     app.main()  # Faust's own CLI: `worker -l info`
 
 

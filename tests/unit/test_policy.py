@@ -99,6 +99,7 @@ rules:
         ("rules: [{name: x, halt_after: 2}]", "rules.0.halt_after"),
         ("defaults: {out_of_bounds: allow}", "defaults.out_of_bounds"),
         ("version: 2", "version"),
+        ("rules: [{name: a}, {name: a}]", "rules"),
     ],
 )
 def test_a_mistake_in_the_policy_file_names_its_field(

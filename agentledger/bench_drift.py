@@ -1,0 +1,287 @@
+"""``agentledger bench --contractions``: how long a drifting action takes to become a
+contraction, while other traffic flows.
+
+Drifting sessions from the project's scenario generator are played into the running ledger
+through the ingest path (``ledger.raw.mcp`` and ``ledger.events``), each up to and including
+its first drifting call, one every ``spacing`` seconds. Meanwhile generated background
+records flow at ``background_eps`` events a second, parsed before the clock starts so that
+their cost at run time is the broker's and the ledger's, not the parser's. A consumer reads
+``ledger.contractions`` and matches each contraction to its session by the session's token
+``jti``: the latency is from the moment the drifting call's record is handed to the
+producer to the moment its contraction is read off the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from agentledger.client import api_key, post_declaration, running_ledger, use_fingerprint_key
+from agentledger.sampledata import iter_records
+from ingest.framing import Framed, frame_lines
+from ingest.pipeline import IngestReport, Parsed, parse_all, produce
+from ingest.registry import get_source
+from kernel import contraction as contraction_codec
+from kernel.config import Settings
+from kernel.declaration import parse_declaration
+from kernel.events import KEY_JTI, now_utc
+from kernel.kafka import BatchSender, consumer_lag, security_options
+from kernel.kafka import producer as make_producer
+from kernel.topics import Topics
+from models.scenarios import RenderedSession, generate, render
+
+TICK_S = 0.1  # the background is produced in a block every tick
+WARMUP_S = 3.0  # background only, before the first drifting session
+
+
+@dataclass(slots=True)
+class _Drifting:
+    """One drifting session: its records before the drifting call, and that call."""
+
+    rendered: RenderedSession
+    before: list[dict[str, Any]]
+    call: dict[str, Any]
+    sent_at: float | None = None
+    early: bool = False  # contracted before its drifting call was sent (a false positive)
+    latency_ms: float | None = None
+
+
+@dataclass(slots=True)
+class _Background:
+    blocks: list[tuple[str, list[Parsed]]] = field(default_factory=list)
+    events: int = 0
+
+
+def _drifting_sessions(count: int, seed: int, prefix: str) -> list[_Drifting]:
+    found: list[_Drifting] = []
+    start = now_utc()
+    for scenario in generate(seed, count * 2, drift_share=1.0):
+        rendered = render(scenario, start, server_prefix=prefix)
+        first = next((c for c in rendered.calls if c.drift), None)
+        if first is None:
+            continue
+        index = next(
+            i
+            for i, record in enumerate(rendered.records)
+            if record["server"] == first.server
+            and record["message"].get("id") == first.rpc_id
+            and record["message"].get("method") == "tools/call"
+        )
+        found.append(_Drifting(rendered, rendered.records[:index], rendered.records[index]))
+        if len(found) == count:
+            break
+    return found
+
+
+def _frames(source_name: str, lines: list[str], name: str) -> Iterator[Framed]:
+    for item in frame_lines(get_source(source_name), lines, name):
+        if isinstance(item, Framed):
+            yield item
+
+
+def _background(total: int, run_id: str, per_block: int) -> _Background:
+    """Generated records, parsed, in blocks of about ``per_block`` events of one source."""
+    background = _Background()
+    pending: dict[str, list[str]] = {}
+    for sample in iter_records(total, run_id=run_id):
+        pending.setdefault(sample.source, []).append(orjson.dumps(sample.record).decode())
+    for source_name, lines in pending.items():
+        source = get_source(source_name)
+        parsed = [
+            p
+            for p in parse_all(
+                source, _frames(source_name, lines, f"bg-{source_name}"), IngestReport()
+            )
+            if isinstance(p, Parsed)
+        ]
+        block: list[Parsed] = []
+        events = 0
+        for item in parsed:
+            block.append(item)
+            events += len(item.events)
+            if events >= per_block:
+                background.blocks.append((source_name, block))
+                background.events += events
+                block, events = [], 0
+        if block:
+            background.blocks.append((source_name, block))
+            background.events += events
+    # Interleave the sources, as shippers' batches arrive.
+    background.blocks.sort(key=lambda item: hash((item[0], id(item[1]))))
+    return background
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+async def run_contraction_bench(
+    settings: Settings,
+    *,
+    sessions: int,
+    background_eps: int,
+    spacing_s: float,
+    console: Console | None,
+) -> dict[str, Any]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    run_id = uuid.uuid4().hex[:8]
+    duration = WARMUP_S + sessions * spacing_s + 2.0
+    if console:
+        console.print(f"preparing {sessions} drifting sessions and {duration:.0f} s of background…")
+    drifting = _drifting_sessions(sessions, seed=11, prefix=f"b{run_id}-")
+    by_jti = {d.rendered.jti: d for d in drifting}
+    mcp = get_source("mcp")
+
+    async with running_ledger(settings) as info:
+        use_fingerprint_key(settings)  # parsing redacts tokens with the deployment's key
+        per_block = max(1, round(background_eps * TICK_S))
+        background = _background(int(background_eps * duration * 1.05), run_id, per_block)
+        topics = Topics(info.topic_prefix)
+        key = api_key(settings, info)
+        producer = make_producer(info.bootstrap, settings)
+        await producer.start()
+        sender = BatchSender(producer)
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=info.bootstrap, enable_auto_commit=False, **security_options(settings)
+        )
+        await reader.start()
+        parts = [TopicPartition(topics.contractions, p) for p in range(settings.partitions)]
+        reader.assign(parts)
+        await reader.seek_to_end(*parts)
+        contracted: list[float] = []
+        stop = asyncio.Event()
+        produced_events = 0
+
+        async def read_contractions() -> None:
+            while not stop.is_set():
+                batch = await reader.getmany(timeout_ms=50)
+                now = time.perf_counter()
+                for records in batch.values():
+                    for message in records:
+                        decided = contraction_codec.decode(message.value)
+                        for key_type, value in decided.keys:
+                            found = by_jti.get(value) if key_type == KEY_JTI else None
+                            if found is None or found.latency_ms is not None or found.early:
+                                continue
+                            if found.sent_at is None:
+                                found.early = True
+                            else:
+                                found.latency_ms = (now - found.sent_at) * 1000
+                                contracted.append(found.latency_ms)
+
+        async def play_background() -> None:
+            nonlocal produced_events
+            began = time.perf_counter()
+            for tick, (source_name, block) in enumerate(background.blocks):
+                if stop.is_set():
+                    return
+                delay = began + tick * TICK_S - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await produce(
+                    sender, topics, get_source(source_name), block, ingest_batch=f"bg-{run_id}"
+                )
+                produced_events += sum(len(p.events) for p in block)
+
+        report = IngestReport()
+
+        async def play_drifting() -> None:
+            await asyncio.sleep(WARMUP_S)
+            for number, item in enumerate(drifting):
+                # Declared first (the declarer speaks before its agent acts), then the
+                # session's earlier traffic, then, half a second on, the drifting call.
+                if item.rendered.declaration is not None:
+                    declaration = parse_declaration(item.rendered.declaration)
+                    await asyncio.to_thread(post_declaration, info.http_url, declaration, key)
+                lines = [orjson.dumps(r).decode() for r in item.before]
+                await produce(
+                    sender,
+                    topics,
+                    mcp,
+                    parse_all(mcp, _frames("mcp", lines, f"drift-{number}"), report),
+                    ingest_batch=f"drift-{run_id}",
+                )
+                await asyncio.sleep(spacing_s / 2)
+                call = [orjson.dumps(item.call).decode()]
+                item.sent_at = time.perf_counter()
+                await produce(
+                    sender,
+                    topics,
+                    mcp,
+                    parse_all(mcp, _frames("mcp", call, f"drift-{number}-call"), report),
+                    ingest_batch=f"drift-{run_id}",
+                )
+                await asyncio.sleep(spacing_s / 2)
+
+        reading = asyncio.create_task(read_contractions())
+        playing = asyncio.create_task(play_background())
+        started = time.perf_counter()
+        try:
+            await play_drifting()
+            deadline = time.perf_counter() + 10.0
+            while time.perf_counter() < deadline and any(
+                d.latency_ms is None and not d.early for d in drifting
+            ):
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            playing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await playing
+            await reading
+            await reader.stop()
+            await producer.stop()
+        seconds = time.perf_counter() - started
+        lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
+        scoring = scoring_stats(settings)
+
+    missed = [d for d in drifting if d.latency_ms is None and not d.early]
+    return {
+        "contraction_latency_ms": {
+            "p50": round(_percentile(contracted, 0.5), 1) if contracted else None,
+            "p99": round(_percentile(contracted, 0.99), 1) if contracted else None,
+            "max": round(max(contracted), 1) if contracted else None,
+            "n": len(contracted),
+        },
+        "drifting_sessions": len(drifting),
+        "contracted_before_the_drifting_call": sum(d.early for d in drifting),
+        "not_contracted": len(missed),
+        "drifting_records_rejected": report.rejected,
+        "background_eps": round(produced_events / seconds, 1),
+        "background_eps_asked": background_eps,
+        "seconds": round(seconds, 2),
+        "lag_end": lag,
+        **scoring,
+    }
+
+
+def scoring_stats(settings: Settings) -> dict[str, Any]:
+    """The workers' scoring counts (each keeps them in ``run/worker-N.scoring.json``)."""
+    scored = model_ns = stage_ns = flagged = contractions = 0
+    for path in (settings.data_dir / "run").glob("worker-*.scoring.json"):
+        with contextlib.suppress(OSError, orjson.JSONDecodeError):
+            stats = orjson.loads(path.read_bytes())
+            n = int(stats["scored"])
+            scored += n
+            flagged += int(stats["flagged"])
+            contractions += int(stats["contractions"])
+            model_ns += int(stats["model_us_per_action"] * 1000 * n)
+            stage_ns += int(stats["stage_us_per_action"] * 1000 * n)
+    per = max(scored, 1)
+    return {
+        "scoring_us_per_action": round(model_ns / per / 1000, 2),
+        "scoring_stage_us_per_action": round(stage_ns / per / 1000, 2),
+        "actions_scored": scored,
+        "actions_flagged": flagged,
+        "contractions": contractions,
+    }
