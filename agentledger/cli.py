@@ -21,6 +21,7 @@ from agentledger.cli_common import (
     json_option,
     print_json,
 )
+from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
@@ -49,6 +50,7 @@ def main() -> None:
 
 
 main.add_command(keys)
+main.add_command(gateway)
 main.add_command(sessions)
 main.add_command(actions)
 main.add_command(explain)

@@ -44,8 +44,9 @@ _HEX = frozenset("0123456789abcdef")
 _DETAIL_LIMIT = 500
 
 
-def _trace_id(traceparent: Any) -> str | None:
-    """The trace id of a W3C ``traceparent``: ``00-<32 hex>-<16 hex>-<2 hex>``."""
+def trace_id(traceparent: Any) -> str | None:
+    """The trace id of a W3C ``traceparent``: ``00-<32 hex>-<16 hex>-<2 hex>`` (the MCP
+    gateway binds connections by it, read exactly as here)."""
     value = text(traceparent)
     if value is None:
         return None
@@ -149,7 +150,7 @@ class McpSource(Source):
         keys: list[tuple[str, str]] = []
         session = text(_header(headers, "mcp-session-id"))
         add_key(keys, KEY_MCP_SESSION, session)
-        trace = _trace_id(_header(headers, "traceparent")) or _trace_id(meta.get("traceparent"))
+        trace = trace_id(_header(headers, "traceparent")) or trace_id(meta.get("traceparent"))
         add_key(keys, KEY_TRACE, trace)
 
         # Redaction (ingest.framing) already replaced the bearer token by its fingerprint
