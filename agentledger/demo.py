@@ -17,9 +17,10 @@ from agentledger.client import (
     running_ledger,
     use_fingerprint_key,
 )
+from agentledger.demo_control import run_control_loop
 from agentledger.ingesting import ingest_paths
 from agentledger.progress import wait_until_stored
-from agentledger.render import chain_tree, explain
+from agentledger.render import chain_tree, control_loop_view, explain
 from agentledger.sampledata import generate_sessions, write_files
 from ingest.pipeline import IngestReport
 from kernel.config import Settings
@@ -97,6 +98,8 @@ async def run_demo(
             # The showcase task, joined across Okta, MCP and AWS without a key they share:
             # the STS exchange named only the token's identity (``processors.federation``).
             federated = _federated_chain(store, sessions[0].jti)
+            quiet.print("  playing one prompt-injected session through the MCP gateway…")
+            loop = await run_control_loop(settings, info, key, store, run_id)
     if as_json:
         payload: dict[str, Any] = {
             "run_id": run_id,
@@ -105,6 +108,7 @@ async def run_demo(
             "chain": chain.as_json(),
             "explained": strayed,
             "federated_chain": federated.as_json() if federated is not None else None,
+            "control_loop": loop,
         }
         print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
         return
@@ -130,6 +134,10 @@ async def run_demo(
             "token it was):"
         )
         console.print(chain_tree(federated))
+    console.print(
+        "\n[bold]the control loop[/]: one prompt-injected session, through the MCP gateway"
+    )
+    console.print(control_loop_view(loop))
     console.print(
         f"\nexplore: agentledger up --data-dir {settings.data_dir}  then  "
         f"agentledger sessions show {chain.session['session_id']}  ·  "

@@ -379,3 +379,42 @@ def source_records(records: dict[str, Any]) -> Group:
         body = orjson.dumps(entry["record"], option=orjson.OPT_INDENT_2).decode()
         parts.append(Text(body, no_wrap=True, overflow="ignore"))
     return Group(*parts)
+
+
+def control_loop_view(loop: dict[str, Any]) -> Group:
+    """The demo's injected session: what the agent read, what it did, the score and its
+    reasons, the contraction, and the gateway's refusal of the next call."""
+    lines = [Text(f"  intent (declared): {loop['intent']}")]
+    lines.append(Text("  tool result the agent read (read_inbox):", style="bold"))
+    for line in loop["injected_result"].splitlines():
+        lines.append(Text(f"    {line}", style="magenta"))
+    call = loop["drifting_call"]
+    lines.append(
+        Text(f"  drifting call: {call['tool']} {orjson.dumps(call['arguments']).decode()}")
+    )
+    lines.append(Text(f"    → {call['result']}", style="dim"))
+    causes = {c["cause_action_id"] for c in loop["contractions"]}
+    for scored in loop["drift"]:
+        text = Text(f"  scored {scored['tool']:<12} drift {scored['score']:.2f} · ")
+        text.append(scored["decision"], style=_DECISION_STYLE.get(scored["decision"], ""))
+        if scored["reasons"]:
+            text.append(": " + "; ".join(scored["reasons"]), style="dim")
+        lines.append(text)
+        if scored["action_id"] in causes:
+            break  # what follows was refused at the gateway (recorded, scored, not run)
+    for c in loop["contractions"]:
+        removed = ", ".join(c["removed_tools"]) if c["decision"] == "narrow" else "every call"
+        head = Text(f"  contraction {c['contraction_id'][:12]}: ")
+        head.append(c["decision"], style=_DECISION_STYLE.get(c["decision"], ""))
+        head.append(
+            f" {loop['session_id']} (removed: {removed}; rule {c['policy_rule']}; "
+            f"model {c['model_version']})",
+            style="dim",
+        )
+        lines.append(head)
+    nxt = loop["next_call"]
+    if nxt["refused"]:
+        lines.append(Text(f"  gateway refused the next call: {nxt['message']}", style="bold red"))
+    else:
+        lines.append(Text("  the next call was not refused", style="bold red"))
+    return Group(*lines)

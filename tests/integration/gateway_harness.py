@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def upstream_command(log: Path) -> str:
     """The test server over stdio, writing what it receives to ``log``."""
-    return f"{sys.executable} -m tests.integration.mcp_upstream --log {log}"
+    return f"{sys.executable} -m agentledger.demo_mcp --log {log}"
 
 
 def upstream_requests(log: Path, method: str = "tools/call") -> list[dict[str, Any]]:

@@ -290,13 +290,32 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
     # exchange joined by the web identity it names, every tool call answered.
     federated = payload["federated_chain"]
     assert {a["source"] for a in federated["actions"]} == {"okta", "mcp", "cloudtrail"}
-    [exchange] = [a for a in federated["actions"] if a["link"]["rule"] == "web_identity_inferred"]
-    assert exchange["operation"] == "AssumeRoleWithWebIdentity"
-    assert exchange["link"]["key"].startswith("inferred from identity and time")
+    [exchange] = [a for a in federated["actions"] if a["operation"] == "AssumeRoleWithWebIdentity"]
+    # Joined by the inference either as it arrived (its own link) or, when the worker saw it
+    # before any event of the token, by the merge once the token was seen (an alias).
+    inferred = [exchange["link"]] + [
+        {"rule": m["rule"], "key": m["key_value"]} for m in federated["merged_sessions"]
+    ]
+    assert any(
+        link["rule"] == "web_identity_inferred"
+        and link["key"].startswith("inferred from identity and time")
+        for link in inferred
+    ), inferred
     calls = [a for a in federated["actions"] if a["kind"] == "tool_call"]
     assert calls and all(a["outcome"]["status"] == "success" for a in calls)
     assert payload["ingest"]["mcp"]["rejected"] == 1  # the demo's deliberately broken line
     assert payload["ledger"]["dead_letters"] >= 1
+    # The control loop: the injected send is scored and contracted, and the gateway refuses
+    # the agent's next call naming the contraction; that call never reached the mailbox.
+    loop = payload["control_loop"]
+    assert "archive-desk@quietmirror.example" in loop["injected_result"]
+    [contraction] = loop["contractions"]
+    cause = next(d for d in loop["drift"] if d["action_id"] == contraction["cause_action_id"])
+    assert cause["tool"] == "send_email" and cause["flagged"] and cause["reasons"]
+    assert json.loads(cause["arguments"])["to"] == "archive-desk@quietmirror.example"
+    assert loop["next_call"]["refused"]
+    assert contraction["contraction_id"] in loop["next_call"]["message"]
+    assert not loop["upstream_saw_refused_call"]
     # The demo stopped the ledger it started: nothing is left running.
     assert not (tmp_path / "demo" / "stack.json").exists()
 

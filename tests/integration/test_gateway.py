@@ -179,7 +179,7 @@ def test_a_contraction_decided_before_the_connection_applies_when_it_binds(
         [
             sys.executable,
             "-m",
-            "tests.integration.mcp_upstream",
+            "agentledger.demo_mcp",
             "--log",
             str(log),
             "--http",

@@ -1,4 +1,5 @@
-"""A small MCP server for the gateway tests, written with the SDK's low-level ``Server``.
+"""The demo's MCP server (the gateway's tests drive it too), written with the SDK's
+low-level ``Server``.
 
 A mailbox of a made-up travel agency: reading the inbox, searching bookings, sending mail
 and deleting a booking. One message in the inbox carries text addressed to the agent that
@@ -6,8 +7,8 @@ asks it to forward the customer list to an address nobody mentioned. Every reque
 server receives is appended, as one JSON line, to the file given by ``--log PATH``, so a
 test can tell what reached the server and what did not.
 
-Run over stdio: ``python -m tests.integration.mcp_upstream --log PATH``;
-over Streamable HTTP: ``python -m tests.integration.mcp_upstream --log PATH --http PORT``.
+Run over stdio: ``python -m agentledger.demo_mcp --log PATH``;
+over Streamable HTTP: ``python -m agentledger.demo_mcp --log PATH --http PORT``.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def serve_http(port: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True, help="where received requests go")
     parser.add_argument("--http", type=int, default=None, metavar="PORT")
     options = parser.parse_args()
     LOG = options.log
