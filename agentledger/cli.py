@@ -25,7 +25,8 @@ from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
-from agentledger.stack import Stack, normalizer_counts, read_state, require_state
+from agentledger.stack import Stack
+from agentledger.stack_state import normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
 from kernel.config import RawTopic, Settings, load_settings, parse_raw_topic
 from kernel.errors import LedgerError, StackError

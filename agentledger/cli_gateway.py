@@ -66,7 +66,7 @@ def gateway(
     apply its contractions live (hide and refuse removed tools, refuse every call after
     halt or revoke), and with --inline refuse drifting calls before they run."""
     from agentledger.client import use_fingerprint_key
-    from agentledger.stack import require_state
+    from agentledger.stack_state import require_state
     from enforce.gateway import Gateway
     from enforce.gateway_upstream import UpstreamSpec
 

@@ -16,7 +16,7 @@ from agentledger.cli_common import (
     json_option,
     print_json,
 )
-from agentledger.stack import require_state
+from agentledger.stack_state import require_state
 from kernel.config import load_settings
 from kernel.vocabulary import LABELS
 from ledger.store import LedgerStore

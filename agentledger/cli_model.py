@@ -160,7 +160,7 @@ def _history_store(settings: Any) -> Any:
     """The ClickHouse server given, else the running ledger (as the analyst), else the
     data directory's embedded ledger opened here (when nothing else holds it)."""
     from agentledger.client import analyst_store
-    from agentledger.stack import read_state
+    from agentledger.stack_state import read_state
     from ledger.factory import open_store
 
     if settings.clickhouse_url:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from agentledger.stack import StackInfo, read_state
+from agentledger.stack_state import StackInfo, read_state
 from kernel import keyfiles
 from kernel.config import Settings
 from kernel.declaration import DeclarationError, SessionDeclaration

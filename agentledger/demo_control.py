@@ -26,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from agentledger.client import post_declaration
-from agentledger.stack import StackInfo
+from agentledger.stack_state import StackInfo
 from enforce.gateway import Gateway
 from enforce.gateway_upstream import UpstreamSpec
 from kernel.config import Settings

@@ -20,9 +20,9 @@ from kernel.vocabulary import (
     ORIGIN_HUMAN,
     ORIGIN_SCHEDULE,
     UNATTRIBUTED,
+    WEB_IDENTITY_KEY,
 )
 from ledger.queries import Chain
-from processors.federation import WEB_IDENTITY_KEY
 
 _OUTCOME_STYLE = {"success": "green", "failure": "bold red", "pending": "yellow"}
 _LABEL_STYLE = {

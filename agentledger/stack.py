@@ -15,7 +15,6 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -24,14 +23,15 @@ import orjson
 
 from agentledger.auth import ApiKeys, Authenticator, JwtVerifier, local_cli_key
 from agentledger.broker import EmbeddedBroker
-from agentledger.normalizing import read_stats, stats_file
 from agentledger.normalizing import ready_file as normalizer_ready_file
+from agentledger.normalizing import stats_file
 from agentledger.signals import SignalsService
-from ingest.normalizer import NormalizerStats, raw_sources
+from agentledger.stack_state import STATE_FILE, StackInfo, normalizer_counts, read_state
+from ingest.normalizer import raw_sources
 from ingest.otel import OtelTraceSource
 from ingest.registry import SOURCES
 from kernel import keyfiles
-from kernel.config import Settings, parse_raw_topic
+from kernel.config import Settings
 from kernel.declaration import SessionDeclaration
 from kernel.errors import StackError
 from kernel.events import now_utc
@@ -39,7 +39,7 @@ from kernel.kafka import BatchSender, ensure_topics
 from kernel.kafka import producer as kafka_producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.policy import Policy
-from kernel.procs import alive, free_port, spawn, stop
+from kernel.procs import free_port, spawn, stop
 from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
 from ledger.factory import open_store
@@ -49,70 +49,11 @@ from models.store import deployment_model
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
 
-STATE_FILE = "stack.json"
-
-
-@dataclass(slots=True)
-class StackInfo:
-    """What a running stack tells other commands: where things are, never a secret.
-
-    ``sql_url`` carries no credential; analysts log in as ``sql_user`` with the password in
-    ``sql_password_file`` (owner-only) or ``AGENTLEDGER_SQL_PASSWORD``. The local command
-    line's API key is in ``api_key_file``.
-    """
-
-    pid: int
-    bootstrap: str
-    sql_url: str
-    sql_user: str
-    sql_password_file: str | None
-    api_key_file: str
-    http_url: str
-    database: str
-    topic_prefix: str
-    data_dir: str
-    started_at: str
-    embedded_broker: bool
-    embedded_ledger: bool
-    workers: list[int] = field(default_factory=list)
-    raw_topics: list[str] = field(default_factory=list)  # SOURCE=TOPIC the normalizer reads
-    normalizer: int | None = None  # its pid, when raw topics are read
-
-    def as_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
 
 def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
     netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def read_state(data_dir: Path) -> StackInfo | None:
-    """The running stack for ``data_dir``, or ``None`` when none runs there."""
-    path = data_dir / STATE_FILE
-    try:
-        info = StackInfo(**orjson.loads(path.read_bytes()))
-    except (FileNotFoundError, orjson.JSONDecodeError, TypeError):
-        return None
-    return info if alive(info.pid) else None
-
-
-def normalizer_counts(data_dir: Path, raw_topics: list[str]) -> dict[str, Any]:
-    """Per raw topic (``SOURCE=TOPIC``), what the normalizer of ``data_dir`` did since ``up``
-    started it: messages read, records normalized, events produced, records dead-lettered."""
-    sources = raw_sources(parse_raw_topic(raw) for raw in raw_topics)
-    return NormalizerStats.start(sources, read_stats(data_dir)).per_topic()
-
-
-def require_state(data_dir: Path) -> StackInfo:
-    info = read_state(data_dir)
-    if info is None:
-        raise StackError(
-            f"no running ledger at {data_dir.resolve()}: start one with "
-            f"`agentledger up --data-dir {data_dir}` (or pass --data-dir of a running one)"
-        )
-    return info
 
 
 class Stack:
@@ -378,6 +319,7 @@ class Stack:
             AGENTLEDGER_PARTITIONS=str(self.settings.partitions),
             AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
             AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
+            AGENTLEDGER_FETCH_WAIT_MS=str(self.settings.fetch_wait_ms),
             AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
             AGENTLEDGER_RESTITCH_WINDOW_S=str(self.settings.restitch_window_s),
             AGENTLEDGER_READY_FILE=str(ready),
@@ -410,6 +352,7 @@ class Stack:
             AGENTLEDGER_RAW_TOPICS=",".join(str(raw) for raw in self.settings.raw_topics),
             AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
             AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
+            AGENTLEDGER_FETCH_WAIT_MS=str(self.settings.fetch_wait_ms),
         )
         if self.settings.fingerprint_key is not None:
             env["AGENTLEDGER_FINGERPRINT_KEY"] = self.settings.fingerprint_key.get_secret_value()

@@ -263,6 +263,7 @@ async def run_normalizer(
         topics.normalizer_group,
         security=security_options(settings),
         metadata_max_age_ms=30_000,  # a raw topic created later is read within this
+        **({"fetch_max_wait_ms": settings.fetch_wait_ms} if settings is not None else {}),
     )
     producer = make_producer(bootstrap, settings)
     await consumer.start()

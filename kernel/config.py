@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = None
     batch_max: Annotated[int, Field(ge=1)] = 20_000
     batch_wait_ms: Annotated[int, Field(ge=1)] = 200
+    fetch_wait_ms: Annotated[int, Field(ge=1, le=5_000)] = Field(
+        default=20,
+        description="How long the broker may hold a worker's or the normalizer's fetch that "
+        "finds nothing new. Short: a drifting action is read at once (the embedded broker "
+        "answers only when the wait is over); long: fewer, larger batches when traffic is thin.",
+    )
     session_window_s: Annotated[int, Field(ge=1)] = 1800
     restitch_window_s: Annotated[int, Field(ge=1)] = Field(
         default=900,

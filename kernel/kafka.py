@@ -100,10 +100,10 @@ def batch_consumer(
         "fetch_max_bytes": 64 << 20,
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 1_000,
-        # How long the broker may hold a fetch that finds nothing new. The embedded broker
-        # answers only when the wait is over, not when a record arrives (measured: a record
-        # waited ~130 ms at the median with aiokafka's 500 ms, 7 ms with 20 ms); a loaded
-        # stream is not slowed, since a fetch that finds records returns at once.
+        # How long the broker may hold a fetch that finds nothing new (``fetch_wait_ms``).
+        # The embedded broker answers only when the wait is over, not when a record arrives
+        # (measured: a record waited ~130 ms at the median with aiokafka's 500 ms, 7 ms with
+        # 20 ms); a fetch that finds records returns at once.
         "fetch_max_wait_ms": 20,
     }
     options.update(overrides)

@@ -35,6 +35,7 @@ LINK_DECLARED: Final = "declared_binding"
 # a live token of the same issuer, subject and audience: an inference from identity and
 # time, weaker than any shared key. Two such sessions: it joins neither, and says so.
 LINK_WEB_IDENTITY: Final = "web_identity_inferred"
+WEB_IDENTITY_KEY: Final = "web_identity"  # the key type of a link inferred by identity and time
 LINK_WEB_IDENTITY_AMBIGUOUS: Final = "web_identity_ambiguous"
 
 # -- intent sources: who stated a session's intent, most authoritative first ------------------

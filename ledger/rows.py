@@ -54,8 +54,9 @@ class StitchOutput:
             ("sessions", self.sessions),
             ("actions", self.actions),
             ("credentials", self.credentials),
-            ("declarations", self.declarations),
             ("attributions", self.attributions),
+            # After the labels it brought: a declaration in the ledger is applied in full.
+            ("declarations", self.declarations),
             ("raw_events", self.raw_events),
         ]
 

@@ -42,6 +42,7 @@ from kernel.vocabulary import (
     RULE_OUTSIDE,
     RULE_PERSON,
     UNATTRIBUTED,
+    WEB_IDENTITY_KEY,
 )
 from processors.coverage import covers
 from processors.labels import (
@@ -67,6 +68,10 @@ CREDENTIAL_KEYS: Final = frozenset(
         ev.KEY_AWS_ACCESS_KEY,
         ev.KEY_AWS_SESSION_NAME,
         ev.KEY_MCP_RPC,
+        # A token exchange joined by inference: it presented the token the session held
+        # (processors.federation). Its label is the same whether it joined as it arrived or
+        # by a merge once the token was seen (then its own link is its issued key).
+        WEB_IDENTITY_KEY,
     }
 )
 # What a principal does at the identity provider is their own step, even in an agent's session.

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from kernel import events as ev
 from kernel.events import Event
@@ -38,7 +37,6 @@ from kernel.vocabulary import (
 from processors.sessions import Exchange, LiveToken, StitchState
 
 # The link's key type: no key of the event, the identity the inference went by.
-WEB_IDENTITY_KEY: Final = "web_identity"
 
 Identity = tuple[str, str, str]  # issuer, subject, audience
 

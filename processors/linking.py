@@ -19,10 +19,10 @@ from kernel.vocabulary import (
     LINK_SHARED_KEY,
     LINK_WEB_IDENTITY,
     LINK_WINDOW,
+    WEB_IDENTITY_KEY,
 )
 from ledger.rows import StitchOutput, session_alias_row, session_key_row
 from processors.federation import (
-    WEB_IDENTITY_KEY,
     Inferred,
     exchanged,
     infer,

@@ -196,13 +196,18 @@ async def run_sink(
     on_ready: Any = None,
     security: dict[str, Any] | None = None,
     on_batch: Callable[[], None] | None = None,
+    fetch_wait_ms: int = 20,
 ) -> None:
     """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS)."""
     from aiokafka import AIOKafkaProducer
 
     security = security or {}
     consumer = batch_consumer(
-        bootstrap, sink.topics.worker_group, sink.topics.events, security=security
+        bootstrap,
+        sink.topics.worker_group,
+        sink.topics.events,
+        security=security,
+        fetch_max_wait_ms=fetch_wait_ms,
     )
     # No linger: a contraction goes out the moment its batch is scored.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **security)

@@ -41,6 +41,7 @@ from kernel.access import access_of
 from kernel.codec import Envelope
 from kernel.declaration import SessionDeclaration
 from kernel.events import Event
+from kernel.vocabulary import WEB_IDENTITY_KEY
 from ledger.rows import (
     Answer,
     Row,
@@ -51,7 +52,7 @@ from ledger.rows import (
     raw_event_row,
 )
 from processors.declare import apply_declaration
-from processors.federation import WEB_IDENTITY_KEY, hold_token
+from processors.federation import hold_token
 from processors.labels import ActionFacts, SessionContext, actors_of
 from processors.linking import Link, link_event, merge, register_keys
 from processors.pairing import Change, add_request, add_result, is_unsettled

@@ -188,6 +188,7 @@ def build_app(
                 bootstrap=str(settings.kafka),
                 batch_max=settings.batch_max,
                 batch_wait_ms=settings.batch_wait_ms,
+                fetch_wait_ms=settings.fetch_wait_ms,
                 stop=self._stop_event,
                 on_ready=mark_ready,
                 security=security,

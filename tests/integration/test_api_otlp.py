@@ -177,7 +177,8 @@ def _comparable(store: LedgerStore) -> dict[str, Any]:
     session = {k: v for k, v in chain.session.items() if k not in ("updated_at", "version")}
     actions = []
     for action in chain.actions:
-        kept = {k: v for k, v in action.items() if k != "action_id"}
+        # The contraction's id is derived from the action's id too.
+        kept = {k: v for k, v in action.items() if k not in ("action_id", "contraction_id")}
         kept["outcome"] = {k: v for k, v in action["outcome"].items() if k != "event_id"}
         kept["attribution"] = {k: v for k, v in action["attribution"].items() if k != "evidence"}
         actions.append(kept)

@@ -168,11 +168,13 @@ def test_raw_topics_give_the_ledger_that_ingest_of_the_same_records_gives(
     chdb_ledger: ChdbStore, real_data: Path, tmp_path: Path
 ) -> None:
     # One partition a topic: both ledgers see the records in one order, as the stitcher's
-    # time-window links (a principal's actions close in time) depend on arrival order.
+    # time-window links (a principal's actions close in time) depend on arrival order. And
+    # long fetch waits, so that each ledger takes a file's records in as few batches as the
+    # other: a batch is stitched in event-time order, so where batches split matters too.
     files = _sample_files(real_data)
-    settings = make_settings(tmp_path / "files", partitions=1)
+    settings = make_settings(tmp_path / "files", partitions=1, fetch_wait_ms=500)
     stack = RunningStack(settings, chdb_ledger.with_database(settings.database))
-    raw = _raw_stack(tmp_path, chdb_ledger, RAW_TOPICS, partitions=1)
+    raw = _raw_stack(tmp_path, chdb_ledger, RAW_TOPICS, partitions=1, fetch_wait_ms=500)
     try:
         stack.start()
         raw.start()

@@ -61,6 +61,7 @@ def test_defaults() -> None:
         "restitch_window_s": 900,
         "workers": 1,
         "drift_scoring": True,
+        "fetch_wait_ms": 20,
         "drift_model": None,
         "policy_file": None,
         "raw_topics": [],

@@ -19,9 +19,9 @@ from kernel.vocabulary import (
     LINK_SHARED_KEY,
     LINK_WEB_IDENTITY,
     LINK_WEB_IDENTITY_AMBIGUOUS,
+    WEB_IDENTITY_KEY,
 )
 from ledger.rows import StitchOutput
-from processors.federation import WEB_IDENTITY_KEY
 from processors.stitch import Stitcher
 from tests.scenarios import Scenario, _iso, mcp_call, okta_grant, parse, token
 
@@ -97,7 +97,17 @@ def stitched(scenario: Scenario, *, shuffle: int | None = None) -> tuple[Stitche
     for out in outputs:
         merged.actions.extend(out.actions)
         merged.session_aliases.extend(out.session_aliases)
+        merged.attributions.extend(out.attributions)
     return stitcher, merged
+
+
+def labels(out: StitchOutput) -> dict[str, tuple[str, str, str]]:
+    """Each action's latest label (the row of the highest version)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in out.attributions:
+        if row["action_id"] not in latest or row["version"] >= latest[row["action_id"]]["version"]:
+            latest[row["action_id"]] = row
+    return {k: (r["label"], r["rule"], r["agent"]) for k, r in latest.items()}
 
 
 def by_operation(out: StitchOutput) -> dict[str, dict[str, Any]]:
@@ -141,6 +151,11 @@ def test_an_exchange_seen_before_its_token_joins_once_the_token_is_known(seed: i
     sts = by_operation(out)["AssumeRoleWithWebIdentity"]
     # Joined at once (its token known) or merged when the token came, by the same rule.
     assert sts["link_rule"] == LINK_WEB_IDENTITY or LINK_WEB_IDENTITY in rules
+    # And labelled the same either way: a step of the agent whose token it presented.
+    in_order = labels(stitched(scenario)[1])
+    assert labels(out) == in_order
+    label, _, agent = in_order[sts["action_id"]]
+    assert label != "unattributed" and agent
 
 
 def test_two_agents_holding_live_tokens_of_the_same_identity_are_ambiguous() -> None:
