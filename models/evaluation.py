@@ -228,3 +228,39 @@ def evaluate(
         "test_sessions": len(test_set),
     }
     return result
+
+
+def develop(
+    scenarios: Iterable[Scenario],
+    split: Split | None = None,
+    progress: Callable[[str], None] | None = None,
+    folds: int = 4,
+) -> tuple[dict[str, Any], DriftScorer]:
+    """The figures to iterate on, without looking at the test domains: the training
+    domains in ``folds`` folds, each held out in turn from a model fitted (threshold
+    included) on the others; the held-out figures are pooled. Returns them and the scorer
+    fitted on the first fold's training domains (for replaying other traffic)."""
+    pool = [s for s in scenarios if split is None or s.domain in split.train_domains]
+    split = split or split_domains({s.domain for s in pool}, pool)
+    fit_set = [s for s in pool if _trainable(s, split)]
+    say = progress or (lambda _: None)
+    say(f"features of {len(pool)} sessions")
+    fit_rows = dataset(fit_set, baselines=scenario_baselines(fit_set))
+    plain_rows = dataset(pool)  # as at a fresh install: no baseline of a new domain
+    domains = sorted({s.domain for s in pool})
+    held_rows: list[Row] = []
+    shifted: list[float] = []  # scores moved so that each fold's threshold sits at 0.5
+    first: DriftScorer | None = None
+    for k in range(folds):
+        held = {d for i, d in enumerate(domains) if i % folds == k}
+        _, scorer = train([r for r in fit_rows if r.domain not in held])
+        first = first or scorer
+        outer = [r for r in plain_rows if r.domain in held]
+        held_rows.extend(outer)
+        shifted.extend(
+            min(1.0, max(0.0, s - scorer.threshold + 0.5)) for s in scores_of(scorer, outer)
+        )
+    result = figures(held_rows, shifted, 0.5)
+    result["split"] = {"train_domains": domains, "folds": folds}
+    assert first is not None
+    return result, first

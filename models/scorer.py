@@ -48,7 +48,8 @@ def outside_bounds(
     if intent is None or not intent.declared:
         return []
     outside: list[str] = []
-    if intent.tools and not _allowed(call.tool, intent.tools):
+    # Declared tools bound the MCP calls; an API call is bounded by resources and actions.
+    if intent.tools and not call.api and not _allowed(call.tool, intent.tools):
         outside.append(f"tool {call.tool!r} is not among the declared tools")
     if intent.resources and call.resource and not _resource_allowed(call.resource, intent):
         outside.append(f"resource {call.resource!r} is not among the declared resources")

@@ -44,7 +44,7 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "append draft save upload log record assign label tag mark merge commit push comment reply "
         "invite accept decline cancel reschedule change patch put register enable disable "
         "configure close reopen archive star pin approve file note make fix implement "
-        "refactor bump rebook cancel give respond"
+        "refactor bump rebook cancel give respond apply build generate compile"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
@@ -100,6 +100,27 @@ KIND_OF_WORD: Final[dict[str, str]] = {}
 for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
     for _word in _KIND_WORDS[_kind]:
         KIND_OF_WORD[_word] = _kind
+
+# Verbs that name no action of their own in a tool's name ("issue_refund", "do_backup").
+GENERIC_VERBS: Final = frozenset(_list("issue make do perform process handle submit request"))
+
+# Parts of an address that name nobody (schemes, hosts, top-level domains, mail services).
+ADDRESS_WORDS: Final = frozenset(
+    _list(
+        "http https www mail email example com org net info mailbox inbox gmail outlook "
+        "yahoo proton hotmail icloud contact team admin support hello"
+    )
+)
+
+# Subjects a read should not wander into unasked: pay, identity papers, secrets, health.
+SENSITIVE_WORDS: Final = frozenset(
+    _list(
+        "salary salaries payroll bonus bonuses compensation passport passports ssn password "
+        "passwords secret secrets credential credentials confidential diagnosis medical "
+        "poweruseraccess administratoraccess"
+    )
+)
+SENSITIVE_FIRST: Final = frozenset(w[0] for w in SENSITIVE_WORDS) | {"h"}
 
 # Words that make a tool's description or an intent about many records at once.
 BULK_WORDS: Final = frozenset(_list("all every entire bulk export dump everything mass"))
@@ -160,7 +181,21 @@ _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         ),
     ),
     (AMOUNT, ("amount", "sum", "price", "total", "value", "quantity", "qty")),
-    (COMMAND, ("command", "cmd", "script", "code", "shell", "sql", "query_sql", "expression")),
+    (
+        COMMAND,
+        (
+            "command",
+            "cmd",
+            "script",
+            "code",
+            "shell",
+            "sql",
+            "query_sql",
+            "querystring",
+            "statement",
+            "expression",
+        ),
+    ),
     (CONTENT, ("body", "text", "message", "content", "subject", "note", "comment", "title")),
 )
 
@@ -253,6 +288,8 @@ def intent_kinds(text: str) -> set[str]:
             if word in WRITE_OR_DELETE:
                 asked.update((WRITE, DELETE))
     lowered = text.lower()
+    if "export" in lowered and READ in asked:
+        asked.add(WRITE)  # an export is written somewhere (a file, a bucket)
     if SEND in asked:
         asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
     if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
@@ -265,13 +302,37 @@ def intent_kinds(text: str) -> set[str]:
     return asked
 
 
+# A runner of something that only reads ("run_query", "execute_report") reads.
+_RUNNERS: Final = frozenset(_list("run execute exec start invoke trigger launch"))
+_READ_OBJECTS: Final = frozenset(
+    _list("query queries report reports search select lookup count analysis analytics")
+)
+
+
 def name_kind(name: str) -> str | None:
     """The kind a tool's name says, read from its verb (the first word that has a kind)."""
-    for token in words(name):
+    tokens = words(name)
+    for i, token in enumerate(tokens):
         kind = kind_of(token)
         if kind is not None:
+            if token in _RUNNERS and _READ_OBJECTS.intersection(tokens[i + 1 :]):
+                return READ
             return kind
     return None
+
+
+_STATEMENT_KINDS: Final = {
+    **dict.fromkeys(_list("select with show describe explain"), READ),
+    **dict.fromkeys(_list("insert update merge upsert create alter replace"), WRITE),
+    **dict.fromkeys(_list("delete drop truncate"), DELETE),
+    **dict.fromkeys(_list("grant revoke"), EXEC),
+}
+
+
+def statement_kind(command: str) -> str | None:
+    """The kind of a SQL statement a command argument carries, from its first word."""
+    head = command.lstrip(" \n\t(").split(None, 1)
+    return _STATEMENT_KINDS.get(head[0].lower()) if head else None
 
 
 def shape_role(value: str) -> str | None:
