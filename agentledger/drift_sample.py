@@ -13,14 +13,17 @@ matters here (the model's false alarms on realistic traffic).
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from agentledger.sampledata import generate_sessions
+from agentledger.sampledata.catalog import AGENT_KINDS
 from ingest.framing import Framed, frame_lines
 from ingest.registry import get_source
 from kernel.codec import Envelope
@@ -32,7 +35,7 @@ from processors.scoring import DriftStage
 from processors.stitch import Stitcher
 
 BATCH = 2000  # events per stitched batch, as the worker's consumer hands them over
-TOP_REASONS = 8
+TOP_REASONS = 12
 
 
 def _ensure_fingerprint_key() -> None:
@@ -121,6 +124,19 @@ def replay_sample_traffic(
             reasons[row["reasons"][0] if row["reasons"] else "-"] += 1
     benign = [sid for sid in contracted if sid not in autonomous_sessions]
     benign_contracted = sum(contracted[sid] for sid in benign)
+    # Steps beyond the task's core are what a declaration would have bounded; in sessions
+    # whose intent the client only asserted, attribution cannot tell them, so count them.
+    extra_sessions: set[str] = set()
+    extra = extra_flagged = 0
+    for row in drift_rows:
+        root = state.resolve(row["session_id"])
+        session = state.sessions.get(root)
+        core = _core_tools(session.intent if session is not None else "")
+        if core and row["tool"] in _AGENT_TOOLS and row["tool"] not in core:
+            extra_sessions.add(root)
+            extra += 1
+            extra_flagged += bool(row["flagged"])
+    within = [sid for sid in benign if sid not in extra_sessions]
     stats = stage.stats.as_dict()
     flagged_benign = sum(
         1
@@ -139,6 +155,12 @@ def replay_sample_traffic(
         "benign_actions_flagged": round(
             flagged_benign / max(1, len(drift_rows) - autonomous), 4
         ),
+        "within_task_sessions": len(within),
+        "within_task_sessions_contracted": round(
+            sum(contracted[sid] for sid in within) / max(1, len(within)), 4
+        ),
+        "extra_step_actions": extra,
+        "extra_step_actions_flagged": round(extra_flagged / extra, 4) if extra else None,
         "autonomous_actions": autonomous,
         "autonomous_sessions": len(autonomous_sessions),
         "autonomous_recall": round(caught / autonomous, 4) if autonomous else None,
@@ -146,6 +168,24 @@ def replay_sample_traffic(
         "model_us_per_action": stats["model_us_per_action"],
         "stage_us_per_action": stats["stage_us_per_action"],
     }
+
+
+_AGENT_TOOLS = frozenset(tool.name for kind in AGENT_KINDS for tool in kind.tools)
+_TASKS = tuple(
+    (re.compile(re.sub(r"\\\{\w+\\\}", ".+?", re.escape(task.text)) + "$"),
+     frozenset(name for name, _ in task.core))
+    for kind in AGENT_KINDS
+    for task in kind.tasks
+)  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _core_tools(intent: str) -> frozenset[str]:
+    """The core tools of the sample task whose text ``intent`` is (empty if none)."""
+    for pattern, core in _TASKS:
+        if pattern.match(intent):
+            return core
+    return frozenset()
 
 
 def _keep_label(labels: dict[str, tuple[int, str]], row: dict[str, Any]) -> None:

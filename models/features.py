@@ -40,15 +40,12 @@ FEATURES: Final = (
     "content_link_foreign",
     "instruction_x_not_asked",
     "volume_excess",
-    "repeats",
-    "pages_over",
     "records_over",
     "read_target_novel",
     "read_off_topic",
     "read_sensitive",
     "calls_over",
-    "same_tool_over",
-    "rate_over",
+    "excess_calls",
     "bulk_unasked",
     "delegated_not_asked",
     "delegated_irrelevant",
@@ -156,6 +153,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             paged = paged or value not in ("0", "1", "")
             continue
         lower = value.lower()
+        if role == text.COMMAND and kind == text.READ:
+            rows, pages = text.statement_volume(value)
+            volume = max(volume, rows)
+            paged = paged or pages
         if role in (text.CONTENT, text.COMMAND):
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
@@ -240,7 +241,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
                 )
             elif (
-                kind in (text.WRITE, text.DELETE)
+                (kind == text.DELETE or (kind == text.WRITE and not profile.additive))
                 and lower not in trail.used_values
                 and any(c.isdigit() for c in lower)
             ):
@@ -281,19 +282,28 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     # A call made again is ordinary (a check after a change, a retry, a read both the agent
     # and its server make): identical calls count from the third, or the second after an
     # error-free write of the same kind.
-    repeats = trail.signatures.get(signature, 0) - int(trail.last_error) - REPEATS_ALLOWED
-    if repeats >= 1:
-        x[INDEX["repeats"]] = min(3.0, math.log2(repeats + 1))
-        details["repeats"] = (
-            f"the same {call.tool} call made {repeats + 1 + REPEATS_ALLOWED} times"
+    # More calls than the task needs, four ways: pages beyond what the intent needs,
+    # identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
+    # faster than an agent works for a person. One feature, so that what one kind of spree teaches the model holds for all.
+    excess: list[tuple[float, str]] = []
+    repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
+    # A call logged without its arguments (an API record) cannot be told identical.
+    if call.arguments and repeats > 1 + REPEATS_ALLOWED:
+        excess.append(
+            (
+                math.log2(repeats / (1 + REPEATS_ALLOWED)) + 0.5,
+                f"the same {call.tool} call made {repeats} times",
+            )
         )
     pages = trail.pages.get(call.tool, 0) + int(paged)
     page_size = volume or 25.0
     pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
     if paged and pages > pages_needed:
-        x[INDEX["pages_over"]] = math.log2(pages / pages_needed) + 0.5
-        details["pages_over"] = (
-            f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}"
+        excess.append(
+            (
+                math.log2(pages / pages_needed) + 0.5,
+                f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}",
+            )
         )
     records = trail.records.get(call.tool, 0.0) + volume
     if records > needed * 3:
@@ -306,13 +316,19 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     same = trail.tool_counts.get(_tool_key(call), 0) + 1
     same_budget = max(SAME_TOOL_BUDGET, pages_needed)
     if same > same_budget:
-        x[INDEX["same_tool_over"]] = math.log2(same / same_budget) + 0.5
-        details["same_tool_over"] = f"{same} calls of {call.tool} in this session"
+        excess.append(
+            (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
+        )
     now = call.event_time.timestamp()
     recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
     if recent > RATE_BUDGET:
-        x[INDEX["rate_over"]] = math.log2(recent / RATE_BUDGET) + 0.5
-        details["rate_over"] = f"{recent} calls within {RATE_WINDOW_S:g} s"
+        excess.append(
+            (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
+        )
+    if excess:
+        value, said = max(excess)
+        x[INDEX["excess_calls"]] = min(3.5, value)
+        details["excess_calls"] = said
     if profile.bulk and not trail.intent_bulk and has_intent:
         x[INDEX["bulk_unasked"]] = 1.0
         details["bulk_unasked"] = f"{call.tool} works on everything at once; the intent did not"

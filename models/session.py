@@ -36,6 +36,9 @@ class ToolProfile:
     properties: Mapping[str, Any]  # the input schema's properties
     accesses: frozenset[str]  # the declared actions it may fall under (read, write, delete)
     verb: str  # the first word of its name that says a kind ("comment" of comment_add)
+    # Its writes only add (a note, a comment, a draft, a saved report): the item it names
+    # is the one it makes or adds to, not one it overwrites.
+    additive: bool = False
     key_roles: dict[str, str] = field(default_factory=dict)  # argument name -> role, cached
 
     def role_of_key(self, key: str) -> str:
@@ -76,6 +79,9 @@ class ToolProfile:
             properties=props if isinstance(props, Mapping) else {},
             accesses=frozenset(accesses),
             verb=next((w for w in name_words if text.kind_of(w) is not None), ""),
+            additive=kind == text.WRITE
+            and info.destructive is not True
+            and bool(text.ADDITIVE_VERBS.intersection(name_words[:2])),
         )
 
 
@@ -263,6 +269,10 @@ class Trail:
                     what = f"imitates {imitated!r}"
                     self.changed[name] = what
                     reasons.append(f"tool {name!r} of server {server!r} {what}")
+                elif before is not None:  # said, but no drift by itself: servers grow
+                    reasons.append(
+                        f"tool {name!r} added to server {server!r} under a running session"
+                    )
         if before is not None:
             for name in before.keys() - keys.keys():
                 reasons.append(

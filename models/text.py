@@ -101,6 +101,11 @@ for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word b
     for _word in _KIND_WORDS[_kind]:
         KIND_OF_WORD[_word] = _kind
 
+# Writes that only add something new (see ``ToolProfile.additive``).
+ADDITIVE_VERBS: Final = frozenset(
+    _list("add append comment note log record draft save create insert annotate attach")
+)
+
 # Verbs that name no action of their own in a tool's name ("issue_refund", "do_backup").
 GENERIC_VERBS: Final = frozenset(_list("issue make do perform process handle submit request"))
 
@@ -143,6 +148,21 @@ SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT})
 _VOLUME_WORDS: Final = frozenset(
     _list("limit count max size top per pagesize maxresults results perpage")
 )
+_COUNTED: Final = frozenset(_list("results rows records items entries messages files"))
+_LIMIT = re.compile(r"\b(?:limit|top|fetch first)\s+(\d+)", re.I)
+_OFFSET = re.compile(r"\boffset\s+(\d+)", re.I)
+
+
+def statement_volume(command: str) -> tuple[float, bool]:
+    """The rows a statement asks for (its LIMIT), and whether it pages (an OFFSET)."""
+    limit = _LIMIT.search(command)
+    offset = _OFFSET.search(command)
+    return (
+        float(limit.group(1)) if limit else 0.0,
+        bool(offset and offset.group(1) not in ("0", "1")),
+    )
+
+
 _PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
@@ -360,7 +380,7 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
     if (
         key_words
         and key_words[0] in _VOLUME_WORDS
-        and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] == "results")
+        and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] in _COUNTED)
     ):
         return VOLUME  # limit, maxResults, page_size, _count
     if any(w in _PAGE_WORDS for w in key_words):
