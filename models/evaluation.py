@@ -235,6 +235,7 @@ def develop(
     split: Split | None = None,
     progress: Callable[[str], None] | None = None,
     folds: int = 4,
+    budget: float = BENIGN_BUDGET,
 ) -> tuple[dict[str, Any], DriftScorer]:
     """The figures to iterate on, without looking at the test domains: the training
     domains in ``folds`` folds, each held out in turn from a model fitted (threshold
@@ -253,7 +254,7 @@ def develop(
     first: DriftScorer | None = None
     for k in range(folds):
         held = {d for i, d in enumerate(domains) if i % folds == k}
-        _, scorer = train([r for r in fit_rows if r.domain not in held])
+        _, scorer = train([r for r in fit_rows if r.domain not in held], budget=budget)
         first = first or scorer
         outer = [r for r in plain_rows if r.domain in held]
         held_rows.extend(outer)

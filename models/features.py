@@ -291,7 +291,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if call.arguments and repeats > 1 + REPEATS_ALLOWED:
         excess.append(
             (
-                math.log2(repeats / (1 + REPEATS_ALLOWED)) + 0.5,
+                # An identical call learns nothing new: past the retry, each weighs
+                # like a page past what the task needs, counted from one.
+                math.log2(repeats) + 0.5,
                 f"the same {call.tool} call made {repeats} times",
             )
         )

@@ -382,7 +382,9 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
         and key_words[0] in _VOLUME_WORDS
         and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] in _COUNTED)
     ):
-        return VOLUME  # limit, maxResults, page_size, _count
+        return VOLUME  # limit, maxResults, per_page, _count
+    if len(key_words) > 1 and key_words[-1] in ("size", "limit", "count", "max"):
+        return VOLUME  # pageSize, batch_limit: how many, not which page
     if any(w in _PAGE_WORDS for w in key_words):
         return PAGE
     described = words(str((schema or {}).get("description", ""))) if schema else []
