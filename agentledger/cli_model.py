@@ -72,7 +72,7 @@ def build_default_command(out: Path | None, as_json: bool) -> None:
 @click.option(
     "--write-benchmarks",
     is_flag=True,
-    help="Record the figures, the command and the machine in BENCHMARKS.md.",
+    help="Record the figures, the seeds, the command and the machine in BENCHMARKS.md.",
 )
 @click.option(
     "--benchmarks-file",
@@ -80,35 +80,96 @@ def build_default_command(out: Path | None, as_json: bool) -> None:
     default=Path("BENCHMARKS.md"),
     show_default=True,
 )
-def evaluate_command(as_json: bool, write_benchmarks: bool, benchmarks_file: Path) -> None:
-    """Leave-domains-out: train on some domains, report on domains never seen in training."""
-    from models.corpus import all_scenarios
-    from models.evaluation import evaluate
+@click.option("--seed", type=int, default=None, help="Seed of the test domains' sessions.")
+@click.option("--sample-seed", type=int, default=None, help="Seed of the sample traffic.")
+@click.option("--sample-sessions", type=int, default=2000, show_default=True)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Iterate without the test domains: cross-validate on the training domains and "
+    "replay sample traffic of a development seed (never written to BENCHMARKS.md).",
+)
+def evaluate_command(
+    as_json: bool,
+    write_benchmarks: bool,
+    benchmarks_file: Path,
+    seed: int | None,
+    sample_seed: int | None,
+    sample_sessions: int,
+    dev: bool,
+) -> None:
+    """Leave-domains-out on the scenario generator (trained on some domains, tested on
+    domains never seen in training), then out of distribution on the sample traffic."""
+    from agentledger.drift_sample import DEV_SEED, TEST_SEED, replay_sample_traffic
+    from models.corpus import TEST_SEED as SCENARIO_TEST_SEED
+    from models.corpus import test_scenarios, training_scenarios
+    from models.evaluation import develop, evaluate, split_domains
+    from models.scenarios import DOMAINS
 
+    if dev and write_benchmarks:
+        raise click.UsageError("--dev figures are for iterating; they are not benchmarks")
     with _progress(as_json) as say:
-        say("generating the scenarios")
-        result = evaluate(all_scenarios(), progress=say)
+        say("generating the training scenarios")
+        pool = training_scenarios()
+        split = split_domains(DOMAINS, pool)
+        if dev:
+            result, scorer = develop(pool, split, progress=say)
+            traffic_seed = DEV_SEED if sample_seed is None else sample_seed
+        else:
+            say("generating the test scenarios")
+            test_seed = SCENARIO_TEST_SEED if seed is None else seed
+            result, scorer = evaluate(pool, test_scenarios(test_seed), split, progress=say)
+            result["seed"] = test_seed
+            traffic_seed = TEST_SEED if sample_seed is None else sample_seed
+        say(f"replaying {sample_sessions} sessions of sample traffic")
+        result["sample_traffic"] = replay_sample_traffic(
+            scorer, sessions=sample_sessions, seed=traffic_seed
+        )
     if write_benchmarks:
         write_benchmarks_section(benchmarks_file, result)
     if as_json:
         print_json(result)
         return
+    _print_evaluation(result)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
     delay = result["detection_delay"]
     worst = result["worst_slice"]
+    split = result["split"]
+    where = (
+        f"test domains {', '.join(split['test_domains'])} ({split['test_sessions']} sessions, "
+        f"seed {result.get('seed')})"
+        if "test_domains" in split
+        else f"training domains in {split['folds']} folds (development figures)"
+    )
     console.print(
-        f"test domains {', '.join(result['split']['test_domains'])} "
-        f"({result['split']['test_sessions']} sessions, {result['actions']} actions)\n"
+        f"{where}, {result['actions']} actions\n"
         f"recall {result['recall']}  precision {result['precision']}  "
         f"benign sessions contracted {result['benign_sessions_contracted']:.2%}\n"
         f"detection delay: {delay['actions_mean']} drifting actions, "
         f"{delay['seconds_mean']} s (mean); {delay['missed_sessions']} of "
         f"{delay['drifting_sessions']} drifting sessions never flagged\n"
-        f"worst slice {worst['slice']}: recall {worst['recall']} (n={worst['n']})\n"
-        f"scoring {result['scoring_us_per_action']} µs/action"
+        f"worst slice {worst['slice']}: recall {worst['recall']} (n={worst['n']})"
+        + (
+            f"\nscoring {result['scoring_us_per_action']} µs/action"
+            if "scoring_us_per_action" in result
+            else ""
+        )
     )
     for name, slices in result["by"].items():
         parts = ", ".join(f"{k} {v['recall']}" for k, v in slices.items())
         console.print(f"  by {name}: {parts}", soft_wrap=True)
+    traffic = result["sample_traffic"]
+    console.print(
+        f"sample traffic (seed {traffic['seed']}): {traffic['scored_actions']} actions in "
+        f"{traffic['scored_sessions']} sessions; benign sessions contracted "
+        f"{traffic['benign_sessions_contracted']:.2%} (within the task only: "
+        f"{traffic['within_task_sessions_contracted']:.2%}); autonomous actions flagged "
+        f"{traffic['autonomous_recall']}; stage {traffic['stage_us_per_action']} µs/action"
+    )
+    for reason, count in traffic["top_benign_reasons"]:
+        console.print(f"  {count:>5}  {reason}", soft_wrap=True)
 
 
 @model.command("train")

@@ -35,7 +35,11 @@ from processors.scoring import DriftStage
 from processors.stitch import Stitcher
 
 BATCH = 2000  # events per stitched batch, as the worker's consumer hands them over
-TOP_REASONS = 12
+TOP_REASONS = 8
+# Development looks at one seed's traffic; the figures in BENCHMARKS.md come from another,
+# changed whenever the model was developed while looking at a draw.
+DEV_SEED = 7
+TEST_SEED = 20261204
 
 
 def _ensure_fingerprint_key() -> None:
@@ -85,7 +89,7 @@ def _batches(
 
 
 def replay_sample_traffic(
-    scorer: Scorer, *, sessions: int = 2000, seed: int = 7, run_id: str = "drift-eval"
+    scorer: Scorer, *, sessions: int = 2000, seed: int = DEV_SEED, run_id: str = "drift-eval"
 ) -> dict[str, Any]:
     """Stitch and score ``sessions`` sample sessions; the share of benign sessions
     contracted, and how the autonomous actions scored."""

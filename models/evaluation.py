@@ -195,21 +195,24 @@ def _delays(rows: Sequence[Row], flagged: Sequence[bool]) -> dict[str, Any]:
 
 
 def evaluate(
-    scenarios: Iterable[Scenario],
+    train_pool: Iterable[Scenario],
+    test_pool: Iterable[Scenario],
     split: Split | None = None,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Leave-domains-out: train on the training domains (without the held-out styles and
-    phrasings), report on the test domains."""
-    pool = list(scenarios)
+    budget: float = BENIGN_BUDGET,
+) -> tuple[dict[str, Any], DriftScorer]:
+    """Leave-domains-out: train on the training domains of ``train_pool`` (without the
+    held-out styles and phrasings), report on the test domains of ``test_pool`` (drawn
+    with a seed of their own, so that nothing tuned on earlier draws is measured)."""
+    pool = list(train_pool)
     split = split or split_domains({s.domain for s in pool}, pool)
     train_set = [s for s in pool if _trainable(s, split)]
-    test_set = [s for s in pool if s.domain in split.test_domains]
+    test_set = [s for s in test_pool if s.domain in split.test_domains]
     say = progress or (lambda _: None)
     say(f"features of {len(train_set)} training sessions")
     train_rows = dataset(train_set, baselines=scenario_baselines(train_set))
     say(f"fitting on {len(train_rows)} actions")
-    _, scorer = train(train_rows)
+    _, scorer = train(train_rows, budget=budget)
     say(f"scoring {len(test_set)} test sessions")
     test_rows = dataset(test_set)  # a fresh install: no baseline of these domains yet
     result = figures(test_rows, scores_of(scorer, test_rows), scorer.threshold)
@@ -219,6 +222,7 @@ def evaluate(
         result["held_out_styles_recall"] = held["recall"]
     say("timing the scorer")
     result["scoring_us_per_action"] = round(microseconds_per_action(scorer), 2)
+    result["benign_budget"] = budget
     result["split"] = {
         "train_domains": list(split.train_domains),
         "test_domains": list(split.test_domains),
@@ -227,7 +231,7 @@ def evaluate(
         "train_sessions": len(train_set),
         "test_sessions": len(test_set),
     }
-    return result
+    return result, scorer
 
 
 def develop(
