@@ -41,7 +41,6 @@ FEATURES: Final = (
     "instruction_x_not_asked",
     "volume_excess",
     "records_over",
-    "read_target_novel",
     "read_off_topic",
     "read_sensitive",
     "calls_over",
@@ -145,6 +144,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not value:
             continue
         role = text.shape_role(value) or profile.role_of_key(key)
+        if role == text.ACCOUNT and kind == text.READ:
+            role = text.TARGET  # the account a read lists is its source: nothing goes there
         if role == text.VOLUME:
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
@@ -237,8 +238,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             ):
                 read_novel = True
                 details.setdefault(
-                    "read_target_novel",
-                    f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
+                                    f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
                 )
             elif (
                 (kind == text.DELETE or (kind == text.WRITE and not profile.additive))
@@ -258,7 +258,6 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["any_from_injected"]] = float(any_injected)
     x[INDEX["target_from_result"]] = float(target_result)
     x[INDEX["write_target_novel"]] = float(target_novel)
-    x[INDEX["read_target_novel"]] = float(read_novel)
     x[INDEX["read_off_topic"]] = float(off_topic)
     x[INDEX["read_sensitive"]] = float(bool(sensitive))
     x[INDEX["content_from_results"]] = float(content_results)

@@ -24,6 +24,13 @@ REASON_SOURCES = {
     "not_asked_x_sink_result": ("sink_from_injected", "sink_from_result", "kind_not_asked"),
     "not_asked_x_sink_novel": ("sink_novel", "kind_not_asked"),
     "consequential_x_injected": ("sink_from_injected", "any_from_injected"),
+    "delegated_x_novel": (
+        "read_target_novel",
+        "sink_novel",
+        "read_off_topic",
+        "write_target_novel",
+    ),
+    "excess_calls": (),
     "kind_write": ("kind_not_asked", "write_target_novel"),
     "kind_send": ("kind_not_asked",),
     "kind_delete": ("kind_not_asked",),
