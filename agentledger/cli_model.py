@@ -84,6 +84,13 @@ def build_default_command(out: Path | None, as_json: bool) -> None:
 @click.option("--sample-seed", type=int, default=None, help="Seed of the sample traffic.")
 @click.option("--sample-sessions", type=int, default=2000, show_default=True)
 @click.option(
+    "--benign-budget",
+    type=float,
+    default=None,
+    help="Share of benign sessions the threshold may contract on training domains held "
+    "out of the fit [default: models.evaluation.BENIGN_BUDGET].",
+)
+@click.option(
     "--dev",
     is_flag=True,
     help="Iterate without the test domains: cross-validate on the training domains and "
@@ -96,6 +103,7 @@ def evaluate_command(
     seed: int | None,
     sample_seed: int | None,
     sample_sessions: int,
+    benign_budget: float | None,
     dev: bool,
 ) -> None:
     """Leave-domains-out on the scenario generator (trained on some domains, tested on
@@ -103,22 +111,24 @@ def evaluate_command(
     from agentledger.drift_sample import DEV_SEED, TEST_SEED, replay_sample_traffic
     from models.corpus import TEST_SEED as SCENARIO_TEST_SEED
     from models.corpus import test_scenarios, training_scenarios
-    from models.evaluation import develop, evaluate, split_domains
+    from models.evaluation import BENIGN_BUDGET, develop, evaluate, split_domains
     from models.scenarios import DOMAINS
 
     if dev and write_benchmarks:
         raise click.UsageError("--dev figures are for iterating; they are not benchmarks")
+    budget = BENIGN_BUDGET if benign_budget is None else benign_budget
     with _progress(as_json) as say:
         say("generating the training scenarios")
         pool = training_scenarios()
         split = split_domains(DOMAINS, pool)
         if dev:
-            result, scorer = develop(pool, split, progress=say)
+            result, scorer = develop(pool, split, progress=say, budget=budget)
             traffic_seed = DEV_SEED if sample_seed is None else sample_seed
         else:
             say("generating the test scenarios")
             test_seed = SCENARIO_TEST_SEED if seed is None else seed
-            result, scorer = evaluate(pool, test_scenarios(test_seed), split, progress=say)
+            tests = test_scenarios(test_seed)
+            result, scorer = evaluate(pool, tests, split, progress=say, budget=budget)
             result["seed"] = test_seed
             traffic_seed = TEST_SEED if sample_seed is None else sample_seed
         say(f"replaying {sample_sessions} sessions of sample traffic")

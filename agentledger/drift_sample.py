@@ -156,9 +156,7 @@ def replay_sample_traffic(
         "scored_sessions": len(contracted),
         "benign_sessions": len(benign),
         "benign_sessions_contracted": round(benign_contracted / max(1, len(benign)), 4),
-        "benign_actions_flagged": round(
-            flagged_benign / max(1, len(drift_rows) - autonomous), 4
-        ),
+        "benign_actions_flagged": round(flagged_benign / max(1, len(drift_rows) - autonomous), 4),
         "within_task_sessions": len(within),
         "within_task_sessions_contracted": round(
             sum(contracted[sid] for sid in within) / max(1, len(within)), 4

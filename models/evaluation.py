@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.scenarios.types import Scenario
-from models.scorer import DriftScorer, microseconds_per_action
+from models.scorer import DriftScorer, microseconds_per_action, session_microseconds_per_action
 from models.training import Row, dataset, fit, scenario_baselines, scorer_of, scores_of
 
 # The share of benign sessions the threshold may contract, on the validation domains.
-BENIGN_BUDGET = 0.01
+BENIGN_BUDGET = 0.015
 # Slices with fewer drifting actions than this are listed but not called the worst.
 MIN_SLICE = 10
 
@@ -222,6 +222,7 @@ def evaluate(
         result["held_out_styles_recall"] = held["recall"]
     say("timing the scorer")
     result["scoring_us_per_action"] = round(microseconds_per_action(scorer), 2)
+    result["session_us_per_action"] = round(session_microseconds_per_action(scorer), 2)
     result["benign_budget"] = budget
     result["split"] = {
         "train_domains": list(split.train_domains),

@@ -155,9 +155,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             continue
         lower = value.lower()
         if role == text.COMMAND and kind == text.READ:
-            rows, pages = text.statement_volume(value)
+            rows, offset = text.statement_volume(value)
             volume = max(volume, rows)
-            paged = paged or pages
+            paged = paged or offset
         if role in (text.CONTENT, text.COMMAND):
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
@@ -238,7 +238,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             ):
                 read_novel = True
                 details.setdefault(
-                                    f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
+                    "read_target_novel",
+                    f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
                 )
             elif (
                 (kind == text.DELETE or (kind == text.WRITE and not profile.additive))
@@ -283,12 +284,13 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     # error-free write of the same kind.
     # More calls than the task needs, four ways: pages beyond what the intent needs,
     # identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
-    # faster than an agent works for a person. One feature, so that what one kind of spree teaches the model holds for all.
-    excess: list[tuple[float, str]] = []
+    # faster than an agent works for a person. One feature, so that what one kind of
+    # spree teaches the model holds for all.
+    sprees: list[tuple[float, str]] = []
     repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
     # A call logged without its arguments (an API record) cannot be told identical.
     if call.arguments and repeats > 1 + REPEATS_ALLOWED:
-        excess.append(
+        sprees.append(
             (
                 # An identical call learns nothing new: past the retry, each weighs
                 # like a page past what the task needs, counted from one.
@@ -300,7 +302,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     page_size = volume or 25.0
     pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
     if paged and pages > pages_needed:
-        excess.append(
+        sprees.append(
             (
                 math.log2(pages / pages_needed) + 0.5,
                 f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}",
@@ -317,18 +319,18 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     same = trail.tool_counts.get(_tool_key(call), 0) + 1
     same_budget = max(SAME_TOOL_BUDGET, pages_needed)
     if same > same_budget:
-        excess.append(
+        sprees.append(
             (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
         )
     now = call.event_time.timestamp()
     recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
     if recent > RATE_BUDGET:
-        excess.append(
+        sprees.append(
             (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
         )
-    if excess:
-        value, said = max(excess)
-        x[INDEX["excess_calls"]] = min(3.5, value)
+    if sprees:
+        spree, said = max(sprees)
+        x[INDEX["excess_calls"]] = min(3.5, spree)
         details["excess_calls"] = said
     if profile.bulk and not trail.intent_bulk and has_intent:
         x[INDEX["bulk_unasked"]] = 1.0
@@ -458,9 +460,7 @@ def _unlisted(trail: Trail, call: Call) -> bool:
 
 
 def call_signature(call: Call) -> str:
-    return (
-        f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
-    )
+    return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
 
 
 def record_call(trail: Trail, call: Call, reading: Reading) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from models import text
+from models import instructions, text
 from models.trail import DeclaredIntent, ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
@@ -121,7 +122,7 @@ def listed_tool(info: ToolInfo) -> ListedTool:
     if found is None or found.profile.info != info:
         planted_text = " ".join(
             info.description[max(0, start - INJECTION_WINDOW) : end + INJECTION_WINDOW]
-            for start, end, _ in text.instruction_spans(info.description)
+            for start, end, _ in instructions.instruction_spans(info.description)
         )
         planted = (planted_text.lower(), frozenset(text.values_in(planted_text)))
         found = ListedTool(ToolProfile.of(info), _tool_key(info), planted)
@@ -139,9 +140,9 @@ def _schema_hash(info: ToolInfo) -> int:
 
 
 # What a look-alike adds to the name it imitates ("send_email_v2", "secure_send_email").
-_LOOKALIKE_AFFIXES = frozenset(
+_LOOKALIKE_AFFIXES = text.word_set(
     "v v1 v2 v3 2 3 new secure safe official updated fixed improved pro plus real verified "
-    "latest mirror proxy copy alt".split()
+    "latest mirror proxy copy alt"
 )
 
 
@@ -171,6 +172,35 @@ def _one_edit(a: str, b: str) -> bool:
     if len(a) < len(b):
         a, b = b, a
     return any(a[:i] + a[i + 1 :] == b for i in range(len(a)))
+
+
+@dataclass(frozen=True, slots=True)
+class IntentReading:
+    """What an intent's text asks for, read once per distinct text (many sessions share
+    one: the same task asked again, the same client's template)."""
+
+    lower: str
+    words: frozenset[str]
+    kinds: frozenset[str]
+    stems: frozenset[str]  # first five letters of each intent word
+    values: frozenset[str]
+    volume: float  # the largest quantity the intent names, 0 if none
+    bulk: bool
+
+
+@lru_cache(maxsize=4096)
+def read_intent(body: str) -> IntentReading:
+    words = frozenset(text.content_words(body))
+    numbers = text.numbers_in(body)
+    return IntentReading(
+        lower=body.lower(),
+        words=words,
+        kinds=frozenset(text.intent_kinds(body)),
+        stems=frozenset(w[:5] for w in words),
+        values=frozenset(text.values_in(body)),
+        volume=max(numbers) if numbers else 0.0,
+        bulk=bool(text.BULK_WORDS.intersection(words)),
+    )
 
 
 @dataclass(slots=True)
@@ -212,15 +242,14 @@ class Trail:
 
     def set_intent(self, intent: DeclaredIntent | None) -> None:
         self.intent = intent
-        body = intent.text if intent is not None else ""
-        self.intent_lower = body.lower()
-        self.intent_words = frozenset(text.content_words(body))
-        self.intent_kinds = frozenset(text.intent_kinds(body))
-        self.intent_stems = frozenset(w[:5] for w in self.intent_words)
-        self.intent_values = frozenset(text.values_in(body))
-        numbers = text.numbers_in(body)
-        self.intent_volume = max(numbers) if numbers else 0.0
-        self.intent_bulk = bool(text.BULK_WORDS.intersection(self.intent_words))
+        reading = read_intent(intent.text if intent is not None else "")
+        self.intent_lower = reading.lower
+        self.intent_words = reading.words
+        self.intent_kinds = reading.kinds
+        self.intent_stems = reading.stems
+        self.intent_values = reading.values
+        self.intent_volume = reading.volume
+        self.intent_bulk = reading.bulk
         self.relevance_cache.clear()
 
     def set_agent(self, agent: str, delegated: bool = False) -> None:
@@ -283,10 +312,12 @@ class Trail:
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
         self.last_error = is_error
         lower = text_.lower()
-        self.results_lower = (self.results_lower + "\n" + lower)[-RESULT_MEMORY:]
+        self.results_lower += "\n" + lower
+        if len(self.results_lower) > RESULT_MEMORY:
+            self.results_lower = self.results_lower[-RESULT_MEMORY:]
         values = text.values_in(text_)
         self.result_values.update(values)
-        spans = text.instruction_spans(text_)
+        spans = instructions.instruction_spans(text_)
         strongest = max((s for _, _, s in spans), default=0.0)
         self.last_result_instruction = strongest
         self.instruction_strength = max(self.instruction_strength, strongest)

@@ -33,6 +33,11 @@ def _list(spaced: str) -> tuple[str, ...]:
     return tuple(spaced.split())
 
 
+def word_set(spaced: str) -> frozenset[str]:
+    """The space-separated words of ``spaced``: long word lists stay readable as prose."""
+    return frozenset(spaced.split())
+
+
 _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     READ: _list(
         "read get list fetch search find show view look lookup query check summarize summarise "
@@ -425,69 +430,25 @@ def values_in(text: str) -> set[str]:
     """The addressable values a text carries (addresses, URLs, account numbers, ids),
     normalised to lower case."""
     found: set[str] = set()
-    for pattern in (EMAIL, URL, PHONE):
-        found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
+    # Each pattern only where its mark is: most results carry no address at all.
+    for pattern, marked in (
+        (EMAIL, "@" in text),
+        (URL, "://" in text or "www." in text),
+        (PHONE, "+" in text),
+    ):
+        if marked:
+            found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
     found.update(m.group(0).replace(" ", "").lower() for m in IBAN.finditer(text))
     for m in ID_LIKE.finditer(text):
         token = m.group(0)
+        if token.isalpha():  # a plain word, by far the most common token: no id
+            continue
         digits = sum(c.isdigit() for c in token)
         if len(token) < 4 or "@" in token[1:]:
             continue
         if token[0] in "#@" or (digits and digits < len(token)) or digits >= 6:
             found.add(token.lower())
     return found
-
-
-# Instruction-shaped text: several independent families of cues, so that no single
-# template's wording decides. A sentence counts when it carries cues of two families.
-_ADDRESSEE = re.compile(
-    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated)\b", re.I
-)
-_OVERRIDE = re.compile(
-    r"\b(ignore|disregard|forget|override|instead|new instructions?|previous instructions?|"
-    r"prior instructions?|above instructions?|do not (tell|mention|inform|ask|notify)|"
-    r"don'?t (tell|mention|inform|ask|notify)|without (asking|telling|confirm\w*)|silently|"
-    r"secretly|quietly|before (you )?(continue|proceed|answer|reply|respond|finish)|"
-    r"after (that|this|you)|first,? |also|additionally|immediately|right away|at once)\b",
-    re.I,
-)
-_AUTHORITY = re.compile(
-    r"\b(admin\w*|administrator|it department|security team|compliance|ceo|cfo|manager|"
-    r"policy|mandatory|required|must|urgent|important|priority|note to|attention|"
-    r"authori[sz]ed|official|verified|per (company|the) policy)\b",
-    re.I,
-)
-_IMPERATIVE = re.compile(
-    r"\b(send|forward|email|mail|transfer|wire|pay|delete|remove|erase|share|post|upload|"
-    r"export|copy|move|grant|add|invite|create|run|execute|call|invoke|use|update|change|"
-    r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
-    re.I,
-)
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
-
-
-def instruction_spans(text: str) -> list[tuple[int, int, float]]:
-    """(start, end, strength) of each sentence shaped like an instruction to the agent:
-    an imperative action verb together with an addressee, an override or an authority
-    claim. Strength counts the families present (1 to 3)."""
-    spans: list[tuple[int, int, float]] = []
-    for m in _SENTENCE.finditer(text):
-        sentence = m.group(0)
-        if len(sentence) < 8:
-            continue
-        imperative = _IMPERATIVE.search(sentence) is not None or any(
-            kind_of(w) not in (None, READ) for w in words(sentence)
-        )
-        families = (
-            (_ADDRESSEE.search(sentence) is not None)
-            + (_OVERRIDE.search(sentence) is not None)
-            + (_AUTHORITY.search(sentence) is not None)
-        )
-        lower = sentence.lower()
-        overriding = families >= 2 and ("ignore" in lower or "instruction" in lower)
-        if (imperative and families) or overriding:
-            spans.append((m.start(), m.end(), float(families)))
-    return spans
 
 
 def numbers_in(text: str) -> list[float]:

@@ -12,6 +12,7 @@ import pytest
 import models
 from models.features import FEATURES
 from models.scorer import DriftScorer, ModelError
+from models.session import Trail
 from models.store import DEFAULT_DIR, MODEL_FILE, load_model, load_scorer, save_model
 from models.trail import Call, DeclaredIntent, ToolInfo
 from models.training import dataset, fit, score_scenario
@@ -115,7 +116,7 @@ def _crm_tools() -> list[ToolInfo]:
     ]
 
 
-def _lazy_session(shipped: DriftScorer) -> tuple[object, list[str]]:
+def _lazy_session(shipped: DriftScorer) -> tuple[Trail, list[str]]:
     """A session that calls AWS and a ticket server before its CRM server is first listed."""
     trail = shipped.new_trail()
     trail.set_intent(
@@ -134,7 +135,9 @@ def _lazy_session(shipped: DriftScorer) -> tuple[object, list[str]]:
 def test_a_server_first_listed_mid_session_is_no_drift_by_itself(shipped: DriftScorer) -> None:
     trail, reasons = _lazy_session(shipped)
     assert reasons == []  # agents connect to servers when they need them
-    scored = shipped.score(trail, Call("a3", "get_customer", T0, {"customer_id": "cus_1"}, "crm-mcp"))
+    scored = shipped.score(
+        trail, Call("a3", "get_customer", T0, {"customer_id": "cus_1"}, "crm-mcp")
+    )
     assert not scored.flagged, scored
     assert not any("appeared" in r or "changed" in r for r in scored.reasons)
 
