@@ -283,8 +283,10 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
             "held out of training too: "
             f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
             f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is "
-            "chosen on training domains held out of the fit, for at most 1% of benign "
-            "sessions contracted. Recall counts drifting actions, so the many calls of an "
+            "chosen on training domains held out of the fit, for at most "
+            f"{result.get('benign_budget', 0.01):.1%} of benign sessions contracted. The test "
+            f"domains' sessions are drawn with seed {result.get('seed', '-')}, one no "
+            "development looked at. Recall counts drifting actions, so the many calls of an "
             "excessive-agency spree weigh most; the share of drifting sessions caught and "
             "the recall per threat say more about the rarer threats.",
             92,
@@ -292,7 +294,7 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
         "",
         "| date | test sessions | drifting actions | recall | precision | benign sessions "
         "contracted | delay (drifting actions / s, mean) | drifting sessions caught | "
-        "worst slice | µs/action |",
+        "worst slice | µs/action (score / with trail updates) |",
         "|---|---|---|---|---|---|---|---|---|---|",
         f"| {datetime.now(UTC):%Y-%m-%d} | {split['test_sessions']:,} | "
         f"{result['drifting_actions']:,} | {result['recall']} | {result['precision']} | "
@@ -300,7 +302,7 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
         f"{delay['seconds_mean']} | {caught:.1%} ({delay['missed_sessions']} of "
         f"{delay['drifting_sessions']} missed) | {worst['slice']} {worst['recall']} "
         f"(n={worst['n']}) | "
-        f"{result['scoring_us_per_action']} |",
+        f"{result['scoring_us_per_action']} / {result.get('session_us_per_action', '-')} |",
         "",
         wrap(f"Recall by threat: {by_threat}.", 92),
         "",
@@ -313,6 +315,7 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
             92,
         ),
         "",
+        *_sample_traffic_lines(result.get("sample_traffic")),
     ]
     section = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -322,3 +325,45 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def _sample_traffic_lines(traffic: dict[str, Any] | None) -> list[str]:
+    """The out-of-distribution report: the sample traffic, stitched and scored as the
+    worker does."""
+    if not traffic:
+        return []
+    wrap = textwrap.fill
+    met = "met" if traffic["benign_sessions_contracted"] <= 0.02 else "not met"
+    reasons = "; ".join(f"{count} × {reason}" for reason, count in traffic["top_benign_reasons"])
+    return [
+        wrap(
+            "Out of distribution: the project's sample traffic (`agentledger.sampledata`, "
+            "written before the drift model and never used to build it: Okta grants, MCP "
+            "calls whose intent the client asserted or declared, CloudTrail calls made with "
+            "the agent's STS keys), stitched and scored as the worker does. A session is "
+            "benign when attribution labels none of its actions `agent_autonomous` (the "
+            "steps an agent adds beyond the tools its client declared). Where the client "
+            "only asserted its intent, attribution cannot tell those added steps; the "
+            "sessions free of them are counted apart (within the task).",
+            92,
+        ),
+        "",
+        "| date | seed | sessions | actions | benign sessions contracted | within-task "
+        "sessions contracted | autonomous actions flagged | added steps flagged | stage "
+        "µs/action |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {datetime.now(UTC):%Y-%m-%d} | {traffic['seed']} | "
+        f"{traffic['scored_sessions']:,} | {traffic['scored_actions']:,} | "
+        f"{traffic['benign_sessions_contracted']:.2%} (of {traffic['benign_sessions']:,}) | "
+        f"{traffic['within_task_sessions_contracted']:.2%} (of "
+        f"{traffic['within_task_sessions']:,}) | {traffic['autonomous_recall']} (n="
+        f"{traffic['autonomous_actions']}) | {traffic['extra_step_actions_flagged']} (n="
+        f"{traffic['extra_step_actions']}) | {traffic['stage_us_per_action']} |",
+        "",
+        wrap(
+            f"Against the target (≤ 2% of benign sessions contracted): {met}. Most frequent "
+            f"first reasons on benign sessions: {reasons or 'none'}.",
+            92,
+        ),
+        "",
+    ]
