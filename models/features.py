@@ -41,7 +41,6 @@ FEATURES: Final = (
     "instruction_x_not_asked",
     "volume_excess",
     "records_over",
-    "read_off_topic",
     "read_sensitive",
     "calls_over",
     "excess_calls",
@@ -259,7 +258,6 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["any_from_injected"]] = float(any_injected)
     x[INDEX["target_from_result"]] = float(target_result)
     x[INDEX["write_target_novel"]] = float(target_novel)
-    x[INDEX["read_off_topic"]] = float(off_topic)
     x[INDEX["read_sensitive"]] = float(bool(sensitive))
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
