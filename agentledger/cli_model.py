@@ -72,7 +72,7 @@ def build_default_command(out: Path | None, as_json: bool) -> None:
 @click.option(
     "--write-benchmarks",
     is_flag=True,
-    help="Record the figures, the command and the machine in BENCHMARKS.md.",
+    help="Record the figures, the seeds, the command and the machine in BENCHMARKS.md.",
 )
 @click.option(
     "--benchmarks-file",
@@ -80,35 +80,106 @@ def build_default_command(out: Path | None, as_json: bool) -> None:
     default=Path("BENCHMARKS.md"),
     show_default=True,
 )
-def evaluate_command(as_json: bool, write_benchmarks: bool, benchmarks_file: Path) -> None:
-    """Leave-domains-out: train on some domains, report on domains never seen in training."""
-    from models.corpus import all_scenarios
-    from models.evaluation import evaluate
+@click.option("--seed", type=int, default=None, help="Seed of the test domains' sessions.")
+@click.option("--sample-seed", type=int, default=None, help="Seed of the sample traffic.")
+@click.option("--sample-sessions", type=int, default=2000, show_default=True)
+@click.option(
+    "--benign-budget",
+    type=float,
+    default=None,
+    help="Share of benign sessions the threshold may contract on training domains held "
+    "out of the fit [default: models.evaluation.BENIGN_BUDGET].",
+)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Iterate without the test domains: cross-validate on the training domains and "
+    "replay sample traffic of a development seed (never written to BENCHMARKS.md).",
+)
+def evaluate_command(
+    as_json: bool,
+    write_benchmarks: bool,
+    benchmarks_file: Path,
+    seed: int | None,
+    sample_seed: int | None,
+    sample_sessions: int,
+    benign_budget: float | None,
+    dev: bool,
+) -> None:
+    """Leave-domains-out on the scenario generator (trained on some domains, tested on
+    domains never seen in training), then out of distribution on the sample traffic."""
+    from agentledger.drift_sample import DEV_SEED, TEST_SEED, replay_sample_traffic
+    from models.corpus import TEST_SEED as SCENARIO_TEST_SEED
+    from models.corpus import test_scenarios, training_scenarios
+    from models.evaluation import BENIGN_BUDGET, develop, evaluate, split_domains
+    from models.scenarios import DOMAINS
 
+    if dev and write_benchmarks:
+        raise click.UsageError("--dev figures are for iterating; they are not benchmarks")
+    budget = BENIGN_BUDGET if benign_budget is None else benign_budget
     with _progress(as_json) as say:
-        say("generating the scenarios")
-        result = evaluate(all_scenarios(), progress=say)
+        say("generating the training scenarios")
+        pool = training_scenarios()
+        split = split_domains(DOMAINS, pool)
+        if dev:
+            result, scorer = develop(pool, split, progress=say, budget=budget)
+            traffic_seed = DEV_SEED if sample_seed is None else sample_seed
+        else:
+            say("generating the test scenarios")
+            test_seed = SCENARIO_TEST_SEED if seed is None else seed
+            tests = test_scenarios(test_seed)
+            result, scorer = evaluate(pool, tests, split, progress=say, budget=budget)
+            result["seed"] = test_seed
+            traffic_seed = TEST_SEED if sample_seed is None else sample_seed
+        say(f"replaying {sample_sessions} sessions of sample traffic")
+        result["sample_traffic"] = replay_sample_traffic(
+            scorer, sessions=sample_sessions, seed=traffic_seed
+        )
     if write_benchmarks:
         write_benchmarks_section(benchmarks_file, result)
     if as_json:
         print_json(result)
         return
+    _print_evaluation(result)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
     delay = result["detection_delay"]
     worst = result["worst_slice"]
+    split = result["split"]
+    where = (
+        f"test domains {', '.join(split['test_domains'])} ({split['test_sessions']} sessions, "
+        f"seed {result.get('seed')})"
+        if "test_domains" in split
+        else f"training domains in {split['folds']} folds (development figures)"
+    )
     console.print(
-        f"test domains {', '.join(result['split']['test_domains'])} "
-        f"({result['split']['test_sessions']} sessions, {result['actions']} actions)\n"
+        f"{where}, {result['actions']} actions\n"
         f"recall {result['recall']}  precision {result['precision']}  "
         f"benign sessions contracted {result['benign_sessions_contracted']:.2%}\n"
         f"detection delay: {delay['actions_mean']} drifting actions, "
         f"{delay['seconds_mean']} s (mean); {delay['missed_sessions']} of "
         f"{delay['drifting_sessions']} drifting sessions never flagged\n"
-        f"worst slice {worst['slice']}: recall {worst['recall']} (n={worst['n']})\n"
-        f"scoring {result['scoring_us_per_action']} µs/action"
+        f"worst slice {worst['slice']}: recall {worst['recall']} (n={worst['n']})"
+        + (
+            f"\nscoring {result['scoring_us_per_action']} µs/action"
+            if "scoring_us_per_action" in result
+            else ""
+        )
     )
     for name, slices in result["by"].items():
         parts = ", ".join(f"{k} {v['recall']}" for k, v in slices.items())
         console.print(f"  by {name}: {parts}", soft_wrap=True)
+    traffic = result["sample_traffic"]
+    console.print(
+        f"sample traffic (seed {traffic['seed']}): {traffic['scored_actions']} actions in "
+        f"{traffic['scored_sessions']} sessions; benign sessions contracted "
+        f"{traffic['benign_sessions_contracted']:.2%} (within the task only: "
+        f"{traffic['within_task_sessions_contracted']:.2%}); autonomous actions flagged "
+        f"{traffic['autonomous_recall']}; stage {traffic['stage_us_per_action']} µs/action"
+    )
+    for reason, count in traffic["top_benign_reasons"]:
+        console.print(f"  {count:>5}  {reason}", soft_wrap=True)
 
 
 @model.command("train")
@@ -212,8 +283,10 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
             "held out of training too: "
             f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
             f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is "
-            "chosen on training domains held out of the fit, for at most 1% of benign "
-            "sessions contracted. Recall counts drifting actions, so the many calls of an "
+            "chosen on training domains held out of the fit, for at most "
+            f"{result.get('benign_budget', 0.01):.1%} of benign sessions contracted. The test "
+            f"domains' sessions are drawn with seed {result.get('seed', '-')}, one no "
+            "development looked at. Recall counts drifting actions, so the many calls of an "
             "excessive-agency spree weigh most; the share of drifting sessions caught and "
             "the recall per threat say more about the rarer threats.",
             92,
@@ -221,7 +294,7 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
         "",
         "| date | test sessions | drifting actions | recall | precision | benign sessions "
         "contracted | delay (drifting actions / s, mean) | drifting sessions caught | "
-        "worst slice | µs/action |",
+        "worst slice | µs/action (score / with trail updates) |",
         "|---|---|---|---|---|---|---|---|---|---|",
         f"| {datetime.now(UTC):%Y-%m-%d} | {split['test_sessions']:,} | "
         f"{result['drifting_actions']:,} | {result['recall']} | {result['precision']} | "
@@ -229,7 +302,7 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
         f"{delay['seconds_mean']} | {caught:.1%} ({delay['missed_sessions']} of "
         f"{delay['drifting_sessions']} missed) | {worst['slice']} {worst['recall']} "
         f"(n={worst['n']}) | "
-        f"{result['scoring_us_per_action']} |",
+        f"{result['scoring_us_per_action']} / {result.get('session_us_per_action', '-')} |",
         "",
         wrap(f"Recall by threat: {by_threat}.", 92),
         "",
@@ -242,6 +315,7 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
             92,
         ),
         "",
+        *_sample_traffic_lines(result.get("sample_traffic")),
     ]
     section = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -251,3 +325,45 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def _sample_traffic_lines(traffic: dict[str, Any] | None) -> list[str]:
+    """The out-of-distribution report: the sample traffic, stitched and scored as the
+    worker does."""
+    if not traffic:
+        return []
+    wrap = textwrap.fill
+    met = "met" if traffic["benign_sessions_contracted"] <= 0.02 else "not met"
+    reasons = "; ".join(f"{count} × {reason}" for reason, count in traffic["top_benign_reasons"])
+    return [
+        wrap(
+            "Out of distribution: the project's sample traffic (`agentledger.sampledata`, "
+            "written before the drift model and never used to build it: Okta grants, MCP "
+            "calls whose intent the client asserted or declared, CloudTrail calls made with "
+            "the agent's STS keys), stitched and scored as the worker does. A session is "
+            "benign when attribution labels none of its actions `agent_autonomous` (the "
+            "steps an agent adds beyond the tools its client declared). Where the client "
+            "only asserted its intent, attribution cannot tell those added steps; the "
+            "sessions free of them are counted apart (within the task).",
+            92,
+        ),
+        "",
+        "| date | seed | sessions | actions | benign sessions contracted | within-task "
+        "sessions contracted | autonomous actions flagged | added steps flagged | stage "
+        "µs/action |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {datetime.now(UTC):%Y-%m-%d} | {traffic['seed']} | "
+        f"{traffic['scored_sessions']:,} | {traffic['scored_actions']:,} | "
+        f"{traffic['benign_sessions_contracted']:.2%} (of {traffic['benign_sessions']:,}) | "
+        f"{traffic['within_task_sessions_contracted']:.2%} (of "
+        f"{traffic['within_task_sessions']:,}) | {traffic['autonomous_recall']} (n="
+        f"{traffic['autonomous_actions']}) | {traffic['extra_step_actions_flagged']} (n="
+        f"{traffic['extra_step_actions']}) | {traffic['stage_us_per_action']} |",
+        "",
+        wrap(
+            f"Against the target (≤ 2% of benign sessions contracted): {met}. Most frequent "
+            f"first reasons on benign sessions: {reasons or 'none'}.",
+            92,
+        ),
+        "",
+    ]

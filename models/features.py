@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from models import text
-from models.session import Trail
+from models.session import ToolProfile, Trail
 from models.trail import Call
 
 FEATURES: Final = (
@@ -40,14 +40,10 @@ FEATURES: Final = (
     "content_link_foreign",
     "instruction_x_not_asked",
     "volume_excess",
-    "repeats",
-    "pages_over",
     "records_over",
-    "read_target_novel",
-    "read_off_topic",
+    "read_sensitive",
     "calls_over",
-    "same_tool_over",
-    "rate_over",
+    "excess_calls",
     "bulk_unasked",
     "delegated_not_asked",
     "delegated_irrelevant",
@@ -70,6 +66,7 @@ RATE_WINDOW_S = 1.0
 CALL_BUDGET = 12
 SAME_TOOL_BUDGET = 5
 RATE_BUDGET = 4  # calls within RATE_WINDOW_S
+REPEATS_ALLOWED = 1  # identical calls beyond the first that say nothing by themselves
 
 
 @dataclass(slots=True)
@@ -102,10 +99,17 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     details: dict[str, str] = {}
     profile = trail.profile(call.tool)
     kind = profile.kind
-    if call.access == "delete" and kind not in (text.DELETE,):
-        kind = text.DELETE
-    elif call.access == "write" and kind == text.READ:
-        kind = text.WRITE
+    if call.api:
+        # An API log records what the call did (CloudTrail's readOnly): it decides, where
+        # an MCP call's access is only a guess from its name (the listing says more).
+        if call.access == "read":
+            kind = text.READ
+        elif call.access == "delete":
+            kind = text.DELETE
+        elif call.access == "write" and text.name_kind(call.tool) is None:
+            kind = text.WRITE  # a name that reads (StartQueryExecution) keeps its kind
+    if kind in (text.READ, text.EXEC, text.WRITE) and call.arguments:
+        kind = _statement_kind(profile, call, kind)
     if kind != text.READ:
         x[INDEX[f"kind_{kind}"]] = 1.0
     has_intent = bool(trail.intent_words)
@@ -121,6 +125,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         x[INDEX["kind_not_asked"]] = 1.0
         details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
     relevance = trail.relevance(profile)
+    if call.api:  # an operation's name is its API's, not the task's words
+        relevance = max(relevance, 0.5)
     x[INDEX["relevance"]] = relevance
     if not has_intent:
         x[INDEX["no_intent"]] = 1.0
@@ -129,6 +135,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     any_injected = target_result = content_results = target_novel = read_novel = False
     content_link = False
     off_topic = False
+    sensitive = ""
     volume = 0.0
     paged = False
     for key, raw in text.leaf_values(call.arguments):
@@ -136,6 +143,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not value:
             continue
         role = text.shape_role(value) or profile.role_of_key(key)
+        if role == text.ACCOUNT and kind == text.READ:
+            role = text.TARGET  # the account a read lists is its source: nothing goes there
         if role == text.VOLUME:
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
@@ -144,6 +153,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             paged = paged or value not in ("0", "1", "")
             continue
         lower = value.lower()
+        if role == text.COMMAND and kind == text.READ:
+            rows, offset = text.statement_volume(value)
+            volume = max(volume, rows)
+            paged = paged or offset
         if role in (text.CONTENT, text.COMMAND):
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
@@ -173,8 +186,16 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     f"reads {key}={_short(value)!r}, a subject neither the intent nor any "
                     "result spoke of"
                 )
+        if kind == text.READ and not sensitive:
+            sensitive = _sensitive(lower, trail)
+            if sensitive:
+                details["read_sensitive"] = (
+                    f"reads {key}={_short(value)!r}: {sensitive}, which the intent never spoke of"
+                )
         compact = lower.replace(" ", "")
         in_intent = lower in trail.intent_lower or compact in trail.intent_values
+        if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
+            in_intent = _address_of_named(lower, trail)
         in_results = compact in trail.result_values or lower in trail.results_lower
         injected = compact in trail.injected_values or (
             len(lower) >= 4 and lower in trail.injected_lower
@@ -220,7 +241,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     f"reads {key}={_short(value)!r}, which neither the intent nor any result named",
                 )
             elif (
-                kind in (text.WRITE, text.DELETE)
+                (kind == text.DELETE or (kind == text.WRITE and not profile.additive))
                 and lower not in trail.used_values
                 and any(c.isdigit() for c in lower)
             ):
@@ -237,8 +258,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["any_from_injected"]] = float(any_injected)
     x[INDEX["target_from_result"]] = float(target_result)
     x[INDEX["write_target_novel"]] = float(target_novel)
-    x[INDEX["read_target_novel"]] = float(read_novel)
-    x[INDEX["read_off_topic"]] = float(off_topic)
+    x[INDEX["read_sensitive"]] = float(bool(sensitive))
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
     if trail.instruction_strength and not_asked:
@@ -257,17 +277,34 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 f"asks for {volume:g} records where the intent needs ~{needed:g}"
             )
     signature = call_signature(call)
-    repeats = trail.signatures.get(signature, 0) - int(trail.last_error)
-    if repeats >= 1:
-        x[INDEX["repeats"]] = min(3.0, math.log2(repeats + 1))
-        details["repeats"] = f"the same {call.tool} call made {repeats + 1} times"
+    # A call made again is ordinary (a check after a change, a retry, a read both the agent
+    # and its server make): identical calls count from the third, or the second after an
+    # error-free write of the same kind.
+    # More calls than the task needs, four ways: pages beyond what the intent needs,
+    # identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
+    # faster than an agent works for a person. One feature, so that what one kind of
+    # spree teaches the model holds for all.
+    sprees: list[tuple[float, str]] = []
+    repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
+    # A call logged without its arguments (an API record) cannot be told identical.
+    if call.arguments and repeats > 1 + REPEATS_ALLOWED:
+        sprees.append(
+            (
+                # An identical call learns nothing new: past the retry, each weighs
+                # like a page past what the task needs, counted from one.
+                math.log2(repeats) + 0.5,
+                f"the same {call.tool} call made {repeats} times",
+            )
+        )
     pages = trail.pages.get(call.tool, 0) + int(paged)
     page_size = volume or 25.0
     pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
     if paged and pages > pages_needed:
-        x[INDEX["pages_over"]] = math.log2(pages / pages_needed) + 0.5
-        details["pages_over"] = (
-            f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}"
+        sprees.append(
+            (
+                math.log2(pages / pages_needed) + 0.5,
+                f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}",
+            )
         )
     records = trail.records.get(call.tool, 0.0) + volume
     if records > needed * 3:
@@ -277,16 +314,22 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if calls > CALL_BUDGET:
         x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
-    same = trail.tool_counts.get(call.tool, 0) + 1
+    same = trail.tool_counts.get(_tool_key(call), 0) + 1
     same_budget = max(SAME_TOOL_BUDGET, pages_needed)
     if same > same_budget:
-        x[INDEX["same_tool_over"]] = math.log2(same / same_budget) + 0.5
-        details["same_tool_over"] = f"{same} calls of {call.tool} in this session"
+        sprees.append(
+            (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
+        )
     now = call.event_time.timestamp()
     recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
     if recent > RATE_BUDGET:
-        x[INDEX["rate_over"]] = math.log2(recent / RATE_BUDGET) + 0.5
-        details["rate_over"] = f"{recent} calls within {RATE_WINDOW_S:g} s"
+        sprees.append(
+            (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
+        )
+    if sprees:
+        spree, said = max(sprees)
+        x[INDEX["excess_calls"]] = min(3.5, spree)
+        details["excess_calls"] = said
     if profile.bulk and not trail.intent_bulk and has_intent:
         x[INDEX["bulk_unasked"]] = 1.0
         details["bulk_unasked"] = f"{call.tool} works on everything at once; the intent did not"
@@ -301,16 +344,21 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if read_novel or sink_novel or off_topic or target_novel:
             # A downstream agent reaching for an item its origin's intent never named.
             x[INDEX["delegated_x_novel"]] = 1.0
-    changed = trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
+    # An API call is described by no listing: the catalogue's changes are the MCP calls'.
+    changed = (
+        ""
+        if call.api
+        else trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
+    )
     if changed:
         x[INDEX["tool_changed"]] = 1.0
         if changed == "added":
             details["tool_changed"] = f"{call.tool} was added under the running session"
-        elif changed.startswith(("offered", "listed")):
+        elif changed.startswith(("offered", "imitates")):
             details["tool_changed"] = f"{call.tool} is {changed}"
         else:
             details["tool_changed"] = f"{call.tool}'s {changed} changed under the running session"
-    if trail.listed_names and call.tool not in trail.listed_names:
+    if not call.api and _unlisted(trail, call):
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
 
@@ -356,8 +404,61 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     return Reading(x, kind, paged, volume, details)
 
 
+def _statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
+    """A generic executor's kind is its statement's: a SELECT reads, a DELETE deletes."""
+    for key, raw in call.arguments.items():
+        if isinstance(raw, str) and profile.role_of_key(key) == text.COMMAND:
+            stated = text.statement_kind(raw)
+            # A SELECT reads, whether a runner or a query execution the log calls a write
+            # carries it; a tool whose own verb writes keeps its kind.
+            if stated == text.READ and profile.kind in (text.READ, text.EXEC):
+                return text.READ
+            if stated in (text.WRITE, text.DELETE) and kind != stated:
+                return stated
+            break
+    return kind
+
+
+def _sensitive(lower: str, trail: Trail) -> str:
+    """The sensitive subject a read's value names (pay, identity papers, secrets, health,
+    home addresses) that its intent never spoke of, or ""."""
+    if not any(c in lower for c in text.SENSITIVE_FIRST):
+        return ""
+    for word in text.words(lower):
+        if word in text.SENSITIVE_WORDS and word[:5] not in trail.intent_stems:
+            return word
+    if "home address" in lower and "home" not in trail.intent_words:
+        return "home address"
+    return ""
+
+
+def _tool_key(call: Call) -> str:
+    """What "the same tool" is: an API operation on one resource (GetItem of one table)."""
+    return f"{call.tool}\0{call.resource}" if call.resource else call.tool
+
+
+def _address_of_named(value: str, trail: Trail) -> bool:
+    """An address whose mailbox or domain is a name the intent gave ("email procurement at
+    Globex": procurement@globex.example), so the intent named it."""
+    if "@" not in value and "://" not in value:
+        return False
+    for part in text.words(value):
+        if len(part) >= 4 and part not in text.ADDRESS_WORDS and part in trail.intent_words:
+            return True
+    return False
+
+
+def _unlisted(trail: Trail, call: Call) -> bool:
+    """A call to a tool its server's listing did not show (or, with no server named, no
+    listing of the session)."""
+    listed = trail.listed.get(call.server) if call.server else None
+    if listed is not None:
+        return call.tool not in listed
+    return bool(trail.listed_names) and call.tool not in trail.listed_names
+
+
 def call_signature(call: Call) -> str:
-    return f"{call.tool}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
+    return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
 
 
 def record_call(trail: Trail, call: Call, reading: Reading) -> None:
@@ -370,7 +471,8 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     if reading.volume:
         trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
     trail.call_count += 1
-    trail.tool_counts[call.tool] = trail.tool_counts.get(call.tool, 0) + 1
+    counted = _tool_key(call)
+    trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
     trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
     now = call.event_time.timestamp()
     times = trail.call_times

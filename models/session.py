@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from models import text
+import orjson
+
+from models import instructions, text
 from models.trail import DeclaredIntent, ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
@@ -34,6 +37,9 @@ class ToolProfile:
     properties: Mapping[str, Any]  # the input schema's properties
     accesses: frozenset[str]  # the declared actions it may fall under (read, write, delete)
     verb: str  # the first word of its name that says a kind ("comment" of comment_add)
+    # Its writes only add (a note, a comment, a draft, a saved report): the item it names
+    # is the one it makes or adds to, not one it overwrites.
+    additive: bool = False
     key_roles: dict[str, str] = field(default_factory=dict)  # argument name -> role, cached
 
     def role_of_key(self, key: str) -> str:
@@ -74,6 +80,9 @@ class ToolProfile:
             properties=props if isinstance(props, Mapping) else {},
             accesses=frozenset(accesses),
             verb=next((w for w in name_words if text.kind_of(w) is not None), ""),
+            additive=kind == text.WRITE
+            and info.destructive is not True
+            and bool(text.ADDITIVE_VERBS.intersection(name_words[:2])),
         )
 
 
@@ -87,10 +96,111 @@ def _description_kind(described: list[str]) -> str | None:
 
 
 def _tool_key(info: ToolInfo) -> tuple[str, str, str]:
-    import json
+    """What a listing says of a tool, to tell whether it changed under a running session."""
+    schema = orjson.dumps(info.input_schema, option=orjson.OPT_SORT_KEYS, default=str)
+    return (info.description, schema.decode(), f"{info.read_only}/{info.destructive}")
 
-    schema = json.dumps(info.input_schema, sort_keys=True, default=str)
-    return (info.description, schema, f"{info.read_only}/{info.destructive}")
+
+@dataclass(frozen=True, slots=True)
+class ListedTool:
+    """A tool as one listing gave it, worked out once for every session that lists it (the
+    same server lists the same catalogue to many sessions)."""
+
+    profile: ToolProfile
+    key: tuple[str, str, str]
+    planted: tuple[str, frozenset[str]]  # instruction-shaped text in its description, values
+
+
+_LISTED: dict[tuple[str, str, int], ListedTool] = {}
+_LISTED_MAX = 4096
+
+
+def listed_tool(info: ToolInfo) -> ListedTool:
+    """The cached reading of ``info`` (by name, description and schema)."""
+    cache_key = (info.name, info.description, _schema_hash(info))
+    found = _LISTED.get(cache_key)
+    if found is None or found.profile.info != info:
+        planted_text = " ".join(
+            info.description[max(0, start - INJECTION_WINDOW) : end + INJECTION_WINDOW]
+            for start, end, _ in instructions.instruction_spans(info.description)
+        )
+        planted = (planted_text.lower(), frozenset(text.values_in(planted_text)))
+        found = ListedTool(ToolProfile.of(info), _tool_key(info), planted)
+        if len(_LISTED) >= _LISTED_MAX:
+            _LISTED.clear()
+        _LISTED[cache_key] = found
+    return found
+
+
+def _schema_hash(info: ToolInfo) -> int:
+    try:
+        return hash(repr(info.input_schema)) ^ hash((info.read_only, info.destructive))
+    except TypeError:
+        return 0
+
+
+# What a look-alike adds to the name it imitates ("send_email_v2", "secure_send_email").
+_LOOKALIKE_AFFIXES = text.word_set(
+    "v v1 v2 v3 2 3 new secure safe official updated fixed improved pro plus real verified "
+    "latest mirror proxy copy alt"
+)
+
+
+def look_alike(name: str, others: Iterable[str]) -> str:
+    """The tool of ``others`` that ``name`` imitates (an affix added, one letter changed),
+    or ""."""
+    squeezed = "".join(text.words(name))
+    for other in others:
+        if other == name:
+            continue
+        base = "".join(text.words(other))
+        if len(base) < 5 or squeezed == base:
+            continue
+        if base in squeezed:
+            rest = squeezed.replace(base, "", 1)
+            if rest in _LOOKALIKE_AFFIXES or rest.isdigit():
+                return other
+        elif abs(len(squeezed) - len(base)) <= 1 and _one_edit(squeezed, base):
+            return other
+    return ""
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one letter changed, added or dropped."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    if len(a) < len(b):
+        a, b = b, a
+    return any(a[:i] + a[i + 1 :] == b for i in range(len(a)))
+
+
+@dataclass(frozen=True, slots=True)
+class IntentReading:
+    """What an intent's text asks for, read once per distinct text (many sessions share
+    one: the same task asked again, the same client's template)."""
+
+    lower: str
+    words: frozenset[str]
+    kinds: frozenset[str]
+    stems: frozenset[str]  # first five letters of each intent word
+    values: frozenset[str]
+    volume: float  # the largest quantity the intent names, 0 if none
+    bulk: bool
+
+
+@lru_cache(maxsize=4096)
+def read_intent(body: str) -> IntentReading:
+    words = frozenset(text.content_words(body))
+    numbers = text.numbers_in(body)
+    return IntentReading(
+        lower=body.lower(),
+        words=words,
+        kinds=frozenset(text.intent_kinds(body)),
+        stems=frozenset(w[:5] for w in words),
+        values=frozenset(text.values_in(body)),
+        volume=max(numbers) if numbers else 0.0,
+        bulk=bool(text.BULK_WORDS.intersection(words)),
+    )
 
 
 @dataclass(slots=True)
@@ -132,15 +242,14 @@ class Trail:
 
     def set_intent(self, intent: DeclaredIntent | None) -> None:
         self.intent = intent
-        body = intent.text if intent is not None else ""
-        self.intent_lower = body.lower()
-        self.intent_words = frozenset(text.content_words(body))
-        self.intent_kinds = frozenset(text.intent_kinds(body))
-        self.intent_stems = frozenset(w[:5] for w in self.intent_words)
-        self.intent_values = frozenset(text.values_in(body))
-        numbers = text.numbers_in(body)
-        self.intent_volume = max(numbers) if numbers else 0.0
-        self.intent_bulk = bool(text.BULK_WORDS.intersection(self.intent_words))
+        reading = read_intent(intent.text if intent is not None else "")
+        self.intent_lower = reading.lower
+        self.intent_words = reading.words
+        self.intent_kinds = reading.kinds
+        self.intent_stems = reading.stems
+        self.intent_values = reading.values
+        self.intent_volume = reading.volume
+        self.intent_bulk = reading.bulk
         self.relevance_cache.clear()
 
     def set_agent(self, agent: str, delegated: bool = False) -> None:
@@ -148,35 +257,32 @@ class Trail:
         self.delegated = delegated
 
     def see_tools(self, server: str, tools: Iterable[ToolInfo]) -> list[str]:
-        listing = {info.name: info for info in tools}
-        keys = {name: _tool_key(info) for name, info in listing.items()}
+        """A server's listing. A server first listed mid-session is ordinary (agents connect
+        lazily); what is drift is a name another server already serves (a swap), a tool whose
+        description, schema or hints changed, and a new tool imitating a known one."""
+        listing = [listed_tool(info) for info in tools]
+        keys = {item.profile.info.name: item.key for item in listing}
         before = self.listed.get(server)
+        known = set(self.listed_names)
         self.listed[server] = keys
         self.listed_names.update(keys)
-        for name, info in listing.items():
-            self.tools[name] = ToolProfile.of(info)
-            self.relevance_cache.pop(name, None)
+        for item in listing:
+            self.tools[item.profile.info.name] = item.profile
+            self.relevance_cache.pop(item.profile.info.name, None)
+            if item.planted[0]:  # a description is data the agent reads, like a result
+                self.injected_lower = (self.injected_lower + "\n" + item.planted[0])[
+                    -RESULT_MEMORY:
+                ]
+                self.injected_values.update(item.planted[1])
         reasons: list[str] = []
-        running = bool(self.call_count or self.results_lower)
-        if before is None:
-            for name in keys:
-                first = self.servers.setdefault(name, server)
-                if first != server:
-                    what = f"offered by server {server!r} as well as {first!r}"
-                    self.changed[f"{server}\0{name}"] = what
-                    reasons.append(f"tool {name!r} now {what} under a running session")
-                elif running:
-                    what = f"listed by server {server!r}, which appeared mid-session"
-                    self.changed[f"{server}\0{name}"] = what
-                    reasons.append(f"tool {name!r} {what}")
-            return reasons
         for name, key in keys.items():
-            old = before.get(name)
-            if old is None:
-                self.servers.setdefault(name, server)
-                self.changed[name] = "added"
-                reasons.append(f"tool {name!r} added to server {server!r} under a running session")
-            elif old != key:
+            first = self.servers.setdefault(name, server)
+            old = before.get(name) if before is not None else None
+            if first != server:
+                what = f"offered by server {server!r} as well as {first!r}"
+                self.changed[f"{server}\0{name}"] = what
+                reasons.append(f"tool {name!r} now {what} under a running session")
+            elif old is not None and old != key:
                 parts = ("description", "input schema", "hints")
                 changed = " and ".join(
                     part for part, a, b in zip(parts, old, key, strict=True) if a != b
@@ -186,17 +292,32 @@ class Trail:
                     f"tool {name!r} of server {server!r} changed its {changed} "
                     "under a running session"
                 )
-        for name in before.keys() - keys.keys():
-            reasons.append(f"tool {name!r} removed from server {server!r} under a running session")
+            elif old is None and name not in known:
+                imitated = look_alike(name, known)
+                if imitated:
+                    what = f"imitates {imitated!r}"
+                    self.changed[name] = what
+                    reasons.append(f"tool {name!r} of server {server!r} {what}")
+                elif before is not None:  # said, but no drift by itself: servers grow
+                    reasons.append(
+                        f"tool {name!r} added to server {server!r} under a running session"
+                    )
+        if before is not None:
+            for name in before.keys() - keys.keys():
+                reasons.append(
+                    f"tool {name!r} removed from server {server!r} under a running session"
+                )
         return reasons
 
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
         self.last_error = is_error
         lower = text_.lower()
-        self.results_lower = (self.results_lower + "\n" + lower)[-RESULT_MEMORY:]
+        self.results_lower += "\n" + lower
+        if len(self.results_lower) > RESULT_MEMORY:
+            self.results_lower = self.results_lower[-RESULT_MEMORY:]
         values = text.values_in(text_)
         self.result_values.update(values)
-        spans = text.instruction_spans(text_)
+        spans = instructions.instruction_spans(text_)
         strongest = max((s for _, _, s in spans), default=0.0)
         self.last_result_instruction = strongest
         self.instruction_strength = max(self.instruction_strength, strongest)
@@ -215,7 +336,12 @@ class Trail:
             value = 0.5
         else:
             stems = self.intent_stems
-            named = [w for w in profile.name_words if w not in text.STOPWORDS]
+            # "issue_refund" is about refunds: a generic verb says nothing of the subject.
+            named = [
+                w
+                for w in profile.name_words
+                if w not in text.STOPWORDS and w not in text.GENERIC_VERBS
+            ]
             name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
             desc_hit = sum(1 for w in profile.words if len(w) > 2 and w[:5] in stems)
             value = min(1.0, 0.6 * name_hit + 0.1 * desc_hit)
@@ -227,6 +353,6 @@ class Trail:
     def profile(self, tool: str) -> ToolProfile:
         found = self.tools.get(tool)
         if found is None:  # a call to a tool no listing showed: class it by its name alone
-            found = ToolProfile.of(ToolInfo(name=tool))
+            found = listed_tool(ToolInfo(name=tool)).profile
             self.tools[tool] = found
         return found

@@ -33,6 +33,11 @@ def _list(spaced: str) -> tuple[str, ...]:
     return tuple(spaced.split())
 
 
+def word_set(spaced: str) -> frozenset[str]:
+    """The space-separated words of ``spaced``: long word lists stay readable as prose."""
+    return frozenset(spaced.split())
+
+
 _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     READ: _list(
         "read get list fetch search find show view look lookup query check summarize summarise "
@@ -44,7 +49,7 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "append draft save upload log record assign label tag mark merge commit push comment reply "
         "invite accept decline cancel reschedule change patch put register enable disable "
         "configure close reopen archive star pin approve file note make fix implement "
-        "refactor bump rebook cancel give respond"
+        "refactor bump rebook cancel give respond apply build generate compile"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
@@ -101,6 +106,32 @@ for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word b
     for _word in _KIND_WORDS[_kind]:
         KIND_OF_WORD[_word] = _kind
 
+# Writes that only add something new (see ``ToolProfile.additive``).
+ADDITIVE_VERBS: Final = frozenset(
+    _list("add append comment note log record draft save create insert annotate attach")
+)
+
+# Verbs that name no action of their own in a tool's name ("issue_refund", "do_backup").
+GENERIC_VERBS: Final = frozenset(_list("issue make do perform process handle submit request"))
+
+# Parts of an address that name nobody (schemes, hosts, top-level domains, mail services).
+ADDRESS_WORDS: Final = frozenset(
+    _list(
+        "http https www mail email example com org net info mailbox inbox gmail outlook "
+        "yahoo proton hotmail icloud contact team admin support hello"
+    )
+)
+
+# Subjects a read should not wander into unasked: pay, identity papers, secrets, health.
+SENSITIVE_WORDS: Final = frozenset(
+    _list(
+        "salary salaries payroll bonus bonuses compensation passport passports ssn password "
+        "passwords secret secrets credential credentials confidential diagnosis medical "
+        "poweruseraccess administratoraccess"
+    )
+)
+SENSITIVE_FIRST: Final = frozenset(w[0] for w in SENSITIVE_WORDS) | {"h"}
+
 # Words that make a tool's description or an intent about many records at once.
 BULK_WORDS: Final = frozenset(_list("all every entire bulk export dump everything mass"))
 
@@ -122,6 +153,21 @@ SINK_ROLES: Final = frozenset({RECIPIENT, DESTINATION, ACCOUNT})
 _VOLUME_WORDS: Final = frozenset(
     _list("limit count max size top per pagesize maxresults results perpage")
 )
+_COUNTED: Final = frozenset(_list("results rows records items entries messages files"))
+_LIMIT = re.compile(r"\b(?:limit|top|fetch first)\s+(\d+)", re.I)
+_OFFSET = re.compile(r"\boffset\s+(\d+)", re.I)
+
+
+def statement_volume(command: str) -> tuple[float, bool]:
+    """The rows a statement asks for (its LIMIT), and whether it pages (an OFFSET)."""
+    limit = _LIMIT.search(command)
+    offset = _OFFSET.search(command)
+    return (
+        float(limit.group(1)) if limit else 0.0,
+        bool(offset and offset.group(1) not in ("0", "1")),
+    )
+
+
 _PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
@@ -160,7 +206,21 @@ _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         ),
     ),
     (AMOUNT, ("amount", "sum", "price", "total", "value", "quantity", "qty")),
-    (COMMAND, ("command", "cmd", "script", "code", "shell", "sql", "query_sql", "expression")),
+    (
+        COMMAND,
+        (
+            "command",
+            "cmd",
+            "script",
+            "code",
+            "shell",
+            "sql",
+            "query_sql",
+            "querystring",
+            "statement",
+            "expression",
+        ),
+    ),
     (CONTENT, ("body", "text", "message", "content", "subject", "note", "comment", "title")),
 )
 
@@ -253,6 +313,8 @@ def intent_kinds(text: str) -> set[str]:
             if word in WRITE_OR_DELETE:
                 asked.update((WRITE, DELETE))
     lowered = text.lower()
+    if "export" in lowered and READ in asked:
+        asked.add(WRITE)  # an export is written somewhere (a file, a bucket)
     if SEND in asked:
         asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
     if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
@@ -265,13 +327,37 @@ def intent_kinds(text: str) -> set[str]:
     return asked
 
 
+# A runner of something that only reads ("run_query", "execute_report") reads.
+_RUNNERS: Final = frozenset(_list("run execute exec start invoke trigger launch"))
+_READ_OBJECTS: Final = frozenset(
+    _list("query queries report reports search select lookup count analysis analytics")
+)
+
+
 def name_kind(name: str) -> str | None:
     """The kind a tool's name says, read from its verb (the first word that has a kind)."""
-    for token in words(name):
+    tokens = words(name)
+    for i, token in enumerate(tokens):
         kind = kind_of(token)
         if kind is not None:
+            if token in _RUNNERS and _READ_OBJECTS.intersection(tokens[i + 1 :]):
+                return READ
             return kind
     return None
+
+
+_STATEMENT_KINDS: Final = {
+    **dict.fromkeys(_list("select with show describe explain"), READ),
+    **dict.fromkeys(_list("insert update merge upsert create alter replace"), WRITE),
+    **dict.fromkeys(_list("delete drop truncate"), DELETE),
+    **dict.fromkeys(_list("grant revoke"), EXEC),
+}
+
+
+def statement_kind(command: str) -> str | None:
+    """The kind of a SQL statement a command argument carries, from its first word."""
+    head = command.lstrip(" \n\t(").split(None, 1)
+    return _STATEMENT_KINDS.get(head[0].lower()) if head else None
 
 
 def shape_role(value: str) -> str | None:
@@ -299,9 +385,11 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
     if (
         key_words
         and key_words[0] in _VOLUME_WORDS
-        and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] == "results")
+        and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] in _COUNTED)
     ):
-        return VOLUME  # limit, maxResults, page_size, _count
+        return VOLUME  # limit, maxResults, per_page, _count
+    if len(key_words) > 1 and key_words[-1] in ("size", "limit", "count", "max"):
+        return VOLUME  # pageSize, batch_limit: how many, not which page
     if any(w in _PAGE_WORDS for w in key_words):
         return PAGE
     described = words(str((schema or {}).get("description", ""))) if schema else []
@@ -342,69 +430,25 @@ def values_in(text: str) -> set[str]:
     """The addressable values a text carries (addresses, URLs, account numbers, ids),
     normalised to lower case."""
     found: set[str] = set()
-    for pattern in (EMAIL, URL, PHONE):
-        found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
+    # Each pattern only where its mark is: most results carry no address at all.
+    for pattern, marked in (
+        (EMAIL, "@" in text),
+        (URL, "://" in text or "www." in text),
+        (PHONE, "+" in text),
+    ):
+        if marked:
+            found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
     found.update(m.group(0).replace(" ", "").lower() for m in IBAN.finditer(text))
     for m in ID_LIKE.finditer(text):
         token = m.group(0)
+        if token.isalpha():  # a plain word, by far the most common token: no id
+            continue
         digits = sum(c.isdigit() for c in token)
         if len(token) < 4 or "@" in token[1:]:
             continue
         if token[0] in "#@" or (digits and digits < len(token)) or digits >= 6:
             found.add(token.lower())
     return found
-
-
-# Instruction-shaped text: several independent families of cues, so that no single
-# template's wording decides. A sentence counts when it carries cues of two families.
-_ADDRESSEE = re.compile(
-    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated)\b", re.I
-)
-_OVERRIDE = re.compile(
-    r"\b(ignore|disregard|forget|override|instead|new instructions?|previous instructions?|"
-    r"prior instructions?|above instructions?|do not (tell|mention|inform|ask|notify)|"
-    r"don'?t (tell|mention|inform|ask|notify)|without (asking|telling|confirm\w*)|silently|"
-    r"secretly|quietly|before (you )?(continue|proceed|answer|reply|respond|finish)|"
-    r"after (that|this|you)|first,? |also|additionally|immediately|right away|at once)\b",
-    re.I,
-)
-_AUTHORITY = re.compile(
-    r"\b(admin\w*|administrator|it department|security team|compliance|ceo|cfo|manager|"
-    r"policy|mandatory|required|must|urgent|important|priority|note to|attention|"
-    r"authori[sz]ed|official|verified|per (company|the) policy)\b",
-    re.I,
-)
-_IMPERATIVE = re.compile(
-    r"\b(send|forward|email|mail|transfer|wire|pay|delete|remove|erase|share|post|upload|"
-    r"export|copy|move|grant|add|invite|create|run|execute|call|invoke|use|update|change|"
-    r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
-    re.I,
-)
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
-
-
-def instruction_spans(text: str) -> list[tuple[int, int, float]]:
-    """(start, end, strength) of each sentence shaped like an instruction to the agent:
-    an imperative action verb together with an addressee, an override or an authority
-    claim. Strength counts the families present (1 to 3)."""
-    spans: list[tuple[int, int, float]] = []
-    for m in _SENTENCE.finditer(text):
-        sentence = m.group(0)
-        if len(sentence) < 8:
-            continue
-        imperative = _IMPERATIVE.search(sentence) is not None or any(
-            kind_of(w) not in (None, READ) for w in words(sentence)
-        )
-        families = (
-            (_ADDRESSEE.search(sentence) is not None)
-            + (_OVERRIDE.search(sentence) is not None)
-            + (_AUTHORITY.search(sentence) is not None)
-        )
-        lower = sentence.lower()
-        overriding = families >= 2 and ("ignore" in lower or "instruction" in lower)
-        if (imperative and families) or overriding:
-            spans.append((m.start(), m.end(), float(families)))
-    return spans
 
 
 def numbers_in(text: str) -> list[float]:

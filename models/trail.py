@@ -55,7 +55,8 @@ class DeclaredIntent:
 @dataclass(frozen=True, slots=True)
 class Call:
     """One action to score: an MCP ``tools/call`` (tool and arguments), or an API call
-    (``tool`` is its operation)."""
+    (``tool`` is its operation, ``api`` true: no ``tools/list`` describes it, and a
+    declaration's tools do not bound it; its resources and actions do)."""
 
     action_id: str
     tool: str
@@ -64,6 +65,7 @@ class Call:
     server: str = ""
     resource: str = ""
     access: str = ""  # read, write, delete, or "" when unknown
+    api: bool = False  # an API call (CloudTrail, audit logs), not an MCP tools/call
 
 
 @dataclass(frozen=True, slots=True)

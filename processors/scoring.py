@@ -317,6 +317,7 @@ def _call_of(event: Event, access: str) -> Call:
         server=event.service or "",
         resource=resource,
         access=access,
+        api=event.kind == ev.API_CALL,
     )
 
 

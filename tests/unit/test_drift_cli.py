@@ -28,6 +28,24 @@ def _result(recall: float) -> dict[str, Any]:
             "domain": {"calendar": {"recall": 0.97, "n": 108}},
             "attack_style": {},
         },
+        "seed": 4242,
+        "benign_budget": 0.015,
+        "session_us_per_action": 60.0,
+        "sample_traffic": {
+            "seed": 99,
+            "scored_sessions": 1200,
+            "scored_actions": 5000,
+            "benign_sessions": 1100,
+            "benign_sessions_contracted": 0.015,
+            "within_task_sessions": 1000,
+            "within_task_sessions_contracted": 0.004,
+            "autonomous_actions": 200,
+            "autonomous_recall": 1.0,
+            "extra_step_actions": 400,
+            "extra_step_actions_flagged": 0.5,
+            "stage_us_per_action": 90.0,
+            "top_benign_reasons": [["a write (add_note) the intent did not ask for", 12]],
+        },
         "split": {
             "train_domains": ["mail"],
             "test_domains": ["calendar"],
@@ -47,6 +65,9 @@ def test_the_section_is_added_then_replaced(tmp_path: Path) -> None:
     assert "| 0.96 | 0.99 | 1.00% |" in first
     assert "95.0% (2 of 40 missed)" in first
     assert "contracted): met." in " ".join(first.split())
+    assert "seed 4242" in " ".join(first.split()) and "at most 1.5% of benign" in first
+    assert "| 99 | 1,200 | 5,000 | 1.50% (of 1,100) | 0.40% (of 1,000) |" in first
+    assert "(≤ 2% of benign sessions contracted): met." in " ".join(first.split())
     write_benchmarks_section(path, _result(0.5))
     second = path.read_text()
     assert second.count(BENCHMARKS_SECTION) == 1

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import text
+from models import instructions, text
 from models.baseline import fit_baselines
 from models.features import INDEX, Baseline, read_call
 from models.session import ToolProfile, Trail
@@ -49,7 +49,7 @@ def test_intent_kinds_read_nouns_as_nouns() -> None:
 )
 def test_instruction_shaped_text_in_several_wordings(planted: str) -> None:
     body = f"Quarterly numbers attached. {planted} Regards, Kim."
-    spans = text.instruction_spans(body)
+    spans = instructions.instruction_spans(body)
     assert spans, planted
     start, end, _ = spans[0]
     assert planted[:20] in body[start:end]
@@ -61,7 +61,7 @@ def test_ordinary_requests_in_data_are_not_instructions() -> None:
         "The meeting moved to 3pm. Bring the printed report.",
         "Invoice INV-22 is due on 2026-04-01; pay to the account on file.",
     ):
-        assert text.instruction_spans(body) == [], body
+        assert instructions.instruction_spans(body) == [], body
 
 
 def _trail(intent: str) -> Trail:

@@ -1,0 +1,78 @@
+"""Instruction-shaped text inside data an agent reads (a tool result, a file, a tool's
+description): sentences that address the agent, override its task or claim authority,
+together with an action verb. Several independent families of cues, so that no single
+template's wording decides."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from models.text import READ, kind_of, words
+
+_ADDRESSEE = re.compile(
+    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated)\b", re.I
+)
+_OVERRIDE = re.compile(
+    r"\b(ignore|disregard|forget|override|instead|new instructions?|previous instructions?|"
+    r"prior instructions?|above instructions?|do not (tell|mention|inform|ask|notify)|"
+    r"don'?t (tell|mention|inform|ask|notify)|without (asking|telling|confirm\w*)|silently|"
+    r"secretly|quietly|before (you )?(continue|proceed|answer|reply|respond|finish)|"
+    r"after (that|this|you)|first,? |also|additionally|immediately|right away|at once)\b",
+    re.I,
+)
+_AUTHORITY = re.compile(
+    r"\b(admin\w*|administrator|it department|security team|compliance|ceo|cfo|manager|"
+    r"policy|mandatory|required|must|urgent|important|priority|note to|attention|"
+    r"authori[sz]ed|official|verified|per (company|the) policy)\b",
+    re.I,
+)
+_IMPERATIVE = re.compile(
+    r"\b(send|forward|email|mail|transfer|wire|pay|delete|remove|erase|share|post|upload|"
+    r"export|copy|move|grant|add|invite|create|run|execute|call|invoke|use|update|change|"
+    r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
+    re.I,
+)
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
+
+
+def instruction_spans(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, strength) of each sentence shaped like an instruction to the agent:
+    an imperative action verb together with an addressee, an override or an authority
+    claim. Strength counts the families present (1 to 3)."""
+    spans: list[tuple[int, int, float]] = []
+    lowered = text.lower()
+    # Case-blind matching is several times slower: match the lowered text with lower-case
+    # patterns, unless lowering moved offsets (a few letters lower to two characters).
+    addressee, override, authority, imperative_verb = (
+        _LOWER_FAMILIES if len(lowered) == len(text) else _FAMILIES
+    )
+    if len(lowered) != len(text):
+        lowered = text
+    # Most results address nobody, override nothing and claim no authority: one scan of
+    # the whole text each says so before any sentence is cut out.
+    if not (addressee.search(lowered) or override.search(lowered) or authority.search(lowered)):
+        return spans
+    for m in _SENTENCE.finditer(lowered):
+        sentence = m.group(0)
+        if len(sentence) < 8:
+            continue
+        families = (
+            (addressee.search(sentence) is not None)
+            + (override.search(sentence) is not None)
+            + (authority.search(sentence) is not None)
+        )
+        if not families:  # neither addressed, overriding nor claiming: no instruction
+            continue
+        imperative = imperative_verb.search(sentence) is not None or any(
+            kind_of(w) not in (None, READ) for w in words(sentence)
+        )
+        lower = sentence.lower()
+        overriding = families >= 2 and ("ignore" in lower or "instruction" in lower)
+        if (imperative and families) or overriding:
+            spans.append((m.start(), m.end(), float(families)))
+    return spans
+
+
+_FAMILIES: Final = (_ADDRESSEE, _OVERRIDE, _AUTHORITY, _IMPERATIVE)
+_LOWER_FAMILIES: Final = tuple(re.compile(p.pattern) for p in _FAMILIES)
