@@ -402,7 +402,7 @@ def control_loop_view(loop: dict[str, Any]) -> Group:
         lines.append(text)
         if scored["action_id"] in causes:
             break  # what follows was refused at the gateway (recorded, scored, not run)
-    for c in loop["contractions"]:
+    for c in sorted(loop["contractions"], key=lambda c: c["decided_at"]):
         removed = ", ".join(c["removed_tools"]) if c["decision"] == "narrow" else "every call"
         head = Text(f"  contraction {c['contraction_id'][:12]}: ")
         head.append(c["decision"], style=_DECISION_STYLE.get(c["decision"], ""))

@@ -49,7 +49,8 @@ class _SessionDrift:
     trail: SessionTrail
     intent_key: tuple[Any, ...] = ()
     listed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> tool names
-    removed: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)  # tools contracted away so far
+    removed_scopes: set[str] = field(default_factory=set)
     narrowings: int = 0
     ended_by: str = ""  # the contraction that halted or revoked the session
     last_seen: datetime | None = None
@@ -195,7 +196,7 @@ class DriftStage:
             agent=session.agent,
             intent=session.intent,
             declared=session.declared,
-            scopes=tuple(session.scopes),
+            scopes=tuple(s for s in session.scopes if s not in drift.removed_scopes),
             tools=_allowed_tools(session, drift),
             narrowings=drift.narrowings,
         )
@@ -208,7 +209,14 @@ class DriftStage:
             access=call.access,
         )
         contraction = None
-        if verdict.decision != ALLOW and not drift.ended_by:
+        # A narrowing that takes away nothing not taken already (the agent tried a removed
+        # tool again; an enforcement point refused it) publishes nothing new.
+        repeated = (
+            verdict.decision == NARROW
+            and set(verdict.removed_tools) <= drift.removed
+            and set(verdict.removed_scopes) <= drift.removed_scopes
+        )
+        if verdict.decision != ALLOW and not drift.ended_by and not repeated:
             contraction = Contraction(
                 session_id=root,
                 agent=session.agent,
@@ -228,6 +236,7 @@ class DriftStage:
                 keys=_binding_keys(session),
             )
             drift.removed.update(verdict.removed_tools)
+            drift.removed_scopes.update(verdict.removed_scopes)
             if verdict.decision == NARROW:
                 drift.narrowings += 1
             if verdict.decision in (HALT, REVOKE):

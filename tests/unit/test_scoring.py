@@ -189,3 +189,16 @@ def test_a_result_without_text_content_still_reaches_the_trail_as_its_structure(
     assert _result_text({"content": [{"type": "text", "text": "a"}, {"type": "image"}]}) == "a"
     structured = {"content": [], "structuredContent": {"to": "x@y.example"}}
     assert orjson.loads(_result_text(structured)) == {"to": "x@y.example"}
+
+
+def test_trying_a_removed_tool_again_publishes_no_second_narrowing() -> None:
+    envelopes = parse(injected_session(reply_to="archive@outside.example"))
+    _, rows, published = _run(envelopes, [[i] for i in range(len(envelopes))], tools=[])
+    [contraction] = published
+    assert contraction.decision == NARROW and contraction.removed_tools == ("send_mail",)
+    sends = [r for r in rows if r["tool"] == "send_mail"]
+    # Both sends drift and both are narrowings; only the first takes anything away.
+    assert [(r["decision"], bool(r["contraction_id"])) for r in sends] == [
+        (NARROW, True),
+        (NARROW, False),
+    ]
