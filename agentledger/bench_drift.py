@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -91,7 +92,8 @@ def _background(total: int, run_id: str, per_block: int) -> _Background:
     """Generated records, parsed, in blocks of about ``per_block`` events of one source."""
     background = _Background()
     pending: dict[str, list[str]] = {}
-    for sample in iter_records(total, run_id=run_id):
+    # Event times of now, as live traffic has (the generator's default start is fixed).
+    for sample in iter_records(total, run_id=run_id, start=now_utc() - timedelta(minutes=1)):
         pending.setdefault(sample.source, []).append(orjson.dumps(sample.record).decode())
     for source_name, lines in pending.items():
         source = get_source(source_name)

@@ -45,7 +45,7 @@ from processors.stitch import Stitcher
 log = logging.getLogger(__name__)
 # Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
 WAITING_RESULTS_MAX = 100_000
-WRITES_IN_FLIGHT = 2  # batches stitched and waiting for their ledger write, at most
+WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at most
 T = TypeVar("T")
 
 
@@ -218,22 +218,31 @@ async def run_sink(
     # without waiting for it. A batch's offsets are committed only once its write is done;
     # at most ``WRITES_IN_FLIGHT`` batches wait to be written, so a slow ledger slows the
     # reading instead of filling memory.
-    writes: asyncio.Queue[tuple[Callable[[], None] | None, dict[Any, int]] | None] = asyncio.Queue(
-        WRITES_IN_FLIGHT
-    )
+    writes: asyncio.Queue[_Pending | None] = asyncio.Queue(WRITES_IN_FLIGHT)
 
     async def write_in_order() -> None:
         while (item := await writes.get()) is not None:
-            write, offsets = item
-            if write is not None:
-                await retrying(write, "ledger write", stop)
-            await consumer.commit(offsets)
+            # What queued up while the last write ran goes in one write: when the stream
+            # outruns the ledger, writes grow instead of multiplying (each insert is a part
+            # the ledger has to merge), while contractions still go out batch by batch.
+            done = False
+            while not writes.empty():
+                more = writes.get_nowait()
+                if more is None:
+                    done = True
+                    break
+                item = item.absorb(more)
+            if item.output is not None:
+                await retrying(partial(sink.write, item.output, item.scored), "ledger write", stop)
+            await consumer.commit(item.offsets)
             if on_batch is not None:
                 on_batch()
+            if done:
+                return
 
     writer = asyncio.create_task(write_in_order())
 
-    async def queue_write(item: tuple[Callable[[], None] | None, dict[Any, int]] | None) -> None:
+    async def queue_write(item: _Pending | None) -> None:
         """Wait for room in the queue, unless the writer has stopped (its error is raised)."""
         put = asyncio.ensure_future(writes.put(item))
         await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -259,7 +268,7 @@ async def run_sink(
                 await asyncio.gather(*sent)
                 sink.stats.dead_lettered += len(rejected)
             fresh = await retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
-            write = None
+            pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
                 output, scored, contractions = sink.stitch(fresh)
@@ -268,9 +277,8 @@ async def run_sink(
                     # drift now, not after the write. A crash before the commit publishes
                     # the same contraction ids again, which consumers keep once.
                     await publish_contractions(producer, sink.topics, contractions)
-                write = partial(sink.write, output, scored)
-            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-            await queue_write((write, offsets))
+                pending.output, pending.scored = output, scored
+            await queue_write(pending)
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
             log.info(
@@ -287,6 +295,29 @@ async def run_sink(
             await writer
         await producer.stop()
         await consumer.stop()
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A stitched batch waiting for its ledger write, and the offsets it commits."""
+
+    offsets: dict[Any, int]
+    output: StitchOutput | None = None
+    scored: DriftOutput | None = None
+
+    def absorb(self, later: _Pending) -> _Pending:
+        """This batch and a later one as one write (rows in order; the later offsets)."""
+        if later.output is not None:
+            self.output = self.output or StitchOutput()
+            self.scored = self.scored or DriftOutput()
+            for own, more in (
+                (self.output.tables(), later.output.tables()),
+                (self.scored.tables(), (later.scored or DriftOutput()).tables()),
+            ):
+                for (_, rows), (_, later_rows) in zip(own, more, strict=True):
+                    rows.extend(later_rows)
+        self.offsets = {**self.offsets, **later.offsets}
+        return self
 
 
 async def publish_contractions(
