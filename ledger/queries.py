@@ -283,6 +283,17 @@ def _drift_of(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def recent_contractions(store: LedgerStore, since: str) -> list[dict[str, Any]]:
+    """Contractions decided at or after ``since`` (``DateTime64`` text), oldest first: what a
+    restarted worker must know of the sessions it has narrowed or ended."""
+    return store.query_rows(
+        "SELECT contraction_id, session_id, decision, removed_tools, removed_scopes, decided_at "
+        f"FROM {store.database}.contractions FINAL "
+        "WHERE decided_at >= {since:DateTime64(6, 'UTC')} ORDER BY decided_at, contraction_id",
+        {"since": since},
+    )
+
+
 def list_contractions(
     store: LedgerStore, *, session_id: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:

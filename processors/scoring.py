@@ -135,6 +135,23 @@ class DriftStage:
         self.stats.stage_ns += time.perf_counter_ns() - started
         return out, published
 
+    def restore(self, contractions: Iterable[Row]) -> None:
+        """What the policy did to each session before a restart (``contractions`` rows,
+        oldest first): its narrowings, what they took away, and whether it was ended. A
+        restarted worker then publishes no second contraction for an ended session, nor a
+        narrowing of what was taken already. (The trails, the text the agents read, are not
+        restored: an action after a restart is scored with what arrives from then on.)"""
+        for row in contractions:
+            drift = self.sessions.get(row["session_id"])
+            if drift is None:
+                drift = self.sessions[row["session_id"]] = _SessionDrift(self.scorer.new_trail())
+            if row["decision"] == NARROW:
+                drift.narrowings += 1
+                drift.removed.update(row["removed_tools"])
+                drift.removed_scopes.update(row["removed_scopes"])
+            elif row["decision"] in (HALT, REVOKE) and not drift.ended_by:
+                drift.ended_by = row["contraction_id"]
+
     # -- one session's context ------------------------------------------------------------------
     def _session(self, state: StitchState, root: str) -> tuple[_SessionDrift, SessionState]:
         session = state.sessions[root]

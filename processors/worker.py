@@ -24,11 +24,14 @@ from ingest.deadletter import dead_letter, dead_letter_row
 from kernel.config import Settings, load_settings
 from kernel.declaration import DeclarationError, parse_declaration
 from kernel.errors import ConfigError, RecordError
+from kernel.events import ch_ts as ts
+from kernel.events import now_utc
 from kernel.kafka import security_options
 from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 from ledger.factory import open_store
+from ledger.queries import recent_contractions
 from processors.scoring import DriftStage
 from processors.sink import EventSink, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
@@ -164,7 +167,11 @@ def build_app(
                 timedelta(seconds=settings.session_window_s),
                 timedelta(seconds=settings.restitch_window_s),
             )
-            self.sink = EventSink(store, topics, Stitcher(state), drift_stage(settings))
+            drift = drift_stage(settings)
+            if drift is not None:
+                since = ts(now_utc() - timedelta(seconds=settings.session_window_s))
+                drift.restore(await asyncio.to_thread(recent_contractions, store, since))
+            self.sink = EventSink(store, topics, Stitcher(state), drift)
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             sinks.append(self.sink)
             sink_ready.set()

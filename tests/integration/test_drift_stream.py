@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kernel import contraction as contraction_codec
 from kernel.contraction import Contraction
 from kernel.topics import Topics
-from ledger.queries import list_actions, list_contractions
+from ledger.queries import list_actions, list_contractions, recent_contractions
 from tests.drift_records import JTI, declaration, injected_session
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import api_headers, ingest, wait_processed, wait_stored
@@ -102,3 +102,10 @@ def test_an_injected_send_is_scored_contracted_and_published_once(
         [row] = stack.store.query_rows(f"SELECT count() AS n FROM {db}.{table}")
         assert int(row["n"]) == expected, table
     assert [c.contraction_id for c in _contractions_on_topic(stack)] == [published.contraction_id]
+    # What a restarted worker reads back of the sessions it contracted.
+    [restored] = recent_contractions(stack.store, since="2026-01-01 00:00:00.000000")
+    assert (restored["contraction_id"], restored["session_id"]) == (
+        published.contraction_id,
+        "s-mail-1",
+    )
+    assert recent_contractions(stack.store, since="2999-01-01 00:00:00.000000") == []

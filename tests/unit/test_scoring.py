@@ -202,3 +202,34 @@ def test_trying_a_removed_tool_again_publishes_no_second_narrowing() -> None:
         (NARROW, True),
         (NARROW, False),
     ]
+
+
+def test_a_restarted_stage_knows_what_it_contracted_and_publishes_it_again_for_nothing() -> None:
+    envelopes = parse(injected_session(reply_to="archive@outside.example"))
+    first, _, [narrowed] = _run(envelopes, [list(range(5))], tools=[])  # up to the first send
+    stored = [
+        {
+            "contraction_id": narrowed.contraction_id,
+            "session_id": narrowed.session_id,
+            "decision": narrowed.decision,
+            "removed_tools": list(narrowed.removed_tools),
+            "removed_scopes": list(narrowed.removed_scopes),
+        }
+    ]
+    # A new stage, as after a restart, told what the ledger holds: the second send would
+    # narrow the same tool again, and publishes nothing.
+    stitcher = Stitcher()
+    stitcher.declare(parse_declaration(declaration([])))
+    stage = DriftStage(_ProvenanceRule(), clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    stage.restore(stored)
+    out = stitcher.process(envelopes)
+    _, published = stage.score(stitcher.state, envelopes, out.actions, out.raw_events, 1)
+    assert published == []
+    # Without what the ledger holds, the same stream would have published it again.
+    fresh = DriftStage(_ProvenanceRule(), clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    again = Stitcher()
+    again.declare(parse_declaration(declaration([])))
+    out = again.process(envelopes)
+    _, published = fresh.score(again.state, envelopes, out.actions, out.raw_events, 1)
+    assert [c.contraction_id for c in published] == [narrowed.contraction_id]
+    assert first.stats.contractions == 1
