@@ -81,6 +81,21 @@ def _write_s3_sync(root: Path, records: list[dict[str, Any]]) -> tuple[int, str]
 
 
 def test_an_s3_sync_of_gzip_cloudtrail_gives_the_chains_of_the_same_records_in_one_file(
+    chdb_ledger: ChdbStore, real_data: Path, tmp_path: Path
+) -> None:
+    # Long fetch waits in both ledgers, so that each takes the records in as few batches as
+    # the other: a batch is stitched in event-time order, and the time-window links (a
+    # principal's actions close in time) depend on where batches split.
+    walked_settings = make_settings(tmp_path / "walked", fetch_wait_ms=500)
+    stack = RunningStack(walked_settings, chdb_ledger.with_database(walked_settings.database))
+    stack.start()
+    try:
+        _compare_sync_with_one_file(stack, chdb_ledger, real_data, tmp_path)
+    finally:
+        stack.stop()
+
+
+def _compare_sync_with_one_file(
     stack: RunningStack, chdb_ledger: ChdbStore, real_data: Path, tmp_path: Path
 ) -> None:
     records = _real_cloudtrail(real_data)
@@ -106,7 +121,8 @@ def test_an_s3_sync_of_gzip_cloudtrail_gives_the_chains_of_the_same_records_in_o
     plain = tmp_path / "plain" / "cloudtrail.json"
     plain.parent.mkdir()
     plain.write_text(json.dumps({"Records": records}))
-    settings = make_settings(tmp_path / "other")  # a fresh ledger: its own database, topics
+    # A fresh ledger: its own database and topics.
+    settings = make_settings(tmp_path / "other", fetch_wait_ms=500)
     other = RunningStack(settings, chdb_ledger.with_database(settings.database))
     other.start()
     try:
