@@ -55,6 +55,16 @@ class _SessionDrift:
     ended_by: str = ""  # the contraction that halted or revoked the session
     last_seen: datetime | None = None
 
+    def absorb(self, merged: _SessionDrift) -> None:
+        """A session merged into this one (a declaration arriving after its first events):
+        what the policy did to either stands for both. The surviving trail is kept."""
+        self.removed |= merged.removed
+        self.removed_scopes |= merged.removed_scopes
+        self.narrowings += merged.narrowings
+        self.ended_by = self.ended_by or merged.ended_by
+        for server, names in merged.listed.items():
+            self.listed.setdefault(server, names)
+
 
 @dataclass(slots=True)
 class ScoringStats:
@@ -119,6 +129,7 @@ class DriftStage:
             if row["kind"] == ev.TOOL_RESULT
         }
         now = self.clock()
+        self._follow_merges(state)  # a declaration applied since the last batch may merge
         for env in sorted(batch, key=lambda e: e.event.event_time):
             event = env.event
             if event.kind == ev.TOOL_RESULT:
@@ -277,12 +288,17 @@ class DriftStage:
         )
         return contraction
 
+    def _follow_merges(self, state: StitchState) -> None:
+        for sid in [s for s in self.sessions if state.resolve(s) != s]:
+            drift = self.sessions.pop(sid)
+            survivor = self.sessions.setdefault(state.resolve(sid), drift)
+            if survivor is not drift:
+                survivor.absorb(drift)
+
     def _sweep(self, state: StitchState) -> None:
         """Trails follow merges to the surviving session; idle ones past the session window
         are let go (at most ``max_sessions`` are kept)."""
-        for sid in [s for s in self.sessions if state.resolve(s) != s]:
-            drift = self.sessions.pop(sid)
-            self.sessions.setdefault(state.resolve(sid), drift)
+        self._follow_merges(state)
         if len(self.sessions) <= self.max_sessions:
             return
         cutoff = state.watermark - state.window if state.watermark else None

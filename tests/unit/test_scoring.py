@@ -233,3 +233,27 @@ def test_a_restarted_stage_knows_what_it_contracted_and_publishes_it_again_for_n
     _, published = fresh.score(again.state, envelopes, out.actions, out.raw_events, 1)
     assert [c.contraction_id for c in published] == [narrowed.contraction_id]
     assert first.stats.contractions == 1
+
+
+def test_a_session_merged_into_another_keeps_what_the_policy_took_from_it() -> None:
+    """The events come first and start a session of their own; the declaration arrives
+    after the first send was contracted and merges that session into the declared one,
+    which has a trail of its own by then: what was taken away stands for the merged one."""
+    envelopes = parse(injected_session(reply_to="archive@outside.example"))
+    stitcher = Stitcher()
+    stage = DriftStage(_ProvenanceRule(), clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    published = []
+    for env in envelopes[:5]:  # up to and with the first send: contracted
+        out = stitcher.process([env])
+        published += stage.score(stitcher.state, [env], out.actions, out.raw_events, 1)[1]
+    assert [c.decision for c in published] == [NARROW]
+    first_root = published[0].session_id
+    stitcher.declare(parse_declaration(declaration([])))
+    stage._session(stitcher.state, "s-mail-1")  # the declared session's own trail
+    out = stitcher.process(envelopes[5:])
+    published += stage.score(stitcher.state, envelopes[5:], out.actions, out.raw_events, 2)[1]
+    assert stitcher.state.resolve(first_root) == "s-mail-1"
+    assert set(stage.sessions) == {"s-mail-1"}
+    assert stage.sessions["s-mail-1"].removed == {"send_mail"}
+    assert stage.sessions["s-mail-1"].narrowings == 1
+    assert len(published) == 1
