@@ -290,10 +290,11 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
     # exchange joined by the web identity it names, every tool call answered.
     federated = payload["federated_chain"]
     assert {a["source"] for a in federated["actions"]} == {"okta", "mcp", "cloudtrail"}
-    [exchange] = [a for a in federated["actions"] if a["operation"] == "AssumeRoleWithWebIdentity"]
+    exchanges = [a for a in federated["actions"] if a["operation"] == "AssumeRoleWithWebIdentity"]
+    assert exchanges
     # Joined by the inference either as it arrived (its own link) or, when the worker saw it
     # before any event of the token, by the merge once the token was seen (an alias).
-    inferred = [exchange["link"]] + [
+    inferred = [e["link"] for e in exchanges] + [
         {"rule": m["rule"], "key": m["key_value"]} for m in federated["merged_sessions"]
     ]
     assert any(
