@@ -238,7 +238,7 @@ def contractions_list(
     """The latest contractions: session, agent, decision (narrow, halt, revoke), the action
     that caused it, its drift score and reasons, and what was taken away."""
     from agentledger.render import contractions_table
-    from ledger.queries import list_contractions
+    from ledger.contractions import list_contractions
 
     with _reader(data_dir, clickhouse) as store:
         rows = list_contractions(store, session_id=session_id, limit=limit)

@@ -33,7 +33,8 @@ from kernel.config import Settings
 from kernel.declaration import parse_declaration
 from kernel.procs import free_port
 from kernel.topics import Topics
-from ledger.queries import SessionNotFound, list_actions, list_contractions
+from ledger.contractions import list_contractions
+from ledger.queries import SessionNotFound, list_actions
 from ledger.store import LedgerStore
 
 AGENT = "travel-desk-agent"

@@ -30,8 +30,8 @@ from kernel.kafka import security_options
 from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
+from ledger.contractions import recent_contractions
 from ledger.factory import open_store
-from ledger.queries import recent_contractions
 from processors.scoring import DriftStage
 from processors.sink import EventSink, restore_state, retrying, run_sink
 from processors.stitch import Stitcher

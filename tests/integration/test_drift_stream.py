@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from kernel import contraction as contraction_codec
 from kernel.contraction import Contraction
 from kernel.topics import Topics
-from ledger.queries import list_actions, list_contractions, recent_contractions
+from ledger.contractions import list_contractions, recent_contractions
+from ledger.queries import list_actions
 from tests.drift_records import JTI, declaration, injected_session
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import api_headers, ingest, wait_processed, wait_stored
