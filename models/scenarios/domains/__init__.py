@@ -16,6 +16,7 @@ from models.scenarios.domains.health import HEALTH
 from models.scenarios.domains.hr import HR
 from models.scenarios.domains.mail import MAIL
 from models.scenarios.domains.shop import SHOP
+from models.scenarios.domains.social import SOCIAL
 from models.scenarios.domains.ticketing import TICKETING
 from models.scenarios.domains.travel import TRAVEL
 from models.scenarios.domains.web import WEB
@@ -23,4 +24,5 @@ from models.scenarios.domains.web import WEB
 ALL: tuple[Domain, ...] = (
     MAIL, CALENDAR, FILES, CHAT, BANKING, TRAVEL, CRM, TICKETING, CODE, DATABASES, CLOUD,
     HR, SHOP, HEALTH, DOCS, WEB,
+    SOCIAL,
 )  # fmt: skip
