@@ -14,6 +14,7 @@ from models.scenarios.domains.docs import DOCS
 from models.scenarios.domains.files import FILES
 from models.scenarios.domains.health import HEALTH
 from models.scenarios.domains.hr import HR
+from models.scenarios.domains.iot import IOT
 from models.scenarios.domains.mail import MAIL
 from models.scenarios.domains.shop import SHOP
 from models.scenarios.domains.social import SOCIAL
@@ -24,5 +25,5 @@ from models.scenarios.domains.web import WEB
 ALL: tuple[Domain, ...] = (
     MAIL, CALENDAR, FILES, CHAT, BANKING, TRAVEL, CRM, TICKETING, CODE, DATABASES, CLOUD,
     HR, SHOP, HEALTH, DOCS, WEB,
-    SOCIAL,
+    SOCIAL, IOT,
 )  # fmt: skip
