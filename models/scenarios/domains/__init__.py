@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models.scenarios.catalog import Domain
+from models.scenarios.domains.accounting import ACCOUNTING
 from models.scenarios.domains.banking import BANKING
 from models.scenarios.domains.calendar import CALENDAR
 from models.scenarios.domains.chat import CHAT
@@ -25,5 +26,5 @@ from models.scenarios.domains.web import WEB
 ALL: tuple[Domain, ...] = (
     MAIL, CALENDAR, FILES, CHAT, BANKING, TRAVEL, CRM, TICKETING, CODE, DATABASES, CLOUD,
     HR, SHOP, HEALTH, DOCS, WEB,
-    SOCIAL, IOT,
+    SOCIAL, IOT, ACCOUNTING,
 )  # fmt: skip
