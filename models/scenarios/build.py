@@ -131,7 +131,9 @@ class _Builder:
         op = call.op
         if op.slot:
             original = str(self.ctx[op.slot])
-            joined = f"{original}\n\n{text}" if not middle else text
+            # Buried text goes ahead of the slot's own value, which stays: a task that copies
+            # that value (post the text) must copy what the agent saw.
+            joined = f"{text}\n\n{original}" if middle else f"{original}\n\n{text}"
             if op.json_slot:
                 joined = json_text(joined)
             call.result = fill(op.result, Context(self.ctx, **{op.slot: joined}))
