@@ -309,3 +309,28 @@ def test_tool_change_renders_a_new_listing_mid_session(many: list[Scenario]) -> 
         lists = [i for i, m in enumerate(methods) if m == "tools/list"]
         first_call = methods.index("tools/call")
         assert any(i > first_call for i in lists), scenario.scenario_id
+
+
+def test_buried_text_keeps_the_field_it_was_planted_in() -> None:
+    """An instruction buried in filler is planted into a field that still holds its own
+    value, so a task that copies the field onward copies what the agent saw."""
+    import random
+
+    from models.scenarios import attacks
+    from models.scenarios.build import _Builder
+    from models.scenarios.plan import PlannedCall, json_text
+
+    checked = 0
+    for domain in ALL:
+        for task in domain.tasks:
+            if not any(op.slot for op in task.ops):
+                continue
+            builder = _Builder(random.Random(f"buried:{domain.name}:{task.name}"), domain, None)
+            calls = builder.task_calls(task)
+            builder.inject(calls, "", None, attacks.BURIED, obey=False)
+            for call in calls:
+                if isinstance(call, PlannedCall) and call.op.slot:
+                    value = str(builder.ctx[call.op.slot])
+                    assert (json_text(value) if call.op.json_slot else value) in call.result
+            checked += 1
+    assert checked > 40
