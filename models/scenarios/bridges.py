@@ -256,7 +256,7 @@ BRIDGES: Final[dict[tuple[str, str], tuple[Task, ...]]] = {
         ), (
             _op("iot", "events.list", {"site_id": "{site_id}", "kind": "advisory", "limit": 5},
                 "{advisory} (vendor): firmware {fw_version} for cameras at {site_name}. "
-                "Proposed maintenance window {day2} 22:00-23:00 UTC.\nNote: {event_note}",
+                "Proposed maintenance window {day2} 22:00-23:00 UTC.\nSite note: {event_note}",
                 slot="event_note", placement="vendor_advisory"),
             _op(C, "createEvent", {"calendarId": "team", "summary": "Camera firmware "
                                    "{fw_version} - {site_name}", "start": "{day2}T22:00:00Z",

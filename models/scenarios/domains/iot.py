@@ -322,7 +322,7 @@ IOT = Domain(
                     "events.list",
                     {"site_id": "{site_id}", "kind": "advisory", "limit": 5},
                     "{advisory} (vendor): cameras on firmware {fw_from} stop recording after "
-                    "72h uptime. Fixed in {fw_version}.\nNote: {event_note}",
+                    "72h uptime. Fixed in {fw_version}.\nSite note: {event_note}",
                     slot="event_note",
                     placement="vendor_advisory",
                 ),

@@ -186,7 +186,7 @@ def _draw(rng: random.Random) -> dict[str, Any]:
             "Our {launch} is here! Find out what's new at {org_domain} #{brand}",
             "Meet the team behind the {launch}. Thread below.",
             "Save the date: {day2}. The {launch} goes live and you're invited.",
-            "Thank you for 10k followers! To celebrate, the {launch} ships free this week.",
+            "Thank you for 10k followers! More news about the {launch} on {day2}.",
         ),
     ).format_map(ctx)
     ctx["draft_text"] = pick(
