@@ -110,9 +110,9 @@ def evaluate_command(
     domains never seen in training), then out of distribution on the sample traffic."""
     from agentledger.drift_sample import DEV_SEED, TEST_SEED, replay_sample_traffic
     from models.corpus import TEST_SEED as SCENARIO_TEST_SEED
+    from models.corpus import split as corpus_split
     from models.corpus import test_scenarios, training_scenarios
-    from models.evaluation import BENIGN_BUDGET, develop, evaluate, split_domains
-    from models.scenarios import DOMAINS
+    from models.evaluation import BENIGN_BUDGET, develop, evaluate
 
     if dev and write_benchmarks:
         raise click.UsageError("--dev figures are for iterating; they are not benchmarks")
@@ -120,7 +120,7 @@ def evaluate_command(
     with _progress(as_json) as say:
         say("generating the training scenarios")
         pool = training_scenarios()
-        split = split_domains(DOMAINS, pool)
+        split = corpus_split(pool)
         if dev:
             result, scorer = develop(pool, split, progress=say, budget=budget)
             traffic_seed = DEV_SEED if sample_seed is None else sample_seed

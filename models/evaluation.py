@@ -32,12 +32,17 @@ def split_domains(
     domains: Iterable[str],
     scenarios: Sequence[Scenario] = (),
     test_share: float = 0.35,
+    test_domains: Sequence[str] | None = None,
 ) -> Split:
-    """Every third domain or so for testing (deterministic: sorted names), and every third
-    attack style and phrasing the scenarios carry kept out of training too."""
+    """``test_domains`` (those of ``domains``) for testing, or else every third domain or
+    so (deterministic: sorted names); every third attack style and phrasing the scenarios
+    carry kept out of training too."""
     names = sorted(set(domains))
-    step = max(2, round(1 / test_share))
-    test = tuple(d for i, d in enumerate(names) if i % step == 1)
+    if test_domains is not None:
+        test = tuple(d for d in names if d in test_domains)
+    else:
+        step = max(2, round(1 / test_share))
+        test = tuple(d for i, d in enumerate(names) if i % step == 1)
     styles = sorted({s.attack_style for s in scenarios if s.attack_style})
     phrasings = sorted({s.phrasing for s in scenarios if s.phrasing})
     return Split(
@@ -132,6 +137,10 @@ def figures(rows: Sequence[Row], scores: Sequence[float], threshold: float) -> d
         name: {k: {"recall": _recall(h, n), "n": n} for k, (h, n) in sorted(v.items())}
         for name, v in slices.items()
     }
+    for domain, (contracted, benign) in _benign_by_domain(rows, flagged).items():
+        sliced["domain"].setdefault(domain, {"recall": None, "n": 0})
+        sliced["domain"][domain]["benign_sessions"] = benign
+        sliced["domain"][domain]["benign_sessions_contracted"] = round(contracted / benign, 4)
     worst = min(
         (
             (h / n, f"{name}={k}", n)
@@ -155,6 +164,20 @@ def figures(rows: Sequence[Row], scores: Sequence[float], threshold: float) -> d
         "by": sliced,
         "worst_slice": {"slice": worst[1], "recall": round(worst[0], 4), "n": worst[2]},
     }
+
+
+def _benign_by_domain(rows: Sequence[Row], flagged: Sequence[bool]) -> dict[str, tuple[int, int]]:
+    """Per domain: how many of its benign sessions had a flagged action, of how many."""
+    sessions: dict[tuple[str, str], bool] = {}
+    for row, flag in zip(rows, flagged, strict=True):
+        if not row.drifting_session:
+            key = (row.domain, row.scenario_id)
+            sessions[key] = sessions.get(key, False) or flag
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (domain, _), hit in sessions.items():
+        counts[domain][0] += int(hit)
+        counts[domain][1] += 1
+    return {d: (h, n) for d, (h, n) in sorted(counts.items())}
 
 
 def _delays(rows: Sequence[Row], flagged: Sequence[bool]) -> dict[str, Any]:
