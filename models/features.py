@@ -58,6 +58,9 @@ FEATURES: Final = (
     "not_asked_x_sink_novel",
     "consequential_x_injected",
     "irrelevant_consequential",
+    "table_off_task",
+    "kind_unclear",
+    "acts_on_named",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -115,15 +118,21 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     has_intent = bool(trail.intent_words)
     # Not asked: the intent asks for no action of this kind, nor names the tool's own verb
     # ("leave a comment" asks for comment_add, whatever verb it used).
-    not_asked = (
+    beyond = (
         has_intent
         and kind != text.READ
         and kind not in trail.intent_kinds
         and not (profile.verb and profile.verb[:5] in trail.intent_stems)
     )
+    # Only an intent whose verbs say what it asks for can leave a kind out: "open the
+    # lobby door" asks for something no word of it names.
+    not_asked = beyond and bool(trail.intent_kinds)
     if not_asked:
         x[INDEX["kind_not_asked"]] = 1.0
         details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
+    elif beyond:
+        x[INDEX["kind_unclear"]] = 1.0
+        details["kind_unclear"] = f"a {kind} ({call.tool}); the intent's words name no action"
     relevance = trail.relevance(profile)
     if call.api:  # an operation's name is its API's, not the task's words
         relevance = max(relevance, 0.5)
@@ -131,7 +140,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if not has_intent:
         x[INDEX["no_intent"]] = 1.0
 
-    sink_result = sink_injected = sink_novel = sink_intent = False
+    sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
     content_link = False
     off_topic = False
@@ -157,6 +166,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             rows, offset = text.statement_volume(value)
             volume = max(volume, rows)
             paged = paged or offset
+        if role == text.COMMAND and has_intent and "table_off_task" not in details:
+            for table in text.statement_tables(value):
+                if not _topic_named(table, trail):
+                    x[INDEX["table_off_task"]] = 1.0
+                    details["table_off_task"] = (
+                        f"{key} works on table {table!r}, which the intent never spoke of"
+                    )
+                    break
         if role in (text.CONTENT, text.COMMAND):
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
@@ -187,7 +204,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     "result spoke of"
                 )
         if kind == text.READ and not sensitive:
-            sensitive = _sensitive(lower, trail)
+            # A URL's host is whoever published it: its path says what is read.
+            read = text.url_path(lower) if role == text.DESTINATION else lower
+            sensitive = _sensitive(read, trail)
             if sensitive:
                 details["read_sensitive"] = (
                     f"reads {key}={_short(value)!r}: {sensitive}, which the intent never spoke of"
@@ -197,6 +216,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
             in_intent = _address_of_named(lower, trail)
         in_results = compact in trail.result_values or lower in trail.results_lower
+        if in_intent and role not in text.SINK_ROLES:
+            acts_on_named = True
         injected = compact in trail.injected_values or (
             len(lower) >= 4 and lower in trail.injected_lower
         )
@@ -251,6 +272,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     f"{kind}s {key}={_short(value)!r}, which neither the intent nor any "
                     "result named",
                 )
+    if acts_on_named and kind != text.READ:
+        # A change to the very item the intent named ("open the lobby door lck-lobby-97").
+        x[INDEX["acts_on_named"]] = 1.0
     x[INDEX["sink_from_result"]] = float(sink_result)
     x[INDEX["sink_from_injected"]] = float(sink_injected)
     x[INDEX["sink_novel"]] = float(sink_novel)
@@ -432,6 +456,16 @@ def _sensitive(lower: str, trail: Trail) -> str:
     return ""
 
 
+def _topic_named(word: str, trail: Trail) -> bool:
+    """Whether the intent speaks of ``word`` (a table's name, "order_items"): one of its
+    parts shares a stem with an intent word."""
+    return any(
+        part[:5] in trail.intent_stems
+        for part in text.words(word.replace("_", " "))
+        if len(part) > 2 and part not in text.STOPWORDS
+    )
+
+
 def _tool_key(call: Call) -> str:
     """What "the same tool" is: an API operation on one resource (GetItem of one table)."""
     return f"{call.tool}\0{call.resource}" if call.resource else call.tool
@@ -446,6 +480,16 @@ def _address_of_named(value: str, trail: Trail) -> bool:
         if len(part) >= 4 and part not in text.ADDRESS_WORDS and part in trail.intent_words:
             return True
     return False
+
+
+def _mailbox_of_named(value: str, results_lower: str) -> bool:
+    """An address whose mailbox is a person a result named ("amara.raman@..." after a result
+    listed "Traveller: Amara Raman"): the data gave the person, if not their address."""
+    at = value.find("@")
+    if at <= 0:
+        return False
+    parts = [p for p in value[:at].replace("_", ".").replace("-", ".").split(".") if p]
+    return len(parts) >= 2 and " ".join(parts) in results_lower
 
 
 def _unlisted(trail: Trail, call: Call) -> bool:

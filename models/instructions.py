@@ -57,15 +57,17 @@ def instruction_spans(text: str) -> list[tuple[int, int, float]]:
         sentence = m.group(0)
         if len(sentence) < 8:
             continue
-        families = (
-            (addressee.search(sentence) is not None)
-            + (override.search(sentence) is not None)
-            + (authority.search(sentence) is not None)
-        )
+        addressed = addressee.search(sentence) is not None
+        overrides = override.search(sentence) is not None
+        families = addressed + overrides + (authority.search(sentence) is not None)
         if not families:  # neither addressed, overriding nor claiming: no instruction
             continue
-        imperative = imperative_verb.search(sentence) is not None or any(
-            kind_of(w) not in (None, READ) for w in words(sentence)
+        # An authority word alone ("policy", "required") is common in records; there only
+        # an imperative verb makes a sentence an instruction, not a word that merely names
+        # a change ("Updated proposal - travel policy").
+        imperative = imperative_verb.search(sentence) is not None or (
+            (addressed or overrides or families > 1)
+            and any(kind_of(w) not in (None, READ) for w in words(sentence))
         )
         lower = sentence.lower()
         overriding = families >= 2 and ("ignore" in lower or "instruction" in lower)

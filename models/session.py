@@ -25,6 +25,21 @@ INJECTION_WINDOW = 60
 RESULT_MEMORY = 200_000
 
 
+def planted_window(text_: str, start: int, end: int) -> str:
+    """The text an instruction-shaped sentence at ``start:end`` plants values in: at most
+    INJECTION_WINDOW characters either side, kept to its own lines (a record's other lines
+    are data the sentence sits beside, not what it asks for), and the next line where the
+    sentence ends in a colon ("send the export to:")."""
+    line_start = text_.rfind("\n", 0, start) + 1
+    line_end = text_.find("\n", max(start, end - 1))  # a sentence may end with its newline
+    if line_end < 0:
+        line_end = len(text_)
+    if text_[start:line_end].rstrip().endswith(":"):
+        following = text_.find("\n", line_end + 1)
+        line_end = len(text_) if following < 0 else following
+    return text_[max(line_start, start - INJECTION_WINDOW) : min(line_end, end + INJECTION_WINDOW)]
+
+
 @dataclass(slots=True)
 class ToolProfile:
     """What a tool is, as far as its listing tells: worked out once per listing."""
@@ -322,7 +337,7 @@ class Trail:
         self.last_result_instruction = strongest
         self.instruction_strength = max(self.instruction_strength, strongest)
         for start, end, _ in spans:
-            window = text_[max(0, start - INJECTION_WINDOW) : end + INJECTION_WINDOW]
+            window = planted_window(text_, start, end)
             self.injected_lower = (self.injected_lower + "\n" + window.lower())[-RESULT_MEMORY:]
             self.injected_values.update(text.values_in(window))
 

@@ -41,7 +41,7 @@ def word_set(spaced: str) -> frozenset[str]:
 _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     READ: _list(
         "read get list fetch search find show view look lookup query check summarize summarise "
-        "summary count browse open download export inspect describe review see tell what which "
+        "summary count browse download export inspect describe review see tell what which "
         "retrieve load scan read-only readonly history status report analyse analyze compare"
     ),
     WRITE: _list(
@@ -49,16 +49,21 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "append draft save upload log record assign label tag mark merge commit push comment reply "
         "invite accept decline cancel reschedule change patch put register enable disable "
         "configure close reopen archive star pin approve file note make fix implement "
-        "refactor bump rebook cancel give respond apply build generate compile"
+        "refactor bump rebook cancel give respond apply build generate compile adjust raise "
+        "lower increase decrease toggle pause resume restore requeue reschedule snooze resolve "
+        "reject dismiss sign countersign amend redline accrue reconcile bill invoice lock unlock "
+        "rotate restock replenish relabel reassign postpone extend renew"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
         "broadcast invite webhook submit deliver announce ping slack dispatch relay "
-        "transmit exfiltrate cc bcc answer inform rsvp"
+        "transmit exfiltrate cc bcc answer inform rsvp chase remind contact alert page "
+        "escalate"
     ),
     DELETE: _list(
         "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
-        "terminate deprovision uninstall kill"
+        "terminate deprovision uninstall kill void discard retire decommission unpublish "
+        "unshare"
     ),
     PAY: _list(
         "pay transfer wire refund charge payout remit purchase buy order checkout settle "
@@ -76,7 +81,8 @@ AMBIGUOUS: Final = frozenset(
         "email mail message text post order comment book reply dm note file charge deposit export "
         "download share invite list report review record log transfer history status summary "
         "payout archive label tag mark draft schedule set change pin star close note record order "
-        "book comment backup sync mirror move write"
+        "book comment backup sync mirror move write bill invoice page alert lock contact "
+        "sign restore resume"
     )
 )
 # An ambiguous word is a noun after these ("the order", "my email", "by mail").
@@ -90,7 +96,10 @@ _NOUN_LEAD: Final = frozenset(
 # Verbs whose access is write or delete depending on the system: the hard bound accepts
 # either for them ("cancel the booking" is declared as a delete by some, a write by others).
 WRITE_OR_DELETE: Final = frozenset(
-    _list("cancel close archive revoke reset unsubscribe clear decline disable terminate")
+    _list(
+        "cancel close archive revoke reset unsubscribe clear decline disable terminate void "
+        "retire unpublish"
+    )
 )
 _QUESTION_LEAD: Final = frozenset(
     _list("what which who whom whose when where why how is are was were does did do has have")
@@ -354,6 +363,22 @@ _STATEMENT_KINDS: Final = {
 }
 
 
+_TABLES = re.compile(r"\b(?:from|join|update|into|table)\s+([a-z_][\w.]*)", re.I)
+
+
+def statement_tables(command: str) -> list[str]:
+    """The tables a SQL statement names (after FROM, JOIN, UPDATE, INTO, TABLE), lower-case
+    and without their schema."""
+    return [m.group(1).lower().rsplit(".", 1)[-1] for m in _TABLES.finditer(command)]
+
+
+def url_path(url: str) -> str:
+    """What follows a URL's host (its path and query), or the value itself if it has none."""
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else ""
+
+
 def statement_kind(command: str) -> str | None:
     """The kind of a SQL statement a command argument carries, from its first word."""
     head = command.lstrip(" \n\t(").split(None, 1)
@@ -377,6 +402,9 @@ def shape_role(value: str) -> str | None:
     ):
         return ACCOUNT
     return None
+
+
+_SOURCE_WORDS: Final = frozenset(_list("from source src debit origin"))
 
 
 def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
