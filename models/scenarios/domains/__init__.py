@@ -11,6 +11,7 @@ from models.scenarios.domains.cloud import CLOUD
 from models.scenarios.domains.code import CODE
 from models.scenarios.domains.crm import CRM
 from models.scenarios.domains.databases import DATABASES
+from models.scenarios.domains.devops import DEVOPS
 from models.scenarios.domains.docs import DOCS
 from models.scenarios.domains.files import FILES
 from models.scenarios.domains.health import HEALTH
@@ -27,4 +28,5 @@ ALL: tuple[Domain, ...] = (
     MAIL, CALENDAR, FILES, CHAT, BANKING, TRAVEL, CRM, TICKETING, CODE, DATABASES, CLOUD,
     HR, SHOP, HEALTH, DOCS, WEB,
     SOCIAL, IOT, ACCOUNTING,
+    DEVOPS,
 )  # fmt: skip
