@@ -17,6 +17,7 @@ from models.scenarios.domains.files import FILES
 from models.scenarios.domains.health import HEALTH
 from models.scenarios.domains.hr import HR
 from models.scenarios.domains.iot import IOT
+from models.scenarios.domains.legal import LEGAL
 from models.scenarios.domains.mail import MAIL
 from models.scenarios.domains.shop import SHOP
 from models.scenarios.domains.social import SOCIAL
@@ -28,5 +29,5 @@ ALL: tuple[Domain, ...] = (
     MAIL, CALENDAR, FILES, CHAT, BANKING, TRAVEL, CRM, TICKETING, CODE, DATABASES, CLOUD,
     HR, SHOP, HEALTH, DOCS, WEB,
     SOCIAL, IOT, ACCOUNTING,
-    DEVOPS,
+    DEVOPS, LEGAL,
 )  # fmt: skip

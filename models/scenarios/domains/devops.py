@@ -288,8 +288,8 @@ DEVOPS = Domain(
         Task(
             "retry_failed_run",
             (
-                "the last {pipeline} run on {branch} failed on a flaky test; retry just the "
-                "failed jobs",
+                "retry just the failed jobs of the last {pipeline} run on {branch}, it hit a "
+                "flaky test",
                 "rerun the failed jobs of the most recent {service} build on {branch}",
             ),
             (
@@ -307,8 +307,8 @@ DEVOPS = Domain(
         Task(
             "rollback_release",
             (
-                "{service} is throwing 500s since this morning's deploy; roll production back "
-                "to the previous release",
+                "roll {service} in production back to the previous release; it has been "
+                "throwing 500s since this morning's deploy",
                 "roll {service} in production back one release",
                 "revert the {service} production deploy to whatever ran before it",
             ),
