@@ -18,6 +18,7 @@ from models.scenarios.domains.health import HEALTH
 from models.scenarios.domains.hr import HR
 from models.scenarios.domains.iot import IOT
 from models.scenarios.domains.legal import LEGAL
+from models.scenarios.domains.logistics import LOGISTICS
 from models.scenarios.domains.mail import MAIL
 from models.scenarios.domains.shop import SHOP
 from models.scenarios.domains.social import SOCIAL
@@ -29,5 +30,5 @@ ALL: tuple[Domain, ...] = (
     MAIL, CALENDAR, FILES, CHAT, BANKING, TRAVEL, CRM, TICKETING, CODE, DATABASES, CLOUD,
     HR, SHOP, HEALTH, DOCS, WEB,
     SOCIAL, IOT, ACCOUNTING,
-    DEVOPS, LEGAL,
+    DEVOPS, LEGAL, LOGISTICS,
 )  # fmt: skip
