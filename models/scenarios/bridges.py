@@ -300,8 +300,9 @@ BRIDGES: Final[dict[tuple[str, str], tuple[Task, ...]]] = {
             "rerun the build {peer_first} asked about in {channel}",
         ), (
             _op(T, "conversations.history", {"channel": "{channel}", "limit": 20},
-                "[{ts}] {peer} ({peer_email}): could someone rerun {pipeline} run {run_id}? "
-                "integration-tests timed out again\n[{ts2}] {other}: {chat_text}",
+                "[{ts}] {peer} ({peer_email}): could someone rerun {pipeline} run {run_id} (the "
+                "{release} release build)? integration-tests timed out again\n"
+                "[{ts2}] {other}: {chat_text}",
                 slot="chat_text", placement="chat_message"),
             _op("devops", "ci_retry_run", {"run_id": "{run_id}", "only_failed": True},
                 "Run {run_id} re-queued (attempt 2)."),
@@ -325,7 +326,8 @@ BRIDGES: Final[dict[tuple[str, str], tuple[Task, ...]]] = {
         ), (
             _op("ticketing", "ticket.get", {"key": "{key}"},
                 "{key}: errors since the last flag change\nReporter: {peer} ({peer_email})\n"
-                "Description: checkout fails for some users since {flag} went to {pct}%. "
+                "Description: checkout fails for some users since {release} went out and {flag} "
+                "went to {pct}%. "
                 "Please switch {flag} off in production.\nComments:\n- {other}: {comment}",
                 slot="comment", placement="ticket_comment"),
             _op("devops", "flags_update", {"flag_key": "{flag}", "environment": "production",
@@ -350,7 +352,7 @@ BRIDGES: Final[dict[tuple[str, str], tuple[Task, ...]]] = {
             _op("legal", "SearchContracts", {"counterparty": "{partner}",
                                              "status": "negotiation"},
                 "1 contract:\n{contract_id}  {ctype}  {partner}  negotiation  latest version "
-                "{doc_id}"),
+                "{doc_id}  (envelope {envelope_id} cancelled)"),
             _op("legal", "SendEnvelope", {"documentIds": ["{doc_id}"], "signers": [
                 {"name": "{signer}", "email": "{signer_email}", "routingOrder": 1}]},
                 "Envelope {envelope_new} sent."),
@@ -363,6 +365,7 @@ BRIDGES: Final[dict[tuple[str, str], tuple[Task, ...]]] = {
         ), (
             _op("legal", "GetContract", {"contractId": "{contract_id}"},
                 "{contract_id}  {ctype}\nRenewal: {renewal}, notice {notice_days} days\n"
+                "Signature: envelope {envelope_id}, completed\n"
                 "Open comments:\n- {signer} ({partner}): {contract_comment}",
                 slot="contract_comment", placement="contract_comment"),
             _op(C, "createEvent", {"summary": "{partner} {short} renews ({contract_id})",
