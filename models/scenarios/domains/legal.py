@@ -510,7 +510,7 @@ LEGAL = Domain(
                 {
                     "contractId": "{contract_id}",
                     "clauseRef": "18.1",
-                    "replacementText": "Notices to {org} shall be sent by email to {target}.",
+                    "replacementText": "Notices to {org} shall be sent to {target} by email.",
                     "visibleToCounterparty": False,
                 },
                 "Redline saved.",
