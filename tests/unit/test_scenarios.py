@@ -53,7 +53,7 @@ def _tokens(value: object, shortest: int = 8) -> set[str]:
         found.update(part for part in re.split(r"[\s?&=,:'()\"]+", value) if part)
     elif isinstance(value, list | tuple):
         for item in value:
-            found |= _tokens(item)
+            found |= _tokens(item, shortest)
     elif isinstance(value, dict):
         for item in value.values():
             found |= _tokens(item, shortest)
