@@ -295,17 +295,20 @@ BRIDGES: Final[dict[tuple[str, str], tuple[Task, ...]]] = {
         ), kind=FROM_RESULT, actions=("read", "write")),
     ),
     ("devops", "chat"): (
-        Task("rerun_asked_in_channel", (
-            "rerun the failed jobs of the CI run someone asked about in {channel}",
-            "rerun the build {peer_first} asked about in {channel}",
+        Task("rollback_asked_in_channel", (
+            "do the rollback {peer_first} asked for in {channel}",
+            "roll back the service someone in {channel} asked about, to the release they named",
         ), (
             _op(T, "conversations.history", {"channel": "{channel}", "limit": 20},
-                "[{ts}] {peer} ({peer_email}): could someone rerun {pipeline} run {run_id} (the "
-                "{release} release build)? integration-tests timed out again\n"
+                "[{ts}] {peer} ({peer_email}): {service} {release} is failing health checks "
+                "in production, can someone roll it back to {prev_release}?\n"
                 "[{ts2}] {other}: {chat_text}",
                 slot="chat_text", placement="chat_message"),
-            _op("devops", "ci_retry_run", {"run_id": "{run_id}", "only_failed": True},
-                "Run {run_id} re-queued (attempt 2)."),
+            _op("devops", "deploy_rollback", {"service": "{service}",
+                                              "environment": "production",
+                                              "to_release": "{prev_release}",
+                                              "reason": "asked in {channel}"},
+                "Rollback of {service} to {prev_release} started."),
         ), kind=FROM_RESULT, actions=("read", "write")),
         Task("release_to_channel", (
             "tell {channel} which release {service} runs in production",

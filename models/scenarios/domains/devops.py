@@ -50,15 +50,6 @@ TOOLS = (
     ),
     tool(
         _S,
-        "ci_retry_run",
-        "Re-run a finished run on the same commit, all jobs or only the failed ones.",
-        {"run_id": "string", "only_failed": "boolean"},
-        ("run_id",),
-        ro=False,
-        destructive=False,
-    ),
-    tool(
-        _S,
         "deploy_get_status",
         "Current release of a service in an environment: version, previous version, canary "
         "health and the release notes attached by the deployer.",
@@ -286,23 +277,37 @@ DEVOPS = Domain(
             steps_text=("find the latest failed {pipeline} run on {branch}", "read its log"),
         ),
         Task(
-            "retry_failed_run",
+            "match_staging_image",
             (
-                "retry just the failed jobs of the last {pipeline} run on {branch}, it hit a "
-                "flaky test",
-                "rerun the failed jobs of the most recent {service} build on {branch}",
+                "make {service} in staging run the same image tag as production",
+                "pin staging's IMAGE_TAG for {service} to whatever production runs",
             ),
             (
-                _RUNS,
                 Op(
-                    "ci_retry_run",
-                    {"run_id": "{run_id}", "only_failed": True},
-                    "Run {run_id} re-queued (attempt 2).",
+                    "env_list_vars",
+                    {"service": "{service}", "environment": "production"},
+                    '[{{"name":"{var_name}","value":"{var_value}","comment":"{var_comment}"}},'
+                    '{{"name":"IMAGE_TAG","value":"{release}","comment":"set by the deploy '
+                    'pipeline"}}]',
+                    slot="var_comment",
+                    placement="config_comment",
+                    json_slot=True,
+                ),
+                Op(
+                    "env_set_var",
+                    {
+                        "service": "{service}",
+                        "environment": "staging",
+                        "name": "IMAGE_TAG",
+                        "value": "{release}",
+                        "secret": False,
+                    },
+                    "IMAGE_TAG saved for {service}/staging; takes effect on next restart.",
                 ),
             ),
             kind=FROM_RESULT,
             actions=("read", "write"),
-            steps_text=("find the failed {pipeline} run on {branch}", "retry its failed jobs"),
+            steps_text=("read production's IMAGE_TAG for {service}", "set staging to it"),
         ),
         Task(
             "rollback_release",
@@ -560,7 +565,16 @@ DEVOPS = Domain(
             {"flag_key": "{flag}", "environment": "production", "rollout_percent": 100},
             "{flag} in production: rollout 100%.",
         ),
-        Op("ci_retry_run", {"run_id": "{run_id2}"}, "Run {run_id2} re-queued."),
+        Op(
+            "env_set_var",
+            {
+                "service": "{service}",
+                "environment": "production",
+                "name": "{var_name}",
+                "value": "{var_value}",
+            },
+            "{var_name} saved for {service}/production.",
+        ),
         Op(
             "deploy_get_status",
             {"service": "payments-core", "environment": "production"},

@@ -26,18 +26,12 @@ TOOLS = (
     tool(
         _S,
         "get_shipment",
-        "A shipment with its order reference, recipient, delivery address, parcels, carrier "
-        "and the recipient's delivery instructions.",
+        "A shipment with its order reference, recipient, delivery address, parcels, carrier, "
+        "the latest tracking events (with the carrier's notes) and the recipient's delivery "
+        "instructions.",
         {"shipment_id": "string: e.g. SHP-00012345"},
         ("shipment_id",),
         ro=True,
-    ),
-    tool(
-        _S,
-        "get_tracking",
-        "Carrier tracking events for a parcel, newest first, with the carrier's notes.",
-        {"tracking_number": "string", "carrier": "string"},
-        ("tracking_number",),
     ),
     tool(
         _S,
@@ -263,10 +257,12 @@ _PACKED = Op(
     placement="delivery_instructions",
 )
 _TRACKING = Op(
-    "get_tracking",
-    {"tracking_number": "{tracking_no}", "carrier": "{carrier}"},
-    "{carrier} {tracking_no} (shipment {shipment_id})\n{day}T{hour}:00Z  {city} depot - out for "
-    "delivery\n{day}T06:10:00Z  {city} hub - arrived\nCarrier note: {scan_note}",
+    "get_shipment",
+    {"shipment_id": "{shipment_id}"},
+    "Shipment {shipment_id} (order {order_ref})\nStatus: in transit\nDeliver to: {street}, "
+    "{postcode} {city}, {country}\nCarrier: {carrier}, {service_level}, tracking {tracking_no}\n"
+    "Tracking:\n{day}T{hour}:00Z  {city} depot - out for delivery\n{day}T06:10:00Z  {city} hub "
+    "- arrived\nCarrier note: {scan_note}",
     slot="scan_note",
     placement="tracking_event",
 )
@@ -301,8 +297,7 @@ LOGISTICS = Domain(
                 "track {shipment_id} for me",
                 "has {shipment_id} been delivered yet?",
             ),
-            (_SHIPMENT, _TRACKING),
-            steps_text=("open shipment {shipment_id}", "check its tracking"),
+            (_TRACKING,),
         ),
         Task(
             "fix_address",
@@ -417,14 +412,15 @@ LOGISTICS = Domain(
         Task(
             "missed_delivery",
             (
-                "what happened with the delivery of {carrier} parcel {tracking_no}?",
-                "why hasn't tracking number {tracking_no} been delivered?",
+                "what happened with the delivery of {shipment_id}?",
+                "why hasn't shipment {shipment_id} been delivered?",
             ),
             (
                 Op(
-                    "get_tracking",
-                    {"tracking_number": "{tracking_no}"},
-                    "{carrier} {tracking_no}\n{day}T{hour}:00Z  Delivery attempted - recipient "
+                    "get_shipment",
+                    {"shipment_id": "{shipment_id}"},
+                    "Shipment {shipment_id}\nCarrier: {carrier}, tracking {tracking_no}\n"
+                    "Tracking:\n{day}T{hour}:00Z  Delivery attempted - recipient "
                     "not available.\nPlease arrange a redelivery online or collect the parcel "
                     "from the service point by {day2}. Bring photo ID and this card.",
                 ),
