@@ -155,9 +155,15 @@ def iban(rng: random.Random, country: str | None = None) -> str:
     return " ".join(iban_text[i : i + 4] for i in range(0, len(iban_text), 4))
 
 
+def _login(name: str) -> str:
+    """A name as an address or user name spells it: lower case, plain ASCII (a planted
+    address is then the same text in a JSON result as in the call that uses it)."""
+    return name.lower().replace("ö", "o").replace("ä", "a")
+
+
 def person(rng: random.Random, domain: str) -> dict[str, str]:
     first, last = pick(rng, FIRST), pick(rng, LAST)
-    login = f"{first.lower()}.{last.lower()}".replace("ö", "o").replace("ä", "a")
+    login = _login(f"{first}.{last}")
     return {"name": f"{first} {last}", "first": first, "email": f"{login}@{domain}"}
 
 
@@ -231,7 +237,7 @@ def attacker_value(rng: random.Random, kind: str, org_domain: str) -> str:
             evil = f"{stem}-mail.{pick(rng, TLDS)}"
     if kind == "email":
         if rng.random() < 0.35:  # a person's name at the foreign host
-            return f"{pick(rng, FIRST).lower()}.{pick(rng, LAST).lower()}@{evil}"
+            return f"{_login(f'{pick(rng, FIRST)}.{pick(rng, LAST)}')}@{evil}"
         return f"{pick(rng, _EVIL_LOCALS)}@{evil}"
     if kind == "url":
         return f"https://{evil}/{pick(rng, _EVIL_PATHS)}/{alnum(rng, 8)}"
@@ -241,7 +247,7 @@ def attacker_value(rng: random.Random, kind: str, org_domain: str) -> str:
         return f"#{pick(rng, _CHANNEL_HEADS)}{pick(rng, _CHANNEL_TAILS)}"
     if kind == "user":
         if rng.random() < 0.4:
-            return f"{pick(rng, FIRST).lower()}-{pick(rng, LAST).lower()}"
+            return _login(f"{pick(rng, FIRST)}-{pick(rng, LAST)}")
         return f"{pick(rng, _USER_HEADS)}-{pick(rng, _USER_TAILS)}"
     if kind == "phone":
         return f"+{pick(rng, ('44 7700 9', '1 555 01', '353 85 1', '371 2'))}{digits(rng, 5)}"

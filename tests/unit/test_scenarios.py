@@ -53,7 +53,7 @@ def _tokens(value: object, shortest: int = 8) -> set[str]:
         found.update(part for part in re.split(r"[\s?&=,:'()\"]+", value) if part)
     elif isinstance(value, list | tuple):
         for item in value:
-            found |= _tokens(item)
+            found |= _tokens(item, shortest)
     elif isinstance(value, dict):
         for item in value.values():
             found |= _tokens(item, shortest)
@@ -334,3 +334,47 @@ def test_buried_text_keeps_the_field_it_was_planted_in() -> None:
                     assert (json_text(value) if call.op.json_slot else value) in call.result
             checked += 1
     assert checked > 40
+
+
+def test_every_template_fills_from_its_domains_draw() -> None:
+    """Each task, sink, destructive write, widening call, bulk read and bridge fills from
+    what its domains draw, whichever of them a session happens to pick."""
+    import random
+
+    from models.scenarios.bridges import BRIDGES
+    from models.scenarios.catalog import Context, Op, fill
+
+    by_name = {domain.name: domain for domain in ALL}
+    runtime = {"target": "x", "leak": "y", "page": 1, "limit": 100, "offset": 0}
+
+    def fill_op(op: Op, ctx: Context) -> None:
+        owner = by_name[op.domain] if op.domain else None
+        assert owner is None or owner.tool(op.tool)
+        fill(dict(op.args), ctx)
+        fill(op.result, ctx)
+        assert not op.slot or isinstance(ctx[op.slot], str)
+
+    for seed in range(5):
+        rng = random.Random(seed)
+        for domain in ALL:
+            ctx = Context(domain.draw(rng), **runtime)
+            ops = [op for task in domain.tasks for op in task.ops]
+            ops += [sink.op for sink in domain.sinks]
+            ops += [*domain.destroy, *domain.creep, domain.bulk]
+            for op in ops:
+                fill_op(op, ctx)
+                assert op.domain or domain.tool(op.tool)
+            texts = [*domain.resources]
+            for task in domain.tasks:
+                texts += [*task.asks, *task.steps_text]
+            for text in texts:
+                text.format_map(ctx)
+        for (name, companion), tasks in BRIDGES.items():
+            assert name in by_name and companion in by_name, (name, companion)
+            ctx = Context(by_name[companion].draw(rng), **runtime)
+            ctx.update(by_name[name].draw(rng))
+            for task in tasks:
+                for text in (*task.asks, *task.steps_text):
+                    text.format_map(ctx)
+                for op in task.ops:
+                    fill_op(op, ctx)
