@@ -5,17 +5,24 @@ slice is reported beside the averages."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from models.features import irreversible_unasked
 from models.scenarios.types import Scenario
 from models.scorer import DriftScorer, microseconds_per_action, session_microseconds_per_action
 from models.training import Row, dataset, fit, scenario_baselines, scorer_of, scores_of
 
 # The share of benign sessions the threshold may contract, on the validation domains.
 BENIGN_BUDGET = 0.015
+# The threshold sits where the held-out training domains' benign sessions allow; a domain
+# never seen scores its benign work higher (its verbs and nouns are new to the features), so
+# the threshold is raised by this much log-odds above that edge (chosen on the training
+# domains' folds: it halved the benign sessions contracted there for 1.2 points of recall).
+THRESHOLD_MARGIN = 0.5
 # Slices with fewer drifting actions than this are listed but not called the worst.
 MIN_SLICE = 10
 
@@ -74,13 +81,23 @@ def choose_threshold(rows: Sequence[Row], scores: Sequence[float], budget: float
     session is contracted by its highest-scoring action, so sort those."""
     session_max: dict[str, float] = {}
     for row, score in zip(rows, scores, strict=True):
-        if not row.drifting_session and not row.out_of_bounds:
+        if (
+            not row.drifting_session
+            and not row.out_of_bounds
+            and not irreversible_unasked(row.values)
+        ):
             session_max[row.scenario_id] = max(session_max.get(row.scenario_id, 0.0), score)
     if not session_max:
         return 0.5
     highest = sorted(session_max.values(), reverse=True)
     allowed = int(budget * len(highest))  # sessions we may contract
     return min(0.99, highest[allowed] + 1e-6) if allowed < len(highest) else 0.5
+
+
+def with_margin(threshold: float, margin: float = THRESHOLD_MARGIN) -> float:
+    """``threshold`` raised by ``margin`` in log-odds."""
+    clipped = min(1.0 - 1e-6, max(1e-6, threshold))
+    return 1.0 / (1.0 + math.exp(-(math.log(clipped / (1.0 - clipped)) + margin)))
 
 
 def train(
@@ -105,6 +122,7 @@ def train(
     # One threshold over every fold's held-out sessions together: each was scored by a
     # model that never saw its domain, as the test domains will be.
     threshold = choose_threshold(held_rows, held_scores, budget) if held_rows else 0.5
+    threshold = with_margin(threshold)
     classifier = fit(rows)
     return classifier, scorer_of(classifier, version, threshold)
 

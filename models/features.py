@@ -272,8 +272,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     f"{kind}s {key}={_short(value)!r}, which neither the intent nor any "
                     "result named",
                 )
-    if acts_on_named and kind != text.READ:
-        # A change to the very item the intent named ("open the lobby door lck-lobby-97").
+    if acts_on_named and kind != text.READ and not not_asked:
+        # A change to the very item the intent named ("open the lobby door lck-lobby-97"),
+        # of a kind the intent asked for or whose verbs say nothing: not "show me S-79"
+        # followed by a purge of S-79.
         x[INDEX["acts_on_named"]] = 1.0
     x[INDEX["sink_from_result"]] = float(sink_result)
     x[INDEX["sink_from_injected"]] = float(sink_injected)
@@ -426,6 +428,16 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
     return Reading(x, kind, paged, volume, details)
+
+
+def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
+    """A delete or a payment where the intent's verbs name what it asks for and neither is
+    among them: flagged whatever the model weighs (it cannot be taken back, and the words
+    that would have asked for it are the ones the features read best)."""
+    return bool(
+        values[INDEX["kind_not_asked"]]
+        and (values[INDEX["kind_delete"]] or values[INDEX["kind_pay"]])
+    )
 
 
 def _statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:

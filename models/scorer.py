@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from kernel.errors import LedgerError
-from models.features import FEATURES, Baseline, read_call, record_call
+from models.features import FEATURES, Baseline, irreversible_unasked, read_call, record_call
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
 
@@ -130,6 +130,8 @@ class DriftScorer:
                 break
         if outside:
             return DriftScore(1.0, True, (*outside, *reasons), self.version, out_of_bounds=True)
+        if irreversible_unasked(reading.values) and score < self.threshold:
+            score = self.threshold
         flagged = score >= self.threshold
         if not reasons:
             reasons = ["within the intent"] if not flagged else ["score above threshold"]

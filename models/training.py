@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from models import text
-from models.features import FEATURES, Baseline, read_call, record_call
+from models.features import FEATURES, Baseline, irreversible_unasked, read_call, record_call
 from models.scenarios.types import Scenario
 from models.scorer import DriftScorer, outside_bounds
 from models.session import Trail
@@ -212,7 +212,10 @@ def scores_of(scorer: DriftScorer, rows: Sequence[Row]) -> list[float]:
         z = scorer.intercept + sum(
             w * v for w, v in zip(scorer.coefficients, row.values, strict=True)
         )
-        scored.append(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))
+        score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        if irreversible_unasked(row.values):
+            score = max(score, scorer.threshold)
+        scored.append(score)
     return scored
 
 
