@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from models import text
+from models import naming, statements, text
 from models.session import ToolProfile, Trail
 from models.trail import Call
 
@@ -163,12 +163,12 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             continue
         lower = value.lower()
         if role == text.COMMAND and kind == text.READ:
-            rows, offset = text.statement_volume(value)
+            rows, offset = statements.statement_volume(value)
             volume = max(volume, rows)
             paged = paged or offset
         if role == text.COMMAND and has_intent and "table_off_task" not in details:
-            for table in text.statement_tables(value):
-                if not _topic_named(table, trail):
+            for table in statements.statement_tables(value):
+                if not naming.topic_named(table, trail):
                     x[INDEX["table_off_task"]] = 1.0
                     details["table_off_task"] = (
                         f"{key} works on table {table!r}, which the intent never spoke of"
@@ -206,7 +206,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if kind == text.READ and not sensitive:
             # A URL's host is whoever published it: its path says what is read.
             read = text.url_path(lower) if role == text.DESTINATION else lower
-            sensitive = _sensitive(read, trail)
+            sensitive = naming.sensitive_subject(read, trail)
             if sensitive:
                 details["read_sensitive"] = (
                     f"reads {key}={_short(value)!r}: {sensitive}, which the intent never spoke of"
@@ -214,7 +214,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         compact = lower.replace(" ", "")
         in_intent = lower in trail.intent_lower or compact in trail.intent_values
         if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
-            in_intent = _address_of_named(lower, trail)
+            in_intent = naming.address_of_named(lower, trail)
         in_results = compact in trail.result_values or lower in trail.results_lower
         if in_intent and role not in text.SINK_ROLES:
             acts_on_named = True
@@ -444,7 +444,7 @@ def _statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
     """A generic executor's kind is its statement's: a SELECT reads, a DELETE deletes."""
     for key, raw in call.arguments.items():
         if isinstance(raw, str) and profile.role_of_key(key) == text.COMMAND:
-            stated = text.statement_kind(raw)
+            stated = statements.statement_kind(raw)
             # A SELECT reads, whether a runner or a query execution the log calls a write
             # carries it; a tool whose own verb writes keeps its kind.
             if stated == text.READ and profile.kind in (text.READ, text.EXEC):
@@ -455,53 +455,9 @@ def _statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
     return kind
 
 
-def _sensitive(lower: str, trail: Trail) -> str:
-    """The sensitive subject a read's value names (pay, identity papers, secrets, health,
-    home addresses) that its intent never spoke of, or ""."""
-    if not any(c in lower for c in text.SENSITIVE_FIRST):
-        return ""
-    for word in text.words(lower):
-        if word in text.SENSITIVE_WORDS and word[:5] not in trail.intent_stems:
-            return word
-    if "home address" in lower and "home" not in trail.intent_words:
-        return "home address"
-    return ""
-
-
-def _topic_named(word: str, trail: Trail) -> bool:
-    """Whether the intent speaks of ``word`` (a table's name, "order_items"): one of its
-    parts shares a stem with an intent word."""
-    return any(
-        part[:5] in trail.intent_stems
-        for part in text.words(word.replace("_", " "))
-        if len(part) > 2 and part not in text.STOPWORDS
-    )
-
-
 def _tool_key(call: Call) -> str:
     """What "the same tool" is: an API operation on one resource (GetItem of one table)."""
     return f"{call.tool}\0{call.resource}" if call.resource else call.tool
-
-
-def _address_of_named(value: str, trail: Trail) -> bool:
-    """An address whose mailbox or domain is a name the intent gave ("email procurement at
-    Globex": procurement@globex.example), so the intent named it."""
-    if "@" not in value and "://" not in value:
-        return False
-    for part in text.words(value):
-        if len(part) >= 4 and part not in text.ADDRESS_WORDS and part in trail.intent_words:
-            return True
-    return False
-
-
-def _mailbox_of_named(value: str, results_lower: str) -> bool:
-    """An address whose mailbox is a person a result named ("amara.raman@..." after a result
-    listed "Traveller: Amara Raman"): the data gave the person, if not their address."""
-    at = value.find("@")
-    if at <= 0:
-        return False
-    parts = [p for p in value[:at].replace("_", ".").replace("-", ".").split(".") if p]
-    return len(parts) >= 2 and " ".join(parts) in results_lower
 
 
 def _unlisted(trail: Trail, call: Call) -> bool:

@@ -163,20 +163,6 @@ _VOLUME_WORDS: Final = frozenset(
     _list("limit count max size top per pagesize maxresults results perpage")
 )
 _COUNTED: Final = frozenset(_list("results rows records items entries messages files"))
-_LIMIT = re.compile(r"\b(?:limit|top|fetch first)\s+(\d+)", re.I)
-_OFFSET = re.compile(r"\boffset\s+(\d+)", re.I)
-
-
-def statement_volume(command: str) -> tuple[float, bool]:
-    """The rows a statement asks for (its LIMIT), and whether it pages (an OFFSET)."""
-    limit = _LIMIT.search(command)
-    offset = _OFFSET.search(command)
-    return (
-        float(limit.group(1)) if limit else 0.0,
-        bool(offset and offset.group(1) not in ("0", "1")),
-    )
-
-
 _PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
@@ -355,34 +341,11 @@ def name_kind(name: str) -> str | None:
     return None
 
 
-_STATEMENT_KINDS: Final = {
-    **dict.fromkeys(_list("select with show describe explain"), READ),
-    **dict.fromkeys(_list("insert update merge upsert create alter replace"), WRITE),
-    **dict.fromkeys(_list("delete drop truncate"), DELETE),
-    **dict.fromkeys(_list("grant revoke"), EXEC),
-}
-
-
-_TABLES = re.compile(r"\b(?:from|join|update|into|table)\s+([a-z_][\w.]*)", re.I)
-
-
-def statement_tables(command: str) -> list[str]:
-    """The tables a SQL statement names (after FROM, JOIN, UPDATE, INTO, TABLE), lower-case
-    and without their schema."""
-    return [m.group(1).lower().rsplit(".", 1)[-1] for m in _TABLES.finditer(command)]
-
-
 def url_path(url: str) -> str:
     """What follows a URL's host (its path and query), or the value itself if it has none."""
     rest = url.split("://", 1)[-1]
     slash = rest.find("/")
     return rest[slash:] if slash >= 0 else ""
-
-
-def statement_kind(command: str) -> str | None:
-    """The kind of a SQL statement a command argument carries, from its first word."""
-    head = command.lstrip(" \n\t(").split(None, 1)
-    return _STATEMENT_KINDS.get(head[0].lower()) if head else None
 
 
 def shape_role(value: str) -> str | None:
