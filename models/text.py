@@ -293,6 +293,8 @@ def intent_kinds(text: str) -> set[str]:
                 asked.add(SEND)  # "tell #ops that ...", "let the team know"
             if word == "confirm" and following in ("in", "to", "with", "on"):
                 asked.add(SEND)  # "confirm in channel"; not "confirm once complete"
+            if word == "open" and following in ("a", "an", "new"):
+                asked.add(WRITE)  # "open a PR", "open a ticket": a creation
             kind = kind_of(word)
             if kind is None:
                 continue
@@ -303,8 +305,6 @@ def intent_kinds(text: str) -> set[str]:
             previous = tokens[i - 1] if i else ""
             if not ambiguous or not previous or previous in _VERB_LEAD:
                 asked.add(kind)
-            if word == "open" and following in ("a", "an", "new"):
-                asked.add(WRITE)  # "open a PR", "open a ticket": a creation, not a read
             if word in WRITE_OR_DELETE:
                 asked.update((WRITE, DELETE))
     lowered = text.lower()
