@@ -10,17 +10,23 @@ refuses writes, DDL and settings changes whatever the statement's text.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kernel.errors import StoreError
 from ledger.store import LedgerStore, param_text, store_error
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ANALYST_MAX_EXECUTION_S = 60
 # Databases the engine brings along; never one of the ledger's.
@@ -32,6 +38,25 @@ def _texts(params: Mapping[str, Any] | None) -> dict[str, str] | None:
     if not params:
         return None
     return {k: v if isinstance(v, str) else param_text(v) for k, v in params.items()}
+
+
+def spool(directory: Path, write: Callable[[str], None], suffix: str = ".insert") -> Path:
+    """A new file in ``directory`` that ``write`` fills (given its name), for the engine to
+    read with ``FROM INFILE``: it parses a file several times faster than insert data
+    inlined in the statement's text, and binary formats cannot be inlined at all."""
+    fd, name = tempfile.mkstemp(dir=directory, suffix=suffix)
+    os.close(fd)
+    try:
+        write(name)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def infile(path: Path) -> str:
+    """``path`` as the string literal of ``FROM INFILE``."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def checked_database(database: str) -> str:
@@ -57,6 +82,19 @@ class _Engine:
         # threads.
         self.lock = threading.Lock()
         self.readonly: _Connection | None = None  # opened on the first analyst query
+        self._spool_dir: Path | None = None
+
+    def spool_dir(self) -> Path:
+        """A private directory for insert data on its way to the engine (made on first use,
+        removed with the engine)."""
+        if self._spool_dir is None:
+            self._spool_dir = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
+        return self._spool_dir
+
+    def remove_spool(self) -> None:
+        if self._spool_dir is not None:
+            shutil.rmtree(self._spool_dir, ignore_errors=True)
+            self._spool_dir = None
 
     def readonly_connection(self) -> _Connection:
         if self.readonly is None:
@@ -159,6 +197,27 @@ class ChdbStore(LedgerStore):
         sql = f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow\n"
         self.run(sql + body.decode(), "TabSeparated")
 
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        import pyarrow as pa
+
+        if not all(_IDENTIFIER.match(name) for name in data.column_names):
+            raise StoreError(f"invalid column names for {table}: {data.column_names}")
+
+        def write(name: str) -> None:
+            with pa.OSFile(name, "wb") as sink, pa.ipc.new_stream(sink, data.schema) as writer:
+                writer.write_table(data)
+
+        path = spool(self._engine.spool_dir(), write, ".arrows")
+        columns = ", ".join(f"`{name}`" for name in data.column_names)
+        try:
+            self.run(
+                f"INSERT INTO {self.database}.{table} ({columns}) "
+                f"FROM INFILE {infile(path)} FORMAT ArrowStream",
+                "TabSeparated",
+            )
+        finally:
+            path.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self._owner:
             engine = self._engine
@@ -167,3 +226,4 @@ class ChdbStore(LedgerStore):
                     engine.readonly.handle.close()
                     engine.readonly = None
                 engine.writer.handle.close()
+                engine.remove_spool()

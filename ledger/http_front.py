@@ -42,6 +42,7 @@ _INSERT_WITH_DATA = re.compile(
     r"\s*FORMAT\s+(?P<format>[A-Za-z]+)\s*$",
     re.IGNORECASE,
 )
+_INSERT_LINE_MAX = 64 << 10  # an INSERT's first line, with its column list, at most
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FORMAT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 # chDB turns these into Python objects instead of bytes: no use over HTTP.
@@ -150,11 +151,27 @@ def _store_error(exc: StoreError, *, from_analyst: bool = False) -> Response:
     )
 
 
-def _spool(directory: Path, data: bytes) -> Path:
+def _spool(directory: Path, data: bytes | memoryview) -> Path:
     fd, name = tempfile.mkstemp(dir=directory, suffix=".insert")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     return Path(name)
+
+
+def _embedded_insert(body: bytes) -> tuple[str, memoryview] | None:
+    """``INSERT INTO … FORMAT Name`` on the body's first line and the data after it, as
+    clickhouse-connect sends an insert whose data it holds as bytes; the data is neither
+    decoded nor copied (a binary format could not be decoded at all)."""
+    end = body.find(b"\n", 0, _INSERT_LINE_MAX)
+    if end < 0:
+        return None
+    try:
+        statement = body[:end].decode()
+    except UnicodeDecodeError:
+        return None
+    if _INSERT_WITH_DATA.match(statement) is None:
+        return None
+    return statement, memoryview(body)[end + 1 :]
 
 
 def _parameter_problem(fmt: str, database: str | None) -> Response | None:
@@ -178,12 +195,12 @@ def build_app(
     async def ping(_: Request) -> Response:
         return PlainTextResponse("Ok.\n")
 
-    def as_writer(sql: str, data: bytes) -> tuple[str, Path | None]:
+    def as_writer(sql: str, data: bytes | memoryview) -> tuple[str, Path | None]:
         if not data:
             return sql, None
         insert = _INSERT_WITH_DATA.match(sql)
         if insert is None:
-            return f"{sql}\n{data.decode()}", None
+            return f"{sql}\n{bytes(data).decode()}", None
         # Parsed from a file, ClickHouse reads insert data several times faster than from
         # inline SQL text, and the bytes are never copied into a str.
         spooled = _spool(spool_dir, data)
@@ -234,10 +251,17 @@ def build_app(
         else:
             body = await request.body()
         query = params.get("query")
-        try:
-            sql, data = (body.decode(), b"") if query is None else (query, body)
-        except UnicodeDecodeError:
-            return _error(400, 62, "SYNTAX_ERROR", "the query is not UTF-8 text")
+        data: bytes | memoryview = body
+        embedded = _embedded_insert(body) if query is None and role == WRITER else None
+        if embedded is not None:
+            sql, data = embedded
+        elif query is None:
+            try:
+                sql, data = body.decode(), b""
+            except UnicodeDecodeError:
+                return _error(400, 62, "SYNTAX_ERROR", "the query is not UTF-8 text")
+        else:
+            sql = query
         if not sql.strip():
             return _error(400, 62, "SYNTAX_ERROR", "Empty query")
         fmt = params.get("default_format", "TabSeparated")
@@ -246,19 +270,25 @@ def build_app(
         if problem is not None:
             return problem
         query_params = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
-        spooled: Path | None = None
+
+        def as_writer_run() -> bytes:
+            # In the thread, with the engine: spooling a large insert would stall the loop.
+            statement, spooled = as_writer(sql, data)
+            try:
+                return store.run(statement, fmt, query_params, database=database)
+            finally:
+                if spooled is not None:
+                    spooled.unlink(missing_ok=True)
+
         try:
             if role == WRITER:
-                statement, spooled = as_writer(sql, data)
-                output = await anyio.to_thread.run_sync(
-                    lambda: store.run(statement, fmt, query_params, database=database)
-                )
+                output = await anyio.to_thread.run_sync(as_writer_run)
             else:
                 binary_body = False
                 if data:
                     # ClickHouse reads the body as the rest of the statement; so does the check.
                     try:
-                        sql = f"{sql}\n{data.decode()}"
+                        sql = f"{sql}\n{bytes(data).decode()}"
                     except UnicodeDecodeError:
                         binary_body = True
                 output = await anyio.to_thread.run_sync(
@@ -270,9 +300,6 @@ def build_app(
             return _error(400, 62, "SYNTAX_ERROR", "the request body is not UTF-8 text")
         except StoreError as exc:
             return _store_error(exc, from_analyst=role != WRITER)
-        finally:
-            if spooled is not None:
-                spooled.unlink(missing_ok=True)
         query_id = params.get("query_id", "")
         return Response(
             output,

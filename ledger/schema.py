@@ -7,6 +7,9 @@ insert (and by ReplacingMergeTree as a backstop); projections are ReplacingMerge
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
 TABLES: dict[str, str] = {
     "raw_events": """
         CREATE TABLE IF NOT EXISTS {db}.raw_events (
@@ -268,3 +271,20 @@ def ddl(database: str) -> list[str]:
             f"ALTER TABLE {database}.{table} ADD INDEX IF NOT EXISTS {index}" for index in indexes
         ]
     return statements
+
+
+_COLUMN = re.compile(r"^\s*(\w+)\s+(.+?)(?:\s+DEFAULT\s.*?)?,?\s*$")
+
+
+@cache
+def column_types(table: str) -> dict[str, str]:
+    """``table``'s columns and their ClickHouse types, in order, read from its CREATE TABLE
+    statement (indexes left out; a column's DEFAULT is not part of its type)."""
+    body = TABLES[table].split("(", 1)[1].rsplit(") ENGINE", 1)[0]
+    types: dict[str, str] = {}
+    for line in body.strip().splitlines():
+        match = _COLUMN.match(line)
+        if match is None or match.group(1) == "INDEX":
+            continue
+        types[match.group(1)] = match.group(2)
+    return types

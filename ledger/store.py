@@ -1,7 +1,8 @@
 """The ledger store: one interface, two backends (chDB in-process, ClickHouse over HTTP).
 
-Both speak SQL with ``{name:Type}`` parameters and take inserts as JSON Lines, so the same
-row-building code and the same contract tests serve both.
+Both speak SQL with ``{name:Type}`` parameters and take inserts as Arrow columns typed from
+the ledger's schema (``ledger.columns``), or as JSON Lines where rows do not fit those, so
+the same row-building code and the same contract tests serve both.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kernel.errors import StoreError
 from ledger.schema import ddl
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ERROR_CODE = re.compile(r"Code:\s*(\d+)\.")
@@ -77,6 +81,10 @@ class LedgerStore(ABC):
     def insert_json(self, table: str, body: bytes) -> None:
         """Insert JSON Lines into ``table`` of this store's database."""
 
+    @abstractmethod
+    def insert_arrow(self, table: str, data: pa.Table) -> None:
+        """Insert an Arrow table (its columns, by name) into ``table`` of this database."""
+
     def close(self) -> None:  # noqa: B027 (optional for backends)
         """Release the backend."""
 
@@ -86,8 +94,17 @@ class LedgerStore(ABC):
             self.command(statement)
 
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
+        """Insert ``rows`` as Arrow columns: no text for the engine to parse, and nothing
+        encoded per row here. Rows that do not fit the table's types go as JSON Lines."""
+        if not rows:
+            return
+        from ledger.columns import arrow_table  # pyarrow: only where rows are written
+
+        data = arrow_table(table, rows)
+        if data is None:
             self.insert_json(table, json_lines(rows))
+        else:
+            self.insert_arrow(table, data)
 
     def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` the ledger already holds (replays add nothing)."""

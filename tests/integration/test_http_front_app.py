@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import anyio
 import orjson
+import pyarrow as pa
 import pytest
 from starlette.applications import Starlette
 from starlette.types import Message
@@ -187,6 +188,52 @@ def test_the_writer_inserts_json_lines_with_the_query_in_the_url(
         {"dead_letter_id": "dl-1", "source": "okta", "reason": "no eventTime"},
         {"dead_letter_id": "dl-2", "source": "mcp", "reason": "bad JSON"},
     ]
+
+
+def _dead_letters(*ids: str) -> list[dict[str, str]]:
+    return [{"dead_letter_id": i, "source": "okta", "reason": f"it's {i}"} for i in ids]
+
+
+def _stored_dead_letters(store: ChdbStore, *ids: str) -> list[dict[str, str]]:
+    return store.query_rows(
+        f"SELECT dead_letter_id, source, reason FROM {DB}.dead_letters "
+        "WHERE dead_letter_id IN {ids:Array(String)} ORDER BY dead_letter_id",
+        {"ids": list(ids)},
+    )
+
+
+def test_the_writer_inserts_json_lines_after_the_insert_in_the_body(
+    app: Starlette, store: ChdbStore
+) -> None:
+    # As clickhouse-connect sends an insert whose data it holds as bytes.
+    rows = _dead_letters("dl-b1", "dl-b2")
+    body = f"INSERT INTO {DB}.dead_letters FORMAT JSONEachRow\n".encode()
+    reply = call(app, "POST", headers=WRITER, body=body + b"\n".join(orjson.dumps(r) for r in rows))
+    assert reply.status == 200, reply.body
+    assert _stored_dead_letters(store, "dl-b1", "dl-b2") == rows
+
+
+@pytest.mark.parametrize("in_body", [True, False])
+def test_the_writer_inserts_arrow_columns(app: Starlette, store: ChdbStore, in_body: bool) -> None:
+    ids = ("dl-a1", "dl-a2") if in_body else ("dl-a3", "dl-a4")
+    rows = _dead_letters(*ids)
+    data = pa.Table.from_pylist(rows)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, data.schema) as writer:
+        writer.write_table(data)
+    arrow = sink.getvalue().to_pybytes()
+    statement = f"INSERT INTO {DB}.dead_letters (dead_letter_id, source, reason) FORMAT Arrow"
+    if in_body:
+        reply = call(app, "POST", headers=WRITER, body=f"{statement}\n".encode() + arrow)
+    else:
+        reply = call(app, "POST", params={"query": statement}, headers=WRITER, body=arrow)
+    assert reply.status == 200, reply.body
+    assert _stored_dead_letters(store, *ids) == rows
+
+
+def test_binary_data_after_a_statement_that_is_no_insert_is_refused(app: Starlette) -> None:
+    reply = call(app, "POST", headers=WRITER, body=b"SELECT 1\n\xff\xfe")
+    assert (reply.status, reply.code()) == (400, "62")
 
 
 def test_query_parameters_are_honoured(app: Starlette) -> None:

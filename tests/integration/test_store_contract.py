@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from kernel.contraction import HALT, Contraction
+from kernel.declaration import parse_declaration
 from kernel.errors import StoreError
+from ledger import rows
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
+from ledger.columns import arrow_table
 from ledger.schema import TABLES
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, json_lines
+from processors.stitch import Stitcher
+from tests import scenarios
 from tests.integration.conftest import ANALYST_PASSWORD, ANALYST_USER, WRITER_PASSWORD
 
 
@@ -26,12 +35,107 @@ def _row(event_id: str, raw: str = "{}") -> dict[str, object]:
     }  # fmt: skip
 
 
+@dataclass
+class _Score:
+    score: float = 0.73456
+    flagged: bool = True
+    out_of_bounds: bool = False
+    reasons: tuple[str, ...] = ("tool outside intent", 'it\'s "new"')
+    model_version: str = "m-1"
+
+
+def _every_table_s_rows() -> dict[str, list[dict[str, Any]]]:
+    """Rows for each table the worker writes, as its builders make them."""
+    stitcher = Stitcher()
+    items = scenarios.all_scenarios()
+    outputs = [stitcher.process([env for s in items for env in scenarios.parse(s)])]
+    outputs += [stitcher.declare(parse_declaration(d)) for s in items for d in s.declarations]
+    written: dict[str, list[dict[str, Any]]] = {}
+    for out in outputs:
+        for table, table_rows in out.tables():
+            written.setdefault(table, []).extend(table_rows)
+    t = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC)
+    written["drift"] = [
+        rows.drift_row(
+            _Score(score=score), action_id=f"a-{i}", session_id="s-1", event_time=t,
+            agent="support-agent", tool="crm.delete", decision="narrow", policy_rule="r1",
+            contraction_id="", scored_at=t, version=i,
+        )
+        for i, score in enumerate((0.73456, 0.1, 1 / 3, 0.0, 1.0))
+    ]  # fmt: skip
+    written["contractions"] = [
+        rows.contraction_row(
+            Contraction(
+                session_id="s-1", agent="support-agent",
+                cause_action_id="a-1", cause_tool="crm.delete", decision=HALT,
+                removed_tools=("crm.delete",), removed_scopes=(), remaining_tools=("crm.read",),
+                remaining_scopes=("crm:read",), score=0.91, model_version="m-1",
+                reasons=("out of bounds",), policy_rule="halt", keys=(("jti", "AT.1"),),
+                event_time=t, decided_at=t,
+            )
+        )
+    ]  # fmt: skip
+    return {table: found for table, found in written.items() if found}
+
+
 class LedgerStoreContract:
-    """Subclasses provide ``store``: a fresh database on one backend."""
+    """Subclasses provide ``store``: a fresh database on one backend, and ``sibling``:
+    another fresh database on the same backend."""
 
     @pytest.fixture
     def store(self) -> Iterator[LedgerStore]:
         raise NotImplementedError
+
+    @pytest.fixture
+    def sibling(self) -> Iterator[LedgerStore]:
+        raise NotImplementedError
+
+    def test_columnar_inserts_store_what_json_lines_store(
+        self, store: LedgerStore, sibling: LedgerStore
+    ) -> None:
+        store.ensure_schema()
+        sibling.ensure_schema()
+        written = _every_table_s_rows()
+        assert set(written) == set(TABLES) - {"dead_letters", "ssf_sets"}
+        for table, table_rows in written.items():
+            assert arrow_table(table, table_rows) is not None, table
+            store.insert_rows(table, table_rows)
+            sibling.insert_json(table, json_lines(table_rows))
+        for table in written:
+            columns = "* EXCEPT (stored_at)" if table == "raw_events" else "*"
+            sql = f"SELECT {columns} FROM {{db}}.{table} ORDER BY ALL"
+            got = store.query_rows(sql.format(db=store.database))
+            expected = sibling.query_rows(sql.format(db=sibling.database))
+            assert got, table
+            assert got == expected, table
+
+    def test_rows_that_do_not_fit_the_columns_are_still_stored(self, store: LedgerStore) -> None:
+        store.ensure_schema()
+        # Rows with different columns (the second leaves source_id to its default), and a
+        # time the columnar form does not read: both go as JSON Lines, as before.
+        uneven = [_row("u1"), {**_row("u2"), "source_id": "src-2"}]
+        assert arrow_table("raw_events", uneven) is None
+        store.insert_rows("raw_events", uneven)
+        odd_time = [{**_row("u3"), "event_time": "2026-11-20T10:00:00Z"}]
+        assert arrow_table("raw_events", odd_time) is None
+        store.insert_rows("raw_events", odd_time)
+        stored = store.query_rows(
+            f"SELECT event_id, source_id, event_time FROM {store.database}.raw_events "
+            "ORDER BY event_id"
+        )
+        assert stored == [
+            {"event_id": "u1", "source_id": "", "event_time": "2026-11-20 10:00:00.123456"},
+            {"event_id": "u2", "source_id": "src-2", "event_time": "2026-11-20 10:00:00.123456"},
+            {"event_id": "u3", "source_id": "", "event_time": "2026-11-20 10:00:00.000000"},
+        ]
+
+    def test_a_null_value_stores_the_column_default_as_json_lines_do(
+        self, store: LedgerStore
+    ) -> None:
+        store.ensure_schema()
+        store.insert_rows("raw_events", [{**_row("n1"), "raw": None, "raw_offset": None}])
+        [row] = store.query_rows(f"SELECT raw, raw_offset FROM {store.database}.raw_events")
+        assert row == {"raw": "", "raw_offset": 0}
 
     def test_schema_is_idempotent(self, store: LedgerStore) -> None:
         store.ensure_schema()
@@ -97,10 +201,19 @@ class TestChdbStore(LedgerStoreContract):
     def store(self, chdb_ledger: ChdbStore) -> Iterator[LedgerStore]:
         yield chdb_ledger.with_database(_database())
 
+    @pytest.fixture
+    def sibling(self, chdb_ledger: ChdbStore) -> Iterator[LedgerStore]:
+        yield chdb_ledger.with_database(_database())
+
 
 class TestClickHouseStoreOverHttp(LedgerStoreContract):
     @pytest.fixture
     def store(self, ledger_http: str) -> Iterator[LedgerStore]:
+        with ClickHouseStore(f"http://writer:{WRITER_PASSWORD}@{ledger_http}", _database()) as s:
+            yield s
+
+    @pytest.fixture
+    def sibling(self, ledger_http: str) -> Iterator[LedgerStore]:
         with ClickHouseStore(f"http://writer:{WRITER_PASSWORD}@{ledger_http}", _database()) as s:
             yield s
 

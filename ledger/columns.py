@@ -1,0 +1,100 @@
+"""Ledger rows as Arrow columns: how inserts reach the engine.
+
+The engine reads an Arrow batch column by column, with no text to parse; the batch is built
+here from the row dicts the builders make, one column at a time, so nothing is encoded per
+row. Each column is typed from its table's definition (``ledger.schema``), so the values a
+query reads back are the ones a JSON Lines insert of the same rows stores: times are the
+builders' ``DateTime64(6, 'UTC')`` text, parsed here as UTC.
+
+Rows that do not fit the table's types (a column the table lacks, rows with different
+columns, a value of another type) get ``None``: the caller inserts those as JSON Lines, as
+before, and the engine judges them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from operator import itemgetter
+from typing import Any
+
+import pyarrow as pa
+
+from ledger.schema import TABLES, column_types
+
+_WRAPPED = re.compile(r"^(LowCardinality|Nullable|Array)\((.*)\)$")
+_DATETIME64 = re.compile(r"^DateTime64\((\d)(?:,\s*'UTC')?\)$")
+_UNITS = {3: "ms", 6: "us", 9: "ns"}
+_SCALARS: dict[str, pa.DataType] = {
+    "String": pa.string(),
+    "Bool": pa.bool_(),
+    "UInt8": pa.uint8(),
+    "UInt16": pa.uint16(),
+    "UInt32": pa.uint32(),
+    "UInt64": pa.uint64(),
+    "Int8": pa.int8(),
+    "Int16": pa.int16(),
+    "Int32": pa.int32(),
+    "Int64": pa.int64(),
+    # Float32 travels as the float64 the row holds: the engine narrows it as it narrows the
+    # number a JSON insert writes.
+    "Float32": pa.float64(),
+    "Float64": pa.float64(),
+}
+# What a value of the wrong type raises while a column is built.
+_MISFITS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+
+
+def arrow_type(ch_type: str) -> pa.DataType | None:
+    """The Arrow type a column of ClickHouse type ``ch_type`` is sent as (``None``: no
+    Arrow form here, the rows go as JSON)."""
+    wrapped = _WRAPPED.match(ch_type)
+    if wrapped is not None:
+        inner = arrow_type(wrapped.group(2))
+        if inner is None or wrapped.group(1) != "Array":
+            return inner
+        return pa.list_(inner)
+    stamp = _DATETIME64.match(ch_type)
+    if stamp is not None:
+        unit = _UNITS.get(int(stamp.group(1)))
+        return pa.timestamp(unit, tz="UTC") if unit else None
+    return _SCALARS.get(ch_type)
+
+
+@cache
+def table_types(table: str) -> dict[str, pa.DataType | None]:
+    return {name: arrow_type(ch) for name, ch in column_types(table).items()}
+
+
+def _column(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(kind):
+        # The builders' text (``kernel.events.ch_ts``), UTC wall-clock time; a zone offset or
+        # another shape fails the cast, and the rows go as JSON.
+        naive = pa.array(values, pa.string()).cast(pa.timestamp(kind.unit))
+        return naive.cast(kind)
+    return pa.array(values, kind)
+
+
+def arrow_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table | None:
+    """``rows`` of ``table`` as one Arrow table with the rows' columns, or ``None`` when they
+    do not fit it (see the module's docstring)."""
+    if not rows or table not in TABLES:
+        return None
+    types = table_types(table)
+    names = list(rows[0])
+    kinds = [types.get(name) for name in names]
+    if not names or any(kind is None for kind in kinds):
+        return None
+    if set(map(len, rows)) != {len(names)}:
+        return None
+    try:
+        # One C loop per column (``map`` over ``itemgetter``), no tuple per row; a row lacking
+        # one of the names raises KeyError (and of the same width, it has the same keys).
+        arrays = [
+            _column(list(map(itemgetter(name), rows)), kind)
+            for name, kind in zip(names, kinds, strict=True)
+        ]
+    except (KeyError, *_MISFITS):
+        return None
+    return pa.Table.from_arrays(arrays, names=names)

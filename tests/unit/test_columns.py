@@ -1,0 +1,64 @@
+"""Ledger rows as Arrow columns (``ledger.columns``): which rows go columnar, and how."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from ledger.columns import arrow_table, arrow_type, table_types
+from ledger.schema import TABLES
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_every_column_of_every_table_has_an_arrow_form(table: str) -> None:
+    assert all(kind is not None for kind in table_types(table).values()), table_types(table)
+
+
+def test_types_follow_the_column_definitions() -> None:
+    assert arrow_type("LowCardinality(String)") == pa.string()
+    assert arrow_type("Array(String)") == pa.list_(pa.string())
+    assert arrow_type("Nullable(Int64)") == pa.int64()
+    assert arrow_type("DateTime64(6, 'UTC')") == pa.timestamp("us", tz="UTC")
+    assert arrow_type("Map(String, String)") is None
+
+
+def _key(key_value: str, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "key_type": "jti", "key_value": key_value, "session_id": "s-1",
+        "first_seen": "2026-11-20 10:00:00.123456", "event_id": "e-1", "version": 3,
+    }  # fmt: skip
+    row.update(changes)
+    return row
+
+
+def test_times_are_read_as_utc_microseconds() -> None:
+    data = arrow_table("session_keys", [_key("AT.1"), _key("AT.2")])
+    assert data is not None
+    assert data.column_names == list(_key("x"))
+    assert (
+        data.column("first_seen").to_pylist()
+        == [datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC)] * 2
+    )
+    assert data.column("version").type == pa.uint64()
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [_key("AT.1"), {**_key("AT.2"), "extra": 1}],  # another column
+        [_key("AT.1", extra=1)],  # a column the table lacks
+        [_key("AT.1"), {k: v for k, v in _key("AT.2").items() if k != "event_id"}],
+        [_key("AT.1", version="three")],  # a value of another type
+        [_key("AT.1", first_seen="2026-11-20T10:00:00+02:00")],  # a time with an offset
+        [_key("AT.1", version=-1)],  # out of the column's range
+    ],
+)
+def test_rows_that_do_not_fit_get_none(rows: list[dict[str, object]]) -> None:
+    assert arrow_table("session_keys", rows) is None
+
+
+def test_no_rows_or_an_unknown_table_get_none() -> None:
+    assert arrow_table("session_keys", []) is None
+    assert arrow_table("no_such_table", [_key("AT.1")]) is None
