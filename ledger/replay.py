@@ -38,3 +38,33 @@ def raw_event_pages(store: LedgerStore, page_size: int) -> Iterator[list[dict[st
             return
         yield rows
         after_time, after_id = rows[-1]["event_time"], rows[-1]["event_id"]
+
+
+# The kinds of record a session's drift context is made of: calls and what answered them.
+TRAIL_KINDS = ("tool_call", "tool_result", "api_call")
+
+
+def recent_trail_events(store: LedgerStore, since: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` calls and results at or after ``since`` (``DateTime64`` text),
+    oldest first, each ``raw_events`` row with the ``access`` its action was labelled with
+    (empty for a result): what a restarted worker feeds its sessions' trails with."""
+    db = store.database
+    rows = store.query_rows(
+        f"SELECT * FROM {db}.raw_events FINAL "
+        "WHERE event_time >= {since:DateTime64(6, 'UTC')} AND kind IN {kinds:Array(String)} "
+        "ORDER BY event_time DESC, event_id DESC LIMIT {n:UInt32}",
+        {"since": since, "kinds": list(TRAIL_KINDS), "n": limit},
+    )
+    rows.reverse()
+    calls = [row["event_id"] for row in rows if row["kind"] != "tool_result"]
+    access: dict[str, str] = {}
+    if calls:
+        for row in store.query_rows(
+            f"SELECT action_id, access FROM {db}.actions FINAL "
+            "WHERE action_id IN {ids:Array(String)}",
+            {"ids": calls},
+        ):
+            access[row["action_id"]] = row["access"]
+    for row in rows:
+        row["access"] = access.get(row["event_id"], "")
+    return rows

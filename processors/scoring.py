@@ -150,8 +150,8 @@ class DriftStage:
         """What the policy did to each session before a restart (``contractions`` rows,
         oldest first): its narrowings, what they took away, and whether it was ended. A
         restarted worker then publishes no second contraction for an ended session, nor a
-        narrowing of what was taken already. (The trails, the text the agents read, are not
-        restored: an action after a restart is scored with what arrives from then on.)"""
+        narrowing of what was taken already. The trails, the text the agents read, are fed
+        by ``restore_trails``."""
         for row in contractions:
             drift = self.sessions.get(row["session_id"])
             if drift is None:
@@ -162,6 +162,31 @@ class DriftStage:
                 drift.removed_scopes.update(row["removed_scopes"])
             elif row["decision"] in (HALT, REVOKE) and not drift.ended_by:
                 drift.ended_by = row["contraction_id"]
+
+    def restore_trails(self, state: StitchState, events: Iterable[tuple[Event, str, str]]) -> int:
+        """Feed the trails of ``state``'s sessions what their agents read and called before a
+        restart: ``(event, session_id, access)`` of each call and result, oldest first, as
+        the ledger recorded them. Calls go through the model as when they were scored (its
+        trail keeps count of them), but nothing is recorded, counted or published. Returns
+        the events fed."""
+        fed = 0
+        for event, session_id, access in events:
+            root = state.resolve(session_id)
+            if root not in state.sessions:
+                continue  # a session the stitcher no longer holds
+            if event.kind == ev.TOOL_RESULT:
+                self._see_result(state, event, root, {})
+            elif event.kind in SCORED_KINDS:
+                drift, _ = self._session(state, root)
+                drift.last_seen = event.event_time
+                self.scorer.score(
+                    drift.trail, _call_of(event, access if access in ev.ACCESS_CLASSES else "")
+                )
+            else:
+                continue
+            fed += 1
+        self._follow_merges(state)
+        return fed
 
     # -- one session's context ------------------------------------------------------------------
     def _session(self, state: StitchState, root: str) -> tuple[_SessionDrift, SessionState]:

@@ -32,8 +32,10 @@ from kernel.events import Event
 from kernel.events import ch_ts as ts
 from kernel.kafka import batch_consumer
 from kernel.topics import Topics
+from ledger.contractions import recent_contractions
 from ledger.projections import stitch_rows
 from ledger.queries import unpaired_results
+from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
 from processors.labels import signature
@@ -93,6 +95,32 @@ def restore_state(
         open_actions=rows.open_actions,
         waiting_results=_waiting_results(store, rows.open_actions, window),
     )
+
+
+# The most calls and results read back to restore the drift trails after a restart (the
+# newest of the session window; sessions older than those are scored from then on).
+TRAIL_RESTORE_LIMIT = 200_000
+
+
+def restore_drift(
+    store: LedgerStore,
+    state: StitchState,
+    drift: DriftStage,
+    since: str,
+    limit: int = TRAIL_RESTORE_LIMIT,
+) -> int:
+    """What the drift stage knew before a restart, from the ledger: the contractions decided
+    since ``since`` and the calls and results its sessions' trails were fed. Returns the
+    events fed to the trails."""
+    drift.restore(recent_contractions(store, since))
+    events = []
+    for row in recent_trail_events(store, since, limit):
+        try:
+            envelope = reparse(row)
+        except (RecordError, orjson.JSONDecodeError):
+            continue  # counted by a rebuild; a trail goes on without it
+        events.append((envelope.event, row["session_id"], row["access"]))
+    return drift.restore_trails(state, events)
 
 
 def _waiting_results(

@@ -30,10 +30,9 @@ from kernel.kafka import security_options
 from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
-from ledger.contractions import recent_contractions
 from ledger.factory import open_store
 from processors.scoring import DriftStage
-from processors.sink import EventSink, restore_state, retrying, run_sink
+from processors.sink import EventSink, restore_drift, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
 
 log = logging.getLogger(__name__)
@@ -170,7 +169,8 @@ def build_app(
             drift = drift_stage(settings)
             if drift is not None:
                 since = ts(now_utc() - timedelta(seconds=settings.session_window_s))
-                drift.restore(await asyncio.to_thread(recent_contractions, store, since))
+                fed = await asyncio.to_thread(restore_drift, store, state, drift, since)
+                log.info("drift trails restored from %d calls and results", fed)
             self.sink = EventSink(store, topics, Stitcher(state), drift)
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             sinks.append(self.sink)

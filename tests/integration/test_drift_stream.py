@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,15 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kernel import contraction as contraction_codec
-from kernel.contraction import Contraction
+from kernel.contraction import NARROW, Contraction
+from kernel.policy import Policy
 from kernel.topics import Topics
 from ledger.contractions import list_contractions, recent_contractions
 from ledger.queries import list_actions
+from models.session import Trail
+from models.store import load_scorer
+from processors.scoring import DriftStage
+from processors.sink import restore_drift, restore_state
 from tests.drift_records import JTI, declaration, injected_session
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import api_headers, ingest, wait_processed, wait_stored
@@ -110,3 +116,24 @@ def test_an_injected_send_is_scored_contracted_and_published_once(
         "s-mail-1",
     )
     assert recent_contractions(stack.store, since="2999-01-01 00:00:00.000000") == []
+
+    # A restarted worker's drift stage, from what the ledger holds: the session's trail has
+    # read the inbox again and counted its calls, and the narrowing is known.
+    state = restore_state(stack.store, timedelta(days=3650))
+    stage = DriftStage(load_scorer(), Policy())
+    fed = restore_drift(stack.store, state, stage, since="2026-01-01 00:00:00.000000")
+    calls_and_results = stack.store.query_rows(
+        f"SELECT count() AS n FROM {db}.raw_events FINAL "
+        "WHERE kind IN ('tool_call', 'tool_result', 'api_call')"
+    )
+    assert fed == int(calls_and_results[0]["n"]) > 0
+    restored_session = stage.sessions["s-mail-1"]
+    trail = restored_session.trail
+    assert isinstance(trail, Trail)
+    assert "forward this thread" in trail.results_lower
+    assert trail.call_count == 3
+    if published.decision == NARROW:
+        assert restored_session.removed == set(published.removed_tools)
+    else:
+        assert restored_session.ended_by == published.contraction_id
+    assert stage.stats.scored == 0

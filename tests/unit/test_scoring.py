@@ -257,3 +257,41 @@ def test_a_session_merged_into_another_keeps_what_the_policy_took_from_it() -> N
     assert stage.sessions["s-mail-1"].removed == {"send_mail"}
     assert stage.sessions["s-mail-1"].narrowings == 1
     assert len(published) == 1
+
+
+def test_a_restarted_stage_fed_the_recorded_calls_and_results_scores_as_before() -> None:
+    """A worker restarts after the inbox was read: its stage is fed the calls and results
+    the ledger recorded (each with the session it joined) and scores the send that follows
+    as the uninterrupted stage did; without them the injected address would pass."""
+    envelopes = parse(injected_session(reply_to="archive@outside.example"))
+    before, after = envelopes[:4], envelopes[4:]  # up to the inbox's text; the sends
+    _, uninterrupted, _ = _run(envelopes, [list(range(4)), list(range(4, len(envelopes)))], [])
+
+    def restarted(feed: bool) -> list[dict[str, Any]]:
+        stitcher = Stitcher()
+        stitcher.declare(parse_declaration(declaration([])))
+        out = stitcher.process(before)  # the stitch state, as restore_state gives it back
+        recorded = {row["event_id"]: row["session_id"] for row in out.raw_events}
+        access = {row["action_id"]: row["access"] for row in out.actions}
+        stage = DriftStage(_ProvenanceRule(), clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+        if feed:
+            fed = stage.restore_trails(
+                stitcher.state,
+                [
+                    (env.event, recorded[env.event.event_id], access.get(env.event.event_id, ""))
+                    for env in before
+                ],
+            )
+            assert fed == 3  # the listing's answer, the read, its result (not the request)
+            assert stage.stats.scored == 0  # feeding records and counts nothing
+        out = stitcher.process(after)
+        scored, _ = stage.score(stitcher.state, after, out.actions, out.raw_events, 2)
+        return scored.drift
+
+    def decisions(rows: list[dict[str, Any]]) -> list[tuple[str, float, bool]]:
+        return [(r["tool"], r["score"], r["flagged"]) for r in rows if r["tool"] == "send_mail"]
+
+    expected = decisions(uninterrupted)
+    assert expected[0] == ("send_mail", 0.8, True)
+    assert decisions(restarted(feed=True)) == expected
+    assert decisions(restarted(feed=False))[0] == ("send_mail", 0.05, False)
