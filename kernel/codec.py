@@ -189,11 +189,34 @@ def _symbols(schema: Any, field: str) -> dict[str, bytes]:
 
 @cache
 def _fast_layout() -> tuple[dict[str, bytes], dict[str, bytes]] | None:
-    """The enum symbols' encodings, or ``None`` when the current schema is not ``_LAYOUT``."""
+    """The enum symbols' encodings, or ``None`` when the current schema is not ``_LAYOUT``:
+    its fields are checked by name, and their types by writing two probe events both ways."""
     schema = load_schema(CURRENT_VERSION)
     if [item["name"] for item in schema["fields"]] != _LAYOUT:
         return None
-    return _symbols(schema, "kind"), _symbols(schema, "outcome")
+    layout = _symbols(schema, "kind"), _symbols(schema, "outcome")
+    kinds, outcomes = (list(symbols) for symbols in layout)
+    when = datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=UTC)
+    bare = Event("id", "src", kinds[-1], when, "op", "pos", "{}")
+    full = Event(
+        *("é", "s", kinds[0], when, "o", "p", "r", "p1", "p2", "c", "a", "v", "i", "s", "r"),
+        outcome=outcomes[-1],
+        outcome_detail="d",
+        intent="n",
+        scopes=["x", "y"],
+        keys=[("k", "v")],
+        attributes={"a": "b"},
+        source_id="id",
+    )
+    for event, ref in ((bare, None), (full, ("t", 3, 300))):
+        probe = EventEncoder(when, "batch", layout)
+        try:
+            written = probe._write(event, ref, *layout)  # not encode(): it falls back
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+        if written != encode(Envelope(event, when, "batch", ref)):
+            return None
+    return layout
 
 
 class EventEncoder:
@@ -205,10 +228,15 @@ class EventEncoder:
 
     __slots__ = ("_batch", "_ingest_batch", "_ingested", "_ingested_at", "_layout")
 
-    def __init__(self, ingested_at: datetime, ingest_batch: str = "") -> None:
+    def __init__(
+        self,
+        ingested_at: datetime,
+        ingest_batch: str = "",
+        layout: tuple[dict[str, bytes], dict[str, bytes]] | None = None,
+    ) -> None:
         self._ingested_at = ingested_at
         self._ingest_batch = ingest_batch
-        self._layout = _fast_layout()
+        self._layout = layout or _fast_layout()
         self._ingested = b""
         self._batch = b""
         if self._layout is not None and ingested_at.tzinfo is not None:

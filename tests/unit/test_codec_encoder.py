@@ -111,3 +111,23 @@ def test_shapes_outside_the_layout_are_written_by_fastavro() -> None:
     ref = ("ledger.raw.mcp", 1, 2)
     fast = EventEncoder(INGESTED, "b").encode(event, ref)
     assert fast == encode(Envelope(event, INGESTED, "b", ref))
+
+
+def test_a_schema_whose_types_differ_from_the_layout_is_written_by_fastavro(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schema = orjson.loads(orjson.dumps(codec.load_schema()))
+    for item in schema["fields"]:
+        if item["name"] == "source_id":
+            item["type"] = ["null", "string"]  # same names, another type
+    monkeypatch.setattr(codec, "load_schema", lambda version=2: schema)
+    codec._fast_layout.cache_clear()
+    try:
+        assert codec._fast_layout() is None
+        event = full_envelope().event
+        written = EventEncoder(INGESTED, "b").encode(event, None)
+        assert written == encode(Envelope(event, INGESTED, "b", None))
+    finally:
+        monkeypatch.undo()
+        codec._fast_layout.cache_clear()
+    assert codec._fast_layout() is not None
