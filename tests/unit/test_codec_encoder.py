@@ -4,9 +4,11 @@ for every event, and fastavro's own answer for anything its layout does not expe
 from __future__ import annotations
 
 import dataclasses
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import fastavro
 import orjson
 import pytest
 
@@ -131,3 +133,15 @@ def test_a_schema_whose_types_differ_from_the_layout_is_written_by_fastavro(
         monkeypatch.undo()
         codec._fast_layout.cache_clear()
     assert codec._fast_layout() is not None
+
+
+LONGS = [0, 1, -1, 63, 64, -64, -65, 2**48 - 1, 2**48, -(2**48), -(2**48) - 1, 2**55 - 1]
+LONGS += [2**55, -(2**55), -(2**55) - 1, 2**62, 2**63 - 1, -(2**63), 1_795_165_220_000_000]
+LONGS += [-2_208_988_800_000_000, 10_413_791_999_000_000]  # 1900 and 2299 in microseconds
+
+
+@pytest.mark.parametrize("value", LONGS)
+def test_a_long_is_written_as_fastavro_writes_it(value: int) -> None:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, "long", value)
+    assert codec._varint(value) == buf.getvalue()
