@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -114,6 +115,12 @@ def _epoch(value: Any) -> str | None:
     """A JWT NumericDate as ISO 8601 UTC; anything else is absent."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    return _epoch_text(value)
+
+
+@lru_cache(maxsize=8_192, typed=True)
+def _epoch_text(value: float) -> str | None:
+    # A token's iat and exp come back on every call made with it.
     try:
         return datetime.fromtimestamp(value, UTC).isoformat()
     except (OverflowError, OSError, ValueError):

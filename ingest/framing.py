@@ -80,12 +80,16 @@ def _expand(source: Source, value: Any, position: str) -> Iterator[Framed | Unfr
         return
     inner = source.unwrap(value)
     if inner is not None:
-        for i, item in enumerate(inner):
-            record, raw = _prepare(item)
-            yield Framed(f"{position}[{i}]", record, raw)
+        yield from _unwrapped(inner, position)
         return
     record, raw = _prepare(value)
     yield Framed(position, record, raw)
+
+
+def _unwrapped(inner: list[Any], position: str) -> Iterator[Framed]:
+    for i, item in enumerate(inner):
+        record, raw = _prepare(item)
+        yield Framed(f"{position}[{i}]", record, raw)
 
 
 def frame_value(source: Source, value: Any, name: str) -> Iterator[Framed | Unframed]:
@@ -134,9 +138,28 @@ def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Fra
     offset = len(head) - 1
     for number, line in enumerate([first], start=offset + 1):
         yield from _frame_line(source, line, f"{name}:{number}")
+    # The hot path: what _frame_line does, inline for the common line (one JSON object that
+    # wraps no records), without two generators a line.
+    loads = orjson.loads
+    unwrap = source.unwrap
     for number, line in enumerate(iterator, start=offset + 2):
-        if line.strip():
+        if not line.strip():
+            continue
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError:
             yield from _frame_line(source, line, f"{name}:{number}")
+            continue
+        position = f"{name}:{number}"
+        if isinstance(value, list):
+            yield from _expand(source, value, position)
+            continue
+        inner = unwrap(value)
+        if inner is not None:
+            yield from _unwrapped(inner, position)
+            continue
+        value = redact(value)
+        yield Framed(position, value, canonical_json(value))
 
 
 def _looks_like_json_lines(text: str, sample: int = 50) -> bool:

@@ -118,13 +118,14 @@ async def produce(
             [(partition_key(p.events), p.framed.raw.encode()) for p in parsed],
             message_headers=[p.headers for p in parsed],
         )
-        ingested_at = now_utc()
+        encode = codec.EventEncoder(now_utc(), ingest_batch).encode
         events: list[tuple[bytes | None, bytes]] = []
+        add = events.append
         for p, (partition, offset) in zip(parsed, placed, strict=True):
             ref = (raw_topic, partition, offset)
             for event in p.events:
-                env = codec.Envelope(event, ingested_at, ingest_batch, ref)
-                events.append((partition_key([event]), codec.encode(env)))
+                keys = event.keys
+                add((keys[0][1].encode() if keys else None, encode(event, ref)))
         await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
         if on_progress is not None:
             on_progress(len(block))

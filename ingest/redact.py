@@ -110,14 +110,23 @@ def _scrubbed_claims(token: str, generation: int) -> bytes | None:
 
 
 def _replacement(secret: str, scheme: str | None) -> dict[str, Any]:
+    # A copy each time, from the JSON text: records never share objects.
+    described: dict[str, Any] = orjson.loads(_replacement_json(secret, scheme, key_generation()))
+    return described
+
+
+@lru_cache(maxsize=16_384)
+def _replacement_json(secret: str, scheme: str | None, generation: int) -> bytes:
+    # An agent presents the same token on every call of a session: its replacement is built
+    # once (per key generation, as for the claims) and copied from its JSON text after that.
     described: dict[str, Any] = {"redacted": True, "fingerprint": fingerprint(secret)}
     if secret.count(".") == 2:
-        claims = _scrubbed_claims(secret, key_generation())
+        claims = _scrubbed_claims(secret, generation)
         if claims is not None:
-            described["claims"] = orjson.loads(claims)  # a copy: records never share objects
+            described["claims"] = orjson.loads(claims)
     if scheme:
         described["scheme"] = scheme
-    return described
+    return orjson.dumps(described)
 
 
 # Strings already scanned and found clean: log values repeat (event types, user agents, ARNs,
