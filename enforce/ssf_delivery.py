@@ -248,6 +248,10 @@ class PollRequest:
     set_errs: Mapping[str, Mapping[str, str]] | None = None
 
 
+# SETs a poll stream keeps waiting for its receiver; beyond, the oldest are let go.
+MAX_POLL_PENDING = 10_000
+
+
 class PollStream:
     """A poll receiver's SETs: each handed out until acknowledged (or reported in
     ``setErrs``), oldest first."""
@@ -264,9 +268,26 @@ class PollStream:
     def waiting(self) -> int:
         return len(self._pending)
 
-    def add(self, item: OutgoingSet) -> None:
+    def add(self, item: OutgoingSet) -> list[OutgoingSet]:
+        """Queue ``item``; returns the oldest SETs let go to keep at most
+        ``MAX_POLL_PENDING`` waiting (a receiver that stopped polling would otherwise hold
+        every contraction from then on), marked failed with why."""
         self._pending[item.jti] = item
         self._arrived.set()
+        dropped = []
+        while len(self._pending) > MAX_POLL_PENDING:
+            oldest = self._pending.pop(next(iter(self._pending)))
+            oldest.state = FAILED
+            oldest.last_error = f"not polled: {MAX_POLL_PENDING} newer SETs were waiting"
+            dropped.append(oldest)
+        if dropped:
+            log.warning(
+                "poll stream %s: %d SET(s) let go unpolled (%d waiting)",
+                self.receiver.name,
+                len(dropped),
+                MAX_POLL_PENDING,
+            )
+        return dropped
 
     def close(self) -> None:
         """Answer the long polls waiting now, and every poll from now on, at once."""

@@ -147,9 +147,12 @@ class Transmitter:
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Offer again what the outbox holds pending, then start the push streams."""
+        dropped: list[OutgoingSet] = []
         for item in await self.outbox.open_sets():
             self._remember(item.stream, item.contraction_id)
-            self._offer(item)
+            dropped += self._offer(item)
+        if dropped:
+            await self.outbox.write(dropped)
         self._tasks = [
             asyncio.create_task(stream.run(), name=f"ssf-push-{name}")
             for name, stream in self.push_streams.items()
@@ -171,13 +174,15 @@ class Transmitter:
         if len(self._known) > KNOWN_IN_MEMORY:
             self._known.popitem(last=False)
 
-    def _offer(self, item: OutgoingSet) -> None:
+    def _offer(self, item: OutgoingSet) -> list[OutgoingSet]:
+        """Hand ``item`` to its stream; returns the SETs a full poll queue let go."""
         if item.stream in self.push_streams:
             self.push_streams[item.stream].add(item)
         elif item.stream in self.poll_streams:
-            self.poll_streams[item.stream].add(item)
+            return self.poll_streams[item.stream].add(item)
         else:  # a receiver since removed from the settings: its SETs stay in the outbox
             log.info("SET %s is for stream %s, no longer configured", item.jti, item.stream)
+        return []
 
     async def accept(self, contractions: Sequence[Contraction], now: datetime | None = None) -> int:
         """Sign a SET for each stream and contraction new to it, keep them all in the outbox,
@@ -198,9 +203,12 @@ class Transmitter:
                 ]
             if made:
                 await self.outbox.write(made)
+            dropped: list[OutgoingSet] = []
             for item in made:
                 self._remember(item.stream, item.contraction_id)
-                self._offer(item)
+                dropped += self._offer(item)
+            if dropped:
+                await self.outbox.write(dropped)
             return len(made)
 
     def _sign(self, receiver: SsfReceiver, c: Contraction, now: datetime) -> OutgoingSet:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from enforce import ssf_delivery
 from enforce.ssf import SetSigner, set_jti, signing_key, verify_set
 from enforce.ssf_delivery import (
     OutgoingSet,
@@ -330,3 +331,32 @@ def test_a_message_that_is_no_contraction_is_passed_over() -> None:
         Message("ledger.contractions", 0, 8, codec.encode(good)),
     ]
     assert decode_batch(batch) == [good]
+
+
+def test_a_receiver_that_stops_polling_holds_at_most_the_newest_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ssf_delivery, "MAX_POLL_PENDING", 3)
+
+    async def scenario() -> None:
+        outbox = MemoryOutbox()
+        tx = transmitter(tmp_path, ScriptedReceiver(), outbox, receivers=(POLL,))
+        await tx.start()
+        batch = [contraction(cause_action_id=f"act-{n}") for n in range(5)]
+        assert await tx.accept(batch) == 5
+        jtis = [set_jti(c.contraction_id, "broker") for c in batch]
+        # The two oldest are let go, kept in the outbox as failed with why; the newest wait.
+        for c in batch[:2]:
+            item = outbox.rows[("broker", c.contraction_id)]
+            assert item.state == FAILED and item.last_error.startswith("not polled")
+        waiting = await tx.poll("broker", PollRequest(max_events=10, return_immediately=True))
+        assert list(waiting["sets"]) == jtis[2:]
+        # After a restart the outbox offers only what is still pending.
+        again = transmitter(tmp_path, ScriptedReceiver(), outbox, receivers=(POLL,))
+        await again.start()
+        offered = await again.poll("broker", PollRequest(max_events=10, return_immediately=True))
+        assert list(offered["sets"]) == jtis[2:]
+        await tx.stop()
+        await again.stop()
+
+    run(scenario())
