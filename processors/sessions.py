@@ -170,9 +170,12 @@ class RpcResult:
     event: Event
     request: str = ""  # event id of the request it answers, "" while waiting
     order: tuple[datetime, str] = field(init=False)  # event time, then event id
+    # Its ``Mcp-Session-Id`` keys, which name the session it belongs to (pairing asks often).
+    session_keys: tuple[tuple[str, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.order = (self.event.event_time, self.event.event_id)
+        self.session_keys = tuple(k for k in self.event.keys if k[0] == ev.KEY_MCP_SESSION)
 
 
 @dataclass(slots=True)
@@ -202,9 +205,18 @@ class RpcGroup:
 
     def results_from(self, order: tuple[datetime, str], *, after: bool = False) -> list[RpcResult]:
         """The results at or after ``order`` (strictly after with ``after``), in order."""
+        results = self.results
+        return [results[result_id] for _, result_id in self.entries_from(order, after=after)]
+
+    def entries_from(
+        self, order: tuple[datetime, str], *, after: bool = False
+    ) -> list[tuple[tuple[datetime, str], str]]:
+        """The ``ordered`` entries (order, result id) at or after ``order`` (strictly after
+        with ``after``)."""
+        ordered = self.ordered
         bound = (order, "\U0010ffff") if after else (order, "")
-        start = bisect_right(self.ordered, bound) if after else bisect_left(self.ordered, bound)
-        return [self.results[result_id] for _, result_id in self.ordered[start:]]
+        start = bisect_right(ordered, bound) if after else bisect_left(ordered, bound)
+        return ordered[start:]
 
     def hold(self, request: RpcRequest) -> None:
         self.requests[request.event_id] = request
