@@ -136,8 +136,8 @@ def _nearest(
                 before, before_key = request, order
             if (
                 home is not None
-                and resolve(request.session_id) == home
                 and (home_before is None or order > home_before_key)
+                and resolve(request.session_id) == home
             ):
                 home_before, home_before_key = request, order
         else:
@@ -145,8 +145,8 @@ def _nearest(
                 after, after_key = request, order
             if (
                 home is not None
-                and resolve(request.session_id) == home
                 and (home_after is None or order < home_after_key)
+                and resolve(request.session_id) == home
             ):
                 home_after, home_after_key = request, order
     if home_before is not None or home_after is not None:
