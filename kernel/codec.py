@@ -137,17 +137,26 @@ def decode(data: bytes, writer_version: int = CURRENT_VERSION) -> Envelope:
     return from_record(record)  # type: ignore[arg-type]
 
 
+_VERSIONS: dict[bytes, int] = {}  # header value -> version, as read once
+
+
 def writer_version(headers: list[tuple[str, bytes]] | None) -> int:
     for name, value in headers or ():
         if name == SCHEMA_HEADER:
+            known = _VERSIONS.get(value)
+            if known is not None:
+                return known
             try:
                 text = value.decode()
             except UnicodeDecodeError:
                 raise RecordError(f"{SCHEMA_HEADER} header is not UTF-8: {value!r}") from None
             try:
-                return int(text.rsplit(".v", 1)[1])
+                version = int(text.rsplit(".v", 1)[1])
             except (IndexError, ValueError):
                 raise RecordError(f"bad {SCHEMA_HEADER} header {text!r}") from None
+            if len(_VERSIONS) < 64:
+                _VERSIONS[bytes(value)] = version
+            return version
     return CURRENT_VERSION
 
 
