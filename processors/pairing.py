@@ -13,7 +13,6 @@ nothing waits (and is stored with no session) until its request arrives.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
 
 from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState
 
@@ -98,14 +97,13 @@ def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> li
     while True:
         # Free at its place: the open requests, and those held by later results (answered,
         # so never open: the two do not overlap and need no union).
-        results = group.results
-        held = (
-            results[result_id].request
-            for _, result_id in group.entries_from(current.order, after=True)
-            if results[result_id].request
-        )
-        free = chain(group.open, held)
-        chosen = _nearest(state, (group.requests[i] for i in free), current)
+        results, requests = group.results, group.requests
+        free = [requests[request_id] for request_id in group.open]
+        for _, result_id in group.entries_from(current.order, after=True):
+            request_id = results[result_id].request
+            if request_id:
+                free.append(requests[request_id])
+        chosen = _nearest(state, free, current)
         if chosen is None:
             if current.request:  # its request was taken, and nothing is left for it
                 changes.append((current.event.event_id, current.request, ""))
