@@ -44,10 +44,17 @@ def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> lis
     but an unsettled one may take the request, and pass back a spare from earlier on."""
     start = (request.at, request.event_id)
     results, requests = group.results, group.requests
-    for result_id in group.unsettled:
-        order = results[result_id].order
-        if order < start:
-            start = order
+    unsettled = group.unsettled
+    if len(unsettled) * 4 < len(group.ordered):
+        for result_id in unsettled:
+            order = results[result_id].order
+            if order < start:
+                start = order
+    elif unsettled:  # most results are unsettled: the first in order is one of the first
+        for order, result_id in group.ordered:
+            if result_id in unsettled:
+                start = min(start, order)
+                break
     spare = request
     spare_root = ""  # the spare's session, once a result with a home asks for it
     changes: list[Change] = []
