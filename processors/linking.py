@@ -181,6 +181,7 @@ def merge(
     moved += state.members.pop(other, [])
     for alias, key_type, key_value, merged_by in moved:
         state.aliases[alias] = root
+        state.note_alias(alias)
         out.session_aliases.append(
             session_alias_row(
                 alias,

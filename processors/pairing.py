@@ -13,10 +13,7 @@ nothing waits (and is stored with no session) until its request arrives.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import chain
 
-from kernel import events as ev
-from kernel.events import Event
 from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState
 
 # (result id, request it leaves or "", request it now answers or "")
@@ -46,41 +43,54 @@ def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> lis
     (``is_unsettled``) answers a request before itself that it prefers to any later one,
     but an unsettled one may take the request, and pass back a spare from earlier on."""
     start = (request.at, request.event_id)
-    for result_id in group.unsettled:
-        order = group.results[result_id].order
-        if order < start:
-            start = order
-    spare = request
-    changes: list[Change] = []
-    for result in group.results_from(start):
-        current = group.requests.get(result.request) if result.request else None
-        if _prefers(state, result, spare, current):
-            changes.append((result.event.event_id, result.request, spare.event_id))
-            if current is None:
+    results, requests = group.results, group.requests
+    unsettled = group.unsettled
+    if len(unsettled) * 4 < len(group.ordered):
+        for result_id in unsettled:
+            order = results[result_id].order
+            if order < start:
+                start = order
+    elif unsettled:  # most results are unsettled: the first in order is one of the first
+        for order, result_id in group.ordered:
+            if result_id in unsettled:
+                start = min(start, order)
                 break
-            spare = current
+    spare = request
+    spare_root = ""  # the spare's session, once a result with a home asks for it
+    changes: list[Change] = []
+    for _, result_id in group.entries_from(start):
+        result = results[result_id]
+        current = requests.get(result.request) if result.request else None
+        if current is not None:
+            # Whether it answers the spare rather than its current request (the module's
+            # rule: its own session's requests first, then the nearest before it, else the
+            # earliest after), written out: the walk asks it of every result from the start.
+            home = _home_session(state, result) if result.session_keys else None
+            if home is not None:
+                if not spare_root:
+                    spare_root = state.resolve(spare.session_id)
+                spare_home = spare_root == home
+                if spare_home != (state.resolve(current.session_id) == home):
+                    if not spare_home:
+                        continue
+                    changes.append((result_id, result.request, spare.event_id))
+                    spare, spare_root = current, ""
+                    continue
+            at = result.event.event_time
+            spare_before = spare.at <= at
+            if spare_before != (current.at <= at):
+                if not spare_before:
+                    continue
+            elif spare_before:
+                if (spare.at, spare.event_id) <= (current.at, current.event_id):
+                    continue
+            elif (spare.at, spare.event_id) >= (current.at, current.event_id):
+                continue
+        changes.append((result_id, result.request, spare.event_id))
+        if current is None:
+            break
+        spare, spare_root = current, ""
     return changes
-
-
-def _prefers(
-    state: StitchState, result: RpcResult, spare: RpcRequest, current: RpcRequest | None
-) -> bool:
-    """Whether ``result`` answers ``spare`` rather than ``current`` (the module's rule: its
-    own session's requests first, then the nearest before it, else the earliest after)."""
-    if current is None:
-        return True
-    home = _home_session(state, result.event)
-    if home is not None:
-        spare_home = state.resolve(spare.session_id) == home
-        current_home = state.resolve(current.session_id) == home
-        if spare_home != current_home:
-            return spare_home
-    at = result.event.event_time
-    spare_before, current_before = spare.at <= at, current.at <= at
-    if spare_before != current_before:
-        return spare_before
-    spare_key, current_key = (spare.at, spare.event_id), (current.at, current.event_id)
-    return spare_key > current_key if spare_before else spare_key < current_key
 
 
 def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> list[Change]:
@@ -94,9 +104,13 @@ def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> li
     while True:
         # Free at its place: the open requests, and those held by later results (answered,
         # so never open: the two do not overlap and need no union).
-        held = (r.request for r in group.results_from(current.order, after=True) if r.request)
-        free = chain(group.open, held)
-        chosen = _nearest(state, (group.requests[i] for i in free), current)
+        results, requests = group.results, group.requests
+        free = [requests[request_id] for request_id in group.open]
+        for _, result_id in group.entries_from(current.order, after=True):
+            request_id = results[result_id].request
+            if request_id:
+                free.append(requests[request_id])
+        chosen = _nearest(state, free, current)
         if chosen is None:
             if current.request:  # its request was taken, and nothing is left for it
                 changes.append((current.event.event_id, current.request, ""))
@@ -113,33 +127,44 @@ def _nearest(
     """The request ``result`` takes among ``requests`` (the module's rule), in one pass
     without sorting them: the nearest at or before it, else the earliest after it, among
     those of the session its header names when there are any, else among all."""
-    home = _home_session(state, result.event)
+    home = _home_session(state, result)
     at = result.event.event_time
-    # (before, after) for the home session's requests, then for every request.
-    best: list[list[RpcRequest | None]] = [[None, None], [None, None]]
+    # The nearest before and the earliest after, among the home session's requests and
+    # among all, each with its (time, event id) order.
+    home_before = home_after = before = after = None
+    home_before_key = home_after_key = before_key = after_key = (at, "")
+    resolve = state.resolve
     for request in requests:
         order = (request.at, request.event_id)
-        tiers = (0, 1) if home is not None and state.resolve(request.session_id) == home else (1,)
-        for tier in tiers:
-            before, after = best[tier]
-            if request.at <= at:
-                if before is None or order > (before.at, before.event_id):
-                    best[tier][0] = request
-            elif after is None or order < (after.at, after.event_id):
-                best[tier][1] = request
-    for before, after in best:
-        if before is not None or after is not None:
-            return before if before is not None else after
-    return None
+        if request.at <= at:
+            if before is None or order > before_key:
+                before, before_key = request, order
+            if (
+                home is not None
+                and (home_before is None or order > home_before_key)
+                and resolve(request.session_id) == home
+            ):
+                home_before, home_before_key = request, order
+        else:
+            if after is None or order < after_key:
+                after, after_key = request, order
+            if (
+                home is not None
+                and (home_after is None or order < home_after_key)
+                and resolve(request.session_id) == home
+            ):
+                home_after, home_after_key = request, order
+    if home_before is not None or home_after is not None:
+        return home_before if home_before is not None else home_after
+    return before if before is not None else after
 
 
-def _home_session(state: StitchState, event: Event) -> str | None:
+def _home_session(state: StitchState, result: RpcResult) -> str | None:
     """The session the result's own ``Mcp-Session-Id`` leads to, if it has one we know."""
-    for key in event.keys:
-        if key[0] == ev.KEY_MCP_SESSION:
-            sid = state.key_index.get(key)
-            if sid is not None:
-                return state.resolve(sid)
+    for key in result.session_keys:
+        sid = state.key_index.get(key)
+        if sid is not None:
+            return state.resolve(sid)
     return None
 
 
@@ -153,7 +178,7 @@ def is_unsettled(state: StitchState, group: RpcGroup, result: RpcResult) -> bool
     request = group.requests.get(result.request)
     if request is None or request.at > result.event.event_time:
         return True  # answers a request after it: one arriving in between is nearer
-    if not any(key[0] == ev.KEY_MCP_SESSION for key in result.event.keys):
+    if not result.session_keys:
         return False
-    home = _home_session(state, result.event)
+    home = _home_session(state, result)
     return home is None or state.resolve(request.session_id) != home

@@ -102,6 +102,8 @@ class DriftStage:
         self.max_sessions = max_sessions
         self.sessions: dict[str, _SessionDrift] = {}
         self.stats = ScoringStats()
+        # The stitch state, and its merge count, when every session here was last a root.
+        self._followed: tuple[StitchState | None, int] = (None, 0)
 
     def score(
         self,
@@ -162,6 +164,7 @@ class DriftStage:
                 drift.removed_scopes.update(row["removed_scopes"])
             elif row["decision"] in (HALT, REVOKE) and not drift.ended_by:
                 drift.ended_by = row["contraction_id"]
+        self._followed = (None, 0)  # those ids may have merged before the restart
 
     def restore_trails(self, state: StitchState, events: Iterable[tuple[Event, str, str]]) -> int:
         """Feed the trails of ``state``'s sessions what their agents read and called before a
@@ -314,6 +317,14 @@ class DriftStage:
         return contraction
 
     def _follow_merges(self, state: StitchState) -> None:
+        followed, count = self._followed
+        if followed is state:
+            # Every session here was a root then; only a merge since makes one an alias.
+            merged = state.merged_since(count)
+            if merged is not None and not any(sid in self.sessions for sid in merged):
+                self._followed = (state, state.merge_count)
+                return
+        self._followed = (state, state.merge_count)
         for sid in [s for s in self.sessions if state.resolve(s) != s]:
             drift = self.sessions.pop(sid)
             survivor = self.sessions.setdefault(state.resolve(sid), drift)

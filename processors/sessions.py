@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, Final
 
 from ingest.base import parse_time
@@ -25,6 +27,7 @@ from processors.labels import ActionFacts, Intent, SessionContext, agent_name
 # Who may state a session's intent, most authoritative first: the declarer, the token
 # service (transaction-token purpose), then the agent's own client and its spans.
 INTENT_RANK: Final = {source: rank for rank, source in enumerate(INTENT_SOURCES)}
+MERGE_LOG: Final = 10_000  # merges remembered for ``StitchState.merged_since``
 
 
 def new_session_id(first_key: str) -> str:
@@ -170,9 +173,12 @@ class RpcResult:
     event: Event
     request: str = ""  # event id of the request it answers, "" while waiting
     order: tuple[datetime, str] = field(init=False)  # event time, then event id
+    # Its ``Mcp-Session-Id`` keys, which name the session it belongs to (pairing asks often).
+    session_keys: tuple[tuple[str, str], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         self.order = (self.event.event_time, self.event.event_id)
+        self.session_keys = tuple(k for k in self.event.keys if k[0] == ev.KEY_MCP_SESSION)
 
 
 @dataclass(slots=True)
@@ -202,9 +208,18 @@ class RpcGroup:
 
     def results_from(self, order: tuple[datetime, str], *, after: bool = False) -> list[RpcResult]:
         """The results at or after ``order`` (strictly after with ``after``), in order."""
+        results = self.results
+        return [results[result_id] for _, result_id in self.entries_from(order, after=after)]
+
+    def entries_from(
+        self, order: tuple[datetime, str], *, after: bool = False
+    ) -> list[tuple[tuple[datetime, str], str]]:
+        """The ``ordered`` entries (order, result id) at or after ``order`` (strictly after
+        with ``after``)."""
+        ordered = self.ordered
         bound = (order, "\U0010ffff") if after else (order, "")
-        start = bisect_right(self.ordered, bound) if after else bisect_left(self.ordered, bound)
-        return [self.results[result_id] for _, result_id in self.ordered[start:]]
+        start = bisect_right(ordered, bound) if after else bisect_left(ordered, bound)
+        return ordered[start:]
 
     def hold(self, request: RpcRequest) -> None:
         self.requests[request.event_id] = request
@@ -255,6 +270,11 @@ class StitchState:
         self.restitch = restitch
         self.key_index: dict[tuple[str, str], str] = {}
         self.aliases: dict[str, str] = {}
+        # The ids made aliases by merges, newest last (the last ``MERGE_LOG``), and how many
+        # there were in all: a reader that keeps per-session state (the drift stage) looks
+        # at what merged since it last looked instead of resolving every session it holds.
+        self.merged: deque[str] = deque(maxlen=MERGE_LOG)
+        self.merge_count = 0
         # root -> (alias, key type, key value, event id) of every session merged into it
         self.members: dict[str, list[tuple[str, str, str, str]]] = {}
         self.sessions: dict[str, SessionState] = {}
@@ -271,6 +291,18 @@ class StitchState:
         self.downstream: dict[str, set[str]] = {}  # upstream session id -> sessions it started
         self.watermark: datetime | None = None  # newest event time seen
         self.swept_at: datetime | None = None
+
+    def note_alias(self, alias: str) -> None:
+        self.merged.append(alias)
+        self.merge_count += 1
+
+    def merged_since(self, count: int) -> list[str] | None:
+        """The ids made aliases since ``merge_count`` was ``count``; None when the log no
+        longer reaches back that far."""
+        new = self.merge_count - count
+        if new < 0 or new > len(self.merged):
+            return None
+        return list(islice(self.merged, len(self.merged) - new, None))
 
     def add_facts(self, facts: ActionFacts, root: str) -> None:
         self.facts[facts.action_id] = facts

@@ -164,11 +164,11 @@ class EventSink:
         envelopes: list[codec.Envelope] = []
         rejected: list[dict[str, Any]] = []
         for msg in messages:
-            position = f"{msg.topic}/{msg.partition}/{msg.offset}"
             try:
                 version = codec.writer_version(msg.headers)
                 envelopes.append(codec.decode(msg.value, version))
             except RecordError as exc:
+                position = f"{msg.topic}/{msg.partition}/{msg.offset}"
                 rejected.append(
                     dead_letter(
                         exc.located(source=msg.topic, position=position),

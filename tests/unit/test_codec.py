@@ -210,3 +210,57 @@ def test_events_written_with_schema_v1_decode_with_an_empty_source_id() -> None:
     expected.event.source_id = ""
     assert decoded == expected
     assert decode(encode(full_envelope())).event.source_id == "github#7"
+
+
+# -- the hot path's reader -------------------------------------------------------------------
+
+
+def test_the_fast_reader_fits_the_current_schema() -> None:
+    # A changed schema file turns the fast reader off (fastavro reads everything): update
+    # ``codec._read_current`` and its digest together with the schema.
+    assert codec.schema_digest() == codec._FAST_SCHEMA_SHA256
+    assert codec._fast_read_fits()
+
+
+def varied_envelopes() -> list[Envelope]:
+    full, minimal = full_envelope(), minimal_envelope()
+    long_text = "é" * 300 + "\u2028" + "x" * 5000  # lengths of more than one varint byte
+    many = copy.deepcopy(full)
+    many.event.attributes = {f"a{i}": long_text[: i * 40] for i in range(80)}
+    many.event.keys = [(KEY_MCP_RPC, f"srv:{i}") for i in range(70)]
+    many.event.scopes = [f"scope:{i}" for i in range(100)]
+    many.event.raw = long_text
+    old = copy.deepcopy(minimal)
+    old.event.event_time = datetime(1901, 1, 1, 0, 0, 0, 1, tzinfo=UTC)  # before the epoch
+    return [full, minimal, many, old]
+
+
+@pytest.mark.parametrize("envelope", varied_envelopes())
+def test_the_fast_reader_reads_what_fastavro_reads(envelope: Envelope) -> None:
+    data = encode(envelope)
+    record = fastavro.schemaless_reader(io.BytesIO(data), codec.load_schema())
+    expected = codec.from_record(record)  # type: ignore[arg-type]
+    fast = codec._read_current(data)
+    assert fast == expected == envelope
+    assert fast.event.event_time.tzinfo is expected.event.event_time.tzinfo
+    assert all(type(key) is tuple for key in fast.event.keys)
+
+
+def test_blocks_with_byte_sizes_read_as_fastavro_reads_them() -> None:
+    # Writers may split a map in blocks; a negative count is followed by the block's size.
+    envelope = minimal_envelope()
+    data = encode(envelope)
+    assert data.endswith(b"\x00")  # the attributes, empty: the last field
+    entry = b"\x02k" + b"\x02v"  # "k": "v"
+    blocked = data[:-1] + b"\x01" + bytes([len(entry) * 2]) + entry + b"\x02\x04k2\x04v2\x00"
+    record = fastavro.schemaless_reader(io.BytesIO(blocked), codec.load_schema())
+    expected = codec.from_record(record)  # type: ignore[arg-type]
+    assert expected.event.attributes == {"k": "v", "k2": "v2"}
+    assert codec._read_current(blocked) == expected
+
+
+@pytest.mark.parametrize("cut", [1, 7, 40, 200])
+def test_truncated_data_is_left_to_fastavro(cut: int) -> None:
+    data = encode(full_envelope())[:-cut]
+    with pytest.raises(RecordError):
+        decode(data)

@@ -747,3 +747,16 @@ def test_restore_remembers_the_principals_most_recent_session() -> None:
     )
     out = run(Stitcher(state), event("keyless", 3700, principal=ALICE))
     assert session_of(Stitcher(state), out, "keyless") == recent
+
+
+def test_the_merge_log_tells_what_merged_since_a_count_while_it_reaches_back() -> None:
+    state = StitchState()
+    assert state.merged_since(0) == []
+    for alias in ("s-a", "s-b", "s-c"):
+        state.note_alias(alias)
+    assert state.merged_since(1) == ["s-b", "s-c"]
+    assert state.merged_since(3) == []
+    for i in range(state.merged.maxlen or 0):
+        state.note_alias(f"s-{i}")
+    assert state.merged_since(3) is not None
+    assert state.merged_since(2) is None  # older than the log: look at everything
