@@ -11,7 +11,7 @@ import fastavro
 import orjson
 import pytest
 
-from kernel import codec
+from kernel import avro_read, codec
 from kernel.codec import Envelope, decode, encode, writer_version
 from kernel.errors import RecordError
 from kernel.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event
@@ -217,9 +217,9 @@ def test_events_written_with_schema_v1_decode_with_an_empty_source_id() -> None:
 
 def test_the_fast_reader_fits_the_current_schema() -> None:
     # A changed schema file turns the fast reader off (fastavro reads everything): update
-    # ``codec._read_current`` and its digest together with the schema.
-    assert codec.schema_digest() == codec._FAST_SCHEMA_SHA256
-    assert codec._fast_read_fits()
+    # ``avro_read.read_current`` and its digest together with the schema.
+    assert avro_read.schema_digest() == avro_read._FAST_SCHEMA_SHA256
+    assert avro_read.fast_read_fits()
 
 
 def varied_envelopes() -> list[Envelope]:
@@ -240,7 +240,7 @@ def test_the_fast_reader_reads_what_fastavro_reads(envelope: Envelope) -> None:
     data = encode(envelope)
     record = fastavro.schemaless_reader(io.BytesIO(data), codec.load_schema())
     expected = codec.from_record(record)  # type: ignore[arg-type]
-    fast = codec._read_current(data)
+    fast = avro_read.read_current(data)
     assert fast == expected == envelope
     assert fast.event.event_time.tzinfo is expected.event.event_time.tzinfo
     assert all(type(key) is tuple for key in fast.event.keys)
@@ -256,7 +256,7 @@ def test_blocks_with_byte_sizes_read_as_fastavro_reads_them() -> None:
     record = fastavro.schemaless_reader(io.BytesIO(blocked), codec.load_schema())
     expected = codec.from_record(record)  # type: ignore[arg-type]
     assert expected.event.attributes == {"k": "v", "k2": "v2"}
-    assert codec._read_current(blocked) == expected
+    assert avro_read.read_current(blocked) == expected
 
 
 @pytest.mark.parametrize("cut", [1, 7, 40, 200])

@@ -1,5 +1,6 @@
-"""``codec.EventEncoder``, the ingest's writer: the same bytes as ``codec.encode`` (fastavro)
-for every event, and fastavro's own answer for anything its layout does not expect."""
+"""``codec.EventEncoder`` (``kernel.avro_write``), the ingest's writer: the same bytes as
+``codec.encode`` (fastavro) for every event, and fastavro's own answer for anything its
+layout does not expect."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from agentledger.sampledata import iter_records
 from ingest.framing import Framed, frame_lines
 from ingest.registry import get_source
-from kernel import codec
+from kernel import avro_write, codec, envelope
 from kernel.codec import Envelope, EventEncoder, decode, encode
 from kernel.events import Event
 from tests.unit.test_codec import full_envelope, minimal_envelope
@@ -32,7 +33,7 @@ def same_as_fastavro(
 
 
 def test_the_layout_is_the_current_schemas() -> None:
-    assert codec._fast_layout() is not None
+    assert avro_write._fast_layout() is not None
 
 
 @pytest.mark.parametrize("envelope", [full_envelope(), minimal_envelope()])
@@ -122,17 +123,18 @@ def test_a_schema_whose_types_differ_from_the_layout_is_written_by_fastavro(
     for item in schema["fields"]:
         if item["name"] == "source_id":
             item["type"] = ["null", "string"]  # same names, another type
-    monkeypatch.setattr(codec, "load_schema", lambda version=2: schema)
-    codec._fast_layout.cache_clear()
+    monkeypatch.setattr(avro_write, "load_schema", lambda version=2: schema)
+    monkeypatch.setattr(envelope, "load_schema", lambda version=2: schema)
+    avro_write._fast_layout.cache_clear()
     try:
-        assert codec._fast_layout() is None
+        assert avro_write._fast_layout() is None
         event = full_envelope().event
         written = EventEncoder(INGESTED, "b").encode(event, None)
         assert written == encode(Envelope(event, INGESTED, "b", None))
     finally:
         monkeypatch.undo()
-        codec._fast_layout.cache_clear()
-    assert codec._fast_layout() is not None
+        avro_write._fast_layout.cache_clear()
+    assert avro_write._fast_layout() is not None
 
 
 LONGS = [0, 1, -1, 63, 64, -64, -65, 2**48 - 1, 2**48, -(2**48), -(2**48) - 1, 2**55 - 1]
@@ -144,4 +146,4 @@ LONGS += [-2_208_988_800_000_000, 10_413_791_999_000_000]  # 1900 and 2299 in mi
 def test_a_long_is_written_as_fastavro_writes_it(value: int) -> None:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, "long", value)
-    assert codec._varint(value) == buf.getvalue()
+    assert avro_write._varint(value) == buf.getvalue()
