@@ -98,8 +98,9 @@ def restore_state(
 
 
 # The most calls and results read back to restore the drift trails after a restart (the
-# newest of the session window; sessions older than those are scored from then on).
-TRAIL_RESTORE_LIMIT = 200_000
+# newest of the session window; sessions older than those are scored from then on). Each
+# carries its raw record, a few KB: this bounds what a start holds in memory at once.
+TRAIL_RESTORE_LIMIT = 50_000
 
 
 def restore_drift(
