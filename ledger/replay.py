@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from kernel import events as ev
 from ledger.store import LedgerStore
 
 # Before any event time the ledger can hold: where a replay of raw_events starts.
@@ -41,7 +42,7 @@ def raw_event_pages(store: LedgerStore, page_size: int) -> Iterator[list[dict[st
 
 
 # The kinds of record a session's drift context is made of: calls and what answered them.
-TRAIL_KINDS = ("tool_call", "tool_result", "api_call")
+TRAIL_KINDS = (ev.TOOL_CALL, ev.TOOL_RESULT, ev.API_CALL)
 
 
 def recent_trail_events(store: LedgerStore, since: str, limit: int) -> list[dict[str, Any]]:
@@ -56,7 +57,7 @@ def recent_trail_events(store: LedgerStore, since: str, limit: int) -> list[dict
         {"since": since, "kinds": list(TRAIL_KINDS), "n": limit},
     )
     rows.reverse()
-    calls = [row["event_id"] for row in rows if row["kind"] != "tool_result"]
+    calls = [row["event_id"] for row in rows if row["kind"] != ev.TOOL_RESULT]
     access: dict[str, str] = {}
     if calls:
         for row in store.query_rows(

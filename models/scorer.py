@@ -131,7 +131,10 @@ class DriftScorer:
         if outside:
             return DriftScore(1.0, True, (*outside, *reasons), self.version, out_of_bounds=True)
         if irreversible_unasked(reading.values) and score < self.threshold:
+            # Flagged by the rule, not the weights: its own words say why.
             score = self.threshold
+            said = reading.details["kind_not_asked"]
+            reasons = [said, *(r for r in reasons if r != said)][:MAX_REASONS]
         flagged = score >= self.threshold
         if not reasons:
             reasons = ["within the intent"] if not flagged else ["score above threshold"]

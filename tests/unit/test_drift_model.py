@@ -218,3 +218,22 @@ def test_a_deployment_model_wins_over_the_default(tmp_path: Path) -> None:
     assert scorer.version != load_scorer().version
     assert scorer.baselines["ops-bot"].session_calls_p99 == 4.0
     assert load_scorer(data_dir=tmp_path / "elsewhere").version == load_scorer().version
+
+
+def test_a_delete_the_intent_did_not_ask_for_is_flagged_whatever_the_weights_say() -> None:
+    # Weights that say nothing (score 0.5) under a threshold of 0.9: only the rule flags.
+    scorer = DriftScorer("drift-test-0", (0.0,) * len(FEATURES), 0.0, threshold=0.9)
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def scored(intent: str, tool: str) -> tuple[bool, tuple[str, ...]]:
+        trail = scorer.new_trail()
+        trail.set_intent(DeclaredIntent(intent))
+        trail.see_tools("treasury", [ToolInfo(tool, "Removes statements for good.", {})])
+        score = scorer.score(trail, Call("c1", tool, when, {"doc": "S-79"}, server="treasury"))
+        return score.flagged, score.reasons
+
+    flagged, reasons = scored("Show me statement S-79.", "purge_statements")
+    assert flagged
+    assert reasons[0] == "a delete (purge_statements) the intent did not ask for"
+    # Asked for, the same delete is left to the weights.
+    assert scored("Purge statement S-79.", "purge_statements")[0] is False
