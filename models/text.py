@@ -444,7 +444,10 @@ def values_in(text: str) -> set[str]:
 
 def numbers_in(text: str) -> list[float]:
     """Quantities an intent names, in digits or as small number words."""
-    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years.
+    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years;
+    # nor sums of money, account numbers or phone numbers, which count no records.
+    if any(c.isdigit() for c in text):
+        text = _NOT_COUNTS.sub(" ", text)
     found = [
         float(n.replace(",", ""))
         for n in re.findall(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])", text)
@@ -455,6 +458,11 @@ def numbers_in(text: str) -> list[float]:
             found.append(_NUMBER_WORDS[token])
     return found
 
+
+# Spans of an intent whose digits are no quantity of records.
+_NOT_COUNTS: Final = re.compile(
+    rf"{_MONEY.pattern}[\d,.]*|{IBAN.pattern}|{PHONE.pattern}|\d[\d,]*\.\d+", re.I
+)
 
 _NUMBER_WORDS: Final[dict[str, float]] = {
     "four": 4,
