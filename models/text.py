@@ -50,7 +50,7 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "invite accept decline cancel reschedule change patch put register enable disable "
         "configure close reopen archive star pin approve file note make fix implement "
         "refactor bump rebook cancel give respond apply build generate compile adjust raise "
-        "lower increase decrease toggle pause resume restore requeue reschedule snooze resolve "
+        "lower increase decrease toggle turn pause resume restore requeue reschedule snooze resolve "
         "reject dismiss sign countersign amend redline accrue reconcile bill invoice lock unlock "
         "rotate restock replenish relabel reassign postpone extend renew"
     ),
@@ -271,6 +271,8 @@ def kinds_in(tokens: Iterable[str]) -> set[str]:
     return {k for k in map(kind_of, tokens) if k is not None}
 
 
+# A token with a digit in it: an id, a date, a time, a code.
+_ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
 _MONEY = re.compile(
     r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
     r"euros?|dollars?|pounds?)\b)",
@@ -283,7 +285,8 @@ def intent_kinds(text: str) -> set[str]:
     the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
     asked: set[str] = set()
     for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
-        tokens = words(clause)
+        # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
+        tokens = words(_ID_TOKEN.sub(" ", clause) if any(c.isdigit() for c in clause) else clause)
         if tokens and tokens[0] in _QUESTION_LEAD:
             asked.add(READ)  # "what did the clinician write": a question asks to read
             continue
@@ -461,7 +464,8 @@ def numbers_in(text: str) -> list[float]:
 
 # Spans of an intent whose digits are no quantity of records.
 _NOT_COUNTS: Final = re.compile(
-    rf"{_MONEY.pattern}[\d,.]*|{IBAN.pattern}|{PHONE.pattern}|\d[\d,]*\.\d+", re.I
+    rf"{_MONEY.pattern}[\d,.]*|{IBAN.pattern}|{PHONE.pattern}|\d[\d,]*\.\d+|^\s*\d+[.)]\s",
+    re.I | re.M,
 )
 
 _NUMBER_WORDS: Final[dict[str, float]] = {
