@@ -38,6 +38,29 @@ def test_intent_kinds_read_nouns_as_nouns() -> None:
     assert text.intent_kinds("Please pay the bill in the file") == {text.PAY}
 
 
+def test_intent_kinds_skip_the_words_inside_ids() -> None:
+    # "loading" is a read verb, but here it is part of a lock's id.
+    assert text.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == set()
+    assert text.intent_kinds("Load the clip of cam-loading-bay-70") == {text.READ}
+    assert text.WRITE in text.intent_kinds("turn their heating up to 21.0 degrees")
+
+
+@pytest.mark.parametrize(
+    ("intent", "numbers"),
+    [
+        ("Summarise the last 50 messages", [50.0]),
+        ("Would you send 1,950.89 EUR rent, IBAN MT69 7393 3301 3529 3109 9859 2030 583?", []),
+        ("Pay $1,200 to Bob and call +44 20 7946 0958 about the 15 items", [15.0]),
+        ("1. Check the site log\n2. List the last 20 alerts", [20.0]),
+        ("Set the heating to 21.5 degrees on floor 3", [3.0]),
+    ],
+)
+def test_numbers_an_intent_counts(intent: str, numbers: list[float]) -> None:
+    # Sums of money, account and phone numbers, decimals and a list's numbering count no
+    # records: they must not widen what a read may ask for.
+    assert text.numbers_in(intent) == numbers
+
+
 @pytest.mark.parametrize(
     "planted",
     [
