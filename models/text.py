@@ -50,9 +50,9 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "invite accept decline cancel reschedule change patch put register enable disable "
         "configure close reopen archive star pin approve file note make fix implement "
         "refactor bump rebook cancel give respond apply build generate compile adjust raise "
-        "lower increase decrease toggle turn pause resume restore requeue reschedule snooze resolve "
+        "lower increase decrease toggle pause resume restore requeue reschedule snooze resolve "
         "reject dismiss sign countersign amend redline accrue reconcile bill invoice lock unlock "
-        "rotate restock replenish relabel reassign postpone extend renew"
+        "rotate restock replenish relabel reassign postpone extend renew turn"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
