@@ -130,8 +130,24 @@ _LISTED: dict[tuple[str, str, int], ListedTool] = {}
 _LISTED_MAX = 4096
 
 
+# The same objects again (a listing a stream worker has read before): known without
+# hashing the schema. Each entry holds its ``ToolInfo``, so that its id is not reused.
+_BY_OBJECT: dict[int, tuple[ToolInfo, ListedTool]] = {}
+
+
 def listed_tool(info: ToolInfo) -> ListedTool:
     """The cached reading of ``info`` (by name, description and schema)."""
+    seen = _BY_OBJECT.get(id(info))
+    if seen is not None and seen[0] is info:
+        return seen[1]
+    found = _listed_tool(info)
+    if len(_BY_OBJECT) >= _LISTED_MAX:
+        _BY_OBJECT.clear()
+    _BY_OBJECT[id(info)] = (info, found)
+    return found
+
+
+def _listed_tool(info: ToolInfo) -> ListedTool:
     cache_key = (info.name, info.description, _schema_hash(info))
     found = _LISTED.get(cache_key)
     if found is None or found.profile.info != info:
@@ -216,6 +232,45 @@ def read_intent(body: str) -> IntentReading:
         volume=max(numbers) if numbers else 0.0,
         bulk=bool(text.BULK_WORDS.intersection(words)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReading:
+    """What one result's text carries, read once per distinct text (an error message, an
+    empty answer, the same record fetched again: many results are alike)."""
+
+    lower: str
+    values: frozenset[str]
+    strongest: float  # the strongest instruction-shaped sentence in it, 0 if none
+    windows: tuple[str, ...]  # lower-cased, the text around each such sentence
+    injected_values: frozenset[str]  # the values of those windows
+
+
+def read_result(text_: str) -> ResultReading:
+    if len(text_) <= RESULT_CACHE_CHARS:
+        return _read_short_result(text_)
+    return _read_result(text_)
+
+
+def _read_result(text_: str) -> ResultReading:
+    spans = instructions.instruction_spans(text_)
+    windows = [planted_window(text_, start, end) for start, end, _ in spans]
+    injected: set[str] = set()
+    for window in windows:
+        injected.update(text.values_in(window))
+    return ResultReading(
+        lower=text_.lower(),
+        values=frozenset(text.values_in(text_)),
+        strongest=max((s for _, _, s in spans), default=0.0),
+        windows=tuple(window.lower() for window in windows),
+        injected_values=frozenset(injected),
+    )
+
+
+# Texts up to this long are remembered (at most 4,096 of them): a long one is rarely seen
+# twice, and would hold memory.
+RESULT_CACHE_CHARS = 2048
+_read_short_result = lru_cache(maxsize=4096)(_read_result)
 
 
 @dataclass(slots=True)
@@ -326,20 +381,16 @@ class Trail:
 
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
         self.last_error = is_error
-        lower = text_.lower()
-        self.results_lower += "\n" + lower
+        reading = read_result(text_)
+        self.results_lower += "\n" + reading.lower
         if len(self.results_lower) > RESULT_MEMORY:
             self.results_lower = self.results_lower[-RESULT_MEMORY:]
-        values = text.values_in(text_)
-        self.result_values.update(values)
-        spans = instructions.instruction_spans(text_)
-        strongest = max((s for _, _, s in spans), default=0.0)
-        self.last_result_instruction = strongest
-        self.instruction_strength = max(self.instruction_strength, strongest)
-        for start, end, _ in spans:
-            window = planted_window(text_, start, end)
-            self.injected_lower = (self.injected_lower + "\n" + window.lower())[-RESULT_MEMORY:]
-            self.injected_values.update(text.values_in(window))
+        self.result_values.update(reading.values)
+        self.last_result_instruction = reading.strongest
+        self.instruction_strength = max(self.instruction_strength, reading.strongest)
+        for window in reading.windows:
+            self.injected_lower = (self.injected_lower + "\n" + window)[-RESULT_MEMORY:]
+        self.injected_values.update(reading.injected_values)
 
     def relevance(self, profile: ToolProfile) -> float:
         """How much of the tool's name and description the intent speaks of, in [0, 1]."""

@@ -35,6 +35,7 @@ from models.trail import Call, DeclaredIntent, Scorer, SessionTrail, ToolInfo
 from processors.sessions import SessionState, StitchState
 
 log = logging.getLogger(__name__)
+_LISTINGS_MAX = 1024  # distinct tools/list answers remembered
 SCORED_KINDS = frozenset({ev.TOOL_CALL, ev.API_CALL})
 # Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
 _BINDING_KEYS = frozenset(
@@ -104,6 +105,7 @@ class DriftStage:
         self.stats = ScoringStats()
         # The stitch state, and its merge count, when every session here was last a root.
         self._followed: tuple[StitchState | None, int] = (None, 0)
+        self._listings: dict[bytes, tuple[ToolInfo, ...]] = {}  # by the answer's JSON
 
     def score(
         self,
@@ -220,7 +222,7 @@ class DriftStage:
         drift.last_seen = event.event_time
         tools = result.get("tools")
         if isinstance(tools, list):
-            listed = [ToolInfo.from_mcp(t) for t in tools if isinstance(t, dict)]
+            listed = self._listing(tools)
             server = event.service or ""
             drift.listed[server] = tuple(t.name for t in listed if t.name)
             changes = drift.trail.see_tools(server, listed)
@@ -229,6 +231,19 @@ class DriftStage:
             return
         call_id = answered.get(event.event_id, "")
         drift.trail.see_result(call_id, _result_text(result), event.outcome == ev.FAILURE)
+
+    def _listing(self, tools: list[Any]) -> tuple[ToolInfo, ...]:
+        """The tools of a ``tools/list`` answer. A server gives the same catalogue to every
+        session: it is read once, and its ``ToolInfo`` objects are the ones the trails'
+        cache of tool readings knows already."""
+        key = orjson.dumps(tools)
+        listed = self._listings.get(key)
+        if listed is None:
+            listed = tuple(ToolInfo.from_mcp(t) for t in tools if isinstance(t, dict))
+            if len(self._listings) >= _LISTINGS_MAX:
+                self._listings.clear()
+            self._listings[key] = listed
+        return listed
 
     def _score(
         self,
