@@ -105,7 +105,12 @@ class DriftScorer:
         assert isinstance(trail, Trail), "trails come from this scorer's new_trail()"
         baseline = self.baselines.get(trail.agent) if self.baselines else None
         reading = read_call(trail, call, baseline)
-        outside = outside_bounds(trail.intent, call, trail.profile(call.tool).accesses)
+        intent = trail.intent
+        outside = (
+            outside_bounds(intent, call, trail.profile(call.tool).accesses)
+            if intent is not None and intent.declared
+            else []
+        )
         values = reading.values
         if len(values) != len(self.coefficients):
             raise ValueError(f"{len(values)} feature values for {len(self.coefficients)} weights")

@@ -234,6 +234,26 @@ def read_intent(body: str) -> IntentReading:
     )
 
 
+# Sessions are short and many share an intent and a catalogue: a tool's relevance to an
+# intent is worked out once for all of them.
+@lru_cache(maxsize=65_536)
+def _relevance(
+    stems: frozenset[str],
+    kinds: frozenset[str],
+    name_words: tuple[str, ...],
+    words: frozenset[str],
+    kind: str,
+) -> float:
+    # "issue_refund" is about refunds: a generic verb says nothing of the subject.
+    named = [w for w in name_words if w not in text.STOPWORDS and w not in text.GENERIC_VERBS]
+    name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
+    desc_hit = sum(1 for w in words if len(w) > 2 and w[:5] in stems)
+    value = min(1.0, 0.6 * name_hit + 0.1 * desc_hit)
+    if kind != text.READ and kind in kinds:
+        value = max(value, 0.5)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ResultReading:
     """What one result's text carries, read once per distinct text (an error message, an
@@ -363,7 +383,7 @@ class Trail:
                     "under a running session"
                 )
             elif old is None and name not in known:
-                imitated = look_alike(name, known)
+                imitated = look_alike(name, known) if known else ""
                 if imitated:
                     what = f"imitates {imitated!r}"
                     self.changed[name] = what
@@ -401,18 +421,9 @@ class Trail:
         if not self.intent_words:
             value = 0.5
         else:
-            stems = self.intent_stems
-            # "issue_refund" is about refunds: a generic verb says nothing of the subject.
-            named = [
-                w
-                for w in profile.name_words
-                if w not in text.STOPWORDS and w not in text.GENERIC_VERBS
-            ]
-            name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
-            desc_hit = sum(1 for w in profile.words if len(w) > 2 and w[:5] in stems)
-            value = min(1.0, 0.6 * name_hit + 0.1 * desc_hit)
-            if profile.kind != text.READ and profile.kind in self.intent_kinds:
-                value = max(value, 0.5)
+            value = _relevance(
+                self.intent_stems, self.intent_kinds, profile.name_words, profile.words, profile.kind
+            )
         self.relevance_cache[name] = value
         return value
 

@@ -223,7 +223,10 @@ _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 EMAIL: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 URL: Final = re.compile(r"(?:https?|ftp)://[^\s\"'<>)\]]+|\bwww\.[^\s\"'<>)\]]+")
-IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+# "\b[A-Z]{2}\d{2}...": the word boundary is checked after the first letter (what precedes it
+# is no word character), so that the pattern starts with a letter and the scan skips ahead
+# to the capitals instead of trying every position.
+IBAN: Final = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 PHONE: Final = re.compile(r"\+\d[\d -]{7,}\d")
 # Ids, handles, channels, paths: tokens with a digit, a separator or a sigil in them.
 ID_LIKE: Final = re.compile(r"(?<![\w.@+-])[#@]?[A-Za-z0-9][\w.:/-]*\w")
@@ -431,15 +434,16 @@ def values_in(text: str) -> set[str]:
     """The addressable values a text carries (addresses, URLs, account numbers, ids),
     normalised to lower case."""
     found: set[str] = set()
+    if not text:
+        return found
     # Each pattern only where its mark is: most results carry no address at all.
-    for pattern, marked in (
-        (EMAIL, "@" in text),
-        (URL, "://" in text or "www." in text),
-        (PHONE, "+" in text),
-    ):
-        if marked:
-            found.update(m.group(0).lower().rstrip(".,;") for m in pattern.finditer(text))
-    found.update(m.group(0).replace(" ", "").lower() for m in IBAN.finditer(text))
+    if "@" in text:
+        found.update(m.lower().rstrip(".,;") for m in EMAIL.findall(text))
+    if "://" in text or "www." in text:
+        found.update(m.lower().rstrip(".,;") for m in URL.findall(text))
+    if "+" in text:
+        found.update(m.lower().rstrip(".,;") for m in PHONE.findall(text))
+    found.update(m.replace(" ", "").lower() for m in IBAN.findall(text))
     isdigit = str.isdigit
     for token in ID_LIKE.findall(text):
         # A plain word, by far the most common token, is no id.

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,8 @@ from processors.sessions import SessionState, StitchState
 log = logging.getLogger(__name__)
 _LISTINGS_MAX = 1024  # distinct tools/list answers remembered
 SCORED_KINDS = frozenset({ev.TOOL_CALL, ev.API_CALL})
+_FED_KINDS = SCORED_KINDS | {ev.TOOL_RESULT}
+_event_time = attrgetter("event_time")
 # Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
 _BINDING_KEYS = frozenset(
     {ev.KEY_JTI, ev.KEY_TOKEN_FP, ev.KEY_MCP_SESSION, ev.KEY_TRACE, ev.KEY_TXN}
@@ -50,6 +53,7 @@ class _SessionDrift:
     trail: SessionTrail
     intent_key: tuple[Any, ...] = ()
     listed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> tool names
+    listed_tools: tuple[str, ...] | None = None  # every tool of ``listed``, sorted; kept
     removed: set[str] = field(default_factory=set)  # tools contracted away so far
     removed_scopes: set[str] = field(default_factory=set)
     narrowings: int = 0
@@ -65,6 +69,14 @@ class _SessionDrift:
         self.ended_by = self.ended_by or merged.ended_by
         for server, names in merged.listed.items():
             self.listed.setdefault(server, names)
+        self.listed_tools = None
+
+    def all_listed(self) -> tuple[str, ...]:
+        """Every tool the session's servers listed, sorted (worked out again only after a
+        listing)."""
+        if self.listed_tools is None:
+            self.listed_tools = tuple(sorted({t for names in self.listed.values() for t in names}))
+        return self.listed_tools
 
 
 @dataclass(slots=True)
@@ -134,8 +146,11 @@ class DriftStage:
         }
         now = self.clock()
         self._follow_merges(state)  # a declaration applied since the last batch may merge
-        for env in sorted(batch, key=lambda e: e.event.event_time):
-            event = env.event
+        # Only calls and results feed the trails: the rest of the batch is left out before
+        # sorting (a stable sort: events of one time keep their order).
+        fed = [env.event for env in batch if env.event.kind in _FED_KINDS]
+        fed.sort(key=_event_time)
+        for event in fed:
             if event.kind == ev.TOOL_RESULT:
                 sid = result_session.get(event.event_id, "")
                 if sid:
@@ -225,6 +240,7 @@ class DriftStage:
             listed = self._listing(tools)
             server = event.service or ""
             drift.listed[server] = tuple(t.name for t in listed if t.name)
+            drift.listed_tools = None
             changes = drift.trail.see_tools(server, listed)
             if changes:
                 log.info("session %s: tools of %s changed: %s", root, server, "; ".join(changes))
@@ -267,7 +283,11 @@ class DriftStage:
             agent=session.agent,
             intent=session.intent,
             declared=session.declared,
-            scopes=tuple(s for s in session.scopes if s not in drift.removed_scopes),
+            scopes=(
+                tuple(s for s in session.scopes if s not in drift.removed_scopes)
+                if drift.removed_scopes
+                else tuple(session.scopes)
+            ),
             tools=_allowed_tools(session, drift),
             narrowings=drift.narrowings,
         )
@@ -376,7 +396,9 @@ def _intent_of(session: SessionState) -> DeclaredIntent | None:
 
 def _allowed_tools(session: SessionState, drift: _SessionDrift) -> tuple[str, ...]:
     """The tools the session may still call: declared ones, else those its servers listed."""
-    tools = session.intent_tools or sorted({t for names in drift.listed.values() for t in names})
+    tools = session.intent_tools or drift.all_listed()
+    if not drift.removed:
+        return tuple(tools)
     return tuple(t for t in tools if t not in drift.removed)
 
 
