@@ -422,7 +422,11 @@ class Trail:
             value = 0.5
         else:
             value = _relevance(
-                self.intent_stems, self.intent_kinds, profile.name_words, profile.words, profile.kind
+                self.intent_stems,
+                self.intent_kinds,
+                profile.name_words,
+                profile.words,
+                profile.kind,
             )
         self.relevance_cache[name] = value
         return value
