@@ -53,7 +53,7 @@ class _SessionDrift:
     trail: SessionTrail
     intent_key: tuple[Any, ...] = ()
     listed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> tool names
-    listed_tools: tuple[str, ...] | None = None  # every tool of ``listed``, sorted; kept
+    listed_tools: tuple[str, ...] | None = None  # ``listed``'s tools, sorted; None: to redo
     removed: set[str] = field(default_factory=set)  # tools contracted away so far
     removed_scopes: set[str] = field(default_factory=set)
     narrowings: int = 0
