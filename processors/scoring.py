@@ -272,6 +272,7 @@ class DriftStage:
         out: DriftOutput,
     ) -> Contraction | None:
         drift, session = self._session(state, root)
+        agent = session.agent  # a property, worked out once here
         drift.last_seen = event.event_time
         call = _call_of(event, access if access in ev.ACCESS_CLASSES else "")
         began = time.perf_counter_ns()
@@ -280,7 +281,7 @@ class DriftStage:
         self.stats.scored += 1
         self.stats.flagged += scored.flagged
         facts = SessionFacts(
-            agent=session.agent,
+            agent=agent,
             intent=session.intent,
             declared=session.declared,
             scopes=(
@@ -310,7 +311,7 @@ class DriftStage:
         if verdict.decision != ALLOW and not drift.ended_by and not repeated:
             contraction = Contraction(
                 session_id=root,
-                agent=session.agent,
+                agent=agent,
                 cause_action_id=event.event_id,
                 cause_tool=call.tool,
                 decision=verdict.decision,
@@ -340,7 +341,7 @@ class DriftStage:
                 action_id=event.event_id,
                 session_id=root,
                 event_time=event.event_time,
-                agent=session.agent,
+                agent=agent,
                 tool=call.tool,
                 decision=verdict.decision,
                 policy_rule=verdict.rule,
