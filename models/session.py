@@ -267,6 +267,7 @@ class ResultReading:
 
 
 def read_result(text_: str) -> ResultReading:
+    """The reading of a result's text (remembered for short texts)."""
     if len(text_) <= RESULT_CACHE_CHARS:
         return _read_short_result(text_)
     return _read_result(text_)
