@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
+from itertools import compress
 
 from kernel.errors import LedgerError
 from models.features import FEATURES, Baseline, irreversible_unasked, read_call, record_call
@@ -19,6 +20,7 @@ from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInf
 # A feature names a reason when it adds at least this much to the log-odds.
 REASON_MIN_CONTRIBUTION = 0.5
 MAX_REASONS = 4
+_POSITIONS = range(len(FEATURES))
 # Where an interaction fires, the words of the features it is made of say why.
 REASON_SOURCES = {
     "not_asked_x_sink_result": ("sink_from_injected", "sink_from_result", "kind_not_asked"),
@@ -103,17 +105,24 @@ class DriftScorer:
         assert isinstance(trail, Trail), "trails come from this scorer's new_trail()"
         baseline = self.baselines.get(trail.agent) if self.baselines else None
         reading = read_call(trail, call, baseline)
-        outside = outside_bounds(trail.intent, call, trail.profile(call.tool).accesses)
+        intent = trail.intent
+        outside = (
+            outside_bounds(intent, call, trail.profile(call.tool).accesses)
+            if intent is not None and intent.declared
+            else []
+        )
+        values = reading.values
+        if len(values) != len(self.coefficients):
+            raise ValueError(f"{len(values)} feature values for {len(self.coefficients)} weights")
         z = self.intercept
         contributions: list[tuple[float, str]] = []
-        for name, weight, value in zip(
-            self.features, self.coefficients, reading.values, strict=True
-        ):
-            if value:
-                part = weight * value
-                z += part
-                if part >= REASON_MIN_CONTRIBUTION:
-                    contributions.append((part, name))
+        # A call fires a handful of the features: only those are weighed, in feature order
+        # (the sum is then the same to the last bit).
+        for i in compress(_POSITIONS, values):
+            part = self.coefficients[i] * values[i]
+            z += part
+            if part >= REASON_MIN_CONTRIBUTION:
+                contributions.append((part, self.features[i]))
         score = 1.0 / (1.0 + math.exp(-z)) if z > -60 else 0.0
         record_call(trail, call, reading)
         contributions.sort(reverse=True)

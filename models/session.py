@@ -130,8 +130,24 @@ _LISTED: dict[tuple[str, str, int], ListedTool] = {}
 _LISTED_MAX = 4096
 
 
+# The same objects again (a listing a stream worker has read before): known without
+# hashing the schema. Each entry holds its ``ToolInfo``, so that its id is not reused.
+_BY_OBJECT: dict[int, tuple[ToolInfo, ListedTool]] = {}
+
+
 def listed_tool(info: ToolInfo) -> ListedTool:
     """The cached reading of ``info`` (by name, description and schema)."""
+    seen = _BY_OBJECT.get(id(info))
+    if seen is not None and seen[0] is info:
+        return seen[1]
+    found = _listed_tool(info)
+    if len(_BY_OBJECT) >= _LISTED_MAX:
+        _BY_OBJECT.clear()
+    _BY_OBJECT[id(info)] = (info, found)
+    return found
+
+
+def _listed_tool(info: ToolInfo) -> ListedTool:
     cache_key = (info.name, info.description, _schema_hash(info))
     found = _LISTED.get(cache_key)
     if found is None or found.profile.info != info:
@@ -216,6 +232,66 @@ def read_intent(body: str) -> IntentReading:
         volume=max(numbers) if numbers else 0.0,
         bulk=bool(text.BULK_WORDS.intersection(words)),
     )
+
+
+# Sessions are short and many share an intent and a catalogue: a tool's relevance to an
+# intent is worked out once for all of them.
+@lru_cache(maxsize=65_536)
+def _relevance(
+    stems: frozenset[str],
+    kinds: frozenset[str],
+    name_words: tuple[str, ...],
+    words: frozenset[str],
+    kind: str,
+) -> float:
+    # "issue_refund" is about refunds: a generic verb says nothing of the subject.
+    named = [w for w in name_words if w not in text.STOPWORDS and w not in text.GENERIC_VERBS]
+    name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
+    desc_hit = sum(1 for w in words if len(w) > 2 and w[:5] in stems)
+    value = min(1.0, 0.6 * name_hit + 0.1 * desc_hit)
+    if kind != text.READ and kind in kinds:
+        value = max(value, 0.5)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReading:
+    """What one result's text carries, read once per distinct text (an error message, an
+    empty answer, the same record fetched again: many results are alike)."""
+
+    lower: str
+    values: frozenset[str]
+    strongest: float  # the strongest instruction-shaped sentence in it, 0 if none
+    windows: tuple[str, ...]  # lower-cased, the text around each such sentence
+    injected_values: frozenset[str]  # the values of those windows
+
+
+def read_result(text_: str) -> ResultReading:
+    """The reading of a result's text (remembered for short texts)."""
+    if len(text_) <= RESULT_CACHE_CHARS:
+        return _read_short_result(text_)
+    return _read_result(text_)
+
+
+def _read_result(text_: str) -> ResultReading:
+    spans = instructions.instruction_spans(text_)
+    windows = [planted_window(text_, start, end) for start, end, _ in spans]
+    injected: set[str] = set()
+    for window in windows:
+        injected.update(text.values_in(window))
+    return ResultReading(
+        lower=text_.lower(),
+        values=frozenset(text.values_in(text_)),
+        strongest=max((s for _, _, s in spans), default=0.0),
+        windows=tuple(window.lower() for window in windows),
+        injected_values=frozenset(injected),
+    )
+
+
+# Texts up to this long are remembered (at most 4,096 of them): a long one is rarely seen
+# twice, and would hold memory.
+RESULT_CACHE_CHARS = 2048
+_read_short_result = lru_cache(maxsize=4096)(_read_result)
 
 
 @dataclass(slots=True)
@@ -308,7 +384,7 @@ class Trail:
                     "under a running session"
                 )
             elif old is None and name not in known:
-                imitated = look_alike(name, known)
+                imitated = look_alike(name, known) if known else ""
                 if imitated:
                     what = f"imitates {imitated!r}"
                     self.changed[name] = what
@@ -326,20 +402,16 @@ class Trail:
 
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
         self.last_error = is_error
-        lower = text_.lower()
-        self.results_lower += "\n" + lower
+        reading = read_result(text_)
+        self.results_lower += "\n" + reading.lower
         if len(self.results_lower) > RESULT_MEMORY:
             self.results_lower = self.results_lower[-RESULT_MEMORY:]
-        values = text.values_in(text_)
-        self.result_values.update(values)
-        spans = instructions.instruction_spans(text_)
-        strongest = max((s for _, _, s in spans), default=0.0)
-        self.last_result_instruction = strongest
-        self.instruction_strength = max(self.instruction_strength, strongest)
-        for start, end, _ in spans:
-            window = planted_window(text_, start, end)
-            self.injected_lower = (self.injected_lower + "\n" + window.lower())[-RESULT_MEMORY:]
-            self.injected_values.update(text.values_in(window))
+        self.result_values.update(reading.values)
+        self.last_result_instruction = reading.strongest
+        self.instruction_strength = max(self.instruction_strength, reading.strongest)
+        for window in reading.windows:
+            self.injected_lower = (self.injected_lower + "\n" + window)[-RESULT_MEMORY:]
+        self.injected_values.update(reading.injected_values)
 
     def relevance(self, profile: ToolProfile) -> float:
         """How much of the tool's name and description the intent speaks of, in [0, 1]."""
@@ -350,18 +422,13 @@ class Trail:
         if not self.intent_words:
             value = 0.5
         else:
-            stems = self.intent_stems
-            # "issue_refund" is about refunds: a generic verb says nothing of the subject.
-            named = [
-                w
-                for w in profile.name_words
-                if w not in text.STOPWORDS and w not in text.GENERIC_VERBS
-            ]
-            name_hit = sum(1 for w in named if w[:5] in stems) / len(named) if named else 0.0
-            desc_hit = sum(1 for w in profile.words if len(w) > 2 and w[:5] in stems)
-            value = min(1.0, 0.6 * name_hit + 0.1 * desc_hit)
-            if profile.kind != text.READ and profile.kind in self.intent_kinds:
-                value = max(value, 0.5)
+            value = _relevance(
+                self.intent_stems,
+                self.intent_kinds,
+                profile.name_words,
+                profile.words,
+                profile.kind,
+            )
         self.relevance_cache[name] = value
         return value
 

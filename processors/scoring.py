@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -35,7 +36,10 @@ from models.trail import Call, DeclaredIntent, Scorer, SessionTrail, ToolInfo
 from processors.sessions import SessionState, StitchState
 
 log = logging.getLogger(__name__)
+_LISTINGS_MAX = 1024  # distinct tools/list answers remembered
 SCORED_KINDS = frozenset({ev.TOOL_CALL, ev.API_CALL})
+_FED_KINDS = SCORED_KINDS | {ev.TOOL_RESULT}
+_event_time = attrgetter("event_time")
 # Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
 _BINDING_KEYS = frozenset(
     {ev.KEY_JTI, ev.KEY_TOKEN_FP, ev.KEY_MCP_SESSION, ev.KEY_TRACE, ev.KEY_TXN}
@@ -49,6 +53,7 @@ class _SessionDrift:
     trail: SessionTrail
     intent_key: tuple[Any, ...] = ()
     listed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> tool names
+    listed_tools: tuple[str, ...] | None = None  # ``listed``'s tools, sorted; None: to redo
     removed: set[str] = field(default_factory=set)  # tools contracted away so far
     removed_scopes: set[str] = field(default_factory=set)
     narrowings: int = 0
@@ -64,6 +69,14 @@ class _SessionDrift:
         self.ended_by = self.ended_by or merged.ended_by
         for server, names in merged.listed.items():
             self.listed.setdefault(server, names)
+        self.listed_tools = None
+
+    def all_listed(self) -> tuple[str, ...]:
+        """Every tool the session's servers listed, sorted (worked out again only after a
+        listing)."""
+        if self.listed_tools is None:
+            self.listed_tools = tuple(sorted({t for names in self.listed.values() for t in names}))
+        return self.listed_tools
 
 
 @dataclass(slots=True)
@@ -104,6 +117,7 @@ class DriftStage:
         self.stats = ScoringStats()
         # The stitch state, and its merge count, when every session here was last a root.
         self._followed: tuple[StitchState | None, int] = (None, 0)
+        self._listings: dict[bytes, tuple[ToolInfo, ...]] = {}  # by the answer's JSON
 
     def score(
         self,
@@ -132,8 +146,11 @@ class DriftStage:
         }
         now = self.clock()
         self._follow_merges(state)  # a declaration applied since the last batch may merge
-        for env in sorted(batch, key=lambda e: e.event.event_time):
-            event = env.event
+        # Only calls and results feed the trails: the rest of the batch is left out before
+        # sorting (a stable sort: events of one time keep their order).
+        fed = [env.event for env in batch if env.event.kind in _FED_KINDS]
+        fed.sort(key=_event_time)
+        for event in fed:
             if event.kind == ev.TOOL_RESULT:
                 sid = result_session.get(event.event_id, "")
                 if sid:
@@ -220,15 +237,29 @@ class DriftStage:
         drift.last_seen = event.event_time
         tools = result.get("tools")
         if isinstance(tools, list):
-            listed = [ToolInfo.from_mcp(t) for t in tools if isinstance(t, dict)]
+            listed = self._listing(tools)
             server = event.service or ""
             drift.listed[server] = tuple(t.name for t in listed if t.name)
+            drift.listed_tools = None
             changes = drift.trail.see_tools(server, listed)
             if changes:
                 log.info("session %s: tools of %s changed: %s", root, server, "; ".join(changes))
             return
         call_id = answered.get(event.event_id, "")
         drift.trail.see_result(call_id, _result_text(result), event.outcome == ev.FAILURE)
+
+    def _listing(self, tools: list[Any]) -> tuple[ToolInfo, ...]:
+        """The tools of a ``tools/list`` answer. A server gives the same catalogue to every
+        session: it is read once, and its ``ToolInfo`` objects are the ones the trails'
+        cache of tool readings knows already."""
+        key = orjson.dumps(tools)
+        listed = self._listings.get(key)
+        if listed is None:
+            listed = tuple(ToolInfo.from_mcp(t) for t in tools if isinstance(t, dict))
+            if len(self._listings) >= _LISTINGS_MAX:
+                self._listings.clear()
+            self._listings[key] = listed
+        return listed
 
     def _score(
         self,
@@ -241,6 +272,7 @@ class DriftStage:
         out: DriftOutput,
     ) -> Contraction | None:
         drift, session = self._session(state, root)
+        agent = session.agent  # a property, worked out once here
         drift.last_seen = event.event_time
         call = _call_of(event, access if access in ev.ACCESS_CLASSES else "")
         began = time.perf_counter_ns()
@@ -249,10 +281,14 @@ class DriftStage:
         self.stats.scored += 1
         self.stats.flagged += scored.flagged
         facts = SessionFacts(
-            agent=session.agent,
+            agent=agent,
             intent=session.intent,
             declared=session.declared,
-            scopes=tuple(s for s in session.scopes if s not in drift.removed_scopes),
+            scopes=(
+                tuple(s for s in session.scopes if s not in drift.removed_scopes)
+                if drift.removed_scopes
+                else tuple(session.scopes)
+            ),
             tools=_allowed_tools(session, drift),
             narrowings=drift.narrowings,
         )
@@ -275,7 +311,7 @@ class DriftStage:
         if verdict.decision != ALLOW and not drift.ended_by and not repeated:
             contraction = Contraction(
                 session_id=root,
-                agent=session.agent,
+                agent=agent,
                 cause_action_id=event.event_id,
                 cause_tool=call.tool,
                 decision=verdict.decision,
@@ -305,7 +341,7 @@ class DriftStage:
                 action_id=event.event_id,
                 session_id=root,
                 event_time=event.event_time,
-                agent=session.agent,
+                agent=agent,
                 tool=call.tool,
                 decision=verdict.decision,
                 policy_rule=verdict.rule,
@@ -361,7 +397,9 @@ def _intent_of(session: SessionState) -> DeclaredIntent | None:
 
 def _allowed_tools(session: SessionState, drift: _SessionDrift) -> tuple[str, ...]:
     """The tools the session may still call: declared ones, else those its servers listed."""
-    tools = session.intent_tools or sorted({t for names in drift.listed.values() for t in names})
+    tools = session.intent_tools or drift.all_listed()
+    if not drift.removed:
+        return tuple(tools)
     return tuple(t for t in tools if t not in drift.removed)
 
 
