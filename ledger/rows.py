@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Protocol, Self
 
 import orjson
@@ -184,7 +185,7 @@ class SessionRow:
     def row(self, version: int) -> Row:
         """The row to write: every field as its column, times as ClickHouse text, at most
         64 keys (a long session's keys stay in ``session_keys``)."""
-        row: Row = {name: getattr(self, name) for name in _SESSION_COLUMNS}
+        row: Row = dict(zip(_SESSION_COLUMNS, _session_values(self), strict=True))
         row["first_seen"] = ts(self.first_seen)
         row["last_seen"] = ts(self.last_seen)
         row["keys"] = self.keys[:64]
@@ -212,6 +213,7 @@ class SessionRow:
 
 _SESSION_TIMES = frozenset({"first_seen", "last_seen"})
 _SESSION_COLUMNS = tuple(f.name for f in fields(SessionRow))
+_session_values = attrgetter(*_SESSION_COLUMNS)  # every column's value at once
 
 
 # -- session_keys and session_aliases ----------------------------------------------------------

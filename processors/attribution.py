@@ -318,7 +318,4 @@ def _confused_deputy(
 
 
 def _evidence(fact: str, detail: str, **data: str) -> dict[str, str]:
-    item = {"fact": fact, "detail": detail}
-    if data:
-        item.update(data)
-    return item
+    return {"fact": fact, "detail": detail, **data}

@@ -109,9 +109,11 @@ def hold_token(
     for a token that are now accounted for by exactly one session (to join it)."""
     attributes = event.attributes
     issuer, subject = attributes.get(ATTR_TOKEN_ISSUER), attributes.get(ATTR_TOKEN_SUBJECT)
+    if not (issuer and subject):  # most events present no token: nothing to look for
+        return []
     audiences = attributes.get(ATTR_TOKEN_AUDIENCE, "").split()
     name = _token_name(event)
-    if not (issuer and subject and audiences and name):
+    if not (audiences and name):
         return []
     identities = [(issuer, subject, audience) for audience in audiences]
     # Every request of a session presents its token again: known, it costs no parsing.
@@ -141,8 +143,16 @@ def hold_token(
 
 def _token_name(event: Event) -> str:
     """The token's jti, else its keyed fingerprint: what says two events present one token."""
-    name = next((value for key, value in event.keys if key == ev.KEY_JTI), "")
-    return name or next((value for key, value in event.keys if key == ev.KEY_TOKEN_FP), "")
+    jti: str | None = None  # the first of each, in one pass over the keys
+    fingerprint: str | None = None
+    for key, value in event.keys:
+        if key == ev.KEY_JTI and jti is None:
+            if value:
+                return value
+            jti = value
+        elif key == ev.KEY_TOKEN_FP and fingerprint is None:
+            fingerprint = value
+    return fingerprint or ""
 
 
 def _token(event: Event, session_id: str, name: str) -> LiveToken | None:

@@ -39,6 +39,11 @@ from processors.sessions import (
 LINKING: Final = frozenset(ev.KEY_TYPES) - {ev.KEY_MCP_RPC}
 # A caller-chosen AWS session name links when it equals a binding another source carries.
 SESSION_NAME_TARGETS: Final = (ev.KEY_JTI, ev.KEY_MCP_SESSION, ev.KEY_TXN, ev.KEY_TRACE)
+# The key types a key's value is looked up under as well, for the rule above.
+_SESSION_NAME_PEERS: Final = {
+    ev.KEY_AWS_SESSION_NAME: SESSION_NAME_TARGETS,
+    **{target: (ev.KEY_AWS_SESSION_NAME,) for target in SESSION_NAME_TARGETS},
+}
 KEY_RANK: Final = {key_type: rank for rank, key_type in enumerate(ev.KEY_TYPES)}
 # The ``link_key_type`` of the time-window rule: the link is the principal and its client.
 PRINCIPAL_CLIENT_KEY: Final = "principal_client"
@@ -135,18 +140,12 @@ def _candidates(state: StitchState, event: Event) -> list[Link]:
                 found[sid] = Link(sid, key_type, key[1], LINK_SHARED_KEY)
         # A caller-chosen AWS session name equal to a binding links either way round:
         # the STS call may be logged before or after the token it names.
-        if key_type == ev.KEY_AWS_SESSION_NAME:
-            bound = [(target, key[1]) for target in SESSION_NAME_TARGETS]
-        elif key_type in SESSION_NAME_TARGETS:
-            bound = [(ev.KEY_AWS_SESSION_NAME, key[1])]
-        else:
-            continue
-        for other in bound:
-            sid = index.get(other)
+        for other_type in _SESSION_NAME_PEERS.get(key_type, ()):
+            sid = index.get((other_type, key[1]))
             if sid is not None:
                 sid = resolve(sid)
                 if sid not in found:
-                    found[sid] = Link(sid, other[0], key[1], LINK_SESSION_NAME)
+                    found[sid] = Link(sid, other_type, key[1], LINK_SESSION_NAME)
     return list(found.values())
 
 

@@ -79,8 +79,11 @@ class SessionState(SessionRow):
 
     def add_event(self, event: Event) -> None:
         """Fold one event of this session into its summary."""
-        self.first_seen = min(self.first_seen, event.event_time)
-        self.last_seen = max(self.last_seen, event.event_time)
+        at = event.event_time
+        if at < self.first_seen:
+            self.first_seen = at
+        if at > self.last_seen:
+            self.last_seen = at
         self.event_count += 1
         if event.source not in self.sources:
             self.sources = sorted([*self.sources, event.source])

@@ -10,10 +10,12 @@ and audience, not its ``jti``.
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from kernel.events import Event
 from kernel.vocabulary import (
     LINK_NEW,
     LINK_SHARED_KEY,
@@ -22,6 +24,7 @@ from kernel.vocabulary import (
     WEB_IDENTITY_KEY,
 )
 from ledger.rows import StitchOutput
+from processors.federation import _token_name
 from processors.stitch import Stitcher
 from tests.scenarios import Scenario, _iso, mcp_call, okta_grant, parse, token
 
@@ -206,3 +209,22 @@ def test_a_session_name_that_is_a_key_of_ours_outranks_the_inference() -> None:
     _, out = stitched(scenario)
     sts = by_operation(out)["AssumeRoleWithWebIdentity"]
     assert sts["link_rule"] == "aws_session_name_binding"
+
+
+@pytest.mark.parametrize(
+    ("keys", "name"),
+    [
+        ([("trace", "t1"), ("jti", "J1"), ("token_fp", "F1")], "J1"),  # the jti first
+        ([("token_fp", "F1"), ("jti", "J1")], "J1"),  # wherever it stands
+        ([("token_fp", "F1"), ("token_fp", "F2")], "F1"),  # else the first fingerprint
+        ([("jti", ""), ("jti", "J2"), ("token_fp", "F1")], "F1"),  # the first jti, even empty
+        ([("trace", "t1")], ""),
+    ],
+)
+def test_a_token_is_named_by_its_jti_else_its_fingerprint(
+    keys: list[tuple[str, str]], name: str
+) -> None:
+    event = Event(
+        "e1", "mcp", "tool_call", datetime(2026, 1, 1, tzinfo=UTC), "op", "p:1", "{}", keys=keys
+    )
+    assert _token_name(event) == name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -234,3 +234,18 @@ def test_the_source_id_reaches_the_raw_event_and_the_action_and_stays_when_answe
     answered = rows.answered_action(call, ("success", "", "e2"), 2)
     assert (answered["source_id"], answered["outcome_event_id"]) == ("crm-mcp#7", "e2")
     assert rows.action_row(_event(), _Link(), "", (), 1)["source_id"] == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 20, 9, 1, 58, 821000, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no fraction: six zeros all the same
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),  # a year of three digits
+        datetime(2026, 6, 1, 12, 0, 0, 1, tzinfo=timezone(timedelta(hours=-7))),  # not UTC
+    ],
+)
+def test_clickhouse_time_text_is_isoformat_in_utc_to_the_microsecond(value: datetime) -> None:
+    expected = value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
+    assert ev.ch_ts(value) == expected
+    assert len(ev.ch_ts(value)) == 26
