@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import secrets
 import tempfile
 import time
 import uuid
@@ -19,17 +20,21 @@ from typing import Any
 
 import orjson
 import psutil
+from pydantic import SecretStr
 from rich.console import Console
 
+from agentledger.bench_ceiling import ceiling_figures, measure_ceiling, require_writer
 from agentledger.bench_drift import run_contraction_bench, scoring_stats
 from agentledger.client import analyst_store, running_ledger, use_fingerprint_key
 from agentledger.progress import wait_until_stored
 from agentledger.sampledata import iter_records
+from agentledger.stack_state import read_state
 from ingest.framing import Framed, frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
 from ingest.registry import get_source
 from kernel.config import Settings
-from kernel.kafka import BatchSender, consumer_lag
+from kernel.errors import StackError
+from kernel.kafka import BatchSender, committed_offsets, consumer_lag
 from kernel.kafka import producer as make_producer
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
@@ -128,24 +133,52 @@ async def run_bench(
     *,
     console: Console | None,
     contractions: dict[str, Any] | None = None,
+    ceiling: bool = True,
 ) -> dict[str, Any]:
-    """The end-to-end events/s bench, or (``contractions``: its options) the contraction
+    """The end-to-end events/s bench (``ceiling``: and the machine's ceiling, see
+    ``agentledger.bench_ceiling``), or (``contractions``: its options) the contraction
     latency bench of ``agentledger.bench_drift``."""
     own_dir = None
     if settings.data_dir == Settings().data_dir and not (settings.data_dir / "stack.json").exists():
         # Without a running ledger, measure on a fresh one rather than the user's own.
         own_dir = tempfile.TemporaryDirectory(prefix="agentledger-bench-")
         settings = settings.model_copy(update={"data_dir": Path(own_dir.name)})
+    if ceiling and settings.writer_password is None and read_state(settings.data_dir) is None:
+        # A ledger started here takes a writer password chosen here, so that the insert
+        # ceiling can write its scratch database; it lives as long as the run.
+        password = SecretStr(secrets.token_urlsafe(24))
+        settings = settings.model_copy(update={"writer_password": password})
     try:
         if contractions is not None:
             return await run_contraction_bench(settings, **contractions, console=console)
-        return await _run_events(settings, total, console=console)
+        if ceiling:
+            require_writer(settings)  # before the run, not after it
+        return await _run_events(settings, total, console=console, ceiling=ceiling)
     finally:
         if own_dir is not None:
             own_dir.cleanup()
 
 
-async def _run_events(settings: Settings, total: int, *, console: Console | None) -> dict[str, Any]:
+async def _run_offsets(
+    bootstrap: str, topics: Topics, starts: dict[int, int], events: int, settings: Settings
+) -> dict[int, tuple[int, int]]:
+    """The offsets ``[start, end)`` of this run's events on each partition: from where the
+    workers' group stood before the run to where it stands once it has committed them all
+    (it commits just after the ledger write the run waited for)."""
+    deadline = time.monotonic() + 30
+    while True:
+        ends = await committed_offsets(bootstrap, topics.worker_group, topics.events, settings)
+        ranges = {p: (starts.get(p, 0), end) for p, end in ends.items()}
+        if sum(end - start for start, end in ranges.values()) >= events:
+            return ranges
+        if time.monotonic() > deadline:
+            raise StackError(f"the workers did not commit the run's {events} events in 30 s")
+        await asyncio.sleep(0.1)
+
+
+async def _run_events(
+    settings: Settings, total: int, *, console: Console | None, ceiling: bool
+) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     batch = f"bench-{run_id}"
     if console:
@@ -155,6 +188,11 @@ async def _run_events(settings: Settings, total: int, *, console: Console | None
     async with running_ledger(settings) as info:
         use_fingerprint_key(settings)
         topics = Topics(info.topic_prefix)
+        # Where the workers' reading begins: the bare consume reads from here to where the
+        # workers' reading of this run ends.
+        starts = await committed_offsets(
+            info.bootstrap, topics.worker_group, topics.events, settings
+        )
         sampler = RssSampler([info.pid])
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(stop_sampling))
@@ -191,13 +229,30 @@ async def _run_events(settings: Settings, total: int, *, console: Console | None
         await sampling
         cpu = sampler.cpu_seconds()
         scoring = scoring_stats(settings)
+        measured = None
+        if ceiling and report.events:
+            if console:
+                console.print("measuring the ceiling: a bare consume, then a bare insert…")
+            ranges = await _run_offsets(info.bootstrap, topics, starts, report.events, settings)
+            with analyst_store(settings, info) as reader:
+                measured = await measure_ceiling(
+                    settings,
+                    bootstrap=info.bootstrap,
+                    topic=topics.events,
+                    ranges=ranges,
+                    events=report.events,
+                    reader=reader,
+                    sql_url=info.sql_url,
+                    ingest_batch=batch,
+                )
     seconds = finished - started
+    events_per_s = report.events / seconds
     return {
         "events": report.events,
         "records": report.accepted,
         "rejected": report.rejected,
         "seconds": round(seconds, 3),
-        "events_per_s": round(report.events / seconds, 1),
+        "events_per_s": round(events_per_s, 1),
         "produce_seconds": round(produced - started, 3),
         "lag_end": lag,
         "peak_rss_mb": round(sampler.peak / 2**20, 1),
@@ -205,6 +260,7 @@ async def _run_events(settings: Settings, total: int, *, console: Console | None
             role: round(rss / 2**20, 1) for role, rss in sorted(sampler.peak_by_role.items())
         },
         "cpu_seconds": cpu,
+        **({"ceiling": ceiling_figures(measured, events_per_s)} if measured else {}),
         "drift_scoring": settings.drift_scoring,
         **(scoring if settings.drift_scoring else {}),
         "machine": {

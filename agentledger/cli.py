@@ -361,6 +361,14 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     show_default=True,
     help="Score actions for drift on the stream (compare events/s with and without).",
 )
+@click.option(
+    "--ceiling/--no-ceiling",
+    "measure_ceiling",
+    default=None,
+    help="After the run, time a bare consume of its events and a bare columnar insert of "
+    "its rows, and give events/s as a share of that ceiling (the default; --no-ceiling skips "
+    "it). A running ledger needs AGENTLEDGER_WRITER_PASSWORD for the insert.",
+)
 @data_dir_option
 @json_option
 def bench(
@@ -370,11 +378,13 @@ def bench(
     drifting_sessions: int,
     spacing: float,
     scoring: bool,
+    measure_ceiling: bool | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Push generated records through the full path and measure it end to end."""
     from agentledger.bench import run_bench
+    from agentledger.bench_ceiling import ceiling_lines
 
     settings = load_settings(data_dir=data_dir)
     settings = settings.model_copy(update={"drift_scoring": scoring})
@@ -387,19 +397,26 @@ def bench(
             "background_eps": background_eps,
             "spacing_s": spacing,
         }
+        if measure_ceiling:
+            raise click.UsageError("--ceiling measures the events bench, not --contractions")
     result = asyncio.run(
         run_bench(
             settings,
             event_count,
             console=None if as_json else err_console,
             contractions=options,
+            ceiling=measure_ceiling is not False,
         )
     )
     if as_json:
         print_json(result)
-    else:
-        for key, value in result.items():
+        return
+    for key, value in result.items():
+        if key != "ceiling":
             console.print(f"{key:<14} {value}")
+    if "ceiling" in result:
+        for line in ceiling_lines(result["ceiling"], result["events_per_s"]):
+            console.print(line, highlight=False)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -58,7 +58,12 @@ async def running_ledger(
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "agentledger", "up", "--data-dir", str(settings.data_dir)]
-    proc = spawn(args, log=settings.data_dir / "logs" / "up.log", env=dict(os.environ))
+    env = dict(os.environ)
+    if settings.writer_password is not None:
+        # The caller's writer password (it may have chosen one to write as well) goes to
+        # the started ledger through its environment, never its command line.
+        env["AGENTLEDGER_WRITER_PASSWORD"] = settings.writer_password.get_secret_value()
+    proc = spawn(args, log=settings.data_dir / "logs" / "up.log", env=env)
     try:
         yield await wait_for_state(settings.data_dir, proc, startup_timeout)
     finally:

@@ -98,10 +98,12 @@ def apply_token_claims(event: Event, claims: Mapping[str, Any]) -> None:
         put(event.attributes, "requesting_workload", text(claims.get("req_wl")))
 
 
+@lru_cache(maxsize=1_024)
 def issuer_name(value: str | None) -> str | None:
     """An OIDC issuer as token exchanges name it: ``https://idp.example/oauth2/x`` (a token's
     ``iss``), ``idp.example/oauth2/x`` (CloudTrail's ``provider``) and the IAM provider's
-    ARN all become ``idp.example/oauth2/x``."""
+    ARN all become ``idp.example/oauth2/x`` (a deployment has a few issuers, named on every
+    call: the names are kept)."""
     if not value:
         return None
     name = value.split(":oidc-provider/", 1)[1] if ":oidc-provider/" in value else value

@@ -48,6 +48,8 @@ _VALUE_FIELDS = frozenset({"value", "Value", "values", "Values", "stringValue", 
 _HELD_AS_VALUE = _VALUE_FIELDS | {"arrayValue", "kvlistValue"}
 _KEY_CODES: dict[str, int] = {}
 _KEY_CODES_MAX = 100_000
+# The keys classified plain, the walk's common case: one set lookup a key tells it.
+_PLAIN_KEYS: set[str] = set()
 # Inside an object held by a secret key, the fields that describe the secret rather than
 # being it: CloudTrail's credentials.accessKeyId and expiration, a token's type and expiry.
 _METADATA_WORDS = frozenset(
@@ -81,6 +83,8 @@ def _key_code(key: str) -> int:
             code = _SECRET if secret_name(key) else _PLAIN
         if len(_KEY_CODES) < _KEY_CODES_MAX:  # keys named by ids would grow it forever
             _KEY_CODES[key] = code
+            if code == _PLAIN:
+                _PLAIN_KEYS.add(key)
     return code
 
 
@@ -171,16 +175,15 @@ class _Walk:
             return self.premarked(node)
         named = False
         pending: list[str] | None = None
-        codes = _KEY_CODES
+        plain = _PLAIN_KEYS
         clean = _CLEAN
         for key, item in node.items():
-            code = codes.get(key)
-            if code is None:
-                code = _key_code(key)
-            if code == _PLAIN:  # the common case, inline: this loop is the hot path
+            if key in plain:  # the common case, inline: this loop is the hot path
                 kind = type(item)
                 if kind is str:
-                    if len(item) >= _MIN_TEXT and item not in clean and item.strip(_SAFE_CHARS):
+                    if item in clean or len(item) < _MIN_TEXT:
+                        continue
+                    if item.strip(_SAFE_CHARS):
                         self.text(node, key, item)
                 elif kind is dict:
                     found = self.obj(item)
@@ -188,6 +191,10 @@ class _Walk:
                         node[key] = found
                 elif kind is list:
                     self.seq(item)
+                continue
+            code = _key_code(key)
+            if code == _PLAIN:  # a plain key past the bound of the cache
+                self.value(node, key, item)
             elif code == _SECRET:
                 found = self.secret(item, strict=False)
                 if found is not item:

@@ -178,49 +178,54 @@ class EventEncoder:
             if not (-(1 << 31) <= partition < 1 << 31 and -(1 << 63) <= offset < 1 << 63):
                 raise ValueError("raw_ref out of range")
             ref = b"".join((_SOME, _text(topic), _long(partition), _long(offset)))
+        # Most fields repeat from event to event: their encodings come from the caches by a
+        # dict lookup here (no encoding is empty, so ``or`` only falls back on a miss).
+        names = _NAMES.get
+        optional = _OPTIONALS.get
+        repeated = _REPEATED.get
         parts = [
             _text(e.event_id),
-            _name(e.source),
+            names(e.source) or _name(e.source),
             kinds[e.kind],
             _varint((e.event_time - _EPOCH) // _MICROSECOND),
             self._ingested,
-            _name(e.operation),
+            names(e.operation) or _name(e.operation),
             _text(e.position),
             ref,
             self._batch,
             _text(e.raw),
-            _text(e.source_id),
-            _optional(e.principal),
-            _optional(e.principal_type),
-            _optional(e.client_id),
-            _optional(e.agent_name),
-            _optional(e.agent_version),
-            _optional(e.agent_instance),
-            _optional(e.service),
-            _optional(e.resource),
+            repeated(e.source_id) or _repeated(e.source_id),
+            optional(e.principal) or _optional(e.principal),
+            optional(e.principal_type) or _optional(e.principal_type),
+            optional(e.client_id) or _optional(e.client_id),
+            optional(e.agent_name) or _optional(e.agent_name),
+            optional(e.agent_version) or _optional(e.agent_version),
+            optional(e.agent_instance) or _optional(e.agent_instance),
+            optional(e.service) or _optional(e.service),
+            optional(e.resource) or _optional(e.resource),
             outcomes[e.outcome],
-            _optional(e.outcome_detail),
-            _optional(e.intent),
+            optional(e.outcome_detail) or _optional(e.outcome_detail),
+            optional(e.intent) or _optional(e.intent),
         ]
         put = parts.append
         scopes = e.scopes
         if scopes:
             put(_long(len(scopes)))
-            parts += map(_text, scopes)
+            parts += [repeated(scope) or _repeated(scope) for scope in scopes]
         put(_NULL)
         keys = e.keys
         if keys:
             put(_long(len(keys)))
             for key_type, value in keys:
-                put(_name(key_type))
-                put(_text(value))
+                put(names(key_type) or _name(key_type))
+                put(repeated(value) or _repeated(value))
         put(_NULL)
         attributes = e.attributes
         if attributes:
             put(_long(len(attributes)))
             for name, value in attributes.items():
-                put(_name(name))
-                put(_text(value))
+                put(names(name) or _name(name))
+                put(repeated(value) or _repeated(value))
         put(_NULL)
         return b"".join(parts)
 
@@ -242,12 +247,31 @@ def _optional(value: str | None) -> bytes:
         found = _SOME + _text(value)
         if len(_OPTIONALS) >= _OPTIONALS_MAX:
             _OPTIONALS.clear()
+            _OPTIONALS[None] = _NULL
         _OPTIONALS[value] = found
     return found
 
 
-_OPTIONALS: dict[str, bytes] = {}
+_OPTIONALS: dict[str | None, bytes] = {None: _NULL}
 _OPTIONALS_MAX = 16_384
+
+
+def _repeated(value: str) -> bytes:
+    """A ``string`` that recurs from event to event (correlation keys' values, attribute
+    values, scopes, source ids): recent encodings are kept (a bounded set)."""
+    found = _REPEATED.get(value)
+    if found is None:
+        found = _text(value)
+        if len(_REPEATED) >= _REPEATED_MAX:
+            _REPEATED.clear()
+        if len(value) <= _REPEATED_LONGEST:
+            _REPEATED[value] = found
+    return found
+
+
+_REPEATED: dict[str, bytes] = {}
+_REPEATED_MAX = 32_768
+_REPEATED_LONGEST = 256  # arguments and long texts are rarely seen twice: not kept
 
 
 # Names from a small vocabulary (sources, operations, key types, attribute names) repeat on

@@ -84,11 +84,11 @@ def producer(bootstrap: str, settings: Settings | None = None) -> Any:
 
 
 def batch_consumer(
-    bootstrap: str, group_id: str, *topics: str, security: dict[str, Any], **overrides: Any
+    bootstrap: str, group_id: str | None, *topics: str, security: dict[str, Any], **overrides: Any
 ) -> Any:
     """A consumer for batches (``getmany``) that commits by hand, after the batch's work is
     done, and reads a new group's topics from their start (``security``: SASL/TLS options,
-    ``security_options``)."""
+    ``security_options``). Without a group, it reads the partitions it is assigned."""
     from aiokafka import AIOKafkaConsumer
 
     options: dict[str, Any] = {
@@ -134,6 +134,31 @@ async def consumer_lag(
             # consumed partition can look "ahead" of its end: count that as no lag.
             lag += max(0, ends[tp] - (committed or 0))
         return lag
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(
+    bootstrap: str, group: str, topic: str, settings: Settings | None = None
+) -> dict[int, int]:
+    """The offset ``group`` has committed on each partition of ``topic`` (partitions it has
+    committed nothing on are left out): where its next read begins."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        **security_options(settings),
+    )
+    await consumer.start()
+    try:
+        committed: dict[int, int] = {}
+        for partition in sorted(consumer.partitions_for_topic(topic) or ()):
+            offset = await consumer.committed(TopicPartition(topic, partition))
+            if offset is not None:
+                committed[partition] = offset
+        return committed
     finally:
         await consumer.stop()
 

@@ -193,6 +193,9 @@ class ChdbStore(LedgerStore):
         data = self.run(sql, "JSONEachRow", params)
         return [orjson.loads(line) for line in data.splitlines() if line]
 
+    def query_arrow_stream(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        return self.run(sql, "ArrowStream", params)
+
     def insert_json(self, table: str, body: bytes) -> None:
         sql = f"INSERT INTO {self.database}.{table} FORMAT JSONEachRow\n"
         self.run(sql + body.decode(), "TabSeparated")

@@ -69,6 +69,15 @@ class ClickHouseStore(LedgerStore):
             raise store_error(str(exc)) from exc
         return [orjson.loads(line) for line in bytes(result).splitlines() if line]
 
+    def query_arrow_stream(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        try:
+            result = self._client.raw_query(
+                sql, parameters=dict(params) if params else None, fmt="ArrowStream"
+            )
+        except self._error_type as exc:
+            raise store_error(str(exc)) from exc
+        return bytes(result)
+
     def insert_json(self, table: str, body: bytes) -> None:
         try:
             self._client.raw_insert(

@@ -98,3 +98,15 @@ def arrow_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table | Non
     except (KeyError, *_MISFITS):
         return None
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def conform(table: str, data: pa.Table) -> pa.Table:
+    """``data`` read back from ``table`` (the engine sends ``String`` as binary, ``Float32``
+    as float32) with each column of the table in the type an insert of it sends; columns
+    the table lacks stay as they are."""
+    types = table_types(table)
+    arrays = []
+    for name, column in zip(data.column_names, data.columns, strict=True):
+        kind = types.get(name)
+        arrays.append(column if kind is None or column.type == kind else column.cast(kind))
+    return pa.Table.from_arrays(arrays, names=data.column_names)

@@ -6,12 +6,16 @@ batch the ledger holds yet."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kernel.errors import LedgerError
+from ledger.schema import column_types
 from ledger.store import LedgerStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # The tables whose rows carry the ``ingest_batch`` they came in with.
 COUNTED_TABLES = ("raw_events", "dead_letters")
@@ -460,6 +464,25 @@ def stored_count(store: LedgerStore, ingest_batch: str, table: str = "raw_events
         {"b": ingest_batch},
     )
     return int(rows[0]["n"])
+
+
+def batch_rows_arrow(store: LedgerStore, table: str, ingest_batch: str) -> pa.Table | None:
+    """Every row ``ingest_batch`` left in ``table`` (each version not merged away yet, so no
+    ``FINAL``), as Arrow columns: a table with the batch's name by it, else the rows of the
+    sessions its events were stitched into. ``None``: none, or a table with neither column."""
+    columns = column_types(table)
+    if "ingest_batch" in columns:
+        where = "ingest_batch = {b:String}"
+    elif "session_id" in columns:
+        where = (
+            f"session_id IN (SELECT session_id FROM {store.database}.raw_events "
+            "WHERE ingest_batch = {b:String})"
+        )
+    else:
+        return None
+    return store.query_arrow(
+        f"SELECT * FROM {store.database}.{table} WHERE {where}", {"b": ingest_batch}
+    )
 
 
 def agent_history(store: LedgerStore, limit: int = 500_000) -> list[dict[str, Any]]:

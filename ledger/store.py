@@ -78,6 +78,10 @@ class LedgerStore(ABC):
         """Rows of a SELECT as dicts; ``params`` fill ``{name:Type}`` placeholders."""
 
     @abstractmethod
+    def query_arrow_stream(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        """A SELECT's result as Arrow stream bytes (``FORMAT ArrowStream``)."""
+
+    @abstractmethod
     def insert_json(self, table: str, body: bytes) -> None:
         """Insert JSON Lines into ``table`` of this store's database."""
 
@@ -105,6 +109,17 @@ class LedgerStore(ABC):
             self.insert_json(table, json_lines(rows))
         else:
             self.insert_arrow(table, data)
+
+    def query_arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table | None:
+        """A SELECT's result as Arrow columns, as the engine types them (``String`` may come
+        as binary); ``None`` when it has no rows."""
+        data = self.query_arrow_stream(sql, params)
+        if not data:
+            return None
+        import pyarrow as pa
+
+        table = pa.ipc.open_stream(data).read_all()
+        return table if table.num_rows else None
 
     def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` the ledger already holds (replays add nothing)."""

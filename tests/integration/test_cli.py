@@ -321,6 +321,34 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
     assert not (tmp_path / "demo" / "stack.json").exists()
 
 
+def test_bench_gives_events_per_second_and_its_share_of_the_machine_s_ceiling(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "bench"
+    result = run("bench", "--events", "2000", "--data-dir", str(data_dir), "--json", timeout=300)
+    payload = json.loads(result.stdout)
+    assert payload["events"] == 2000 and payload["lag_end"] == 0
+    ceiling = payload["ceiling"]
+    # The bare consume read exactly the run's messages; the bare insert wrote its rows.
+    assert ceiling["consumed"] == 2000
+    assert ceiling["topic"] == "ledger.events"
+    rows = ceiling["inserted_rows"]
+    assert rows["raw_events"] == 2000 and rows["actions"] > 0 and rows["sessions"] > 0
+    consume, insert = ceiling["consume_events_per_s"], ceiling["insert_events_per_s"]
+    assert consume > 0 and insert > 0
+    assert ceiling["events_per_s"] == pytest.approx(1 / (1 / consume + 1 / insert), rel=1e-3)
+    assert ceiling["events_per_s"] <= ceiling["overlapped_events_per_s"] == min(consume, insert)
+    assert ceiling["share"] == pytest.approx(
+        payload["events_per_s"] / ceiling["events_per_s"], rel=1e-3
+    )
+    # The scratch database is gone, the run's own kept; the ledger it started, stopped.
+    databases = {p.stem for p in (data_dir / "chdb" / "metadata").glob("*.sql")}
+    assert "agentledger" in databases and not any("ceiling" in d for d in databases)
+    assert not (data_dir / "stack.json").exists()
+    skipped = run("bench", "--events", "200", "--data-dir", str(data_dir), "--no-ceiling", "--json")
+    assert "ceiling" not in json.loads(skipped.stdout)
+
+
 def test_keys_are_shown_once_and_kept_hashed(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "ledger")
     made = json.loads(

@@ -18,7 +18,7 @@ from kernel.errors import StoreError
 from ledger import rows
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
-from ledger.columns import arrow_table
+from ledger.columns import arrow_table, conform
 from ledger.schema import TABLES
 from ledger.store import LedgerStore, json_lines
 from processors.stitch import Stitcher
@@ -108,6 +108,27 @@ class LedgerStoreContract:
             expected = sibling.query_rows(sql.format(db=sibling.database))
             assert got, table
             assert got == expected, table
+
+    def test_arrow_reads_give_back_what_was_stored(
+        self, store: LedgerStore, sibling: LedgerStore
+    ) -> None:
+        store.ensure_schema()
+        sibling.ensure_schema()
+        written = _every_table_s_rows()
+        for table, table_rows in written.items():
+            store.insert_rows(table, table_rows)
+            data = store.query_arrow(f"SELECT * FROM {store.database}.{table}")
+            assert data is not None, table
+            sibling.insert_arrow(table, conform(table, data))
+            sql = f"SELECT * FROM {{db}}.{table} ORDER BY ALL"
+            # Each row the store holds (an insert keeps a key's newest version only).
+            got = sibling.query_rows(sql.format(db=sibling.database))
+            assert got == store.query_rows(sql.format(db=store.database)), table
+        empty = store.query_arrow(
+            f"SELECT * FROM {store.database}.raw_events WHERE event_id = {{id:String}}",
+            {"id": "none such"},
+        )
+        assert empty is None
 
     def test_rows_that_do_not_fit_the_columns_are_still_stored(self, store: LedgerStore) -> None:
         store.ensure_schema()
