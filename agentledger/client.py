@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import orjson
@@ -58,12 +58,7 @@ async def running_ledger(
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "agentledger", "up", "--data-dir", str(settings.data_dir)]
-    env = dict(os.environ)
-    if settings.writer_password is not None:
-        # The caller's writer password (it may have chosen one to write as well) goes to
-        # the started ledger through its environment, never its command line.
-        env["AGENTLEDGER_WRITER_PASSWORD"] = settings.writer_password.get_secret_value()
-    proc = spawn(args, log=settings.data_dir / "logs" / "up.log", env=env)
+    proc = spawn(args, log=settings.data_dir / "logs" / "up.log", env=ledger_env(settings))
     try:
         yield await wait_for_state(settings.data_dir, proc, startup_timeout)
     finally:
@@ -73,6 +68,18 @@ async def running_ledger(
                 await asyncio.to_thread(proc.wait, 60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def ledger_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a started ledger runs with: the caller's, plus what the caller chose
+    in code rather than in its environment (``bench --no-scoring`` turns scoring off)."""
+    env = dict(os.environ if base is None else base)
+    if settings.writer_password is not None:
+        # The caller's writer password (it may have chosen one to write as well) goes to
+        # the started ledger through its environment, never its command line.
+        env["AGENTLEDGER_WRITER_PASSWORD"] = settings.writer_password.get_secret_value()
+    env["AGENTLEDGER_DRIFT_SCORING"] = "true" if settings.drift_scoring else "false"
+    return env
 
 
 def use_fingerprint_key(settings: Settings) -> None:
