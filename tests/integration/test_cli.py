@@ -303,10 +303,13 @@ def test_demo_ends_with_a_chain_across_the_three_sources(tmp_path: Path) -> None
         for link in inferred
     ), inferred
     calls = [a for a in federated["actions"] if a["kind"] == "tool_call"]
+    # Answered, not necessarily successful: the sample data refuses some AWS calls
+    # (AccessDenied, ``sampledata.common.ACCESS_DENIED_RATE``), and the showcase's tool
+    # calls reach AWS, so a demo run now and then shows one answered with a failure.
     unanswered = [
         (a["source_id"], a["event_time"], a["outcome"])
         for a in calls
-        if a["outcome"]["status"] != "success"
+        if not a["outcome"]["event_id"] or a["outcome"]["status"] not in {"success", "failure"}
     ]
     assert calls and not unanswered, unanswered
     assert payload["ingest"]["mcp"]["rejected"] == 1  # the demo's deliberately broken line
