@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import StackError
@@ -110,11 +111,12 @@ def batch_consumer(
     return AIOKafkaConsumer(*topics, **options, **security)
 
 
-async def consumer_lag(
-    bootstrap: str, group: str, topic: str, settings: Settings | None = None
-) -> int:
-    """Messages in ``topic`` that ``group`` has not committed yet."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+@contextlib.asynccontextmanager
+async def _group_reader(
+    bootstrap: str, group: str, settings: Settings | None
+) -> AsyncIterator[Any]:
+    """A started consumer of ``group`` that commits nothing, to read the group's offsets."""
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -124,6 +126,18 @@ async def consumer_lag(
     )
     await consumer.start()
     try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def consumer_lag(
+    bootstrap: str, group: str, topic: str, settings: Settings | None = None
+) -> int:
+    """Messages in ``topic`` that ``group`` has not committed yet."""
+    from aiokafka import TopicPartition
+
+    async with _group_reader(bootstrap, group, settings) as consumer:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
         ends = await consumer.end_offsets(tps)
@@ -134,8 +148,6 @@ async def consumer_lag(
             # consumed partition can look "ahead" of its end: count that as no lag.
             lag += max(0, ends[tp] - (committed or 0))
         return lag
-    finally:
-        await consumer.stop()
 
 
 async def committed_offsets(
@@ -143,24 +155,15 @@ async def committed_offsets(
 ) -> dict[int, int]:
     """The offset ``group`` has committed on each partition of ``topic`` (partitions it has
     committed nothing on are left out): where its next read begins."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        **security_options(settings),
-    )
-    await consumer.start()
-    try:
+    async with _group_reader(bootstrap, group, settings) as consumer:
         committed: dict[int, int] = {}
         for partition in sorted(consumer.partitions_for_topic(topic) or ()):
             offset = await consumer.committed(TopicPartition(topic, partition))
             if offset is not None:
                 committed[partition] = offset
         return committed
-    finally:
-        await consumer.stop()
 
 
 class BatchSender:
