@@ -261,3 +261,26 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     packages = [p.strip(' "*') for p in include.group(1).split(",")]
     for package in [*packages, "schemas"]:
         assert f"COPY {package} {package}" in dockerfile, package
+
+
+def test_the_readmes_commands_exist() -> None:
+    """Every `agentledger …` line of compose/README.md's examples names a real command and
+    real options, and parses."""
+    readme = (COMPOSE_DIR / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+    lines = [
+        line.split("agentledger ", 1)[1].split("#")[0].split()
+        for block in blocks
+        for line in block.splitlines()
+        if "agentledger " in line and not line.lstrip().startswith("#")
+    ]
+    assert len(lines) >= 4
+    for words in lines:
+        group: click.Command = main
+        context = click.Context(main)
+        while isinstance(group, click.Group) and words and not words[0].startswith("-"):
+            found = group.get_command(context, words[0])
+            assert found is not None, f"no `agentledger … {words[0]}`"
+            context = click.Context(found, parent=context, info_name=words[0])
+            group, words = found, words[1:]
+        group.make_context(str(context.info_name), [w.replace("…", "x") for w in words])
