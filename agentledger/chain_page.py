@@ -237,7 +237,11 @@ def add_chain_page(
     browsers: BrowserSessions | None = None,
 ) -> ChainPage:
     """Serve the chain page and its JSON on ``app`` (before anything mounted at ``/``)."""
-    page = ChainPage(store, authenticator, browsers or BrowserSessions(authenticator.keys.holds))
+    page = ChainPage(
+        store,
+        authenticator,
+        browsers if browsers is not None else BrowserSessions(authenticator.keys.holds),
+    )
     app.state.chain_page = page
 
     @app.get(UI, include_in_schema=False)

@@ -130,6 +130,29 @@ def test_an_analyst_reads_a_contracted_session_and_injected_text_stays_text(
         assert reply.status_code == 303 and reply.headers["location"] == "/ui/sign-in"
         refused = http.post("/ui/sign-in", data={"credential": declare_key})
         assert refused.status_code == 403 and COOKIE not in refused.cookies
+        # The list's filters, read with a bearer key as any API client would.
+        analyst = {"Authorization": f"Bearer {analyst_key}"}
+
+        def listed(**query: str) -> set[str]:
+            reply = http.get("/api/sessions", params=query, headers=analyst)
+            assert reply.status_code == 200, reply.text
+            return {s["session_id"] for s in reply.json()["sessions"]}
+
+        assert {travel, marked} <= listed()
+        assert travel in listed(agent="travel-desk-agent")
+        assert marked not in listed(agent="travel-desk-agent")
+        assert marked not in listed(flagged="true") and travel in listed(flagged="true")
+        assert listed(since="2099-01-01T00:00:00Z") == set()
+        assert marked in listed(until="2026-12-01T10:30:00Z")
+        assert travel not in listed(until="2026-12-01T10:30:00Z")
+        assert http.get("/api/sessions", params={"since": "today"}, headers=analyst).is_client_error
+        [row] = [
+            s
+            for s in http.get("/api/sessions", headers=analyst).json()["sessions"]
+            if s["session_id"] == travel
+        ]
+        assert row["contraction_count"] >= 1 and row["flagged_actions"] >= 1
+        assert row["max_drift"] == pytest.approx(max(d["score"] for d in loop["drift"]), abs=1e-3)
     with _browser() as browser:
         _read_in_a_browser(browser, http_url, analyst_key, loop, travel, marked)
 
