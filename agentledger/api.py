@@ -1,5 +1,6 @@
 """The HTTP API that ``agentledger up`` serves: session declarations, OTLP/HTTP trace
-exports, status, and the Shared Signals transmitter's keys, discovery and poll endpoints.
+exports, status, the Shared Signals transmitter's keys, discovery and poll endpoints, and
+the chain page for analysts (``agentledger.chain_page``: ``/ui/``, ``/api/``).
 
 OpenAPI at ``/openapi.json``. Every operation asks who is calling (``agentledger.auth``):
 no credential is a 401, a credential without the role a 403. A bad request is a 4xx naming
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from agentledger import __version__
 from agentledger.auth import Authenticator, AuthError, Caller
+from agentledger.chain_page import add_chain_page
 from enforce.ssf import DISCOVERY_PATH, JWKS_PATH, POLL_PATH
 from enforce.ssf_delivery import PollRequest
 from enforce.ssf_transmitter import Transmitter, UnknownStream
@@ -29,6 +31,7 @@ from ingest import otlp
 from ingest.pipeline import IngestReport
 from kernel.declaration import SessionDeclaration, describe_error
 from kernel.errors import StackError
+from ledger.store import LedgerStore
 
 # The spans of one export request, decoded, and the name of the request in positions
 # (``/v1/traces key:NAME``, as a file's name); what became of each span.
@@ -143,6 +146,7 @@ def build_api(
     receive_traces: ReceiveTraces,
     otlp_max_body: int,
     signals: Transmitter | None = None,
+    ledger: LedgerStore | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Agent Ledger",
@@ -219,6 +223,8 @@ def build_api(
 
     if signals is not None:
         _signal_routes(app, signals)
+    if ledger is not None:
+        add_chain_page(app, ledger, authenticator)
     return app
 
 

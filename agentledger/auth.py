@@ -74,6 +74,12 @@ def _split_key(presented: str) -> tuple[str, str] | None:
     return key_id, secret
 
 
+def key_id_of(presented: str) -> str | None:
+    """The public id of an API key (``alk_<id>_…``), or ``None`` when it is not one."""
+    parts = _split_key(presented)
+    return parts[0] if parts else None
+
+
 def check_roles(roles: list[str]) -> list[str]:
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
@@ -143,6 +149,11 @@ class ApiKeys:
         with self._lock:
             keys = self._load()
         return [{k: v for k, v in r.items() if k != "sha256"} for r in keys.values()]
+
+    def holds(self, key_id: str) -> bool:
+        """Whether the key ``key_id`` is still issued (not revoked)."""
+        with self._lock:
+            return key_id in self._load()
 
     def verify(self, presented: str) -> Caller | None:
         parts = _split_key(presented)

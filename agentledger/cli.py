@@ -26,6 +26,7 @@ from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
+from agentledger.cli_page import page
 from agentledger.stack import Stack
 from agentledger.stack_state import normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
@@ -59,6 +60,7 @@ main.add_command(explain)
 main.add_command(contractions)
 main.add_command(model)
 main.add_command(export)
+main.add_command(page)
 
 
 def _raw_topics(

@@ -111,7 +111,7 @@ def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
 def sessions_list(data_dir: Path | None, clickhouse: str | None, limit: int, as_json: bool) -> None:
     """The latest sessions."""
     from agentledger.render import sessions_table
-    from ledger.queries import list_sessions
+    from ledger.session_list import list_sessions
 
     with _reader(data_dir, clickhouse) as store:
         rows = list_sessions(store, limit)

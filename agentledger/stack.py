@@ -260,6 +260,7 @@ class Stack:
             receive_traces=self._receive_traces,
             otlp_max_body=self.settings.otlp_max_body_bytes,
             signals=self.signals.transmitter,
+            ledger=self.store,
         )
         if not self.settings.clickhouse_url:
             app.mount("/", self._ledger_interface(host, port))

@@ -1,7 +1,7 @@
-"""What analysts ask the ledger: sessions, one session's chain, and actions with the label
-that attributes each one and the evidence behind it, found by the ledger's id or by the id
-their source gave them, with the source records they came from; and how much of an ingest
-batch the ledger holds yet."""
+"""What analysts ask the ledger: one session's chain, and actions with the label that
+attributes each one and the evidence behind it, found by the ledger's id or by the id their
+source gave them, with the source records they came from; and how much of an ingest batch
+the ledger holds yet. (The list of sessions is ``ledger.session_list``.)"""
 
 from __future__ import annotations
 
@@ -47,29 +47,6 @@ class Chain:
             "credentials": self.credentials,
             "actions": self.actions,
         }
-
-
-def list_sessions(store: LedgerStore, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest sessions, with how many of their actions an agent took on its own and how
-    many were flagged as a possible confused deputy (what a SOC analyst looks at first)."""
-    db = store.database
-    return store.query_rows(
-        "WITH page AS ("
-        "SELECT session_id, first_seen, last_seen, principal, origin_type, origin_principal, "
-        "agent_name, agent_version, agent_instance, intent, sources, event_count, "
-        f"action_count, failure_count FROM {db}.sessions FINAL "
-        f"WHERE session_id NOT IN (SELECT alias_id FROM {db}.session_aliases FINAL) "
-        "ORDER BY last_seen DESC, session_id LIMIT {limit:UInt32}) "
-        "SELECT page.*, labels.autonomous AS autonomous_actions, "
-        "labels.deputies AS confused_deputy_actions FROM page LEFT JOIN ("
-        "SELECT session_id AS label_session_id, "
-        "countIf(label = 'agent_autonomous') AS autonomous, "
-        f"countIf(confused_deputy) AS deputies FROM {db}.attributions FINAL "
-        "WHERE session_id IN (SELECT session_id FROM page) GROUP BY session_id"
-        ") AS labels ON labels.label_session_id = page.session_id "
-        "ORDER BY page.last_seen DESC, page.session_id",
-        {"limit": limit},
-    )
 
 
 def resolve_session(store: LedgerStore, session_id: str) -> str:

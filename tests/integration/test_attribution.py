@@ -20,7 +20,8 @@ import orjson
 from agentledger.render import explain
 from kernel.declaration import parse_declaration
 from ledger.chdb_store import ChdbStore
-from ledger.queries import find_action, list_actions, list_sessions, session_chain
+from ledger.queries import find_action, list_actions, session_chain
+from ledger.session_list import list_sessions
 from processors.sink import restore_state
 from processors.stitch import Stitcher
 from tests import scenarios

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -149,6 +150,23 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
             assert label in tree
         missing = run("sessions", "show", "s-nope", "--data-dir", str(data_dir), check=False)
         assert missing.returncode == 2 and "no session 's-nope'" in missing.stderr
+
+        # The chain page of that session: its address, which asks a browser to sign in first;
+        # its JSON, to the command line's key.
+        where = json.loads(
+            run("page", agent["session_id"], "--json", "--data-dir", str(data_dir)).stdout
+        )
+        assert where["url"] == f"{status['http_url']}/ui/sessions/{agent['session_id']}"
+        with httpx.Client() as http:
+            page = http.get(where["url"], follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"] == "/ui/sign-in"
+            key = Path(status["api_key_file"]).read_text().strip()
+            chain = http.get(
+                f"{status['http_url']}/api/sessions/{agent['session_id']}",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert chain.status_code == 200
+            assert chain.json()["actions"] == shown["actions"]
 
         # Actions with their label, and one label explained.
         listed = json.loads(

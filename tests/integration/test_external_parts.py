@@ -15,7 +15,7 @@ from agentledger.broker import EmbeddedBroker
 from agentledger.sampledata import generate_sessions, write_files
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
-from ledger.queries import list_sessions
+from ledger.session_list import list_sessions
 from ledger.store import LedgerStore
 from tests.integration.conftest import WRITER_PASSWORD, RunningStack, make_settings
 from tests.integration.helpers import api_headers, ingest, wait_stored

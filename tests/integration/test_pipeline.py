@@ -9,7 +9,8 @@ from typing import Any
 
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from kernel.topics import Topics
-from ledger.queries import list_sessions, session_chain, stored_count
+from ledger.queries import session_chain, stored_count
+from ledger.session_list import list_sessions
 from tests.integration.conftest import RunningStack
 from tests.integration.helpers import ingest, wait_processed, wait_rows, wait_stored
 
