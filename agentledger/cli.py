@@ -21,6 +21,7 @@ from agentledger.cli_common import (
     json_option,
     print_json,
 )
+from agentledger.cli_dashboards import dashboards
 from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
@@ -57,6 +58,7 @@ main.add_command(actions)
 main.add_command(explain)
 main.add_command(contractions)
 main.add_command(model)
+main.add_command(dashboards)
 
 
 def _raw_topics(
