@@ -40,7 +40,7 @@ def build() -> builders.Dashboard:
                     WHERE $__timeFilter(stored_at)
                 """),
                 "Mean rate of stored events over the time range.",
-                unit="eps",
+                unit="suffix: events/s",
             )
         )
         .with_panel(
@@ -81,7 +81,7 @@ def build() -> builders.Dashboard:
                     ORDER BY time, source
                 """),
                 "Raw events written to the ledger per second, by source.",
-                unit="eps",
+                unit="suffix: events/s",
                 span=12,
                 stacked=True,
             )

@@ -4,10 +4,13 @@ agree with it (the data source's uid, a password from the environment only)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner
 
+from agentledger.cli import main
 from agentledger.panels import load_dashboards
 from dashboards import JSON_DIR, PROVISIONING_DIR, build
 from dashboards.model import DATASOURCE_UID, PLUGIN, SESSION_DASHBOARD
@@ -64,3 +67,12 @@ def test_the_provisioned_datasource_takes_its_password_from_the_environment() ->
         "providers"
     ]
     assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def test_the_build_command_writes_the_committed_files(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["dashboards", "build", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = {path.name: path.read_text(encoding="utf-8") for path in tmp_path.glob("*.json")}
+    assert written == {
+        path.name: path.read_text(encoding="utf-8") for path in JSON_DIR.glob("*.json")
+    }
