@@ -4,13 +4,12 @@ contractions the policy published, and the sessions that drift most."""
 
 from __future__ import annotations
 
-from textwrap import indent
-
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.model import (
     DATASOURCE,
+    inline,
     ledger_dashboard,
     sql,
     stat_panel,
@@ -180,7 +179,8 @@ def build() -> builders.Dashboard:
         .with_panel(
             table_panel(
                 "Top drifting sessions",
-                sql("""
+                inline(
+                    sql("""
                     SELECT root_session AS session_id, any(agent) AS agent,
                         round(max(score), 4) AS max_drift, round(avg(score), 4) AS mean_drift,
                         countIf(flagged) AS flagged, countIf(out_of_bounds) AS out_of_bounds,
@@ -193,7 +193,10 @@ def build() -> builders.Dashboard:
                     GROUP BY root_session
                     ORDER BY max_drift DESC, flagged DESC, session_id
                     LIMIT 20
-                """).replace("@SCORED@", indent(SCORED, "    ").lstrip()),
+                """),
+                    "@SCORED@",
+                    SCORED,
+                ),
                 "The sessions whose actions drift most (merged sessions counted as one). "
                 "Click a session to open its chain.",
                 session_columns=("session_id",),

@@ -9,6 +9,9 @@ or 1 (table).
 
 from __future__ import annotations
 
+import re
+from textwrap import indent
+
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.builders import stat, table, timeseries
@@ -68,6 +71,13 @@ def sql(text: str) -> str:
         lines.pop()
     indent = min((len(line) - len(line.lstrip()) for line in lines if line), default=0)
     return "\n".join(line[indent:] for line in lines)
+
+
+def inline(text: str, placeholder: str, subquery: str) -> str:
+    """``text`` with each line that is only ``placeholder`` replaced by ``subquery``,
+    indented as the placeholder was."""
+    pattern = re.compile(rf"^( *){re.escape(placeholder)}$", re.MULTILINE)
+    return pattern.sub(lambda found: indent(subquery, found[1]), text)
 
 
 def datasource_variable() -> builders.DatasourceVariable:

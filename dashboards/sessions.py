@@ -5,14 +5,13 @@ its credentials."""
 
 from __future__ import annotations
 
-from textwrap import indent
-
 from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.model import (
     DATASOURCE,
     SESSION_DASHBOARD,
+    inline,
     ledger_dashboard,
     sql,
     table_panel,
@@ -49,9 +48,9 @@ SESSION_IDS_SQL = sql("""
 """)
 
 
-def _members(text: str, depth: int = 1) -> str:
-    """``text`` with each ``@MEMBERS@`` replaced by the member subquery, indented to fit."""
-    return text.replace("@MEMBERS@", indent(MEMBERS, "    " * depth).lstrip())
+def _members(text: str) -> str:
+    """``text`` with each ``@MEMBERS@`` line replaced by the member subquery."""
+    return inline(text, "@MEMBERS@", MEMBERS)
 
 
 def _session_variable() -> builders.QueryVariable:
@@ -132,8 +131,7 @@ def build() -> builders.Dashboard:
                         ) AS d ON d.action_id = a.action_id
                         ORDER BY time, action_id
                         LIMIT 1000
-                    """),
-                    depth=2,
+                    """)
                 ),
                 "Every action of the session and of the sessions merged into it, in time "
                 "order: its label and the rule that decided it, its drift and the policy's "
