@@ -74,7 +74,7 @@ def build() -> builders.Dashboard:
                 "Events stored per second, by source",
                 sql("""
                     SELECT toStartOfInterval(stored_at, INTERVAL $__interval_s second) AS time,
-                        source, count() / $__interval_s AS events_per_second
+                        source, count() / ($__interval_s) AS events_per_second
                     FROM ${database}.raw_events FINAL
                     WHERE $__timeFilter(stored_at)
                     GROUP BY time, source

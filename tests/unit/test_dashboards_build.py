@@ -56,6 +56,20 @@ def test_every_panel_queries_the_ledger_through_the_datasource_variable() -> Non
                         assert link["url"].startswith(f"/d/{SESSION_DASHBOARD}/")
 
 
+def test_a_macro_without_arguments_never_precedes_a_parenthesis() -> None:
+    """Data source versions before the SQL SDK's fix (sqlds#82) took the next parentheses
+    after ``$__name`` as its arguments, however far; a ``)`` or ``,`` first keeps them out."""
+    for dashboard in load_dashboards():
+        for panel in _panels(dashboard):
+            sql = panel["targets"][0]["rawSql"]
+            for found in re.finditer(r"\$__\w+", sql):
+                rest = sql[found.end() :]
+                if rest.startswith("("):
+                    continue
+                opening, closing = rest.find("("), rest.find(")")
+                assert opening < 0 or 0 <= closing < opening, (panel["title"], found[0])
+
+
 def test_the_provisioned_datasource_takes_its_password_from_the_environment() -> None:
     text = (PROVISIONING_DIR / "datasources" / "agentledger.yaml").read_text()
     [source] = yaml.safe_load(text)["datasources"]
