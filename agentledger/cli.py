@@ -22,6 +22,7 @@ from agentledger.cli_common import (
     print_json,
 )
 from agentledger.cli_export import export
+from agentledger.cli_dashboards import dashboards
 from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
@@ -61,6 +62,7 @@ main.add_command(contractions)
 main.add_command(model)
 main.add_command(export)
 main.add_command(page)
+main.add_command(dashboards)
 
 
 def _raw_topics(
