@@ -25,6 +25,7 @@ from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
+from agentledger.cli_query import query, with_query_bench
 from agentledger.stack import Stack
 from agentledger.stack_state import normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
@@ -57,6 +58,7 @@ main.add_command(actions)
 main.add_command(explain)
 main.add_command(contractions)
 main.add_command(model)
+main.add_command(query)
 
 
 def _raw_topics(
@@ -427,3 +429,6 @@ def worker(ctx: click.Context) -> None:
 
     sys.argv = ["agentledger-worker", "worker", "-l", "info", "--without-web", *ctx.args]
     worker_main()
+
+
+main.add_command(with_query_bench(bench))
