@@ -15,9 +15,11 @@ WITH
         UNION ALL
         SELECT alias_id FROM {db}.session_aliases FINAL WHERE session_id = root
     ),
-    -- Every action a version of which was in the chain: found without FINAL (so the
-    -- session index can skip), then read with FINAL by action_id (the sorting key), and
-    -- kept only where its latest version is still in the chain.
+    -- Every action one version of which is in the chain, found by session (the actions'
+    -- by_session projection), then each one's latest version by action_id (the sorting
+    -- key: every version, whichever session it names), kept if that is still in the
+    -- chain. The same answer as FINAL, reading only the granules of these actions and
+    -- only the columns shown.
     candidates AS (
         SELECT action_id FROM {db}.actions
         WHERE session_id IN (SELECT member FROM members)
@@ -49,20 +51,28 @@ SELECT
     a.outcome AS outcome,
     a.outcome_detail AS outcome_detail
 FROM (
-    SELECT * FROM {db}.actions FINAL
+    SELECT action_id, session_id, event_time, source, kind, operation, service, resource,
+        principal, agent_name, agent_instance, scopes, outcome, outcome_detail
+    FROM {db}.actions
     WHERE action_id IN (SELECT action_id FROM candidates)
-        AND session_id IN (SELECT member FROM members)
+    ORDER BY version DESC
+    LIMIT 1 BY action_id
 ) AS a
 LEFT JOIN (
-    SELECT action_id, label, rule, confused_deputy FROM {db}.attributions FINAL
+    SELECT action_id, label, rule, confused_deputy FROM {db}.attributions
     WHERE action_id IN (SELECT action_id FROM candidates)
+    ORDER BY version DESC
+    LIMIT 1 BY action_id
 ) AS t ON t.action_id = a.action_id
 LEFT JOIN (
-    SELECT action_id, score, flagged, decision FROM {db}.drift FINAL
+    SELECT action_id, score, flagged, decision FROM {db}.drift
     WHERE action_id IN (SELECT action_id FROM candidates)
+    ORDER BY version DESC
+    LIMIT 1 BY action_id
 ) AS d ON d.action_id = a.action_id
 CROSS JOIN (
     SELECT session_id, origin_type, origin_principal, intent, intent_source, scopes
     FROM {db}.sessions FINAL WHERE session_id = root
 ) AS s
+WHERE a.session_id IN (SELECT member FROM members)
 ORDER BY a.event_time, a.action_id
