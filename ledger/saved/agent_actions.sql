@@ -30,14 +30,26 @@ SELECT
     nullIf(d.decision, '') AS decision,
     a.outcome AS outcome
 FROM (
-    SELECT * FROM {db}.actions FINAL WHERE action_id IN (SELECT action_id FROM picked)
+    SELECT action_id, event_time, session_id, agent_name, agent_instance, source, kind,
+        operation, resource, access, principal, scopes, outcome
+    FROM {db}.actions FINAL
+    WHERE agent_name = {agent:String}
+        AND event_time >= {since:DateTime64(6, 'UTC')}
+        AND event_time < {until:DateTime64(6, 'UTC')}
+    ORDER BY event_time, action_id
+    LIMIT {limit:UInt32}
 ) AS a
+-- Labels and scores by action id (their sorting key), each action's latest version.
 LEFT JOIN (
-    SELECT action_id, label FROM {db}.attributions FINAL
+    SELECT action_id, label FROM {db}.attributions
     WHERE action_id IN (SELECT action_id FROM picked)
+    ORDER BY version DESC
+    LIMIT 1 BY action_id
 ) AS t ON t.action_id = a.action_id
 LEFT JOIN (
-    SELECT action_id, score, decision FROM {db}.drift FINAL
+    SELECT action_id, score, decision FROM {db}.drift
     WHERE action_id IN (SELECT action_id FROM picked)
+    ORDER BY version DESC
+    LIMIT 1 BY action_id
 ) AS d ON d.action_id = a.action_id
 ORDER BY a.event_time, a.action_id

@@ -4,26 +4,17 @@
 -- surviving one's chain, with the actions of every session merged into it.
 -- @param session_id String: the session, or one that was merged into it
 WITH
-    coalesce(
-        nullIf(
-            (SELECT any(session_id) FROM {db}.session_aliases FINAL
-             WHERE alias_id = {session_id:String}),
-            ''),
-        {session_id:String}) AS root,
-    members AS (
-        SELECT root AS member
-        UNION ALL
-        SELECT alias_id FROM {db}.session_aliases FINAL WHERE session_id = root
-    ),
-    -- Every action one version of which is in the chain, found by session (the actions'
-    -- by_session projection), then each one's latest version by action_id (the sorting
-    -- key: every version, whichever session it names), kept if that is still in the
-    -- chain. The same answer as FINAL, reading only the granules of these actions and
-    -- only the columns shown.
-    candidates AS (
-        SELECT action_id FROM {db}.actions
-        WHERE session_id IN (SELECT member FROM members)
-    )
+    -- The surviving session and every session merged into it, each looked up once.
+    (SELECT coalesce(nullIf(any(session_id), ''), {session_id:String})
+     FROM {db}.session_aliases FINAL WHERE alias_id = {session_id:String}) AS root,
+    (SELECT arrayConcat([root], groupArray(alias_id))
+     FROM {db}.session_aliases FINAL WHERE session_id = root) AS members,
+    -- Every action one version of which is in the chain, found by session id through the
+    -- actions' by_session projection. Their rows are then read by action_id, the sorting
+    -- key of actions, attributions and drift alike: every version, whichever session it
+    -- names, so each action's latest version is known (what FINAL gives) while only the
+    -- granules of these actions are read, and only the columns shown.
+    candidates AS (SELECT action_id FROM {db}.actions WHERE has(members, session_id))
 SELECT
     s.session_id AS session_id,
     s.origin_type AS origin_type,
@@ -74,5 +65,5 @@ CROSS JOIN (
     SELECT session_id, origin_type, origin_principal, intent, intent_source, scopes
     FROM {db}.sessions FINAL WHERE session_id = root
 ) AS s
-WHERE a.session_id IN (SELECT member FROM members)
+WHERE has(members, a.session_id)
 ORDER BY a.event_time, a.action_id

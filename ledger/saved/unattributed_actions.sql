@@ -28,10 +28,20 @@ SELECT
     a.scopes AS scopes,
     a.outcome AS outcome
 FROM (
-    SELECT * FROM {db}.attributions FINAL WHERE action_id IN (SELECT action_id FROM picked)
+    SELECT action_id, event_time, label, rule, confused_deputy, agent, session_id
+    FROM {db}.attributions FINAL
+    WHERE label IN ('unattributed', 'agent_autonomous')
+        AND event_time >= {since:DateTime64(6, 'UTC')}
+        AND event_time < {until:DateTime64(6, 'UTC')}
+    ORDER BY event_time DESC, action_id
+    LIMIT {limit:UInt32}
 ) AS t
+-- The actions by action id (their sorting key), each one's latest version.
 LEFT JOIN (
     SELECT action_id, source, operation, resource, principal, scopes, outcome
-    FROM {db}.actions FINAL WHERE action_id IN (SELECT action_id FROM picked)
+    FROM {db}.actions
+    WHERE action_id IN (SELECT action_id FROM picked)
+    ORDER BY version DESC
+    LIMIT 1 BY action_id
 ) AS a ON a.action_id = t.action_id
 ORDER BY t.event_time DESC, t.action_id

@@ -222,10 +222,10 @@ def test_a_column_added_in_place_is_defined_as_in_its_create_table() -> None:
         for setting, projection in projections:
             assert f"PROJECTION {projection}" in created and f"SETTINGS {setting}" in created
     statements = ddl("db")
-    setting = statements.index(
+    position = statements.index(
         "ALTER TABLE db.actions MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'"
     )
-    assert statements[setting + 1] == (
+    assert statements[position + 1] == (
         "ALTER TABLE db.actions ADD PROJECTION IF NOT EXISTS "
         "by_session (SELECT session_id, action_id ORDER BY session_id)"
     )
