@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from agentledger.bench_queries import PANELS_MODULE, panel_queries, parameter_draw
+from agentledger.cli import main
 from agentledger.cli_query import catalogue, cell, csv_text, parse_params
 from ledger.saved_queries import (
     SavedQueryError,
@@ -161,3 +167,34 @@ def test_command_line_parameters_and_cells() -> None:
         parse_params(["a=1", "a=2"])
     assert [cell(v) for v in (None, ["x", "y"], True, 0.5)] == ["", '["x","y"]', "true", "0.5"]
     assert csv_text(["a", "b"], [{"a": "x,y", "b": None}]) == 'a,b\n"x,y",\n'
+
+
+def test_panel_queries_come_from_the_panels_module_when_it_has_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    panels = types.ModuleType(PANELS_MODULE)
+    panels.panel_queries = lambda: [("actions_by_label", "SELECT 1 FROM {db}.actions")]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, PANELS_MODULE, panels)
+    assert panel_queries() == [("actions_by_label", "SELECT 1 FROM {db}.actions")]
+    monkeypatch.setitem(sys.modules, PANELS_MODULE, types.ModuleType(PANELS_MODULE))
+    assert panel_queries() == []
+
+
+def test_the_bench_draws_parameters_the_generated_ledger_holds() -> None:
+    from agentledger.bench_data import LedgerGenerator
+
+    sample = LedgerGenerator(2_000, seed=3).sample()
+    rng = np.random.default_rng(1)
+    for query in load_queries().values():
+        values = query.bind(parameter_draw(query, sample)(rng))
+        if "session_id" in values:
+            assert values["session_id"] in set(sample.session_ids)
+        if "agent" in values:
+            assert values["agent"] in sample.agents
+        if "since" in values:
+            assert values["since"] < values["until"]
+
+
+def test_bench_options_for_queries_need_queries() -> None:
+    refused = CliRunner().invoke(main, ["bench", "--actions", "5"])
+    assert refused.exit_code == 2 and "--actions and --repeat go with --queries" in refused.output
