@@ -21,13 +21,14 @@ from agentledger.cli_common import (
     json_option,
     print_json,
 )
-from agentledger.cli_export import export
 from agentledger.cli_dashboards import dashboards
+from agentledger.cli_export import export
 from agentledger.cli_gateway import gateway
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
 from agentledger.cli_page import page
+from agentledger.cli_query import query, with_query_bench
 from agentledger.stack import Stack
 from agentledger.stack_state import normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
@@ -63,6 +64,7 @@ main.add_command(model)
 main.add_command(export)
 main.add_command(page)
 main.add_command(dashboards)
+main.add_command(query)
 
 
 def _raw_topics(
@@ -433,3 +435,6 @@ def worker(ctx: click.Context) -> None:
 
     sys.argv = ["agentledger-worker", "worker", "-l", "info", "--without-web", *ctx.args]
     worker_main()
+
+
+main.add_command(with_query_bench(bench))

@@ -3,6 +3,12 @@
 Rows are written idempotently by id: ``raw_events`` is deduplicated by the writer before
 insert (and by ReplacingMergeTree as a backstop); projections are ReplacingMergeTree by
 ``version``, so a re-stitched row replaces the one before it. Queries read with ``FINAL``.
+
+``actions``, ``attributions`` and ``drift`` are ordered by action id, a random id, so the
+actions of one session lie one per granule: reading a session's chain reads a granule per
+action in each. Their granules are 1,024 rows rather than 8,192, which made a chain read at
+a million actions about 1.7 times faster (a ledger created before keeps the granules it has:
+the setting cannot be changed on a table).
 """
 
 from __future__ import annotations
@@ -90,8 +96,10 @@ TABLES: dict[str, str] = {
             source_id String DEFAULT '',
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4,
-            INDEX idx_source_id source_id TYPE bloom_filter GRANULARITY 4
+            INDEX idx_source_id source_id TYPE bloom_filter GRANULARITY 4,
+            PROJECTION by_session (SELECT session_id, action_id ORDER BY session_id)
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+        SETTINGS deduplicate_merge_projection_mode = 'rebuild', index_granularity = 1024
     """,
     "session_keys": """
         CREATE TABLE IF NOT EXISTS {db}.session_keys (
@@ -155,6 +163,7 @@ TABLES: dict[str, str] = {
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+        SETTINGS index_granularity = 1024
     """,
     "drift": """
         CREATE TABLE IF NOT EXISTS {db}.drift (
@@ -175,6 +184,7 @@ TABLES: dict[str, str] = {
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
+        SETTINGS index_granularity = 1024
     """,
     "contractions": """
         CREATE TABLE IF NOT EXISTS {db}.contractions (
@@ -258,6 +268,26 @@ ADDED_INDEXES: dict[str, list[str]] = {
 }
 
 
+# Projections added after their table was first released, each with the table setting it
+# needs first (a ReplacingMergeTree keeps a projection only if told what to do with it when
+# a merge folds rows away). On an existing ledger older parts gain it as they merge, or at
+# once with ``ALTER TABLE … MATERIALIZE PROJECTION``; until then they are read without it.
+#
+# actions.by_session: a session's actions by session id. ``actions`` is ordered by
+# action_id, random ids, so a session's actions lie one per granule all over the table; the
+# bloom filter on session_id still reads about half the granules at a million actions. The
+# projection (two narrow columns) finds their ids in one or two granules, and the chain is
+# then read by action_id, its sorting key (``ledger/saved/session_chain.sql``).
+ADDED_PROJECTIONS: dict[str, list[tuple[str, str]]] = {
+    "actions": [
+        (
+            "deduplicate_merge_projection_mode = 'rebuild'",
+            "by_session (SELECT session_id, action_id ORDER BY session_id)",
+        )
+    ],
+}
+
+
 def ddl(database: str) -> list[str]:
     statements = [f"CREATE DATABASE IF NOT EXISTS {database}"]
     statements += [" ".join(sql.split()).format(db=database) for sql in TABLES.values()]
@@ -270,6 +300,12 @@ def ddl(database: str) -> list[str]:
         statements += [
             f"ALTER TABLE {database}.{table} ADD INDEX IF NOT EXISTS {index}" for index in indexes
         ]
+    for table, projections in ADDED_PROJECTIONS.items():
+        for setting, projection in projections:
+            statements += [
+                f"ALTER TABLE {database}.{table} MODIFY SETTING {setting}",
+                f"ALTER TABLE {database}.{table} ADD PROJECTION IF NOT EXISTS {projection}",
+            ]
     return statements
 
 
@@ -279,12 +315,13 @@ _COLUMN = re.compile(r"^\s*(\w+)\s+(.+?)(?:\s+DEFAULT\s.*?)?,?\s*$")
 @cache
 def column_types(table: str) -> dict[str, str]:
     """``table``'s columns and their ClickHouse types, in order, read from its CREATE TABLE
-    statement (indexes left out; a column's DEFAULT is not part of its type)."""
+    statement (indexes and projections left out; a column's DEFAULT is not part of its
+    type)."""
     body = TABLES[table].split("(", 1)[1].rsplit(") ENGINE", 1)[0]
     types: dict[str, str] = {}
     for line in body.strip().splitlines():
         match = _COLUMN.match(line)
-        if match is None or match.group(1) == "INDEX":
+        if match is None or match.group(1) in ("INDEX", "PROJECTION"):
             continue
         types[match.group(1)] = match.group(2)
     return types

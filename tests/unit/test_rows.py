@@ -15,7 +15,7 @@ from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.events import Event
 from ledger import rows
-from ledger.schema import ADDED_COLUMNS, ADDED_INDEXES, TABLES, ddl
+from ledger.schema import ADDED_COLUMNS, ADDED_INDEXES, ADDED_PROJECTIONS, TABLES, ddl
 from models.trail import DriftScore
 from processors.stitch import Stitcher
 from tests import scenarios
@@ -39,7 +39,7 @@ def schema_columns(table: str) -> list[str]:
         match = _COLUMN.match(line)
         assert match is not None, line
         name, definition = match.groups()
-        if name == "INDEX":
+        if name in ("INDEX", "PROJECTION"):
             continue
         if name in WRITER_LEAVES.get(table, set()):
             assert "DEFAULT" in definition, f"{table}.{name} has no DEFAULT to fall back on"
@@ -217,7 +217,18 @@ def test_a_column_added_in_place_is_defined_as_in_its_create_table() -> None:
     for table, indexes in ADDED_INDEXES.items():
         created = " ".join(TABLES[table].split())
         assert all(f"INDEX {index}" in created for index in indexes)
+    for table, projections in ADDED_PROJECTIONS.items():
+        created = " ".join(TABLES[table].split())
+        for setting, projection in projections:
+            assert f"PROJECTION {projection}" in created and f"SETTINGS {setting}" in created
     statements = ddl("db")
+    position = statements.index(
+        "ALTER TABLE db.actions MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'"
+    )
+    assert statements[position + 1] == (
+        "ALTER TABLE db.actions ADD PROJECTION IF NOT EXISTS "
+        "by_session (SELECT session_id, action_id ORDER BY session_id)"
+    )
     assert (
         "ALTER TABLE db.actions ADD INDEX IF NOT EXISTS "
         "idx_source_id source_id TYPE bloom_filter GRANULARITY 4"
