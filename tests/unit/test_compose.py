@@ -25,9 +25,10 @@ SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 LEDGER_SERVICES = ("api", "worker", "gateway")
 # Read by processors/worker.py from the environment rather than the settings.
 WORKER_ONLY_VARIABLES = {"AGENTLEDGER_READY_FILE"}
-# Written by the dashboards work that lands beside this one: until it is merged the folder
-# may be missing, and once it is there it must hold what Grafana is told to read from it.
-AWAITING_MERGE = {"dashboards/provisioning"}
+PROVISIONING = REPO / "dashboards" / "provisioning"
+DATASOURCES = "".join(p.read_text() for p in PROVISIONING.glob("datasources/*.y*ml"))
+# What Grafana's provisioned data source reads from its environment.
+PROVISIONING_VARIABLES = set(re.findall(r"\$\{([A-Z0-9_]+)\}", DATASOURCES))
 _INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")
 
 
@@ -139,6 +140,8 @@ def test_every_agentledger_variable_is_read_and_parses(monkeypatch: pytest.Monke
         env = environment(service)
         names = {key for key in env if key.startswith("AGENTLEDGER_")}
         allowed = known | (WORKER_ONLY_VARIABLES if service == "worker" else set())
+        if service == "grafana":
+            allowed = allowed | PROVISIONING_VARIABLES
         assert names <= allowed, f"{service}: {sorted(names - allowed)} are read by nothing"
     for service in LEDGER_SERVICES:
         for key in list(Settings.model_fields):
@@ -149,7 +152,7 @@ def test_every_agentledger_variable_is_read_and_parses(monkeypatch: pytest.Monke
         assert settings.kafka == "kafka:9092", service
         assert settings.database == "agentledger" and settings.topic_prefix == "ledger"
     # One database for everything that names it.
-    named = {environment(s)["AGENTLEDGER_DATABASE"] for s in SERVICES if s != "kafka"}
+    named = {environment(s)["AGENTLEDGER_DATABASE"] for s in LEDGER_SERVICES}
     assert named == {"agentledger"}
 
 
@@ -221,18 +224,26 @@ def test_what_it_mounts_and_builds_is_in_the_repository() -> None:
             assert source in named, f"{name}: volume {source} is not declared"
             continue
         path = (COMPOSE_DIR / source).resolve()
-        relative = path.relative_to(REPO).as_posix()
-        if relative in AWAITING_MERGE and not path.exists():
-            continue
         assert path.exists(), f"{name} mounts {source}, which is not in the repository"
     grafana = dict((target, source) for source, target in _binds("grafana"))
     assert grafana["/etc/grafana/provisioning"] == "../dashboards/provisioning"
-    assert grafana["/var/lib/grafana/dashboards"] == "../dashboards"
-    provisioning = REPO / "dashboards" / "provisioning"
-    if provisioning.exists():
-        datasources = "".join(p.read_text() for p in provisioning.glob("datasources/*.y*ml"))
-        assert "grafana-clickhouse-datasource" in datasources
-        assert list(provisioning.glob("dashboards/*.y*ml")), "no dashboards provider"
+    assert "grafana-clickhouse-datasource" in DATASOURCES
+    assert "defaultDatabase: agentledger" in DATASOURCES
+    # Every variable the provisioning reads is one the Grafana service is given.
+    given = set(environment("grafana"))
+    assert PROVISIONING_VARIABLES and given >= PROVISIONING_VARIABLES, sorted(
+        PROVISIONING_VARIABLES - given
+    )
+    # The provider reads its dashboards where the committed JSON is mounted.
+    providers = [
+        provider
+        for path in PROVISIONING.glob("dashboards/*.y*ml")
+        for provider in yaml.safe_load(path.read_text())["providers"]
+    ]
+    assert providers, "no dashboards provider"
+    for provider in providers:
+        assert grafana[provider["options"]["path"]] == "../dashboards/json"
+    assert list((REPO / "dashboards" / "json").glob("*.json")), "no dashboard JSON committed"
     assert "grafana-clickhouse-datasource" in environment("grafana")["GF_PLUGINS_PREINSTALL_SYNC"]
     init = _binds("clickhouse")
     assert ("./clickhouse/initdb", "/docker-entrypoint-initdb.d") in init
