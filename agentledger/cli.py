@@ -138,6 +138,8 @@ def up(
                 f"  ledger     {info.http_url or info.sql_url} database {info.database}"
                 + (" (embedded chDB)" if info.embedded_ledger else "")
             )
+            if info.http_url:
+                console.print(f"  chain page {info.http_url}/ui/ (sign in with an analyst key)")
             console.print(f"  data dir   {info.data_dir}")
             console.print(f"  workers    {', '.join(map(str, info.workers))}")
             if info.raw_topics:

@@ -143,6 +143,10 @@ async def run_demo(
         f"agentledger sessions show {chain.session['session_id']}  ·  "
         "agentledger actions list --label agent_autonomous"
     )
+    console.print(
+        f"the chain page of the control loop's session: agentledger page {loop['session_id']}"
+        " --open  (while `up` runs; sign in with an analyst key)"
+    )
 
 
 def _federated_chain(store: LedgerStore, jti: str) -> Chain | None:
