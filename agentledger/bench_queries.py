@@ -5,16 +5,14 @@ actions and everything that goes with them (``agentledger.bench_data``), serves 
 the ledger's own ClickHouse HTTP interface, and runs each saved query ``repeat`` times as
 the analyst would: over HTTP, with the analyst's credential, values as ``param_<name>``
 URL parameters, with parameters drawn from the generated ledger (an existing session, an
-agent, a person, a one-day window). Dashboard panel queries join them when
-``agentledger.panels`` provides ``panel_queries()``: (name, SQL) pairs, Grafana macros
-already expanded; ``{db}`` in their SQL is the scratch database, and the request names it
-as the current database too.
+agent, a person, a one-day window). Every dashboard panel's query runs too, its Grafana
+macros expanded as the data source would over the generated ledger's last day
+(``agentledger.panels``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import platform
 import secrets
@@ -33,29 +31,28 @@ import psutil
 from rich.console import Console
 
 from agentledger.bench_data import Sample, load_ledger
+from agentledger.panels import panel_queries as dashboard_panel_queries
 from kernel.errors import StackError
 from kernel.procs import free_port
 from ledger.saved_queries import SavedQuery, parameter_texts, saved_queries
 
 DATABASE = "bench_queries"
 ANALYST = "bench_analyst"
-PANELS_MODULE = "agentledger.panels"
 SETTLE_S = 600.0
 
 Draw = Callable[[np.random.Generator], dict[str, str]]
 
 
-def panel_queries() -> list[tuple[str, str]]:
-    """The dashboard panels' queries, from ``agentledger.panels.panel_queries`` when that
-    module exists (none otherwise)."""
-    try:
-        module = importlib.import_module(PANELS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != PANELS_MODULE:
-            raise
-        return []
-    hook = getattr(module, "panel_queries", None)
-    return list(hook()) if callable(hook) else []
+def panel_queries(sample: Sample) -> list[tuple[str, str]]:
+    """Every dashboard panel's SQL as Grafana would send it over the generated ledger's last
+    day: its database, and one of its sessions in the session explorer."""
+    end = sample.start + timedelta(seconds=sample.span_s)
+    session = str(sample.session_ids[len(sample.session_ids) // 2])
+    return dashboard_panel_queries(
+        variables={"database": DATABASE, "session_id": session},
+        time_from=end - timedelta(days=1),
+        time_to=end,
+    )
 
 
 def parameter_draw(query: SavedQuery, sample: Sample) -> Draw:
@@ -184,7 +181,6 @@ def run_query_bench(
         raise StackError("--actions and --repeat must be at least 1")
     rng = np.random.default_rng(seed)
     queries = saved_queries()
-    panels = panel_queries()
     with tempfile.TemporaryDirectory(prefix="agentledger-bench-queries-") as scratch:
         store = ChdbStore(Path(scratch) / "chdb", DATABASE)
         try:
@@ -203,6 +199,7 @@ def run_query_bench(
                 "AND database = {db:String} GROUP BY table ORDER BY table",
                 {"db": DATABASE},
             )
+            panels = panel_queries(sample)
             results: dict[str, Any] = {}
             load = machine()
             with (
@@ -226,12 +223,17 @@ def run_query_bench(
                             f"p95 {figures['p95_ms']:>9.1f} ms"
                         )
                 panel_results: dict[str, Any] = {}
-                for name, panel_sql in panels:
-                    sql = panel_sql.replace("{db}", DATABASE)
+                for name, sql in panels:
                     measured = [timed_run(client, url, sql, {}, DATABASE) for _ in range(repeat)]
                     panel_results[name] = _figures(
                         [t for t, _ in measured], [n for _, n in measured]
                     )
+                    if console is not None:
+                        figures = panel_results[name]
+                        console.print(
+                            f"{name:<60} p50 {figures['p50_ms']:>9.1f} ms  "
+                            f"p95 {figures['p95_ms']:>9.1f} ms"
+                        )
         finally:
             store.close()
     return {

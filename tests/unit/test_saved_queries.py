@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import types
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agentledger.bench_queries import PANELS_MODULE, panel_queries, parameter_draw
+from agentledger.bench_queries import DATABASE, panel_queries, parameter_draw
 from agentledger.cli import main
 from agentledger.cli_query import catalogue, cell, csv_text, parse_params
 from ledger.saved_queries import (
@@ -169,15 +168,25 @@ def test_command_line_parameters_and_cells() -> None:
     assert csv_text(["a", "b"], [{"a": "x,y", "b": None}]) == 'a,b\n"x,y",\n'
 
 
-def test_panel_queries_come_from_the_panels_module_when_it_has_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    panels = types.ModuleType(PANELS_MODULE)
-    panels.panel_queries = lambda: [("actions_by_label", "SELECT 1 FROM {db}.actions")]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, PANELS_MODULE, panels)
-    assert panel_queries() == [("actions_by_label", "SELECT 1 FROM {db}.actions")]
-    monkeypatch.setitem(sys.modules, PANELS_MODULE, types.ModuleType(PANELS_MODULE))
-    assert panel_queries() == []
+def test_the_bench_sends_each_panel_over_the_generated_ledgers_last_day() -> None:
+    from agentledger.bench_data import LedgerGenerator
+
+    sample = LedgerGenerator(2_000, seed=3).sample()
+    panels = panel_queries(sample)
+    assert len(panels) >= 20
+    session = str(sample.session_ids[len(sample.session_ids) // 2])
+    end = sample.start + timedelta(seconds=sample.span_s)
+    day_before = (end - timedelta(days=1)).strftime("%Y-%m-%d")
+    for name, sql in panels:
+        assert "$" not in sql, f"{name}: a macro or variable left unexpanded"
+        assert "agentledger." not in sql, f"{name}: reads the default database"
+        assert f"{DATABASE}." in sql, name
+    explorer = [sql for name, sql in panels if session in sql]
+    assert explorer, "no panel reads the chosen session"
+    assert any(
+        day_before in sql or str(int((end - timedelta(days=1)).timestamp())) in sql
+        for _, sql in panels
+    ), "no panel reads the generated ledger's last day"
 
 
 def test_the_bench_draws_parameters_the_generated_ledger_holds() -> None:
