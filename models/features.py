@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from models import naming, statements, text
-from models.session import ToolProfile, Trail
+from models.calls import statement_kind, tool_key, unlisted
+from models.session import Trail
 from models.trail import Call
 
 FEATURES: Final = (
@@ -61,6 +62,8 @@ FEATURES: Final = (
     "table_off_task",
     "kind_unclear",
     "acts_on_named",
+    "read_off_topic",
+    "write_irrelevant",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -112,7 +115,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         elif call.access == "write" and text.name_kind(call.tool) is None:
             kind = text.WRITE  # a name that reads (StartQueryExecution) keeps its kind
     if kind in (text.READ, text.EXEC, text.WRITE) and call.arguments:
-        kind = _statement_kind(profile, call, kind)
+        kind = statement_kind(profile, call, kind)
     if kind != text.READ:
         x[INDEX[f"kind_{kind}"]] = 1.0
     has_intent = bool(trail.intent_words)
@@ -287,6 +290,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["read_sensitive"]] = float(bool(sensitive))
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
+    if has_intent:
+        x[INDEX["read_off_topic"]] = float(off_topic)
+        if kind == text.WRITE:  # a change to something the intent does not speak of
+            x[INDEX["write_irrelevant"]] = 1.0 - relevance
+            if relevance < 0.5:
+                details["write_irrelevant"] = (
+                    f"a write by {call.tool}, which the intent does not speak of"
+                )
     if trail.instruction_strength and not_asked:
         x[INDEX["instruction_x_not_asked"]] = trail.instruction_strength / 3.0
         details["instruction_x_not_asked"] = (
@@ -340,7 +351,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if calls > CALL_BUDGET:
         x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
-    same = trail.tool_counts.get(_tool_key(call), 0) + 1
+    same = trail.tool_counts.get(tool_key(call), 0) + 1
     same_budget = max(SAME_TOOL_BUDGET, pages_needed)
     if same > same_budget:
         sprees.append(
@@ -384,7 +395,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             details["tool_changed"] = f"{call.tool} is {changed}"
         else:
             details["tool_changed"] = f"{call.tool}'s {changed} changed under the running session"
-    if not call.api and _unlisted(trail, call):
+    if not call.api and unlisted(trail, call):
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
 
@@ -440,35 +451,6 @@ def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
     )
 
 
-def _statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
-    """A generic executor's kind is its statement's: a SELECT reads, a DELETE deletes."""
-    for key, raw in call.arguments.items():
-        if isinstance(raw, str) and profile.role_of_key(key) == text.COMMAND:
-            stated = statements.statement_kind(raw)
-            # A SELECT reads, whether a runner or a query execution the log calls a write
-            # carries it; a tool whose own verb writes keeps its kind.
-            if stated == text.READ and profile.kind in (text.READ, text.EXEC):
-                return text.READ
-            if stated in (text.WRITE, text.DELETE) and kind != stated:
-                return stated
-            break
-    return kind
-
-
-def _tool_key(call: Call) -> str:
-    """What "the same tool" is: an API operation on one resource (GetItem of one table)."""
-    return f"{call.tool}\0{call.resource}" if call.resource else call.tool
-
-
-def _unlisted(trail: Trail, call: Call) -> bool:
-    """A call to a tool its server's listing did not show (or, with no server named, no
-    listing of the session)."""
-    listed = trail.listed.get(call.server) if call.server else None
-    if listed is not None:
-        return call.tool not in listed
-    return bool(trail.listed_names) and call.tool not in trail.listed_names
-
-
 def call_signature(call: Call) -> str:
     return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
 
@@ -483,7 +465,7 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     if reading.volume:
         trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
     trail.call_count += 1
-    counted = _tool_key(call)
+    counted = tool_key(call)
     trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
     trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
     now = call.event_time.timestamp()
