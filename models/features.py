@@ -64,9 +64,12 @@ FEATURES: Final = (
     "acts_on_named",
     "read_off_topic",
     "write_irrelevant",
+    "change_for_question",
+    "read_unanchored",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
+_ONLY_READ: Final = frozenset({text.READ})
 RATE_WINDOW_S = 1.0
 # What a session ordinarily needs: beyond these, each doubling adds one to the feature.
 CALL_BUDGET = 12
@@ -130,6 +133,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     # Only an intent whose verbs say what it asks for can leave a kind out: "open the
     # lobby door" asks for something no word of it names.
     not_asked = beyond and bool(trail.intent_kinds)
+    if not_asked and trail.intent_kinds == _ONLY_READ:
+        # The intent asks only to read (a question, a lookup): any change goes beyond it.
+        x[INDEX["change_for_question"]] = 1.0
     if not_asked:
         x[INDEX["kind_not_asked"]] = 1.0
         details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
@@ -147,6 +153,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     any_injected = target_result = content_results = target_novel = read_novel = False
     content_link = False
     off_topic = False
+    valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
     volume = 0.0
     paged = False
@@ -194,7 +201,12 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                             f"{key} carries {_short(found)!r}, which the intent never gave",
                         )
             continue
-        if role == text.AMOUNT or len(lower) < 3:
+        if role == text.AMOUNT:
+            continue
+        if kind == text.READ and not anchored:
+            valued = True
+            anchored = _anchored(lower, trail)
+        if len(lower) < 3:
             continue
         if kind == text.READ and role == text.OTHER and " " in lower and not off_topic:
             topic = [w for w in text.words(lower) if len(w) > 3 and not w.isdigit()]
@@ -292,6 +304,13 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["content_link_foreign"]] = float(content_link)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
+        if valued and not anchored and relevance < 0.2:
+            # A read of a tool the intent does not speak of, for an item neither the intent's
+            # words nor any result gave: the task did not lead there.
+            x[INDEX["read_unanchored"]] = 1.0
+            details["read_unanchored"] = (
+                f"{call.tool} reads what neither the intent nor any result led to"
+            )
         if kind == text.WRITE:  # a change to something the intent does not speak of
             x[INDEX["write_irrelevant"]] = 1.0 - relevance
             if relevance < 0.5:
@@ -439,6 +458,20 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
     return Reading(x, kind, paged, volume, details)
+
+
+def _anchored(lower: str, trail: Trail) -> bool:
+    """Whether a value came from the task: the intent or a result gave it, an earlier call
+    used it, or its words are the intent's."""
+    compact = lower.replace(" ", "")
+    return (
+        lower in trail.intent_lower
+        or compact in trail.intent_values
+        or compact in trail.result_values
+        or lower in trail.results_lower
+        or lower in trail.used_values
+        or any(len(w) > 3 and w[:5] in trail.intent_stems for w in text.words(lower))
+    )
 
 
 def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:

@@ -219,6 +219,15 @@ class IntentReading:
     bulk: bool
 
 
+def _stems(words: frozenset[str]) -> frozenset[str]:
+    """The first five letters of each word, and of its plural or singular where the
+    word is shorter ("door code" speaks of access_codes, "the clips" of cameras.clip)."""
+    stems = {w[:5] for w in words}
+    stems.update(w + "s" for w in words if len(w) == 4)
+    stems.update(w[:-1] for w in words if len(w) == 5 and w.endswith("s"))
+    return frozenset(stems)
+
+
 @lru_cache(maxsize=4096)
 def read_intent(body: str) -> IntentReading:
     words = frozenset(text.content_words(body))
@@ -227,7 +236,7 @@ def read_intent(body: str) -> IntentReading:
         lower=body.lower(),
         words=words,
         kinds=frozenset(text.intent_kinds(body)),
-        stems=frozenset(w[:5] for w in words),
+        stems=_stems(words),
         values=frozenset(text.values_in(body)),
         volume=max(numbers) if numbers else 0.0,
         bulk=bool(text.BULK_WORDS.intersection(words)),
