@@ -36,7 +36,8 @@ _IMPERATIVE = re.compile(
     r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
     re.I,
 )
-# A request's own words, whoever it addresses: data asks for an action this way.
+# A request's own words, whoever it addresses ("please", "new task", "I approve"): alone
+# they are ordinary mail ("please send me the slides"); with a destination, an order.
 _REQUEST = re.compile(
     r"\b(please|kindly|could you|would you|can you|make sure|remember to|don'?t forget|"
     r"new task|next steps?|action items?|to-?do|i approve|approved by me|favou?r)\b",
@@ -80,11 +81,12 @@ def instruction_spans(text: str) -> list[tuple[int, int, float]]:
         addressed = addressee.search(sentence) is not None
         overrides = override.search(sentence) is not None
         families = addressed + overrides + (authority.search(sentence) is not None)
-        families += _REQUEST.search(sentence) is not None
-        # Addressed to the agent (or asked for with authority) and naming where something
-        # should go: an instruction in any language, whatever verb it uses. An order that
-        # merely opens with its verb is not enough: "Pay to IBAN ..." is what invoices say.
-        if (addressed or families > 1) and _SINK_VALUE.search(m.group(0)) is not None:
+        # Addressed to the agent, overriding, claiming authority or asking, and naming where
+        # something should go: an instruction in any language, whatever verb it uses. An
+        # order that merely opens with its verb is not: "Pay to IBAN ..." is what invoices say.
+        if (families or _REQUEST.search(sentence) is not None) and _SINK_VALUE.search(
+            m.group(0)
+        ) is not None:
             spans.append((m.start(), m.end(), float(max(1, families))))
             continue
         if not families:  # neither addressed, overriding nor claiming: no instruction
