@@ -354,7 +354,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
     pages = trail.pages.get(call.tool, 0) + int(paged)
     page_size = volume or 25.0
-    pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
+    pages_needed = max(1.0, (trail.intent_volume or 0.0) / page_size * 1.5)
     if paged and pages > pages_needed:
         sprees.append(
             (
