@@ -20,9 +20,11 @@ from models.training import Row, dataset, fit, scenario_baselines, scorer_of, sc
 BENIGN_BUDGET = 0.015
 # The threshold sits where the held-out training domains' benign sessions allow; a domain
 # never seen scores its benign work higher (its verbs and nouns are new to the features), so
-# the threshold is raised by this much log-odds above that edge (chosen on the training
-# domains' folds: it halved the benign sessions contracted there for 1.2 points of recall).
-THRESHOLD_MARGIN = 0.5
+# the threshold is raised by this much log-odds above that edge. Chosen on the training
+# domains' folds (``model evaluate --dev``): at 0.5 the folds contracted 1.95% of their
+# benign sessions for a 1.5% budget (the test domains, 2.89%); at 0.75, 1.5% for 0.2 points
+# of recall.
+THRESHOLD_MARGIN = 0.75
 # Slices with fewer drifting actions than this are listed but not called the worst.
 MIN_SLICE = 10
 

@@ -66,6 +66,7 @@ FEATURES: Final = (
     "write_irrelevant",
     "change_for_question",
     "read_unanchored",
+    "content_from_intent",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -151,7 +152,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = False
+    content_link = content_intent = False
     off_topic = False
     valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
@@ -185,6 +186,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     )
                     break
         if role in (text.CONTENT, text.COMMAND):
+            if len(lower) >= 16 and lower[:40] in trail.intent_lower:
+                content_intent = True  # the words the person gave: the task's own message
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
                 details.setdefault("content_from_results", f"{key} carries text of a result")
@@ -302,6 +305,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["read_sensitive"]] = float(bool(sensitive))
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
+    x[INDEX["content_from_intent"]] = float(content_intent)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
         if valued and not anchored and relevance < 0.2:
