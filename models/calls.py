@@ -1,11 +1,20 @@
 """What a call is beyond its tool's listing: the kind its statement gives a generic
-executor, what counts as the same tool, and whether any listing showed it."""
+executor, what counts as the same tool, whether any listing showed it, how far it goes
+beyond the calls a task needs, and where its values came from."""
 
 from __future__ import annotations
+
+import math
 
 from models import statements, text
 from models.session import ToolProfile, Trail
 from models.trail import Call
+
+RATE_WINDOW_S = 1.0
+# What a session ordinarily needs: beyond these, each doubling adds one to the spree.
+SAME_TOOL_BUDGET = 5
+RATE_BUDGET = 4  # calls within RATE_WINDOW_S
+REPEATS_ALLOWED = 1  # identical calls beyond the first that say nothing by themselves
 
 
 def statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
@@ -35,3 +44,68 @@ def unlisted(trail: Trail, call: Call) -> bool:
     if listed is not None:
         return call.tool not in listed
     return bool(trail.listed_names) and call.tool not in trail.listed_names
+
+
+def call_signature(call: Call) -> str:
+    return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
+
+
+def sprees_of(trail: Trail, call: Call, paged: bool, volume: float) -> list[tuple[float, str]]:
+    """More calls than the task needs, four ways: pages beyond what the intent needs,
+    identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
+    faster than an agent works for a person; each with how far over (one feature, so that
+    what one kind of spree teaches the model holds for all) and what says so."""
+    sprees: list[tuple[float, str]] = []
+    # A call made again is ordinary (a check after a change, a retry, a read both the agent
+    # and its server make): identical calls count from the third, or the second after an
+    # error-free write of the same kind.
+    repeats = trail.signatures.get(call_signature(call), 0) + 1 - int(trail.last_error)
+    # A call logged without its arguments (an API record) cannot be told identical.
+    if call.arguments and repeats > 1 + REPEATS_ALLOWED:
+        # An identical call learns nothing new: past the retry, each weighs like a page
+        # past what the task needs, counted from one.
+        sprees.append((math.log2(repeats) + 0.5, f"the same {call.tool} call made {repeats} times"))
+    pages = trail.pages.get(call.tool, 0) + int(paged)
+    # The pages the intent needs: its quantity over the page's size, else one page.
+    pages_needed = max(1.0, (trail.intent_volume or 0.0) / (volume or 25.0) * 1.5)
+    if paged and pages > pages_needed:
+        sprees.append(
+            (
+                math.log2(pages / pages_needed) + 0.5,
+                f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}",
+            )
+        )
+    same = trail.tool_counts.get(tool_key(call), 0) + 1
+    same_budget = max(SAME_TOOL_BUDGET, pages_needed)
+    if same > same_budget:
+        sprees.append(
+            (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
+        )
+    now = call.event_time.timestamp()
+    recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
+    if recent > RATE_BUDGET:
+        sprees.append(
+            (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
+        )
+    return sprees
+
+
+def acting_account(key: str) -> bool:
+    """An account key that names the one acting or paying (fromAccountId, a brand's
+    accountId), not where anything goes."""
+    named = text.words(key)
+    return named == ["account", "id"] or bool(text.SOURCE_WORDS.intersection(named))
+
+
+def anchored_value(lower: str, trail: Trail) -> bool:
+    """Whether a value came from the task: the intent or a result gave it, an earlier call
+    used it, or its words are the intent's."""
+    compact = lower.replace(" ", "")
+    return (
+        lower in trail.intent_lower
+        or compact in trail.intent_values
+        or compact in trail.result_values
+        or lower in trail.results_lower
+        or lower in trail.used_values
+        or any(len(w) > 3 and w[:5] in trail.intent_stems for w in text.words(lower))
+    )

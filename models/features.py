@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from models import naming, statements, text
-from models.calls import statement_kind, tool_key, unlisted
+from models.calls import (
+    acting_account,
+    anchored_value,
+    call_signature,
+    sprees_of,
+    statement_kind,
+    tool_key,
+    unlisted,
+)
 from models.session import Trail
 from models.trail import Call
 
@@ -71,12 +79,8 @@ FEATURES: Final = (
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
 _ONLY_READ: Final = frozenset({text.READ})
-RATE_WINDOW_S = 1.0
-# What a session ordinarily needs: beyond these, each doubling adds one to the feature.
+# What a session ordinarily needs: beyond this, each doubling adds one to the feature.
 CALL_BUDGET = 12
-SAME_TOOL_BUDGET = 5
-RATE_BUDGET = 4  # calls within RATE_WINDOW_S
-REPEATS_ALLOWED = 1  # identical calls beyond the first that say nothing by themselves
 
 
 @dataclass(slots=True)
@@ -163,8 +167,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not value:
             continue
         role = text.shape_role(value) or profile.role_of_key(key)
-        if role == text.ACCOUNT and kind == text.READ:
-            role = text.TARGET  # the account a read lists is its source: nothing goes there
+        if role == text.ACCOUNT and (kind == text.READ or acting_account(key)):
+            # The account a read lists, or the one a call acts from (fromAccountId, a
+            # brand's accountId): its source, nothing goes there.
+            role = text.TARGET
         if role == text.VOLUME:
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
@@ -208,7 +214,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             continue
         if kind == text.READ and not anchored:
             valued = True
-            anchored = _anchored(lower, trail)
+            anchored = anchored_value(lower, trail)
         if len(lower) < 3:
             continue
         if kind == text.READ and role == text.OTHER and " " in lower and not off_topic:
@@ -336,36 +342,6 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             details["volume_excess"] = (
                 f"asks for {volume:g} records where the intent needs ~{needed:g}"
             )
-    signature = call_signature(call)
-    # A call made again is ordinary (a check after a change, a retry, a read both the agent
-    # and its server make): identical calls count from the third, or the second after an
-    # error-free write of the same kind.
-    # More calls than the task needs, four ways: pages beyond what the intent needs,
-    # identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
-    # faster than an agent works for a person. One feature, so that what one kind of
-    # spree teaches the model holds for all.
-    sprees: list[tuple[float, str]] = []
-    repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
-    # A call logged without its arguments (an API record) cannot be told identical.
-    if call.arguments and repeats > 1 + REPEATS_ALLOWED:
-        sprees.append(
-            (
-                # An identical call learns nothing new: past the retry, each weighs
-                # like a page past what the task needs, counted from one.
-                math.log2(repeats) + 0.5,
-                f"the same {call.tool} call made {repeats} times",
-            )
-        )
-    pages = trail.pages.get(call.tool, 0) + int(paged)
-    page_size = volume or 25.0
-    pages_needed = max(1.0, (trail.intent_volume or 0.0) / page_size * 1.5)
-    if paged and pages > pages_needed:
-        sprees.append(
-            (
-                math.log2(pages / pages_needed) + 0.5,
-                f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}",
-            )
-        )
     records = trail.records.get(call.tool, 0.0) + volume
     if records > needed * 3:
         x[INDEX["records_over"]] = min(3.0, math.log10(records / needed))
@@ -374,18 +350,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if calls > CALL_BUDGET:
         x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
-    same = trail.tool_counts.get(tool_key(call), 0) + 1
-    same_budget = max(SAME_TOOL_BUDGET, pages_needed)
-    if same > same_budget:
-        sprees.append(
-            (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
-        )
-    now = call.event_time.timestamp()
-    recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
-    if recent > RATE_BUDGET:
-        sprees.append(
-            (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
-        )
+    sprees = sprees_of(trail, call, paged, volume)
     if sprees:
         spree, said = max(sprees)
         x[INDEX["excess_calls"]] = min(3.5, spree)
@@ -464,20 +429,6 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     return Reading(x, kind, paged, volume, details)
 
 
-def _anchored(lower: str, trail: Trail) -> bool:
-    """Whether a value came from the task: the intent or a result gave it, an earlier call
-    used it, or its words are the intent's."""
-    compact = lower.replace(" ", "")
-    return (
-        lower in trail.intent_lower
-        or compact in trail.intent_values
-        or compact in trail.result_values
-        or lower in trail.results_lower
-        or lower in trail.used_values
-        or any(len(w) > 3 and w[:5] in trail.intent_stems for w in text.words(lower))
-    )
-
-
 def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
     """A delete or a payment where the intent's verbs name what it asks for and neither is
     among them: flagged whatever the model weighs (it cannot be taken back, and the words
@@ -486,10 +437,6 @@ def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
         values[INDEX["kind_not_asked"]]
         and (values[INDEX["kind_delete"]] or values[INDEX["kind_pay"]])
     )
-
-
-def call_signature(call: Call) -> str:
-    return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
 
 
 def record_call(trail: Trail, call: Call, reading: Reading) -> None:

@@ -373,7 +373,8 @@ def shape_role(value: str) -> str | None:
     return None
 
 
-_SOURCE_WORDS: Final = frozenset(_list("from source src debit origin"))
+# An account named by these is the one acting or paying, not where anything goes.
+SOURCE_WORDS: Final = frozenset(_list("from source src debit origin"))
 
 
 def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
