@@ -105,9 +105,18 @@ def _description_kind(described: list[str]) -> str | None:
     """The kind of a description's first action word ("Sends a message to ...")."""
     for token in described[:12]:
         kind = text.kind_of(token)
-        if kind is not None:
+        if kind is not None and not _inflected_noun(token):
             return kind
     return None
+
+
+def _inflected_noun(token: str) -> bool:
+    """A word that is a noun or an adjective as often as a verb, in a form a description
+    uses for the thing, not the act ("a camera's recording", "a signed link")."""
+    if not token.endswith(("ing", "ed")) or token in text.KIND_OF_WORD:
+        return False
+    stem = token[:-3] if token.endswith("ing") else token[:-2]
+    return any(s in text.AMBIGUOUS for s in (stem, stem + "e", stem[:-1]))
 
 
 def _tool_key(info: ToolInfo) -> tuple[str, str, str]:
