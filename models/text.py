@@ -287,7 +287,7 @@ def intent_kinds(text: str) -> set[str]:
     """The kinds of action an intent asks for: its unambiguous action words anywhere, and
     the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
     asked: set[str] = set()
-    for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
+    for clause in re.split(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b", text.lower()):
         # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
         tokens = words(_ID_TOKEN.sub(" ", clause) if any(c.isdigit() for c in clause) else clause)
         if tokens and tokens[0] in _QUESTION_LEAD:
