@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from models import instructions, text
+from models import instructions, quantities, text
 from models.trail import DeclaredIntent, ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
@@ -240,7 +240,7 @@ def _stems(words: frozenset[str]) -> frozenset[str]:
 @lru_cache(maxsize=4096)
 def read_intent(body: str) -> IntentReading:
     words = frozenset(text.content_words(body))
-    numbers = text.numbers_in(body)
+    numbers = quantities.numbers_in(body)
     return IntentReading(
         lower=body.lower(),
         words=words,

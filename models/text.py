@@ -276,11 +276,14 @@ def kinds_in(tokens: Iterable[str]) -> set[str]:
 
 # A token with a digit in it: an id, a date, a time, a code.
 _ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
-_MONEY = re.compile(
+MONEY = re.compile(
     r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
     r"euros?|dollars?|pounds?)\b)",
     re.I,
 )
+
+
+_NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
 
 
 def intent_kinds(text: str) -> set[str]:
@@ -289,7 +292,10 @@ def intent_kinds(text: str) -> set[str]:
     asked: set[str] = set()
     for clause in re.split(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b", text.lower()):
         # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
-        tokens = words(_ID_TOKEN.sub(" ", clause) if any(c.isdigit() for c in clause) else clause)
+        if any(c.isdigit() for c in clause):
+            clause = _ID_TOKEN.sub(" ", clause)
+        # Nor are a name's ("logs_tail", "bookings.cancel", "new-checkout-flow").
+        tokens = words(_NAME_TOKEN.sub(" ", clause) if any(c in clause for c in "_.-") else clause)
         if tokens and tokens[0] in _QUESTION_LEAD:
             asked.add(READ)  # "what did the clinician write": a question asks to read
             continue
@@ -318,7 +324,7 @@ def intent_kinds(text: str) -> set[str]:
         asked.add(WRITE)  # an export is written somewhere (a file, a bucket)
     if SEND in asked:
         asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
-    if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
+    if SEND in asked and (MONEY.search(text) or IBAN.search(text.upper())):
         asked.add(PAY)  # "send 40 EUR to ...": a payment
     if asked and ("access" in lowered or "permission" in lowered):
         asked.update((EXEC, SEND))  # "give Ana comment access": a grant, a share
@@ -460,41 +466,3 @@ def values_in(text: str) -> set[str]:
         if (digits and digits < len(token)) or digits >= 6:
             found.add(token.lower())
     return found
-
-
-def numbers_in(text: str) -> list[float]:
-    """Quantities an intent names, in digits or as small number words."""
-    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years;
-    # nor sums of money, account numbers or phone numbers, which count no records.
-    if any(c.isdigit() for c in text):
-        text = _NOT_COUNTS.sub(" ", text)
-    found = [
-        float(n.replace(",", ""))
-        for n in re.findall(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])", text)
-        if not (len(n) == 4 and n.startswith(("19", "20")))
-    ]
-    for token in words(text):
-        if token in _NUMBER_WORDS:
-            found.append(_NUMBER_WORDS[token])
-    return found
-
-
-# Spans of an intent whose digits are no quantity of records.
-_NOT_COUNTS: Final = re.compile(
-    rf"{_MONEY.pattern}[\d,.]*|{IBAN.pattern}|{PHONE.pattern}|\d[\d,]*\.\d+|^\s*\d+[.)]\s",
-    re.I | re.M,
-)
-
-_NUMBER_WORDS: Final[dict[str, float]] = {
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "dozen": 12,
-    "twenty": 20,
-    "fifty": 50,
-    "hundred": 100,
-}

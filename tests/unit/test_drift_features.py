@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import instructions, text
+from models import instructions, quantities, text
 from models.baseline import fit_baselines
 from models.features import INDEX, Baseline, read_call
 from models.session import ToolProfile, Trail
@@ -58,7 +58,7 @@ def test_intent_kinds_skip_the_words_inside_ids() -> None:
 def test_numbers_an_intent_counts(intent: str, numbers: list[float]) -> None:
     # Sums of money, account and phone numbers, decimals and a list's numbering count no
     # records: they must not widen what a read may ask for.
-    assert text.numbers_in(intent) == numbers
+    assert quantities.numbers_in(intent) == numbers
 
 
 @pytest.mark.parametrize(
