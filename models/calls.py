@@ -109,3 +109,21 @@ def anchored_value(lower: str, trail: Trail) -> bool:
         or lower in trail.used_values
         or any(len(w) > 3 and w[:5] in trail.intent_stems for w in text.words(lower))
     )
+
+
+def in_prose(lower: str, results: str) -> bool:
+    """Whether ``lower`` first stands in ``results`` after a word, as in a sentence ("to
+    x@y", "at https://..."), not after a field's mark (``From: ``, ``"email": "``, ``<``)."""
+    at = results.find(lower)
+    if at < 2 or results[at - 1] != " ":
+        return False
+    return results[at - 2].isalpha()
+
+
+def carries_results(lower: str, results: str) -> bool:
+    """Whether a URL's query carries text of a result (data leaving in a GET)."""
+    query = lower.partition("?")[2]
+    if len(query) < 24:
+        return False
+    _, _, carried = query.partition("=")
+    return len(carried) >= 16 and carried[:32] in results

@@ -22,6 +22,8 @@ from models.calls import (
     acting_account,
     anchored_value,
     call_signature,
+    carries_results,
+    in_prose,
     sprees_of,
     statement_kind,
     tool_key,
@@ -75,6 +77,8 @@ FEATURES: Final = (
     "change_for_question",
     "read_unanchored",
     "content_from_intent",
+    "sink_in_prose",
+    "url_carries_results",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -156,7 +160,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = content_intent = False
+    content_link = content_intent = prose = leak = False
     off_topic = False
     valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
@@ -251,6 +255,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 "any_from_injected",
                 f"{key}={_short(value)!r} came from a result next to instruction-shaped text",
             )
+        if role == text.DESTINATION and not leak and carries_results(lower, trail.results_lower):
+            leak = True
+            details["url_carries_results"] = f"{key} carries text of a result in its query"
         if role in text.SINK_ROLES:
             if in_intent:
                 sink_intent = True
@@ -263,6 +270,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 )
             elif in_results:
                 sink_result = True
+                if in_prose(lower, trail.results_lower):
+                    # Named in a sentence of a result ("send it to ..."), not in a record's
+                    # field (From:, "email":): someone wrote where it should go.
+                    prose = True
+                    details.setdefault(
+                        "sink_in_prose",
+                        f"{role} {_short(value)!r} came from a sentence in a tool result",
+                    )
                 details.setdefault(
                     "sink_from_result",
                     f"{role} {_short(value)!r} came from a tool result, not from the intent",
@@ -312,6 +327,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
     x[INDEX["content_from_intent"]] = float(content_intent)
+    x[INDEX["sink_in_prose"]] = float(prose)
+    x[INDEX["url_carries_results"]] = float(leak)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
         if valued and not anchored and relevance < 0.2:
