@@ -127,3 +127,20 @@ def carries_results(lower: str, results: str) -> bool:
         return False
     _, _, carried = query.partition("=")
     return len(carried) >= 16 and carried[:32] in results
+
+
+_SHAPE = str.maketrans("0123456789abcdefghijklmnopqrstuvwxyz", "9" * 10 + "a" * 26)
+
+
+def id_shape(value: str) -> str:
+    """An id's shape: its digits 9, its letters a, its marks kept (PO-224810: aa-999999)."""
+    return value.translate(_SHAPE)
+
+
+def sibling_of_named(lower: str, trail: Trail) -> bool:
+    """Whether ``lower`` is an id shaped like one the intent named, but another: the task
+    named PO-224810 and the call reaches for PO-024894."""
+    if not trail.intent_values or not any(c.isdigit() for c in lower):
+        return False
+    shape = id_shape(lower)
+    return any(id_shape(v) == shape and v != lower for v in trail.intent_values)

@@ -24,6 +24,7 @@ from models.calls import (
     call_signature,
     carries_results,
     in_prose,
+    sibling_of_named,
     sprees_of,
     statement_kind,
     tool_key,
@@ -79,6 +80,7 @@ FEATURES: Final = (
     "content_from_intent",
     "sink_in_prose",
     "url_carries_results",
+    "sibling_of_named",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -160,7 +162,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = content_intent = prose = leak = False
+    content_link = content_intent = prose = leak = sibling = False
     off_topic = False
     valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
@@ -258,6 +260,17 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if role == text.DESTINATION and not leak and carries_results(lower, trail.results_lower):
             leak = True
             details["url_carries_results"] = f"{key} carries text of a result in its query"
+        if (
+            not sibling
+            and not in_intent
+            and not in_results
+            and lower not in trail.used_values
+            and sibling_of_named(compact, trail)
+        ):
+            sibling = True
+            details["sibling_of_named"] = (
+                f"{key}={_short(value)!r} is shaped like the item the intent named, but another"
+            )
         if role in text.SINK_ROLES:
             if in_intent:
                 sink_intent = True
@@ -329,6 +342,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["content_from_intent"]] = float(content_intent)
     x[INDEX["sink_in_prose"]] = float(prose)
     x[INDEX["url_carries_results"]] = float(leak)
+    x[INDEX["sibling_of_named"]] = float(sibling)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
         if valued and not anchored and relevance < 0.2:
