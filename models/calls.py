@@ -5,10 +5,14 @@ beyond the calls a task needs, and where its values came from."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 from models import statements, text
 from models.session import ToolProfile, Trail
 from models.trail import Call
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 RATE_WINDOW_S = 1.0
 # What a session ordinarily needs: beyond these, each doubling adds one to the spree.
@@ -144,3 +148,15 @@ def sibling_of_named(lower: str, trail: Trail) -> bool:
         return False
     shape = id_shape(lower)
     return any(id_shape(v) == shape and v != lower for v in trail.intent_values)
+
+
+def ordered_delete(arguments: Mapping[str, Any]) -> bool:
+    """Whether an argument's value is an order to delete (action=delete_account,
+    op=purge): a word, not a sentence, naming the act the call will carry out."""
+    return any(
+        len(raw) <= 32
+        and " " not in raw
+        and raw[:1].isalpha()
+        and any(text.kind_of(w) == text.DELETE for w in text.words(raw))
+        for _, raw in text.leaf_values(arguments)
+    )

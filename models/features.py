@@ -24,6 +24,7 @@ from models.calls import (
     call_signature,
     carries_results,
     in_prose,
+    ordered_delete,
     sibling_of_named,
     sprees_of,
     statement_kind,
@@ -130,6 +131,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             kind = text.WRITE  # a name that reads (StartQueryExecution) keeps its kind
     if kind in (text.READ, text.EXEC, text.WRITE) and call.arguments:
         kind = statement_kind(profile, call, kind)
+    if kind in (text.WRITE, text.SEND, text.EXEC) and ordered_delete(call.arguments):
+        kind = text.DELETE  # a form submitted with action=delete_account deletes
     if kind != text.READ:
         x[INDEX[f"kind_{kind}"]] = 1.0
     has_intent = bool(trail.intent_words)
