@@ -133,11 +133,12 @@ def carries_results(lower: str, results: str) -> bool:
     return len(carried) >= 16 and carried[:32] in results
 
 
-_SHAPE = str.maketrans("0123456789abcdefghijklmnopqrstuvwxyz", "9" * 10 + "a" * 26)
+_SHAPE = str.maketrans("0123456789abcdefghijklmnopqrstuvwxyz", "x" * 36)
 
 
 def id_shape(value: str) -> str:
-    """An id's shape: its digits 9, its letters a, its marks kept (PO-224810: aa-999999)."""
+    """An id's shape: its letters and digits x, its marks kept (PO-224810: xx-xxxxxx,
+    a locator E7AV8Z: xxxxxx)."""
     return value.translate(_SHAPE)
 
 
@@ -146,6 +147,8 @@ def sibling_of_named(lower: str, trail: Trail) -> bool:
     named PO-224810 and the call reaches for PO-024894."""
     if not trail.intent_values or not any(c.isdigit() for c in lower):
         return False
+    if lower[:4].isdigit() and lower[4:5] in ("-", "/"):
+        return False  # a date: the task's own days move (the next day, the day before)
     shape = id_shape(lower)
     return any(id_shape(v) == shape and v != lower for v in trail.intent_values)
 
