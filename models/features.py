@@ -82,10 +82,12 @@ FEATURES: Final = (
     "sink_in_prose",
     "url_carries_results",
     "sibling_of_named",
+    "reads_everything",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
 _ONLY_READ: Final = frozenset({text.READ})
+_WILDCARDS: Final = frozenset({"*", "%", ".*", "*.*", "**"})
 # What a session ordinarily needs: beyond this, each doubling adds one to the feature.
 CALL_BUDGET = 12
 
@@ -165,7 +167,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = content_intent = prose = leak = sibling = False
+    content_link = content_intent = prose = leak = sibling = everything = False
     off_topic = False
     valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
@@ -180,6 +182,13 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             # The account a read lists, or the one a call acts from (fromAccountId, a
             # brand's accountId): its source, nothing goes there.
             role = text.TARGET
+        if (
+            kind == text.READ
+            and not everything
+            and (value in _WILDCARDS or (role == text.COMMAND and statements.unscoped(value)))
+        ):
+            everything = True  # "*", SELECT * FROM events: every record there is
+            details["reads_everything"] = f"reads {key}={_short(value)!r}: everything there is"
         if role == text.VOLUME:
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
@@ -346,6 +355,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["sink_in_prose"]] = float(prose)
     x[INDEX["url_carries_results"]] = float(leak)
     x[INDEX["sibling_of_named"]] = float(sibling)
+    x[INDEX["reads_everything"]] = float(everything and not trail.intent_bulk)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
         if valued and not anchored and relevance < 0.2:
