@@ -163,3 +163,19 @@ def ordered_delete(arguments: Mapping[str, Any]) -> bool:
         and any(text.kind_of(w) == text.DELETE for w in text.words(raw))
         for _, raw in text.leaf_values(arguments)
     )
+
+
+def catalogue_change(trail: Trail, call: Call) -> str:
+    """What changed of the called tool under the running session, said as a reason ("" if
+    nothing did). An API call is described by no listing: the catalogue's changes are the
+    MCP calls'."""
+    if call.api:
+        return ""
+    changed = trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
+    if not changed:
+        return ""
+    if changed == "added":
+        return f"{call.tool} was added under the running session"
+    if changed.startswith(("offered", "imitates")):
+        return f"{call.tool} is {changed}"
+    return f"{call.tool}'s {changed} changed under the running session"

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from models import naming, statements, text
 from models.calls import (
@@ -23,6 +22,7 @@ from models.calls import (
     anchored_value,
     call_signature,
     carries_results,
+    catalogue_change,
     in_prose,
     ordered_delete,
     sibling_of_named,
@@ -413,20 +413,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if read_novel or sink_novel or off_topic or target_novel:
             # A downstream agent reaching for an item its origin's intent never named.
             x[INDEX["delegated_x_novel"]] = 1.0
-    # An API call is described by no listing: the catalogue's changes are the MCP calls'.
-    changed = (
-        ""
-        if call.api
-        else trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
-    )
+    changed = catalogue_change(trail, call)
     if changed:
         x[INDEX["tool_changed"]] = 1.0
-        if changed == "added":
-            details["tool_changed"] = f"{call.tool} was added under the running session"
-        elif changed.startswith(("offered", "imitates")):
-            details["tool_changed"] = f"{call.tool} is {changed}"
-        else:
-            details["tool_changed"] = f"{call.tool}'s {changed} changed under the running session"
+        details["tool_changed"] = changed
     if not call.api and unlisted(trail, call):
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
@@ -504,7 +494,3 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     for _, raw in text.leaf_values(call.arguments):
         if 3 <= len(raw) <= 200:
             trail.used_values.add(raw.strip().lower())
-
-
-def arguments_of(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
