@@ -70,8 +70,9 @@ def sprees_of(trail: Trail, call: Call, paged: bool, volume: float) -> list[tupl
         # past what the task needs, counted from one.
         sprees.append((math.log2(repeats) + 0.5, f"the same {call.tool} call made {repeats} times"))
     pages = trail.pages.get(call.tool, 0) + int(paged)
-    # The pages the intent needs: its quantity over the page's size, else one page.
-    pages_needed = max(1.0, (trail.intent_volume or 0.0) / (volume or 25.0) * 1.5)
+    # The pages the intent needs: its quantity over the page's size, and at least two (a
+    # listing read to its second page is an ordinary look further, in benign work as often).
+    pages_needed = max(2.0, (trail.intent_volume or 0.0) / (volume or 25.0) * 1.5)
     if paged and pages > pages_needed:
         sprees.append(
             (

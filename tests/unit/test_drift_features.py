@@ -9,7 +9,7 @@ import pytest
 
 from models import instructions, quantities, text
 from models.baseline import fit_baselines
-from models.features import INDEX, Baseline, read_call
+from models.features import INDEX, Baseline, read_call, record_call
 from models.session import ToolProfile, Trail
 from models.trail import Call, DeclaredIntent, ToolInfo
 
@@ -131,6 +131,21 @@ def test_volume_against_what_the_intent_needs() -> None:
     large = read_call(trail, Call("b", "list_messages", T0, {"limit": 50000})).values
     assert small[INDEX["volume_excess"]] == 0.0
     assert large[INDEX["volume_excess"]] > 3.0 - 1e-9
+
+
+def test_a_listing_read_to_its_third_page_is_no_spree() -> None:
+    # With no quantity in the intent, two pages past the first are an ordinary look further;
+    # the spree starts at the fourth.
+    trail = Trail()
+    trail.set_intent(DeclaredIntent("Find the invoice from Acme."))
+    spree = []
+    for page in range(1, 5):
+        call = Call(f"p{page}", "list_invoices", T0 + timedelta(seconds=10 * page), {"page": page})
+        reading = read_call(trail, call)
+        spree.append(reading.values[INDEX["excess_calls"]])
+        record_call(trail, call, reading)
+    assert spree[:3] == [0.0, 0.0, 0.0]
+    assert spree[3] > 0.0
 
 
 def test_baseline_from_action_rows() -> None:
