@@ -341,16 +341,36 @@ _READ_OBJECTS: Final = frozenset(
 )
 
 
+# Verbs that take a state after them ("mark_read", "set_status"): the first word decides.
+_STATE_VERBS: Final = frozenset(_list("mark set change"))
+
+
 def name_kind(name: str) -> str | None:
-    """The kind a tool's name says, read from its verb (the first word that has a kind)."""
+    """The kind a tool's name says, read from its verb (the first word that has a kind).
+    A first word that is a noun as often as a verb ("page_search", "invoice_list",
+    "mail.read") names the object when a later word has a kind: that word is the verb if
+    it is no noun itself, or if it is a read ending the name ("invoice_list")."""
     tokens = words(name)
     for i, token in enumerate(tokens):
         kind = kind_of(token)
-        if kind is not None:
-            if token in _RUNNERS and _READ_OBJECTS.intersection(tokens[i + 1 :]):
-                return READ
-            return kind
+        if kind is None:
+            continue
+        if token in _RUNNERS and _READ_OBJECTS.intersection(tokens[i + 1 :]):
+            return READ
+        if i == 0 and _ambiguous(token) and token not in _STATE_VERBS:
+            for j, later in enumerate(tokens[1:], 1):
+                verb = kind_of(later)
+                if verb is None:
+                    continue
+                if not _ambiguous(later) or (verb == READ and j == len(tokens) - 1):
+                    return verb
+        return kind
     return None
+
+
+def _ambiguous(word: str) -> bool:
+    """A noun as often as a verb, in any of its inflections ("pages", "invoices")."""
+    return word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
 
 
 def url_path(url: str) -> str:

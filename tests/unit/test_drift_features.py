@@ -32,6 +32,36 @@ def test_access_kind_from_hints_name_and_description(tool: ToolInfo, kind: str) 
     assert ToolProfile.of(tool).kind == kind
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        # A first word that is a noun as often as a verb names the object when a later
+        # word has a kind: a search of pages pages nobody.
+        ("page_search", text.READ),
+        ("page_get", text.READ),
+        ("page_update", text.WRITE),
+        ("invoice_list", text.READ),
+        ("mail.read", text.READ),
+        # Alone, or before another noun, it stays the verb.
+        ("page_oncall", text.SEND),
+        ("move_email", text.WRITE),
+        ("share_file", text.SEND),
+        ("post_comment", text.SEND),
+        # Verbs that take a state keep their kind.
+        ("mark_read", text.WRITE),
+        ("set_status", text.WRITE),
+        ("send_email", text.SEND),
+    ],
+)
+def test_name_kind_reads_a_leading_noun_as_the_object(name: str, kind: str) -> None:
+    assert text.name_kind(name) == kind
+
+
+def test_a_declared_read_of_pages_stays_within_its_declared_actions() -> None:
+    page_search = ToolProfile.of(ToolInfo("page_search", "Searches the wiki's pages."))
+    assert page_search.accesses == frozenset({"read"})
+
+
 def test_intent_kinds_read_nouns_as_nouns() -> None:
     assert text.intent_kinds("Summarize my latest emails") == {text.READ}
     assert text.SEND in text.intent_kinds("Summarize my inbox and email the summary to Ana")
