@@ -164,6 +164,9 @@ _VOLUME_WORDS: Final = frozenset(
 )
 _COUNTED: Final = frozenset(_list("results rows records items entries messages files"))
 _PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
+# A key ending in these names an item or a moment, whatever page word it has (page_id, a
+# wiki page's; startTime, an event's).
+_NOT_PAGE_ENDS: Final = frozenset(_list("id ids at time"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
     (ACCOUNT, ("iban", "account", "payee", "beneficiary", "routing", "swift", "bic", "wallet")),
@@ -414,8 +417,10 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
         return VOLUME  # limit, maxResults, per_page, _count
     if len(key_words) > 1 and key_words[-1] in ("size", "limit", "count", "max"):
         return VOLUME  # pageSize, batch_limit: how many, not which page
-    if any(w in _PAGE_WORDS for w in key_words):
-        return PAGE
+    if any(w in _PAGE_WORDS for w in key_words) and (
+        key_words[-1] not in _NOT_PAGE_ENDS or key.lower() in _PAGE_WORDS
+    ):
+        return PAGE  # page, pageToken, startAt; not page_id, pageIds, paged_at, startTime
     described = words(str((schema or {}).get("description", ""))) if schema else []
     for role, names in _ROLE_KEYS:
         if key.lower() in names or (key_words and key_words[-1] in names):

@@ -163,6 +163,34 @@ def test_volume_against_what_the_intent_needs() -> None:
     assert large[INDEX["volume_excess"]] > 3.0 - 1e-9
 
 
+@pytest.mark.parametrize(
+    ("keys", "roles"),
+    [
+        (
+            ["page", "pageToken", "next_token", "cursor", "offset", "startAt"],
+            [text.PAGE] * 6,
+        ),
+        # An item's id or a moment, whatever page word the key has, walks no listing.
+        (["page_id", "pageIds", "after_id"], [text.TARGET] * 3),
+        (["paged_at", "page_at", "startTime"], [text.OTHER] * 3),
+    ],
+)
+def test_page_keys_are_told_from_ids_and_times(keys: list[str], roles: list[str]) -> None:
+    assert [text.key_role(k, None) for k in keys] == roles
+
+
+def test_reading_wiki_pages_by_id_walks_no_listing() -> None:
+    trail = Trail()
+    trail.set_intent(DeclaredIntent("Summarise the onboarding pages."))
+    readings = []
+    for n in range(1, 5):
+        call = Call(f"g{n}", "page_get", T0 + timedelta(seconds=10 * n), {"page_id": f"{n + 40}"})
+        readings.append(read_call(trail, call))
+        record_call(trail, call, readings[-1])
+    assert [r.paged for r in readings] == [False] * 4
+    assert [r.values[INDEX["excess_calls"]] for r in readings] == [0.0] * 4
+
+
 def test_a_listing_read_to_its_third_page_is_no_spree() -> None:
     # With no quantity in the intent, two pages past the first are an ordinary look further;
     # the spree starts at the fourth.
