@@ -20,8 +20,11 @@ from models.training import Row, dataset, fit, scenario_baselines, scorer_of, sc
 BENIGN_BUDGET = 0.015
 # The threshold sits where the held-out training domains' benign sessions allow; a domain
 # never seen scores its benign work higher (its verbs and nouns are new to the features), so
-# the threshold is raised by this much log-odds above that edge (chosen on the training
-# domains' folds: it halved the benign sessions contracted there for 1.2 points of recall).
+# the threshold is raised by this much log-odds above that edge. Chosen on the training
+# domains' folds (``model evaluate --dev``, budget 1.5%): the folds contract 1.5% of their
+# benign sessions at 0.25, 1.1% at 0.5, 1.0% at 0.75 (recall 0.924, 0.918, 0.914); 0.5
+# leaves room for a new domain whose intents the features misread (the test domains
+# contracted 0.6 points more than the folds did when both were last measured).
 THRESHOLD_MARGIN = 0.5
 # Slices with fewer drifting actions than this are listed but not called the worst.
 MIN_SLICE = 10

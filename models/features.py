@@ -13,12 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from models import naming, statements, text
-from models.session import ToolProfile, Trail
+from models.calls import (
+    acting_account,
+    anchored_value,
+    call_signature,
+    carries_results,
+    catalogue_change,
+    in_prose,
+    ordered_delete,
+    sibling_of_named,
+    sprees_of,
+    statement_kind,
+    tool_key,
+    unlisted,
+)
+from models.session import Trail
 from models.trail import Call
 
 FEATURES: Final = (
@@ -61,15 +74,22 @@ FEATURES: Final = (
     "table_off_task",
     "kind_unclear",
     "acts_on_named",
+    "read_off_topic",
+    "write_irrelevant",
+    "change_for_question",
+    "read_unanchored",
+    "content_from_intent",
+    "sink_in_prose",
+    "url_carries_results",
+    "sibling_of_named",
+    "reads_everything",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
-RATE_WINDOW_S = 1.0
-# What a session ordinarily needs: beyond these, each doubling adds one to the feature.
+_ONLY_READ: Final = frozenset({text.READ})
+_WILDCARDS: Final = frozenset({"*", "%", ".*", "*.*", "**"})
+# What a session ordinarily needs: beyond this, each doubling adds one to the feature.
 CALL_BUDGET = 12
-SAME_TOOL_BUDGET = 5
-RATE_BUDGET = 4  # calls within RATE_WINDOW_S
-REPEATS_ALLOWED = 1  # identical calls beyond the first that say nothing by themselves
 
 
 @dataclass(slots=True)
@@ -112,7 +132,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         elif call.access == "write" and text.name_kind(call.tool) is None:
             kind = text.WRITE  # a name that reads (StartQueryExecution) keeps its kind
     if kind in (text.READ, text.EXEC, text.WRITE) and call.arguments:
-        kind = _statement_kind(profile, call, kind)
+        kind = statement_kind(profile, call, kind)
+    if kind in (text.WRITE, text.SEND, text.EXEC) and ordered_delete(call.arguments):
+        kind = text.DELETE  # a form submitted with action=delete_account deletes
     if kind != text.READ:
         x[INDEX[f"kind_{kind}"]] = 1.0
     has_intent = bool(trail.intent_words)
@@ -127,6 +149,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     # Only an intent whose verbs say what it asks for can leave a kind out: "open the
     # lobby door" asks for something no word of it names.
     not_asked = beyond and bool(trail.intent_kinds)
+    if not_asked and trail.intent_kinds == _ONLY_READ:
+        # The intent asks only to read (a question, a lookup): any change goes beyond it.
+        x[INDEX["change_for_question"]] = 1.0
     if not_asked:
         x[INDEX["kind_not_asked"]] = 1.0
         details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
@@ -142,8 +167,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = False
+    content_link = content_intent = prose = leak = sibling = everything = False
     off_topic = False
+    valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
     volume = 0.0
     paged = False
@@ -152,8 +178,17 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not value:
             continue
         role = text.shape_role(value) or profile.role_of_key(key)
-        if role == text.ACCOUNT and kind == text.READ:
-            role = text.TARGET  # the account a read lists is its source: nothing goes there
+        if role == text.ACCOUNT and (kind == text.READ or acting_account(key)):
+            # The account a read lists, or the one a call acts from (fromAccountId, a
+            # brand's accountId): its source, nothing goes there.
+            role = text.TARGET
+        if (
+            kind == text.READ
+            and not everything
+            and (value in _WILDCARDS or (role == text.COMMAND and statements.unscoped(value)))
+        ):
+            everything = True  # "*", SELECT * FROM events: every record there is
+            details["reads_everything"] = f"reads {key}={_short(value)!r}: everything there is"
         if role == text.VOLUME:
             with contextlib.suppress(ValueError):
                 volume = max(volume, float(value))
@@ -175,6 +210,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                     )
                     break
         if role in (text.CONTENT, text.COMMAND):
+            if len(lower) >= 16 and lower[:40] in trail.intent_lower:
+                content_intent = True  # the words the person gave: the task's own message
             if len(lower) >= 24 and lower[:40] in trail.results_lower:
                 content_results = True
                 details.setdefault("content_from_results", f"{key} carries text of a result")
@@ -191,7 +228,12 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                             f"{key} carries {_short(found)!r}, which the intent never gave",
                         )
             continue
-        if role == text.AMOUNT or len(lower) < 3:
+        if role == text.AMOUNT:
+            continue
+        if kind == text.READ and not anchored:
+            valued = True
+            anchored = anchored_value(lower, trail)
+        if len(lower) < 3:
             continue
         if kind == text.READ and role == text.OTHER and " " in lower and not off_topic:
             topic = [w for w in text.words(lower) if len(w) > 3 and not w.isdigit()]
@@ -227,6 +269,20 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 "any_from_injected",
                 f"{key}={_short(value)!r} came from a result next to instruction-shaped text",
             )
+        if role == text.DESTINATION and not leak and carries_results(lower, trail.results_lower):
+            leak = True
+            details["url_carries_results"] = f"{key} carries text of a result in its query"
+        if (
+            not sibling
+            and not in_intent
+            and not in_results
+            and lower not in trail.used_values
+            and sibling_of_named(compact, trail)
+        ):
+            sibling = True
+            details["sibling_of_named"] = (
+                f"{key}={_short(value)!r} is shaped like the item the intent named, but another"
+            )
         if role in text.SINK_ROLES:
             if in_intent:
                 sink_intent = True
@@ -239,6 +295,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 )
             elif in_results:
                 sink_result = True
+                if in_prose(lower, trail.results_lower):
+                    # Named in a sentence of a result ("send it to ..."), not in a record's
+                    # field (From:, "email":): someone wrote where it should go.
+                    prose = True
+                    details.setdefault(
+                        "sink_in_prose",
+                        f"{role} {_short(value)!r} came from a sentence in a tool result",
+                    )
                 details.setdefault(
                     "sink_from_result",
                     f"{role} {_short(value)!r} came from a tool result, not from the intent",
@@ -287,6 +351,26 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["read_sensitive"]] = float(bool(sensitive))
     x[INDEX["content_from_results"]] = float(content_results)
     x[INDEX["content_link_foreign"]] = float(content_link)
+    x[INDEX["content_from_intent"]] = float(content_intent)
+    x[INDEX["sink_in_prose"]] = float(prose)
+    x[INDEX["url_carries_results"]] = float(leak)
+    x[INDEX["sibling_of_named"]] = float(sibling)
+    x[INDEX["reads_everything"]] = float(everything and not trail.intent_bulk)
+    if has_intent:
+        x[INDEX["read_off_topic"]] = float(off_topic)
+        if valued and not anchored and relevance < 0.2:
+            # A read of a tool the intent does not speak of, for an item neither the intent's
+            # words nor any result gave: the task did not lead there.
+            x[INDEX["read_unanchored"]] = 1.0
+            details["read_unanchored"] = (
+                f"{call.tool} reads what neither the intent nor any result led to"
+            )
+        if kind == text.WRITE:  # a change to something the intent does not speak of
+            x[INDEX["write_irrelevant"]] = 1.0 - relevance
+            if relevance < 0.5:
+                details["write_irrelevant"] = (
+                    f"a write by {call.tool}, which the intent does not speak of"
+                )
     if trail.instruction_strength and not_asked:
         x[INDEX["instruction_x_not_asked"]] = trail.instruction_strength / 3.0
         details["instruction_x_not_asked"] = (
@@ -302,36 +386,6 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             details["volume_excess"] = (
                 f"asks for {volume:g} records where the intent needs ~{needed:g}"
             )
-    signature = call_signature(call)
-    # A call made again is ordinary (a check after a change, a retry, a read both the agent
-    # and its server make): identical calls count from the third, or the second after an
-    # error-free write of the same kind.
-    # More calls than the task needs, four ways: pages beyond what the intent needs,
-    # identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
-    # faster than an agent works for a person. One feature, so that what one kind of
-    # spree teaches the model holds for all.
-    sprees: list[tuple[float, str]] = []
-    repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
-    # A call logged without its arguments (an API record) cannot be told identical.
-    if call.arguments and repeats > 1 + REPEATS_ALLOWED:
-        sprees.append(
-            (
-                # An identical call learns nothing new: past the retry, each weighs
-                # like a page past what the task needs, counted from one.
-                math.log2(repeats) + 0.5,
-                f"the same {call.tool} call made {repeats} times",
-            )
-        )
-    pages = trail.pages.get(call.tool, 0) + int(paged)
-    page_size = volume or 25.0
-    pages_needed = max(2.0, (trail.intent_volume or 0.0) / page_size * 1.5)
-    if paged and pages > pages_needed:
-        sprees.append(
-            (
-                math.log2(pages / pages_needed) + 0.5,
-                f"page {pages} of {call.tool}, where the intent needs ~{pages_needed:g}",
-            )
-        )
     records = trail.records.get(call.tool, 0.0) + volume
     if records > needed * 3:
         x[INDEX["records_over"]] = min(3.0, math.log10(records / needed))
@@ -340,18 +394,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if calls > CALL_BUDGET:
         x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
-    same = trail.tool_counts.get(_tool_key(call), 0) + 1
-    same_budget = max(SAME_TOOL_BUDGET, pages_needed)
-    if same > same_budget:
-        sprees.append(
-            (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
-        )
-    now = call.event_time.timestamp()
-    recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
-    if recent > RATE_BUDGET:
-        sprees.append(
-            (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
-        )
+    sprees = sprees_of(trail, call, paged, volume)
     if sprees:
         spree, said = max(sprees)
         x[INDEX["excess_calls"]] = min(3.5, spree)
@@ -370,21 +413,11 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if read_novel or sink_novel or off_topic or target_novel:
             # A downstream agent reaching for an item its origin's intent never named.
             x[INDEX["delegated_x_novel"]] = 1.0
-    # An API call is described by no listing: the catalogue's changes are the MCP calls'.
-    changed = (
-        ""
-        if call.api
-        else trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
-    )
+    changed = catalogue_change(trail, call)
     if changed:
         x[INDEX["tool_changed"]] = 1.0
-        if changed == "added":
-            details["tool_changed"] = f"{call.tool} was added under the running session"
-        elif changed.startswith(("offered", "imitates")):
-            details["tool_changed"] = f"{call.tool} is {changed}"
-        else:
-            details["tool_changed"] = f"{call.tool}'s {changed} changed under the running session"
-    if not call.api and _unlisted(trail, call):
+        details["tool_changed"] = changed
+    if not call.api and unlisted(trail, call):
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
 
@@ -440,39 +473,6 @@ def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
     )
 
 
-def _statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
-    """A generic executor's kind is its statement's: a SELECT reads, a DELETE deletes."""
-    for key, raw in call.arguments.items():
-        if isinstance(raw, str) and profile.role_of_key(key) == text.COMMAND:
-            stated = statements.statement_kind(raw)
-            # A SELECT reads, whether a runner or a query execution the log calls a write
-            # carries it; a tool whose own verb writes keeps its kind.
-            if stated == text.READ and profile.kind in (text.READ, text.EXEC):
-                return text.READ
-            if stated in (text.WRITE, text.DELETE) and kind != stated:
-                return stated
-            break
-    return kind
-
-
-def _tool_key(call: Call) -> str:
-    """What "the same tool" is: an API operation on one resource (GetItem of one table)."""
-    return f"{call.tool}\0{call.resource}" if call.resource else call.tool
-
-
-def _unlisted(trail: Trail, call: Call) -> bool:
-    """A call to a tool its server's listing did not show (or, with no server named, no
-    listing of the session)."""
-    listed = trail.listed.get(call.server) if call.server else None
-    if listed is not None:
-        return call.tool not in listed
-    return bool(trail.listed_names) and call.tool not in trail.listed_names
-
-
-def call_signature(call: Call) -> str:
-    return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
-
-
 def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     """Add ``call`` to the trail, after it was scored."""
     signature = call_signature(call)
@@ -483,7 +483,7 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     if reading.volume:
         trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
     trail.call_count += 1
-    counted = _tool_key(call)
+    counted = tool_key(call)
     trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
     trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
     now = call.event_time.timestamp()
@@ -494,7 +494,3 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     for _, raw in text.leaf_values(call.arguments):
         if 3 <= len(raw) <= 200:
             trail.used_values.add(raw.strip().lower())
-
-
-def arguments_of(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

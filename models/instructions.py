@@ -11,7 +11,10 @@ from typing import Final
 from models.text import READ, kind_of, words
 
 _ADDRESSEE = re.compile(
-    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated)\b", re.I
+    r"\b(you|your|assistant|ai|agent|bot|model|copilot|llm|system|automated|automation|"
+    # the agent addressed in other languages (es, pt, it, de, nl, fr share "assist...")
+    r"assist\w*|agente|agenten|ki|ia|whoever)\b",
+    re.I,
 )
 _OVERRIDE = re.compile(
     r"\b(ignore|disregard|forget|override|instead|new instructions?|previous instructions?|"
@@ -33,6 +36,19 @@ _IMPERATIVE = re.compile(
     r"set|reply|notify|publish|download|fetch|open|visit|click|make|give|drop|purge)\b",
     re.I,
 )
+# A request's own words, whoever it addresses ("please", "new task", "I approve"): alone
+# they are ordinary mail ("please send me the slides"); with a destination, an order.
+_REQUEST = re.compile(
+    r"\b(please|kindly|could you|would you|can you|make sure|remember to|don'?t forget|"
+    r"new task|next steps?|action items?|to-?do|i approve|approved by me|favou?r)\b",
+    re.I,
+)
+# A value an action sends something to: an address, a URL, an account, a phone, a handle.
+_SINK_VALUE = re.compile(
+    r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://|www\.|\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,}|"
+    r"\+\d[\d -]{6,}\d|(?<!\w)[@#][a-z][\w.-]+",
+    re.I,
+)
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
 
 
@@ -51,7 +67,12 @@ def instruction_spans(text: str) -> list[tuple[int, int, float]]:
         lowered = text
     # Most results address nobody, override nothing and claim no authority: one scan of
     # the whole text each says so before any sentence is cut out.
-    if not (addressee.search(lowered) or override.search(lowered) or authority.search(lowered)):
+    if not (
+        addressee.search(lowered)
+        or override.search(lowered)
+        or authority.search(lowered)
+        or _REQUEST.search(lowered)
+    ):
         return spans
     for m in _SENTENCE.finditer(lowered):
         sentence = m.group(0)
@@ -60,6 +81,14 @@ def instruction_spans(text: str) -> list[tuple[int, int, float]]:
         addressed = addressee.search(sentence) is not None
         overrides = override.search(sentence) is not None
         families = addressed + overrides + (authority.search(sentence) is not None)
+        # Addressed to the agent, overriding, claiming authority or asking, and naming where
+        # something should go: an instruction in any language, whatever verb it uses. An
+        # order that merely opens with its verb is not: "Pay to IBAN ..." is what invoices say.
+        if (families or _REQUEST.search(sentence) is not None) and _SINK_VALUE.search(
+            m.group(0)
+        ) is not None:
+            spans.append((m.start(), m.end(), float(max(1, families))))
+            continue
         if not families:  # neither addressed, overriding nor claiming: no instruction
             continue
         # An authority word alone ("policy", "required") is common in records; there only

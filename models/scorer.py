@@ -33,6 +33,7 @@ REASON_SOURCES = {
         "write_target_novel",
     ),
     "excess_calls": (),
+    "change_for_question": ("kind_not_asked",),
     "kind_write": ("kind_not_asked", "write_target_novel"),
     "kind_send": ("kind_not_asked",),
     "kind_delete": ("kind_not_asked",),

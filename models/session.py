@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from models import instructions, text
+from models import instructions, quantities, text
 from models.trail import DeclaredIntent, ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
@@ -105,9 +105,18 @@ def _description_kind(described: list[str]) -> str | None:
     """The kind of a description's first action word ("Sends a message to ...")."""
     for token in described[:12]:
         kind = text.kind_of(token)
-        if kind is not None:
+        if kind is not None and not _inflected_noun(token):
             return kind
     return None
+
+
+def _inflected_noun(token: str) -> bool:
+    """A word that is a noun or an adjective as often as a verb, in a form a description
+    uses for the thing, not the act ("a camera's recording", "a signed link")."""
+    if not token.endswith(("ing", "ed")) or token in text.KIND_OF_WORD:
+        return False
+    stem = token[:-3] if token.endswith("ing") else token[:-2]
+    return any(s in text.AMBIGUOUS for s in (stem, stem + "e", stem[:-1]))
 
 
 def _tool_key(info: ToolInfo) -> tuple[str, str, str]:
@@ -219,15 +228,24 @@ class IntentReading:
     bulk: bool
 
 
+def _stems(words: frozenset[str]) -> frozenset[str]:
+    """The first five letters of each word, and of its plural or singular where the
+    word is shorter ("door code" speaks of access_codes, "the clips" of cameras.clip)."""
+    stems = {w[:5] for w in words}
+    stems.update(w + "s" for w in words if len(w) == 4)
+    stems.update(w[:-1] for w in words if len(w) == 5 and w.endswith("s"))
+    return frozenset(stems)
+
+
 @lru_cache(maxsize=4096)
 def read_intent(body: str) -> IntentReading:
     words = frozenset(text.content_words(body))
-    numbers = text.numbers_in(body)
+    numbers = quantities.numbers_in(body)
     return IntentReading(
         lower=body.lower(),
         words=words,
         kinds=frozenset(text.intent_kinds(body)),
-        stems=frozenset(w[:5] for w in words),
+        stems=_stems(words),
         values=frozenset(text.values_in(body)),
         volume=max(numbers) if numbers else 0.0,
         bulk=bool(text.BULK_WORDS.intersection(words)),

@@ -43,3 +43,11 @@ def statement_kind(command: str) -> str | None:
     """The kind of a SQL statement a command argument carries, from its first word."""
     head = command.lstrip(" \n\t(").split(None, 1)
     return _STATEMENT_KINDS.get(head[0].lower()) if head else None
+
+
+_SCOPED = re.compile(r"\b(?:where|limit|top|fetch first|group by|count\s*\()", re.I)
+
+
+def unscoped(command: str) -> bool:
+    """A SELECT with no WHERE, no LIMIT, no aggregate: every row of its tables."""
+    return statement_kind(command) == READ and _SCOPED.search(command) is None

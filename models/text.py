@@ -164,6 +164,9 @@ _VOLUME_WORDS: Final = frozenset(
 )
 _COUNTED: Final = frozenset(_list("results rows records items entries messages files"))
 _PAGE_WORDS: Final = frozenset(_list("page offset cursor start startat skip token next after"))
+# A key ending in these names an item or a moment, whatever page word it has (page_id, a
+# wiki page's; startTime, an event's).
+_NOT_PAGE_ENDS: Final = frozenset(_list("id ids at time"))
 _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (VOLUME, ("limit", "count", "max", "size", "top", "per_page", "page_size")),
     (ACCOUNT, ("iban", "account", "payee", "beneficiary", "routing", "swift", "bic", "wallet")),
@@ -276,20 +279,26 @@ def kinds_in(tokens: Iterable[str]) -> set[str]:
 
 # A token with a digit in it: an id, a date, a time, a code.
 _ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
-_MONEY = re.compile(
+MONEY = re.compile(
     r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
     r"euros?|dollars?|pounds?)\b)",
     re.I,
 )
 
 
+_NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
+
+
 def intent_kinds(text: str) -> set[str]:
     """The kinds of action an intent asks for: its unambiguous action words anywhere, and
     the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
     asked: set[str] = set()
-    for clause in re.split(r"[.,;:!?\n]|\band\b|\bthen\b", text.lower()):
+    for clause in re.split(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b", text.lower()):
         # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
-        tokens = words(_ID_TOKEN.sub(" ", clause) if any(c.isdigit() for c in clause) else clause)
+        if any(c.isdigit() for c in clause):
+            clause = _ID_TOKEN.sub(" ", clause)
+        # Nor are a name's ("logs_tail", "bookings.cancel", "new-checkout-flow").
+        tokens = words(_NAME_TOKEN.sub(" ", clause) if any(c in clause for c in "_.-") else clause)
         if tokens and tokens[0] in _QUESTION_LEAD:
             asked.add(READ)  # "what did the clinician write": a question asks to read
             continue
@@ -318,7 +327,7 @@ def intent_kinds(text: str) -> set[str]:
         asked.add(WRITE)  # an export is written somewhere (a file, a bucket)
     if SEND in asked:
         asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
-    if SEND in asked and (_MONEY.search(text) or IBAN.search(text.upper())):
+    if SEND in asked and (MONEY.search(text) or IBAN.search(text.upper())):
         asked.add(PAY)  # "send 40 EUR to ...": a payment
     if asked and ("access" in lowered or "permission" in lowered):
         asked.update((EXEC, SEND))  # "give Ana comment access": a grant, a share
@@ -335,16 +344,36 @@ _READ_OBJECTS: Final = frozenset(
 )
 
 
+# Verbs that take a state after them ("mark_read", "set_status"): the first word decides.
+_STATE_VERBS: Final = frozenset(_list("mark set change"))
+
+
 def name_kind(name: str) -> str | None:
-    """The kind a tool's name says, read from its verb (the first word that has a kind)."""
+    """The kind a tool's name says, read from its verb (the first word that has a kind).
+    A first word that is a noun as often as a verb ("page_search", "invoice_list",
+    "mail.read") names the object when a later word has a kind: that word is the verb if
+    it is no noun itself, or if it is a read ending the name ("invoice_list")."""
     tokens = words(name)
     for i, token in enumerate(tokens):
         kind = kind_of(token)
-        if kind is not None:
-            if token in _RUNNERS and _READ_OBJECTS.intersection(tokens[i + 1 :]):
-                return READ
-            return kind
+        if kind is None:
+            continue
+        if token in _RUNNERS and _READ_OBJECTS.intersection(tokens[i + 1 :]):
+            return READ
+        if i == 0 and _ambiguous(token) and token not in _STATE_VERBS:
+            for j, later in enumerate(tokens[1:], 1):
+                verb = kind_of(later)
+                if verb is None:
+                    continue
+                if not _ambiguous(later) or (verb == READ and j == len(tokens) - 1):
+                    return verb
+        return kind
     return None
+
+
+def _ambiguous(word: str) -> bool:
+    """A noun as often as a verb, in any of its inflections ("pages", "invoices")."""
+    return word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
 
 
 def url_path(url: str) -> str:
@@ -373,7 +402,8 @@ def shape_role(value: str) -> str | None:
     return None
 
 
-_SOURCE_WORDS: Final = frozenset(_list("from source src debit origin"))
+# An account named by these is the one acting or paying, not where anything goes.
+SOURCE_WORDS: Final = frozenset(_list("from source src debit origin"))
 
 
 def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
@@ -387,8 +417,10 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
         return VOLUME  # limit, maxResults, per_page, _count
     if len(key_words) > 1 and key_words[-1] in ("size", "limit", "count", "max"):
         return VOLUME  # pageSize, batch_limit: how many, not which page
-    if any(w in _PAGE_WORDS for w in key_words):
-        return PAGE
+    if any(w in _PAGE_WORDS for w in key_words) and (
+        key_words[-1] not in _NOT_PAGE_ENDS or key.lower() in _PAGE_WORDS
+    ):
+        return PAGE  # page, pageToken, startAt; not page_id, pageIds, paged_at, startTime
     described = words(str((schema or {}).get("description", ""))) if schema else []
     for role, names in _ROLE_KEYS:
         if key.lower() in names or (key_words and key_words[-1] in names):
@@ -459,41 +491,3 @@ def values_in(text: str) -> set[str]:
         if (digits and digits < len(token)) or digits >= 6:
             found.add(token.lower())
     return found
-
-
-def numbers_in(text: str) -> list[float]:
-    """Quantities an intent names, in digits or as small number words."""
-    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years;
-    # nor sums of money, account numbers or phone numbers, which count no records.
-    if any(c.isdigit() for c in text):
-        text = _NOT_COUNTS.sub(" ", text)
-    found = [
-        float(n.replace(",", ""))
-        for n in re.findall(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])", text)
-        if not (len(n) == 4 and n.startswith(("19", "20")))
-    ]
-    for token in words(text):
-        if token in _NUMBER_WORDS:
-            found.append(_NUMBER_WORDS[token])
-    return found
-
-
-# Spans of an intent whose digits are no quantity of records.
-_NOT_COUNTS: Final = re.compile(
-    rf"{_MONEY.pattern}[\d,.]*|{IBAN.pattern}|{PHONE.pattern}|\d[\d,]*\.\d+|^\s*\d+[.)]\s",
-    re.I | re.M,
-)
-
-_NUMBER_WORDS: Final[dict[str, float]] = {
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "dozen": 12,
-    "twenty": 20,
-    "fifty": 50,
-    "hundred": 100,
-}

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import instructions, text
+from models import instructions, quantities, text
 from models.baseline import fit_baselines
-from models.features import INDEX, Baseline, read_call
+from models.features import INDEX, Baseline, read_call, record_call
 from models.session import ToolProfile, Trail
 from models.trail import Call, DeclaredIntent, ToolInfo
 
@@ -30,6 +30,36 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 )
 def test_access_kind_from_hints_name_and_description(tool: ToolInfo, kind: str) -> None:
     assert ToolProfile.of(tool).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        # A first word that is a noun as often as a verb names the object when a later
+        # word has a kind: a search of pages pages nobody.
+        ("page_search", text.READ),
+        ("page_get", text.READ),
+        ("page_update", text.WRITE),
+        ("invoice_list", text.READ),
+        ("mail.read", text.READ),
+        # Alone, or before another noun, it stays the verb.
+        ("page_oncall", text.SEND),
+        ("move_email", text.WRITE),
+        ("share_file", text.SEND),
+        ("post_comment", text.SEND),
+        # Verbs that take a state keep their kind.
+        ("mark_read", text.WRITE),
+        ("set_status", text.WRITE),
+        ("send_email", text.SEND),
+    ],
+)
+def test_name_kind_reads_a_leading_noun_as_the_object(name: str, kind: str) -> None:
+    assert text.name_kind(name) == kind
+
+
+def test_a_declared_read_of_pages_stays_within_its_declared_actions() -> None:
+    page_search = ToolProfile.of(ToolInfo("page_search", "Searches the wiki's pages."))
+    assert page_search.accesses == frozenset({"read"})
 
 
 def test_intent_kinds_read_nouns_as_nouns() -> None:
@@ -58,7 +88,7 @@ def test_intent_kinds_skip_the_words_inside_ids() -> None:
 def test_numbers_an_intent_counts(intent: str, numbers: list[float]) -> None:
     # Sums of money, account and phone numbers, decimals and a list's numbering count no
     # records: they must not widen what a read may ask for.
-    assert text.numbers_in(intent) == numbers
+    assert quantities.numbers_in(intent) == numbers
 
 
 @pytest.mark.parametrize(
@@ -131,6 +161,49 @@ def test_volume_against_what_the_intent_needs() -> None:
     large = read_call(trail, Call("b", "list_messages", T0, {"limit": 50000})).values
     assert small[INDEX["volume_excess"]] == 0.0
     assert large[INDEX["volume_excess"]] > 3.0 - 1e-9
+
+
+@pytest.mark.parametrize(
+    ("keys", "roles"),
+    [
+        (
+            ["page", "pageToken", "next_token", "cursor", "offset", "startAt"],
+            [text.PAGE] * 6,
+        ),
+        # An item's id or a moment, whatever page word the key has, walks no listing.
+        (["page_id", "pageIds", "after_id"], [text.TARGET] * 3),
+        (["paged_at", "page_at", "startTime"], [text.OTHER] * 3),
+    ],
+)
+def test_page_keys_are_told_from_ids_and_times(keys: list[str], roles: list[str]) -> None:
+    assert [text.key_role(k, None) for k in keys] == roles
+
+
+def test_reading_wiki_pages_by_id_walks_no_listing() -> None:
+    trail = Trail()
+    trail.set_intent(DeclaredIntent("Summarise the onboarding pages."))
+    readings = []
+    for n in range(1, 5):
+        call = Call(f"g{n}", "page_get", T0 + timedelta(seconds=10 * n), {"page_id": f"{n + 40}"})
+        readings.append(read_call(trail, call))
+        record_call(trail, call, readings[-1])
+    assert [r.paged for r in readings] == [False] * 4
+    assert [r.values[INDEX["excess_calls"]] for r in readings] == [0.0] * 4
+
+
+def test_a_listing_read_to_its_third_page_is_no_spree() -> None:
+    # With no quantity in the intent, two pages past the first are an ordinary look further;
+    # the spree starts at the fourth.
+    trail = Trail()
+    trail.set_intent(DeclaredIntent("Find the invoice from Acme."))
+    spree = []
+    for page in range(1, 5):
+        call = Call(f"p{page}", "list_invoices", T0 + timedelta(seconds=10 * page), {"page": page})
+        reading = read_call(trail, call)
+        spree.append(reading.values[INDEX["excess_calls"]])
+        record_call(trail, call, reading)
+    assert spree[:3] == [0.0, 0.0, 0.0]
+    assert spree[3] > 0.0
 
 
 def test_baseline_from_action_rows() -> None:
