@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from agentledger.ingesting import ingest_paths
 from ingest.pipeline import IngestReport
@@ -21,6 +24,18 @@ def api_headers(stack: RunningStack) -> dict[str, str]:
     """The headers the command line sends: the ledger's local admin key, from its file."""
     key = (stack.stack.data_dir / SECRETS_DIR / CLI_KEY_FILE).read_text().strip()
     return {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+
+
+def declare(stack: RunningStack, body: dict[str, Any]) -> None:
+    """Declare one session through the HTTP API, as an agent's client would."""
+    request = urllib.request.Request(
+        f"{stack.stack.http_url}/v1/sessions",
+        data=json.dumps(body).encode(),
+        headers=api_headers(stack),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 201
 
 
 def ingest(stack: RunningStack, source: str, *paths: Path, batch: str) -> IngestReport:

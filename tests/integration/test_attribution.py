@@ -8,8 +8,6 @@ worker labels them again.
 
 from __future__ import annotations
 
-import json
-import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -26,20 +24,9 @@ from processors.sink import restore_state
 from processors.stitch import Stitcher
 from tests import scenarios
 from tests.integration.conftest import RunningStack
-from tests.integration.helpers import api_headers, ingest, wait_stored
+from tests.integration.helpers import declare, ingest, wait_stored
 from tests.polling import wait_for
 from tests.scenarios import parse
-
-
-def _declare(stack: RunningStack, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{stack.stack.http_url}/v1/sessions",
-        data=json.dumps(body).encode(),
-        headers=api_headers(stack),
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        assert reply.status == 201
 
 
 def _labels(stack: RunningStack) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -69,7 +56,7 @@ def test_the_three_scenarios_and_a_chain_from_raw_records(
     for scenario in items:
         if scenario is not late:
             for declaration in scenario.declarations:
-                _declare(stack, declaration)
+                declare(stack, declaration)
     total = 0
     for source in ("okta", "mcp", "envoy"):
         path = tmp_path / f"{source}.jsonl"
@@ -83,7 +70,7 @@ def test_the_three_scenarios_and_a_chain_from_raw_records(
     # Stored before its declaration: the agent's write is, so far, its own initiative.
     write = ("envoy", "PATCH /v1/customers/globex", "01:15")
     assert _wait_for(stack, write, "agent_autonomous")["attribution"]["rule"] == "no_instruction"
-    _declare(stack, late.declarations[0])
+    declare(stack, late.declarations[0])
     delegated = _wait_for(stack, write, "agent_delegated")
     assert delegated["session"]["session_id"] == "s-delegated"
     assert delegated["origin"]["principal"] == "alice@acme.example"

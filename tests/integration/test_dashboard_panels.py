@@ -7,8 +7,6 @@ where the seed guarantees some."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from agentledger.panels import grafana_interval, panel_queries, variable_queries
 from tests import scenarios
 from tests.drift_records import declaration, injected_session
 from tests.integration.conftest import ANALYST_PASSWORD, ANALYST_USER, RunningStack
-from tests.integration.helpers import api_headers, ingest, wait_processed, wait_stored
+from tests.integration.helpers import declare, ingest, wait_processed, wait_stored
 from tests.polling import wait_for
 
 DRIFT = "Agent Ledger: drift overview/"
@@ -216,23 +214,12 @@ MAY_BE_EMPTY = {
 MAIL_SESSION_PANELS = {SESSION + "Drift along the session", SESSION + "Contractions"}
 
 
-def _declare(stack: RunningStack, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{stack.stack.http_url}/v1/sessions",
-        data=json.dumps(body).encode(),
-        headers=api_headers(stack),
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        assert reply.status == 201
-
-
 def _seed(stack: RunningStack, tmp_path: Path) -> None:
     items = scenarios.all_scenarios()
     for scenario in items:
         for body in scenario.declarations:
-            _declare(stack, body)
-    _declare(stack, declaration([]))
+            declare(stack, body)
+    declare(stack, declaration([]))
     # Declared before their records arrive, as a client declares at a session's start.
     declared = sum(len(s.declarations) for s in items) + 1
     wait_for(

@@ -5,11 +5,8 @@ topic; the drift shows on the action; a replay of the same records adds nothing.
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -26,19 +23,8 @@ from processors.scoring import DriftStage
 from processors.sink import restore_drift, restore_state
 from tests.drift_records import JTI, declaration, injected_session
 from tests.integration.conftest import RunningStack
-from tests.integration.helpers import api_headers, ingest, wait_processed, wait_stored
+from tests.integration.helpers import declare, ingest, wait_processed, wait_stored
 from tests.polling import wait_for
-
-
-def _declare(stack: RunningStack, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{stack.stack.http_url}/v1/sessions",
-        data=json.dumps(body).encode(),
-        headers=api_headers(stack),
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        assert reply.status == 201
 
 
 def _contractions_on_topic(stack: RunningStack) -> list[Contraction]:
@@ -71,7 +57,7 @@ def _write(path: Path) -> int:
 def test_an_injected_send_is_scored_contracted_and_published_once(
     stack: RunningStack, tmp_path: Path
 ) -> None:
-    _declare(stack, declaration([]))
+    declare(stack, declaration([]))
     wait_for(
         lambda: stack.store.count("declarations", "session_id = 's-mail-1'"),
         timeout=60,

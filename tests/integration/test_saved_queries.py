@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from tests.integration.conftest import (
     RunningStack,
     make_settings,
 )
-from tests.integration.helpers import api_headers, ingest, wait_processed, wait_stored
+from tests.integration.helpers import declare, ingest, wait_processed, wait_stored
 from tests.polling import wait_for
 
 DRIFTING = "s-mail-1"
@@ -53,14 +52,7 @@ def seeded(
     try:
         items = scenarios.all_scenarios()  # direct, delegated, autonomous, a two-agent chain
         for body in [declaration([]), *(d for s in items for d in s.declarations)]:
-            request = urllib.request.Request(
-                f"{running.stack.http_url}/v1/sessions",
-                data=json.dumps(body).encode(),
-                headers=api_headers(running),
-                method="POST",
-            )
-            with urllib.request.urlopen(request, timeout=30) as reply:
-                assert reply.status == 201
+            declare(running, body)
         wait_for(
             lambda: store.count("declarations", "session_id = {s:String}", {"s": DRIFTING}),
             timeout=60,
