@@ -49,6 +49,12 @@ class Source(ABC):
         cannot be understood; the caller adds source and position and dead-letters it.
         """
 
+    def partition_key(self, event: Event) -> str | None:
+        """What places an event, and the raw record it came from, on a partition: events
+        whose order matters to the worker must share it. By default the event's strongest
+        key, so that related events share a partition where they share that key."""
+        return event.keys[0][1] if event.keys else None
+
     def event_id(self, raw: str, suffix: str = "") -> str:
         return event_id_for(self.name, raw, suffix)
 

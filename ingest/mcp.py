@@ -133,6 +133,20 @@ def _open_envelope(
 class McpSource(Source):
     name: ClassVar[str] = "mcp"
 
+    def partition_key(self, event: Event) -> str | None:
+        """A server's messages, requests and results alike, share a partition. A result
+        carries neither the caller's token nor, often, the Mcp-Session-Id, only the JSON-RPC
+        id of its request: keyed by their own strongest keys, a session's calls and the
+        results they read would land on different partitions, and the worker could score a
+        call before it has read the result that led to it (where injected instructions
+        arrive). The server is the one name both always carry; without it, the session."""
+        if event.service:
+            return f"mcp-server:{event.service}"
+        for name, value in event.keys:
+            if name == KEY_MCP_SESSION:
+                return value
+        return super().partition_key(event)
+
     def parse(self, record: Any, *, position: str, raw: str) -> list[Event]:
         outer = require_object(record)
         attributes: dict[str, str] = {}

@@ -82,11 +82,12 @@ def parse_all(
         yield Parsed(item, events)
 
 
-def partition_key(events: list[Event]) -> bytes | None:
-    """Related events share a partition where they share their strongest key."""
+def partition_key(source: Source, events: list[Event]) -> bytes | None:
+    """The raw record's partition key: its first event's (``Source.partition_key``)."""
     for event in events:
-        if event.keys:
-            return event.keys[0][1].encode()
+        key = source.partition_key(event)
+        if key:
+            return key.encode()
     return None
 
 
@@ -115,17 +116,18 @@ async def produce(
             await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
         placed = await sender.send_all(
             raw_topic,
-            [(partition_key(p.events), p.framed.raw.encode()) for p in parsed],
+            [(partition_key(source, p.events), p.framed.raw.encode()) for p in parsed],
             message_headers=[p.headers for p in parsed],
         )
         encode = codec.EventEncoder(now_utc(), ingest_batch).encode
         events: list[tuple[bytes | None, bytes]] = []
         add = events.append
+        key_of = source.partition_key
         for p, (partition, offset) in zip(parsed, placed, strict=True):
             ref = (raw_topic, partition, offset)
             for event in p.events:
-                keys = event.keys
-                add((keys[0][1].encode() if keys else None, encode(event, ref)))
+                key = key_of(event)
+                add((key.encode() if key else None, encode(event, ref)))
         await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
         if on_progress is not None:
             on_progress(len(block))

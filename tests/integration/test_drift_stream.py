@@ -72,7 +72,7 @@ def test_an_injected_send_is_scored_contracted_and_published_once(
     actions = {a["resource"] + ":" + a["arguments"]: a for a in list_actions(stack.store)}
     injected = actions['send_mail:{"to":"archive@outside.example"}']
     asked = actions['send_mail:{"to":"boss@acme.example"}']
-    assert injected["drift"]["flagged"] and injected["decision"] != "allow"
+    assert injected["drift"]["flagged"] and injected["decision"] != "allow", injected
     assert injected["drift"]["reasons"], "a flagged action says why"
     assert injected["drift"]["model_version"].startswith("drift-")
     assert not asked["drift"]["flagged"], asked["drift"]

@@ -14,6 +14,7 @@ import pytest
 from ingest.base import Source
 from ingest.framing import Framed, Unframed, frame_lines
 from ingest.mcp import McpSource
+from ingest.pipeline import partition_key
 from kernel.errors import RecordError
 from kernel.events import (
     FAILURE,
@@ -375,6 +376,27 @@ def test_without_a_server_the_session_header_stands_in_for_it() -> None:
     bare = capture(headers={})
     del bare["server"]
     assert parse_one(bare).keys == []  # neither: the id alone would pair unrelated traffic
+
+
+def test_a_servers_requests_and_results_share_a_partition_whatever_they_carry() -> None:
+    source = McpSource()
+    reply = {"jsonrpc": "2.0", "id": 7, "result": {"content": []}}
+    token = {"Authorization": f"Bearer {unsigned_jwt({'jti': 'AT.p-1', 'sub': 'u1'})}"}
+    request = frame(source, [orjson.dumps(capture(headers=token)).decode()], "p")
+    result = parse_one(capture(direction="server_to_client", headers={}, message=reply))
+    [call] = request.events.values()
+    # Keyed by their strongest keys they would part: the call by its token, the result by
+    # its request's id.
+    assert call.keys[0][0] != result.keys[0][0]
+    assert source.partition_key(call) == source.partition_key(result) == "mcp-server:crm-mcp"
+    assert partition_key(source, [result]) == b"mcp-server:crm-mcp"
+    other = capture(headers=token)
+    other["server"] = "files-mcp"
+    assert source.partition_key(parse_one(other)) == "mcp-server:files-mcp"
+    # Without a server the session stands in, as it does in the rpc key.
+    serverless = capture(headers={"Mcp-Session-Id": "sess-42"})
+    del serverless["server"]
+    assert source.partition_key(parse_one(serverless)) == "sess-42"
 
 
 def test_trace_from_meta_and_invalid_traceparents() -> None:
