@@ -32,8 +32,8 @@ from kernel.errors import StoreError
 __all__ = [
     "ALLOWED_STATEMENTS",
     "ALLOWED_TABLE_FUNCTIONS",
-    "CheckedStatements",
     "DENIED_FUNCTIONS",
+    "CheckedStatements",
     "Run",
     "UnsafeQuery",
     "analyst_statement",
