@@ -6,9 +6,10 @@ insert (and by ReplacingMergeTree as a backstop); projections are ReplacingMerge
 
 ``actions``, ``attributions`` and ``drift`` are ordered by action id, a random id, so the
 actions of one session lie one per granule: reading a session's chain reads a granule per
-action in each. Their granules are 1,024 rows rather than 8,192, which made a chain read at
-a million actions about 1.7 times faster (a ledger created before keeps the granules it has:
-the setting cannot be changed on a table).
+action in each (a bloom filter on action_id keeps the other parts from reading one too).
+Their granules are 1,024 rows rather than 8,192, which made a chain read at a million
+actions about 1.7 times faster (a ledger created before keeps the granules it has: the
+setting cannot be changed on a table).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ TABLES: dict[str, str] = {
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4,
             INDEX idx_source_id source_id TYPE bloom_filter GRANULARITY 4,
+            INDEX idx_action action_id TYPE bloom_filter(0.001) GRANULARITY 1,
             PROJECTION by_session (SELECT session_id, action_id ORDER BY session_id)
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
         SETTINGS deduplicate_merge_projection_mode = 'rebuild', index_granularity = 1024
@@ -161,7 +163,8 @@ TABLES: dict[str, str] = {
             confused_deputy Bool,
             evidence String,
             version UInt64,
-            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4
+            INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4,
+            INDEX idx_action action_id TYPE bloom_filter(0.001) GRANULARITY 1
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
         SETTINGS index_granularity = 1024
     """,
@@ -183,6 +186,7 @@ TABLES: dict[str, str] = {
             scored_at DateTime64(6, 'UTC'),
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4,
+            INDEX idx_action action_id TYPE bloom_filter(0.001) GRANULARITY 1,
             PROJECTION by_time (SELECT * ORDER BY event_time)
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
         SETTINGS deduplicate_merge_projection_mode = 'rebuild', index_granularity = 1024
@@ -264,8 +268,19 @@ ADDED_COLUMNS: dict[str, list[str]] = {
 }
 # Data-skipping indexes added after their table was first released. On an existing ledger
 # an added index covers the parts written from then on; older parts are read in full.
+#
+# idx_action (actions, attributions, drift): a chain, or a saved query's picked actions, is
+# read by action_id, the sorting key; but each part's primary index can only say where an
+# id would be, so every part reads a granule per id, present or not: with five parts, 130
+# granules for a session of 20 actions. The bloom filter (one false positive in a thousand
+# per id and granule) skips those that hold none of the ids: 26 granules, and the chain at
+# ten million actions went from about 150 to about 80 ms. Older parts gain it as they
+# merge, or at once with ``ALTER TABLE … MATERIALIZE INDEX idx_action``.
+_ACTION_ID_INDEX = "idx_action action_id TYPE bloom_filter(0.001) GRANULARITY 1"
 ADDED_INDEXES: dict[str, list[str]] = {
-    "actions": ["idx_source_id source_id TYPE bloom_filter GRANULARITY 4"],
+    "actions": ["idx_source_id source_id TYPE bloom_filter GRANULARITY 4", _ACTION_ID_INDEX],
+    "attributions": [_ACTION_ID_INDEX],
+    "drift": [_ACTION_ID_INDEX],
 }
 
 
