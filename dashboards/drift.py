@@ -20,21 +20,44 @@ from dashboards.model import (
 UID = "agentledger-drift"
 # Every panel's agent filter: all agents, or the ones picked.
 AGENTS = "$__conditionalAll(agent IN (${agent:singlequote}), $agent)"
-# Scored actions in the range, each counted once; drift rows name the session that was the
-# root when scored, so a later merge is followed through session_aliases.
-SCORED = sql(f"""
+# Each action scored in the range once, as its latest version (what FINAL gives: a re-scored
+# or re-stitched action has a newer row). Grouped by action rather than read with FINAL, so
+# the engine reads the range's rows through drift's by_time projection (ordered by time)
+# instead of the whole table: an action's time and agent are the same in every version (the
+# action's own), so the range and agent filters pick every version of an action or none.
+LATEST = sql(f"""
+    SELECT action_id, event_time, agent,
+        argMax(session_id, version) AS session_id, argMax(score, version) AS score,
+        argMax(flagged, version) AS flagged, argMax(out_of_bounds, version) AS out_of_bounds,
+        argMax(decision, version) AS decision, argMax(policy_rule, version) AS policy_rule,
+        argMax(contraction_id, version) AS contraction_id
+    FROM ${{database}}.drift
+    WHERE $__timeFilter(event_time) AND {AGENTS}
+    GROUP BY action_id, event_time, agent
+""")
+# Drift rows name the session that was the root when scored, so a later merge is followed
+# through session_aliases.
+SCORED = inline(
+    sql("""
     SELECT if(merged.session_id = '', d.session_id, merged.session_id) AS root_session,
         d.agent AS agent, d.score AS score, d.flagged AS flagged,
         d.out_of_bounds AS out_of_bounds, d.decision AS decision,
         d.contraction_id AS contraction_id, d.event_time AS event_time
     FROM (
-        SELECT * FROM ${{database}}.drift FINAL
-        WHERE $__timeFilter(event_time) AND {AGENTS}
+        @LATEST@
     ) AS d
     LEFT JOIN (
-        SELECT alias_id, session_id FROM ${{database}}.session_aliases FINAL
+        SELECT alias_id, session_id FROM ${database}.session_aliases FINAL
     ) AS merged ON merged.alias_id = d.session_id
-""")
+"""),
+    "@LATEST@",
+    LATEST,
+)
+
+
+def _latest(text: str) -> str:
+    """``text`` with its ``@LATEST@`` line replaced by the range's scored actions."""
+    return inline(sql(text), "@LATEST@", LATEST)
 
 
 def _agent_variable() -> builders.QueryVariable:
@@ -68,10 +91,11 @@ def build() -> builders.Dashboard:
         .with_panel(
             stat_panel(
                 "Scored actions",
-                sql(f"""
+                _latest("""
                     SELECT count() AS scored
-                    FROM ${{database}}.drift FINAL
-                    WHERE $__timeFilter(event_time) AND {AGENTS}
+                    FROM (
+                        @LATEST@
+                    )
                 """),
                 "Agent actions the drift model scored in the time range.",
             )
@@ -79,10 +103,11 @@ def build() -> builders.Dashboard:
         .with_panel(
             stat_panel(
                 "Flagged",
-                sql(f"""
+                _latest("""
                     SELECT countIf(flagged) / greatest(count(), 1) AS flagged_share
-                    FROM ${{database}}.drift FINAL
-                    WHERE $__timeFilter(event_time) AND {AGENTS}
+                    FROM (
+                        @LATEST@
+                    )
                 """),
                 "Share of scored actions the model flagged as drifting.",
                 unit="percentunit",
@@ -114,11 +139,12 @@ def build() -> builders.Dashboard:
         .with_panel(
             time_series(
                 "Drift by agent",
-                sql(f"""
+                _latest("""
                     SELECT toStartOfInterval(event_time, INTERVAL $__interval_s second) AS time,
                         agent, round(avg(score), 4) AS drift
-                    FROM ${{database}}.drift FINAL
-                    WHERE $__timeFilter(event_time) AND {AGENTS}
+                    FROM (
+                        @LATEST@
+                    )
                     GROUP BY time, agent
                     ORDER BY time, agent
                 """),
@@ -130,12 +156,13 @@ def build() -> builders.Dashboard:
         .with_panel(
             time_series(
                 "Drift by intent class",
-                sql(f"""
+                _latest("""
                     SELECT toStartOfInterval(event_time, INTERVAL $__interval_s second) AS time,
                         if(policy_rule = '', 'defaults', policy_rule) AS intent_class,
                         round(avg(score), 4) AS drift
-                    FROM ${{database}}.drift FINAL
-                    WHERE $__timeFilter(event_time) AND {AGENTS}
+                    FROM (
+                        @LATEST@
+                    )
                     GROUP BY time, intent_class
                     ORDER BY time, intent_class
                 """),
@@ -147,11 +174,12 @@ def build() -> builders.Dashboard:
         .with_panel(
             time_series(
                 "Flagged actions by agent",
-                sql(f"""
+                _latest("""
                     SELECT toStartOfInterval(event_time, INTERVAL $__interval_s second) AS time,
                         agent, countIf(flagged) AS flagged
-                    FROM ${{database}}.drift FINAL
-                    WHERE $__timeFilter(event_time) AND {AGENTS}
+                    FROM (
+                        @LATEST@
+                    )
                     GROUP BY time, agent
                     ORDER BY time, agent
                 """),

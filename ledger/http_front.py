@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from kernel.errors import ConfigError, StoreError
 from ledger.chdb_store import ChdbStore
-from ledger.sqlguard import UnsafeQuery, analyst_statement
+from ledger.sqlguard import CheckedStatements, UnsafeQuery, analyst_statement
 
 __all__ = ["ANALYST", "WRITER", "Credentials", "build_app"]
 
@@ -191,6 +191,17 @@ def build_app(
     if spool_dir is None:
         spool_dir = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Saved queries and dashboard panels send the same statements again and again: each is
+    # checked by the engine's parser once (ledger.sqlguard.CheckedStatements). The ledger's
+    # databases are looked up again only for a name not seen among them before (one dropped
+    # since is refused by the engine itself when the statement runs, as UNKNOWN_DATABASE).
+    checked = CheckedStatements()
+    databases: set[str] = set()
+
+    def is_ledger_database(name: str) -> bool:
+        if name not in databases:
+            databases.update(store.ledger_databases())
+        return name in databases
 
     async def ping(_: Request) -> Response:
         return PlainTextResponse("Ok.\n")
@@ -213,13 +224,13 @@ def build_app(
     def as_analyst(
         sql: str, fmt: str, params: dict[str, str], database: str | None, binary_body: bool
     ) -> bytes:
-        if database is not None and database not in store.ledger_databases():
+        if database is not None and not is_ledger_database(database):
             raise StoreError(
                 f"the database parameter names no ledger database: {database}",
                 code=81,
                 name="UNKNOWN_DATABASE",
             )
-        statement = analyst_statement(store.run_readonly, sql, params)
+        statement = analyst_statement(store.run_readonly, sql, params, checked)
         if binary_body:
             # Only insert data comes as bytes, and inserts were refused above; a read
             # statement followed by bytes is not one ClickHouse would run either.

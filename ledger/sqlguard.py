@@ -12,12 +12,18 @@ where a comment, a heredoc or a statement ends:
 3. The canonical text (what was checked is what runs) executes on a ``readonly = 1``
    connection, which itself refuses writes, DDL, settings and most table functions.
 
+A saved query or a dashboard panel sends the same text again and again, its values as
+query parameters, so ``CheckedStatements`` remembers the canonical text of statements
+already accepted, by their exact text (see there for which ones it may remember).
+
 The checks are meant for a readonly connection: ``Run`` below is the store's analyst path.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +33,7 @@ __all__ = [
     "ALLOWED_STATEMENTS",
     "ALLOWED_TABLE_FUNCTIONS",
     "DENIED_FUNCTIONS",
+    "CheckedStatements",
     "Run",
     "UnsafeQuery",
     "analyst_statement",
@@ -258,11 +265,64 @@ def read_only_problem(run: Run, sql: str, params: Mapping[str, str] | None = Non
         return exc.problem
 
 
-def analyst_statement(run: Run, sql: str, params: Mapping[str, str] | None = None) -> str:
-    """The canonical text of ``sql`` to run for an analyst, once checked.
+class CheckedStatements:
+    """The canonical texts of statements already checked and accepted, by their exact text:
+    at most ``size`` of them (least recently used go first), none longer than
+    ``max_chars``. Only acceptances are kept; a refused statement is checked again each time.
+
+    The verdict on a statement may stand for its text alone only when its query parameters
+    cannot change the tree the check walks. A typed parameter (``{x:String}``, ``{n:UInt32}``,
+    …) becomes a literal, and no check looks at a literal's value (a string child of the
+    statement's root, the out-file, cannot be a parameter: the parser wants a literal there).
+    An ``Identifier`` parameter becomes a name, whose value shapes the tree (a line break in
+    it splits a row of the dump): a statement with one is never kept, nor one whose canonical
+    text has the word anywhere (in a literal or a comment too: a miss only costs a check).
+    """
+
+    def __init__(self, size: int = 256, max_chars: int = 64 << 10) -> None:
+        self.size = size
+        self.max_chars = max_chars
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sql: str) -> str | None:
+        with self._lock:
+            text = self._texts.get(sql)
+            if text is not None:
+                self._texts.move_to_end(sql)
+            return text
+
+    def accepted(self, sql: str, text: str) -> None:
+        """``sql``, checked and accepted, runs as ``text`` (kept when it may be)."""
+        if len(sql) > self.max_chars or "identifier" in text.lower():
+            return
+        with self._lock:
+            self._texts[sql] = text
+            self._texts.move_to_end(sql)
+            while len(self._texts) > self.size:
+                self._texts.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
+def analyst_statement(
+    run: Run,
+    sql: str,
+    params: Mapping[str, str] | None = None,
+    checked: CheckedStatements | None = None,
+) -> str:
+    """The canonical text of ``sql`` to run for an analyst, once checked (or as accepted
+    before, when ``checked`` has it).
 
     Raises ``UnsafeQuery`` when refused, ``StoreError`` when the engine cannot parse it."""
+    if checked is not None:
+        known = checked.get(sql)
+        if known is not None:
+            return known
     text, problem = _checked(run, sql, params)
     if problem is not None:
         raise UnsafeQuery(problem)
+    if checked is not None:
+        checked.accepted(sql, text)
     return text

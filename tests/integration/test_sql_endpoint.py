@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 
 from kernel.errors import StoreError
 from ledger.chdb_store import ChdbStore
-from ledger.sqlguard import DENIED_FUNCTIONS, escaped, read_only_problem
+from ledger.sqlguard import (
+    DENIED_FUNCTIONS,
+    CheckedStatements,
+    UnsafeQuery,
+    analyst_statement,
+    escaped,
+    read_only_problem,
+)
 from tests.integration.conftest import ANALYST_PASSWORD, ANALYST_USER
 
 DB = "sql_endpoint"
@@ -170,6 +177,33 @@ def test_parameters_are_substituted_before_the_check(store: ChdbStore) -> None:
     assert (
         read_only_problem(store.run_readonly, sql, {"t": "file('/etc/hostname')", "x": "1"}) is None
     )
+
+
+def test_a_statement_accepted_once_is_not_checked_again_and_a_refused_one_always_is(
+    store: ChdbStore,
+) -> None:
+    calls: list[str] = []
+
+    def run(sql: str, fmt: str, params: Any) -> bytes:
+        calls.append(sql)
+        return store.run_readonly(sql, fmt, params)
+
+    checked = CheckedStatements()
+    sql = "select  {n:UInt8} + 1 -- a comment"
+    first = analyst_statement(run, sql, {"n": "1"}, checked)
+    assert len(calls) == 2  # formatQuery, then EXPLAIN AST
+    assert analyst_statement(run, sql, {"n": "7"}, checked) == first
+    assert len(calls) == 2
+    assert store.run_readonly(first, "TSVRaw", {"n": "7"}) == b"8\n"
+    refused = "SELECT file('/etc/hostname')"
+    for _ in range(2):
+        with pytest.raises(UnsafeQuery):
+            analyst_statement(run, refused, None, checked)
+    assert len(calls) == 6 and len(checked) == 1
+    named = "SELECT * FROM {t:Identifier}"
+    for _ in range(2):
+        analyst_statement(run, named, {"t": "system.one"}, checked)
+    assert len(calls) == 10 and len(checked) == 1
 
 
 def test_every_alias_of_a_denied_function_is_denied(store: ChdbStore) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from kernel.errors import ConfigError
 from ledger.http_front import Credentials
-from ledger.sqlguard import problem_in_ast
+from ledger.sqlguard import CheckedStatements, problem_in_ast
 
 WRITER_PASSWORD = "w-7f3a9c"
 ANALYST_USER = "grafana"
@@ -62,3 +62,36 @@ def test_credentials_that_cannot_work_fail_at_start(
 ) -> None:
     with pytest.raises(ConfigError):
         Credentials(writer_password, analyst_user, ANALYST_PASSWORD)
+
+
+# -- statements already checked ----------------------------------------------------------------
+
+
+def test_checked_statements_keep_the_canonical_text_by_the_exact_text() -> None:
+    checked = CheckedStatements(size=2)
+    checked.accepted("select 1", "SELECT 1")
+    assert checked.get("select 1") == "SELECT 1"
+    assert checked.get("select 1 ") is None  # another text, even one the engine reads alike
+    assert checked.get("SELECT 1") is None
+
+
+def test_checked_statements_forget_the_least_recently_used_first() -> None:
+    checked = CheckedStatements(size=2)
+    checked.accepted("a", "A")
+    checked.accepted("b", "B")
+    assert checked.get("a") == "A"  # a used last: b goes first
+    checked.accepted("c", "C")
+    assert (checked.get("a"), checked.get("b"), checked.get("c"), len(checked)) == (
+        "A",
+        None,
+        "C",
+        2,
+    )
+
+
+def test_a_statement_whose_parameters_can_be_names_or_a_long_one_is_not_kept() -> None:
+    checked = CheckedStatements(max_chars=100)
+    checked.accepted("SELECT * FROM {t:Identifier}", "SELECT *\nFROM {t:Identifier}")
+    checked.accepted("select 'identifier'", "SELECT 'IDENTIFIER'")  # a miss costs a check only
+    checked.accepted("SELECT " + "1, " * 50 + "1", "SELECT ...")
+    assert len(checked) == 0
