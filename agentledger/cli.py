@@ -28,7 +28,12 @@ from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
 from agentledger.cli_page import page
-from agentledger.cli_query import query, with_query_bench
+from agentledger.cli_query import (
+    DEFAULT_BENCH_ACTIONS,
+    DEFAULT_BENCH_REPEAT,
+    query,
+    query_bench,
+)
 from agentledger.stack import Stack
 from agentledger.stack_state import normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
@@ -379,6 +384,26 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "its rows, and give events/s as a share of that ceiling (the default; --no-ceiling skips "
     "it). A running ledger needs AGENTLEDGER_WRITER_PASSWORD for the insert.",
 )
+@click.option(
+    "--queries",
+    "measure_queries",
+    is_flag=True,
+    help="Time the saved analyst queries and dashboard panels through the SQL endpoint on "
+    "a generated scratch ledger instead.",
+)
+@click.option(
+    "--actions",
+    "query_actions",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"With --queries: actions generated [default {DEFAULT_BENCH_ACTIONS:,}].",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"With --queries: runs of each query [default {DEFAULT_BENCH_REPEAT}].",
+)
 @data_dir_option
 @json_option
 def bench(
@@ -389,10 +414,20 @@ def bench(
     spacing: float,
     scoring: bool,
     measure_ceiling: bool | None,
+    measure_queries: bool,
+    query_actions: int | None,
+    repeat: int | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Push generated records through the full path and measure it end to end."""
+    if measure_queries:
+        if measure_contractions:
+            raise click.UsageError("--queries and --contractions are two benches: give one")
+        query_bench(query_actions, repeat, as_json)
+        return
+    if query_actions is not None or repeat is not None:
+        raise click.UsageError("--actions and --repeat go with --queries")
     from agentledger.bench import run_bench
     from agentledger.bench_ceiling import ceiling_lines
 
@@ -437,6 +472,3 @@ def worker(ctx: click.Context) -> None:
 
     sys.argv = ["agentledger-worker", "worker", "-l", "info", "--without-web", *ctx.args]
     worker_main()
-
-
-main.add_command(with_query_bench(bench))

@@ -14,7 +14,6 @@ import click
 import orjson
 
 from agentledger.cli_common import data_dir_option, err_console
-from kernel.config import load_settings
 from kernel.errors import LedgerError
 from ledger.store import LedgerStore
 
@@ -32,18 +31,6 @@ def _utc_time(ctx: click.Context, param: click.Parameter, value: str | None) -> 
             f"{value!r} is not an ISO 8601 time (example: 2026-12-01T00:00:00Z)"
         ) from exc
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _reader(data_dir: Path | None, clickhouse: str | None) -> LedgerStore:
-    """The ClickHouse server given, else the running ledger (read as the analyst)."""
-    from agentledger.client import analyst_store
-    from agentledger.stack_state import require_state
-    from ledger.factory import open_store
-
-    settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
-    if settings.clickhouse_url:
-        return open_store(settings)
-    return analyst_store(settings, require_state(settings.data_dir))
 
 
 @click.command()
@@ -77,13 +64,15 @@ def export(
     clickhouse: str | None,
 ) -> None:
     """Export the ledger's actions, oldest first, as JSON Lines for a SIEM or a data lake."""
+    from agentledger.client import ledger_reader
+
     if not as_ocsf:  # the only format yet; the flag keeps room for others
         raise click.UsageError("name the format: --ocsf")
     if since and until and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
     _parse_without_fingerprints()
     counts: Counter[str] = Counter()
-    with _reader(data_dir, clickhouse) as store, _opened(output) as sink:
+    with ledger_reader(data_dir, clickhouse) as store, _opened(output) as sink:
         for line in ocsf_lines(store, since=since, until=until, counts=counts):
             sink.write(line)
     where = f" to {output}" if output else ""

@@ -19,18 +19,6 @@ from agentledger.cli_common import (
 from agentledger.stack_state import require_state
 from kernel.config import load_settings
 from kernel.vocabulary import LABELS
-from ledger.store import LedgerStore
-
-
-def _reader(data_dir: Path | None, clickhouse: str | None) -> LedgerStore:
-    """The ClickHouse server given, else the running ledger (read as the analyst)."""
-    from agentledger.client import analyst_store
-    from ledger.factory import open_store
-
-    settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
-    if settings.clickhouse_url:
-        return open_store(settings)
-    return analyst_store(settings, require_state(settings.data_dir))
 
 
 @click.group()
@@ -110,10 +98,11 @@ def sessions_declare(path: str, data_dir: Path | None, as_json: bool) -> None:
 @json_option
 def sessions_list(data_dir: Path | None, clickhouse: str | None, limit: int, as_json: bool) -> None:
     """The latest sessions."""
+    from agentledger.client import ledger_reader
     from agentledger.render import sessions_table
     from ledger.session_list import list_sessions
 
-    with _reader(data_dir, clickhouse) as store:
+    with ledger_reader(data_dir, clickhouse) as store:
         rows = list_sessions(store, limit)
     if as_json:
         print_json(rows)
@@ -130,10 +119,11 @@ def sessions_show(
     session_id: str, data_dir: Path | None, clickhouse: str | None, as_json: bool
 ) -> None:
     """One session's chain: agent → origin → intent → scope → actions → outcomes."""
+    from agentledger.client import ledger_reader
     from agentledger.render import chain_tree
     from ledger.queries import session_chain
 
-    with _reader(data_dir, clickhouse) as store:
+    with ledger_reader(data_dir, clickhouse) as store:
         chain = session_chain(store, session_id)
     if as_json:
         print_json(chain.as_json())
@@ -173,10 +163,11 @@ def actions_list(
 ) -> None:
     """The latest actions: source id, agent, session and intent, origin, scope, outcome,
     and label."""
+    from agentledger.client import ledger_reader
     from agentledger.render import actions_table
     from ledger.queries import list_actions
 
-    with _reader(data_dir, clickhouse) as store:
+    with ledger_reader(data_dir, clickhouse) as store:
         rows = list_actions(
             store, session_id=session_id, label=label, source_id=source_id, limit=limit
         )
@@ -202,11 +193,12 @@ def explain(
     action_id: str, with_raw: bool, data_dir: Path | None, clickhouse: str | None, as_json: bool
 ) -> None:
     """Why an action has its label, in plain words (ACTION_ID or a unique start of it)."""
+    from agentledger.client import ledger_reader
     from agentledger.render import explain as explain_view
     from agentledger.render import source_records as records_view
     from ledger.queries import find_action, source_records
 
-    with _reader(data_dir, clickhouse) as store:
+    with ledger_reader(data_dir, clickhouse) as store:
         record = find_action(store, action_id)
         records = source_records(store, record) if with_raw else None
     if as_json:
@@ -237,10 +229,11 @@ def contractions_list(
 ) -> None:
     """The latest contractions: session, agent, decision (narrow, halt, revoke), the action
     that caused it, its drift score and reasons, and what was taken away."""
+    from agentledger.client import ledger_reader
     from agentledger.render import contractions_table
     from ledger.contractions import list_contractions
 
-    with _reader(data_dir, clickhouse) as store:
+    with ledger_reader(data_dir, clickhouse) as store:
         rows = list_contractions(store, session_id=session_id, limit=limit)
     if as_json:
         print_json(rows)

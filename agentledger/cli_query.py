@@ -205,9 +205,9 @@ def query(
     saved = saved_query(name)
     given = parse_params(params)
     saved.bind(given)  # a bad parameter is refused before the ledger is reached
-    from agentledger.cli_ledger import _reader
+    from agentledger.client import ledger_reader
 
-    with _reader(data_dir, clickhouse) as store:
+    with ledger_reader(data_dir, clickhouse) as store:
         run_query(saved, given, fmt, output, store)
 
 
@@ -215,55 +215,19 @@ DEFAULT_BENCH_ACTIONS = 10_000_000
 DEFAULT_BENCH_REPEAT = 20
 
 
-def with_query_bench(bench: click.Command) -> click.Command:
-    """``bench`` with ``--queries``: time the saved queries on a generated ledger of
-    ``--actions`` actions, ``--repeat`` runs each, instead of the events bench."""
-    events_bench = bench.callback
-    assert events_bench is not None
-    bench.params += [
-        click.Option(
-            ["--queries"],
-            is_flag=True,
-            help="Time the saved analyst queries (and dashboard panels) through the SQL "
-            "endpoint on a generated scratch ledger instead.",
-        ),
-        click.Option(
-            ["--actions", "query_actions"],
-            type=click.IntRange(min=1),
-            default=None,
-            help=f"With --queries: actions generated [default {DEFAULT_BENCH_ACTIONS:,}].",
-        ),
-        click.Option(
-            ["--repeat"],
-            type=click.IntRange(min=1),
-            default=None,
-            help=f"With --queries: runs of each query [default {DEFAULT_BENCH_REPEAT}].",
-        ),
-    ]
+def query_bench(actions: int | None, repeat: int | None, as_json: bool) -> None:
+    """``bench --queries``: the saved queries and dashboard panels timed on a generated
+    ledger of ``actions`` actions, ``repeat`` runs each; progress on stderr."""
+    from agentledger.bench_queries import run_query_bench
+    from agentledger.cli_common import err_console, print_json
 
-    def callback(
-        queries: bool, query_actions: int | None, repeat: int | None, **options: Any
-    ) -> Any:
-        if not queries:
-            if query_actions is not None or repeat is not None:
-                raise click.UsageError("--actions and --repeat go with --queries")
-            return events_bench(**options)
-        from agentledger.bench_queries import run_query_bench
-        from agentledger.cli_common import err_console, print_json
-
-        result = run_query_bench(
-            query_actions or DEFAULT_BENCH_ACTIONS,
-            repeat or DEFAULT_BENCH_REPEAT,
-            console=err_console,
+    result = run_query_bench(
+        actions or DEFAULT_BENCH_ACTIONS, repeat or DEFAULT_BENCH_REPEAT, console=err_console
+    )
+    if as_json:
+        print_json(result)
+        return
+    for name, figures in {**result["queries"], **result["panels"]}.items():
+        console.print(
+            f"{name:<24} p50 {figures['p50_ms']:>9.1f} ms  p95 {figures['p95_ms']:>9.1f} ms"
         )
-        if options.get("as_json"):
-            print_json(result)
-            return None
-        for name, figures in {**result["queries"], **result["panels"]}.items():
-            console.print(
-                f"{name:<24} p50 {figures['p50_ms']:>9.1f} ms  p95 {figures['p95_ms']:>9.1f} ms"
-            )
-        return None
-
-    bench.callback = callback
-    return bench

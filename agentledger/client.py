@@ -16,9 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from agentledger.stack_state import StackInfo, read_state
+from agentledger.stack_state import StackInfo, read_state, require_state
 from kernel import keyfiles
-from kernel.config import Settings
+from kernel.config import Settings, load_settings
 from kernel.declaration import DeclarationError, SessionDeclaration
 from kernel.errors import ConfigError, StackError
 from kernel.procs import spawn
@@ -118,6 +118,15 @@ def analyst_store(settings: Settings, info: StackInfo) -> LedgerStore:
     return open_store(
         url=info.sql_url, database=info.database, username=info.sql_user, password=password
     )
+
+
+def ledger_reader(data_dir: Path | None, clickhouse: str | None) -> LedgerStore:
+    """What the read-only commands read: the ClickHouse server given, else the running
+    ledger, read as the analyst."""
+    settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
+    if settings.clickhouse_url:
+        return open_store(settings)
+    return analyst_store(settings, require_state(settings.data_dir))
 
 
 def post_declaration(http_url: str, declaration: SessionDeclaration, key: str) -> str:

@@ -207,3 +207,5 @@ def test_the_bench_draws_parameters_the_generated_ledger_holds() -> None:
 def test_bench_options_for_queries_need_queries() -> None:
     refused = CliRunner().invoke(main, ["bench", "--actions", "5"])
     assert refused.exit_code == 2 and "--actions and --repeat go with --queries" in refused.output
+    both = CliRunner().invoke(main, ["bench", "--queries", "--contractions"])
+    assert both.exit_code == 2 and "two benches" in both.output
