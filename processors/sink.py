@@ -38,7 +38,9 @@ from ledger.queries import unpaired_results
 from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
+from processors.declared import read_declarations
 from processors.labels import signature
+from processors.ownership import Ownership
 from processors.rebuild import reparse
 from processors.scoring import DriftStage
 from processors.sessions import StitchState
@@ -226,18 +228,27 @@ async def run_sink(
     security: dict[str, Any] | None = None,
     on_batch: Callable[[], None] | None = None,
     fetch_wait_ms: int = 20,
+    ownership: Ownership | None = None,
 ) -> None:
-    """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS)."""
+    """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS).
+    With ``ownership``, the declarations too, and only while this worker owns the stream
+    (``processors.ownership``: however many workers run, one stitches)."""
     from aiokafka import AIOKafkaProducer
 
     security = security or {}
+    topics = [sink.topics.events]
+    options: dict[str, Any] = {}
+    if ownership is not None:
+        topics.append(sink.topics.declared)
+        options["partition_assignment_strategy"] = (ownership.assignor,)
     consumer = batch_consumer(
         bootstrap,
         sink.topics.worker_group,
-        sink.topics.events,
         security=security,
         fetch_max_wait_ms=fetch_wait_ms,
+        **options,
     )
+    consumer.subscribe(topics, listener=ownership)
     # No linger: a contraction goes out the moment its batch is scored.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **security)
     await consumer.start()
@@ -290,14 +301,22 @@ async def run_sink(
             messages = [m for records in batch.values() for m in records]
             if not messages:
                 continue
-            envelopes, rejected = sink.decode(messages)
+            pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            rejected = []
+            if ownership is not None:
+                await ownership.wait()
+                declared = [m for m in messages if m.topic == sink.topics.declared]
+                if declared:
+                    messages = [m for m in messages if m.topic != sink.topics.declared]
+                    rejected = _declare(sink, declared, pending)
+            envelopes, undecoded = sink.decode(messages)
+            rejected += undecoded
             if rejected:
                 # Delivered before the offsets are committed: a crash cannot lose them.
                 sent = [await producer.send(sink.topics.dlq, orjson.dumps(e)) for e in rejected]
                 await asyncio.gather(*sent)
                 sink.stats.dead_lettered += len(rejected)
             fresh = await retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
-            pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
                 output, scored, contractions = sink.stitch(fresh)
@@ -306,7 +325,10 @@ async def run_sink(
                     # drift now, not after the write. A crash before the commit publishes
                     # the same contraction ids again, which consumers keep once.
                     await publish_contractions(producer, sink.topics, contractions)
-                pending.output, pending.scored = output, scored
+                if pending.output is None:
+                    pending.output, pending.scored = output, scored
+                else:  # after the batch's declarations
+                    pending.absorb(_Pending({}, output, scored))
             await queue_write(pending)
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
@@ -324,6 +346,16 @@ async def run_sink(
             await writer
         await producer.stop()
         await consumer.stop()
+
+
+def _declare(sink: EventSink, messages: list[Any], pending: _Pending) -> list[dict[str, Any]]:
+    """Apply the declarations among a batch's messages, ahead of its events; their rows go
+    in the batch's write. Returns dead-letter entries for those that do not parse."""
+    declarations, rejected = read_declarations(messages)
+    for position, declaration in declarations:
+        pending.absorb(_Pending({}, sink.stitcher.declare(declaration), DriftOutput()))
+        log.info("session %s declared at %s", declaration.session_id, position)
+    return rejected
 
 
 @dataclass(slots=True)

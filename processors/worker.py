@@ -1,6 +1,10 @@
 """The Faust worker: the batched event sink as a Faust-managed service, and a Faust agent
 that keeps dead letters in the ledger (the broker is memory-only; the ledger is durable).
 
+However many workers run, one of them, the stitch owner, reads the events and the session
+declarations and stitches them (``processors.ownership``); the others stand by to take over.
+The dead-letter agent runs on every worker.
+
 Started by ``agentledger up`` (or ``agentledger worker``) with its settings in the
 environment: ``AGENTLEDGER_KAFKA``, ``AGENTLEDGER_CLICKHOUSE_URL`` (the writer credential),
 ``AGENTLEDGER_DATABASE``, ``AGENTLEDGER_TOPIC_PREFIX``.
@@ -12,7 +16,6 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,9 @@ import faust
 import mode
 import orjson
 
-from ingest.deadletter import dead_letter, dead_letter_row
+from ingest.deadletter import dead_letter_row
 from kernel.config import Settings, load_settings
-from kernel.declaration import DeclarationError, parse_declaration
-from kernel.errors import ConfigError, RecordError
+from kernel.errors import ConfigError
 from kernel.events import ch_ts as ts
 from kernel.events import now_utc
 from kernel.kafka import security_options
@@ -31,8 +33,9 @@ from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 from ledger.factory import open_store
+from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, restore_drift, restore_state, retrying, run_sink
+from processors.sink import EventSink, restore_drift, restore_state, run_sink
 from processors.stitch import Stitcher
 
 log = logging.getLogger(__name__)
@@ -125,56 +128,29 @@ def build_app(
                     )
             await asyncio.to_thread(store.insert_rows, "dead_letters", rows)
 
-    # The sink (and its stitcher) exists once the service has restored state from the
-    # ledger; the declaration agent waits for it. Both run on this event loop's thread.
-    sinks: list[EventSink] = []
-    never = asyncio.Event()  # declarations are retried until the ledger takes them
-    sink_ready = asyncio.Event()
-    declared = app.topic(topics.declared, value_type=bytes, value_serializer="raw")
-
-    @app.agent(declared, name=f"{topics.prefix}.apply-declarations")
-    async def apply_declarations(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            position = f"{message.topic}/{message.partition}/{message.offset}"
-            try:
-                declaration = parse_declaration(orjson.loads(event.value))
-            except (DeclarationError, orjson.JSONDecodeError) as exc:
-                error = RecordError(
-                    str(exc),
-                    source="declarations",
-                    position=position,
-                    field=getattr(exc, "field", None),
-                )
-                await dlq.send(
-                    value=orjson.dumps(
-                        dead_letter(error, bytes(event.value).decode(errors="replace"))
-                    )
-                )
-                continue
-            await sink_ready.wait()
-            output = sinks[0].stitcher.declare(declaration)
-            await retrying(partial(sinks[0].write, output), "declaration write", never)
-            log.info("session %s declared at %s", declaration.session_id, position)
-
     class EventSinkService(mode.Service):
         async def on_start(self) -> None:
             self._stop_event = asyncio.Event()
+            # The model and policy are read now, so that a bad one fails the worker at start;
+            # the state is restored once this worker owns the stream (``take_over``).
+            self.sink = EventSink(store, topics, Stitcher(), drift_stage(settings))
+
+        async def take_over(self) -> None:
+            """Restore the stitch state (and the drift trails) the ledger holds: every
+            worker that takes the stream over goes on from where the ledger stands."""
             state = await asyncio.to_thread(
                 restore_state,
                 store,
                 timedelta(seconds=settings.session_window_s),
                 timedelta(seconds=settings.restitch_window_s),
             )
-            drift = drift_stage(settings)
+            drift = drift_stage(settings) if self.sink.drift is not None else None
             if drift is not None:
                 since = ts(now_utc() - timedelta(seconds=settings.session_window_s))
                 fed = await asyncio.to_thread(restore_drift, store, state, drift, since)
                 log.info("drift trails restored from %d calls and results", fed)
-            self.sink = EventSink(store, topics, Stitcher(state), drift)
+            self.sink.stitcher, self.sink.drift = Stitcher(state), drift
             tune_gc_for_throughput()  # after the restore: that state is long-lived
-            sinks.append(self.sink)
-            sink_ready.set()
             log.info("stitch state restored: %d keys", len(state.key_index))
 
         @mode.Service.task
@@ -199,6 +175,7 @@ def build_app(
                 stop=self._stop_event,
                 on_ready=mark_ready,
                 security=security,
+                ownership=Ownership(self.take_over, on_joined=mark_ready),
             )
 
         async def on_stop(self) -> None:
