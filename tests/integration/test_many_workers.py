@@ -29,6 +29,7 @@ from tests.polling import wait_for
 
 SESSIONS = 30
 PARTITIONS = 6
+TAKE_OVER = "this worker stitches the stream now"  # processors.ownership's log line
 
 
 def _shuffled_files(directory: Path, seed: int) -> list[tuple[str, Path]]:
@@ -84,6 +85,16 @@ def _labels(running: RunningStack) -> dict[str, tuple[Any, ...]]:
     }
 
 
+def _owners(running: RunningStack) -> list[int]:
+    """The workers (by index) that took the stitch stream over, from their logs."""
+    logs = running.stack.data_dir / "logs"
+    return [
+        index
+        for index in range(len(running.stack.worker_pids()))
+        if TAKE_OVER in (logs / f"worker-{index}.log").read_text(errors="replace")
+    ]
+
+
 def _stitched(
     tmp_path: Path, ledger: ChdbStore, workers: int, files: list[tuple[str, Path]], seed: int
 ) -> tuple[set[frozenset[str]], dict[str, tuple[Any, ...]], int]:
@@ -106,6 +117,8 @@ def _stitched(
         total = sum(ingest(running, source, path, batch=batch).events for source, path in files)
         wait_stored(running.store, batch, total)
         wait_processed(running)
+        owners = _owners(running)
+        assert len(owners) == 1, f"workers {owners} each stitched the stream"
         return chains_of(running.store), _labels(running), running.store.count("actions")
     finally:
         running.stop()
