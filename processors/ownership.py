@@ -13,8 +13,9 @@ The choice is sticky: a member that owns says so in its join metadata, and the a
 keeps it while it stays in the group, so a worker joining or leaving does not move the
 stream. When the owner leaves (stopped: it has written and committed what it read) or dies
 (its session times out), the member with the smallest id takes over and restores. A member
-that finds it lost the stream while alive (it was taken for dead) stops stitching for good
-(``OwnershipLost``): its state is stale once another owner has written.
+that finds it lost the stream while alive (it was taken for dead) stops (``OwnershipLost``):
+its state is stale once another owner has written, and the stack starts it again as a
+standby.
 """
 
 from __future__ import annotations
@@ -136,11 +137,16 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
             self._owning.set()
             log.error("another worker stitches the stream now: this one stops stitching")
 
+    def check(self) -> None:
+        """``OwnershipLost`` once the stream has moved on (the restore's error if it failed):
+        a member that lost it stops, to start again as a standby with no stale state."""
+        if self._failure is not None:
+            raise self._failure
+        if self.lost:
+            raise OwnershipLost("another worker took the stitch stream over")
+
     async def wait(self) -> None:
         """Until this member has restored the state it stitches with (a batch can only come
         from partitions it was assigned); ``OwnershipLost`` once the stream has moved on."""
         await self._owning.wait()
-        if self._failure is not None:
-            raise self._failure  # the restore failed: the worker stops, to start again
-        if self.lost:
-            raise OwnershipLost("another worker took the stitch stream over")
+        self.check()

@@ -294,6 +294,8 @@ async def run_sink(
         ready = False
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
+            if ownership is not None:
+                ownership.check()
             if not ready and consumer.assignment():
                 ready = True
                 if on_ready is not None:

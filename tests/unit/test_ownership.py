@@ -110,7 +110,7 @@ def test_a_member_that_lost_the_stream_stops_stitching() -> None:
         await ownership.on_partitions_assigned(_parts(0))
         await ownership.wait()
         await ownership.on_partitions_assigned([])
-        await ownership.wait()
+        ownership.check()  # asked after every read, with or without messages
 
     with pytest.raises(OwnershipLost):
         asyncio.run(scenario())
