@@ -31,6 +31,7 @@ from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 from ledger.factory import open_store
+from processors.evidence import EvidenceChain, digest_signer
 from processors.scoring import DriftStage
 from processors.sink import EventSink, restore_drift, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
@@ -131,6 +132,9 @@ def build_app(
     never = asyncio.Event()  # declarations are retried until the ledger takes them
     sink_ready = asyncio.Event()
     declared = app.topic(topics.declared, value_type=bytes, value_serializer="raw")
+    digests = app.topic(topics.digests, value_type=bytes, value_serializer="raw")
+    # Made before the sink starts: a key that cannot be read stops the worker at once.
+    signer = digest_signer(settings.evidence_dir or settings.data_dir)
 
     @app.agent(declared, name=f"{topics.prefix}.apply-declarations")
     async def apply_declarations(stream: Any) -> None:
@@ -171,7 +175,8 @@ def build_app(
                 since = ts(now_utc() - timedelta(seconds=settings.session_window_s))
                 fed = await asyncio.to_thread(restore_drift, store, state, drift, since)
                 log.info("drift trails restored from %d calls and results", fed)
-            self.sink = EventSink(store, topics, Stitcher(state), drift)
+            evidence = EvidenceChain(store, topics.events, signer)
+            self.sink = EventSink(store, topics, Stitcher(state), drift, evidence)
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             sinks.append(self.sink)
             sink_ready.set()
@@ -200,6 +205,22 @@ def build_app(
                 on_ready=mark_ready,
                 security=security,
             )
+            await self._seal()  # what was written before the stop is digested too
+
+        @mode.Service.timer(settings.digest_interval_s)
+        async def _seal_periodically(self) -> None:
+            if not self._stop_event.is_set():
+                await self._seal()
+
+        async def _seal(self) -> None:
+            """Sign a digest of each stream written since its last, keep it in the ledger,
+            then publish it on the digests topic (keyed by stream: one stream's in order)."""
+            sink = getattr(self, "sink", None)  # none before the state is restored
+            evidence = sink.evidence if sink is not None else None
+            if evidence is None:
+                return
+            for made in await retrying(evidence.seal, "digest write", self._stop_event):
+                await digests.send(key=made["stream"].encode(), value=orjson.dumps(made))
 
         async def on_stop(self) -> None:
             self._stop_event.set()
