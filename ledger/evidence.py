@@ -19,7 +19,7 @@ def _record_hash_sql() -> str:
     parts = []
     for name in RECORD_FIELDS:
         text = f"toString({name})"
-        parts.append(f"toString(length({text})), ':', {text}")
+        parts.append(f"toString(lengthUTF8({text})), ':', {text}")
     return f"lower(hex(SHA256(concat({', '.join(parts)}))))"
 
 
@@ -57,12 +57,19 @@ def last_digests(store: LedgerStore, streams: Sequence[str]) -> dict[str, dict[s
     if not streams:
         return {}
     rows = store.query_rows(
-        "SELECT stream, argMax(digest_id, last_seq) AS digest_id, max(last_seq) AS last_seq, "
-        f"argMax(head, last_seq) AS head FROM {store.database}.evidence_digests FINAL "
+        "SELECT stream, argMax(digest_id, last_seq) AS id, max(last_seq) AS last, "
+        f"argMax(head, last_seq) AS last_head FROM {store.database}.evidence_digests FINAL "
         "WHERE stream IN {s:Array(String)} GROUP BY stream",
         {"s": list(streams)},
     )
-    return {row["stream"]: row for row in rows}
+    return {
+        row["stream"]: {
+            "digest_id": row["id"],
+            "last_seq": int(row["last"]),
+            "head": row["last_head"],
+        }
+        for row in rows
+    }
 
 
 def insert_digests(store: LedgerStore, rows: Iterable[Row]) -> None:

@@ -26,7 +26,6 @@ from ledger.schema import column_types
 from processors.evidence import DigestSigner, signature_holds
 from processors.verify import DELETED, EDITED, INSERTED, REORDERED, walk_chain
 
-pytestmark = pytest.mark.unit
 STREAM = "ledger.events/0"
 
 
