@@ -23,7 +23,7 @@ import orjson
 from ingest.deadletter import dead_letter, dead_letter_row
 from kernel.config import Settings, load_settings
 from kernel.declaration import DeclarationError, parse_declaration
-from kernel.errors import ConfigError, RecordError
+from kernel.errors import ConfigError, RecordError, StoreError
 from kernel.events import ch_ts as ts
 from kernel.events import now_utc
 from kernel.kafka import security_options
@@ -205,7 +205,10 @@ def build_app(
                 on_ready=mark_ready,
                 security=security,
             )
-            await self._seal()  # what was written before the stop is digested too
+            try:
+                await self._seal()  # what was written before the stop is digested too
+            except StoreError as exc:  # the next start digests them, from the ledger
+                log.warning("no digest at stop (%s); the next start makes it", exc)
 
         @mode.Service.timer(settings.digest_interval_s)
         async def _seal_periodically(self) -> None:
