@@ -29,9 +29,11 @@ from ledger.store import LedgerStore
 from processors.evidence import signature_holds
 from processors.rebuild import rebuild
 from processors.verify import DELETED, EDITED, INSERTED, REORDERED, verify
+from tests.conftest import TEST_FINGERPRINT_KEY
 from tests.integration.conftest import (
     ANALYST_PASSWORD,
     ANALYST_USER,
+    WRITER_PASSWORD,
     RunningStack,
     make_settings,
 )
@@ -306,3 +308,29 @@ def test_two_events_swapped_are_named(evidenced: Evidenced) -> None:
         5,
         b["event_id"],
     )
+
+
+def test_the_command_line_names_it_and_rebuild_refuses_it_unless_told(
+    evidenced: Evidenced, ledger_http: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = _copy(evidenced, "cli")
+    stream, rows = _stream(copy)
+    _mutate(copy, f"DELETE WHERE event_id = '{rows[6]['event_id']}'")
+    jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": _x(evidenced.keys)}]}
+    (tmp_path / "evidence_keys.json").write_bytes(orjson.dumps(jwks))
+    monkeypatch.setenv("AGENTLEDGER_DATABASE", copy.database)
+    monkeypatch.setenv("AGENTLEDGER_DATA_DIR", str(tmp_path))  # the published keys' place
+    monkeypatch.setenv("AGENTLEDGER_FINGERPRINT_KEY", TEST_FINGERPRINT_KEY.decode())
+    analyst = f"http://{ANALYST_USER}:{ANALYST_PASSWORD}@{ledger_http}"
+    checked = CliRunner().invoke(main, ["verify", "--clickhouse", analyst])
+    assert checked.exit_code == 1, checked.output
+    assert f"DELETED at {stream} position 7" in " ".join(checked.output.split())
+    writer = f"http://writer:{WRITER_PASSWORD}@{ledger_http}"
+    refused = CliRunner().invoke(main, ["rebuild", "--clickhouse", writer])
+    assert refused.exit_code == 2, refused.output
+    assert "do not verify" in refused.output and "--unverified" in refused.output
+    assert copy.count("sessions") == 0  # refused before anything was rebuilt
+    told = CliRunner().invoke(main, ["rebuild", "--clickhouse", writer, "--unverified", "--json"])
+    assert told.exit_code == 0, told.output
+    assert orjson.loads(told.output)["events"] == copy.count("raw_events")
+    assert copy.count("sessions") > 0
