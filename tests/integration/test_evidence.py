@@ -97,7 +97,8 @@ def evidenced(
     tmp_path_factory: pytest.TempPathFactory, chdb_ledger: ChdbStore
 ) -> Iterator[Evidenced]:
     tmp = tmp_path_factory.mktemp("evidence")
-    settings = make_settings(tmp, digest_interval_s=0.5)
+    # No drift scoring: its model adds seconds to each worker start and proves nothing here.
+    settings = make_settings(tmp, digest_interval_s=0.5, drift_scoring=False)
     stack = RunningStack(settings, chdb_ledger.with_database(settings.database))
     stack.start()
     store = chdb_ledger.with_database(settings.database)
