@@ -7,7 +7,7 @@ A record's hash is computed by the ledger itself when a check reads the chain
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from kernel.evidence import RECORD_FIELDS
@@ -93,16 +93,77 @@ def chained_streams(store: LedgerStore) -> list[str]:
     return [row["s"] for row in rows]
 
 
-def chained_rows(store: LedgerStore, stream: str, first_seq: int) -> list[dict[str, Any]]:
-    """The rows of ``stream`` from position ``first_seq`` on, as the ledger holds them now:
-    position, event id, stored chain hashes and the record's hash computed afresh."""
-    return store.query_rows(
-        "SELECT chain_seq AS seq, event_id, chain_prev AS prev, chain_hash AS hash, "
-        f"{RECORD_HASH_SQL} AS record FROM {store.database}.raw_events FINAL "
-        "WHERE chain_stream = {s:String} AND chain_seq >= {f:UInt64} "
-        "ORDER BY chain_seq, event_id",
-        {"s": stream, "f": first_seq},
+# A chained row as a check reads it: position, event id, stored chain hashes, and the
+# record's hash computed afresh from what the row holds now.
+_CHAINED = (
+    "SELECT chain_seq AS seq, event_id, chain_prev AS prev, chain_hash AS hash, "
+    f"{RECORD_HASH_SQL} AS record FROM {{db}}.raw_events FINAL "
+    "WHERE chain_stream = {{s:String}} AND "
+)
+
+
+def _chained(store: LedgerStore, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    sql = _CHAINED.format(db=store.database) + where
+    return store.query_rows(sql, params)
+
+
+def chained_pages(
+    store: LedgerStore, stream: str, first_seq: int, page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``stream`` from position ``first_seq`` on, by position then event id,
+    ``page_size`` at a time (each page starts after the last row of the one before)."""
+    where = "chain_seq >= {f:UInt64}"
+    params: dict[str, Any] = {"s": stream, "f": first_seq, "n": page_size}
+    while True:
+        rows = _chained(store, where + " ORDER BY chain_seq, event_id LIMIT {n:UInt32}", params)
+        if not rows:
+            return
+        yield rows
+        where = "(chain_seq, event_id) > ({a:UInt64}, {i:String})"
+        params.update(a=int(rows[-1]["seq"]), i=rows[-1]["event_id"])
+
+
+def chained_with_hash(store: LedgerStore, stream: str, chain_hash: str) -> list[dict[str, Any]]:
+    return _chained(
+        store,
+        "chain_hash = {h:String} ORDER BY chain_seq, event_id",
+        {"s": stream, "h": chain_hash},
     )
+
+
+def chained_after(store: LedgerStore, stream: str, chain_hash: str) -> int:
+    """How many rows of ``stream`` were chained after the one whose hash is ``chain_hash``."""
+    return store.count(
+        "raw_events",
+        "chain_stream = {s:String} AND chain_prev = {h:String}",
+        {"s": stream, "h": chain_hash},
+    )
+
+
+def chained_between(
+    store: LedgerStore, stream: str, after: tuple[int, str], before: tuple[int, str], limit: int
+) -> list[dict[str, Any]]:
+    return _chained(
+        store,
+        "(chain_seq, event_id) > ({a:UInt64}, {ai:String}) "
+        "AND (chain_seq, event_id) < ({b:UInt64}, {bi:String}) "
+        "ORDER BY chain_seq, event_id LIMIT {n:UInt32}",
+        {"s": stream, "a": after[0], "ai": after[1], "b": before[0], "bi": before[1], "n": limit},
+    )
+
+
+def chained_fitting(
+    store: LedgerStore, stream: str, record: str, event_id: str
+) -> dict[str, Any] | None:
+    """A row of ``stream`` other than ``event_id`` whose chain hash a record of hash
+    ``record`` gives after that row's ``prev``: where that record was chained."""
+    rows = _chained(
+        store,
+        "event_id != {e:String} AND "
+        "chain_hash = lower(hex(SHA256(concat(unhex(chain_prev), unhex({r:String}))))) LIMIT 1",
+        {"s": stream, "e": event_id, "r": record},
+    )
+    return rows[0] if rows else None
 
 
 def unchained(store: LedgerStore, limit: int = 10) -> tuple[int, int, list[str]]:

@@ -1,20 +1,14 @@
 """Check the ledger's tamper evidence: every stream's hash chain, then its signed digests.
 
-Each stream is walked in position order. A row holds its record's place by two hashes: its
-own (``chain_hash``, over the one before it and its record) and the one before it
-(``chain_prev``). The first row that does not hold its place is named, and how:
+Each stream is read page by page in position order and walked (``processors.chain_walk``
+says how the first row that does not hold its place is named: edited, deleted, inserted or
+reordered). Rows in no chain at all, stored after the first chained one, are named
+inserted. While the chain holds, each of the stream's digests is checked too: signed with a
+published key, naming the one before it, and the Merkle root and last hash of its run of
+positions those of the rows there now. That catches what a chain alone cannot: records
+changed and the chain computed again after them, or the newest ones deleted.
 
-- **edited**: its record no longer gives its hash (a byte of it changed);
-- **deleted**: the row it was chained after is nowhere in the stream;
-- **inserted**: a row chained to nothing (in no stream), or two rows chained after the
-  same one, of which the one nothing was chained after is the stranger;
-- **reordered**: it was chained after a row that comes later in the stream, or its record
-  is the one chained at another position.
-
-A stream whose rows all hold is then checked against its digests: each signed with a
-published key, each naming the one before, and each run's Merkle root and last hash those
-of the rows at its positions now. That catches what a chain alone cannot: records edited,
-deleted or reordered and the chain computed again after them, or the newest ones deleted.
+The check holds a page of rows and one digest's hashes at a time, whatever the ledger's size.
 """
 
 from __future__ import annotations
@@ -28,41 +22,23 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kernel.events import ch_ts
-from kernel.evidence import digest_id, genesis, link, merkle_root
+from kernel.evidence import digest_id, genesis, merkle_root
 from ledger import evidence as ledger_evidence
 from ledger.store import LedgerStore
+from processors.chain_walk import (
+    DELETED,
+    DIGEST,
+    EDITED,
+    INSERTED,
+    REORDERED,
+    ChainWalk,
+    Problem,
+    Row,
+)
 from processors.evidence import signature_holds
 
-EDITED, DELETED, INSERTED, REORDERED, DIGEST = (
-    "edited",
-    "deleted",
-    "inserted",
-    "reordered",
-    "digest",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    stream: str
-    position: int
-    event_id: str
-    kind: str
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream,
-            "position": self.position,
-            "event_id": self.event_id,
-            "kind": self.kind,
-            "detail": self.detail,
-        }
-
-    def describe(self) -> str:
-        where = f"{self.stream} position {self.position}" if self.stream else "no stream"
-        event = f", event {self.event_id}" if self.event_id else ""
-        return f"{self.kind.upper()} at {where}{event}: {self.detail}"
+__all__ = ["DELETED", "EDITED", "INSERTED", "REORDERED", "Problem", "VerifyReport", "verify"]
+PAGE_SIZE = 100_000  # rows of a stream read at a time (a few hundred bytes each, held)
 
 
 @dataclass(slots=True)
@@ -177,18 +153,107 @@ def _check_stream(
     check.problem = _digest_links(name, digests, anchor, start, start_hash)
     if check.problem is not None:
         return check
-    chained = ledger_evidence.chained_rows(store, name, start)
-    check.records = len(chained)
-    held, check.problem = walk_chain(name, chained, start_hash, start)
-    if check.problem is not None:
-        return check
-    for digest in digests:
-        check.problem = _digest_holds(name, digest, held)
-        if check.problem is not None:
-            return check
-        check.digests += 1
-        check.digested_to = int(digest.body["last_seq"])
+    walk = ChainWalk(name, start_hash, start, _LedgerLookup(store, name))
+    digested = _DigestCheck(name, digests)
+    for page in ledger_evidence.chained_pages(store, name, start, PAGE_SIZE):
+        check.records += len(page)
+        for row in page:
+            check.problem = walk.step(row) or digested.take(row)
+            if check.problem is not None:
+                return _counted(check, digested)
+    check.problem = digested.finish()
+    return _counted(check, digested)
+
+
+def _counted(check: StreamCheck, digested: _DigestCheck) -> StreamCheck:
+    check.digests = digested.held
+    if digested.last is not None:
+        check.digested_to = digested.last
     return check
+
+
+class _LedgerLookup:
+    """Other rows of one stream, from the ledger (``processors.chain_walk.Lookup``)."""
+
+    def __init__(self, store: LedgerStore, stream: str) -> None:
+        self.store, self.stream = store, stream
+
+    def with_hash(self, chain_hash: str) -> list[Row]:
+        return ledger_evidence.chained_with_hash(self.store, self.stream, chain_hash)
+
+    def successors(self, chain_hash: str) -> int:
+        return ledger_evidence.chained_after(self.store, self.stream, chain_hash)
+
+    def between(self, after: Row, before: Row) -> list[Row]:
+        return ledger_evidence.chained_between(
+            self.store,
+            self.stream,
+            (int(after["seq"]), str(after["event_id"])),
+            (int(before["seq"]), str(before["event_id"])),
+            limit=1_000,
+        )
+
+    def fitting(self, record: str, event_id: str) -> Row | None:
+        return ledger_evidence.chained_fitting(self.store, self.stream, record, event_id)
+
+
+class _DigestCheck:
+    """The stream's digests, in order, against the rows that held their place: each run's
+    positions all there, and their Merkle root and last hash the signed ones."""
+
+    def __init__(self, name: str, digests: list[_Digest]) -> None:
+        self.name = name
+        self.pending = digests[::-1]  # the next digest last
+        self.leaves: list[bytes] = []
+        self.held = 0  # digests that hold
+        self.last: int | None = None  # the last position they cover
+
+    def take(self, row: Row) -> Problem | None:
+        if not self.pending:
+            return None  # newer than the last digest: the chain alone covers it
+        digest = self.pending[-1]
+        first, last = int(digest.body["first_seq"]), int(digest.body["last_seq"])
+        expected = first + len(self.leaves)
+        if int(row["seq"]) != expected:
+            return self._missing(digest, expected)
+        self.leaves.append(bytes.fromhex(row["hash"]))
+        if expected < last:
+            return None
+        if merkle_root(self.leaves).hex() != digest.body["merkle_root"] or (
+            row["hash"] != digest.body["head"]
+        ):
+            return Problem(
+                self.name,
+                first,
+                "",
+                EDITED,
+                f"the records at positions {first}..{last} are not those digest "
+                f"{digest.row['digest_id']} (made {digest.body['made_at']}) signed: edited, "
+                "deleted or reordered, and the chain computed again",
+            )
+        self.pending.pop()
+        self.leaves = []
+        self.held += 1
+        self.last = last
+        return None
+
+    def finish(self) -> Problem | None:
+        """After the last row: a digest still waiting names positions the ledger lacks."""
+        if not self.pending:
+            return None
+        digest = self.pending[-1]
+        return self._missing(digest, int(digest.body["first_seq"]) + len(self.leaves))
+
+    def _missing(self, digest: _Digest, position: int) -> Problem:
+        body = digest.body
+        return Problem(
+            self.name,
+            position,
+            "",
+            DELETED,
+            f"digest {digest.row['digest_id']} (made {body['made_at']}) covers positions "
+            f"{body['first_seq']}..{body['last_seq']}; the ledger has nothing at {position}",
+        )
 
 
 def _signed_body(
@@ -242,123 +307,4 @@ def _digest_links(
             )
         previous_id = str(digest.row["digest_id"])
         expected_first, expected_head = int(body["last_seq"]) + 1, str(body["head"])
-    return None
-
-
-def walk_chain(
-    name: str, rows: list[dict[str, Any]], start_hash: str, start: int = 1
-) -> tuple[dict[int, str], Problem | None]:
-    """The chain hash of each position from ``start`` (whose previous chain hash is
-    ``start_hash``) whose row holds its place, up to the first that does not, and that
-    one's problem."""
-    held: dict[int, str] = {}
-    accepted: list[dict[str, Any]] = []
-    previous = start_hash
-    successors = {row["prev"] for row in rows}
-    position_of = {row["hash"]: index for index, row in enumerate(rows)}
-    for index, row in enumerate(rows):
-        seq, event_id = int(row["seq"]), str(row["event_id"])
-        if not _links(row["prev"], row["record"], row["hash"]):
-            return held, _edited_or_moved(name, row, rows, previous)
-        if row["prev"] == previous:
-            held[seq] = previous = row["hash"]
-            accepted.append(row)
-            continue
-        later = position_of.get(row["prev"])
-        if later is not None and later > index:
-            before = rows[later]
-            return held, Problem(
-                name,
-                seq,
-                event_id,
-                REORDERED,
-                f"it was chained after event {before['event_id']}, which is at position "
-                f"{before['seq']}, after it",
-            )
-        earlier = [i for i, r in enumerate(accepted) if r["hash"] == row["prev"]]
-        if earlier or row["prev"] == start_hash:
-            between = accepted[earlier[0] + 1 :] if earlier else accepted
-            if all(r["hash"] not in successors for r in between):
-                stranger = between[0]
-                return held, Problem(
-                    name,
-                    int(stranger["seq"]),
-                    str(stranger["event_id"]),
-                    INSERTED,
-                    f"nothing is chained after it; event {event_id} (position {seq}) is "
-                    "chained to the row before it",
-                )
-            return held, Problem(
-                name,
-                seq,
-                event_id,
-                INSERTED,
-                f"chained after the same row as event {between[0]['event_id']} "
-                f"(position {between[0]['seq']}), which the chain goes on from",
-            )
-        gone = int(accepted[-1]["seq"]) + 1 if accepted else start
-        after = f"after event {accepted[-1]['event_id']}" if accepted else "at the start"
-        return held, Problem(
-            name,
-            gone,
-            "",
-            DELETED,
-            f"the row {after} is gone: event {event_id} (position {seq}) was chained after "
-            "a row the stream no longer holds",
-        )
-    return held, None
-
-
-def _links(previous: str, record: str, chain_hash: str) -> bool:
-    try:
-        return link(bytes.fromhex(previous), bytes.fromhex(record)).hex() == chain_hash
-    except ValueError:
-        return False
-
-
-def _edited_or_moved(
-    name: str, row: dict[str, Any], rows: list[dict[str, Any]], previous: str
-) -> Problem:
-    """A row whose record does not give its hash: its record changed, or is another
-    position's (records swapped between rows)."""
-    seq, event_id = int(row["seq"]), str(row["event_id"])
-    for other in rows:
-        if other is not row and _links(other["prev"], row["record"], other["hash"]):
-            return Problem(
-                name,
-                seq,
-                event_id,
-                REORDERED,
-                f"its record is the one chained at position {other['seq']} "
-                f"(event {other['event_id']})",
-            )
-    return Problem(
-        name, seq, event_id, EDITED, "its record no longer gives the hash it was chained with"
-    )
-
-
-def _digest_holds(name: str, digest: _Digest, held: dict[int, str]) -> Problem | None:
-    body = digest.body
-    first, last = int(body["first_seq"]), int(body["last_seq"])
-    missing = next((seq for seq in range(first, last + 1) if seq not in held), None)
-    if missing is not None:
-        return Problem(
-            name,
-            missing,
-            "",
-            DELETED,
-            f"digest {digest.row['digest_id']} (made {body['made_at']}) covers positions "
-            f"{first}..{last}; the ledger has nothing at {missing}",
-        )
-    leaves = [bytes.fromhex(held[seq]) for seq in range(first, last + 1)]
-    if merkle_root(leaves).hex() != body["merkle_root"] or held[last] != body["head"]:
-        return Problem(
-            name,
-            first,
-            "",
-            EDITED,
-            f"the records at positions {first}..{last} are not those digest "
-            f"{digest.row['digest_id']} (made {body['made_at']}) signed: edited, deleted or "
-            "reordered, and the chain computed again",
-        )
     return None

@@ -23,8 +23,16 @@ from kernel.evidence import (
     record_hash,
 )
 from ledger.schema import column_types
+from processors.chain_walk import (
+    DELETED,
+    EDITED,
+    INSERTED,
+    REORDERED,
+    ChainWalk,
+    Problem,
+    RowsLookup,
+)
 from processors.evidence import DigestSigner, signature_holds
-from processors.verify import DELETED, EDITED, INSERTED, REORDERED, walk_chain
 
 STREAM = "ledger.events/0"
 
@@ -67,6 +75,19 @@ def _as_read(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for row in rows
     ]
     return sorted(read, key=lambda r: (r["seq"], r["event_id"]))
+
+
+def walk_chain(rows: list[dict[str, Any]], start: int = 1) -> tuple[int, Problem | None]:
+    """Walk ``rows`` (as read back) from the stream's start: how many held, and the first
+    problem."""
+    walk = ChainWalk(STREAM, genesis(STREAM).hex(), start, RowsLookup(rows))
+    held = 0
+    for row in rows:
+        problem = walk.step(row)
+        if problem is not None:
+            return held, problem
+        held += 1
+    return held, None
 
 
 def _rfc6962(leaves: list[bytes]) -> bytes:
@@ -139,15 +160,14 @@ def test_a_stream_chain_is_not_another_streams() -> None:
 
 def test_an_untouched_chain_holds() -> None:
     rows = _chain(20)
-    held, problem = walk_chain(STREAM, _as_read(rows), genesis(STREAM).hex())
-    assert problem is None
-    assert held == {r["chain_seq"]: r["chain_hash"] for r in rows}
+    held, problem = walk_chain(_as_read(rows))
+    assert (held, problem) == (20, None)
 
 
 def test_one_changed_byte_is_named_edited() -> None:
     rows = _chain(20)
     rows[7]["raw"] = rows[7]["raw"].replace("7", "8", 1)
-    _, problem = walk_chain(STREAM, _as_read(rows), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read(rows))
     assert problem is not None
     assert (problem.kind, problem.position, problem.event_id) == (EDITED, 8, "e-007")
 
@@ -155,7 +175,7 @@ def test_one_changed_byte_is_named_edited() -> None:
 def test_a_deleted_row_is_named_by_its_position() -> None:
     rows = _chain(20)
     del rows[11]
-    _, problem = walk_chain(STREAM, _as_read(rows), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read(rows))
     assert problem is not None
     assert (problem.kind, problem.position) == (DELETED, 12)
     assert "e-010" in problem.detail and "e-012" in problem.detail
@@ -163,7 +183,7 @@ def test_a_deleted_row_is_named_by_its_position() -> None:
 
 def test_a_deleted_first_row_is_named_too() -> None:
     rows = _chain(5)[1:]
-    _, problem = walk_chain(STREAM, _as_read(rows), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read(rows))
     assert problem is not None and (problem.kind, problem.position) == (DELETED, 1)
 
 
@@ -173,7 +193,7 @@ def test_an_inserted_row_chained_in_and_the_rest_renumbered_is_named() -> None:
     chain_rows(STREAM, 5, bytes.fromhex(rows[4]["chain_hash"]), [forged])  # after position 5
     for row in rows[5:]:
         row["chain_seq"] += 1
-    _, problem = walk_chain(STREAM, _as_read([*rows, forged]), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read([*rows, forged]))
     assert problem is not None
     assert (problem.kind, problem.position, problem.event_id) == (INSERTED, 6, "e-099")
 
@@ -185,7 +205,7 @@ def test_an_inserted_row_sharing_a_position_is_named_whichever_sorts_first(
     rows = _chain(10)
     forged = {**_row(50), "event_id": forged_id}
     chain_rows(STREAM, 3, bytes.fromhex(rows[2]["chain_hash"]), [forged])  # position 4 too
-    _, problem = walk_chain(STREAM, _as_read([*rows, forged]), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read([*rows, forged]))
     assert problem is not None
     assert (problem.kind, problem.position, problem.event_id) == (INSERTED, 4, forged_id)
 
@@ -194,7 +214,7 @@ def test_an_inserted_row_sharing_a_position_is_named_whichever_sorts_first(
 def test_two_rows_swapped_in_position_are_named_reordered(a: int, b: int) -> None:
     rows = _chain(12)
     rows[a]["chain_seq"], rows[b]["chain_seq"] = rows[b]["chain_seq"], rows[a]["chain_seq"]
-    _, problem = walk_chain(STREAM, _as_read(rows), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read(rows))
     assert problem is not None
     assert (problem.kind, problem.position) == (REORDERED, a + 1)
     assert problem.event_id == rows[b]["event_id"]
@@ -205,7 +225,7 @@ def test_two_records_swapped_between_rows_are_named_reordered() -> None:
     first = {f: rows[2][f] for f in RECORD_FIELDS}
     rows[2].update({f: rows[9][f] for f in RECORD_FIELDS})
     rows[9].update(first)
-    _, problem = walk_chain(STREAM, _as_read(rows), genesis(STREAM).hex())
+    _, problem = walk_chain(_as_read(rows))
     assert problem is not None
     assert (problem.kind, problem.position) == (REORDERED, 3)
     assert "position 10" in problem.detail
