@@ -92,6 +92,13 @@ async def _published(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         await consumer.stop()
 
 
+@pytest.fixture(autouse=True)
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams read seven rows at a time: the walk goes on across pages, and a row in one
+    page is named by what lies in another."""
+    monkeypatch.setattr("processors.verify.PAGE_SIZE", 7)
+
+
 @pytest.fixture(scope="module")
 def evidenced(
     tmp_path_factory: pytest.TempPathFactory, chdb_ledger: ChdbStore
