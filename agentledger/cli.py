@@ -34,6 +34,7 @@ from agentledger.cli_query import (
     query,
     query_bench,
 )
+from agentledger.cli_verify import verify
 from agentledger.stack import Stack
 from agentledger.stack_state import normalizer_counts, read_state, require_state
 from ingest.registry import SOURCES
@@ -70,6 +71,7 @@ main.add_command(export)
 main.add_command(page)
 main.add_command(dashboards)
 main.add_command(query)
+main.add_command(verify)
 
 
 def _raw_topics(
@@ -298,11 +300,18 @@ def ingest(
 @click.option(
     "--clickhouse", help="Rebuild a ClickHouse server's ledger instead of the embedded one."
 )
+@click.option(
+    "--unverified",
+    is_flag=True,
+    help="Rebuild even if the records do not verify (`agentledger verify`).",
+)
 @json_option
-def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> None:
-    """Rebuild sessions, actions and credentials from raw_events (workers stopped)."""
+def rebuild(data_dir: Path | None, clickhouse: str | None, unverified: bool, as_json: bool) -> None:
+    """Rebuild sessions, actions and credentials from raw_events (workers stopped); only
+    from records that verify, unless --unverified."""
     from agentledger.client import use_fingerprint_key
     from ledger.factory import embedded_path, open_store
+    from processors.evidence import EVIDENCE_KEYS_FILE, published_keys
     from processors.rebuild import rebuild as rebuild_ledger
 
     settings = load_settings(data_dir=data_dir, clickhouse_url=clickhouse)
@@ -317,8 +326,10 @@ def rebuild(data_dir: Path | None, clickhouse: str | None, as_json: bool) -> Non
         if not embedded_path(settings).is_dir():
             raise StackError(f"no ledger at {settings.data_dir.resolve()}")
     with open_store(settings) as store:
+        keys_file = (settings.evidence_dir or settings.data_dir) / EVIDENCE_KEYS_FILE
         report = rebuild_ledger(
             store,
+            public_keys=None if unverified else published_keys(keys_file),
             window=timedelta(seconds=settings.session_window_s),
             restitch=timedelta(seconds=settings.restitch_window_s),
         )

@@ -45,6 +45,7 @@ from kernel.topics import Topics
 from ledger.factory import open_store
 from ledger.store import LedgerStore
 from models.store import deployment_model
+from processors.evidence import digest_signer
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
@@ -197,6 +198,8 @@ class Stack:
         use_fingerprint_key(keyfiles.fingerprint_key(settings))
         self.api_keys = ApiKeys(self.data_dir)
         local_cli_key(self.data_dir, self.api_keys)
+        # The digest key, and its public half published for `verify`, before any worker.
+        digest_signer(settings.evidence_dir or self.data_dir)
         self._jwt = (
             JwtVerifier(
                 settings.auth_jwks,
@@ -323,6 +326,8 @@ class Stack:
             AGENTLEDGER_FETCH_WAIT_MS=str(self.settings.fetch_wait_ms),
             AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
             AGENTLEDGER_RESTITCH_WINDOW_S=str(self.settings.restitch_window_s),
+            AGENTLEDGER_DIGEST_INTERVAL_S=str(self.settings.digest_interval_s),
+            AGENTLEDGER_EVIDENCE_DIR=str((self.settings.evidence_dir or self.data_dir).resolve()),
             AGENTLEDGER_READY_FILE=str(ready),
             AGENTLEDGER_SCORING_STATS_FILE=str(self.scoring_stats_file(index)),
             AGENTLEDGER_DRIFT_SCORING=str(self.settings.drift_scoring).lower(),

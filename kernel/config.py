@@ -169,6 +169,18 @@ class Settings(BaseSettings):
         "answers only when the wait is over); long: fewer, larger batches when traffic is thin.",
     )
     session_window_s: Annotated[int, Field(ge=1)] = 1800
+    digest_interval_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=60,
+        description="How often each worker signs a digest of the raw events it wrote since "
+        "its last (tamper evidence). Records newer than the last digest are protected by "
+        "their hash chain alone: deleting the newest of them cannot be detected.",
+    )
+    evidence_dir: Path | None = Field(
+        default=None,
+        description="The data directory whose secrets hold the key that signs the digests "
+        "and where its public key is published (`agentledger up` names its own to the "
+        "workers; the data directory when unset).",
+    )
     restitch_window_s: Annotated[int, Field(ge=1)] = Field(
         default=900,
         description="How long (event time) an action stays open to a new attribution label "

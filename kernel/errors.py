@@ -54,3 +54,7 @@ class StoreError(LedgerError):
         self.code = code
         self.name = name
         super().__init__(message)
+
+
+class EvidenceError(LedgerError):
+    """The ledger's records do not verify against their hash chains and signed digests."""

@@ -1,8 +1,8 @@
 """Secrets a deployment generates for itself, kept in owner-only files under the data directory.
 
 ``DATA_DIR/secrets/`` (mode 0700) holds the analyst SQL password, the fingerprint key, the
-hashed API keys, the local command line's own API key and the Shared Signals signing key,
-each a file of mode 0600. Nothing
+hashed API keys, the local command line's own API key, the Shared Signals signing key and
+the key that signs the tamper-evidence digests, each a file of mode 0600. Nothing
 else (state file, status output, logs) ever holds them.
 """
 
@@ -26,6 +26,7 @@ FINGERPRINT_KEY_FILE = "fingerprint.key"
 API_KEYS_FILE = "api_keys.json"
 CLI_KEY_FILE = "cli.key"
 SSF_SIGNING_KEY_FILE = "ssf_signing_key.jwk"  # the Shared Signals transmitter's private JWK
+EVIDENCE_SIGNING_KEY_FILE = "evidence_signing_key.jwk"  # signs the ledger's digests (Ed25519)
 
 
 def secrets_dir(data_dir: Path) -> Path:

@@ -28,6 +28,11 @@ class Topics:
     def contractions(self) -> str:
         return f"{self.prefix}.contractions"
 
+    @property
+    def digests(self) -> str:
+        """The signed digests of the raw events' hash chains (``processors.evidence``)."""
+        return f"{self.prefix}.digests"
+
     def all(self, sources: list[str]) -> list[str]:
         return [
             *(self.raw(s) for s in sources),
@@ -35,6 +40,7 @@ class Topics:
             self.dlq,
             self.declared,
             self.contractions,
+            self.digests,
         ]
 
     @property

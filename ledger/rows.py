@@ -83,6 +83,12 @@ def raw_event_row(env: Envelope, session_id: str) -> Row:
         "raw": e.raw,
         "session_id": session_id,
         "source_id": e.source_id,
+        # Set by the sink's tamper-evidence stage (``processors.evidence``) once the row's
+        # place in its stream is known; left empty elsewhere (a rebuild writes no records).
+        "chain_stream": "",
+        "chain_seq": 0,
+        "chain_prev": "",
+        "chain_hash": "",
     }
 
 

@@ -33,7 +33,11 @@ TABLES: dict[str, str] = {
             raw_offset Int64,
             raw String,
             session_id String,
-            source_id String DEFAULT ''
+            source_id String DEFAULT '',
+            chain_stream LowCardinality(String) DEFAULT '',
+            chain_seq UInt64 DEFAULT 0,
+            chain_prev String DEFAULT '',
+            chain_hash String DEFAULT ''
         ) ENGINE = ReplacingMergeTree ORDER BY event_id
     """,
     "sessions": """
@@ -244,13 +248,37 @@ TABLES: dict[str, str] = {
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY (stream, contraction_id)
     """,
+    # Signed digests of the raw events' hash chains (``processors.evidence``): one for each
+    # run of positions of a stream, each naming the one before. ``body`` is the signed text
+    # (the other columns repeat some of it, to be queried); a digest made again for the same
+    # run (a retried write) replaces the first.
+    "evidence_digests": """
+        CREATE TABLE IF NOT EXISTS {db}.evidence_digests (
+            stream LowCardinality(String),
+            first_seq UInt64,
+            last_seq UInt64,
+            digest_id String,
+            head String,
+            made_at DateTime64(6, 'UTC'),
+            kid String,
+            body String,
+            signature String
+        ) ENGINE = ReplacingMergeTree ORDER BY (stream, first_seq)
+    """,
 }
 
 
 # Columns added after a table was first released: a ledger created before gains them in
 # place (``ADD COLUMN IF NOT EXISTS`` is a no-op on one created with them).
 ADDED_COLUMNS: dict[str, list[str]] = {
-    "raw_events": ["source_id String DEFAULT '' AFTER session_id"],
+    "raw_events": [
+        "source_id String DEFAULT '' AFTER session_id",
+        # Tamper evidence (``kernel.evidence``): the row's stream, position and chain hashes.
+        "chain_stream LowCardinality(String) DEFAULT '' AFTER source_id",
+        "chain_seq UInt64 DEFAULT 0 AFTER chain_stream",
+        "chain_prev String DEFAULT '' AFTER chain_seq",
+        "chain_hash String DEFAULT '' AFTER chain_prev",
+    ],
     "sessions": [
         "intent_source LowCardinality(String) DEFAULT '' AFTER declared",
         "intent_tools Array(String) DEFAULT [] AFTER intent_source",

@@ -4,27 +4,33 @@ Declarations are applied again, then each raw record is parsed again by its sour
 parser (so a parser fix or a new field reaches old events too) and stitched again in
 time order. Run it with the workers
 stopped: they hold stitching state that a rebuild replaces.
+
+A rebuild starts only from records that verify (``processors.verify``): projections rebuilt
+from edited records would carry the edits as fact. ``public_keys=None`` rebuilds from an
+unverified ledger, as asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ingest.base import parse_time
 from ingest.registry import get_source
 from kernel import codec
 from kernel.declaration import parse_declaration
-from kernel.errors import RecordError
+from kernel.errors import EvidenceError, RecordError
 from ledger.projections import truncate_projections
 from ledger.replay import raw_event_pages, recorded_declarations
 from ledger.store import LedgerStore
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
+from processors.verify import verify
 
 
 @dataclass(slots=True)
@@ -65,11 +71,22 @@ def reparse(row: dict[str, Any]) -> codec.Envelope:
 def rebuild(
     store: LedgerStore,
     *,
+    public_keys: Mapping[str, Ed25519PublicKey] | None,
     window: timedelta = timedelta(minutes=30),
     restitch: timedelta = timedelta(minutes=15),
     batch: int = 20_000,
     on_progress: Callable[[int], None] | None = None,
 ) -> RebuildReport:
+    """Rebuild the projections; refuses a ledger whose records do not verify against the
+    digests signed with ``public_keys`` (``None``: rebuild without checking)."""
+    if public_keys is not None:
+        checked = verify(store, public_keys)
+        if not checked.ok:
+            raise EvidenceError(
+                f"the ledger's records do not verify: {checked.problems[0].describe()} "
+                f"({len(checked.problems)} problem(s); `agentledger verify` lists them). "
+                "Rebuild from them anyway with --unverified"
+            )
     truncate_projections(store)
     stitcher = Stitcher(StitchState(window, restitch))
     report = RebuildReport()

@@ -39,6 +39,7 @@ from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
 from processors.declared import read_declarations
+from processors.evidence import EvidenceChain
 from processors.labels import signature
 from processors.ownership import Ownership
 from processors.rebuild import reparse
@@ -154,22 +155,29 @@ class EventSink:
         topics: Topics,
         stitcher: Stitcher,
         drift: DriftStage | None = None,
+        evidence: EvidenceChain | None = None,
     ) -> None:
         self.store = store
         self.topics = topics
         self.stitcher = stitcher
         self.drift = drift
+        self.evidence = evidence  # chains each raw event to its stream's last (tamper evidence)
         self.recent = RecentIds()
         self.stats = SinkStats()
 
-    def decode(self, messages: Iterable[Any]) -> tuple[list[codec.Envelope], list[dict[str, Any]]]:
-        """Envelopes, and dead-letter entries for messages that do not decode."""
+    def decode(
+        self, messages: Iterable[Any]
+    ) -> tuple[list[codec.Envelope], list[dict[str, Any]], dict[str, tuple[int, int]]]:
+        """Envelopes, dead-letter entries for messages that do not decode, and each event's
+        partition and offset (the first, for an event sent twice)."""
         envelopes: list[codec.Envelope] = []
         rejected: list[dict[str, Any]] = []
+        where: dict[str, tuple[int, int]] = {}
         for msg in messages:
             try:
                 version = codec.writer_version(msg.headers)
-                envelopes.append(codec.decode(msg.value, version))
+                envelopes.append(env := codec.decode(msg.value, version))
+                where.setdefault(env.event.event_id, (msg.partition, msg.offset))
             except RecordError as exc:
                 position = f"{msg.topic}/{msg.partition}/{msg.offset}"
                 rejected.append(
@@ -178,10 +186,15 @@ class EventSink:
                         msg.value.hex()[:4096],
                     )
                 )
-        return envelopes, rejected
+        return envelopes, rejected, where
 
-    def new_events(self, envelopes: list[codec.Envelope]) -> list[codec.Envelope]:
-        """The envelopes whose events the ledger does not hold yet. Blocking."""
+    def new_events(
+        self, envelopes: list[codec.Envelope], assignment: Iterable[Any] = ()
+    ) -> list[codec.Envelope]:
+        """The envelopes whose events the ledger does not hold yet. Blocking (it reads the
+        chain heads of partitions newly in ``assignment`` too)."""
+        if self.evidence is not None:
+            self.evidence.own(assignment)
         fresh: dict[str, codec.Envelope] = {}
         for env in envelopes:
             event_id = env.event.event_id
@@ -194,12 +207,14 @@ class EventSink:
         return list(fresh.values())
 
     def stitch(
-        self, fresh: list[codec.Envelope]
+        self, fresh: list[codec.Envelope], where: dict[str, tuple[int, int]] | None = None
     ) -> tuple[StitchOutput, DriftOutput, list[Contraction]]:
         """Stitch a batch, then score its actions (when scoring is on). From now on the
         batch's events count as held: its write is retried until the ledger takes it, so a
         replay arriving before that is skipped too."""
         output = self.stitcher.process(fresh)
+        if self.evidence is not None and where is not None:
+            self.evidence.chain(output.raw_events, where)
         self.recent.add_all(env.event.event_id for env in fresh)
         if self.drift is None:
             return output, DriftOutput(), []
@@ -215,6 +230,8 @@ class EventSink:
         for table, rows in tables:
             self.store.insert_rows(table, rows)
         self.stats.written += len(output.raw_events)
+        if self.evidence is not None:
+            self.evidence.written(output.raw_events)
 
 
 async def run_sink(
@@ -311,17 +328,19 @@ async def run_sink(
                 if declared:
                     messages = [m for m in messages if m.topic != sink.topics.declared]
                     rejected = _declare(sink, declared, pending)
-            envelopes, undecoded = sink.decode(messages)
+            envelopes, undecoded, where = sink.decode(messages)
             rejected += undecoded
             if rejected:
                 # Delivered before the offsets are committed: a crash cannot lose them.
                 sent = [await producer.send(sink.topics.dlq, orjson.dumps(e)) for e in rejected]
                 await asyncio.gather(*sent)
                 sink.stats.dead_lettered += len(rejected)
-            fresh = await retrying(partial(sink.new_events, envelopes), "ledger lookup", stop)
+            fresh = await retrying(
+                partial(sink.new_events, envelopes, consumer.assignment()), "ledger lookup", stop
+            )
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
-                output, scored, contractions = sink.stitch(fresh)
+                output, scored, contractions = sink.stitch(fresh, where)
                 if contractions:
                     # Published before the ledger write: an enforcement point acts on the
                     # drift now, not after the write. A crash before the commit publishes

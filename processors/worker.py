@@ -25,7 +25,7 @@ import orjson
 
 from ingest.deadletter import dead_letter_row
 from kernel.config import Settings, load_settings
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, StoreError
 from kernel.events import ch_ts as ts
 from kernel.events import now_utc
 from kernel.kafka import security_options
@@ -33,9 +33,10 @@ from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 from ledger.factory import open_store
+from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, restore_drift, restore_state, run_sink
+from processors.sink import EventSink, restore_drift, restore_state, retrying, run_sink
 from processors.stitch import Stitcher
 
 log = logging.getLogger(__name__)
@@ -128,12 +129,17 @@ def build_app(
                     )
             await asyncio.to_thread(store.insert_rows, "dead_letters", rows)
 
+    digests = app.topic(topics.digests, value_type=bytes, value_serializer="raw")
+    # Made before the sink starts: a key that cannot be read stops the worker at once.
+    signer = digest_signer(settings.evidence_dir or settings.data_dir)
+
     class EventSinkService(mode.Service):
         async def on_start(self) -> None:
             self._stop_event = asyncio.Event()
             # The model and policy are read now, so that a bad one fails the worker at start;
             # the state is restored once this worker owns the stream (``take_over``).
-            self.sink = EventSink(store, topics, Stitcher(), drift_stage(settings))
+            evidence = EvidenceChain(store, topics.events, signer)
+            self.sink = EventSink(store, topics, Stitcher(), drift_stage(settings), evidence)
 
         async def take_over(self) -> None:
             """Restore the stitch state (and the drift trails) the ledger holds: every
@@ -177,6 +183,25 @@ def build_app(
                 security=security,
                 ownership=Ownership(self.take_over, on_joined=mark_ready),
             )
+            try:
+                await self._seal()  # what was written before the stop is digested too
+            except StoreError as exc:  # the next start digests them, from the ledger
+                log.warning("no digest at stop (%s); the next start makes it", exc)
+
+        @mode.Service.timer(settings.digest_interval_s)
+        async def _seal_periodically(self) -> None:
+            if not self._stop_event.is_set():
+                await self._seal()
+
+        async def _seal(self) -> None:
+            """Sign a digest of each stream written since its last, keep it in the ledger,
+            then publish it on the digests topic (keyed by stream: one stream's in order)."""
+            sink = getattr(self, "sink", None)  # none before the state is restored
+            evidence = sink.evidence if sink is not None else None
+            if evidence is None:
+                return
+            for made in await retrying(evidence.seal, "digest write", self._stop_event):
+                await digests.send(key=made["stream"].encode(), value=orjson.dumps(made))
 
         async def on_stop(self) -> None:
             self._stop_event.set()

@@ -16,6 +16,7 @@ from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.topics import Topics
 from ledger.queries import stored_count
 from ledger.store import LedgerStore
+from processors.evidence import EVIDENCE_KEYS_FILE, published_keys
 from tests.integration.conftest import RunningStack
 from tests.polling import wait_for
 
@@ -24,6 +25,11 @@ def api_headers(stack: RunningStack) -> dict[str, str]:
     """The headers the command line sends: the ledger's local admin key, from its file."""
     key = (stack.stack.data_dir / SECRETS_DIR / CLI_KEY_FILE).read_text().strip()
     return {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+
+
+def evidence_keys(stack: RunningStack) -> dict[str, Any]:
+    """The public keys the stack's digests are signed with, as ``verify`` reads them."""
+    return dict(published_keys(stack.stack.data_dir / EVIDENCE_KEYS_FILE))
 
 
 def declare(stack: RunningStack, body: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from ledger.queries import session_chain
 from tests.integration.conftest import RunningStack
-from tests.integration.helpers import api_headers, ingest, wait_stored
+from tests.integration.helpers import api_headers, evidence_keys, ingest, wait_stored
 from tests.polling import wait_for
 
 
@@ -136,7 +136,7 @@ def test_rebuild_keeps_declared_sessions(stack: RunningStack, tmp_path: Path) ->
     for proc in stack.stack._workers:
         stop(proc)
 
-    report = rebuild(stack.store)
+    report = rebuild(stack.store, public_keys=evidence_keys(stack))
     assert report.declarations == 1
     after = session_chain(stack.store, "s-declared-rebuild")
     assert after.session["declared"] is True and after.session["intent"] == before.session["intent"]

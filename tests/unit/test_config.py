@@ -58,6 +58,8 @@ def test_defaults() -> None:
         "batch_max": 20_000,
         "batch_wait_ms": 200,
         "session_window_s": 1800,
+        "digest_interval_s": 60.0,
+        "evidence_dir": None,
         "restitch_window_s": 900,
         "workers": 1,
         "drift_scoring": True,

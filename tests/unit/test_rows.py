@@ -24,8 +24,9 @@ T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 # Columns the writer leaves to their DEFAULT: the ledger sets them as a row is stored.
 WRITER_LEAVES: dict[str, set[str]] = {"raw_events": {"stored_at"}}
 # Tables written by other parts of the ledger than the stitcher (the Shared Signals outbox:
-# tests/unit/test_ssf_delivery.py checks its rows).
-NOT_STITCHED = {"dead_letters", "ssf_sets"}
+# tests/unit/test_ssf_delivery.py checks its rows; the digests of the tamper evidence:
+# tests/unit/test_evidence.py).
+NOT_STITCHED = {"dead_letters", "ssf_sets", "evidence_digests"}
 SCORED = {"drift", "contractions"}  # written by the scoring stage (processors.scoring)
 
 _COLUMN = re.compile(r"^\s*(\w+)\s+(.*?),?\s*$")
