@@ -415,6 +415,13 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     default=None,
     help=f"With --queries: runs of each query [default {DEFAULT_BENCH_REPEAT}].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Workers of the ledger the bench starts [default: AGENTLEDGER_WORKERS, 1]; "
+    "one stitches, the others stand by.",
+)
 @data_dir_option
 @json_option
 def bench(
@@ -428,6 +435,7 @@ def bench(
     measure_queries: bool,
     query_actions: int | None,
     repeat: int | None,
+    workers: int | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
@@ -444,6 +452,8 @@ def bench(
 
     settings = load_settings(data_dir=data_dir)
     settings = settings.model_copy(update={"drift_scoring": scoring})
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
     options = None
     if measure_contractions:
         if not scoring:

@@ -72,13 +72,15 @@ async def running_ledger(
 
 def ledger_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a started ledger runs with: the caller's, plus what the caller chose
-    in code rather than in its environment (``bench --no-scoring`` turns scoring off)."""
+    in code rather than in its environment (``bench --no-scoring`` turns scoring off,
+    ``bench --workers N`` sets the workers)."""
     env = dict(os.environ if base is None else base)
     if settings.writer_password is not None:
         # The caller's writer password (it may have chosen one to write as well) goes to
         # the started ledger through its environment, never its command line.
         env["AGENTLEDGER_WRITER_PASSWORD"] = settings.writer_password.get_secret_value()
     env["AGENTLEDGER_DRIFT_SCORING"] = "true" if settings.drift_scoring else "false"
+    env["AGENTLEDGER_WORKERS"] = str(settings.workers)
     return env
 
 
