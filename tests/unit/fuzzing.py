@@ -33,6 +33,7 @@ from ingest.otlp import OtlpRequestError, decode_request
 from ingest.pipeline import IngestReport, Parsed, parse_all, partition_key
 from kernel import codec
 from kernel.events import KEY_TYPES, KINDS, OUTCOMES, Event, now_utc
+from tests.unit.test_otlp import _as_protobuf
 
 FILE = "fuzz/capture.jsonl"
 MESSAGE = "raw-fuzz/0/17"
@@ -104,15 +105,15 @@ def ingest_outcomes(source: Source, data: bytes, *, otlp: bool = False) -> Outco
     found = Outcomes()
     _through_pipeline(source, frame_stream(source, io.BytesIO(data), FILE), FILE, found, "file")
     _through_pipeline(source, frame_message(source, data, MESSAGE), MESSAGE, found, "message")
-    if otlp:
+    for media in ("application/json", "application/x-protobuf") if otlp else ():
         try:
-            document = decode_request(data, "application/json")
+            document = decode_request(data, media)
         except OtlpRequestError as exc:
             assert str(exc)
             found.refused.append(str(exc))
         else:
             items = frame_value(source, document, REQUEST)
-            _through_pipeline(source, items, REQUEST, found, "otlp")
+            _through_pipeline(source, items, REQUEST, found, f"otlp {media}")
     return found
 
 
@@ -324,8 +325,17 @@ class Case:
     must_reject: bool = False  # a record that no parser may accept
 
 
+def protobuf_cases(bases: list[Any]) -> st.SearchStrategy[Case]:
+    """OTLP/HTTP protobuf bodies of valid export requests, broken as bytes."""
+    bodies = [bytes(_as_protobuf(base).SerializeToString()) for base in bases]
+    return st.sampled_from(bodies).flatmap(broken_bytes).map(lambda b: Case(b, "broken protobuf"))
+
+
 def cases(
-    bases: list[Any], required: tuple[str, ...], texts: list[str] | None = None
+    bases: list[Any],
+    required: tuple[str, ...],
+    texts: list[str] | None = None,
+    extra: st.SearchStrategy[Case] | None = None,
 ) -> st.SearchStrategy[Case]:
     """Malformed inputs of many kinds for one source, from its valid ``bases``."""
     mutated = mutated_value(bases).map(lambda v: Case(serialize(v), "mutated"))
@@ -364,4 +374,6 @@ def cases(
             .map(lambda data: Case(data, "broken text line"))
         )
         strategies.append(text_cases)
+    if extra is not None:
+        strategies.append(extra)
     return st.one_of(strategies)

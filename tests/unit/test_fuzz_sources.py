@@ -37,6 +37,7 @@ from tests.unit.fuzzing import (
     holds_no_record,
     ingest_outcomes,
     mutated_value,
+    protobuf_cases,
     serialize,
     truncations,
 )
@@ -88,8 +89,10 @@ def test_malformed_records_become_events_or_dead_letters(real_data: Path, name: 
     bases = _bases(real_data)[name]
     tally: Counter[str] = Counter()
 
+    extra = protobuf_cases(bases) if name == "otel" else None
+
     @FUZZ
-    @given(cases(bases, REQUIRED[name], _text_lines(real_data, name)))
+    @given(cases(bases, REQUIRED[name], _text_lines(real_data, name), extra))
     def one(case: Case) -> None:
         found = ingest_outcomes(source, case.data, otlp=name == "otel")
         if not holds_no_record(source, case.data):
