@@ -45,6 +45,8 @@ from tests.unit.fuzzing import (
 FULL = os.environ.get("AGENTLEDGER_FUZZ") == "full"
 RECORDS = 10_000 if FULL else 300  # malformed records fed a source
 STREAMS = 500 if FULL else 30  # mixed streams of good and bad lines a source
+# About 45 CPU seconds a source in full: on a machine shared by many, far longer than that.
+TIMEOUT = 3_600 if FULL else 300
 FUZZ = settings(
     max_examples=RECORDS,
     deadline=None,
@@ -83,6 +85,7 @@ def test_every_source_is_fuzzed() -> None:
     assert set(REQUIRED) == set(SOURCES)
 
 
+@pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_malformed_records_become_events_or_dead_letters(real_data: Path, name: str) -> None:
     source = get_source(name)
@@ -137,6 +140,7 @@ def _stream(draw: st.DrawFn, bases: list[Any]) -> tuple[list[str], list[bool]]:
     return lines, goods
 
 
+@pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_bad_lines_do_not_stop_the_good_ones_around_them(real_data: Path, name: str) -> None:
     """Every line of a mixed stream has its own outcome at its own line: a good line gives
