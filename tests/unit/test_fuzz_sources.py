@@ -181,3 +181,34 @@ def _line_of(position: str) -> int:
 
 def test_the_samples_are_there() -> None:
     assert real_data_dir().is_dir()
+
+
+# What the fuzzing found once, kept as plain examples: each crashed a parser or framing, or
+# (the year 1811) was accepted where the ledger cannot hold it. Whether each is refused.
+FOUND = [
+    ("mcp", b'{"direction":{},"ts":"2026-01-01T00:00:00Z","message":{"id":1}}', True),
+    (
+        "okta",
+        b'{"eventType":"app.oauth2.as.token.grant.access_token","published":'
+        b'"2026-01-01T00:00:00Z","actor":{"type":[1]},"target":[{"type":{}},{"type":["x"]}]}',
+        False,
+    ),
+    ("okta", b'{"eventType":"x","published":-5000000000}', True),
+    ("okta", b'{"eventType":"x","published":1,"a":' + b"[" * 600 + b"]" * 600 + b"}", True),
+    (
+        "github",
+        b'{"action":"x","@timestamp":1,"a":' + b'{"b":' * 300 + b"1" + b"}" * 300 + b"}",
+        True,
+    ),
+    ("cloudtrail", b'{"Records":[' + b'{"a":\n' * 1100 + b"1" + b"}" * 1100 + b"]}", True),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "refused"), FOUND)
+def test_what_fuzzing_found_is_a_dead_letter_or_events(
+    name: str, data: bytes, refused: bool
+) -> None:
+    found = ingest_outcomes(get_source(name), data)
+    assert found.ways["file"] and found.ways["message"]
+    assert bool(found.letters) is refused and bool(found.events) is not refused
+    assert all(letter["reason"] for letter in found.letters)
