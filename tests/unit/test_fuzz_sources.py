@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.registry import SOURCES, get_source
-from tests.conftest import real_data_dir
 from tests.planted import SAMPLES, base_records
 from tests.unit.fuzzing import (
     FILE,
@@ -179,10 +178,6 @@ def _line_of(position: str) -> int:
     """The line number of ``fuzz/capture.jsonl:7[2]`` or of ``raw-fuzz/0/17:7``."""
     tail = position.removeprefix(FILE).rsplit(":", 1)[-1]
     return int(tail.split("[", 1)[0])
-
-
-def test_the_samples_are_there() -> None:
-    assert real_data_dir().is_dir()
 
 
 # What the fuzzing found once, kept as plain examples: each crashed a parser or framing, or
