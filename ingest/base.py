@@ -92,9 +92,12 @@ def parse_time(value: Any, field: str) -> datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            parsed = datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise RecordError(f"timestamp {value!r} is out of range", field=field) from exc
+        if not MIN_TIME <= parsed <= MAX_TIME:  # the same range as the text shapes below
+            raise RecordError(f"timestamp {value!r} is outside 1900–2299", field=field)
+        return parsed
     if not isinstance(value, str) or not value:
         raise RecordError(f"expected a timestamp, got {value!r}", field=field)
     text = value.strip().replace(" ", "T", 1)

@@ -39,6 +39,7 @@ class Unframed:
     text: str
 
 
+_TEXT_LIMIT = 64 * 1024  # characters of an unkeepable record's text kept in its dead letter
 _NON_JSON_NUMBER = re.compile(r"\b(?:NaN|Infinity)\b")
 _ESCAPED_CHAR = re.compile(r"\\u00([2-7][0-9a-fA-F])")
 _UNESCAPED = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_.+/=:@ ")
@@ -73,23 +74,52 @@ def _prepare(value: Any) -> tuple[Any, str]:
     return value, canonical_json(value)
 
 
-def _expand(source: Source, value: Any, position: str) -> Iterator[Framed | Unframed]:
+# What a decoded value can hold that no record can be kept as: orjson reads 1,024 levels of
+# nesting but writes 254, and redaction walks by recursion (RecursionError); a value built
+# outside orjson may hold a lone surrogate. Caught, not checked for: free on the hot path.
+_UNKEEPABLE = (RecursionError, orjson.JSONEncodeError)
+
+
+def _unkept(source: Source, position: str, exc: Exception, text: str | bytes) -> Unframed:
+    """The dead letter of a value that decoded but cannot be kept as a record; ``text`` is
+    what it was read from (cut to ``_TEXT_LIMIT``), if any."""
+    what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    if "Recursion limit" in what:
+        what = "nested too deeply"
+    error = RecordError(f"cannot be kept as JSON: {what}", source=source.name, position=position)
+    if isinstance(text, bytes):
+        text = text[:_TEXT_LIMIT].decode("utf-8", errors="replace")
+    return Unframed(error, mask_text(text[:_TEXT_LIMIT]))
+
+
+def _framed(source: Source, value: Any, position: str, text: str | bytes) -> Framed | Unframed:
+    try:
+        record, raw = _prepare(value)
+    except _UNKEEPABLE as exc:
+        return _unkept(source, position, exc, text)
+    return Framed(position, record, raw)
+
+
+def _expand(
+    source: Source, value: Any, position: str, text: str | bytes = ""
+) -> Iterator[Framed | Unframed]:
+    """The records of a decoded value; ``text``: what it was decoded from (for a dead letter)."""
     if isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _expand(source, item, f"{position}[{i}]")
+            yield from _expand(source, item, f"{position}[{i}]", text)
         return
     inner = source.unwrap(value)
     if inner is not None:
-        yield from _unwrapped(inner, position)
+        yield from _unwrapped(source, inner, position, text)
         return
-    record, raw = _prepare(value)
-    yield Framed(position, record, raw)
+    yield _framed(source, value, position, text)
 
 
-def _unwrapped(inner: list[Any], position: str) -> Iterator[Framed]:
+def _unwrapped(
+    source: Source, inner: list[Any], position: str, text: str | bytes
+) -> Iterator[Framed | Unframed]:
     for i, item in enumerate(inner):
-        record, raw = _prepare(item)
-        yield Framed(f"{position}[{i}]", record, raw)
+        yield _framed(source, item, f"{position}[{i}]", text)
 
 
 def frame_value(source: Source, value: Any, name: str) -> Iterator[Framed | Unframed]:
@@ -152,14 +182,19 @@ def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Fra
             continue
         position = f"{name}:{number}"
         if isinstance(value, list):
-            yield from _expand(source, value, position)
+            yield from _expand(source, value, position, line)
             continue
         inner = unwrap(value)
         if inner is not None:
-            yield from _unwrapped(inner, position)
+            yield from _unwrapped(source, inner, position, line)
             continue
-        value = redact(value)
-        yield Framed(position, value, canonical_json(value))
+        try:
+            value = redact(value)
+            raw = canonical_json(value)
+        except _UNKEEPABLE as exc:
+            yield _unkept(source, position, exc, line)
+            continue
+        yield Framed(position, value, raw)
 
 
 def _looks_like_json_lines(text: str, sample: int = 50) -> bool:
@@ -194,19 +229,18 @@ def _frame_line(source: Source, line: str, position: str) -> Iterator[Framed | U
         if text_record is not None:
             # A text format's line is redacted as a record holding it, by the same rules
             # (a gateway's request line carries ?access_token=… as often as a JSON log).
-            record, raw = _prepare(text_record)
-            yield Framed(position, record, raw)
+            yield _framed(source, text_record, position, line)
             return
         reason = f"invalid JSON: {exc}"
         yield Unframed(RecordError(reason, source=source.name, position=position), mask_text(line))
         return
-    yield from _expand(source, value, position)
+    yield from _expand(source, value, position, line)
 
 
 def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | Unframed]:
     try:
         value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as refused:
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
@@ -217,17 +251,18 @@ def _frame_document(source: Source, text: str, name: str) -> Iterator[Framed | U
             )
             yield Unframed(error, mask_text(text))
             return
-        # Python's parser takes NaN and Infinity; JSON (and the ledger) does not.
+        except RecursionError:  # deeper than Python's parser goes: orjson's reason stands
+            pass
+        # Python's parser takes NaN and Infinity (and lone surrogates); JSON does not.
         found = _NON_JSON_NUMBER.search(text)
-        line = text.count("\n", 0, found.start()) + 1 if found else 1
+        line = text.count("\n", 0, found.start()) + 1 if found else refused.lineno
+        reason = "NaN or Infinity is not JSON" if found else refused.msg
         error = RecordError(
-            "invalid JSON: NaN or Infinity is not JSON",
-            source=source.name,
-            position=f"{name}:{line}",
+            f"invalid JSON: {reason}", source=source.name, position=f"{name}:{line}"
         )
         yield Unframed(error, mask_text(text))
         return
-    yield from _expand(source, value, f"{name}:1")
+    yield from _expand(source, value, f"{name}:1", text)
 
 
 def frame_message(source: Source, value: bytes, name: str) -> Iterator[Framed | Unframed]:
@@ -252,4 +287,4 @@ def frame_message(source: Source, value: bytes, name: str) -> Iterator[Framed | 
             return
         yield from frame_lines(source, [line + "\n" for line in body.split("\n")], name)
         return
-    yield from _expand(source, document, name)
+    yield from _expand(source, document, name, value)

@@ -117,7 +117,7 @@ def _open_envelope(
     if not isinstance(message, dict):
         raise RecordError("expected the JSON-RPC message as an object", field="message")
     direction = outer.get("direction")
-    if direction not in _DIRECTIONS:
+    if not isinstance(direction, str) or direction not in _DIRECTIONS:  # {} is unhashable
         raise RecordError(
             f"expected client_to_server or server_to_client, got {direction!r}",
             field="direction",

@@ -117,8 +117,10 @@ def _add_grant(
     debug: Mapping[str, Any],
 ) -> None:
     """The issued token, the OAuth client and the scopes of a token-grant event."""
-    app: Mapping[str, Any] | None = next((t for t in targets if t.get("type") in _APP_TYPES), None)
-    if app is None and actor.get("type") in _APP_TYPES:
+    app: Mapping[str, Any] | None = next(
+        (t for t in targets if text(t.get("type")) in _APP_TYPES), None
+    )
+    if app is None and text(actor.get("type")) in _APP_TYPES:  # a type may be any JSON
         app = actor  # client_credentials (and jwt-bearer): the client is the actor itself
     if app is not None:
         event.client_id = text(app.get("id"))
@@ -129,7 +131,7 @@ def _add_grant(
             "client_name",
             text(app.get("alternateId")) or text(app.get("displayName")),
         )
-    token = next((t for t in targets if t.get("type") in _TOKEN_TYPES), None)
+    token = next((t for t in targets if text(t.get("type")) in _TOKEN_TYPES), None)
     if token is not None:
         jti = text(token.get("id"))
         add_key(event.keys, KEY_JTI, jti)

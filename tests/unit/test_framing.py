@@ -175,6 +175,37 @@ def test_a_document_only_python_json_accepts_is_unframed_not_raised() -> None:
     assert positions(items) == ["!metrics.json:2"]
 
 
+def test_nesting_orjson_reads_but_cannot_write_is_unframed_not_raised() -> None:
+    """orjson reads 1,024 levels and writes 254; redaction walks by recursion. A record
+    nested past either is a dead letter with the reason, and the next line goes on."""
+    deep_list = '{"a": ' + "[" * 600 + "]" * 600 + "}"
+    deep_object = '{"a": ' + '{"b": ' * 300 + "1" + "}" * 300 + "}"
+    items = frame(f'{{"ok": 1}}\n{deep_list}\n{deep_object}\n[{deep_list}, {{"c": 3}}]\n')
+    assert positions(items) == [
+        "capture.jsonl:1",
+        "!capture.jsonl:2",
+        "!capture.jsonl:3",
+        "!capture.jsonl:4[0]",
+        "capture.jsonl:4[1]",
+    ]
+    unframed = [i for i in items if isinstance(i, Unframed)]
+    assert all(i.error.reason == "cannot be kept as JSON: nested too deeply" for i in unframed)
+    assert unframed[0].text.startswith('{"a": [[[')
+
+
+def test_a_document_deeper_than_any_parser_reads_is_unframed_not_raised() -> None:
+    text = '{"a":\n' * 1_100 + "1" + "}" * 1_100
+    [item] = frame(text, "deep.json")
+    assert isinstance(item, Unframed)
+    assert item.error.reason == "invalid JSON: depth limit exceeded"
+
+
+def test_a_lone_surrogate_is_named_as_such_not_as_nan() -> None:
+    [item] = frame('{\n  "a": "\\ud800"\n}\n', "surrogate.json")
+    assert isinstance(item, Unframed)
+    assert "surrogate" in item.error.reason and "NaN" not in item.error.reason
+
+
 def test_empty_input_frames_nothing() -> None:
     assert frame("") == []
     assert frame("\n  \n\n") == []

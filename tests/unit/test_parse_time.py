@@ -55,3 +55,18 @@ def test_impossible_or_out_of_range_z_times_name_the_field(text: str, reason: st
             parse_time(form, "published")
         assert caught.value.field == "published"
         assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("value", [-5_000_000_000, 10_500_000_000, 1e11, 99_999_999_999_999])
+def test_epoch_numbers_outside_the_ledgers_range_name_the_field(value: float) -> None:
+    """Seconds or milliseconds that read as 1811 or 5138: the ledger holds 1900–2299 only."""
+    with pytest.raises(RecordError) as caught:
+        parse_time(value, "published")
+    assert caught.value.field == "published"
+    assert "outside 1900–2299" in caught.value.reason
+
+
+def test_epoch_numbers_inside_the_range_still_read() -> None:
+    expected = datetime(2026, 11, 20, 9, 0, 20, tzinfo=UTC)
+    assert parse_time(1_795_165_220, "ts") == expected
+    assert parse_time(1_795_165_220_000, "ts") == expected
