@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Ids that need no quoting inside a SQL string literal, one a line (``existing_event_ids``).
+_PLAIN_IDS = re.compile(r"[A-Za-z0-9_.:\n-]*")
 _ERROR_CODE = re.compile(r"Code:\s*(\d+)\.")
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]*)\)")
 
@@ -125,6 +127,15 @@ class LedgerStore(ABC):
         """Which of ``event_ids`` the ledger already holds (replays add nothing)."""
         if not event_ids:
             return set()
+        listed = "\n".join(event_ids)
+        if _PLAIN_IDS.fullmatch(listed) and listed.count("\n") == len(event_ids) - 1:
+            # The ledger's own ids (hex digests) as literals: a client binds an array
+            # parameter one character at a time in Python (about 6 µs an id).
+            literals = listed.replace("\n", "','")
+            rows = self.query_rows(
+                f"SELECT event_id FROM {self.database}.raw_events WHERE event_id IN ('{literals}')"
+            )
+            return {r["event_id"] for r in rows}
         rows = self.query_rows(
             f"SELECT event_id FROM {self.database}.raw_events "
             "WHERE event_id IN {ids:Array(String)}",
