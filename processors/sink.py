@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 # Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
 WAITING_RESULTS_MAX = 100_000
 WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at most
+# A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
+# insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
+# so a stream of small batches is written in fewer, larger inserts. Contractions do not
+# wait: they are published as each batch is scored.
+WRITE_MIN_EVENTS = 10_000
+WRITE_LINGER_S = 0.3
 T = TypeVar("T")
 
 
@@ -308,12 +314,19 @@ async def run_sink(
             # outruns the ledger, writes grow instead of multiplying (each insert is a part
             # the ledger has to merge), while contractions still go out batch by batch.
             done = False
-            while not writes.empty():
-                more = writes.get_nowait()
-                if more is None:
-                    done = True
+            linger_until = time.monotonic() + WRITE_LINGER_S
+            while True:
+                while not writes.empty():
+                    more = writes.get_nowait()
+                    if more is None:
+                        done = True
+                        break
+                    item = item.absorb(more)
+                if done or item.events >= WRITE_MIN_EVENTS or stop.is_set():
                     break
-                item = item.absorb(more)
+                if time.monotonic() >= linger_until:
+                    break
+                await asyncio.sleep(0.02)
             if item.output is not None:
                 await retrying(partial(sink.write, item.output, item.scored), "ledger write", stop)
             await consumer.commit(item.offsets)
@@ -347,6 +360,7 @@ async def run_sink(
             if not messages:
                 continue
             pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            pending.events = len(messages)
             rejected = []
             if ownership is not None:
                 await ownership.wait()
@@ -413,6 +427,7 @@ class _Pending:
     offsets: dict[Any, int]
     output: StitchOutput | None = None
     scored: DriftOutput | None = None
+    events: int = 0  # read from the topic, the duplicates too
 
     def absorb(self, later: _Pending) -> _Pending:
         """This batch and a later one as one write (rows in order; the later offsets)."""
@@ -426,6 +441,7 @@ class _Pending:
                 for (_, rows), (_, later_rows) in zip(own, more, strict=True):
                     rows.extend(later_rows)
         self.offsets = {**self.offsets, **later.offsets}
+        self.events += later.events
         return self
 
 
