@@ -13,12 +13,11 @@ before, and the engine judges them.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from itertools import repeat
-from operator import eq, itemgetter
+from operator import eq, itemgetter, methodcaller
 from typing import Any
 
 import pyarrow as pa
@@ -84,14 +83,13 @@ def _columns(rows: Sequence[Mapping[str, Any]], names: list[str]) -> list[Sequen
     the time of a lookup per column and row); otherwise a lookup per column, where a row
     lacking a name raises KeyError."""
     if all(map(eq, map(tuple, rows), repeat(tuple(names)))):
-        with contextlib.suppress(TypeError):  # a mapping that is no dict: looked up below
-            return list(zip(*map(_values, rows), strict=True))
+        return list(zip(*map(_values, rows), strict=True))
     if set(map(len, rows)) != {len(names)}:
         raise KeyError("rows of different columns")
     return [list(map(itemgetter(name), rows)) for name in names]
 
 
-_values = dict.values
+_values = methodcaller("values")
 
 
 def arrow_table(table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table | None:
