@@ -118,6 +118,9 @@ class DriftStage:
         # The stitch state, and its merge count, when every session here was last a root.
         self._followed: tuple[StitchState | None, int] = (None, 0)
         self._listings: dict[bytes, tuple[ToolInfo, ...]] = {}  # by the answer's JSON
+        # Each session's context once its trail has the session's intent, for one batch (or
+        # one restore): the stitch state does not change while a batch is scored.
+        self._current: dict[str, tuple[_SessionDrift, SessionState]] = {}
 
     def score(
         self,
@@ -146,6 +149,7 @@ class DriftStage:
         }
         now = self.clock()
         self._follow_merges(state)  # a declaration applied since the last batch may merge
+        self._current.clear()
         # Only calls and results feed the trails: the rest of the batch is left out before
         # sorting (a stable sort: events of one time keep their order).
         fed = [env.event for env in batch if env.event.kind in _FED_KINDS]
@@ -161,6 +165,7 @@ class DriftStage:
                 contraction = self._score(state, root, event, row["access"], now, version, out)
                 if contraction is not None:
                     published.append(contraction)
+        self._current.clear()
         self._sweep(state)
         self.stats.stage_ns += time.perf_counter_ns() - started
         return out, published
@@ -190,6 +195,7 @@ class DriftStage:
         trail keeps count of them), but nothing is recorded, counted or published. Returns
         the events fed."""
         fed = 0
+        self._current.clear()
         for event, session_id, access in events:
             root = state.resolve(session_id)
             if root not in state.sessions:
@@ -205,11 +211,15 @@ class DriftStage:
             else:
                 continue
             fed += 1
+        self._current.clear()
         self._follow_merges(state)
         return fed
 
     # -- one session's context ------------------------------------------------------------------
     def _session(self, state: StitchState, root: str) -> tuple[_SessionDrift, SessionState]:
+        known = self._current.get(root)
+        if known is not None:
+            return known
         session = state.sessions[root]
         drift = self.sessions.get(root)
         if drift is None:
@@ -225,6 +235,7 @@ class DriftStage:
             drift.intent_key = key
             drift.trail.set_intent(_intent_of(session))
             drift.trail.set_agent(session.agent, bool(session.upstream_session_id))
+        self._current[root] = (drift, session)
         return drift, session
 
     def _see_result(

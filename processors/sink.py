@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import OrderedDict
@@ -51,6 +52,12 @@ log = logging.getLogger(__name__)
 # Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
 WAITING_RESULTS_MAX = 100_000
 WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at most
+# A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
+# insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
+# so a stream of small batches is written in fewer, larger inserts. Contractions do not
+# wait: they are published as each batch is scored.
+WRITE_MIN_EVENTS = 10_000
+WRITE_LINGER_S = 0.3
 T = TypeVar("T")
 
 
@@ -61,6 +68,30 @@ class SinkStats:
     written: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+
+
+class BatchCollector:
+    """Keeps what outlives a batch out of the cyclic garbage collector.
+
+    The stitch and drift state grows with every batch and lives for the session window;
+    the collector's older generations walk all of it again and again (5-14 µs an event).
+    After each batch whatever is left is frozen (``gc.freeze``), so automatic collections
+    walk only what the next batch allocates; a batch leaves no cyclic garbage behind
+    (reference counting frees its rows). Every ``full_every`` events the frozen objects are
+    thawed and collected once, so cycles among state let go since are freed too.
+    """
+
+    def __init__(self, full_every: int = 200_000) -> None:
+        self.full_every = full_every
+        self.since_full = 0
+
+    def after_batch(self, events: int) -> None:
+        self.since_full += events
+        if self.since_full >= self.full_every:
+            self.since_full = 0
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
 
 
 class RecentIds:
@@ -283,12 +314,19 @@ async def run_sink(
             # outruns the ledger, writes grow instead of multiplying (each insert is a part
             # the ledger has to merge), while contractions still go out batch by batch.
             done = False
-            while not writes.empty():
-                more = writes.get_nowait()
-                if more is None:
-                    done = True
+            linger_until = time.monotonic() + WRITE_LINGER_S
+            while True:
+                while not writes.empty():
+                    more = writes.get_nowait()
+                    if more is None:
+                        done = True
+                        break
+                    item = item.absorb(more)
+                if done or item.events >= WRITE_MIN_EVENTS or stop.is_set():
                     break
-                item = item.absorb(more)
+                if time.monotonic() >= linger_until:
+                    break
+                await asyncio.sleep(0.02)
             if item.output is not None:
                 await retrying(partial(sink.write, item.output, item.scored), "ledger write", stop)
             await consumer.commit(item.offsets)
@@ -307,6 +345,7 @@ async def run_sink(
             put.cancel()
             writer.result()
 
+    collector = BatchCollector()
     try:
         ready = False
         while not stop.is_set():
@@ -321,6 +360,7 @@ async def run_sink(
             if not messages:
                 continue
             pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            pending.events = len(messages)
             rejected = []
             if ownership is not None:
                 await ownership.wait()
@@ -351,6 +391,7 @@ async def run_sink(
                 else:  # after the batch's declarations
                     pending.absorb(_Pending({}, output, scored))
             await queue_write(pending)
+            collector.after_batch(len(messages))
             sink.stats.batches += 1
             sink.stats.consumed += len(messages)
             log.info(
@@ -386,6 +427,7 @@ class _Pending:
     offsets: dict[Any, int]
     output: StitchOutput | None = None
     scored: DriftOutput | None = None
+    events: int = 0  # read from the topic, the duplicates too
 
     def absorb(self, later: _Pending) -> _Pending:
         """This batch and a later one as one write (rows in order; the later offsets)."""
@@ -399,6 +441,7 @@ class _Pending:
                 for (_, rows), (_, later_rows) in zip(own, more, strict=True):
                     rows.extend(later_rows)
         self.offsets = {**self.offsets, **later.offsets}
+        self.events += later.events
         return self
 
 

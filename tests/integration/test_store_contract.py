@@ -187,6 +187,17 @@ class LedgerStoreContract:
         assert store.existing_event_ids(asked) == set(present)
         assert store.existing_event_ids([]) == set()
 
+    def test_existing_event_ids_plain_and_otherwise(self, store: LedgerStore) -> None:
+        # Plain ids go as SQL literals; anything else as a parameter: the same answer.
+        store.ensure_schema()
+        present = [f"{i:032x}" for i in range(0, 3_000, 3)] + ["a\nb", "s-1:x.y_z"]
+        store.insert_rows("raw_events", [_row(i) for i in present])
+        # More ids than one statement holds (the engine's max_query_size is 256 KiB).
+        plain = [f"{i:032x}" for i in range(12_000)] + ["s-1:x.y_z", "a", "b"]
+        assert store.existing_event_ids(plain) == set(present[:-2]) | {"s-1:x.y_z"}
+        assert store.existing_event_ids(["a\nb", "a", "b"]) == {"a\nb"}
+        assert store.existing_event_ids(["a", "b"]) == set()
+
     def test_parameters_of_several_types(self, store: LedgerStore) -> None:
         rows = store.query_rows(
             "SELECT {s:String} AS s, {n:UInt32} + 1 AS n, length({a:Array(String)}) AS a",

@@ -230,9 +230,20 @@ def varied_envelopes() -> list[Envelope]:
     many.event.keys = [(KEY_MCP_RPC, f"srv:{i}") for i in range(70)]
     many.event.scopes = [f"scope:{i}" for i in range(100)]
     many.event.raw = long_text
+    # Short strings that are not ASCII, in every kind of field (the reader slices ASCII
+    # strings out of the record read as Latin-1 and decodes the others as UTF-8).
+    accented = copy.deepcopy(full)
+    accented.event.principal = "zoë@example.com"
+    accented.event.intent = "Résumé triage ✓"
+    accented.event.operation = "tools/çall"
+    accented.event.attributes = {"naïve": "vålue", "plain": "ascii", "ключ": "значение"}
+    accented.event.keys = [(KEY_MCP_SESSION, "sess-β")]
+    accented.event.scopes = ["scöpe", "plain"]
+    accented.event.raw = '{"text":"héllo"}'
+    accented = Envelope(accented.event, accented.ingested_at, "lot-ü", accented.raw_ref)
     old = copy.deepcopy(minimal)
     old.event.event_time = datetime(1901, 1, 1, 0, 0, 0, 1, tzinfo=UTC)  # before the epoch
-    return [full, minimal, many, old]
+    return [full, minimal, many, accented, old]
 
 
 @pytest.mark.parametrize("envelope", varied_envelopes())

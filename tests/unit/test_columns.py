@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 import pyarrow as pa
 import pytest
@@ -62,3 +63,19 @@ def test_rows_that_do_not_fit_get_none(rows: list[dict[str, object]]) -> None:
 def test_no_rows_or_an_unknown_table_get_none() -> None:
     assert arrow_table("session_keys", []) is None
     assert arrow_table("no_such_table", [_key("AT.1")]) is None
+
+
+def test_rows_with_their_keys_in_another_order_keep_each_value_in_its_column() -> None:
+    reordered = dict(reversed(list(_key("AT.2", session_id="s-2", version=4).items())))
+    data = arrow_table("session_keys", [_key("AT.1"), reordered])
+    assert data is not None
+    assert data.column("key_value").to_pylist() == ["AT.1", "AT.2"]
+    assert data.column("session_id").to_pylist() == ["s-1", "s-2"]
+    assert data.column("version").to_pylist() == [3, 4]
+
+
+def test_mappings_that_are_not_dicts_are_read_too() -> None:
+    rows = [MappingProxyType(_key("AT.1")), MappingProxyType(_key("AT.2"))]
+    data = arrow_table("session_keys", rows)
+    assert data is not None
+    assert data.column("key_value").to_pylist() == ["AT.1", "AT.2"]
