@@ -83,6 +83,10 @@ def parse_all(
         yield Parsed(item, events)
 
 
+def _encoded(key: str | None) -> bytes | None:
+    return key.encode() if key else None
+
+
 def partition_key(source: Source, events: list[Event]) -> bytes | None:
     """The raw record's partition key: its first event's (``Source.partition_key``)."""
     for event in events:
@@ -134,20 +138,24 @@ async def _produce_block(
         entry["ingest_batch"] = ingest_batch
     if dead:
         await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
+    # Each event's key, once: the raw record goes with its first event's (``partition_key``).
+    key_of = source.partition_key
+    keys = [[_encoded(key_of(event)) for event in p.events] for p in parsed]
     placed = await sender.send_all(
         raw_topic,
-        [(partition_key(source, p.events), p.framed.raw.encode()) for p in parsed],
+        [
+            (next(filter(None, event_keys), None), p.framed.raw.encode())
+            for p, event_keys in zip(parsed, keys, strict=True)
+        ],
         message_headers=[p.headers for p in parsed],
     )
     encode = codec.EventEncoder(now_utc(), ingest_batch).encode
     events: list[tuple[bytes | None, bytes]] = []
     add = events.append
-    key_of = source.partition_key
-    for p, (partition, offset) in zip(parsed, placed, strict=True):
+    for p, event_keys, (partition, offset) in zip(parsed, keys, placed, strict=True):
         ref = (raw_topic, partition, offset)
-        for event in p.events:
-            key = key_of(event)
-            add((key.encode() if key else None, encode(event, ref)))
+        for event, key in zip(p.events, event_keys, strict=True):
+            add((key, encode(event, ref)))
     await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
 
 
