@@ -214,18 +214,19 @@ class EventEncoder:
             put(_long(len(scopes)))
             parts += [repeated(scope) or _repeated(scope) for scope in scopes]
         put(_NULL)
-        # Correlation keys and attributes as (name, value) pairs: a session's pairs recur
-        # on each of its events, so a pair's encoding is one lookup, not two.
-        pair = _PAIRS.get
         keys = e.keys
         if keys:
             put(_long(len(keys)))
-            parts += [pair(item) or _pair(item) for item in keys]
+            for key_type, value in keys:
+                put(names(key_type) or _name(key_type))
+                put(repeated(value) or _repeated(value))
         put(_NULL)
         attributes = e.attributes
         if attributes:
             put(_long(len(attributes)))
-            parts += [pair(item) or _pair(item) for item in attributes.items()]
+            for name, value in attributes.items():
+                put(names(name) or _name(name))
+                put(repeated(value) or _repeated(value))
         put(_NULL)
         return b"".join(parts)
 
@@ -272,21 +273,6 @@ def _repeated(value: str) -> bytes:
 _REPEATED: dict[str, bytes] = {}
 _REPEATED_MAX = 32_768
 _REPEATED_LONGEST = 256  # arguments and long texts are rarely seen twice: not kept
-
-
-def _pair(item: tuple[str, str]) -> bytes:
-    """A map entry or a correlation key: its name, then its value (a bounded set kept)."""
-    name, value = item
-    found = (_NAMES.get(name) or _name(name)) + (_REPEATED.get(value) or _repeated(value))
-    if len(value) <= _REPEATED_LONGEST:
-        if len(_PAIRS) >= _PAIRS_MAX:
-            _PAIRS.clear()
-        _PAIRS[item] = found
-    return found
-
-
-_PAIRS: dict[tuple[str, str], bytes] = {}
-_PAIRS_MAX = 65_536
 
 
 # Names from a small vocabulary (sources, operations, key types, attribute names) repeat on
