@@ -173,7 +173,7 @@ def frame_lines(source: Source, lines: Iterable[str], name: str) -> Iterator[Fra
     loads = orjson.loads
     unwrap = source.unwrap
     for number, line in enumerate(iterator, start=offset + 2):
-        if not line.strip():
+        if not line or line.isspace():  # what strip() would empty, without a copy
             continue
         try:
             value = loads(line)

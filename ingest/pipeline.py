@@ -22,6 +22,7 @@ from kernel import codec
 from kernel.errors import RecordError
 from kernel.events import Event, now_utc
 from kernel.kafka import BatchSender
+from kernel.procs import gc_paused
 from kernel.topics import Topics
 
 SCHEMA_HEADERS = [(codec.SCHEMA_HEADER, codec.schema_name(codec.CURRENT_VERSION).encode())]
@@ -82,6 +83,10 @@ def parse_all(
         yield Parsed(item, events)
 
 
+def _encoded(key: str | None) -> bytes | None:
+    return key.encode() if key else None
+
+
 def partition_key(source: Source, events: list[Event]) -> bytes | None:
     """The raw record's partition key: its first event's (``Source.partition_key``)."""
     for event in events:
@@ -105,32 +110,53 @@ async def produce(
     raw_topic = topics.raw(source.name)
     iterator = iter(items)
     while True:
-        block = list(islice(iterator, chunk))
-        if not block:
+        # A block's records are acyclic and die with it, before the collector runs again:
+        # left on, it would walk them over and over while the block is worked on.
+        with gc_paused():
+            block = list(islice(iterator, chunk))
+            count = len(block)
+            if count:
+                await _produce_block(sender, topics, source, raw_topic, block, ingest_batch)
+            del block
+        if not count:
             break
-        parsed = [p for p in block if isinstance(p, Parsed)]
-        dead = [e for e in block if not isinstance(e, Parsed)]
-        for entry in dead:
-            entry["ingest_batch"] = ingest_batch
-        if dead:
-            await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
-        placed = await sender.send_all(
-            raw_topic,
-            [(partition_key(source, p.events), p.framed.raw.encode()) for p in parsed],
-            message_headers=[p.headers for p in parsed],
-        )
-        encode = codec.EventEncoder(now_utc(), ingest_batch).encode
-        events: list[tuple[bytes | None, bytes]] = []
-        add = events.append
-        key_of = source.partition_key
-        for p, (partition, offset) in zip(parsed, placed, strict=True):
-            ref = (raw_topic, partition, offset)
-            for event in p.events:
-                key = key_of(event)
-                add((key.encode() if key else None, encode(event, ref)))
-        await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
         if on_progress is not None:
-            on_progress(len(block))
+            on_progress(count)
+
+
+async def _produce_block(
+    sender: BatchSender,
+    topics: Topics,
+    source: Source,
+    raw_topic: str,
+    block: list[Parsed | dict[str, Any]],
+    ingest_batch: str,
+) -> None:
+    parsed = [p for p in block if isinstance(p, Parsed)]
+    dead = [e for e in block if not isinstance(e, Parsed)]
+    for entry in dead:
+        entry["ingest_batch"] = ingest_batch
+    if dead:
+        await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
+    # Each event's key, once: the raw record goes with its first event's (``partition_key``).
+    key_of = source.partition_key
+    keys = [[_encoded(key_of(event)) for event in p.events] for p in parsed]
+    placed = await sender.send_all(
+        raw_topic,
+        [
+            (next(filter(None, event_keys), None), p.framed.raw.encode())
+            for p, event_keys in zip(parsed, keys, strict=True)
+        ],
+        message_headers=[p.headers for p in parsed],
+    )
+    encode = codec.EventEncoder(now_utc(), ingest_batch).encode
+    events: list[tuple[bytes | None, bytes]] = []
+    add = events.append
+    for p, event_keys, (partition, offset) in zip(parsed, keys, placed, strict=True):
+        ref = (raw_topic, partition, offset)
+        for event, key in zip(p.events, event_keys, strict=True):
+            add((key, encode(event, ref)))
+    await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
 
 
 async def ingest_stream(

@@ -144,6 +144,34 @@ def _needs_scan(text: str) -> bool:
     return len(text) >= _MIN_TEXT and text not in _CLEAN and bool(text.strip(_SAFE_CHARS))
 
 
+# Texts held by a secret key or position, and what each becomes: the text itself (empty, a
+# placeholder, a fingerprint already) or its replacement's JSON; with the key generation.
+_SECRET_TEXTS: dict[str, tuple[int, str | bytes]] = {}
+_SECRET_TEXTS_MAX = 16_384
+
+
+def _secret_text(text: str) -> tuple[int, str | bytes]:
+    generation = key_generation()
+    kept: str | bytes
+    if not text or PLACEHOLDER.fullmatch(text) or is_fingerprint(text):
+        kept = text
+    else:
+        parts = text.split(None, 1)
+        scheme = parts[0] if len(parts) == 2 and parts[0].lower() in _SCHEME_WORDS else None
+        secret = text
+        if scheme is not None:
+            secret = parts[1].strip()
+        if scheme is not None and is_fingerprint(secret):
+            kept = f"{scheme} {secret}"  # "Bearer hmac-sha256:…": fingerprinted before
+        else:
+            kept = _replacement_json(secret, scheme, generation)
+    found = (generation, kept)
+    if len(_SECRET_TEXTS) >= _SECRET_TEXTS_MAX:
+        _SECRET_TEXTS.clear()
+    _SECRET_TEXTS[text] = found
+    return found
+
+
 class _Walk:
     """One record's walk: keys and positions decide on the way; shapes are found after it in
     one scan over every string collected (one regex pass beats one per string by far)."""
@@ -173,15 +201,30 @@ class _Walk:
     def obj(self, node: dict[str, Any]) -> Any:
         if node.get("redacted") is True:
             return self.premarked(node)
-        named = False
-        pending: list[str] | None = None
         plain = _PLAIN_KEYS
         clean = _CLEAN
+        if plain.issuperset(node):  # every key plain (most objects): the values alone decide
+            for key, item in node.items():
+                kind = type(item)
+                if kind is str:
+                    if len(item) < _MIN_TEXT or item in clean:
+                        continue
+                    if item.strip(_SAFE_CHARS):
+                        self.text(node, key, item)
+                elif kind is dict:
+                    found = self.obj(item)
+                    if found is not item:
+                        node[key] = found
+                elif kind is list:
+                    self.seq(item)
+            return node
+        named = False
+        pending: list[str] | None = None
         for key, item in node.items():
             if key in plain:  # the common case, inline: this loop is the hot path
                 kind = type(item)
                 if kind is str:
-                    if item in clean or len(item) < _MIN_TEXT:
+                    if len(item) < _MIN_TEXT or item in clean:
                         continue
                     if item.strip(_SAFE_CHARS):
                         self.text(node, key, item)
@@ -261,16 +304,17 @@ class _Walk:
         return _replacement(canonical_json(item), None)
 
     def secret_text(self, text: str) -> Any:
-        if not text or PLACEHOLDER.fullmatch(text) or is_fingerprint(text):
-            return text
-        parts = text.split(None, 1)
-        scheme = parts[0] if len(parts) == 2 and parts[0].lower() in _SCHEME_WORDS else None
-        if scheme is not None:
-            text = parts[1].strip()
-            if is_fingerprint(text):
-                return f"{scheme} {text}"  # "Bearer hmac-sha256:…": fingerprinted before
+        # An agent presents the same token on every call of a session: what it becomes is
+        # looked up by its text (for the current key generation) after the first time.
+        found = _SECRET_TEXTS.get(text)
+        if found is None or found[0] != key_generation():
+            found = _secret_text(text)
+        kept = found[1]
+        if type(kept) is str:
+            return kept
         self.changed = True
-        return _replacement(text, scheme)
+        described: dict[str, Any] = orjson.loads(kept)  # a copy: records never share objects
+        return described
 
     def embedded(self, container: Any, index: Any, text: str) -> bool:
         """JSON inside a string (tool arguments, OTel attributes): redacted as a record."""

@@ -177,7 +177,8 @@ class EventEncoder:
             topic, partition, offset = raw_ref
             if not (-(1 << 31) <= partition < 1 << 31 and -(1 << 63) <= offset < 1 << 63):
                 raise ValueError("raw_ref out of range")
-            ref = b"".join((_SOME, _text(topic), _long(partition), _long(offset)))
+            topic_text = _NAMES.get(topic) or _name(topic)  # one raw topic a source
+            ref = b"".join((_SOME, topic_text, _long(partition), _long(offset)))
         # Most fields repeat from event to event: their encodings come from the caches by a
         # dict lookup here (no encoding is empty, so ``or`` only falls back on a miss).
         names = _NAMES.get

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import StackError
+from kernel.partitioner import KeyPartitioner
 
 if TYPE_CHECKING:
     from kernel.config import Settings
@@ -171,12 +171,16 @@ class BatchSender:
 
     aiokafka's per-message ``send`` costs a future and a partitioner call each; building
     batches directly is several times faster, and gives every message's offset (a batch's
-    base offset plus its index), which the ingest needs for raw-record pointers.
+    base offset plus its index), which the ingest needs for raw-record pointers. A keyed
+    message goes where Kafka's default partitioner puts it (``kernel.partitioner``: murmur2,
+    as the Java client and librdkafka do), so producers outside the project that use the same
+    key land on the same partition; unkeyed messages go round robin.
     """
 
     def __init__(self, producer: Any) -> None:
         self.producer = producer
         self._partitions: dict[str, int] = {}
+        self._partitioners: dict[int, KeyPartitioner] = {}
         self._round_robin = 0
 
     async def partition_count(self, topic: str) -> int:
@@ -186,6 +190,12 @@ class BatchSender:
             count = len(self.producer.client.cluster.partitions_for_topic(topic) or ()) or 1
             self._partitions[topic] = count
         return count
+
+    def _partitioner(self, count: int) -> KeyPartitioner:
+        found = self._partitioners.get(count)
+        if found is None:
+            found = self._partitioners[count] = KeyPartitioner(count)
+        return found
 
     async def send_all(
         self,
@@ -200,29 +210,39 @@ class BatchSender:
         order) go on that message only, after them.
         """
         count = await self.partition_count(topic)
+        partition_of = self._partitioner(count).partition
         by_partition: dict[int, list[int]] = {}
+        robin = self._round_robin
         for index, (key, _) in enumerate(messages):
             if key is None:
-                partition = self._round_robin % count
-                self._round_robin += 1
+                partition = robin % count
+                robin += 1
             else:
-                partition = zlib.crc32(key) % count
-            by_partition.setdefault(partition, []).append(index)
+                partition = partition_of(key)
+            found = by_partition.get(partition)
+            if found is None:
+                by_partition[partition] = [index]
+            else:
+                found.append(index)
+        self._round_robin = robin
+        common = list(headers or ())
         placed: list[tuple[int, int]] = [(0, 0)] * len(messages)
         pending: list[tuple[Any, int, list[int]]] = []
         for partition, indexes in by_partition.items():
             start = 0
             while start < len(indexes):
                 batch = self.producer.create_batch()
+                append = batch.append
                 end = start
                 while end < len(indexes):
-                    key, value = messages[indexes[end]]
-                    own = message_headers[indexes[end]] if message_headers else None
-                    meta = batch.append(
+                    index = indexes[end]
+                    key, value = messages[index]
+                    own = message_headers[index] if message_headers else None
+                    meta = append(
                         key=key,
                         value=value,
                         timestamp=None,
-                        headers=[*(headers or ()), *own] if own else headers or [],
+                        headers=[*common, *own] if own else common,
                     )
                     if meta is None:
                         break
@@ -237,6 +257,7 @@ class BatchSender:
                 start = end
         for future, partition, indexes in pending:
             meta = await future
+            base = meta.offset
             for position, index in enumerate(indexes):
-                placed[index] = (partition, meta.offset + position)
+                placed[index] = (partition, base + position)
         return placed
