@@ -88,10 +88,12 @@ def _field(entry: Mapping[str, Any], *names: str) -> str | None:
 
 
 def _response_code(entry: dict[str, Any]) -> int:
+    """Envoy's status (0 when no response was sent): at most three ASCII digits, so a string
+    of ten thousand zeros or a superscript digit is a bad field, not a crash."""
     value = require(entry, "response_code")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 999:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and 0 < len(value) <= 3 and value.isascii() and value.isdigit():
         return int(value)
     raise RecordError(f"expected an HTTP status code, got {value!r}", field="response_code")
 

@@ -388,3 +388,10 @@ def test_the_request_id_is_the_source_id_under_each_usual_key(key: str) -> None:
     assert parse(entry).source_id == ""  # no request id logged: none is made up
     assert parse({**entry, key: request_id}).source_id == request_id
     assert parse({**entry, key: "-"}).source_id == ""  # Envoy's "no value"
+
+
+@pytest.mark.parametrize("code", ["0" * 10_000, "²00", "2000", "", 1000, -1])
+def test_a_status_that_is_no_status_is_a_bad_field(code: object) -> None:
+    with pytest.raises(RecordError) as caught:
+        parse(access_log(response_code=code))
+    assert caught.value.field == "response_code"
