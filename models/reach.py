@@ -7,6 +7,7 @@ domain is named here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Final
 
 from models import text
@@ -26,45 +27,52 @@ _EVERY: Final = text.word_set("all any every everyone everything")
 _ON: Final = frozenset({"true", "yes", "on", "1"})
 
 
-def _switched_on(value: Any) -> bool:
-    if value is True:
-        return True
-    return type(value) is str and value.strip().lower() in _ON
+def _widens_when_on(key: str, schema: Any) -> bool:
+    said = set(text.words(key))
+    if isinstance(schema, Mapping):
+        said.update(text.words(str(schema.get("description", "")))[:12])
+    return bool(WIDENING_WORDS.intersection(said))
 
 
 def widening_argument(
-    arguments: Mapping[str, Any], properties: Mapping[str, Any], *, bulk_asked: bool = False
+    arguments: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    *,
+    bulk_asked: bool = False,
+    depth: int = 2,
 ) -> str:
     """The first argument that widens the call's reach, as ``key=value``, or "": a switch
     turned on whose name or schema description speaks of revealing, private, privileged or
     every item (``reveal_secrets=true``, ``include_private=true``), or a filter whose value
     is every item or the private class of them (``status="all"``,
     ``types="private_channel"``); with ``bulk_asked`` (the intent itself speaks of every
-    item), a filter for every item is what was asked. Nested objects are walked one level
-    down (at most eight nested objects)."""
-    stack: list[tuple[str, Any, Mapping[str, Any]]] = [
-        (k, v, properties) for k, v in arguments.items()
-    ]
-    nested = 0
-    while stack:
-        key, value, props = stack.pop()
-        if type(value) is dict and nested < 8:
-            nested += 1
-            inner = props.get(key) if isinstance(props, Mapping) else None
-            inner_props = inner.get("properties", {}) if isinstance(inner, Mapping) else {}
-            stack.extend((k, v, inner_props) for k, v in value.items())
-            continue
-        if _switched_on(value):
-            said = set(text.words(key))
-            schema = props.get(key) if isinstance(props, Mapping) else None
-            if isinstance(schema, Mapping):
-                said.update(text.words(str(schema.get("description", "")))[:12])
-            if WIDENING_WORDS.intersection(said):
+    item), a filter for every item is what was asked. Nested objects are read ``depth``
+    levels down. Runs on every call: most values are told by their type alone."""
+    for key, value in arguments.items():
+        kind = type(value)
+        if value is True:
+            if _widens_when_on(key, properties.get(key)):
                 return f"{key}={value!r}"
-        elif type(value) is str:
+        elif kind is str:
+            if len(value) > 16:
+                continue
             lowered = value.strip().lower()
-            if lowered in WIDENING_VALUES and not (bulk_asked and lowered in _EVERY):
+            if lowered in _ON:
+                if _widens_when_on(key, properties.get(key)):
+                    return f"{key}={value!r}"
+            elif lowered in WIDENING_VALUES and not (bulk_asked and lowered in _EVERY):
                 return f"{key}={value!r}"
+        elif kind is dict and depth > 0:
+            inner = properties.get(key)
+            inner_props = inner.get("properties") if isinstance(inner, Mapping) else None
+            found = widening_argument(
+                value,
+                inner_props if isinstance(inner_props, Mapping) else {},
+                bulk_asked=bulk_asked,
+                depth=depth - 1,
+            )
+            if found:
+                return found
     return ""
 
 
@@ -72,6 +80,8 @@ def widening_argument(
 _GRANTING: Final = text.word_set("write writer manage admin edit create update full rw")
 
 
+# Read once per session's scopes and tool: the same few pairs come back on every call.
+@lru_cache(maxsize=16_384)
 def scope_grants(scopes: tuple[str, ...], kind: str, name_words: tuple[str, ...], verb: str) -> str:
     """The declared scope that grants a write by a tool whose name speaks of what the
     scope names (``reports.write`` for ``save_report``), or "". Only plain writes: a
