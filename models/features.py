@@ -33,7 +33,7 @@ from models.calls import (
     tool_key,
     unlisted,
 )
-from models.reach import scope_grants, widening_argument
+from models.reach import overwrites, scope_grants, widening_argument
 from models.session import Trail
 from models.trail import Call
 
@@ -141,10 +141,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         and not (profile.verb and profile.verb[:5] in trail.intent_stems)
     )
     granted = (
-        scope_grants(trail.intent.scopes, kind, profile.name_words, profile.verb)
-        if trail.intent
+        scope_grants(
+            trail.intent.scopes, kind, profile.name_words, profile.verb, profile.additive
+        )
+        if trail.intent and profile.additive and kind == text.WRITE
         else ""
     )
+    if granted and overwrites(call.arguments, profile.name_words, profile.verb):
+        granted = ""  # a scope lets the agent add its own output, never replace an item
     beyond = beyond and not granted  # the person granted this write in the session's scopes
     # Only an intent whose verbs say what it asks for can leave a kind out: "open the
     # lobby door" asks for something no word of it names.

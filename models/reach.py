@@ -78,16 +78,54 @@ def widening_argument(
 
 # Scope words that grant a change ("reports.write", "tickets:manage").
 _GRANTING: Final = text.word_set("write writer manage admin edit create update full rw")
+# Switches that make a write replace what is there instead of adding to it.
+OVERWRITING_WORDS: Final = text.word_set(
+    "overwrite overwriting replace replacing force upsert clobber truncate reset purge wipe"
+)
+_REPLACING_MODES: Final = frozenset({"overwrite", "replace", "truncate", "upsert"})
+
+
+def overwrites(arguments: Mapping[str, Any], name_words: tuple[str, ...] = (), verb: str = "") -> str:
+    """The argument that makes a write replace an existing item instead of adding one,
+    as ``key=value``, or "": a switch turned on whose name speaks of overwriting
+    (``overwrite=true``, ``force=true``), a mode that names it (``mode="replace"``), or
+    the id of the very kind of item the tool writes (``report_id`` for ``save_report``:
+    that report exists, and saving it replaces it). Read only for a write a scope would
+    grant: most calls never get here."""
+    objects = {w[:5] for w in name_words if len(w) > 3 and w != verb}
+    for key, value in arguments.items():
+        said = text.words(key)
+        if value is True or (type(value) is str and value.strip().lower() in _ON):
+            if OVERWRITING_WORDS.intersection(said):
+                return f"{key}={value!r}"
+        elif type(value) is str and value.strip().lower() in _REPLACING_MODES:
+            return f"{key}={value!r}"
+        elif (
+            value not in (None, "")
+            and said[-1:] == ["id"]
+            and (len(said) == 1 or any(w[:5] in objects for w in said[:-1]))
+        ):
+            return f"{key}={value!r}"
+    return ""
 
 
 # Read once per session's scopes and tool: the same few pairs come back on every call.
 @lru_cache(maxsize=16_384)
-def scope_grants(scopes: tuple[str, ...], kind: str, name_words: tuple[str, ...], verb: str) -> str:
+def scope_grants(
+    scopes: tuple[str, ...],
+    kind: str,
+    name_words: tuple[str, ...],
+    verb: str,
+    additive: bool = False,
+) -> str:
     """The declared scope that grants a write by a tool whose name speaks of what the
-    scope names (``reports.write`` for ``save_report``), or "". Only plain writes: a
-    scope never stands for a send, a delete, a payment or a command nobody asked for.
-    ``verb`` is the name's word that says its kind (``save``), not what it acts on."""
-    if kind != text.WRITE or not scopes:
+    scope names (``reports.write`` for ``save_report``), or "". Only a write that adds
+    something of the agent's own (``additive``: a saved report, a note, a draft, a new
+    record): a scope is what the person let the agent touch, not what they asked it to
+    do, so it never stands for an overwrite or an update of an existing item, a delete,
+    a destructive tool, a send, a payment or a command nobody asked for. ``verb`` is the
+    name's word that says its kind (``save``), not what it acts on."""
+    if kind != text.WRITE or not additive or not scopes:
         return ""
     objects = {w[:5] for w in name_words if len(w) > 3 and w != verb}
     if not objects:

@@ -10,7 +10,7 @@ import pytest
 
 from models import text
 from models.features import FEATURES, INDEX, read_call, record_call
-from models.reach import scope_grants, widening_argument
+from models.reach import overwrites, scope_grants, widening_argument
 from models.rules import SPREE_RULE, ruled
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, ToolInfo
@@ -72,7 +72,41 @@ def test_widening_argument(
 def test_scope_grants(
     scopes: tuple[str, ...], kind: str, name: tuple[str, ...], verb: str, granted: str
 ) -> None:
-    assert scope_grants(scopes, kind, name, verb) == granted
+    assert scope_grants(scopes, kind, name, verb, True) == granted
+
+
+@pytest.mark.parametrize(
+    ("name", "verb"),
+    [
+        (("update", "event"), "update"),  # changes an event that is there
+        (("events", "patch"), "patch"),
+        (("set", "event", "status"), "set"),
+        (("move", "event"), "move"),
+    ],
+)
+def test_a_scope_never_grants_a_write_that_changes_an_existing_item(
+    name: tuple[str, ...], verb: str
+) -> None:
+    # calendar.events.write lets the agent touch events; it does not ask for a change.
+    assert scope_grants(("calendar.events.write",), text.WRITE, name, verb, False) == ""
+    assert scope_grants(("calendar.events.write",), text.WRITE, name, verb, True) != ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "found"),
+    [
+        ({"name": "q2-by-region", "content": "# Summary"}, ""),
+        ({"folder_id": "f-1", "content": "# Summary"}, ""),  # where a new report goes
+        ({"report_id": "r-17", "content": "# Summary"}, "report_id='r-17'"),  # that report
+        ({"id": "r-17", "content": "# Summary"}, "id='r-17'"),
+        ({"name": "q2", "overwrite": True}, "overwrite=True"),
+        ({"name": "q2", "force": "true"}, "force='true'"),
+        ({"name": "q2", "mode": "replace"}, "mode='replace'"),
+        ({"name": "q2", "overwrite": False, "mode": "append"}, ""),
+    ],
+)
+def test_overwrites(arguments: dict[str, Any], found: str) -> None:
+    assert overwrites(arguments, ("save", "report"), "save") == found
 
 
 def _trail(intent: str, tools: list[ToolInfo], scopes: tuple[str, ...] = ()) -> Trail:
@@ -94,6 +128,45 @@ def test_a_scope_granted_write_is_not_read_as_unasked() -> None:
     assert granted.values[INDEX["kind_not_asked"]] == 0.0
     assert granted.values[INDEX["change_for_question"]] == 0.0
     assert granted.values[INDEX["write_irrelevant"]] <= 0.25
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        # An update of an existing item, however broad the scope.
+        (
+            ToolInfo("update_report", "Update the content of a report"),
+            {"report_id": "r-17", "content": ""},
+        ),
+        # A tool the server marks destructive.
+        (
+            ToolInfo("save_report", "Save a report", destructive=True),
+            {"name": "q2-by-region", "content": ""},
+        ),
+        # A save that replaces the report already there.
+        (
+            ToolInfo("save_report", "Save a report for sharing"),
+            {"name": "q2-by-region", "content": "", "overwrite": True},
+        ),
+        (
+            ToolInfo("save_report", "Save a report for sharing"),
+            {"report_id": "r-17", "content": ""},
+        ),
+        # A write whose argument orders a delete.
+        (
+            ToolInfo("save_report", "Save a report for sharing"),
+            {"name": "q2-by-region", "action": "delete"},
+        ),
+    ],
+)
+def test_a_scope_does_not_make_a_destructive_write_asked_for(
+    tool: ToolInfo, arguments: dict[str, Any]
+) -> None:
+    call = Call("a", tool.name, T0, arguments)
+    scopes = ("warehouse.read", "reports.write")
+    reading = read_call(_trail("Compare Q2 revenue by region", [tool], scopes), call)
+    assert reading.values[INDEX["kind_not_asked"]] == 1.0
+    assert "kind_not_asked" in reading.details
 
 
 def test_a_delegated_agent_changing_what_its_origin_did_not_speak_of() -> None:
