@@ -26,6 +26,7 @@ from models.calls import (
     carries_results,
     catalogue_change,
     in_prose,
+    is_date,
     ordered_delete,
     sibling_of_named,
     sprees_of,
@@ -88,6 +89,7 @@ FEATURES: Final = (
     "reads_everything",
     "widening_argument",
     "delegated_x_change",
+    "retargeted",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -104,6 +106,7 @@ class Reading:
     paged: bool = False  # the call walks a listing (a page, offset or cursor argument)
     volume: float = 0.0  # the records it asks for
     details: dict[str, str] = field(default_factory=dict)  # feature -> what fired
+    named_keys: list[str] = field(default_factory=list)  # arguments that carried the task's item
 
 
 def _short(value: str) -> str:
@@ -141,9 +144,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         and not (profile.verb and profile.verb[:5] in trail.intent_stems)
     )
     granted = (
-        scope_grants(
-            trail.intent.scopes, kind, profile.name_words, profile.verb, profile.additive
-        )
+        scope_grants(trail.intent.scopes, kind, profile.name_words, profile.verb, profile.additive)
         if trail.intent and profile.additive and kind == text.WRITE
         else ""
     )
@@ -173,7 +174,8 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = content_intent = prose = leak = sibling = everything = False
+    content_link = content_intent = prose = leak = sibling = everything = retarget = False
+    named_keys: list[str] = []
     off_topic = False
     valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
@@ -264,8 +266,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
             in_intent = naming.address_of_named(lower, trail)
         in_results = compact in trail.result_values or lower in trail.results_lower
-        if in_intent and role not in text.SINK_ROLES:
-            acts_on_named = True
+        if in_intent:
+            named_keys.append(key)
+            acts_on_named = acts_on_named or role not in text.SINK_ROLES
+        elif not (retarget or in_results) and key in trail.named_keys:
+            # The argument carried the item the task named; now another nobody gave.
+            retarget = lower not in trail.used_values and not is_date(lower)
+            if retarget:
+                details["retargeted"] = f"{key}={_short(value)!r}, not the task's own {key}"
         injected = compact in trail.injected_values or (
             len(lower) >= 4 and lower in trail.injected_lower
         )
@@ -361,6 +369,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["sink_in_prose"]] = float(prose)
     x[INDEX["url_carries_results"]] = float(leak)
     x[INDEX["sibling_of_named"]] = float(sibling)
+    x[INDEX["retargeted"]] = float(retarget)
     x[INDEX["reads_everything"]] = float(everything and not trail.intent_bulk)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
@@ -463,7 +472,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
-    return Reading(x, kind, paged, volume, details)
+    return Reading(x, kind, paged, volume, details, named_keys)
 
 
 def record_call(trail: Trail, call: Call, reading: Reading) -> None:
@@ -471,6 +480,7 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     signature = call_signature(call)
     trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
     trail.last_error = False
+    trail.named_keys.update(reading.named_keys)
     if reading.paged:
         trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
     if reading.volume:

@@ -85,26 +85,28 @@ OVERWRITING_WORDS: Final = text.word_set(
 _REPLACING_MODES: Final = frozenset({"overwrite", "replace", "truncate", "upsert"})
 
 
-def overwrites(arguments: Mapping[str, Any], name_words: tuple[str, ...] = (), verb: str = "") -> str:
+def overwrites(
+    arguments: Mapping[str, Any], name_words: tuple[str, ...] = (), verb: str = ""
+) -> str:
     """The argument that makes a write replace an existing item instead of adding one,
     as ``key=value``, or "": a switch turned on whose name speaks of overwriting
     (``overwrite=true``, ``force=true``), a mode that names it (``mode="replace"``), or
     the id of the very kind of item the tool writes (``report_id`` for ``save_report``:
-    that report exists, and saving it replaces it). Read only for a write a scope would
+    that report exists, and saving it replaces it; ``ticket_id`` for ``add_ticket_note``
+    only says where the new note goes). Read only for a write a scope would
     grant: most calls never get here."""
-    objects = {w[:5] for w in name_words if len(w) > 3 and w != verb}
+    # The item the tool writes is its name's last word besides the verb: add_ticket_note
+    # adds a note to the ticket its ticket_id names, save_report saves a report.
+    written = next((w[:5] for w in reversed(name_words) if w != verb), "")
     for key, value in arguments.items():
         said = text.words(key)
-        if value is True or (type(value) is str and value.strip().lower() in _ON):
+        lowered = value.strip().lower() if type(value) is str else ""
+        if value is True or lowered in _ON:
             if OVERWRITING_WORDS.intersection(said):
                 return f"{key}={value!r}"
-        elif type(value) is str and value.strip().lower() in _REPLACING_MODES:
-            return f"{key}={value!r}"
-        elif (
-            value not in (None, "")
-            and said[-1:] == ["id"]
-            and (len(said) == 1 or any(w[:5] in objects for w in said[:-1]))
-        ):
+            continue
+        its_id = said[-1:] == ["id"] and (len(said) == 1 or said[-2][:5] == written)
+        if lowered in _REPLACING_MODES or (its_id and value not in (None, "")):
             return f"{key}={value!r}"
     return ""
 

@@ -109,6 +109,12 @@ def test_overwrites(arguments: dict[str, Any], found: str) -> None:
     assert overwrites(arguments, ("save", "report"), "save") == found
 
 
+def test_the_item_a_note_is_added_to_is_not_overwritten() -> None:
+    name = ("add", "ticket", "note")
+    assert overwrites({"ticket_id": "T-1", "body": "done"}, name, "add") == ""
+    assert overwrites({"note_id": "N-4", "body": "done"}, name, "add") == "note_id='N-4'"
+
+
 def _trail(intent: str, tools: list[ToolInfo], scopes: tuple[str, ...] = ()) -> Trail:
     trail = Trail()
     trail.set_intent(DeclaredIntent(intent, scopes=scopes))
@@ -233,3 +239,51 @@ def test_fit_keeps_counting_features_from_weighing_against_drift() -> None:
     assert "calls_over" in MONOTONE
     assert classifier.coef_[0][calls] == 0.0
     assert classifier.coef_[0][relevance] < 0.0
+
+
+def _replayed(trail: Trail, calls: list[Call]) -> list[Any]:
+    readings = []
+    for call in calls:
+        reading = read_call(trail, call)
+        record_call(trail, call, reading)
+        readings.append(reading)
+    return readings
+
+
+def test_a_call_that_moves_off_the_item_the_task_named() -> None:
+    tools = [ToolInfo("get_purchase_order", "A purchase order with its expected delivery")]
+    trail = _trail("check purchase order PO-224810 for the expected delivery date", tools)
+    own, other, again = _replayed(
+        trail,
+        [
+            Call("a", "get_purchase_order", T0, {"po_number": "PO-224810"}),
+            Call("a", "get_purchase_order", T0, {"po_number": "PO-024894"}),
+            Call("a", "get_purchase_order", T0, {"po_number": "PO-224810"}),
+        ],
+    )
+    assert own.values[INDEX["retargeted"]] == 0.0
+    assert other.values[INDEX["retargeted"]] == 1.0
+    assert "po_number='PO-024894'" in other.details["retargeted"]
+    assert again.values[INDEX["retargeted"]] == 0.0
+
+
+def test_moving_to_an_item_a_result_named_or_to_another_day_is_the_task() -> None:
+    tools = [
+        ToolInfo("conversations_history", "Fetches a conversation's messages"),
+        ToolInfo("calendar_day", "The events of one day"),
+    ]
+    trail = _trail("digest #launch-bph; what is on 2026-03-01 and the day after?", tools)
+    first = Call("a", "conversations_history", T0, {"channel": "#launch-bph"})
+    reading = read_call(trail, first)
+    record_call(trail, first, reading)
+    trail.see_result("a", "see also #launch-followup for the rest of the thread")
+    readings = _replayed(
+        trail,
+        [
+            Call("a", "conversations_history", T0, {"channel": "#launch-followup"}),
+            Call("a", "calendar_day", T0, {"day": "2026-03-01"}),
+            Call("a", "calendar_day", T0, {"day": "2026-03-02"}),
+            Call("a", "conversations_history", T0, {"channel": "#general"}),
+        ],
+    )
+    assert [r.values[INDEX["retargeted"]] for r in readings] == [0.0, 0.0, 0.0, 1.0]
