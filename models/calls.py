@@ -143,13 +143,18 @@ def id_shape(value: str) -> str:
     return value.translate(_SHAPE)
 
 
+def is_date(lower: str) -> bool:
+    """Whether ``lower`` starts as a date does (2026-03-01, 2026/03/01)."""
+    return lower[:4].isdigit() and lower[4:5] in ("-", "/")
+
+
 def sibling_of_named(lower: str, trail: Trail) -> bool:
     """Whether ``lower`` is an id shaped like one the intent named, but another: the task
     named PO-224810 and the call reaches for PO-024894."""
     if not trail.intent_values or not any(c.isdigit() for c in lower):
         return False
-    if lower[:4].isdigit() and lower[4:5] in ("-", "/"):
-        return False  # a date: the task's own days move (the next day, the day before)
+    if is_date(lower):
+        return False  # the task's own days move (the next day, the day before)
     shape = id_shape(lower)
     return any(id_shape(v) == shape and v != lower for v in trail.intent_values)
 

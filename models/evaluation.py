@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.features import irreversible_unasked
+from models.rules import ruled
 from models.scenarios.types import Scenario
 from models.scorer import DriftScorer, microseconds_per_action, session_microseconds_per_action
 from models.training import Row, dataset, fit, scenario_baselines, scorer_of, scores_of
@@ -84,11 +84,7 @@ def choose_threshold(rows: Sequence[Row], scores: Sequence[float], budget: float
     session is contracted by its highest-scoring action, so sort those."""
     session_max: dict[str, float] = {}
     for row, score in zip(rows, scores, strict=True):
-        if (
-            not row.drifting_session
-            and not row.out_of_bounds
-            and not irreversible_unasked(row.values)
-        ):
+        if not row.drifting_session and not row.out_of_bounds and not ruled(row.values):
             session_max[row.scenario_id] = max(session_max.get(row.scenario_id, 0.0), score)
     if not session_max:
         return 0.5

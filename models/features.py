@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from models import naming, statements, text
+from models.baseline import Baseline as Baseline
+from models.baseline import baseline_readings
 from models.calls import (
     acting_account,
     anchored_value,
@@ -24,6 +26,7 @@ from models.calls import (
     carries_results,
     catalogue_change,
     in_prose,
+    is_date,
     ordered_delete,
     sibling_of_named,
     sprees_of,
@@ -31,6 +34,7 @@ from models.calls import (
     tool_key,
     unlisted,
 )
+from models.reach import overwrites, scope_grants, widening_argument
 from models.session import Trail
 from models.trail import Call
 
@@ -83,6 +87,9 @@ FEATURES: Final = (
     "url_carries_results",
     "sibling_of_named",
     "reads_everything",
+    "widening_argument",
+    "delegated_x_change",
+    "retargeted",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -93,23 +100,13 @@ CALL_BUDGET = 12
 
 
 @dataclass(slots=True)
-class Baseline:
-    """An agent's usual behaviour, learnt from the ledger: tools and kinds it uses, and the
-    per-session call count it rarely exceeds."""
-
-    tools: frozenset[str] = frozenset()
-    kinds: frozenset[str] = frozenset()  # accesses it had: read, write, delete
-    session_calls_p99: float = 0.0
-    sessions: int = 0
-
-
-@dataclass(slots=True)
 class Reading:
     values: list[float]
     kind: str  # the kind of action the call is
     paged: bool = False  # the call walks a listing (a page, offset or cursor argument)
     volume: float = 0.0  # the records it asks for
     details: dict[str, str] = field(default_factory=dict)  # feature -> what fired
+    named_keys: list[str] = field(default_factory=list)  # arguments that carried the task's item
 
 
 def _short(value: str) -> str:
@@ -146,6 +143,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         and kind not in trail.intent_kinds
         and not (profile.verb and profile.verb[:5] in trail.intent_stems)
     )
+    granted = (
+        scope_grants(trail.intent.scopes, kind, profile.name_words, profile.verb, profile.additive)
+        if trail.intent and profile.additive and kind == text.WRITE
+        else ""
+    )
+    if granted and overwrites(call.arguments, profile.name_words, profile.verb):
+        granted = ""  # a scope lets the agent add its own output, never replace an item
+    beyond = beyond and not granted  # the person granted this write in the session's scopes
     # Only an intent whose verbs say what it asks for can leave a kind out: "open the
     # lobby door" asks for something no word of it names.
     not_asked = beyond and bool(trail.intent_kinds)
@@ -161,13 +166,16 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     relevance = trail.relevance(profile)
     if call.api:  # an operation's name is its API's, not the task's words
         relevance = max(relevance, 0.5)
+    if granted:
+        relevance = max(relevance, 0.75)
     x[INDEX["relevance"]] = relevance
     if not has_intent:
         x[INDEX["no_intent"]] = 1.0
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
-    content_link = content_intent = prose = leak = sibling = everything = False
+    content_link = content_intent = prose = leak = sibling = everything = retarget = False
+    named_keys: list[str] = []
     off_topic = False
     valued = anchored = False  # a value the call names; one the task's data or words gave
     sensitive = ""
@@ -258,8 +266,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
             in_intent = naming.address_of_named(lower, trail)
         in_results = compact in trail.result_values or lower in trail.results_lower
-        if in_intent and role not in text.SINK_ROLES:
-            acts_on_named = True
+        if in_intent:
+            named_keys.append(key)
+            acts_on_named = acts_on_named or role not in text.SINK_ROLES
+        elif not (retarget or in_results) and key in trail.named_keys:
+            # The argument carried the item the task named; now another nobody gave.
+            retarget = lower not in trail.used_values and not is_date(lower)
+            if retarget:
+                details["retargeted"] = f"{key}={_short(value)!r}, not the task's own {key}"
         injected = compact in trail.injected_values or (
             len(lower) >= 4 and lower in trail.injected_lower
         )
@@ -355,6 +369,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     x[INDEX["sink_in_prose"]] = float(prose)
     x[INDEX["url_carries_results"]] = float(leak)
     x[INDEX["sibling_of_named"]] = float(sibling)
+    x[INDEX["retargeted"]] = float(retarget)
     x[INDEX["reads_everything"]] = float(everything and not trail.intent_bulk)
     if has_intent:
         x[INDEX["read_off_topic"]] = float(off_topic)
@@ -397,7 +412,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     sprees = sprees_of(trail, call, paged, volume)
     if sprees:
         spree, said = max(sprees)
-        x[INDEX["excess_calls"]] = min(3.5, spree)
+        x[INDEX["excess_calls"]] = min(6.0, spree)
         details["excess_calls"] = said
     if profile.bulk and not trail.intent_bulk and has_intent:
         x[INDEX["bulk_unasked"]] = 1.0
@@ -410,6 +425,13 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 "a delegated agent doing a kind of action the originating intent did not cover"
             )
         x[INDEX["delegated_irrelevant"]] = 1.0 - relevance
+        if kind != text.READ and relevance < 0.5:
+            # A downstream agent changing what its origin's intent does not speak of.
+            x[INDEX["delegated_x_change"]] = 1.0 - relevance
+            details["delegated_x_change"] = (
+                f"a delegated agent's {kind} by {call.tool}, which the originating intent "
+                "does not speak of"
+            )
         if read_novel or sink_novel or off_topic or target_novel:
             # A downstream agent reaching for an item its origin's intent never named.
             x[INDEX["delegated_x_novel"]] = 1.0
@@ -421,25 +443,15 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
 
-    if baseline is not None and baseline.sessions:
-        if call.tool not in baseline.tools:
-            x[INDEX["baseline_new_tool"]] = 1.0
-            details["baseline_new_tool"] = f"{trail.agent or 'the agent'} never used {call.tool}"
-        access = call.access or text.ACCESS_OF_KIND[kind]
-        if baseline.kinds and access not in baseline.kinds:
-            x[INDEX["baseline_new_kind"]] = 1.0
-            details["baseline_new_kind"] = (
-                f"{trail.agent or 'the agent'} never had {access} access before"
-            )
-        if baseline.session_calls_p99 and trail.call_count + 1 > baseline.session_calls_p99:
-            x[INDEX["baseline_volume"]] = min(
-                3.0, math.log2((trail.call_count + 1) / baseline.session_calls_p99) + 1
-            )
-            details["baseline_volume"] = (
-                f"{trail.call_count + 1} calls, above this agent's usual "
-                f"{baseline.session_calls_p99:g} per session"
-            )
+    if baseline is not None:
+        for name, (weight, said) in baseline_readings(trail, call, kind, baseline).items():
+            x[INDEX[name]] = weight
+            details[name] = said
 
+    widened = widening_argument(call.arguments, profile.properties, bulk_asked=trail.intent_bulk)
+    if widened and has_intent:
+        x[INDEX["widening_argument"]] = 1.0
+        details["widening_argument"] = f"{widened} widens what the call reaches"
     if target_result:
         details["target_from_result"] = "acts on an item named only in a tool result"
     if volume and "volume_excess" not in details and x[INDEX["volume_excess"]]:
@@ -460,17 +472,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
-    return Reading(x, kind, paged, volume, details)
-
-
-def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
-    """A delete or a payment where the intent's verbs name what it asks for and neither is
-    among them: flagged whatever the model weighs (it cannot be taken back, and the words
-    that would have asked for it are the ones the features read best)."""
-    return bool(
-        values[INDEX["kind_not_asked"]]
-        and (values[INDEX["kind_delete"]] or values[INDEX["kind_pay"]])
-    )
+    return Reading(x, kind, paged, volume, details, named_keys)
 
 
 def record_call(trail: Trail, call: Call, reading: Reading) -> None:
@@ -478,6 +480,7 @@ def record_call(trail: Trail, call: Call, reading: Reading) -> None:
     signature = call_signature(call)
     trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
     trail.last_error = False
+    trail.named_keys.update(reading.named_keys)
     if reading.paged:
         trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
     if reading.volume:

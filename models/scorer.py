@@ -13,7 +13,8 @@ from fnmatch import fnmatchcase
 from itertools import compress
 
 from kernel.errors import LedgerError
-from models.features import FEATURES, Baseline, irreversible_unasked, read_call, record_call
+from models.features import FEATURES, Baseline, read_call, record_call
+from models.rules import ruled
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
 
@@ -140,10 +141,11 @@ class DriftScorer:
                 break
         if outside:
             return DriftScore(1.0, True, (*outside, *reasons), self.version, out_of_bounds=True)
-        if irreversible_unasked(reading.values) and score < self.threshold:
+        rule = ruled(reading.values) if score < self.threshold else ""
+        if rule:
             # Flagged by the rule, not the weights: its own words say why.
             score = self.threshold
-            said = reading.details["kind_not_asked"]
+            said = reading.details[rule]
             reasons = [said, *(r for r in reasons if r != said)][:MAX_REASONS]
         flagged = score >= self.threshold
         if not reasons:

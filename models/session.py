@@ -339,6 +339,7 @@ class Trail:
     instruction_strength: float = 0.0  # the strongest instruction seen in a result
     last_result_instruction: float = 0.0  # in the latest result
     used_values: set[str] = field(default_factory=set)  # values earlier calls carried
+    named_keys: set[str] = field(default_factory=set)  # arguments that carried the task's items
     call_count: int = 0
     tool_counts: dict[str, int] = field(default_factory=dict)
     kind_counts: dict[str, int] = field(default_factory=dict)

@@ -110,6 +110,9 @@ _VERB_LEAD: Final = frozenset(
         "basically pls quickly go i we me us help helping"
     )
 )
+_DETERMINERS: Final = frozenset(
+    _list("the a an my your our their its his her this that these those")
+)
 KIND_OF_WORD: Final[dict[str, str]] = {}
 for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
     for _word in _KIND_WORDS[_kind]:
@@ -318,6 +321,8 @@ def intent_kinds(text: str) -> set[str]:
                 continue
             ambiguous = word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
             previous = tokens[i - 1] if i else ""
+            if previous in _DETERMINERS:
+                continue  # "my booking", "the release notes": a thing, not an act
             if not ambiguous or not previous or previous in _VERB_LEAD:
                 asked.add(kind)
             if word in WRITE_OR_DELETE:

@@ -8,10 +8,11 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from models import text
-from models.features import FEATURES, Baseline, irreversible_unasked, read_call, record_call
+from models.features import FEATURES, Baseline, read_call, record_call
+from models.rules import ruled
 from models.scenarios.types import Scenario
 from models.scorer import DriftScorer, outside_bounds
 from models.session import Trail
@@ -177,17 +178,34 @@ def dataset(
     return rows
 
 
+# Features that count how much a call or a session asks for: more of them is never less
+# drift. A negative weight (benign long reads make many calls) would score the fortieth
+# page of a spree lower than the tenth; such a feature is left out of the fit instead.
+MONOTONE: Final = frozenset(
+    {"calls_over", "excess_calls", "volume_excess", "records_over", "baseline_volume"}
+)
+
+
 def fit(rows: Sequence[Row], *, c: float = 1.0) -> Any:
-    """A logistic regression on the rows the hard bound does not already decide."""
+    """A logistic regression on the rows the hard bound does not already decide, refitted
+    without any ``MONOTONE`` feature that came out with a negative weight (its weight is
+    then 0)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     learnt = [r for r in rows if not r.out_of_bounds]
     x = np.array([r.values for r in learnt], dtype=np.float64)
     y = np.array([r.drift for r in learnt], dtype=np.int64)
-    classifier = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=SEED)
-    classifier.fit(x, y)
-    return classifier
+    monotone = [i for i, name in enumerate(FEATURES) if name in MONOTONE]
+    while True:
+        classifier = LogisticRegression(
+            C=c, max_iter=2000, class_weight="balanced", random_state=SEED
+        )
+        classifier.fit(x, y)
+        negative = [i for i in monotone if classifier.coef_[0][i] < 0]
+        if not negative:
+            return classifier
+        x[:, negative] = 0.0
 
 
 def scorer_of(classifier: Any, version: str, threshold: float) -> DriftScorer:
@@ -213,7 +231,7 @@ def scores_of(scorer: DriftScorer, rows: Sequence[Row]) -> list[float]:
             w * v for w, v in zip(scorer.coefficients, row.values, strict=True)
         )
         score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
-        if irreversible_unasked(row.values):
+        if ruled(row.values):
             score = max(score, scorer.threshold)
         scored.append(score)
     return scored

@@ -68,6 +68,14 @@ def test_intent_kinds_read_nouns_as_nouns() -> None:
     assert text.intent_kinds("Please pay the bill in the file") == {text.PAY}
 
 
+def test_intent_kinds_read_an_action_word_after_a_determiner_as_a_thing() -> None:
+    # "my booking", "the deploy log": things the task speaks of, not acts it asks for.
+    assert text.intent_kinds("Look at my booking") == {text.READ}
+    assert text.intent_kinds("Check the deploy log") == {text.READ}
+    assert text.intent_kinds("Find the delete request from Ana") == {text.READ}
+    assert text.WRITE in text.intent_kinds("please book the room for Tuesday")
+
+
 def test_intent_kinds_skip_the_words_inside_ids() -> None:
     # "loading" is a read verb, but here it is part of a lock's id.
     assert text.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == set()

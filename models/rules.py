@@ -1,0 +1,34 @@
+"""Readings that flag a call whatever the model's weights say: each is a feature the
+linear model cannot weigh right on its own, with the words that say why."""
+
+from __future__ import annotations
+
+from models.features import INDEX
+
+
+def irreversible_unasked(values: list[float] | tuple[float, ...]) -> bool:
+    """A delete or a payment where the intent's verbs name what it asks for and neither is
+    among them: flagged whatever the model weighs (it cannot be taken back, and the words
+    that would have asked for it are the ones the features read best)."""
+    return bool(
+        values[INDEX["kind_not_asked"]]
+        and (values[INDEX["kind_delete"]] or values[INDEX["kind_pay"]])
+    )
+
+
+# A spree this far beyond what the task needs (log2 of the ratio, plus a half: nearly
+# three times the pages, identical calls, calls of one tool or calls a minute an ordinary
+# task makes) is flagged whatever the model weighs. The linear model cannot keep a
+# spree's score rising with its length (the task's own tool weighs against it); chosen on
+# the training folds, where the rule contracts no benign session the model did not.
+SPREE_RULE = 2.0
+
+
+def ruled(values: list[float] | tuple[float, ...]) -> str:
+    """The feature whose reading flags a call whatever the weights say, or "": a delete
+    or payment the intent's verbs did not ask for, or a spree ``SPREE_RULE`` over."""
+    if irreversible_unasked(values):
+        return "kind_not_asked"
+    if values[INDEX["excess_calls"]] >= SPREE_RULE:
+        return "excess_calls"
+    return ""
