@@ -95,40 +95,48 @@ def build() -> builders.Dashboard:
                 "Chain",
                 _members(
                     sql("""
-                        SELECT a.event_time AS time, a.session_id AS session_id,
-                            a.source AS source, a.kind AS kind, a.operation AS operation,
-                            a.resource AS resource, a.outcome AS outcome, t.label AS label,
-                            t.rule AS label_rule, t.confused_deputy AS confused_deputy,
-                            if(d.action_id = '', NULL, d.score) AS drift,
-                            d.decision AS decision, a.link_rule AS link_rule,
-                            a.link_key_type AS link_key_type, a.link_key AS link_key,
-                            a.action_id AS action_id
+                        SELECT time, action_session AS session_id, action_source AS source,
+                            action_kind AS kind, action_operation AS operation,
+                            action_resource AS resource, action_outcome AS outcome,
+                            action_label AS label, label_rule,
+                            action_confused_deputy AS confused_deputy,
+                            if(scored, action_score, NULL) AS drift,
+                            action_decision AS decision, action_link_rule AS link_rule,
+                            action_link_key_type AS link_key_type,
+                            action_link_key AS link_key, action_id
                         FROM (
-                            SELECT * FROM ${database}.actions FINAL
+                            SELECT action_id,
+                                argMaxIf(event_time, version, part = 'action') AS time,
+                                argMaxIf(session_id, version, part = 'action')
+                                    AS action_session,
+                                argMaxIf(source, version, part = 'action') AS action_source,
+                                argMaxIf(kind, version, part = 'action') AS action_kind,
+                                argMaxIf(operation, version, part = 'action')
+                                    AS action_operation,
+                                argMaxIf(resource, version, part = 'action')
+                                    AS action_resource,
+                                argMaxIf(outcome, version, part = 'action') AS action_outcome,
+                                argMaxIf(label, version, part = 'label') AS action_label,
+                                argMaxIf(rule, version, part = 'label') AS label_rule,
+                                argMaxIf(confused_deputy, version, part = 'label')
+                                    AS action_confused_deputy,
+                                countIf(part = 'drift') > 0 AS scored,
+                                argMaxIf(score, version, part = 'drift') AS action_score,
+                                argMaxIf(decision, version, part = 'drift')
+                                    AS action_decision,
+                                argMaxIf(link_rule, version, part = 'action')
+                                    AS action_link_rule,
+                                argMaxIf(link_key_type, version, part = 'action')
+                                    AS action_link_key_type,
+                                argMaxIf(link_key, version, part = 'action')
+                                    AS action_link_key
+                            FROM ${database}.chain_by_session
                             WHERE session_id IN (
                                 @MEMBERS@
                             )
-                        ) AS a
-                        LEFT JOIN (
-                            SELECT action_id, label, rule, confused_deputy
-                            FROM ${database}.attributions FINAL
-                            WHERE action_id IN (
-                                SELECT action_id FROM ${database}.actions
-                                WHERE session_id IN (
-                                    @MEMBERS@
-                                )
-                            )
-                        ) AS t ON t.action_id = a.action_id
-                        LEFT JOIN (
-                            SELECT action_id, score, decision
-                            FROM ${database}.drift FINAL
-                            WHERE action_id IN (
-                                SELECT action_id FROM ${database}.actions
-                                WHERE session_id IN (
-                                    @MEMBERS@
-                                )
-                            )
-                        ) AS d ON d.action_id = a.action_id
+                            GROUP BY action_id
+                            HAVING countIf(part = 'action') > 0
+                        )
                         ORDER BY time, action_id
                         LIMIT 1000
                     """)

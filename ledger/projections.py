@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ledger.chains import TABLE as CHAIN_TABLE
+from ledger.chains import fill_statements
 from ledger.store import LedgerStore
 
 PROJECTIONS = (
@@ -62,6 +64,11 @@ def stitch_rows(store: LedgerStore, restitch: timedelta) -> StitchRows:
 
 
 def truncate_projections(store: LedgerStore) -> None:
-    """Empty every projection (a rebuild fills them again from the records)."""
+    """Empty every projection (a rebuild fills them again from the records). The chain
+    table is emptied too and given back the drift, which a rebuild keeps; the rest of it
+    comes back through its views as the rebuild writes actions and labels."""
     for table in PROJECTIONS:
         store.command(f"TRUNCATE TABLE IF EXISTS {store.database}.{table}")
+    store.command(f"TRUNCATE TABLE IF EXISTS {store.database}.{CHAIN_TABLE}")
+    for statement in fill_statements(store.database, ("drift",)):
+        store.command(statement)

@@ -89,10 +89,13 @@ def session_chain(store: LedgerStore, session_id: str) -> Chain:
         {"id": root},
     )
     members = [root, *(a["alias_id"] for a in aliases)]
+    # The chain's action ids come from the session-ordered chain table in one range
+    # (``ledger.chains``); their rows are then read by id, the sorting key, and kept where
+    # their latest version names one of the members, as reading by session id would.
     actions = action_records(
         store,
         store.query_rows(
-            labelled(db, "session_id IN {ids:Array(String)}") + " ORDER BY event_time, action_id",
+            labelled(db, CHAIN_ACTIONS.format(db=db)) + " ORDER BY event_time, action_id",
             {"ids": members},
         ),
     )
@@ -102,6 +105,13 @@ def session_chain(store: LedgerStore, session_id: str) -> Chain:
         {"ids": members},
     )
     return Chain(sessions[0], aliases, actions, credentials, upstream_sessions(store, sessions[0]))
+
+
+CHAIN_ACTIONS = (
+    "action_id IN (SELECT action_id FROM {db}.chain_by_session "
+    "WHERE session_id IN {{ids:Array(String)}} AND part = 'action') "
+    "AND session_id IN {{ids:Array(String)}}"
+)
 
 
 def upstream_sessions(store: LedgerStore, session: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from ledger.chains import chain_ddl
+
 TABLES: dict[str, str] = {
     "raw_events": """
         CREATE TABLE IF NOT EXISTS {db}.raw_events (
@@ -364,7 +366,8 @@ def ddl(database: str) -> list[str]:
                 f"ALTER TABLE {database}.{table} MODIFY SETTING {setting}",
                 f"ALTER TABLE {database}.{table} ADD PROJECTION IF NOT EXISTS {projection}",
             ]
-    return statements
+    # After its three sources: the session-ordered chain and the views that fill it.
+    return statements + chain_ddl(database)
 
 
 _COLUMN = re.compile(r"^\s*(\w+)\s+(.+?)(?:\s+DEFAULT\s.*?)?,?\s*$")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kernel.errors import StoreError
+from ledger.chains import TABLE as CHAIN_TABLE
+from ledger.chains import fill_statements
 from ledger.schema import ddl
 
 if TYPE_CHECKING:
@@ -97,8 +99,21 @@ class LedgerStore(ABC):
 
     # -- shared behaviour ----------------------------------------------------------------
     def ensure_schema(self) -> None:
+        # A ledger created before the chain table gains it, with what its tables hold.
+        fill_chain = not self.has_table(CHAIN_TABLE)
         for statement in ddl(self.database):
             self.command(statement)
+        if fill_chain:
+            for statement in fill_statements(self.database):
+                self.command(statement)
+
+    def has_table(self, table: str) -> bool:
+        rows = self.query_rows(
+            "SELECT count() AS n FROM system.tables WHERE database = {db:String} "
+            "AND name = {table:String}",
+            {"db": self.database, "table": table},
+        )
+        return bool(int(rows[0]["n"]))
 
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert ``rows`` as Arrow columns: no text for the engine to parse, and nothing

@@ -16,6 +16,8 @@ from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.errors import StoreError
 from ledger import rows
+from ledger.chains import TABLE as CHAIN_TABLE
+from ledger.chains import VIEWS as CHAIN_VIEWS
 from ledger.chdb_store import ChdbStore
 from ledger.clickhouse_store import ClickHouseStore
 from ledger.columns import arrow_table, conform
@@ -165,7 +167,7 @@ class LedgerStoreContract:
             "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
             {"db": store.database},
         )
-        assert [t["name"] for t in tables] == sorted(TABLES)
+        assert [t["name"] for t in tables] == sorted([*TABLES, CHAIN_TABLE, *CHAIN_VIEWS])
 
     def test_rows_round_trip_with_awkward_text(self, store: LedgerStore) -> None:
         store.ensure_schema()

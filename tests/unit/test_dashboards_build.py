@@ -48,13 +48,17 @@ def test_every_panel_queries_the_ledger_through_the_datasource_variable() -> Non
             assert target["editorType"] == "sql"
             assert target["format"] == (0 if panel["type"] == "timeseries" else 1)
             # Every ledger table the panel reads is a ReplacingMergeTree: read with FINAL, or
-            # (drift) grouped by action with each column's latest version.
+            # (drift, the chain table) grouped by action with each column's latest version.
             sql = target["rawSql"]
             for table in re.findall(r"\$\{database\}\.(\w+)(?! FINAL)\b", sql):
-                latest = "GROUP BY action_id" in sql and "argMax(score, version)" in sql
-                assert table == "actions" or (table == "drift" and latest), (
-                    f"{panel['title']} reads {table} without FINAL"
-                )
+                by_action = "GROUP BY action_id" in sql
+                latest = by_action and "argMax(score, version)" in sql
+                chain = by_action and "argMaxIf(score, version, part = 'drift')" in sql
+                assert (
+                    table == "actions"
+                    or (table == "drift" and latest)
+                    or (table == "chain_by_session" and chain)
+                ), f"{panel['title']} reads {table} without FINAL"
             for override in panel["fieldConfig"]["overrides"]:
                 for prop in override["properties"]:
                     for link in prop["value"]:
