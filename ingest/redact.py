@@ -203,21 +203,6 @@ class _Walk:
             return self.premarked(node)
         plain = _PLAIN_KEYS
         clean = _CLEAN
-        if plain.issuperset(node):  # every key plain (most objects): the values alone decide
-            for key, item in node.items():
-                kind = type(item)
-                if kind is str:
-                    if len(item) < _MIN_TEXT or item in clean:
-                        continue
-                    if item.strip(_SAFE_CHARS):
-                        self.text(node, key, item)
-                elif kind is dict:
-                    found = self.obj(item)
-                    if found is not item:
-                        node[key] = found
-                elif kind is list:
-                    self.seq(item)
-            return node
         named = False
         pending: list[str] | None = None
         for key, item in node.items():
