@@ -54,21 +54,3 @@ class SentRanges:
 
 def _passed(batches: Iterable[tuple[int, int]], committed: int) -> int:
     return sum(min(count, max(0, committed - base)) for base, count in batches)
-
-
-@dataclass(slots=True)
-class DrainProgress:
-    """How a wait for a group to catch up went: records outstanding at the start and now."""
-
-    started: int
-    remaining: int
-
-    @property
-    def done(self) -> int:
-        """Records the group committed past since the wait began (never negative: records
-        that arrive while it waits raise the remainder, not lower what was done)."""
-        return max(0, self.started - self.remaining)
-
-    @property
-    def total(self) -> int:
-        return max(self.started, self.done + self.remaining)
