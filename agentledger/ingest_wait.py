@@ -188,6 +188,8 @@ async def run_ingest(
 ) -> IngestOutcome:
     """Send ``inputs``, then (``wait_timeout`` not ``None``) wait for the ledger to hold
     them, both while the ``up`` process ``stack_pid`` runs; ``console``: progress bars."""
+    from aiokafka.errors import KafkaError
+
     from agentledger.client import use_fingerprint_key
     from agentledger.ingesting import ProgressBar, ingest_inputs
 
@@ -262,4 +264,8 @@ async def run_ingest(
             )
     except StackGoneError as exc:
         raise StackGoneError(str(exc), gone_details()) from exc
+    except KafkaError as exc:  # said as the product's error: in --json too
+        raise StackGoneError(
+            f"the broker at {bootstrap} failed ({exc}); {at_risk('')()}", gone_details()
+        ) from exc
     return IngestOutcome(report, sent.total(topics.events), wait, wait_timeout)
