@@ -13,7 +13,8 @@ them); polling a stream asks for the ``signals`` role.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
@@ -186,7 +187,10 @@ def build_api(
     async def declare_session(declaration: SessionDeclaration, caller: Declarer) -> Declared:
         """Declare a session; later events carrying one of its bindings join it."""
         declaration.declared_by = caller.name
-        await publish(declaration)
+        try:
+            await publish(declaration)
+        except StackError as exc:  # stopping: the caller sends it again to the next run
+            raise HTTPException(503, detail=str(exc)) from exc
         return Declared(session_id=declaration.session_id, declared_by=caller.name)
 
     @app.post(
@@ -257,3 +261,17 @@ def _signal_routes(app: FastAPI, signals: Transmitter) -> None:
             set_errs={jti: e.model_dump() for jti, e in body.setErrs.items()},
         )
         return await queue.poll(request)
+
+
+def server_without_signals(config: Any) -> Any:
+    """A uvicorn server over ``config`` that leaves signals to its owner: uvicorn's own
+    handlers would stop serving on the first SIGTERM, while the stack still drains through
+    it (the workers write the ledger through this interface), then raise it again."""
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return QuietServer(config)

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from agentledger.cli_common import (
 from agentledger.cli_dashboards import dashboards
 from agentledger.cli_export import export
 from agentledger.cli_gateway import gateway
+from agentledger.cli_ingest import ingest
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
@@ -34,13 +31,11 @@ from agentledger.cli_query import (
     query,
     query_bench,
 )
+from agentledger.cli_stack import down, up
 from agentledger.cli_verify import verify
-from agentledger.stack import Stack
-from agentledger.stack_state import normalizer_counts, read_state, require_state
-from ingest.registry import SOURCES
-from kernel.config import RawTopic, Settings, load_settings, parse_raw_topic
+from agentledger.stack_state import normalizer_counts, read_state
+from kernel.config import load_settings
 from kernel.errors import LedgerError, StackError
-from kernel.topics import Topics
 
 
 class LedgerGroup(click.Group):
@@ -72,124 +67,9 @@ main.add_command(page)
 main.add_command(dashboards)
 main.add_command(query)
 main.add_command(verify)
-
-
-def _raw_topics(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> list[RawTopic] | None:
-    """``--raw-topic`` values, each checked (form and source) before anything starts."""
-    from ingest.normalizer import raw_sources
-
-    try:
-        parsed = [parse_raw_topic(value) for value in values]
-        raw_sources(parsed)
-    except (ValueError, LedgerError) as exc:
-        raise click.BadParameter(str(exc)) from exc
-    return parsed or None  # none given: AGENTLEDGER_RAW_TOPICS may name them
-
-
-@main.command()
-@data_dir_option
-@click.option(
-    "--kafka", help="Use an existing Kafka cluster (HOST:PORT) instead of the embedded broker."
-)
-@click.option(
-    "--clickhouse", help="Use a ClickHouse server (http://user:pass@host:8123) instead of chDB."
-)
-@click.option("--workers", type=int, default=None, help="Faust worker processes [default 1].")
-@click.option("--http-port", type=int, default=None, help="Port of the ledger HTTP interface.")
-@click.option(
-    "--raw-topic",
-    "raw_topics",
-    multiple=True,
-    callback=_raw_topics,
-    metavar="SOURCE=TOPIC",
-    help="Normalize the SOURCE records that shippers write to the Kafka topic TOPIC; repeatable.",
-)
-def up(
-    data_dir: Path | None,
-    kafka: str | None,
-    clickhouse: str | None,
-    workers: int | None,
-    http_port: int | None,
-    raw_topics: list[RawTopic] | None,
-) -> None:
-    """Start the broker, the ledger and the workers; Ctrl-C stops them all."""
-    from ingest.normalizer import raw_sources
-
-    settings = load_settings(
-        data_dir=data_dir,
-        kafka=kafka,
-        clickhouse_url=clickhouse,
-        workers=workers,
-        http_port=http_port,
-        raw_topics=raw_topics,
-    )
-    raw_sources(settings.raw_topics)  # AGENTLEDGER_RAW_TOPICS is checked as the option is
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with Stack(settings) as stack:
-            await stack.wait_ready()
-            stack.mark_ready()
-            info = stack.info()
-            console.print(f"[bold green]agentledger is up[/] (pid {info.pid})")
-            console.print(
-                f"  broker     {info.bootstrap}"
-                + (" (embedded Tansu)" if info.embedded_broker else "")
-            )
-            console.print(
-                f"  ledger     {info.http_url or info.sql_url} database {info.database}"
-                + (" (embedded chDB)" if info.embedded_ledger else "")
-            )
-            if info.http_url:
-                console.print(f"  chain page {info.http_url}/ui/ (sign in with an analyst key)")
-            console.print(f"  data dir   {info.data_dir}")
-            console.print(f"  workers    {', '.join(map(str, info.workers))}")
-            if info.raw_topics:
-                console.print(f"  raw topics {', '.join(info.raw_topics)}")
-            if stack.signals is not None:
-                receivers = ", ".join(r.name for r in settings.ssf_receivers) or "none configured"
-                console.print(
-                    f"  signals    {stack.signals.transmitter.issuer}"
-                    f"/.well-known/ssf-configuration (receivers: {receivers})"
-                )
-            console.print("Ctrl-C or `agentledger down` stops everything.")
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
-                for index, code in stack.respawn_dead_workers():
-                    err_console.print(
-                        f"worker {index} exited with {code}; started again "
-                        f"(log: {settings.data_dir / 'logs' / f'worker-{index}.log'})"
-                    )
-                if (exited := stack.respawn_dead_normalizer()) is not None:
-                    err_console.print(
-                        f"normalizer exited with {exited}; started again "
-                        f"(log: {settings.data_dir / 'logs' / 'normalizer.log'})"
-                    )
-            console.print("stopping…")
-
-    asyncio.run(run())
-
-
-@main.command()
-@data_dir_option
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the stop.")
-def down(data_dir: Path | None, timeout: float) -> None:
-    """Stop the ledger started by `agentledger up`."""
-    settings = load_settings(data_dir=data_dir)
-    info = require_state(settings.data_dir)
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while read_state(settings.data_dir) is not None:
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"pid {info.pid} still running after {timeout:.0f}s")
-        time.sleep(0.1)
-    console.print(f"stopped (pid {info.pid})")
+main.add_command(up)
+main.add_command(down)
+main.add_command(ingest)
 
 
 @main.command()
@@ -221,78 +101,6 @@ def status(data_dir: Path | None, as_json: bool) -> None:
         elif key == "raw_topics":
             value = ", ".join(value)
         console.print(f"{key:<16} {value}")
-
-
-def _target(data_dir: Path | None, kafka: str | None) -> tuple[str, Topics, Settings]:
-    settings = load_settings(data_dir=data_dir, kafka=kafka)
-    if settings.kafka:
-        return settings.kafka, Topics(settings.topic_prefix), settings
-    info = require_state(settings.data_dir)
-    return info.bootstrap, Topics(info.topic_prefix), settings
-
-
-@main.command()
-@click.option(
-    "--source",
-    "source_name",
-    required=True,
-    type=click.Choice(sorted(SOURCES)),
-    help="Format of the records.",
-)
-@click.argument("paths", nargs=-1, required=True)
-@data_dir_option
-@click.option(
-    "--kafka", help="Produce to this Kafka cluster instead of the running ledger's broker."
-)
-@json_option
-def ingest(
-    source_name: str,
-    paths: tuple[str, ...],
-    data_dir: Path | None,
-    kafka: str | None,
-    as_json: bool,
-) -> None:
-    """Read PATHS and send every record into the ledger.
-
-    A PATH is a file, a directory or - for stdin; gzip is read as such, whatever the name.
-    A directory is read recursively, oldest file first (by the time in a CloudTrail S3
-    object's name or another timestamp in the name, else the file's modification time),
-    skipping hidden files and files that are no logs (README, *.md, *.csv, *.tsv, …) and
-    CloudTrail digests: `agentledger ingest --source cloudtrail AWSLogs/` reads an S3 sync.
-    A corrupt gzip keeps what was read before the break; the break goes to the dead letters.
-    """
-    from agentledger.client import use_fingerprint_key
-    from agentledger.ingesting import ProgressBar, ingest_inputs
-    from ingest.files import collect_inputs
-    from kernel.procs import tune_gc_for_throughput
-
-    tune_gc_for_throughput()
-
-    inputs = collect_inputs(paths)  # a wrong path is named before anything else is asked
-    bootstrap, topics, settings = _target(data_dir, kafka)
-    use_fingerprint_key(settings)
-    if as_json or not err_console.is_terminal:
-        report = asyncio.run(
-            ingest_inputs(bootstrap, topics, source_name, inputs, settings=settings)
-        )
-    else:
-        with ProgressBar(err_console, inputs) as progress:
-            report = asyncio.run(
-                ingest_inputs(
-                    bootstrap, topics, source_name, inputs, progress=progress, settings=settings
-                )
-            )
-    if as_json:
-        print_json(report.as_json())
-    else:
-        console.print(
-            f"accepted {report.accepted} records ({report.events} events), "
-            f"rejected {report.rejected}"
-        )
-        for reason, count in report.reasons.most_common():
-            console.print(f"  {count:>6}  {reason}  (first at {report.examples[reason]})")
-    if report.rejected and not report.accepted:
-        sys.exit(1)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from ingest.registry import get_source
 from kernel.config import Settings
 from kernel.kafka import BatchSender
 from kernel.kafka import producer as make_producer
+from kernel.lag import SentRanges
 from kernel.topics import Topics
 
 if TYPE_CHECKING:
@@ -33,20 +34,24 @@ async def ingest_inputs(
     ingest_batch: str | None = None,
     progress: IngestProgress | None = None,
     settings: Settings | None = None,
+    report: IngestReport | None = None,
+    sent: SentRanges | None = None,
 ) -> IngestReport:
     """Read ``inputs`` (from ``collect_inputs``) as ``source_name`` records and produce them,
     as one stream: records of many small files share their batches to the broker.
 
     The process must have its fingerprint key set (``client.use_fingerprint_key``);
-    ``settings`` carry a Kafka cluster's SASL/TLS options.
+    ``settings`` carry a Kafka cluster's SASL/TLS options. ``report`` and ``sent`` (where
+    each batch the broker took went) are filled as the records go, so a caller that stops
+    this half-way still knows what the broker holds.
     """
     source = get_source(source_name)
-    report = IngestReport()
+    report = report if report is not None else IngestReport()
     producer = make_producer(bootstrap, settings)
     await producer.start()
     try:
         await ingest_stream(
-            BatchSender(producer),
+            BatchSender(producer, sent),
             topics,
             source,
             chain.from_iterable(frame_input(source, item, progress) for item in inputs),

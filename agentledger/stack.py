@@ -26,6 +26,7 @@ from agentledger.broker import EmbeddedBroker
 from agentledger.normalizing import ready_file as normalizer_ready_file
 from agentledger.normalizing import stats_file
 from agentledger.signals import SignalsService
+from agentledger.stack_env import normalizer_env, worker_env
 from agentledger.stack_state import STATE_FILE, StackInfo, normalizer_counts, read_state
 from ingest.normalizer import raw_sources
 from ingest.otel import OtelTraceSource
@@ -44,11 +45,12 @@ from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
 from ledger.factory import open_store
 from ledger.store import LedgerStore
-from models.store import deployment_model
 from processors.evidence import digest_signer
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
+
+START_ATTEMPTS = 3  # a worker that exits while joining is started again, up to this often
 
 
 def _without_credentials(url: str) -> str:
@@ -95,6 +97,7 @@ class Stack:
         self._normalizer: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self.started_at = now_utc()
+        self.accepting = True  # False once stopping: nothing new goes to the broker
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> Stack:
@@ -211,8 +214,13 @@ class Stack:
             else None
         )
 
+    def _refuse_when_stopping(self) -> None:
+        if not self.accepting:
+            raise StackError("the ledger is stopping: send again once it runs")
+
     async def _publish_declaration(self, declaration: SessionDeclaration) -> None:
         assert self._producer is not None
+        self._refuse_when_stopping()
         await self._producer.send_and_wait(
             self.topics.declared,
             declaration.model_dump_json().encode(),
@@ -230,6 +238,7 @@ class Stack:
         from ingest.pipeline import ingest_stream
 
         assert self._sender is not None
+        self._refuse_when_stopping()
         source = self._traces
         # Redaction walks every value of every span: off the loop that serves the ledger.
         records = await asyncio.to_thread(lambda: list(frame_value(source, document, origin)))
@@ -245,7 +254,7 @@ class Stack:
         the ClickHouse HTTP interface over chDB, on one loopback port."""
         import uvicorn
 
-        from agentledger.api import build_api
+        from agentledger.api import build_api, server_without_signals
 
         self._producer = kafka_producer(self.bootstrap, self.settings)
         await self._producer.start()
@@ -268,7 +277,7 @@ class Stack:
         if not self.settings.clickhouse_url:
             app.mount("/", self._ledger_interface(host, port))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
+        self._server = server_without_signals(config)
         self._server_task = asyncio.create_task(self._server.serve())
         deadline = time.monotonic() + 15
         while not self._server.started:
@@ -313,35 +322,14 @@ class Stack:
         ready = self.ready_file(index)
         with contextlib.suppress(FileNotFoundError):
             ready.unlink()
-        env = dict(os.environ)
-        env.update(
-            AGENTLEDGER_KAFKA=self.bootstrap,
-            AGENTLEDGER_CLICKHOUSE_URL=self._writer_url,
-            AGENTLEDGER_DATABASE=self.settings.database,
-            AGENTLEDGER_TOPIC_PREFIX=self.settings.topic_prefix,
-            AGENTLEDGER_DATA_DIR=str(self.data_dir / f"worker-{index}"),
-            AGENTLEDGER_PARTITIONS=str(self.settings.partitions),
-            AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
-            AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
-            AGENTLEDGER_FETCH_WAIT_MS=str(self.settings.fetch_wait_ms),
-            AGENTLEDGER_SESSION_WINDOW_S=str(self.settings.session_window_s),
-            AGENTLEDGER_RESTITCH_WINDOW_S=str(self.settings.restitch_window_s),
-            AGENTLEDGER_DIGEST_INTERVAL_S=str(self.settings.digest_interval_s),
-            AGENTLEDGER_EVIDENCE_DIR=str((self.settings.evidence_dir or self.data_dir).resolve()),
-            AGENTLEDGER_READY_FILE=str(ready),
-            AGENTLEDGER_SCORING_STATS_FILE=str(self.scoring_stats_file(index)),
-            AGENTLEDGER_DRIFT_SCORING=str(self.settings.drift_scoring).lower(),
+        env = worker_env(
+            self.settings,
+            bootstrap=self.bootstrap,
+            writer_url=self._writer_url,
+            worker_dir=self.data_dir / f"worker-{index}",
+            ready=ready,
+            scoring_stats=self.scoring_stats_file(index),
         )
-        # The workers have data directories of their own: the model this deployment
-        # trained (`agentledger model train`, under this one) is named to them.
-        model = self.settings.drift_model or deployment_model(self.data_dir)
-        for name, path in (
-            ("AGENTLEDGER_DRIFT_MODEL", model),
-            ("AGENTLEDGER_POLICY_FILE", self.settings.policy_file),
-        ):
-            env.pop(name, None)
-            if path is not None:
-                env[name] = str(path.resolve())
         args = [sys.executable, "-m", "processors.worker", "worker", "-l", "info", "--without-web"]
         return spawn(args, log=self.data_dir / "logs" / f"worker-{index}.log", env=env)
 
@@ -350,35 +338,80 @@ class Stack:
         ``agentledger.normalizing`` for why); it reads the fingerprint key of this data
         directory, or the one these settings give, as ``agentledger ingest`` does."""
         normalizer_ready_file(self.data_dir).unlink(missing_ok=True)
-        env = dict(os.environ)
-        env.update(
-            AGENTLEDGER_KAFKA=self.bootstrap,
-            AGENTLEDGER_TOPIC_PREFIX=self.settings.topic_prefix,
-            AGENTLEDGER_DATA_DIR=str(self.data_dir),
-            AGENTLEDGER_RAW_TOPICS=",".join(str(raw) for raw in self.settings.raw_topics),
-            AGENTLEDGER_BATCH_MAX=str(self.settings.batch_max),
-            AGENTLEDGER_BATCH_WAIT_MS=str(self.settings.batch_wait_ms),
-            AGENTLEDGER_FETCH_WAIT_MS=str(self.settings.fetch_wait_ms),
-        )
-        if self.settings.fingerprint_key is not None:
-            env["AGENTLEDGER_FINGERPRINT_KEY"] = self.settings.fingerprint_key.get_secret_value()
         args = [sys.executable, "-m", "agentledger.normalizing"]
+        env = normalizer_env(self.settings, self.bootstrap)
         return spawn(args, log=self.data_dir / "logs" / "normalizer.log", env=env)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until every worker, and the normalizer, has joined its consumer group."""
+        """Until every worker, and the normalizer, has joined its consumer group.
+
+        One that exits while joining (killed, or a start that failed on a busy machine) is
+        started again, up to ``START_ATTEMPTS`` times in all: one that cannot start at all
+        still fails the stack, naming its log.
+        """
         deadline = time.monotonic() + timeout
-        waits = [(f"worker {i}", p, self.ready_file(i)) for i, p in enumerate(self._workers)]
+        names = [f"worker {i}" for i in range(len(self._workers))]
         if self._normalizer is not None:
-            waits.append(("normalizer", self._normalizer, normalizer_ready_file(self.data_dir)))
-        for name, proc, ready in waits:
-            while not ready.exists():
+            names.append("normalizer")
+        for name in names:
+            attempts = 1
+            while not self._ready_file_of(name).exists():
+                proc = self._process_of(name)
                 if proc.poll() is not None:
                     log = self.data_dir / "logs" / f"{name.replace(' ', '-')}.log"
-                    raise StackError(f"{name} exited with {proc.returncode}; see {log}")
+                    if attempts >= START_ATTEMPTS:
+                        raise StackError(
+                            f"{name} exited with {proc.returncode} while joining, "
+                            f"{attempts} times; see {log}"
+                        )
+                    attempts += 1
+                    self._restart(name)
+                    print(
+                        f"{name} exited with {proc.returncode} while joining; started again "
+                        f"(attempt {attempts} of {START_ATTEMPTS}, log: {log})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    deadline = max(deadline, time.monotonic() + timeout / 2)
                 if time.monotonic() > deadline:
                     raise StackError(f"{name} not ready after {timeout:.0f}s")
                 await asyncio.sleep(0.1)
+
+    def _process_of(self, name: str) -> subprocess.Popen[bytes]:
+        if name == "normalizer":
+            assert self._normalizer is not None
+            return self._normalizer
+        return self._workers[int(name.split()[1])]
+
+    def _ready_file_of(self, name: str) -> Path:
+        if name == "normalizer":
+            return normalizer_ready_file(self.data_dir)
+        return self.ready_file(int(name.split()[1]))
+
+    def _restart(self, name: str) -> None:
+        if name == "normalizer":
+            self._normalizer = self._spawn_normalizer()
+        else:
+            index = int(name.split()[1])
+            self._workers[index] = self._spawn_worker(index)
+        if self.write_state:
+            self._write_state()
+
+    async def stop_feeding(self) -> None:
+        """Stop what feeds the workers (the normalizer; the API's declarations and trace
+        exports are refused from now on), so that the workers can be drained."""
+        self.accepting = False
+        if self._normalizer is not None:
+            await asyncio.to_thread(stop, self._normalizer)
+            self._normalizer = None
+
+    def broker_running(self) -> bool:
+        return self.broker_exit_code() is None
+
+    def broker_exit_code(self) -> int | None:
+        """The embedded broker's exit code once it has exited, else ``None``."""
+        proc = self.broker.proc if self.broker is not None else None
+        return proc.poll() if proc is not None else None
 
     def mark_ready(self) -> None:
         """Tell commands waiting on this stack that its workers have joined."""

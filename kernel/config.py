@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         "when its declaration, token grant or upstream session arrives late.",
     )
     workers: Annotated[int, Field(ge=1, le=16)] = 1
+    drain_timeout_s: Annotated[float, Field(ge=0, le=3_600)] = Field(
+        default=60.0,
+        description="How long a stopping stack waits for its workers to write what the "
+        "embedded broker (memory-only) still holds; `agentledger down --drain-timeout`.",
+    )
     drift_scoring: bool = Field(
         default=True,
         description="Score each action for drift as it is stitched, and publish the policy's "

@@ -47,6 +47,15 @@ class StackError(LedgerError):
     """The embedded stack (broker, worker, ledger) cannot start or cannot be reached."""
 
 
+class StackGoneError(StackError):
+    """The running stack a command was using exited under it; the message names what the
+    command had sent and what is at risk, ``details`` the same as numbers."""
+
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
+        self.details = details or {}
+        super().__init__(message)
+
+
 class StoreError(LedgerError):
     """The ledger store refused a query; keeps the engine's code and name where given."""
 

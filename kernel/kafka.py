@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import StackError
+from kernel.lag import SentRanges
 from kernel.partitioner import KeyPartitioner
 
 if TYPE_CHECKING:
@@ -177,8 +178,9 @@ class BatchSender:
     key land on the same partition; unkeyed messages go round robin.
     """
 
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: Any, sent: SentRanges | None = None) -> None:
         self.producer = producer
+        self.sent = sent  # where every batch went, when the caller waits for its records
         self._partitions: dict[str, int] = {}
         self._partitioners: dict[int, KeyPartitioner] = {}
         self._round_robin = 0
@@ -258,6 +260,8 @@ class BatchSender:
         for future, partition, indexes in pending:
             meta = await future
             base = meta.offset
+            if self.sent is not None:
+                self.sent.add(topic, partition, base, len(indexes))
             for position, index in enumerate(indexes):
                 placed[index] = (partition, base + position)
         return placed

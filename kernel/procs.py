@@ -76,13 +76,19 @@ def wait_for_port(
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` runs: a process that exited and waits for its parent to collect it
+    (a zombie) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: the signal test is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def tune_gc_for_throughput() -> None:

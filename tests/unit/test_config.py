@@ -62,6 +62,7 @@ def test_defaults() -> None:
         "evidence_dir": None,
         "restitch_window_s": 900,
         "workers": 1,
+        "drain_timeout_s": 60.0,
         "drift_scoring": True,
         "fetch_wait_ms": 20,
         "drift_model": None,
