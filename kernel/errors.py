@@ -65,5 +65,10 @@ class StoreError(LedgerError):
         super().__init__(message)
 
 
+class RefusedError(StoreError):
+    """The ledger answered, and refused the rows themselves (a constraint they violate, a
+    value it cannot parse or store): sending them again cannot help, unlike an outage."""
+
+
 class EvidenceError(LedgerError):
     """The ledger's records do not verify against their hash chains and signed digests."""

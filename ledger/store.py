@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kernel.errors import StoreError
+from kernel.errors import RefusedError, StoreError
 from ledger.chains import TABLE as CHAIN_TABLE
 from ledger.chains import fill_statements
 from ledger.schema import ddl
@@ -29,10 +29,37 @@ _PLAIN_IDS = re.compile(r"[A-Za-z0-9_.:\n-]*")
 _LITERALS_MAX = 200_000  # characters of ids in one statement
 _ERROR_CODE = re.compile(r"Code:\s*(\d+)\.")
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]*)\)")
+# The engine's errors that judge the data sent, not the ledger's state: the same rows sent
+# again are refused again. Anything else (no answer, a timeout, TOO_MANY_PARTS,
+# MEMORY_LIMIT_EXCEEDED, a 5xx without one of these, an unknown table) is an outage or the
+# ledger's own trouble, and waits for the ledger instead: dead-lettering rows over it would
+# throw away good records.
+REFUSALS = frozenset(
+    {
+        "VIOLATED_CONSTRAINT",  # 469
+        "TYPE_MISMATCH",  # 53
+        "INCORRECT_DATA",  # 117
+        "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",  # 321
+        "ARGUMENT_OUT_OF_BOUND",  # 69
+        "CANNOT_CONVERT_TYPE",  # 70
+        "TOO_LARGE_STRING_SIZE",  # 131
+        "TOO_LARGE_ARRAY_SIZE",  # 128
+        "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",  # 349
+        "DECIMAL_OVERFLOW",  # 407
+        "CANNOT_READ_ARRAY_FROM_TEXT",  # 130
+    }
+)
+REFUSAL_PREFIXES = ("CANNOT_PARSE_",)  # CANNOT_PARSE_TEXT (6), _DATETIME (41), _NUMBER (72)…
+
+
+def is_refusal(name: str | None) -> bool:
+    """Whether an engine error of this name refuses the data itself (``REFUSALS``)."""
+    return bool(name) and (name in REFUSALS or str(name).startswith(REFUSAL_PREFIXES))
 
 
 def store_error(message: str) -> StoreError:
-    """A ``StoreError`` carrying ClickHouse's error code and name where the text has them.
+    """A ``StoreError`` carrying ClickHouse's error code and name where the text has them;
+    a ``RefusedError`` when that error refuses the data itself (``is_refusal``).
 
     The name is the message's *last* parenthesised capitals: earlier ones may be SQL the
     engine quotes back (``failed at position 1 (SELECT)``).
@@ -40,7 +67,8 @@ def store_error(message: str) -> StoreError:
     code = _ERROR_CODE.search(message)
     names = _ERROR_NAME.findall(message, code.end()) if code else []
     if code and names:
-        return StoreError(message.strip(), code=int(code.group(1)), name=names[-1])
+        kind = RefusedError if is_refusal(names[-1]) else StoreError
+        return kind(message.strip(), code=int(code.group(1)), name=names[-1])
     return StoreError(message.strip())
 
 
