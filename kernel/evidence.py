@@ -23,7 +23,8 @@ from typing import Any, Final
 import orjson
 
 # The fields a record's hash covers, in order: every column the writer sets, except the
-# chain's own (``stored_at`` is set by the ledger as the row lands, so it is not covered).
+# chain's own (``stored_at`` is set by the ledger as the row lands, so it is not covered)
+# and ``stitch_version``, which says when the stitcher wrote it, not what was recorded.
 RECORD_FIELDS: Final = (
     "event_id",
     "source",

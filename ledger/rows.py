@@ -49,11 +49,14 @@ class StitchOutput:
 
     def tables(self) -> list[tuple[str, list[Row]]]:
         # raw_events last: its presence marks a batch as done for replays after a crash.
+        # actions before sessions: a session row that counts an action is written only once
+        # the action's row is, so a restart can tell which counts a write left unfinished
+        # (``processors.recount``).
         return [
             ("session_keys", self.session_keys),
             ("session_aliases", self.session_aliases),
-            ("sessions", self.sessions),
             ("actions", self.actions),
+            ("sessions", self.sessions),
             ("credentials", self.credentials),
             ("attributions", self.attributions),
             # After the labels it brought: a declaration in the ledger is applied in full.
@@ -63,7 +66,7 @@ class StitchOutput:
 
 
 # -- raw_events --------------------------------------------------------------------------------
-def raw_event_row(env: Envelope, session_id: str) -> Row:
+def raw_event_row(env: Envelope, session_id: str, version: int = 0) -> Row:
     # The raw record is the ledger's source of truth: every projection can be rebuilt by
     # parsing it again, so the normalized event is not stored twice. Its source id is kept
     # beside it: a record (a tool result, which is no action) is found by the source's id.
@@ -89,6 +92,7 @@ def raw_event_row(env: Envelope, session_id: str) -> Row:
         "chain_seq": 0,
         "chain_prev": "",
         "chain_hash": "",
+        "stitch_version": version,  # its batch's, as its projection rows carry
     }
 
 

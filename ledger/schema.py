@@ -39,7 +39,8 @@ TABLES: dict[str, str] = {
             chain_stream LowCardinality(String) DEFAULT '',
             chain_seq UInt64 DEFAULT 0,
             chain_prev String DEFAULT '',
-            chain_hash String DEFAULT ''
+            chain_hash String DEFAULT '',
+            stitch_version UInt64 DEFAULT 0
         ) ENGINE = ReplacingMergeTree ORDER BY event_id
     """,
     "sessions": """
@@ -280,6 +281,10 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "chain_seq UInt64 DEFAULT 0 AFTER chain_stream",
         "chain_prev String DEFAULT '' AFTER chain_seq",
         "chain_hash String DEFAULT '' AFTER chain_prev",
+        # The version of the stitch that wrote it, the same as its batch's projection rows:
+        # the newest one tells a restart which projection rows no finished write made
+        # (``ledger.projections.unfinished_actions``).
+        "stitch_version UInt64 DEFAULT 0 AFTER chain_hash",
     ],
     "sessions": [
         "intent_source LowCardinality(String) DEFAULT '' AFTER declared",

@@ -34,7 +34,7 @@ from kernel.events import ch_ts as ts
 from kernel.kafka import batch_consumer
 from kernel.topics import Topics
 from ledger.contractions import recent_contractions
-from ledger.projections import stitch_rows
+from ledger.projections import stitch_rows, unfinished_actions
 from ledger.queries import unpaired_results
 from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
@@ -44,6 +44,7 @@ from processors.evidence import EvidenceChain
 from processors.labels import signature
 from processors.ownership import Ownership
 from processors.rebuild import reparse
+from processors.recount import without_unfinished
 from processors.scoring import DriftStage
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
@@ -115,7 +116,7 @@ def restore_state(
     store: LedgerStore, window: timedelta, restitch: timedelta = timedelta(minutes=15)
 ) -> StitchState:
     """The stitch state the ledger holds, to go on where it stands."""
-    rows = stitch_rows(store, restitch)
+    rows = without_unfinished(stitch_rows(store, restitch), unfinished_actions(store))
     labels = {row["action_id"]: signature(row) for row in rows.open_labels}
     for row in rows.open_actions:
         row["signature"] = labels.get(row["action_id"], "")

@@ -91,7 +91,7 @@ class Stitcher:
         for env in in_time_order:
             event = env.event
             if event.kind == ev.TOOL_RESULT:
-                self._answer(env, out, paired)
+                self._answer(env, out, paired, version)
                 continue
             link = link_event(state, event, out, version)
             sid = link.session_id
@@ -100,7 +100,7 @@ class Stitcher:
             self._join_exchanges(event, sid, out, version)
             session = state.sessions[sid]
             session.add_event(event)
-            out.raw_events.append(raw_event_row(env, sid))
+            out.raw_events.append(raw_event_row(env, sid, version))
             session.action_count += 1
             row = self._action(event, link, version, paired)
             out.actions.append(row)
@@ -162,10 +162,10 @@ class Stitcher:
             via = Link(other, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
             merge(state, root, via, exchange.event_id, inferred.rule, out, version)
 
-    def _answer(self, env: Envelope, out: StitchOutput, paired: _Batch) -> None:
+    def _answer(self, env: Envelope, out: StitchOutput, paired: _Batch, version: int) -> None:
         """A result: stored, held under its rpc key, paired with a request if there is one."""
         event = env.event
-        row = raw_event_row(env, "")
+        row = raw_event_row(env, "", version)
         out.raw_events.append(row)
         rpc = rpc_key_of(event)
         if rpc is None:  # nothing to pair by (a bare message names no server): kept, unpaired
