@@ -3,7 +3,10 @@
 It reads with aiokafka ``getmany`` below Faust's per-event layer (Faust's per-message
 machinery tops out far below the broker); the Faust worker manages it as a service.
 Offsets are committed only after the ledger write, and the ledger write skips event ids it
-already holds, so a crash between the two replays the batch and adds nothing twice.
+already holds, so a crash between the two replays the batch and adds nothing twice. An
+outage pauses the pipeline until the ledger is back; rows the ledger refuses go to the
+dead-letter topic and the rest of their batch is written (``processors.writes``); a write
+stopped part-way is taken back from the restored counters (``processors.recount``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -48,6 +51,14 @@ from processors.recount import without_unfinished
 from processors.scoring import DriftStage
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
+from processors.writes import (
+    LedgerWrite,
+    Refused,
+    refused_entry,
+    retrying,
+    send_until_taken,
+    write_until_taken,
+)
 
 log = logging.getLogger(__name__)
 # Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
@@ -59,7 +70,6 @@ WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at 
 # wait: they are published as each batch is scored.
 WRITE_MIN_EVENTS = 10_000
 WRITE_LINGER_S = 0.3
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -255,13 +265,17 @@ class EventSink:
         )
         return output, scored, contractions
 
-    def write(self, output: StitchOutput, scored: DriftOutput | None = None) -> None:
-        """Insert every table's rows; safe to repeat (rows replace rows of the same id).
-        The drift rows go before the stitch rows, whose ``raw_events`` mark a batch done."""
-        tables = (scored.tables() if scored is not None else []) + output.tables()
-        for table, rows in tables:
-            self.store.insert_rows(table, rows)
-        self.stats.written += len(output.raw_events)
+    def ledger_write(self, output: StitchOutput, scored: DriftOutput | None = None) -> LedgerWrite:
+        """Every table's rows as one write (``processors.writes``); safe to repeat (rows
+        replace rows of the same id). The drift rows go before the stitch rows, whose
+        ``raw_events`` mark a batch done."""
+        return LedgerWrite((scored.tables() if scored is not None else []) + output.tables())
+
+    def written(self, output: StitchOutput, refused: list[Refused]) -> None:
+        """The ledger holds ``output`` but the ``refused`` rows. A refused raw event is
+        still handed to the tamper evidence: its stream's digests go on, and ``verify``
+        names the missing record, whose dead letter says why."""
+        self.stats.written += len(output.raw_events) - sum(r.table == "raw_events" for r in refused)
         if self.evidence is not None:
             self.evidence.written(output.raw_events)
 
@@ -329,7 +343,20 @@ async def run_sink(
                     break
                 await asyncio.sleep(0.02)
             if item.output is not None:
-                await retrying(partial(sink.write, item.output, item.scored), "ledger write", stop)
+                write = sink.ledger_write(item.output, item.scored)
+                refused = await write_until_taken(write, sink.store, stop)
+                sink.written(item.output, refused)
+                if refused:
+                    # Delivered before the offsets are committed: a crash cannot lose them.
+                    where = item.where or {}
+                    entries = [refused_entry(r, where, sink.topics.events) for r in refused]
+                    await send_until_taken(producer, sink.topics.dlq, entries, stop)
+                    sink.stats.dead_lettered += len(entries)
+                    log.warning(
+                        "%d rows the ledger refused went to %s; the rest of the batch is written",
+                        len(entries),
+                        sink.topics.dlq,
+                    )
             await consumer.commit(item.offsets)
             if on_batch is not None:
                 on_batch()
@@ -373,8 +400,7 @@ async def run_sink(
             rejected += undecoded
             if rejected:
                 # Delivered before the offsets are committed: a crash cannot lose them.
-                sent = [await producer.send(sink.topics.dlq, orjson.dumps(e)) for e in rejected]
-                await asyncio.gather(*sent)
+                await send_until_taken(producer, sink.topics.dlq, rejected, stop)
                 sink.stats.dead_lettered += len(rejected)
             fresh = await retrying(
                 partial(sink.new_events, envelopes, consumer.assignment()), "ledger lookup", stop
@@ -391,6 +417,7 @@ async def run_sink(
                     pending.output, pending.scored = output, scored
                 else:  # after the batch's declarations
                     pending.absorb(_Pending({}, output, scored))
+                pending.where = where
             await queue_write(pending)
             collector.after_batch(len(messages))
             sink.stats.batches += 1
@@ -429,6 +456,7 @@ class _Pending:
     output: StitchOutput | None = None
     scored: DriftOutput | None = None
     events: int = 0  # read from the topic, the duplicates too
+    where: dict[str, tuple[int, int]] | None = None  # each event's partition and offset
 
     def absorb(self, later: _Pending) -> _Pending:
         """This batch and a later one as one write (rows in order; the later offsets)."""
@@ -443,6 +471,8 @@ class _Pending:
                     rows.extend(later_rows)
         self.offsets = {**self.offsets, **later.offsets}
         self.events += later.events
+        if later.where:
+            self.where = {**later.where, **(self.where or {})}
         return self
 
 
@@ -461,18 +491,3 @@ async def publish_contractions(
         for c in contractions
     ]
     await asyncio.gather(*sent)
-
-
-async def retrying(fn: Callable[[], T], what: str, stop: asyncio.Event) -> T:
-    """Run ``fn`` in a thread until the ledger takes it: an unreachable or failing ledger
-    pauses the pipeline (offsets stay uncommitted) instead of killing the worker."""
-    delay = 0.5
-    while True:
-        try:
-            return await asyncio.to_thread(fn)
-        except StoreError as exc:
-            if stop.is_set():
-                raise
-            log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

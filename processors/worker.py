@@ -36,8 +36,9 @@ from ledger.factory import open_store
 from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, restore_drift, restore_state, retrying, run_sink
+from processors.sink import EventSink, restore_drift, restore_state, run_sink
 from processors.stitch import Stitcher
+from processors.writes import retrying
 
 log = logging.getLogger(__name__)
 
