@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,7 @@ def build_app(
     # Always the ledger's URL, never a chDB path: only the `up` process opens that.
     store = open_store(url=settings.clickhouse_url, database=settings.database)
     dlq = app.topic(topics.dlq, value_type=bytes, value_serializer="raw")
+    never = asyncio.Event()  # the agent is cancelled at shutdown, its writes never given up
 
     @app.agent(dlq, name=f"{topics.prefix}.keep-dead-letters")
     async def keep_dead_letters(stream: Any) -> None:
@@ -128,7 +130,9 @@ def build_app(
                             }
                         )
                     )
-            await asyncio.to_thread(store.insert_rows, "dead_letters", rows)
+            # Written once the ledger takes them: an outage pauses this agent, it does not
+            # lose the letters taken from the topic.
+            await retrying(partial(store.insert_rows, "dead_letters", rows), "dead letters", never)
 
     digests = app.topic(topics.digests, value_type=bytes, value_serializer="raw")
     # Made before the sink starts: a key that cannot be read stops the worker at once.
