@@ -18,6 +18,7 @@ PROJECTIONS = (
     "session_keys",
     "session_aliases",
     "attributions",
+    "web_identities",
 )
 
 
@@ -31,6 +32,9 @@ class StitchRows:
     pending_actions: list[dict[str, Any]]  # tool calls still waiting for their outcome
     open_actions: list[dict[str, Any]]  # actions within the re-stitch window of the newest
     open_labels: list[dict[str, Any]]  # the attributions of those open actions
+    # The tokens sessions held, live within the re-stitch window of the newest action, and
+    # the token exchanges that were still waiting for one then.
+    web_identities: list[dict[str, Any]]
 
 
 def stitch_rows(store: LedgerStore, restitch: timedelta) -> StitchRows:
@@ -42,6 +46,15 @@ def stitch_rows(store: LedgerStore, restitch: timedelta) -> StitchRows:
         f"- toIntervalMicrosecond({int(restitch.total_seconds() * 1_000_000)})"
     )
     open_actions = store.query_rows(f"SELECT * FROM {db}.actions FINAL WHERE {recent}")
+    # What the stitcher's last sweep would have kept (``StitchState._sweep_tokens``).
+    cutoff = recent.removeprefix("event_time >= ")
+    web_identities = store.query_rows(
+        f"SELECT role, issuer, subject, audience, name, session_id, issued_at, expires_at, "
+        f"waiting FROM {db}.web_identities FINAL WHERE "
+        f"(role = 'token' AND expires_at >= {cutoff}) "
+        f"OR (role = 'exchange' AND waiting AND issued_at >= {cutoff}) "
+        "ORDER BY role, issuer, subject, audience, name"
+    )
     open_labels = store.query_rows(
         f"SELECT * FROM {db}.attributions FINAL WHERE action_id IN "
         f"(SELECT action_id FROM {db}.actions WHERE {recent})"
@@ -60,6 +73,7 @@ def stitch_rows(store: LedgerStore, restitch: timedelta) -> StitchRows:
         ),
         open_actions=open_actions,
         open_labels=open_labels,
+        web_identities=web_identities,
     )
 
 

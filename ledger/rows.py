@@ -44,6 +44,7 @@ class StitchOutput:
     session_keys: list[Row] = field(default_factory=list)
     session_aliases: list[Row] = field(default_factory=list)
     credentials: list[Row] = field(default_factory=list)
+    web_identities: list[Row] = field(default_factory=list)
     declarations: list[Row] = field(default_factory=list)
     attributions: list[Row] = field(default_factory=list)
 
@@ -58,6 +59,7 @@ class StitchOutput:
             ("actions", self.actions),
             ("sessions", self.sessions),
             ("credentials", self.credentials),
+            ("web_identities", self.web_identities),
             ("attributions", self.attributions),
             # After the labels it brought: a declaration in the ledger is applied in full.
             ("declarations", self.declarations),
@@ -284,6 +286,65 @@ def credential_row(event: Event, session_id: str, version: int) -> Row:
         "fingerprint": attrs.get(ATTR_TOKEN_FP, ""),
         "claims": attrs.get(ATTR_CLAIMS, ""),
         "event_id": event.event_id,
+        "version": version,
+    }
+
+
+# -- web_identities ----------------------------------------------------------------------------
+TOKEN_ROLE = "token"  # noqa: S105 (a role's name)
+EXCHANGE_ROLE = "exchange"
+WebIdentity = tuple[str, str, str]  # issuer, subject, audience
+
+
+def held_token_row(
+    identity: WebIdentity,
+    name: str,
+    session_id: str,
+    issued_at: datetime,
+    expires_at: datetime,
+    version: int,
+) -> Row:
+    """A web identity token a session presented, named by its jti or keyed fingerprint."""
+    return _web_identity_row(
+        TOKEN_ROLE, identity, name, session_id, issued_at, expires_at, False, version
+    )
+
+
+def exchange_row(
+    identity: WebIdentity,
+    event_id: str,
+    session_id: str,
+    at: datetime,
+    waiting: bool,
+    version: int,
+) -> Row:
+    """A token exchange no session's token accounted for (``waiting``), or no longer."""
+    return _web_identity_row(
+        EXCHANGE_ROLE, identity, event_id, session_id, at, at, waiting, version
+    )
+
+
+def _web_identity_row(
+    role: str,
+    identity: WebIdentity,
+    name: str,
+    session_id: str,
+    issued_at: datetime,
+    expires_at: datetime,
+    waiting: bool,
+    version: int,
+) -> Row:
+    issuer, subject, audience = identity
+    return {
+        "role": role,
+        "issuer": issuer,
+        "subject": subject,
+        "audience": audience,
+        "name": name,
+        "session_id": session_id,
+        "issued_at": ts(issued_at),
+        "expires_at": ts(expires_at),
+        "waiting": waiting,
         "version": version,
     }
 

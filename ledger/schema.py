@@ -147,6 +147,26 @@ TABLES: dict[str, str] = {
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY credential_id
     """,
+    # What token exchanges are matched against (``processors.federation``), kept so that a
+    # restarted stitcher matches as the one before it did: each web identity token a session
+    # presented (``role`` token: ``name`` its jti or keyed fingerprint, live from
+    # ``issued_at`` to ``expires_at``), and each exchange that no session's token accounted
+    # for when it arrived (``role`` exchange: ``name`` its event id, ``issued_at`` and
+    # ``expires_at`` its time), written again with ``waiting`` false once one does.
+    "web_identities": """
+        CREATE TABLE IF NOT EXISTS {db}.web_identities (
+            role LowCardinality(String),
+            issuer String,
+            subject String,
+            audience String,
+            name String,
+            session_id String,
+            issued_at DateTime64(6, 'UTC'),
+            expires_at DateTime64(6, 'UTC'),
+            waiting Bool,
+            version UInt64
+        ) ENGINE = ReplacingMergeTree(version) ORDER BY (role, issuer, subject, audience, name)
+    """,
     "declarations": """
         CREATE TABLE IF NOT EXISTS {db}.declarations (
             session_id String,

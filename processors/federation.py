@@ -13,13 +13,20 @@ under ``LINK_WEB_IDENTITY_AMBIGUOUS``, whose evidence names them.
 Tokens are known from the events that present them (``ingest.fields.put_token_identity``).
 An exchange seen before any event of its token joins the token's session as soon as that
 token is known, if it is then the only one.
+
+Both are written to the ledger as they become known (``web_identities``: each token a
+session presented, each exchange while it waits), so that a stitcher restarted mid-stream
+matches exchanges against what the one before it knew (``restore_web_identities``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from ingest.base import parse_time
 from kernel import events as ev
 from kernel.events import Event
 from kernel.vocabulary import (
@@ -34,6 +41,7 @@ from kernel.vocabulary import (
     LINK_WEB_IDENTITY,
     LINK_WEB_IDENTITY_AMBIGUOUS,
 )
+from ledger.rows import TOKEN_ROLE, StitchOutput, exchange_row, held_token_row
 from processors.sessions import Exchange, LiveToken, StitchState
 
 # The link's key type: no key of the event, the identity the inference went by.
@@ -93,17 +101,22 @@ def infer(state: StitchState, identity: Identity, at: datetime) -> Inferred | No
     return Inferred(None, named, LINK_WEB_IDENTITY_AMBIGUOUS, evidence)
 
 
-def remember_exchange(state: StitchState, event: Event, session_id: str) -> None:
+def remember_exchange(
+    state: StitchState, event: Event, session_id: str, out: StitchOutput, version: int
+) -> None:
     """An exchange no session's token accounted for yet: kept for tokens seen later."""
     identity = exchanged(event)
     if identity is not None:
         state.exchanges.setdefault(identity, []).append(
             Exchange(session_id, event.event_time, event.event_id)
         )
+        out.web_identities.append(
+            exchange_row(identity, event.event_id, session_id, event.event_time, True, version)
+        )
 
 
 def hold_token(
-    state: StitchState, event: Event, session_id: str
+    state: StitchState, event: Event, session_id: str, out: StitchOutput, version: int
 ) -> list[tuple[Exchange, Inferred]]:
     """Keep the token ``event`` presents as live in ``session_id``; the exchanges waiting
     for a token that are now accounted for by exactly one session (to join it)."""
@@ -128,6 +141,9 @@ def hold_token(
         if name in tokens:
             continue
         tokens[name] = token
+        out.web_identities.append(
+            held_token_row(identity, name, session_id, token.issued_at, token.expires_at, version)
+        )
         waiting = state.exchanges.get(identity)
         if not waiting:
             continue
@@ -138,7 +154,34 @@ def hold_token(
             if inferred is not None and inferred.root is not None:
                 waiting.remove(exchange)
                 found.append((exchange, inferred))
+                # version + 1: replaces its waiting row, even one written in this batch.
+                out.web_identities.append(
+                    exchange_row(
+                        identity, exchange.event_id, exchange.session_id, exchange.at, False,
+                        version + 1,
+                    )
+                )  # fmt: skip
     return found
+
+
+def restore_web_identities(state: StitchState, rows: Iterable[Mapping[str, Any]]) -> None:
+    """The tokens sessions held and the exchanges still waiting, from ``web_identities``
+    rows (read with FINAL): what ``hold_token`` and ``remember_exchange`` kept before a
+    restart. Exchanges go back in time order, as they were seen (ties by event id)."""
+    waiting: list[tuple[tuple[str, str, str], Exchange]] = []
+    for row in rows:
+        identity = (str(row["issuer"]), str(row["subject"]), str(row["audience"]))
+        name, session_id = str(row["name"]), str(row["session_id"])
+        issued_at = parse_time(row["issued_at"], "issued_at")
+        if row["role"] == TOKEN_ROLE:
+            expires_at = parse_time(row["expires_at"], "expires_at")
+            tokens = state.live_tokens.setdefault(identity, {})
+            tokens[name] = LiveToken(session_id, issued_at, expires_at, name)
+        elif row["waiting"]:
+            waiting.append((identity, Exchange(session_id, issued_at, name)))
+    waiting.sort(key=lambda item: (item[1].at, item[1].event_id))
+    for identity, exchange in waiting:
+        state.exchanges.setdefault(identity, []).append(exchange)
 
 
 def _token_name(event: Event) -> str:

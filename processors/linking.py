@@ -70,7 +70,7 @@ def link_event(state: StitchState, event: Event, out: StitchOutput, version: int
             found.append(Link(inferred.root, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule))
     link = _joined(state, event, found, out, version)
     if exchange is not None and exchange.inferred is None:
-        remember_exchange(state, event, link.session_id)
+        remember_exchange(state, event, link.session_id, out, version)
     return link
 
 

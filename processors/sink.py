@@ -44,6 +44,7 @@ from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
 from processors.declared import read_declarations
 from processors.evidence import EvidenceChain
+from processors.federation import restore_web_identities
 from processors.labels import signature
 from processors.ownership import Ownership
 from processors.rebuild import reparse
@@ -130,7 +131,7 @@ def restore_state(
     labels = {row["action_id"]: signature(row) for row in rows.open_labels}
     for row in rows.open_actions:
         row["signature"] = labels.get(row["action_id"], "")
-    return StitchState.restore(
+    state = StitchState.restore(
         window=window,
         restitch=restitch,
         keys=rows.keys,
@@ -140,6 +141,8 @@ def restore_state(
         open_actions=rows.open_actions,
         waiting_results=_waiting_results(store, rows.open_actions, window),
     )
+    restore_web_identities(state, rows.web_identities)
+    return state
 
 
 # The most calls and results read back to restore the drift trails after a restart (the

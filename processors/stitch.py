@@ -155,7 +155,7 @@ class Stitcher:
         """The token ``event`` presents is live in its session: token exchanges seen before
         it that only this session accounts for join it (``processors.federation``)."""
         state = self.state
-        for exchange, inferred in hold_token(state, event, sid):
+        for exchange, inferred in hold_token(state, event, sid, out, version):
             root, other = state.resolve(sid), state.resolve(exchange.session_id)
             if other == root or state.sessions[other].declared:
                 continue

@@ -10,7 +10,8 @@ and audience, not its ``jti``.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,8 +24,9 @@ from kernel.vocabulary import (
     LINK_WEB_IDENTITY_AMBIGUOUS,
     WEB_IDENTITY_KEY,
 )
-from ledger.rows import StitchOutput
-from processors.federation import _token_name
+from ledger.rows import EXCHANGE_ROLE, StitchOutput
+from processors.federation import _token_name, restore_web_identities
+from processors.sessions import StitchState
 from processors.stitch import Stitcher
 from tests.scenarios import Scenario, _iso, mcp_call, okta_grant, parse, token
 
@@ -209,6 +211,72 @@ def test_a_session_name_that_is_a_key_of_ours_outranks_the_inference() -> None:
     _, out = stitched(scenario)
     sts = by_operation(out)["AssumeRoleWithWebIdentity"]
     assert sts["link_rule"] == "aws_session_name_binding"
+
+
+def _latest(rows: Iterable[dict[str, Any]], *key: str) -> list[dict[str, Any]]:
+    """What ``SELECT ... FINAL`` reads: the row of the highest version of each key."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[name] for name in key)
+        if k not in kept or row["version"] >= kept[k]["version"]:
+            kept[k] = row
+    return list(kept.values())
+
+
+def _restored(out: StitchOutput, *, web_identities: bool = True) -> StitchState:
+    """The state a stitcher restarted after ``out`` was written rebuilds from the ledger."""
+    state = StitchState.restore(
+        window=timedelta(minutes=30),
+        keys=_latest(out.session_keys, "key_type", "key_value"),
+        aliases=_latest(out.session_aliases, "alias_id"),
+        sessions=_latest(out.sessions, "session_id"),
+        pending_actions=[],
+    )
+    if web_identities:
+        rows = _latest(out.web_identities, "role", "issuer", "subject", "audience", "name")
+        restore_web_identities(state, rows)
+    return state
+
+
+@pytest.mark.parametrize("exchange_first", [False, True], ids=["token-first", "exchange-first"])
+def test_a_restart_between_a_token_and_its_exchange_links_them_as_without_one(
+    exchange_first: bool,
+) -> None:
+    """The token a session held, or the exchange that waited for it, is in the ledger: a
+    stitcher restarted between the two links them as one that ran through does."""
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
+    envelopes = parse(scenario)
+    before = [env for env in envelopes if (env.event.source == "cloudtrail") == exchange_first]
+    after = [env for env in envelopes if env not in before]
+    first = Stitcher().process(before)
+    exchanges = [row for row in first.web_identities if row["role"] == EXCHANGE_ROLE]
+    assert [row["waiting"] for row in exchanges] == ([True] if exchange_first else [])
+
+    def sessions_after_restart(state: StitchState) -> set[str]:
+        restarted = Stitcher(state)
+        second = restarted.process(after)
+        actions = [*first.actions, *second.actions]
+        return {restarted.state.resolve(row["session_id"]) for row in actions}
+
+    assert len(sessions_after_restart(_restored(first))) == 1
+    # What was missing before the ledger kept them: the task splits in two.
+    assert len(sessions_after_restart(_restored(first, web_identities=False))) == 2
+
+
+def test_an_exchange_linked_is_no_longer_waiting_in_the_ledger() -> None:
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
+    envelopes = parse(scenario)
+    stitcher = Stitcher()
+    out = StitchOutput()
+    for env in sorted(envelopes, key=lambda env: env.event.source != "cloudtrail"):
+        out.web_identities += stitcher.process([env]).web_identities  # the exchange first
+    [exchange] = _latest(
+        (row for row in out.web_identities if row["role"] == EXCHANGE_ROLE), "name"
+    )
+    assert exchange["waiting"] is False
+    assert not _restored(out).exchanges  # and a restart does not hold it again
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,9 @@ def _declaration() -> Any:
     )
 
 
+_IDENTITY = ("acme.okta.example/oauth2/aus1crm", "0oa1agentclient", "api://crm")
+
+
 def _built() -> dict[str, list[dict[str, Any]]]:
     """Rows of each stitched table, from its builder (every builder of a table)."""
     action = rows.action_row(_event(), _Link(), "write", ("agent",), 1, "rpc-1")
@@ -113,6 +116,10 @@ def _built() -> dict[str, list[dict[str, Any]]]:
         ],
         "credentials": [rows.credential_row(_event(ev.TOKEN_GRANT), "s-1", 1)],
         "declarations": [rows.declaration_row(_declaration(), 1)],
+        "web_identities": [
+            rows.held_token_row(_IDENTITY, "AT.1", "s-1", T0, T0 + timedelta(hours=1), 1),
+            rows.exchange_row(_IDENTITY, "e2", "s-2", T0, True, 1),
+        ],
         "attributions": [
             rows.attribution_row(
                 _Label(), "e1", "s-1", T0, [{"kind": "agent", "id": "support-agent"}], 1
