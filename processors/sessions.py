@@ -34,6 +34,14 @@ def new_session_id(first_key: str) -> str:
     return "s-" + hashlib.sha256(first_key.encode()).hexdigest()[:20]
 
 
+def principal_rank(principal: str, principal_type: str) -> tuple[bool, bool, str, str]:
+    """A session's principal is a person rather than a workload identity, one the source
+    gave a type rather than none, and among equals the smallest: a choice that does not
+    depend on the order the session's events arrive in (a restarted stitcher reads them
+    in another order, as do more workers)."""
+    return principal_type not in HUMAN_TYPES, not principal_type, principal, principal_type
+
+
 @dataclass(slots=True)
 class SessionState(SessionRow):
     """A session's ``sessions`` row, kept up to date event by event."""
@@ -71,9 +79,9 @@ class SessionState(SessionRow):
         return agent_name(self.agent_name, self.agent_instance)
 
     def prefer_principal(self, principal: str, principal_type: str) -> None:
-        """Take ``principal`` unless the session already names a person and this is not one."""
-        if not self.principal or (
-            principal_type in HUMAN_TYPES and self.principal_type not in HUMAN_TYPES
+        """Take ``principal`` if it ranks before the session's (``principal_rank``)."""
+        if not self.principal or principal_rank(principal, principal_type) < principal_rank(
+            self.principal, self.principal_type
         ):
             self.principal, self.principal_type = principal, principal_type
 
@@ -89,13 +97,11 @@ class SessionState(SessionRow):
             self.sources = sorted([*self.sources, event.source])
         if event.outcome == ev.FAILURE:
             self.failure_count += 1
-        if event.principal:
-            # Prefer a person over a workload identity as the session's principal (as
-            # ``prefer_principal`` does; written out here, where every event passes).
-            event_human = event.principal_type in HUMAN_TYPES
-            if not self.principal or (event_human and self.principal_type not in HUMAN_TYPES):
-                self.principal = event.principal
-                self.principal_type = event.principal_type or ""
+        principal = event.principal
+        if principal and (
+            principal != self.principal or (event.principal_type or "") != self.principal_type
+        ):
+            self.prefer_principal(principal, event.principal_type or "")
         if (
             event.kind == ev.TOKEN_GRANT
             and event.principal_type == "User"

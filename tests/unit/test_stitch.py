@@ -732,6 +732,29 @@ def test_restore_from_the_ledger_rows_continues_sessions_and_pending_calls() -> 
     assert summary["last_seen"] == "2025-03-14 09:10:00.000000"
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_a_sessions_principal_does_not_depend_on_the_order_its_events_arrive_in(
+    reverse: bool,
+) -> None:
+    """A person over a workload identity, a typed one over one without a type, then the
+    smallest: the same session's principal whichever event comes first."""
+    jti = [(ev.KEY_JTI, JTI)]
+    events = [
+        event("client", 0, jti, principal=AGENT_CLIENT),
+        event("app", 1, jti, principal="support-agent", principal_type="PublicClientApp"),
+        event("other-app", 2, jti, principal="billing-agent", principal_type="PublicClientApp"),
+    ]
+    if reverse:
+        events.reverse()
+    stitcher = Stitcher()
+    for one in events:  # a batch each: the order they arrive in, not their times
+        run(stitcher, one)
+    [session] = stitcher.state.sessions.values()
+    assert (session.principal, session.principal_type) == ("billing-agent", "PublicClientApp")
+    run(stitcher, event("person", 3, jti, principal=ALICE, principal_type="User"))
+    assert (session.principal, session.principal_type) == (ALICE, "User")
+
+
 def test_restore_remembers_the_principals_most_recent_session() -> None:
     stitcher = Stitcher()
     old = run(stitcher, event("old", 0, [(ev.KEY_JTI, "jti-old")], principal=ALICE))
