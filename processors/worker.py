@@ -157,7 +157,11 @@ def build_app(
             )
             drift = drift_stage(settings) if self.sink.drift is not None else None
             if drift is not None:
-                since = ts(now_utc() - timedelta(seconds=settings.session_window_s))
+                # The session window back from the newest event the ledger holds, in event
+                # time as the trails are kept: a stream of older records (a backfill) has its
+                # trails restored too, not only one whose events are from the last half hour.
+                newest = min(state.watermark or now_utc(), now_utc())
+                since = ts(newest - timedelta(seconds=settings.session_window_s))
                 fed = await asyncio.to_thread(restore_drift, store, state, drift, since)
                 log.info("drift trails restored from %d calls and results", fed)
             self.sink.stitcher, self.sink.drift = Stitcher(state), drift
