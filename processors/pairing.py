@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult
+from processors.sessions import StitchState
 
 # (result id, request it leaves or "", request it now answers or "")
 Change = tuple[str, str, str]

@@ -57,7 +57,8 @@ from processors.labels import ActionFacts, SessionContext, actors_of
 from processors.linking import Link, link_event, merge, register_keys
 from processors.pairing import Change, add_request, add_result, is_unsettled
 from processors.relabel import relabel, session_context
-from processors.sessions import RpcGroup, RpcRequest, RpcResult, StitchState, rpc_key_of
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
+from processors.sessions import StitchState
 
 log = logging.getLogger(__name__)
 
