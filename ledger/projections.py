@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from kernel import events as ev
 from ledger.chains import TABLE as CHAIN_TABLE
 from ledger.chains import fill_statements
 from ledger.store import LedgerStore
@@ -116,6 +117,36 @@ def unfinished_actions(store: LedgerStore) -> list[dict[str, Any]]:
         f"FROM {db}.actions FINAL WHERE action_id IN {{ids:Array(String)}}",
         {"ids": missing},
     )
+
+
+# The records a JSON-RPC pairing is made of: requests (tool calls and other MCP messages)
+# and the results that answer them.
+PAIRING_KINDS = (ev.TOOL_CALL, ev.MCP_MESSAGE, ev.TOOL_RESULT)
+
+
+def pairing_rows(
+    store: LedgerStore, since: str, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The requests and results at or after ``since`` (``DateTime64`` text), the newest
+    ``limit`` of them, oldest first (``raw_events`` rows, to be parsed again), and the latest
+    ``actions`` row of each tool call among them: what a stitcher held for pairing."""
+    db = store.database
+    rows = store.query_rows(
+        f"SELECT * FROM {db}.raw_events FINAL "
+        "WHERE event_time >= {since:DateTime64(6, 'UTC')} AND kind IN {kinds:Array(String)} "
+        "ORDER BY event_time DESC, event_id DESC LIMIT {n:UInt32}",
+        {"since": since, "kinds": list(PAIRING_KINDS), "n": limit},
+    )
+    rows.reverse()
+    calls = [row["event_id"] for row in rows if row["kind"] == ev.TOOL_CALL]
+    actions: dict[str, dict[str, Any]] = {}
+    if calls:
+        for row in store.query_rows(
+            f"SELECT * FROM {db}.actions FINAL WHERE action_id IN {{ids:Array(String)}}",
+            {"ids": calls},
+        ):
+            actions[row["action_id"]] = row
+    return rows, actions
 
 
 def truncate_projections(store: LedgerStore) -> None:

@@ -12,9 +12,13 @@ nothing waits (and is stored with no session) until its request arrives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
-from processors.rpc_state import RpcGroup, RpcRequest, RpcResult
+from kernel import events as ev
+from kernel.events import Event
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
 from processors.sessions import StitchState
 
 # (result id, request it leaves or "", request it now answers or "")
@@ -183,3 +187,52 @@ def is_unsettled(state: StitchState, group: RpcGroup, result: RpcResult) -> bool
         return False
     home = _home_session(state, result)
     return home is None or state.resolve(request.session_id) != home
+
+
+def restore_pairs(
+    state: StitchState,
+    held: Iterable[tuple[Event, str]],
+    calls: Mapping[str, Mapping[str, Any]],
+    *,
+    settled: datetime,
+    given_up: datetime,
+) -> None:
+    """Hold again what a stitcher held for pairing before a restart: ``held`` is each
+    request and result the ledger has from the session window, with the session each joined
+    (parsed again from ``raw_events``), ``calls`` the latest ``actions`` row of each tool
+    call among them. They are paired again in time order (the pairing does not depend on
+    the order, so it gives the pairs the ledger holds: a session's counts already include
+    them and are left alone), then let go of as the running stitcher's sweep
+    (``StitchState.sweep_rpc``) did: so that a request arriving after the restart takes a
+    result over, or finds one waiting, as it would have without it."""
+    for event, session_id in sorted(held, key=lambda h: (h[0].event_time, h[0].event_id)):
+        rpc = rpc_key_of(event)
+        if rpc is None:
+            continue
+        if event.kind == ev.TOOL_RESULT:
+            changes = add_result(state, rpc, RpcResult(event))
+        else:
+            row = calls.get(event.event_id)
+            own = (event.outcome, event.outcome_detail or "")
+            request = RpcRequest(
+                event.event_id, event.event_time, session_id, dict(row) if row else None, own=own
+            )
+            changes = add_request(state, rpc, request)
+        _pair_again(state, state.rpc_groups[rpc], changes)
+    state.sweep_rpc(settled, given_up)
+
+
+def _pair_again(state: StitchState, group: RpcGroup, changes: list[Change]) -> None:
+    """``Stitcher._apply`` without what it does to sessions (their rows count the pairs)."""
+    for _, old, _ in changes:
+        if old:
+            group.answer(group.requests[old], "")
+    for result_id, _, new in changes:
+        result = group.results[result_id]
+        result.request = new
+        if is_unsettled(state, group, result):
+            group.unsettled.add(result_id)
+        else:
+            group.unsettled.discard(result_id)
+        if new:
+            group.answer(group.requests[new], result_id)

@@ -260,7 +260,7 @@ class StitchState:
             return
         self.swept_at = self.watermark
         cutoff = self.watermark - self.restitch
-        self._sweep_rpc(cutoff, self.watermark - self.window)
+        self.sweep_rpc(cutoff, self.watermark - self.window)
         self._sweep_tokens(cutoff)
         closed = {aid for aid, f in self.facts.items() if f.event_time < cutoff}
         if not closed:
@@ -290,7 +290,7 @@ class StitchState:
             else:
                 del self.exchanges[identity]
 
-    def _sweep_rpc(self, settled: datetime, given_up: datetime) -> None:
+    def sweep_rpc(self, settled: datetime, given_up: datetime) -> None:
         """Let go of pairs older than the re-stitch window (no late request will move their
         result any more), of other requests left unanswered as long, and of results that
         waited longer than the session window (they stay in the ledger, unpaired). Tool

@@ -32,13 +32,11 @@ from kernel.contraction import Contraction
 from kernel.contraction import encode as encode_contraction
 from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
-from kernel.events import Event
 from kernel.events import ch_ts as ts
 from kernel.kafka import batch_consumer
 from kernel.topics import Topics
 from ledger.contractions import recent_contractions
-from ledger.projections import stitch_rows, unfinished_actions
-from ledger.queries import unpaired_results
+from ledger.projections import pairing_rows, stitch_rows, unfinished_actions
 from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
@@ -47,6 +45,7 @@ from processors.evidence import EvidenceChain
 from processors.federation import restore_web_identities
 from processors.labels import signature
 from processors.ownership import Ownership
+from processors.pairing import restore_pairs
 from processors.rebuild import reparse
 from processors.recount import without_unfinished
 from processors.scoring import DriftStage
@@ -62,8 +61,9 @@ from processors.writes import (
 )
 
 log = logging.getLogger(__name__)
-# Results held again at a restart, at most (the newest; older ones stay listed as unpaired).
-WAITING_RESULTS_MAX = 100_000
+# Requests and results held again for pairing at a restart, at most (the newest of the
+# session window; older results stay listed as unpaired).
+PAIRING_RESTORE_MAX = 200_000
 WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at most
 # A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
 # insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
@@ -131,17 +131,33 @@ def restore_state(
     labels = {row["action_id"]: signature(row) for row in rows.open_labels}
     for row in rows.open_actions:
         row["signature"] = labels.get(row["action_id"], "")
+    newest = max((str(row["event_time"]) for row in rows.open_actions), default=None)
+    since = parse_time(newest, "event_time") - window if newest is not None else None
     state = StitchState.restore(
         window=window,
         restitch=restitch,
         keys=rows.keys,
         aliases=rows.aliases,
         sessions=rows.sessions,
-        pending_actions=rows.pending_actions,
+        # The calls within the session window come back with the rest of the pairing.
+        pending_actions=[
+            row
+            for row in rows.pending_actions
+            if since is None or parse_time(row["event_time"], "event_time") < since
+        ],
         open_actions=rows.open_actions,
-        waiting_results=_waiting_results(store, rows.open_actions, window),
     )
     restore_web_identities(state, rows.web_identities)
+    if since is not None and state.watermark is not None:
+        records, calls = pairing_rows(store, ts(since), PAIRING_RESTORE_MAX)
+        held = []
+        for row in records:
+            try:
+                held.append((reparse(row).event, str(row["session_id"])))
+            except (RecordError, orjson.JSONDecodeError) as exc:
+                log.warning("%s %s not held again: %s", row["kind"], row["event_id"], exc)
+        settled = state.watermark - restitch
+        restore_pairs(state, held, calls, settled=settled, given_up=since)
     return state
 
 
@@ -170,25 +186,6 @@ def restore_drift(
             continue  # counted by a rebuild; a trail goes on without it
         events.append((envelope.event, row["session_id"], row["access"]))
     return drift.restore_trails(state, events)
-
-
-def _waiting_results(
-    store: LedgerStore, open_actions: Iterable[dict[str, Any]], window: timedelta
-) -> list[Event]:
-    """The results stored without a request within ``window`` of the newest action, parsed
-    again from their records, so that a request arriving after a restart still finds its
-    result (one that no longer parses stays listed as unpaired, and is not held)."""
-    newest = max((str(row["event_time"]) for row in open_actions), default=None)
-    if newest is None:
-        return []
-    since = ts(parse_time(newest, "event_time") - window)
-    held: list[Event] = []
-    for row in unpaired_results(store, since=since, limit=WAITING_RESULTS_MAX):
-        try:
-            held.append(reparse(row).event)
-        except (RecordError, orjson.JSONDecodeError) as exc:
-            log.warning("unpaired result %s not held again: %s", row["event_id"], exc)
-    return held
 
 
 class EventSink:

@@ -17,6 +17,7 @@ from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.events import Event
 from ledger.rows import StitchOutput
+from processors.pairing import restore_pairs
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
 
@@ -258,6 +259,54 @@ def test_restored_pending_calls_and_waiting_results_pair_after_a_restart() -> No
     (root,) = after.state.sessions
     assert after.state.sessions[root].event_count == 4
     assert after.state.open_calls() == after.state.waiting_results() == {}
+
+
+def _restarted(first: Sequence[Event], *, pairs: bool) -> Stitcher:
+    """A stitcher started again after ``first`` was stitched and written, its state read
+    back from the rows (with the pairing of the session window when ``pairs``)."""
+    out = Stitcher().process(envelopes(first))
+    actions = _final(out.actions, "action_id")
+    window = timedelta(minutes=30)
+    state = StitchState.restore(
+        window=window,
+        keys=out.session_keys,
+        aliases=[],
+        sessions=list(_final(out.sessions, "session_id").values()),
+        pending_actions=[] if pairs else [r for r in actions.values() if r["outcome"] == "pending"],
+        open_actions=list(actions.values()),
+    )
+    if pairs:
+        stored = {row["event_id"]: row["session_id"] for row in out.raw_events}
+        held = [(event, stored[event.event_id]) for event in first]
+        calls = {k: r for k, r in actions.items() if r["kind"] == ev.TOOL_CALL}
+        assert state.watermark is not None
+        restore_pairs(
+            state, held, calls, settled=state.watermark - state.restitch, given_up=T0 - window
+        )
+    return Stitcher(state)
+
+
+def test_a_restart_holds_again_what_pairing_held_so_later_records_pair_as_without_it() -> None:
+    """A result arriving after a restart answers a request that is no tool call (a
+    ``tools/list``), and a call arriving after it takes over a result paired before it
+    (nearer before the result): as without the restart."""
+    first = [listing("l1", 0, "ms-a", 1), call("a1", 1, "ms-a", 5), result("r5", 10, 5)]
+    then = [result("r1", 2, 1), call("a2", 8, "ms-b", 5)]
+
+    def outcome(stitcher: Stitcher) -> tuple[dict[str, str], dict[str, int]]:
+        rows = _final(stitcher.process(envelopes(then)).actions, "action_id")
+        answers = {k: r["outcome_event_id"] for k, r in rows.items() if r["kind"] == ev.TOOL_CALL}
+        counts = {sid: s.event_count for sid, s in stitcher.state.sessions.items()}
+        return answers, counts
+
+    through = Stitcher()
+    through.process(envelopes(first))
+    expected = outcome(through)
+    assert expected[0] == {"a1": "", "a2": "r5"}  # r5 went over to the nearer a2
+    assert sorted(expected[1].values()) == [2, 3]  # ms-a: l1, a1, r1; ms-b: a2, r5
+    assert outcome(_restarted(first, pairs=True)) == expected
+    # What a restart did before: r1 found no request, a2 found r5 taken.
+    assert outcome(_restarted(first, pairs=False)) != expected
 
 
 def test_settled_pairs_are_let_go_of_but_open_calls_stay() -> None:
