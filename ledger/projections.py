@@ -4,7 +4,6 @@ a rebuild (``raw_events`` and ``declarations`` are records and are never cleared
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from kernel import events as ev
@@ -31,34 +30,42 @@ class StitchRows:
     aliases: list[dict[str, Any]]
     sessions: list[dict[str, Any]]
     pending_actions: list[dict[str, Any]]  # tool calls still waiting for their outcome
-    open_actions: list[dict[str, Any]]  # actions within the re-stitch window of the newest
+    open_actions: list[dict[str, Any]]  # actions within the re-stitch window
     open_labels: list[dict[str, Any]]  # the attributions of those open actions
-    # The tokens sessions held, live within the re-stitch window of the newest action, and
-    # the token exchanges that were still waiting for one then.
+    # The tokens sessions held, live within the re-stitch window, and the token exchanges
+    # still waiting for one.
     web_identities: list[dict[str, Any]]
 
 
-def stitch_rows(store: LedgerStore, restitch: timedelta) -> StitchRows:
-    """What a stitcher needs to go on where the ledger stands."""
-    db = store.database
-    # The actions still open to a new label: those within the re-stitch window of the newest.
-    recent = (
-        f"event_time >= (SELECT max(event_time) FROM {db}.actions) "
-        f"- toIntervalMicrosecond({int(restitch.total_seconds() * 1_000_000)})"
+def newest_event_time(store: LedgerStore) -> str | None:
+    """The newest event time ``raw_events`` holds (a stitcher's watermark); None if none."""
+    [row] = store.query_rows(
+        f"SELECT max(event_time) AS newest, count() AS n FROM {store.database}.raw_events"
     )
-    open_actions = store.query_rows(f"SELECT * FROM {db}.actions FINAL WHERE {recent}")
-    # What the stitcher's last sweep would have kept (``StitchState._sweep_tokens``).
-    cutoff = recent.removeprefix("event_time >= ")
+    return str(row["newest"]) if int(row["n"]) else None
+
+
+def stitch_rows(store: LedgerStore, open_since: str | None) -> StitchRows:
+    """What a stitcher needs to go on where the ledger stands; ``open_since``
+    (``DateTime64`` text): the event time from which the stitcher kept actions open to a
+    new label, and tokens and exchanges (None: nothing of them)."""
+    db = store.database
+    params = {"since": open_since or "2299-12-31 00:00:00"}
+    recent = "event_time >= {since:DateTime64(6, 'UTC')}"
+    open_actions = store.query_rows(f"SELECT * FROM {db}.actions FINAL WHERE {recent}", params)
+    # What the stitcher's sweeps would have kept (``StitchState._sweep_tokens``).
     web_identities = store.query_rows(
         f"SELECT role, issuer, subject, audience, name, session_id, issued_at, expires_at, "
         f"waiting FROM {db}.web_identities FINAL WHERE "
-        f"(role = 'token' AND expires_at >= {cutoff}) "
-        f"OR (role = 'exchange' AND waiting AND issued_at >= {cutoff}) "
-        "ORDER BY role, issuer, subject, audience, name"
+        "(role = 'token' AND expires_at >= {since:DateTime64(6, 'UTC')}) "
+        "OR (role = 'exchange' AND waiting AND issued_at >= {since:DateTime64(6, 'UTC')}) "
+        "ORDER BY role, issuer, subject, audience, name",
+        params,
     )
     open_labels = store.query_rows(
         f"SELECT * FROM {db}.attributions FINAL WHERE action_id IN "
-        f"(SELECT action_id FROM {db}.actions WHERE {recent})"
+        f"(SELECT action_id FROM {db}.actions WHERE {recent})",
+        params,
     )
     return StitchRows(
         keys=store.query_rows(

@@ -106,7 +106,8 @@ def remember_exchange(
 ) -> None:
     """An exchange no session's token accounted for yet: kept for tokens seen later."""
     identity = exchanged(event)
-    if identity is not None:
+    # One older than the re-stitch window already is not kept, as a sweep would not.
+    if identity is not None and not state.is_late(event.event_time):
         state.exchanges.setdefault(identity, []).append(
             Exchange(session_id, event.event_time, event.event_id)
         )
@@ -133,7 +134,7 @@ def hold_token(
     if all(name in state.live_tokens.get(identity, {}) for identity in identities):
         return []
     token = _token(event, session_id, name)
-    if token is None:
+    if token is None or state.is_late(token.expires_at):  # expired before the window
         return []
     found: list[tuple[Exchange, Inferred]] = []
     for identity in identities:

@@ -29,6 +29,8 @@ def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Chang
     """Hold ``request`` under ``rpc``; the results that pair differently now."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
     group.hold(request)
+    if state.is_late(request.at):  # let go of at the batch's end, as a sweep would have
+        state.late_rpc.add(rpc)
     return _take_spare(state, group, request)
 
 
@@ -36,6 +38,8 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
     """Hold ``result`` under ``rpc``; the results (itself included) that pair differently."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
     group.hold_result(result)
+    if state.is_late(result.event.event_time):
+        state.late_rpc.add(rpc)
     group.unsettled.add(result.event.event_id)  # waiting, until a pairing says otherwise
     return _insert_result(state, group, result)
 

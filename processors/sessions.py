@@ -12,7 +12,7 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, Final
 
@@ -27,7 +27,21 @@ from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
 # Who may state a session's intent, most authoritative first: the declarer, the token
 # service (transaction-token purpose), then the agent's own client and its spans.
 INTENT_RANK: Final = {source: rank for rank, source in enumerate(INTENT_SOURCES)}
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MERGE_LOG: Final = 10_000  # merges remembered for ``StitchState.merged_since``
+
+
+def sweep_mark(watermark: datetime, restitch: timedelta) -> datetime:
+    """Where a stitch state with ``watermark`` was last swept: the watermark rounded down
+    to a quarter of the re-stitch window, counted from the epoch. The state is swept each
+    time its watermark crosses one, of what is older than the mark less the window."""
+    step = restitch / 4
+    return _EPOCH + ((watermark - _EPOCH) // step) * step
+
+
+def open_since(watermark: datetime, restitch: timedelta) -> datetime:
+    """What a stitch state with ``watermark`` keeps open: from this event time on."""
+    return sweep_mark(watermark, restitch) - restitch
 
 
 def new_session_id(first_key: str) -> str:
@@ -214,7 +228,11 @@ class StitchState:
         self.remapped: set[str] = set()  # roots that absorbed actions since the last labelling
         self.downstream: dict[str, set[str]] = {}  # upstream session id -> sessions it started
         self.watermark: datetime | None = None  # newest event time seen
-        self.swept_at: datetime | None = None
+        self.swept_at: datetime | None = None  # the sweep mark of the last sweep
+        # What the batch in hand brought that is older than the window already: the
+        # actions (labelled once) and rpc keys let go of as the batch ends.
+        self.late_facts: list[str] = []
+        self.late_rpc: set[str] = set()
 
     def note_alias(self, alias: str) -> None:
         self.merged.append(alias)
@@ -231,6 +249,8 @@ class StitchState:
     def add_facts(self, facts: ActionFacts, root: str) -> None:
         self.facts[facts.action_id] = facts
         self.by_session.setdefault(root, []).append(facts.action_id)
+        if self.is_late(facts.event_time):
+            self.late_facts.append(facts.action_id)
 
     def open_calls(self) -> dict[str, list[str]]:
         """rpc key -> ids of the tool calls still waiting for their result."""
@@ -250,19 +270,50 @@ class StitchState:
                     found.setdefault(rpc, []).append(result.event.event_id)
         return found
 
+    @property
+    def open_since(self) -> datetime | None:
+        """The event time before which actions, tokens and exchanges are let go of (and
+        pairs settled); None before the first batch."""
+        return None if self.swept_at is None else self.swept_at - self.restitch
+
+    def is_late(self, at: datetime) -> bool:
+        """Whether something of event time ``at`` is older than what the state keeps."""
+        return self.swept_at is not None and at < self.swept_at - self.restitch
+
     def advance(self, event_time: datetime) -> None:
-        """Move the watermark; now and then let go of actions past the re-stitch window."""
+        """Move the watermark; let go of what is past the re-stitch window when it crosses
+        a sweep mark (``sweep_mark``), and of what this batch brought that was already past
+        it (labelled once, kept open no longer): what the state holds is then a function of
+        its watermark alone, as a state restored from the ledger at that watermark holds."""
         if self.watermark is None or event_time > self.watermark:
             self.watermark = event_time
-        if self.swept_at is None:
-            self.swept_at = self.watermark
-        if self.watermark - self.swept_at < self.restitch / 4:
+        mark = sweep_mark(self.watermark, self.restitch)
+        if mark != self.swept_at:
+            self.swept_at = mark
+            cutoff = mark - self.restitch
+            self.sweep_rpc(cutoff, mark - self.window)
+            self._sweep_tokens(cutoff)
+            self.late_facts.clear()
+            self.late_rpc.clear()
+            self._close({aid for aid, f in self.facts.items() if f.event_time < cutoff})
             return
-        self.swept_at = self.watermark
-        cutoff = self.watermark - self.restitch
-        self.sweep_rpc(cutoff, self.watermark - self.window)
-        self._sweep_tokens(cutoff)
-        closed = {aid for aid, f in self.facts.items() if f.event_time < cutoff}
+        if self.late_rpc:
+            self.sweep_rpc(mark - self.restitch, mark - self.window, self.late_rpc)
+            self.late_rpc.clear()
+        if self.late_facts:
+            for aid in self.late_facts:
+                facts = self.facts.pop(aid, None)
+                root = self.resolve(facts.session_id) if facts is not None else ""
+                kept = self.by_session.get(root)
+                if kept is not None and aid in kept:
+                    kept.remove(aid)
+                    if not kept:
+                        del self.by_session[root]
+                        self.contexts.pop(root, None)
+            self.late_facts.clear()
+
+    def _close(self, closed: set[str]) -> None:
+        """No new label for the actions ``closed`` any more."""
         if not closed:
             return
         for aid in closed:
@@ -290,13 +341,18 @@ class StitchState:
             else:
                 del self.exchanges[identity]
 
-    def sweep_rpc(self, settled: datetime, given_up: datetime) -> None:
+    def sweep_rpc(
+        self, settled: datetime, given_up: datetime, rpcs: Iterable[str] | None = None
+    ) -> None:
         """Let go of pairs older than the re-stitch window (no late request will move their
         result any more), of other requests left unanswered as long, and of results that
         waited longer than the session window (they stay in the ledger, unpaired). Tool
-        calls still waiting stay: they are the ledger's pending actions."""
-        for rpc in list(self.rpc_groups):
-            group = self.rpc_groups[rpc]
+        calls still waiting stay: they are the ledger's pending actions. ``rpcs``: only
+        those keys' groups."""
+        for rpc in list(self.rpc_groups if rpcs is None else rpcs):
+            group = self.rpc_groups.get(rpc)
+            if group is None:
+                continue
             for result_id, result in list(group.results.items()):
                 at = result.event.event_time
                 request = group.requests.get(result.request)

@@ -36,7 +36,12 @@ from kernel.events import ch_ts as ts
 from kernel.kafka import batch_consumer
 from kernel.topics import Topics
 from ledger.contractions import recent_contractions
-from ledger.projections import pairing_rows, stitch_rows, unfinished_actions
+from ledger.projections import (
+    newest_event_time,
+    pairing_rows,
+    stitch_rows,
+    unfinished_actions,
+)
 from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
@@ -49,7 +54,7 @@ from processors.pairing import restore_pairs
 from processors.rebuild import reparse
 from processors.recount import without_unfinished
 from processors.scoring import DriftStage
-from processors.sessions import StitchState
+from processors.sessions import StitchState, sweep_mark
 from processors.stitch import Stitcher
 from processors.writes import (
     LedgerWrite,
@@ -126,20 +131,25 @@ class RecentIds:
 def restore_state(
     store: LedgerStore, window: timedelta, restitch: timedelta = timedelta(minutes=15)
 ) -> StitchState:
-    """The stitch state the ledger holds, to go on where it stands."""
-    rows = without_unfinished(stitch_rows(store, restitch), unfinished_actions(store))
+    """The stitch state the ledger holds, to go on where it stands: what the stitcher that
+    wrote it held, for a state holds what its watermark says (``StitchState.advance``)."""
+    newest = newest_event_time(store)
+    watermark = parse_time(newest, "event_time") if newest is not None else None
+    mark = sweep_mark(watermark, restitch) if watermark is not None else None
+    rows = without_unfinished(
+        stitch_rows(store, ts(mark - restitch) if mark is not None else None),
+        unfinished_actions(store),
+    )
     labels = {row["action_id"]: signature(row) for row in rows.open_labels}
     for row in rows.open_actions:
         row["signature"] = labels.get(row["action_id"], "")
-    newest = max((str(row["event_time"]) for row in rows.open_actions), default=None)
-    since = parse_time(newest, "event_time") - window if newest is not None else None
+    since = mark - window if mark is not None else None  # pairs held: the session window
     state = StitchState.restore(
         window=window,
         restitch=restitch,
         keys=rows.keys,
         aliases=rows.aliases,
         sessions=rows.sessions,
-        # The calls within the session window come back with the rest of the pairing.
         pending_actions=[
             row
             for row in rows.pending_actions
@@ -148,7 +158,7 @@ def restore_state(
         open_actions=rows.open_actions,
     )
     restore_web_identities(state, rows.web_identities)
-    if since is not None and state.watermark is not None:
+    if since is not None and mark is not None:
         records, calls = pairing_rows(store, ts(since), PAIRING_RESTORE_MAX)
         held = []
         for row in records:
@@ -156,8 +166,8 @@ def restore_state(
                 held.append((reparse(row).event, str(row["session_id"])))
             except (RecordError, orjson.JSONDecodeError) as exc:
                 log.warning("%s %s not held again: %s", row["kind"], row["event_id"], exc)
-        settled = state.watermark - restitch
-        restore_pairs(state, held, calls, settled=settled, given_up=since)
+        restore_pairs(state, held, calls, settled=mark - restitch, given_up=since)
+        state.watermark, state.swept_at = watermark, mark
     return state
 
 

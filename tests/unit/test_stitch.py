@@ -20,7 +20,7 @@ from kernel.vocabulary import (
     LINK_WINDOW,
 )
 from ledger.rows import StitchOutput
-from processors.sessions import StitchState, new_session_id
+from processors.sessions import StitchState, new_session_id, open_since
 from processors.stitch import Stitcher
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
@@ -730,6 +730,34 @@ def test_restore_from_the_ledger_rows_continues_sessions_and_pending_calls() -> 
     (summary,) = {r["session_id"]: r for r in out2.sessions}.values()
     assert (summary["session_id"], summary["event_count"]) == (root, 7)
     assert summary["last_seen"] == "2025-03-14 09:10:00.000000"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_what_the_state_keeps_open_is_a_function_of_its_watermark(seed: int) -> None:
+    """Whatever the batches, after each one the actions open to a new label are those from
+    ``open_since(watermark)`` on: what a state restored from the ledger at that watermark
+    holds (``processors.sink.restore_state``). A late one is labelled, then closed."""
+    rng = random.Random(seed)
+    events = [
+        event(f"e{i}", rng.uniform(0, 3600), [(ev.KEY_JTI, f"jti-{i % 7}")]) for i in range(120)
+    ]
+    stitcher = Stitcher(StitchState(WINDOW, restitch=timedelta(minutes=15)))
+    state = stitcher.state
+    labelled: set[str] = set()
+    done: list[Event] = []
+    while events:
+        size = rng.randint(1, 15)
+        batch, events = events[:size], events[size:]
+        out = run(stitcher, *batch)
+        done += batch
+        labelled |= {row["action_id"] for row in out.attributions}
+        assert state.watermark == max(e.event_time for e in done)
+        since = open_since(state.watermark, state.restitch)
+        assert state.open_since == since
+        expected = {e.event_id for e in done if e.event_time >= since}
+        assert set(state.facts) == expected
+        assert {a for ids in state.by_session.values() for a in ids} == expected
+    assert labelled == {e.event_id for e in done}  # each labelled, the late ones too
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
