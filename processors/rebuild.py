@@ -12,7 +12,8 @@ unverified ledger, as asked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from ingest.registry import get_source
 from kernel import codec
 from kernel.declaration import parse_declaration
 from kernel.errors import EvidenceError, RecordError
+from kernel.events import Event
 from ledger.projections import truncate_projections
 from ledger.replay import raw_event_pages, recorded_declarations
 from ledger.store import LedgerStore
@@ -66,6 +68,20 @@ def reparse(row: dict[str, Any]) -> codec.Envelope:
     return codec.Envelope(
         event, parse_time(row["ingested_at"], "ingested_at"), row["ingest_batch"], ref
     )
+
+
+def reparsed(rows: Iterable[dict[str, Any]]) -> list[tuple[Event, str]]:
+    """The event of each ``raw_events`` row with the session it is stored under; a row
+    that no longer parses is left out, and logged."""
+    found = []
+    for row in rows:
+        try:
+            found.append((reparse(row).event, str(row["session_id"])))
+        except (RecordError, orjson.JSONDecodeError) as exc:
+            logging.getLogger(__name__).warning(
+                "%s %s not parsed again: %s", row["kind"], row["event_id"], exc
+            )
+    return found
 
 
 def rebuild(

@@ -51,7 +51,7 @@ from processors.federation import restore_web_identities
 from processors.labels import signature
 from processors.ownership import Ownership
 from processors.pairing import restore_pairs
-from processors.rebuild import reparse
+from processors.rebuild import reparse, reparsed
 from processors.recount import without_unfinished
 from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
@@ -160,12 +160,7 @@ def restore_state(
     restore_web_identities(state, rows.web_identities)
     if since is not None and mark is not None:
         records, calls = pairing_rows(store, ts(since), PAIRING_RESTORE_MAX)
-        held = []
-        for row in records:
-            try:
-                held.append((reparse(row).event, str(row["session_id"])))
-            except (RecordError, orjson.JSONDecodeError) as exc:
-                log.warning("%s %s not held again: %s", row["kind"], row["event_id"], exc)
+        held = reparsed(records)  # a record that no longer parses is not held again
         restore_pairs(state, held, calls, settled=mark - restitch, given_up=since)
         state.watermark, state.swept_at = watermark, mark
     return state
