@@ -52,9 +52,9 @@ SESSIONS = 24
 CHUNKS = 6  # the stream, sent in this many parts
 OUTAGE_AFTER = 2  # chunks sent before the ledger goes away
 OUTAGE_S = 4.0  # how long it stays away, while chunks keep arriving
-# processors.sink.retrying's log lines, for the stream's writes and the dead letters'
+# processors.writes' log lines, for the stream's writes and the dead letters'
 WRITE_FAILED = "ledger write failed, retrying"
-DEAD_LETTER_WRITE_FAILED = "dead-letter write failed, retrying"
+DEAD_LETTER_WRITE_FAILED = "dead letters failed, retrying"
 LATE_DECLARATIONS = 1  # declared while the ledger is away
 # One line in each chunk that no source reads: its dead letter is written while the ledger
 # is away too, and must be kept once as well.
