@@ -321,8 +321,8 @@ def _run(
 @pytest.mark.parametrize(
     ("table", "moment", "failed"),
     [
-        # The front dies as a write's session rows reach it: its key and alias rows (and
-        # drift rows) are in, the rest of that write is refused until it comes back.
+        # The front dies as a write's session rows reach it: its drift, key, alias and
+        # action rows are in, the rest of that write is refused until it comes back.
         ("sessions", "before", WRITE_FAILED),
         # The front dies once the engine took a write's last table, before it answers: the
         # whole write is in, and the worker, told nothing, writes it again.
