@@ -195,6 +195,17 @@ class LedgerStore(ABC):
         )
         return {r["event_id"] for r in rows}
 
+    def existing_dead_letter_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the ledger's ``dead_letters`` already holds."""
+        if not ids:
+            return set()
+        rows = self.query_rows(
+            f"SELECT dead_letter_id FROM {self.database}.dead_letters "
+            "WHERE dead_letter_id IN {ids:Array(String)}",
+            {"ids": list(ids)},
+        )
+        return {r["dead_letter_id"] for r in rows}
+
     def count(self, table: str, where: str = "1", params: Mapping[str, Any] | None = None) -> int:
         if not _IDENTIFIER.match(table):
             raise StoreError(f"invalid table name {table!r}")

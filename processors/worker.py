@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +131,24 @@ def build_app(
                         )
                     )
             # Written once the ledger takes them: an outage pauses this agent, it does not
-            # lose the letters taken from the topic.
-            await retrying(partial(store.insert_rows, "dead_letters", rows), "dead letters", never)
+            # lose the letters taken from the topic, nor store them twice.
+            await retrying(keep_once(rows), "dead letters", never)
+
+    def keep_once(rows: list[dict[str, Any]]) -> Callable[[], None]:
+        """Insert ``rows``; once an attempt failed (perhaps only to answer: the ledger took
+        the rows, then went away before replying), only those the ledger does not hold."""
+        tried = False
+
+        def insert() -> None:
+            nonlocal tried
+            fresh = rows
+            if tried:
+                held = store.existing_dead_letter_ids([r["dead_letter_id"] for r in rows])
+                fresh = [r for r in rows if r["dead_letter_id"] not in held]
+            tried = True
+            store.insert_rows("dead_letters", fresh)
+
+        return insert
 
     digests = app.topic(topics.digests, value_type=bytes, value_serializer="raw")
     # Made before the sink starts: a key that cannot be read stops the worker at once.

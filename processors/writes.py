@@ -14,7 +14,9 @@ Two kinds of failure look alike from the sink and need opposite answers:
 
 A ``LedgerWrite`` is resumable: a table the ledger took, or the part of a table already
 written while splitting it, is not sent again when the write is retried after an outage, so
-a retry never stores a raw event twice.
+a retry never stores a raw event twice. The insert that was under way when the ledger went
+away may have reached it all the same (the answer was lost, not the rows): its raw events
+are sent again only if the ledger does not hold them.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class LedgerWrite:
     taken: int = 0  # tables the ledger holds
     # While a table is split: its rows not written yet, as chunks in order.
     _chunks: list[Sequence[Row]] | None = None
+    # The last insert got no answer: the ledger may hold its rows all the same.
+    _unanswered: bool = False
 
     def attempt(self, store: LedgerStore, *, split: bool) -> None:
         """Insert what the ledger does not hold yet. Raises ``StoreError`` on an outage,
@@ -75,7 +79,7 @@ class LedgerWrite:
                 if split or self._chunks is not None:
                     self._split_insert(store, table, rows)
                 else:
-                    store.insert_rows(table, rows)
+                    self._insert(store, table, rows)
             self.taken += 1
             self._chunks = None
 
@@ -89,7 +93,7 @@ class LedgerWrite:
         while chunks:
             chunk = chunks[0]
             try:
-                store.insert_rows(table, chunk)
+                self._insert(store, table, chunk)
             except RefusedError as exc:
                 if len(chunk) > 1:
                     half = len(chunk) // 2
@@ -103,6 +107,24 @@ class LedgerWrite:
                     row_id(chunk[0]),
                 )
             del chunks[0]
+
+    def _insert(self, store: LedgerStore, table: str, rows: Sequence[Row]) -> None:
+        """Insert ``rows``. An insert that got no answer may have failed only to answer
+        (the ledger took the rows, then went away before replying): sent again, its raw
+        events would be stored twice, so those the ledger holds are left out. (The other
+        tables' rows replace their own.)"""
+        if self._unanswered and table == "raw_events":
+            held = store.existing_event_ids([str(row["event_id"]) for row in rows])
+            rows = [row for row in rows if row["event_id"] not in held]
+        try:
+            store.insert_rows(table, rows)
+        except RefusedError:
+            self._unanswered = False  # the engine answered: none of it is in
+            raise
+        except StoreError:
+            self._unanswered = True
+            raise
+        self._unanswered = False
 
     def _set_aside(self, refused: Refused) -> None:
         """Keep a refused row; of one id's rows in a table (a tool call written again with

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ingest.deadletter import dead_letter_row
 from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.errors import StoreError
@@ -208,6 +209,17 @@ class LedgerStoreContract:
         assert store.existing_event_ids(plain) == set(present[:-2]) | {"s-1:x.y_z"}
         assert store.existing_event_ids(["a\nb", "a", "b"]) == {"a\nb"}
         assert store.existing_event_ids(["a", "b"]) == set()
+
+    def test_existing_dead_letter_ids(self, store: LedgerStore) -> None:
+        store.ensure_schema()
+        kept = [
+            dead_letter_row({"source": "mcp", "position": f"f.jsonl:{i}", "record": "x'\n"})
+            for i in range(3)
+        ]
+        store.insert_rows("dead_letters", kept)
+        ids = [row["dead_letter_id"] for row in kept]
+        assert store.existing_dead_letter_ids([*ids[:2], "not-kept"]) == set(ids[:2])
+        assert store.existing_dead_letter_ids([]) == set()
 
     def test_parameters_of_several_types(self, store: LedgerStore) -> None:
         rows = store.query_rows(
