@@ -159,6 +159,28 @@ def chains_of(store: LedgerStore) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
+def attributions_of(store: LedgerStore) -> dict[str, tuple[Any, ...]]:
+    """Each action's label, rule, agent, origin and delegation hops (their kinds and ids:
+    a session's id is named after the first key its stitcher saw, which depends on the
+    order events arrive in; which actions share a session does not)."""
+    rows = store.query_rows(
+        "SELECT action_id, label, rule, agent, origin_type, origin_principal, chain, "
+        f"confused_deputy FROM {store.database}.attributions FINAL"
+    )
+    return {
+        r["action_id"]: (
+            r["label"],
+            r["rule"],
+            r["agent"],
+            r["origin_type"],
+            r["origin_principal"],
+            tuple((hop["kind"], hop["id"]) for hop in json.loads(r["chain"])),
+            bool(r["confused_deputy"]),
+        )
+        for r in rows
+    }
+
+
 def labels_of(store: LedgerStore) -> dict[str, tuple[str, str]]:
     """Each action's label and the rule that decided it."""
     rows = store.query_rows(

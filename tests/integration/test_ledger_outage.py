@@ -37,6 +37,7 @@ from ledger.store import LedgerStore
 from processors.verify import verify
 from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.helpers import (
+    attributions_of,
     chains_of,
     declare,
     evidence_keys,
@@ -128,26 +129,6 @@ def without_outage(
 ) -> Outcome:
     """The same input through the same path, the ledger never away."""
     return _run(tmp_path_factory.mktemp("steady"), chdb_ledger, stream, None)
-
-
-def _labels(store: LedgerStore) -> dict[str, tuple[Any, ...]]:
-    """Each action's label, rule, agent, origin and delegation hops."""
-    rows = store.query_rows(
-        "SELECT action_id, label, rule, agent, origin_type, origin_principal, chain, "
-        f"confused_deputy FROM {store.database}.attributions FINAL"
-    )
-    return {
-        r["action_id"]: (
-            r["label"],
-            r["rule"],
-            r["agent"],
-            r["origin_type"],
-            r["origin_principal"],
-            tuple((hop["kind"], hop["id"]) for hop in orjson.loads(r["chain"])),
-            bool(r["confused_deputy"]),
-        )
-        for r in rows
-    }
 
 
 def _session_counters(store: LedgerStore) -> Counter[tuple[Any, ...]]:
@@ -309,7 +290,7 @@ def _run(
             distinct=distinct,
             event_ids=ids,
             chains=chains_of(store),
-            labels=_labels(store),
+            labels=attributions_of(store),
             sessions=_session_counters(store),
             worker_log=log,
         )

@@ -19,6 +19,7 @@ from agentledger.sampledata import SampleRecord, generate_sessions
 from ledger.chdb_store import ChdbStore
 from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.helpers import (
+    attributions_of,
     chains_of,
     declare,
     ingest,
@@ -62,29 +63,6 @@ def _declarations(seed: int) -> list[dict[str, Any]]:
     return [s.declaration for s in sessions if s.declaration is not None]
 
 
-def _labels(running: RunningStack) -> dict[str, tuple[Any, ...]]:
-    """Each action's label, rule, agent, origin and delegation hops (their kinds and ids:
-    a session's id is named after the first key its stitcher saw, which depends on the
-    order events arrive in; which actions share a session does not)."""
-    db = running.store.database
-    rows = running.store.query_rows(
-        "SELECT action_id, label, rule, agent, origin_type, origin_principal, chain, "
-        f"confused_deputy FROM {db}.attributions FINAL"
-    )
-    return {
-        r["action_id"]: (
-            r["label"],
-            r["rule"],
-            r["agent"],
-            r["origin_type"],
-            r["origin_principal"],
-            tuple((hop["kind"], hop["id"]) for hop in orjson.loads(r["chain"])),
-            bool(r["confused_deputy"]),
-        )
-        for r in rows
-    }
-
-
 def _owners(running: RunningStack) -> list[int]:
     """The workers (by index) that took the stitch stream over, from their logs."""
     logs = running.stack.data_dir / "logs"
@@ -119,7 +97,8 @@ def _stitched(
         wait_processed(running)
         owners = _owners(running)
         assert len(owners) == 1, f"workers {owners} each stitched the stream"
-        return chains_of(running.store), _labels(running), running.store.count("actions")
+        store = running.store
+        return chains_of(store), attributions_of(store), store.count("actions")
     finally:
         running.stop()
 

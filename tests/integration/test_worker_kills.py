@@ -37,7 +37,14 @@ from agentledger.sampledata import SampleRecord, generate_sessions
 from ledger.chdb_store import ChdbStore
 from ledger.store import LedgerStore
 from tests.integration.conftest import RunningStack, make_settings
-from tests.integration.helpers import chains_of, declare, ingest, wait_processed, wait_stored
+from tests.integration.helpers import (
+    attributions_of,
+    chains_of,
+    declare,
+    ingest,
+    wait_processed,
+    wait_stored,
+)
 from tests.polling import wait_for
 
 SEED = int(os.environ.get("AGENTLEDGER_KILL_SEED", "12"))
@@ -178,28 +185,8 @@ def _ledger(store: LedgerStore, sent: int) -> dict[str, Any]:
         "rows": int(counted["n"]),
         "event_ids": int(counted["ids"]),
         "chains": chains_of(store),
-        "labels": _labels(store),
+        "labels": attributions_of(store),
         "counters": _counters(store),
-    }
-
-
-def _labels(store: LedgerStore) -> dict[str, tuple[Any, ...]]:
-    """Each action's label, rule, agent, origin and delegation hops (kinds and ids)."""
-    rows = store.query_rows(
-        "SELECT action_id, label, rule, agent, origin_type, origin_principal, chain, "
-        f"confused_deputy FROM {store.database}.attributions FINAL"
-    )
-    return {
-        r["action_id"]: (
-            r["label"],
-            r["rule"],
-            r["agent"],
-            r["origin_type"],
-            r["origin_principal"],
-            tuple((hop["kind"], hop["id"]) for hop in orjson.loads(r["chain"])),
-            bool(r["confused_deputy"]),
-        )
-        for r in rows
     }
 
 
