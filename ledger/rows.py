@@ -50,9 +50,8 @@ class StitchOutput:
 
     def tables(self) -> list[tuple[str, list[Row]]]:
         # raw_events last: its presence marks a batch as done for replays after a crash.
-        # actions before sessions: a session row that counts an action is written only once
-        # the action's row is, so a restart can tell which counts a write left unfinished
-        # (``processors.recount``).
+        # A sessions row carries the counters its session had when the write began, which a
+        # restart restores when the write's records are not there (``processors.recount``).
         return [
             ("session_keys", self.session_keys),
             ("session_aliases", self.session_aliases),
@@ -193,6 +192,10 @@ class SessionRow:
     intent_actions: list[str] = field(default_factory=list)
     upstream_session_id: str = ""
     agent_spiffe_id: str = ""
+    # The counters when the write of this row began (``processors.recount``).
+    base_event_count: int = 0
+    base_action_count: int = 0
+    base_failure_count: int = 0
 
     def row(self, version: int) -> Row:
         """The row to write: every field as its column, times as ClickHouse text, at most
