@@ -54,9 +54,10 @@ class StitchOutput:
         # restart restores when the write's records are not there (``processors.recount``).
         return [
             ("session_keys", self.session_keys),
-            ("session_aliases", self.session_aliases),
             ("actions", self.actions),
             ("sessions", self.sessions),
+            # After the sessions: a merge in the ledger is counted in its session's row.
+            ("session_aliases", self.session_aliases),
             ("credentials", self.credentials),
             ("web_identities", self.web_identities),
             ("attributions", self.attributions),
@@ -196,6 +197,7 @@ class SessionRow:
     base_event_count: int = 0
     base_action_count: int = 0
     base_failure_count: int = 0
+    base_merged: list[str] = field(default_factory=list)  # merged in that write
 
     def row(self, version: int) -> Row:
         """The row to write: every field as its column, times as ClickHouse text, at most

@@ -73,6 +73,7 @@ TABLES: dict[str, str] = {
             base_event_count UInt32 DEFAULT event_count,
             base_action_count UInt32 DEFAULT action_count,
             base_failure_count UInt32 DEFAULT failure_count,
+            base_merged Array(String) DEFAULT [],
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
@@ -322,6 +323,8 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "base_event_count UInt32 DEFAULT event_count AFTER agent_spiffe_id",
         "base_action_count UInt32 DEFAULT action_count AFTER base_event_count",
         "base_failure_count UInt32 DEFAULT failure_count AFTER base_action_count",
+        # The sessions merged into it in that write, whose counters its base includes.
+        "base_merged Array(String) DEFAULT [] AFTER base_failure_count",
     ],
     "declarations": ["declared_by String DEFAULT '' AFTER declaration"],
     "actions": [

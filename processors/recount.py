@@ -41,20 +41,45 @@ from ledger.rows import Row, StitchOutput
 COUNTERS = ("event_count", "action_count", "failure_count")
 BASES = tuple(f"base_{name}" for name in COUNTERS)
 Counts = tuple[int, ...]
-_NONE: Counts = (0, 0, 0)
+_NOTHING: tuple[Counts, list[str]] = ((0, 0, 0), [])
 
 
 def restored(rows: StitchRows, recorded: Callable[[Collection[int]], set[int]]) -> StitchRows:
     """The rows to restore from: each ``sessions`` row whose write did not finish (no
     record of its version, ``recorded`` says which versions have one) with its base as its
-    counters; keys that lead to no session left out."""
-    based = {int(s["version"]) for s in rows.sessions if _base(s) != _counts(s)}
+    counters, less the sessions merged into it in that write whose merge the ledger does
+    not hold (they stand alone again and the replay merges them again); keys that lead to
+    no session left out."""
+    based = {int(s["version"]) for s in rows.sessions if _based(s)}
     unfinished = based - recorded(based) if based else set()
-    sessions = [dict(s) for s in rows.sessions]
-    for session in sessions:
-        if int(session["version"]) in unfinished:
-            session.update(zip(COUNTERS, _base(session), strict=True))
-    return replace(rows, sessions=sessions, keys=held_keys(rows.keys, sessions, rows.aliases))
+    sessions = {str(s["session_id"]): dict(s) for s in rows.sessions}
+    merged = _merged(rows.aliases)
+    done: dict[str, Counts] = {}
+
+    def counts(sid: str) -> Counts:
+        """What the session counted when the unfinished write began, on its own."""
+        if sid not in done:
+            row = sessions[sid]
+            done[sid] = _counts(row)  # a cycle of merges cannot recurse for ever
+            if int(row["version"]) in unfinished:
+                alone = [
+                    m
+                    for m in row.get("base_merged") or ()
+                    if m in sessions and _root(m, merged) != sid
+                ]
+                total = _base(row)
+                for member in alone:
+                    total = tuple(t - n for t, n in zip(total, counts(member), strict=True))
+                done[sid] = tuple(max(0, n) for n in total)
+        return done[sid]
+
+    for sid, row in sessions.items():
+        row.update(zip(COUNTERS, counts(sid), strict=True))
+    return replace(
+        rows,
+        sessions=list(sessions.values()),
+        keys=held_keys(rows.keys, sessions.values(), rows.aliases),
+    )
 
 
 def finished(rows: Iterable[MutableMapping[str, Any]]) -> None:
@@ -69,31 +94,34 @@ class WriteBases:
     holding it), to base a later batch's rows where the write began."""
 
     def __init__(self) -> None:
-        self.added: dict[str, Counts] = {}
+        # session -> what the write's batches so far added to it, and merged into it
+        self.added: dict[str, tuple[Counts, list[str]]] = {}
 
     def take(self, later: StitchOutput) -> None:
         """Rebase ``later``'s ``sessions`` rows (a batch, or several, joining this write
         after those taken before) on the write's start."""
-        carried: dict[str, Counts] = {}
+        carried: dict[str, tuple[Counts, list[str]]] = {}
         aliased = set()
         for alias in later.session_aliases:
             alias_id, root = str(alias["alias_id"]), str(alias["session_id"])
             if alias_id == root:
                 continue
             aliased.add(alias_id)
-            moved = _plus(self.added.pop(alias_id, _NONE), carried.pop(alias_id, _NONE))
-            carried[root] = _plus(carried.get(root, _NONE), moved)
+            moved = _join(self.added.pop(alias_id, _NOTHING), carried.pop(alias_id, _NOTHING))
+            carried[root] = _join(carried.get(root, _NOTHING), moved)
         last: dict[str, Row] = {str(row["session_id"]): row for row in later.sessions}
-        bases: dict[str, Counts] = {}
+        bases: dict[str, tuple[Counts, list[str]]] = {}
         for sid, row in last.items():
-            before = _plus(self.added.pop(sid, _NONE), carried.pop(sid, _NONE))
-            bases[sid] = tuple(max(0, b - n) for b, n in zip(_base(row), before, strict=True))
+            before, merged = _join(self.added.pop(sid, _NOTHING), carried.pop(sid, _NOTHING))
+            base = tuple(max(0, b - n) for b, n in zip(_base(row), before, strict=True))
+            bases[sid] = base, list(dict.fromkeys([*merged, *row.get("base_merged", ())]))
             if sid not in aliased:  # else what it added is its root's now
-                self.added[sid] = tuple(
-                    c - b for c, b in zip(_counts(row), bases[sid], strict=True)
-                )
+                added = tuple(c - b for c, b in zip(_counts(row), base, strict=True))
+                self.added[sid] = added, bases[sid][1]
         for row in later.sessions:
-            row.update(zip(BASES, bases[str(row["session_id"])], strict=True))
+            base, merged = bases[str(row["session_id"])]
+            row.update(zip(BASES, base, strict=True))
+            row["base_merged"] = merged
 
 
 def held_keys(
@@ -117,8 +145,13 @@ def _base(row: Mapping[str, Any]) -> Counts:
     return tuple(int(row.get(base, row[name])) for base, name in zip(BASES, COUNTERS, strict=True))
 
 
-def _plus(a: Counts, b: Counts) -> Counts:
-    return tuple(x + y for x, y in zip(a, b, strict=True))
+def _based(row: Mapping[str, Any]) -> bool:
+    """Whether restoring ``row`` with its base could differ from its counters."""
+    return _base(row) != _counts(row) or bool(row.get("base_merged"))
+
+
+def _join(a: tuple[Counts, list[str]], b: tuple[Counts, list[str]]) -> tuple[Counts, list[str]]:
+    return tuple(x + y for x, y in zip(a[0], b[0], strict=True)), a[1] + b[1]
 
 
 def _merged(aliases: Iterable[Mapping[str, Any]]) -> dict[str, str]:

@@ -149,3 +149,36 @@ def test_the_stitcher_bases_each_batch_row_on_the_row_before_and_what_it_absorbe
     bases.take(first)
     bases.take(second)
     assert (row["event_count"], row["base_event_count"]) == (2, 0)
+
+
+def test_a_merge_the_ledger_does_not_hold_leaves_the_merged_sessions_standing_alone() -> None:
+    """The cut write merged s-b (which had merged s-c in the same write) into s-a; its
+    sessions rows landed, its alias rows did not: each stands alone again, as when the
+    write began, and the replay merges them again."""
+    a = _session("s-a", 9, (20, 15, 2), (12, 9, 1)) | {"base_merged": ["s-b", "s-c"]}
+    b = _session("s-b", 8, (7, 5, 1), (6, 4, 1)) | {"base_merged": ["s-c"]}
+    c = _session("s-c", 3, (2, 2, 0), (2, 2, 0))
+    rows = restored(_rows([a, b, c]), lambda versions: set())
+    assert _counts(rows.sessions) == {"s-a": (6, 5, 0), "s-b": (4, 2, 1), "s-c": (2, 2, 0)}
+    # Had the alias rows landed, the merge stands and s-a's base holds all three.
+    aliases = [{"alias_id": m, "session_id": "s-a"} for m in ("s-b", "s-c")]
+    held = StitchRows([], aliases, [a, b, c], [], [], [], [])
+    assert _counts(restored(held, lambda versions: set()).sessions)["s-a"] == (12, 9, 1)
+
+
+def test_coalesced_batches_carry_what_merged_in_earlier_ones() -> None:
+    bases = WriteBases()
+    first = StitchOutput(
+        sessions=[_session("s-b", 1, (5, 5, 0), (3, 3, 0)) | {"base_merged": ["s-c"]}]
+    )
+    bases.take(first)
+    second = StitchOutput(
+        sessions=[_session("s-a", 2, (9, 9, 0), (8, 8, 0)) | {"base_merged": ["s-b"]}],
+        session_aliases=[
+            {"alias_id": "s-b", "session_id": "s-a"},
+            {"alias_id": "s-c", "session_id": "s-a"},
+        ],
+    )
+    bases.take(second)
+    [row] = second.sessions
+    assert (row["base_event_count"], row["base_merged"]) == (8 - 2, ["s-c", "s-b"])
