@@ -25,8 +25,14 @@ columns (their default is the counters), and a rebuild's rows (``finished``).
 A write stopped before a new session's row leaves keys that lead to no session; they are
 left out (``held_keys``): the replayed events start the session again and register them.
 
-What it cannot see: a write stopped after its ``session_aliases`` rows and before its
-``sessions`` rows leaves a merge whose root's row does not count the absorbed session yet.
+A merge in a cut write: the aliases go after the sessions, so a merge the ledger holds is
+always counted in its root's row. A write stopped between the two leaves the merged
+sessions without their alias rows: the root's row names them (``base_merged``), and each
+is taken out of the root's base, to stand alone as the write began, and be merged again by
+the replay.
+
+What it cannot tell: a batch whose raw events the ledger refused, every one, leaves no
+record of its version, so its rows are restored with their base at every restart.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ def finished(rows: Iterable[MutableMapping[str, Any]]) -> None:
     (a rebuild's, whose records are already in the ledger)."""
     for row in rows:
         row.update(zip(BASES, _counts(row), strict=True))
+        row["base_merged"] = []
 
 
 class WriteBases:
