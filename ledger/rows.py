@@ -49,9 +49,7 @@ class StitchOutput:
     attributions: list[Row] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, list[Row]]]:
-        # raw_events last: its presence marks a batch as done for replays after a crash.
-        # A sessions row carries the counters its session had when the write began, which a
-        # restart restores when the write's records are not there (``processors.recount``).
+        # raw_events last: its presence marks a batch done (``processors.recount``).
         return [
             ("session_keys", self.session_keys),
             ("actions", self.actions),
