@@ -3,6 +3,7 @@ a rebuild (``raw_events`` and ``declarations`` are records and are never cleared
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,45 +86,21 @@ def stitch_rows(store: LedgerStore, open_since: str | None) -> StitchRows:
     )
 
 
-# The most actions one unfinished write can have left (a write is at most a few batches):
-# beyond it the rows newer than the last finished write come from elsewhere (a rebuild
-# writes every action again and no raw event), and are not looked through.
-UNFINISHED_MAX = 1_000_000
-
-
-def unfinished_actions(store: LedgerStore) -> list[dict[str, Any]]:
-    """The ``actions`` rows a write left without its ``raw_events`` (it stopped part-way: a
-    crash, a kill), the newest version of each: ``action_id``, ``session_id``, ``kind``,
-    ``outcome``, ``outcome_event_id``, ``version``. Its events are replayed after the
-    restart and stitched again (``processors.recount`` says what that must not count twice).
-
-    Writes go in stitching order and ``raw_events`` last, so only rows newer than the newest
-    raw event's stitch can lack theirs: that bound keeps this to one write's rows, however
-    big the ledger. A ledger whose raw events predate ``stitch_version`` has none to go by.
-    """
+def recorded_versions(store: LedgerStore, versions: Collection[int]) -> set[int]:
+    """Which of ``versions`` (stitch versions, one a batch) a record carries: a raw event
+    (``stitch_version``) or a declaration. Records go last in a write, so a batch whose
+    version none carries did not finish its write (``processors.recount``)."""
+    if not versions:
+        return set()
     db = store.database
-    newest = store.query_rows(f"SELECT max(stitch_version) AS v FROM {db}.raw_events")
-    finished = int(newest[0]["v"]) if newest else 0
-    if finished == 0:
-        return []
-    ids = [
-        str(r["action_id"])
-        for r in store.query_rows(
-            f"SELECT DISTINCT action_id FROM {db}.actions WHERE version > {{v:UInt64}} "
-            f"LIMIT {UNFINISHED_MAX + 1}",
-            {"v": finished},
-        )
-    ]
-    if not ids or len(ids) > UNFINISHED_MAX:
-        return []
-    missing = sorted(set(ids) - store.existing_event_ids(ids))
-    if not missing:
-        return []
-    return store.query_rows(
-        "SELECT action_id, session_id, kind, outcome, outcome_event_id, version "
-        f"FROM {db}.actions FINAL WHERE action_id IN {{ids:Array(String)}}",
-        {"ids": missing},
+    found = store.query_rows(
+        f"SELECT DISTINCT stitch_version AS v FROM {db}.raw_events "
+        "WHERE stitch_version IN {vs:Array(UInt64)} "
+        f"UNION DISTINCT SELECT DISTINCT version AS v FROM {db}.declarations "
+        "WHERE version IN {vs:Array(UInt64)}",
+        {"vs": sorted(versions)},
     )
+    return {int(row["v"]) for row in found}
 
 
 # The records a JSON-RPC pairing is made of: requests (tool calls and other MCP messages)

@@ -49,15 +49,13 @@ class StitchOutput:
     attributions: list[Row] = field(default_factory=list)
 
     def tables(self) -> list[tuple[str, list[Row]]]:
-        # raw_events last: its presence marks a batch as done for replays after a crash.
-        # actions before sessions: a session row that counts an action is written only once
-        # the action's row is, so a restart can tell which counts a write left unfinished
-        # (``processors.recount``).
+        # raw_events last: its presence marks a batch done (``processors.recount``).
         return [
             ("session_keys", self.session_keys),
-            ("session_aliases", self.session_aliases),
             ("actions", self.actions),
             ("sessions", self.sessions),
+            # After the sessions: a merge in the ledger is counted in its session's row.
+            ("session_aliases", self.session_aliases),
             ("credentials", self.credentials),
             ("web_identities", self.web_identities),
             ("attributions", self.attributions),
@@ -193,6 +191,11 @@ class SessionRow:
     intent_actions: list[str] = field(default_factory=list)
     upstream_session_id: str = ""
     agent_spiffe_id: str = ""
+    # The counters when the write of this row began (``processors.recount``).
+    base_event_count: int = 0
+    base_action_count: int = 0
+    base_failure_count: int = 0
+    base_merged: list[str] = field(default_factory=list)  # merged in that write
 
     def row(self, version: int) -> Row:
         """The row to write: every field as its column, times as ClickHouse text, at most

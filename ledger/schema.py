@@ -70,6 +70,10 @@ TABLES: dict[str, str] = {
             intent_actions Array(String) DEFAULT [],
             upstream_session_id String DEFAULT '',
             agent_spiffe_id String DEFAULT '',
+            base_event_count UInt32 DEFAULT event_count,
+            base_action_count UInt32 DEFAULT action_count,
+            base_failure_count UInt32 DEFAULT failure_count,
+            base_merged Array(String) DEFAULT [],
             version UInt64
         ) ENGINE = ReplacingMergeTree(version) ORDER BY session_id
     """,
@@ -302,8 +306,8 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "chain_prev String DEFAULT '' AFTER chain_seq",
         "chain_hash String DEFAULT '' AFTER chain_prev",
         # The version of the stitch that wrote it, the same as its batch's projection rows:
-        # the newest one tells a restart which projection rows no finished write made
-        # (``ledger.projections.unfinished_actions``).
+        # a version no record carries tells a restart that the write of a projection row
+        # did not finish (``ledger.projections.recorded_versions``).
         "stitch_version UInt64 DEFAULT 0 AFTER chain_hash",
     ],
     "sessions": [
@@ -313,6 +317,14 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "intent_actions Array(String) DEFAULT [] AFTER intent_resources",
         "upstream_session_id String DEFAULT '' AFTER intent_actions",
         "agent_spiffe_id String DEFAULT '' AFTER upstream_session_id",
+        # The counters the session had when the write of its row began: what a restart
+        # restores when that write did not finish (``processors.recount``). A row written
+        # before them reads its own counters.
+        "base_event_count UInt32 DEFAULT event_count AFTER agent_spiffe_id",
+        "base_action_count UInt32 DEFAULT action_count AFTER base_event_count",
+        "base_failure_count UInt32 DEFAULT failure_count AFTER base_action_count",
+        # The sessions merged into it in that write, whose counters its base includes.
+        "base_merged Array(String) DEFAULT [] AFTER base_failure_count",
     ],
     "declarations": ["declared_by String DEFAULT '' AFTER declaration"],
     "actions": [

@@ -30,6 +30,7 @@ from kernel.events import Event
 from ledger.projections import truncate_projections
 from ledger.replay import raw_event_pages, recorded_declarations
 from ledger.store import LedgerStore
+from processors.recount import finished
 from processors.sessions import StitchState
 from processors.stitch import Stitcher
 from processors.verify import verify
@@ -110,6 +111,7 @@ def rebuild(
     # declared session directly; the live path reaches the same chains by merging.
     for text in recorded_declarations(store):
         output = stitcher.declare(parse_declaration(orjson.loads(text)))
+        finished(output.sessions)
         for table, table_rows in output.tables():
             if table not in ("raw_events", "declarations"):
                 store.insert_rows(table, table_rows)
@@ -122,6 +124,7 @@ def rebuild(
             except (RecordError, orjson.JSONDecodeError):
                 report.unparseable += 1
         output = stitcher.process(envelopes)
+        finished(output.sessions)  # its records are in the ledger already
         for table, table_rows in output.tables():
             if table not in ("raw_events", "declarations"):  # records are never rewritten
                 store.insert_rows(table, table_rows)

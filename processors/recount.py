@@ -1,47 +1,134 @@
-"""Session counters that a replay cannot double.
+"""Session counters that a replay cannot double, by construction.
 
-A write goes table by table and ``raw_events``, which marks a batch done, goes last. A
-write stopped part-way (a crash, a kill) can leave a session's row counting events whose
-raw records the ledger does not hold; after the restart those events are replayed,
-stitched again and counted again: ``event_count``, ``action_count`` and ``failure_count``
-would hold them twice.
+A write goes table by table and the records (``declarations``, then ``raw_events``), which
+mark its batches done, go last. A write stopped part-way (a crash, a kill) can leave a
+session's row counting events whose raw records the ledger does not hold; after the
+restart those events are replayed, stitched again and counted again.
 
-Before the state is restored, this takes back from each session what the unfinished write
-counted in it, as the ledger shows it: its ``actions`` rows without a raw event
-(``ledger.projections.unfinished_actions``). The ``actions`` rows go before the ``sessions``
-rows (``ledger.rows.StitchOutput.tables``), so a session row that counts an action never
-lands without that action's row; whether it does count it is told by the versions, each
-batch writing its rows with its own: a session row at least as new as the action's batch
-was written by that batch or a later one of the same write.
+So each ``sessions`` row carries, beside its counters, the counters its session had when
+the row's *write* began (``base_event_count``, ``base_action_count``, ``base_failure_count``):
 
-Why not count every restored session's events again from ``raw_events``: the counters are
-the stitcher's, and the ledger cannot give them back exactly (a result stored before its
-request arrived has no session in ``raw_events``; a rebuild links events anew while the raw
-rows keep the session they were first stitched into), and that count reads the whole
-record table at every start. This reads one write's rows, and leaves a finished ledger's
-counters exactly as the stitcher made them.
+- the stitcher bases each batch's row on the counters of the session's row before it, plus
+  those of every session it absorbed in the batch (``processors.sessions.SessionState``);
+- when batches are coalesced into one write (``processors.sink``), ``WriteBases`` takes out
+  of a later batch's base what the write's earlier batches added to the session and to the
+  sessions it absorbed, so that every row of the write is based where the write began;
+- a restart restores a row whose version no record carries (its write did not finish) with
+  its base instead of its counters (``restored``); the replay counts the write's events
+  once more, and the other session fields are set-like, recomputed by the replay.
+
+A second unfinished write right after a restart is based on what the first restore gave,
+which is right; so is a write that carried the replay of only part of an unfinished one.
+A row whose base equals its counters reads the same either way: rows written before these
+columns (their default is the counters), and a rebuild's rows (``finished``).
 
 A write stopped before a new session's row leaves keys that lead to no session; they are
 left out (``held_keys``): the replayed events start the session again and register them.
 
-What it cannot see: a JSON-RPC request other than a tool call (its row carries no
-outcome) answered inside the same unfinished write still counts its result twice.
+A merge in a cut write: the aliases go after the sessions, so a merge the ledger holds is
+always counted in its root's row. A write stopped between the two leaves the merged
+sessions without their alias rows: the root's row names them (``base_merged``), and each
+is taken out of the root's base, to stand alone as the write began, and be merged again by
+the replay.
+
+What it cannot tell: a batch whose raw events the ledger refused, every one, leaves no
+record of its version, so its rows are restored with their base at every restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
 
-from kernel import events as ev
 from ledger.projections import StitchRows
+from ledger.rows import Row, StitchOutput
+
+COUNTERS = ("event_count", "action_count", "failure_count")
+BASES = tuple(f"base_{name}" for name in COUNTERS)
+Counts = tuple[int, ...]
+_NOTHING: tuple[Counts, list[str]] = ((0, 0, 0), [])
 
 
-def without_unfinished(rows: StitchRows, unfinished: Iterable[Mapping[str, Any]]) -> StitchRows:
-    """The rows to restore from, less what an unfinished write left in them."""
-    sessions = uncount_unfinished(rows.sessions, rows.aliases, unfinished)
-    return replace(rows, sessions=sessions, keys=held_keys(rows.keys, sessions, rows.aliases))
+def restored(rows: StitchRows, recorded: Callable[[Collection[int]], set[int]]) -> StitchRows:
+    """The rows to restore from: each ``sessions`` row whose write did not finish (no
+    record of its version, ``recorded`` says which versions have one) with its base as its
+    counters, less the sessions merged into it in that write whose merge the ledger does
+    not hold (they stand alone again and the replay merges them again); keys that lead to
+    no session left out."""
+    based = {int(s["version"]) for s in rows.sessions if _based(s)}
+    unfinished = based - recorded(based) if based else set()
+    sessions = {str(s["session_id"]): dict(s) for s in rows.sessions}
+    merged = _merged(rows.aliases)
+    done: dict[str, Counts] = {}
+
+    def counts(sid: str) -> Counts:
+        """What the session counted when the unfinished write began, on its own."""
+        if sid not in done:
+            row = sessions[sid]
+            done[sid] = _counts(row)  # a cycle of merges cannot recurse for ever
+            if int(row["version"]) in unfinished:
+                alone = [
+                    m
+                    for m in row.get("base_merged") or ()
+                    if m in sessions and _root(m, merged) != sid
+                ]
+                total = _base(row)
+                for member in alone:
+                    total = tuple(t - n for t, n in zip(total, counts(member), strict=True))
+                done[sid] = tuple(max(0, n) for n in total)
+        return done[sid]
+
+    for sid, row in sessions.items():
+        row.update(zip(COUNTERS, counts(sid), strict=True))
+    return replace(
+        rows,
+        sessions=list(sessions.values()),
+        keys=held_keys(rows.keys, sessions.values(), rows.aliases),
+    )
+
+
+def finished(rows: Iterable[MutableMapping[str, Any]]) -> None:
+    """Base ``sessions`` rows on their own counters: rows that need no records to stand
+    (a rebuild's, whose records are already in the ledger)."""
+    for row in rows:
+        row.update(zip(BASES, _counts(row), strict=True))
+        row["base_merged"] = []
+
+
+class WriteBases:
+    """What the batches of one write added so far to each session (by the session now
+    holding it), to base a later batch's rows where the write began."""
+
+    def __init__(self) -> None:
+        # session -> what the write's batches so far added to it, and merged into it
+        self.added: dict[str, tuple[Counts, list[str]]] = {}
+
+    def take(self, later: StitchOutput) -> None:
+        """Rebase ``later``'s ``sessions`` rows (a batch, or several, joining this write
+        after those taken before) on the write's start."""
+        carried: dict[str, tuple[Counts, list[str]]] = {}
+        aliased = set()
+        for alias in later.session_aliases:
+            alias_id, root = str(alias["alias_id"]), str(alias["session_id"])
+            if alias_id == root:
+                continue
+            aliased.add(alias_id)
+            moved = _join(self.added.pop(alias_id, _NOTHING), carried.pop(alias_id, _NOTHING))
+            carried[root] = _join(carried.get(root, _NOTHING), moved)
+        last: dict[str, Row] = {str(row["session_id"]): row for row in later.sessions}
+        bases: dict[str, tuple[Counts, list[str]]] = {}
+        for sid, row in last.items():
+            before, merged = _join(self.added.pop(sid, _NOTHING), carried.pop(sid, _NOTHING))
+            base = tuple(max(0, b - n) for b, n in zip(_base(row), before, strict=True))
+            bases[sid] = base, list(dict.fromkeys([*merged, *row.get("base_merged", ())]))
+            if sid not in aliased:  # else what it added is its root's now
+                added = tuple(c - b for c, b in zip(_counts(row), base, strict=True))
+                self.added[sid] = added, bases[sid][1]
+        for row in later.sessions:
+            base, merged = bases[str(row["session_id"])]
+            row.update(zip(BASES, base, strict=True))
+            row["base_merged"] = merged
 
 
 def held_keys(
@@ -56,29 +143,22 @@ def held_keys(
     return [dict(k) for k in keys if _root(str(k["session_id"]), merged) in held]
 
 
-def uncount_unfinished(
-    sessions: Iterable[Mapping[str, Any]],
-    aliases: Iterable[Mapping[str, Any]],
-    unfinished: Iterable[Mapping[str, Any]],
-) -> list[dict[str, Any]]:
-    """``sessions`` rows (read with FINAL) less what ``unfinished`` actions (rows a write
-    left without their raw events) counted in them; ``aliases`` resolve merged sessions."""
-    rows = [dict(s) for s in sessions]
-    by_id = {str(r["session_id"]): r for r in rows}
-    merged = _merged(aliases)
-    for action in unfinished:
-        session = by_id.get(_root(str(action["session_id"]), merged))
-        # A tool call's row is written again (version + 1) when its result pairs with it.
-        if session is None or int(session["version"]) < int(action["version"]) - 1:
-            continue  # the write stopped before this session's row: it counts none of it
-        # The event itself, and the result paired with it in the same write: both are
-        # replayed and both counted again.
-        answered = action["kind"] == ev.TOOL_CALL and bool(action.get("outcome_event_id"))
-        session["action_count"] = max(0, int(session["action_count"]) - 1)
-        session["event_count"] = max(0, int(session["event_count"]) - 1 - answered)
-        if action.get("outcome") == ev.FAILURE:
-            session["failure_count"] = max(0, int(session["failure_count"]) - 1)
-    return rows
+def _counts(row: Mapping[str, Any]) -> Counts:
+    return tuple(int(row[name]) for name in COUNTERS)
+
+
+def _base(row: Mapping[str, Any]) -> Counts:
+    """A row's base; one read without the columns is based on its own counters."""
+    return tuple(int(row.get(base, row[name])) for base, name in zip(BASES, COUNTERS, strict=True))
+
+
+def _based(row: Mapping[str, Any]) -> bool:
+    """Whether restoring ``row`` with its base could differ from its counters."""
+    return _base(row) != _counts(row) or bool(row.get("base_merged"))
+
+
+def _join(a: tuple[Counts, list[str]], b: tuple[Counts, list[str]]) -> tuple[Counts, list[str]]:
+    return tuple(x + y for x, y in zip(a[0], b[0], strict=True)), a[1] + b[1]
 
 
 def _merged(aliases: Iterable[Mapping[str, Any]]) -> dict[str, str]:

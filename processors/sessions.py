@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, Final
@@ -61,6 +61,24 @@ class SessionState(SessionRow):
     """A session's ``sessions`` row, kept up to date event by event."""
 
     intent_at: datetime | None = None  # when an asserted intent was seen (earliest wins)
+    # The counters as of the last row written (or restored), with what merged in since:
+    # the base of the next batch's row. ``based_at``: the version that took it as its base.
+    # ``merging``: the sessions merged into it since, whose counters ``written`` includes.
+    written: tuple[int, int, int] = (0, 0, 0)
+    merging: list[str] = field(default_factory=list)
+    based_at: int = -1
+
+    def row(self, version: int) -> dict[str, Any]:
+        """The row to write, based on the counters the session had when its batch began
+        (a second row of the same batch keeps that base)."""
+        if self.based_at != version:
+            self.based_at = version
+            self.base_event_count, self.base_action_count, self.base_failure_count = self.written
+            self.base_merged = []
+        self.base_merged = self.base_merged + self.merging
+        self.merging = []
+        self.written = (self.event_count, self.action_count, self.failure_count)
+        return SessionRow.row(self, version)
 
     def take_intent(self, text: str, source: str, at: datetime) -> None:
         """Keep the most authoritative intent; among equals the earliest, so that the
@@ -165,6 +183,10 @@ class SessionState(SessionRow):
         self.event_count += other.event_count
         self.action_count += other.action_count
         self.failure_count += other.failure_count
+        # What it had when the batch began becomes part of this one's base.
+        (events, actions, failures), more = self.written, other.written
+        self.written = (events + more[0], actions + more[1], failures + more[2])
+        self.merging = [*self.merging, other.session_id, *other.merging]
 
 
 # A merge keeps the surviving session's value of each text column and takes the absorbed
@@ -404,6 +426,7 @@ class StitchState:
                 )
         for s in sessions:
             session = SessionState.from_row(s, _parse_ts)
+            session.written = (session.event_count, session.action_count, session.failure_count)
             state.sessions[session.session_id] = session
             if session.upstream_session_id:
                 state.downstream.setdefault(session.upstream_session_id, set()).add(

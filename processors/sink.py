@@ -6,7 +6,8 @@ Offsets are committed only after the ledger write, and the ledger write skips ev
 already holds, so a crash between the two replays the batch and adds nothing twice. An
 outage pauses the pipeline until the ledger is back; rows the ledger refuses go to the
 dead-letter topic and the rest of their batch is written (``processors.writes``); a write
-stopped part-way is taken back from the restored counters (``processors.recount``).
+stopped part-way is restored with the counters its sessions had before it
+(``processors.recount``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -36,12 +37,7 @@ from kernel.events import ch_ts as ts
 from kernel.kafka import batch_consumer
 from kernel.topics import Topics
 from ledger.contractions import recent_contractions
-from ledger.projections import (
-    newest_event_time,
-    pairing_rows,
-    stitch_rows,
-    unfinished_actions,
-)
+from ledger.projections import newest_event_time, pairing_rows, recorded_versions, stitch_rows
 from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
@@ -52,7 +48,7 @@ from processors.labels import signature
 from processors.ownership import Ownership
 from processors.pairing import restore_pairs
 from processors.rebuild import reparse, reparsed
-from processors.recount import without_unfinished
+from processors.recount import WriteBases, restored
 from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
 from processors.stitch import Stitcher
@@ -136,9 +132,9 @@ def restore_state(
     newest = newest_event_time(store)
     watermark = parse_time(newest, "event_time") if newest is not None else None
     mark = sweep_mark(watermark, restitch) if watermark is not None else None
-    rows = without_unfinished(
+    rows = restored(
         stitch_rows(store, ts(mark - restitch) if mark is not None else None),
-        unfinished_actions(store),
+        partial(recorded_versions, store),
     )
     labels = {row["action_id"]: signature(row) for row in rows.open_labels}
     for row in rows.open_actions:
@@ -418,10 +414,7 @@ async def run_sink(
                     # drift now, not after the write. A crash before the commit publishes
                     # the same contraction ids again, which consumers keep once.
                     await publish_contractions(producer, sink.topics, contractions)
-                if pending.output is None:
-                    pending.output, pending.scored = output, scored
-                else:  # after the batch's declarations
-                    pending.absorb(_Pending({}, output, scored))
+                pending.absorb(_Pending({}, output, scored))  # after its declarations
                 pending.where = where
             await queue_write(pending)
             collector.after_batch(len(messages))
@@ -462,10 +455,13 @@ class _Pending:
     scored: DriftOutput | None = None
     events: int = 0  # read from the topic, the duplicates too
     where: dict[str, tuple[int, int]] | None = None  # each event's partition and offset
+    bases: WriteBases = field(default_factory=WriteBases)  # its sessions rows' write start
 
     def absorb(self, later: _Pending) -> _Pending:
-        """This batch and a later one as one write (rows in order; the later offsets)."""
+        """This batch and a later one as one write (rows in order, each session's based
+        where the write began; the later offsets)."""
         if later.output is not None:
+            self.bases.take(later.output)
             self.output = self.output or StitchOutput()
             self.scored = self.scored or DriftOutput()
             for own, more in (

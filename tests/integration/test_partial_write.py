@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from kernel import events as ev
 from kernel.codec import Envelope
+from kernel.events import Event
 from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
 from ledger.chdb_store import ChdbStore
 from ledger.rows import StitchOutput
 from ledger.store import LedgerStore
-from processors.sink import EventSink, restore_state
+from processors.sink import EventSink, _Pending, restore_state
 from processors.stitch import Stitcher
 from processors.writes import LedgerWrite
 from tests.conftest import TEST_FINGERPRINT_KEY
@@ -24,6 +26,7 @@ from tests.scenarios import all_scenarios, parse
 
 WINDOW = timedelta(minutes=30)
 COUNTERS = ("event_count", "action_count", "failure_count")
+T0 = datetime(2026, 5, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -76,8 +79,20 @@ def _counters(store: LedgerStore) -> dict[str, tuple[int, ...]]:
 
 @pytest.mark.parametrize(
     ("stop_before", "stops"),
-    [("raw_events", 1), ("sessions", 1), ("raw_events", 2)],
-    ids=["after-every-projection", "after-the-actions", "stopped-twice"],
+    [
+        ("raw_events", 1),
+        ("declarations", 1),
+        ("session_aliases", 1),
+        ("sessions", 1),
+        ("raw_events", 2),
+    ],
+    ids=[
+        "after-every-projection",
+        "after-the-labels",
+        "after-the-sessions",
+        "after-the-actions",
+        "stopped-twice",
+    ],
 )
 def test_a_replayed_part_way_write_counts_each_event_once(
     new_store: Any, stop_before: str, stops: int
@@ -100,6 +115,98 @@ def test_a_replayed_part_way_write_counts_each_event_once(
         _write(store, _replay(store, second), stop_before=stop_before)
     output = _replay(store, second)
     assert len(output.raw_events) == len(second), "the unfinished batch was not replayed"
+    _write(store, output)
+
+    assert _counters(store) == expected
+
+
+def _coalesced(*outputs: StitchOutput) -> StitchOutput:
+    """Batches stitched one after the other and written as one write, as the sink joins
+    those that queue up while the ledger is busy."""
+    pending = _Pending({})
+    for output in outputs:
+        pending.absorb(_Pending({}, output))
+    assert pending.output is not None
+    return pending.output
+
+
+def test_a_replay_split_otherwise_than_the_cut_write_counts_each_event_once(
+    new_store: Any,
+) -> None:
+    """A write of two batches stops before its records; the restarted worker reads the
+    replay in other batches: the first finishes, the next stops too, then it goes on."""
+    first, second = _batches()
+    half = len(second) // 2
+    early, late = second[:half], second[half:]
+
+    clean = new_store()
+    stitcher = Stitcher()
+    _write(clean, stitcher.process(first))
+    _write(clean, stitcher.process(second))
+    expected = _counters(clean)
+
+    store = new_store()
+    stitcher = Stitcher()
+    _write(store, stitcher.process(first))
+    cut = _coalesced(stitcher.process(early), stitcher.process(late))
+    _write(store, cut, stop_before="raw_events")
+    # The rows that count the cut write's events landed; its records did not.
+    assert _counters(store) == expected
+    assert store.count("raw_events") == len(first)
+    # The restarted worker's first write holds only the early half, and finishes.
+    early_again = _replay(store, early)
+    assert len(early_again.raw_events) == len(early)
+    _write(store, early_again)
+    # Its next write, of the late half, stops part-way; so does that of the next worker.
+    _write(store, _replay(store, late), stop_before="declarations")
+    output = _replay(store, late)
+    assert len(output.raw_events) == len(late), "the unfinished batch was not replayed"
+    _write(store, output)
+
+    assert _counters(store) == expected
+
+
+def _call(n: int, *traces: str) -> Envelope:
+    event = Event(
+        event_id=f"e-{n}",
+        source="api_gateway",
+        kind=ev.API_CALL,
+        event_time=T0 + timedelta(seconds=n),
+        operation="GET",
+        position=f"api.jsonl:{n}",
+        raw=f'{{"id":"e-{n}"}}',
+        keys=[(ev.KEY_TRACE, trace) for trace in traces],
+        outcome=ev.FAILURE if n % 3 == 0 else ev.SUCCESS,
+    )
+    return Envelope(event, ingested_at=T0, ingest_batch="b")
+
+
+@pytest.mark.parametrize("stop_before", ["raw_events", "session_aliases", "sessions", "actions"])
+def test_a_cut_write_that_merged_sessions_counts_each_event_once(
+    new_store: Any, stop_before: str
+) -> None:
+    """Two sessions, then a write of two batches whose first merges them (an event carries
+    both sessions' keys) and whose second adds to the merged one, stopped part-way."""
+    first = [_call(1, "t-a"), _call(2, "t-a"), _call(3, "t-b"), _call(4, "t-c")]
+    early = [_call(5, "t-b"), _call(6, "t-a", "t-b"), _call(7, "t-a")]
+    late = [_call(8, "t-b"), _call(9, "t-c"), _call(10, "t-c", "t-a")]
+
+    clean = new_store()
+    stitcher = Stitcher()
+    _write(clean, stitcher.process(first))
+    output = stitcher.process(early)
+    assert any(a["alias_id"] != a["session_id"] for a in output.session_aliases)
+    _write(clean, output)
+    _write(clean, stitcher.process(late))
+    expected = _counters(clean)
+
+    store = new_store()
+    stitcher = Stitcher()
+    _write(store, stitcher.process(first))
+    cut = _coalesced(stitcher.process(early), stitcher.process(late))
+    _write(store, cut, stop_before=stop_before)
+    output = _replay(store, early + late)
+    assert len(output.raw_events) == len(early + late)
     _write(store, output)
 
     assert _counters(store) == expected

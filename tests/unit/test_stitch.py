@@ -569,6 +569,11 @@ def test_the_session_summary_prefers_the_person_and_unions_what_the_events_say()
         "intent_actions": [],
         "upstream_session_id": "",
         "agent_spiffe_id": "",
+        # A new session's first write is based on nothing (``processors.recount``).
+        "base_event_count": 0,
+        "base_action_count": 0,
+        "base_failure_count": 0,
+        "base_merged": [],
         "version": row["version"],
     }
 
