@@ -12,7 +12,7 @@ nothing waits (and is stored with no session) until its request arrives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -222,15 +222,27 @@ def restore_pairs(
                 event.event_id, event.event_time, session_id, dict(row) if row else None, own=own
             )
             changes = add_request(state, rpc, request)
-        _pair_again(state, state.rpc_groups[rpc], changes)
+        move_results(state, state.rpc_groups[rpc], changes)
     state.sweep_rpc(settled, given_up)
 
 
-def _pair_again(state: StitchState, group: RpcGroup, changes: list[Change]) -> None:
-    """``Stitcher._apply`` without what it does to sessions (their rows count the pairs)."""
-    for _, old, _ in changes:
+def move_results(
+    state: StitchState,
+    group: RpcGroup,
+    changes: list[Change],
+    moved: Callable[[RpcRequest, RpcResult, int], None] | None = None,
+) -> None:
+    """Carry out ``changes`` (what ``add_request`` or ``add_result`` returned): each result
+    leaves the request it answered and answers its new one. ``moved(request, result, sign)``
+    hears of each request that lost (-1) or gained (+1) a result: the stitcher moves the
+    result's count between sessions; a restore leaves the counts alone (the ledger's rows
+    already count the pairs)."""
+    for result_id, old, _ in changes:
         if old:
-            group.answer(group.requests[old], "")
+            request = group.requests[old]
+            group.answer(request, "")
+            if moved is not None:
+                moved(request, group.results[result_id], -1)
     for result_id, _, new in changes:
         result = group.results[result_id]
         result.request = new
@@ -239,4 +251,7 @@ def _pair_again(state: StitchState, group: RpcGroup, changes: list[Change]) -> N
         else:
             group.unsettled.discard(result_id)
         if new:
-            group.answer(group.requests[new], result_id)
+            request = group.requests[new]
+            group.answer(request, result_id)
+            if moved is not None:
+                moved(request, result, 1)

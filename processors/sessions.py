@@ -319,6 +319,14 @@ class StitchState:
             self.late_rpc.clear()
             self._close({aid for aid, f in self.facts.items() if f.event_time < cutoff})
             return
+        self.let_go_late()
+
+    def let_go_late(self) -> None:
+        """Let go of what arrived already past the re-stitch window (labelled once, kept
+        open no longer), as a sweep at the current mark would have."""
+        if self.swept_at is None:
+            return
+        mark = self.swept_at
         if self.late_rpc:
             self.sweep_rpc(mark - self.restitch, mark - self.window, self.late_rpc)
             self.late_rpc.clear()

@@ -35,6 +35,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from kernel import events as ev
 from kernel.access import access_of
@@ -55,10 +56,10 @@ from processors.declare import apply_declaration
 from processors.federation import hold_token
 from processors.labels import ActionFacts, SessionContext, actors_of
 from processors.linking import Link, link_event, merge, register_keys
-from processors.pairing import Change, add_request, add_result, is_unsettled
+from processors.pairing import Change, add_request, add_result, move_results
 from processors.relabel import relabel, session_context
 from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
-from processors.sessions import StitchState
+from processors.sessions import StitchState, sweep_mark
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,53 @@ class Stitcher:
         self.state = state or StitchState()
 
     def process(self, batch: Sequence[Envelope]) -> StitchOutput:
+        """Stitch ``batch`` in arrival order, so that the rows a stream gives do not depend
+        on where its batches begin and end: the batch is cut after each event that moves the
+        watermark across a sweep mark, and what came before the cut is stitched, labelled
+        and swept as a batch ending there would have been; an event that arrives already
+        past the re-stitch window is labelled and let go of as soon as it is stitched."""
         out = StitchOutput()
         version = _version()
         state = self.state
+        if state.watermark is None and batch:
+            # A first batch: the watermark its first event gives, as a batch of that event
+            # alone would leave it, before any other event is stitched.
+            state.advance(batch[0].event.event_time)
+        start = 0
+        touched: set[str] = set()
+        for index, env in enumerate(batch):
+            at = env.event.event_time
+            watermark = state.watermark
+            if (
+                watermark is not None
+                and at > watermark
+                and sweep_mark(at, state.restitch) != sweep_mark(watermark, state.restitch)
+            ):
+                touched |= self._stitch(batch[start : index + 1], out, version)
+                start = index + 1
+        if start < len(batch):
+            touched |= self._stitch(batch[start:], out, version)
+        # The sessions' rows once, as they are after the whole batch (a row written at a
+        # cut would be replaced by the batch's last one anyway: they share its version).
+        for root in sorted({state.resolve(sid) for sid in touched}):
+            if root in state.sessions:
+                out.sessions.append(state.sessions[root].row(version))
+        return out
+
+    def _stitch(self, events: Sequence[Envelope], out: StitchOutput, version: int) -> set[str]:
+        """Stitch, label and sweep ``events`` as one batch; the sessions they touched."""
+        state = self.state
         paired = _Batch()
         touched = paired.touched
-        in_time_order = sorted(batch, key=lambda e: e.event.event_time)
-        for env in in_time_order:
+        newest: datetime | None = None
+        for env in events:
             event = env.event
+            if newest is None or event.event_time > newest:
+                newest = event.event_time
             if event.kind == ev.TOOL_RESULT:
                 self._answer(env, out, paired, version)
+                if state.is_late(event.event_time):
+                    self._let_go_late(paired, "", out, version)
                 continue
             link = link_event(state, event, out, version)
             sid = link.session_id
@@ -110,15 +148,26 @@ class Stitcher:
                 out.credentials.append(credential_row(event, sid, version))
             if event.principal:
                 state.last_by_principal[(event.principal, event.client_id or "")] = sid
+            if state.is_late(event.event_time):
+                self._let_go_late(paired, sid, out, version)
         self._settle(paired, out, version)
-        roots = {state.resolve(sid) for sid in touched}
-        for root in roots:
-            if root in state.sessions:
-                out.sessions.append(state.sessions[root].row(version))
-        relabel(state, roots, out, version)
-        if in_time_order:
-            state.advance(in_time_order[-1].event.event_time)
-        return out
+        relabel(state, {state.resolve(sid) for sid in touched}, out, version)
+        if newest is not None:
+            state.advance(newest)
+        return touched
+
+    def _let_go_late(self, paired: _Batch, sid: str, out: StitchOutput, version: int) -> None:
+        """An event that arrived already past the re-stitch window is labelled (with its
+        session as it is now) and let go of at once, as a batch ending with it would: what
+        comes after it in the batch can no longer change its label or take its pair."""
+        state = self.state
+        if state.late_rpc:  # write the pairs' rows before letting go of them
+            self._settle(paired, out, version)
+            paired.calls.clear()
+            paired.results.clear()
+        if sid:
+            relabel(state, [sid], out, version)
+        state.let_go_late()
 
     def declare(self, declaration: SessionDeclaration) -> StitchOutput:
         """Apply a session declaration: its bindings now lead to its session id, sessions
@@ -179,30 +228,19 @@ class Stitcher:
     def _apply(self, group: RpcGroup, changes: list[Change], paired: _Batch) -> None:
         """Move results between requests, and their counts between sessions."""
         state = self.state
-        for result_id, old, _ in changes:
-            if old:
-                request = group.requests[old]
-                group.answer(request, "")
-                sid = state.resolve(request.session_id)
-                state.sessions[sid].drop_event(group.results[result_id].event)
-                paired.touched.add(sid)
-                if request.row is not None:
-                    paired.calls[old] = (request, group)
-        for result_id, _, new in changes:
-            result = group.results[result_id]
-            result.request = new
-            if is_unsettled(state, group, result):
-                group.unsettled.add(result_id)
+
+        def moved(request: RpcRequest, result: RpcResult, sign: int) -> None:
+            sid = state.resolve(request.session_id)
+            session = state.sessions[sid]
+            if sign > 0:
+                session.add_event(result.event)
             else:
-                group.unsettled.discard(result_id)
-            if new:
-                request = group.requests[new]
-                group.answer(request, result_id)
-                sid = state.resolve(request.session_id)
-                state.sessions[sid].add_event(result.event)
-                paired.touched.add(sid)
-                if request.row is not None:
-                    paired.calls[new] = (request, group)
+                session.drop_event(result.event)
+            paired.touched.add(sid)
+            if request.row is not None:
+                paired.calls[request.event_id] = (request, group)
+
+        move_results(state, group, changes, moved)
 
     def _settle(self, paired: _Batch, out: StitchOutput, version: int) -> None:
         """Write again each tool call whose answer changed; give each result its session."""

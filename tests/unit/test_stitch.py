@@ -416,9 +416,13 @@ def test_a_result_before_its_call_in_one_batch_is_applied_to_the_call() -> None:
         tool_call("call", 5, [SESSION_KEY, RPC]),
         tool_result("result", 4, [SESSION_KEY, RPC]),  # the server's clock runs behind
     )
+    # Stitched in arrival order: the call's row, then again with its answer, replacing it.
     rows = [r for r in out.actions if r["action_id"] == "call"]
-    assert len(rows) == 1
-    assert (rows[0]["outcome"], rows[0]["outcome_event_id"]) == (ev.SUCCESS, "result")
+    assert [(r["outcome"], r["outcome_event_id"]) for r in rows] == [
+        (ev.PENDING, ""),
+        (ev.SUCCESS, "result"),
+    ]
+    assert rows[1]["version"] > rows[0]["version"]
     assert stitcher.state.waiting_results() == {}
     assert stitcher.state.open_calls() == {}
 
