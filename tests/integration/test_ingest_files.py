@@ -83,10 +83,10 @@ def _write_s3_sync(root: Path, records: list[dict[str, Any]]) -> tuple[int, str]
 def test_an_s3_sync_of_gzip_cloudtrail_gives_the_chains_of_the_same_records_in_one_file(
     chdb_ledger: ChdbStore, real_data: Path, tmp_path: Path
 ) -> None:
-    # Long fetch waits in both ledgers, so that each takes the records in as few batches as
-    # the other: a batch is stitched in event-time order, and the time-window links (a
-    # principal's actions close in time) depend on where batches split.
-    walked_settings = make_settings(tmp_path / "walked", fetch_wait_ms=500)
+    # One partition in both ledgers, so that each stitches the records in the order they
+    # were read: the time-window links (a principal's actions close in time) depend on
+    # that order, and two partitions interleave as their fetches come.
+    walked_settings = make_settings(tmp_path / "walked", partitions=1)
     stack = RunningStack(walked_settings, chdb_ledger.with_database(walked_settings.database))
     stack.start()
     try:
@@ -122,7 +122,7 @@ def _compare_sync_with_one_file(
     plain.parent.mkdir()
     plain.write_text(json.dumps({"Records": records}))
     # A fresh ledger: its own database and topics.
-    settings = make_settings(tmp_path / "other", fetch_wait_ms=500)
+    settings = make_settings(tmp_path / "other", partitions=1)
     other = RunningStack(settings, chdb_ledger.with_database(settings.database))
     other.start()
     try:

@@ -213,7 +213,10 @@ def _run(
     ``moment``, the front dies at that moment of the write after ``OUTAGE_AFTER`` chunks,
     stays away ``OUTAGE_S`` while the next chunks (and the last declarations) arrive, and
     comes back."""
-    settings = make_settings(tmp_path, digest_interval_s=1.5)
+    # The re-stitch window covers the sample's twenty minutes of event times, as in the kill
+    # test: an action is still open to the late declaration whenever the worker applies it
+    # (its timing against the stream is the broker's, with or without an outage).
+    settings = make_settings(tmp_path, digest_interval_s=1.5, restitch_window_s=3600)
     front = LedgerFront(ledger, settings.database)
     front.bring_back()
     settings = settings.model_copy(update={"clickhouse_url": front.writer_url})

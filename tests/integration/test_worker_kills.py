@@ -9,13 +9,13 @@ event is in ``raw_events`` exactly once, and which actions share a session, each
 label, and each session's counters are the same in both ledgers.
 
 What this tests is the restart: the restored stitch state against the one a worker that ran
-through holds. So both stacks read the stream in the same order, one partition one event at
-a time (``batch_max`` 1): the stitcher's web-identity inference and the key an action is
-linked by depend on the order events arrive in, and a restart changes the batch boundaries,
-which would otherwise change that order too. The re-stitch window (``KILL_RESTITCH``
-seconds, an hour by default) covers the sample's twenty minutes of event times: near the
-window's edge a restored pairing of requests and results can still differ from a running
-one's (docs/scaling.md, "Restarts").
+through holds. So both stacks read the stream in the same order, from one partition: the
+stitcher's web-identity inference and the key an action is linked by depend on the order
+events arrive in. They batch as they poll, at most ``batch_max`` events: a restart cuts the
+stream into other batches, which changes nothing (``tests/unit/test_batch_boundaries.py``).
+The re-stitch window (``KILL_RESTITCH`` seconds, an hour by default) covers the sample's
+twenty minutes of event times: near the window's edge a restored pairing of requests and
+results can still differ from a running one's (docs/scaling.md, "Restarts").
 
 ``AGENTLEDGER_KILL_SEED`` picks another draw of input and kill moments (the seed is in
 the failure message).
@@ -134,7 +134,9 @@ def _run(
     settings = make_settings(
         tmp_path / name,
         partitions=1,
-        batch_max=1,
+        # Small batches, so that the stream is still flowing when the kills come; where
+        # they begin and end moves with each restart and poll.
+        batch_max=8,
         restitch_window_s=int(os.environ.get("KILL_RESTITCH", "3600")),
         # Scoring restores its trails in event-time order, not the order they were fed in
         # (docs/scaling.md, "Restarts"); it is not what this compares.
