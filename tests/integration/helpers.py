@@ -9,7 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from agentledger.ingesting import ingest_paths
+from agentledger.sampledata import SampleRecord, SampleSession
 from ingest.pipeline import IngestReport
 from kernel.kafka import producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
@@ -145,18 +148,63 @@ def wait_rows(store: LedgerStore, table: str, expected: int, timeout: float = 60
     )
 
 
-def chains_of(store: LedgerStore) -> set[frozenset[str]]:
-    """Which actions share a session (session ids themselves may differ between ledgers)."""
+def records_by_source(sessions: list[SampleSession]) -> dict[str, list[SampleRecord]]:
+    """The sample sessions' records, by source, in session order."""
+    by_source: dict[str, list[SampleRecord]] = {"okta": [], "cloudtrail": [], "mcp": []}
+    for session in sessions:
+        for sample in session.records:
+            by_source[sample.source].append(sample)
+    return by_source
+
+
+def write_records(
+    directory: Path,
+    stem: str,
+    source: str,
+    records: list[dict[str, Any]],
+    insert: tuple[int, bytes] | None = None,
+) -> Path:
+    """``records`` in a file as ``source`` writes them: CloudTrail one ``{"Records": [...]}``
+    document (``stem.json``), the others JSON lines (``stem.jsonl``), with ``insert``'s line
+    put at its index."""
+    if source == "cloudtrail":
+        path = directory / f"{stem}.json"
+        path.write_bytes(orjson.dumps({"Records": records}))
+        return path
+    lines = [orjson.dumps(r) + b"\n" for r in records]
+    if insert is not None:
+        lines.insert(*insert)
+    path = directory / f"{stem}.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def actions_by_root(store: LedgerStore) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The ledger's aliases (a merged session's id -> the session it was merged into), and
+    the actions of each surviving session, those of the sessions merged into it included."""
     db = store.database
     aliases = {
         r["alias_id"]: r["session_id"]
         for r in store.query_rows(f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL")
+        if r["alias_id"] != r["session_id"]
     }
+
+    def root(session_id: str) -> str:
+        seen = set()
+        while session_id in aliases and session_id not in seen:
+            seen.add(session_id)
+            session_id = aliases[session_id]
+        return session_id
+
     groups: dict[str, set[str]] = {}
     for row in store.query_rows(f"SELECT session_id, action_id FROM {db}.actions FINAL"):
-        session = aliases.get(row["session_id"], row["session_id"])
-        groups.setdefault(session, set()).add(row["action_id"])
-    return {frozenset(g) for g in groups.values()}
+        groups.setdefault(root(row["session_id"]), set()).add(row["action_id"])
+    return aliases, groups
+
+
+def chains_of(store: LedgerStore) -> set[frozenset[str]]:
+    """Which actions share a session (session ids themselves may differ between ledgers)."""
+    return {frozenset(g) for g in actions_by_root(store)[1].values()}
 
 
 def attributions_of(store: LedgerStore) -> dict[str, tuple[Any, ...]]:

@@ -27,23 +27,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from agentledger.sampledata import SampleRecord, generate_sessions
+from agentledger.sampledata import generate_sessions
 from ledger.chdb_store import ChdbStore
 from ledger.queries import stored_count
 from ledger.store import LedgerStore
 from processors.verify import verify
 from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.helpers import (
+    actions_by_root,
     attributions_of,
     chains_of,
     declare,
     evidence_keys,
     ingest,
+    records_by_source,
     wait_processed,
     wait_stored,
+    write_records,
 )
 from tests.integration.ledger_front import LedgerFront, Moment
 from tests.polling import wait_for
@@ -91,10 +93,7 @@ def _stream(directory: Path, seed: int) -> Stream:
     ``CHUNKS`` parts, each part's sources in a shuffled order."""
     rng = random.Random(seed)
     sessions = generate_sessions(SESSIONS, seed=seed, run_id=f"outage-{seed}", showcase=True)
-    by_source: dict[str, list[SampleRecord]] = {"okta": [], "cloudtrail": [], "mcp": []}
-    for session in sessions:
-        for sample in session.records:
-            by_source[sample.source].append(sample)
+    by_source = records_by_source(sessions)
     directory.mkdir(parents=True)
     chunks: list[list[tuple[str, Path]]] = [[] for _ in range(CHUNKS)]
     for source, samples in by_source.items():
@@ -102,16 +101,10 @@ def _stream(directory: Path, seed: int) -> Stream:
         records = [s.record for s in samples]
         for index in range(CHUNKS):
             part = records[index::CHUNKS]
-            if source == "cloudtrail":
-                path = directory / f"cloudtrail-{index}.json"
-                path.write_bytes(orjson.dumps({"Records": part}))
-            else:
-                path = directory / f"{source}-{index}.jsonl"
-                lines = [orjson.dumps(r) + b"\n" for r in part]
-                if source == "mcp":
-                    lines.insert(rng.randrange(len(lines) + 1), BAD_LINE)
-                path.write_bytes(b"".join(lines))
-            chunks[index].append((source, path))
+            bad = (rng.randrange(len(part) + 1), BAD_LINE) if source == "mcp" else None
+            chunks[index].append(
+                (source, write_records(directory, f"{source}-{index}", source, part, bad))
+            )
     for chunk in chunks:
         rng.shuffle(chunk)
     declarations = [s.declaration for s in sessions if s.declaration is not None]
@@ -135,22 +128,7 @@ def _session_counters(store: LedgerStore) -> Counter[tuple[Any, ...]]:
     """Each session the others were merged into: its actions (session ids depend on which
     key arrived first) with its counters and what it says of its agent and origin."""
     db = store.database
-    aliases = {
-        r["alias_id"]: r["session_id"]
-        for r in store.query_rows(f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL")
-        if r["alias_id"] != r["session_id"]
-    }
-
-    def root(session_id: str) -> str:
-        seen = set()
-        while session_id in aliases and session_id not in seen:
-            seen.add(session_id)
-            session_id = aliases[session_id]
-        return session_id
-
-    members: dict[str, set[str]] = {}
-    for row in store.query_rows(f"SELECT session_id, action_id FROM {db}.actions FINAL"):
-        members.setdefault(root(row["session_id"]), set()).add(row["action_id"])
+    aliases, members = actions_by_root(store)
     rows = store.query_rows(
         "SELECT session_id, event_count, action_count, failure_count, sources, declared, "
         f"intent, origin_type, origin_principal, agent_name FROM {db}.sessions FINAL"

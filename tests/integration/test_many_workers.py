@@ -13,9 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from agentledger.sampledata import SampleRecord, generate_sessions
+from agentledger.sampledata import generate_sessions
 from ledger.chdb_store import ChdbStore
 from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.helpers import (
@@ -23,8 +21,10 @@ from tests.integration.helpers import (
     chains_of,
     declare,
     ingest,
+    records_by_source,
     wait_processed,
     wait_stored,
+    write_records,
 )
 from tests.polling import wait_for
 
@@ -38,21 +38,11 @@ def _shuffled_files(directory: Path, seed: int) -> list[tuple[str, Path]]:
     the sources in a shuffled order too."""
     rng = random.Random(seed)
     sessions = generate_sessions(SESSIONS, run_id=f"many-workers-{seed}", showcase=True)
-    by_source: dict[str, list[SampleRecord]] = {"okta": [], "cloudtrail": [], "mcp": []}
-    for session in sessions:
-        for sample in session.records:
-            by_source[sample.source].append(sample)
     directory.mkdir(parents=True)
     files = []
-    for source, samples in by_source.items():
+    for source, samples in records_by_source(sessions).items():
         rng.shuffle(samples)
-        records = [s.record for s in samples]
-        if source == "cloudtrail":
-            path = directory / "cloudtrail.json"
-            path.write_bytes(orjson.dumps({"Records": records}))
-        else:
-            path = directory / f"{source}.jsonl"
-            path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        path = write_records(directory, source, source, [s.record for s in samples])
         files.append((source, path))
     rng.shuffle(files)
     return files

@@ -31,19 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from agentledger.sampledata import SampleRecord, generate_sessions
+from agentledger.sampledata import generate_sessions
 from ledger.chdb_store import ChdbStore
 from ledger.store import LedgerStore
 from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.helpers import (
+    actions_by_root,
     attributions_of,
     chains_of,
     declare,
     ingest,
+    records_by_source,
     wait_processed,
     wait_stored,
+    write_records,
 )
 from tests.polling import wait_for
 
@@ -72,24 +73,14 @@ class Killed:
 def _chunks(directory: Path, rng: random.Random) -> list[tuple[str, Path]]:
     """Each source's records shuffled and cut in chunks, in files as the sources write
     them; the chunks of all sources in a shuffled order."""
-    by_source: dict[str, list[SampleRecord]] = {"okta": [], "cloudtrail": [], "mcp": []}
-    for session in _sessions():
-        for sample in session.records:
-            by_source[sample.source].append(sample)
     directory.mkdir(parents=True)
     chunks = []
-    for source, samples in by_source.items():
+    for source, samples in records_by_source(_sessions()).items():
         rng.shuffle(samples)
         size = -(-len(samples) // CHUNKS_PER_SOURCE)
         for index in range(CHUNKS_PER_SOURCE):
             records = [s.record for s in samples[index * size : (index + 1) * size]]
-            if source == "cloudtrail":
-                path = directory / f"cloudtrail-{index}.json"
-                path.write_bytes(orjson.dumps({"Records": records}))
-            else:
-                path = directory / f"{source}-{index}.jsonl"
-                path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-            chunks.append((source, path))
+            chunks.append((source, write_records(directory, f"{source}-{index}", source, records)))
     rng.shuffle(chunks)
     return chunks
 
@@ -196,14 +187,7 @@ def _counters(store: LedgerStore) -> dict[Any, tuple[Any, ...]]:
     """Each session's counters and principal, by its actions (a session's id is named after
     the first key its stitcher met), or by its id for a declared session with none yet."""
     db = store.database
-    aliases = {
-        r["alias_id"]: r["session_id"]
-        for r in store.query_rows(f"SELECT alias_id, session_id FROM {db}.session_aliases FINAL")
-    }
-    actions: dict[str, set[str]] = {}
-    for row in store.query_rows(f"SELECT session_id, action_id FROM {db}.actions FINAL"):
-        root = aliases.get(row["session_id"], row["session_id"])
-        actions.setdefault(root, set()).add(row["action_id"])
+    aliases, actions = actions_by_root(store)
     counters: dict[Any, tuple[Any, ...]] = {}
     for row in store.query_rows(
         "SELECT session_id, event_count, action_count, failure_count, principal, "
