@@ -94,6 +94,13 @@ def _print(report: VerifyReport) -> None:
             f"{check.undigested} newer than the last digest: {state}",
             highlight=False,
         )
+        for refused in check.refused:
+            console.print(
+                f"  position {refused['position']}: event {refused['event_id']} was refused by "
+                f"the ledger; its dead letter {refused['dead_letter_id']} holds it "
+                f"({refused['reason'][:120]})",
+                highlight=False,
+            )
     if report.before_evidence:
         console.print(
             f"{report.before_evidence} records were stored before tamper evidence began: "

@@ -45,4 +45,10 @@ def dead_letter_row(entry: dict[str, Any]) -> dict[str, Any]:
         "field": str(entry.get("field", "")),
         "record": str(entry.get("record", "")),
         "ingest_batch": str(entry.get("ingest_batch", "")),
+        # A refused raw event's place in its hash chain (``processors.writes.refused_entry``).
+        "chain_stream": str(entry.get("chain_stream", "")),
+        "chain_seq": int(entry.get("chain_seq") or 0),
+        "chain_prev": str(entry.get("chain_prev", "")),
+        "chain_hash": str(entry.get("chain_hash", "")),
+        "chained_record": str(entry.get("chained_record", "")),
     }

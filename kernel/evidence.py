@@ -40,6 +40,8 @@ RECORD_FIELDS: Final = (
     "session_id",
     "source_id",
 )
+# The columns that place a record in its stream's chain (``chain_rows`` sets them).
+CHAIN_FIELDS: Final = ("chain_stream", "chain_seq", "chain_prev", "chain_hash")
 CHAIN_VERSION: Final = "agentledger-chain-v1"
 DIGEST_VERSION: Final = 1
 DIGEST_ALG: Final = "Ed25519"

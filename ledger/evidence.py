@@ -3,6 +3,12 @@ written (``kernel.evidence`` says what the hashes are; ``processors.evidence`` m
 
 A record's hash is computed by the ledger itself when a check reads the chain
 (``RECORD_HASH_SQL``): the check reads about 200 bytes a record, not the records.
+
+A raw event the ledger refused (``processors.writes``) was chained before its write: its
+place in the chain is kept by its dead letter, which holds the position, the hashes and
+the fields its record hash covers. Such a stand-in counts as a position of its stream
+wherever positions are read (the chain's head, the hashes a digest covers, a check's pages),
+its record hash computed afresh from the fields it holds.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from kernel.evidence import RECORD_FIELDS
+import orjson
+
+from kernel.evidence import RECORD_FIELDS, record_hash
 from ledger.rows import Row
 from ledger.store import LedgerStore
 
@@ -27,6 +35,16 @@ def _record_hash_sql() -> str:
 RECORD_HASH_SQL = _record_hash_sql()
 
 
+def _positions(db: str, where: str) -> str:
+    """The chained positions of ``raw_events`` and of refused raw events' dead letters
+    (stream, position, chain hash), both filtered by ``where``."""
+    return (
+        f"SELECT chain_stream, chain_seq, chain_hash FROM {db}.raw_events FINAL WHERE {where} "
+        f"UNION ALL SELECT chain_stream, chain_seq, chain_hash FROM {db}.dead_letters FINAL "
+        f"WHERE chain_stream != '' AND {where}"
+    )
+
+
 def chain_heads(store: LedgerStore, streams: Sequence[str]) -> dict[str, tuple[int, str]]:
     """Each stream's last position in the ledger and its chain hash (streams with none left
     out)."""
@@ -34,9 +52,9 @@ def chain_heads(store: LedgerStore, streams: Sequence[str]) -> dict[str, tuple[i
         return {}
     rows = store.query_rows(
         "SELECT chain_stream AS stream, max(chain_seq) AS seq, "
-        "argMax(chain_hash, chain_seq) AS head "
-        f"FROM {store.database}.raw_events WHERE chain_stream IN {{s:Array(String)}} "
-        "GROUP BY chain_stream",
+        "argMax(chain_hash, chain_seq) AS head FROM ("
+        + _positions(store.database, "chain_stream IN {s:Array(String)}")
+        + ") GROUP BY chain_stream",
         {"s": list(streams)},
     )
     return {row["stream"]: (int(row["seq"]), row["head"]) for row in rows}
@@ -45,11 +63,44 @@ def chain_heads(store: LedgerStore, streams: Sequence[str]) -> dict[str, tuple[i
 def chain_hashes_after(store: LedgerStore, stream: str, after: int) -> list[tuple[int, str]]:
     """The positions of ``stream`` after ``after`` and their chain hashes, in order."""
     rows = store.query_rows(
-        f"SELECT chain_seq AS seq, chain_hash AS hash FROM {store.database}.raw_events FINAL "
-        "WHERE chain_stream = {s:String} AND chain_seq > {a:UInt64} ORDER BY chain_seq",
+        "SELECT chain_seq AS seq, chain_hash AS hash FROM ("
+        + _positions(store.database, "chain_stream = {s:String} AND chain_seq > {a:UInt64}")
+        + ") ORDER BY chain_seq",
         {"s": stream, "a": after},
     )
     return [(int(row["seq"]), row["hash"]) for row in rows]
+
+
+def refused_links(store: LedgerStore, stream: str, first_seq: int) -> list[dict[str, Any]]:
+    """The refused raw events of ``stream`` from position ``first_seq`` on, as a check reads
+    a chained row (``_CHAINED``: its record hash computed afresh from the fields its dead
+    letter holds), with the dead letter's id and the ledger's reason."""
+    rows = store.query_rows(
+        "SELECT chain_seq AS seq, chain_prev AS prev, chain_hash AS hash, chained_record, "
+        f"dead_letter_id, reason FROM {store.database}.dead_letters FINAL "
+        "WHERE chain_stream = {s:String} AND chain_seq >= {f:UInt64} ORDER BY chain_seq",
+        {"s": stream, "f": first_seq},
+    )
+    links = []
+    for row in rows:
+        try:
+            record: Any = orjson.loads(row["chained_record"])
+            event_id = str(record.get("event_id", ""))
+            record_hex = record_hash(record).hex()
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+            event_id, record_hex = "", ""  # unreadable: its hash cannot hold
+        links.append(
+            {
+                "seq": int(row["seq"]),
+                "event_id": event_id,
+                "prev": row["prev"],
+                "hash": row["hash"],
+                "record": record_hex,
+                "dead_letter_id": row["dead_letter_id"],
+                "reason": row["reason"],
+            }
+        )
+    return links
 
 
 def last_digests(store: LedgerStore, streams: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -111,16 +162,25 @@ def chained_pages(
     store: LedgerStore, stream: str, first_seq: int, page_size: int
 ) -> Iterator[list[dict[str, Any]]]:
     """The rows of ``stream`` from position ``first_seq`` on, by position then event id,
-    ``page_size`` at a time (each page starts after the last row of the one before)."""
+    ``page_size`` at a time (each page starts after the last row of the one before), the
+    refused raw events' stand-ins (``refused_links``) in their places."""
+    refused = refused_links(store, stream, first_seq)
     where = "chain_seq >= {f:UInt64}"
     params: dict[str, Any] = {"s": stream, "f": first_seq, "n": page_size}
     while True:
         rows = _chained(store, where + " ORDER BY chain_seq, event_id LIMIT {n:UInt32}", params)
         if not rows:
+            if refused:
+                yield refused
             return
+        last = (int(rows[-1]["seq"]), rows[-1]["event_id"])
+        if refused and (refused[0]["seq"], refused[0]["event_id"]) < last:
+            mine = [r for r in refused if (r["seq"], r["event_id"]) < last]
+            refused = refused[len(mine) :]
+            rows = sorted(rows + mine, key=lambda r: (int(r["seq"]), r["event_id"]))
         yield rows
         where = "(chain_seq, event_id) > ({a:UInt64}, {i:String})"
-        params.update(a=int(rows[-1]["seq"]), i=rows[-1]["event_id"])
+        params.update(a=last[0], i=last[1])
 
 
 def chained_with_hash(store: LedgerStore, stream: str, chain_hash: str) -> list[dict[str, Any]]:

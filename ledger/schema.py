@@ -253,7 +253,12 @@ TABLES: dict[str, str] = {
             reason String,
             field String,
             record String,
-            ingest_batch String
+            ingest_batch String,
+            chain_stream LowCardinality(String) DEFAULT '',
+            chain_seq UInt64 DEFAULT 0,
+            chain_prev String DEFAULT '',
+            chain_hash String DEFAULT '',
+            chained_record String DEFAULT ''
         ) ENGINE = ReplacingMergeTree ORDER BY dead_letter_id
     """,
     # The Shared Signals transmitter's outbox: one signed SET per contraction and receiver
@@ -327,6 +332,16 @@ ADDED_COLUMNS: dict[str, list[str]] = {
         "base_merged Array(String) DEFAULT [] AFTER base_failure_count",
     ],
     "declarations": ["declared_by String DEFAULT '' AFTER declaration"],
+    # A raw event the ledger refused keeps its place in its stream's hash chain through its
+    # dead letter (``ledger.evidence.refused_links``): the position and hashes it was chained
+    # with, and the fields its record hash covers, as JSON.
+    "dead_letters": [
+        "chain_stream LowCardinality(String) DEFAULT '' AFTER ingest_batch",
+        "chain_seq UInt64 DEFAULT 0 AFTER chain_stream",
+        "chain_prev String DEFAULT '' AFTER chain_seq",
+        "chain_hash String DEFAULT '' AFTER chain_prev",
+        "chained_record String DEFAULT '' AFTER chain_hash",
+    ],
     "actions": [
         "access LowCardinality(String) DEFAULT '' AFTER link_rule",
         "actors Array(String) DEFAULT [] AFTER access",

@@ -274,8 +274,8 @@ class EventSink:
 
     def written(self, output: StitchOutput, refused: list[Refused]) -> None:
         """The ledger holds ``output`` but the ``refused`` rows. A refused raw event is
-        still handed to the tamper evidence: its stream's digests go on, and ``verify``
-        names the missing record, whose dead letter says why."""
+        still handed to the tamper evidence: its dead letter keeps its place in the chain
+        (``processors.writes.refused_entry``), so its stream's digests go on over it."""
         self.stats.written += len(output.raw_events) - sum(r.table == "raw_events" for r in refused)
         if self.evidence is not None:
             self.evidence.written(output.raw_events)

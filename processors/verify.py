@@ -2,7 +2,8 @@
 
 Each stream is read page by page in position order and walked (``processors.chain_walk``
 says how the first row that does not hold its place is named: edited, deleted, inserted or
-reordered). Rows in no chain at all, stored after the first chained one, are named
+reordered); a raw event the ledger refused is read from its dead letter, which keeps its
+place (``ledger.evidence``). Rows in no chain at all, stored after the first chained one, are named
 inserted. While the chain holds, each of the stream's digests is checked too: signed with a
 published key, naming the one before it, and the Merkle root and last hash of its run of
 positions those of the rows there now. That catches what a chain alone cannot: records
@@ -49,6 +50,8 @@ class StreamCheck:
     digests: int = 0
     digested_to: int = 0  # the last position a checked digest covers
     problem: Problem | None = None
+    # Positions held by a refused raw event's dead letter (``ledger.evidence.refused_links``).
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def undigested(self) -> int:
@@ -62,6 +65,7 @@ class StreamCheck:
             "digests": self.digests,
             "digested_to": self.digested_to,
             "undigested": self.undigested,
+            "refused": self.refused,
             "problem": self.problem.as_json() if self.problem else None,
         }
 
@@ -161,6 +165,15 @@ def _check_stream(
             check.problem = walk.step(row) or digested.take(row)
             if check.problem is not None:
                 return _counted(check, digested)
+            if "dead_letter_id" in row:  # refused by the ledger; its dead letter holds it
+                check.refused.append(
+                    {
+                        "position": int(row["seq"]),
+                        "event_id": row["event_id"],
+                        "dead_letter_id": row["dead_letter_id"],
+                        "reason": row["reason"],
+                    }
+                )
     check.problem = digested.finish()
     return _counted(check, digested)
 

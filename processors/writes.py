@@ -31,6 +31,7 @@ import orjson
 
 from ingest.deadletter import dead_letter
 from kernel.errors import RecordError, RefusedError, StoreError
+from kernel.evidence import CHAIN_FIELDS, RECORD_FIELDS
 from ledger.rows import Row
 from ledger.store import LedgerStore
 
@@ -205,8 +206,16 @@ def refused_entry(
     event_id = next((str(row[k]) for k in _EVENT_IDS if row.get(k)), "")
     at = where.get(event_id)
     position = f"{events_topic}/{at[0]}/{at[1]}" if at else f"{refused.table}:{row_id(row)}"
+    chained: dict[str, Any] = {}
     if refused.table == "raw_events":
         record = str(row.get("raw", ""))
+        if row.get("chain_stream"):
+            # Its place in its stream's hash chain, and what its record hash covers: the
+            # chain goes on through the dead letter (``ledger.evidence.refused_links``).
+            chained = {name: row[name] for name in CHAIN_FIELDS}
+            chained["chained_record"] = orjson.dumps(
+                {name: row[name] for name in RECORD_FIELDS}, default=str
+            ).decode()
     else:
         record = orjson.dumps(row, default=str).decode()
     source = str(row.get("source") or "ledger")
@@ -214,6 +223,7 @@ def refused_entry(
     entry = dead_letter(error, record)
     entry["table"] = refused.table
     entry["event_id"] = event_id
+    entry.update(chained)
     return entry
 
 

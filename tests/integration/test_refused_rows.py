@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 
 from kernel.topics import Topics
-from tests.integration.conftest import RunningStack
-from tests.integration.helpers import ingest, wait_processed, wait_stored
+from ledger.chdb_store import ChdbStore
+from processors.verify import DELETED, verify
+from tests.integration.conftest import RunningStack, make_settings
+from tests.integration.helpers import evidence_keys, ingest, wait_processed, wait_stored
 from tests.polling import wait_for
 from tests.scenarios import mcp_call, token
 
@@ -86,3 +88,65 @@ def test_a_refused_row_is_dead_lettered_and_the_rest_written(
     wait_stored(store, "b", more)
     wait_processed(stack)
     assert store.count("actions", "kind = 'tool_call'") == len(tools) - 1 + len(later)
+
+
+def test_a_refused_raw_event_keeps_its_place_in_the_chain_through_its_dead_letter(
+    tmp_path: Path, chdb_ledger: ChdbStore
+) -> None:
+    settings = make_settings(tmp_path, digest_interval_s=0.5)
+    running = RunningStack(settings, chdb_ledger.with_database(settings.database))
+    running.start()
+    try:
+        store = running.store
+        db = store.database
+        store.command(
+            f"ALTER TABLE {db}.raw_events ADD CONSTRAINT poison CHECK raw NOT LIKE '%{POISON}%'"
+        )
+        tools = ["crm.get_customer", POISON, "crm.get_order"]
+        sent = ingest(running, "mcp", _calls(tmp_path / "a.jsonl", tools, 100, 0), batch="a").events
+        wait_stored(store, "a", sent - 1)  # all but the poisoned call
+        later = ingest(
+            running, "mcp", _calls(tmp_path / "b.jsonl", ["crm.close_case"], 200, 60), batch="b"
+        ).events
+        wait_stored(store, "b", later)
+        wait_processed(running)
+        [letter] = wait_for(
+            lambda: store.query_rows(
+                f"SELECT dead_letter_id, reason, chain_stream, chain_seq FROM {db}.dead_letters "
+                "WHERE chain_stream != ''"
+            ),
+            until=lambda rows: len(rows) == 1,
+            timeout=60,
+            what="the refused raw event's dead letter in the ledger",
+        )
+        assert "VIOLATED_CONSTRAINT" in letter["reason"]
+        # The chain goes on after it, and a digest covers its position.
+        wait_for(
+            lambda: store.query_rows(
+                f"SELECT max(last_seq) AS last FROM {db}.evidence_digests "
+                "WHERE stream = {s:String}",
+                {"s": letter["chain_stream"]},
+            )[0]["last"],
+            until=lambda last: int(last) > int(letter["chain_seq"]),
+            timeout=30,
+            what="a digest past the refused event's position",
+        )
+        report = verify(store, evidence_keys(running))
+        assert report.ok, report.as_json()
+        [check] = [s for s in report.streams if s.stream == letter["chain_stream"]]
+        assert [r["dead_letter_id"] for r in check.refused] == [letter["dead_letter_id"]]
+        assert check.refused[0]["position"] == int(letter["chain_seq"])
+
+        # Its dead letter is what keeps the place: without it, the record is missing.
+        store.command(
+            f"ALTER TABLE {db}.dead_letters DELETE WHERE dead_letter_id = "
+            f"'{letter['dead_letter_id']}' SETTINGS mutations_sync = 2"
+        )
+        missing = verify(store, evidence_keys(running))
+        assert not missing.ok
+        assert (missing.problems[0].kind, missing.problems[0].position) == (
+            DELETED,
+            int(letter["chain_seq"]),
+        )
+    finally:
+        running.stop()
