@@ -10,6 +10,7 @@ from typing import Any
 from kernel import events as ev
 from ledger.chains import TABLE as CHAIN_TABLE
 from ledger.chains import fill_statements
+from ledger.replay import newest_raw_events
 from ledger.store import LedgerStore
 
 PROJECTIONS = (
@@ -115,13 +116,7 @@ def pairing_rows(
     ``limit`` of them, oldest first (``raw_events`` rows, to be parsed again), and the latest
     ``actions`` row of each tool call among them: what a stitcher held for pairing."""
     db = store.database
-    rows = store.query_rows(
-        f"SELECT * FROM {db}.raw_events FINAL "
-        "WHERE event_time >= {since:DateTime64(6, 'UTC')} AND kind IN {kinds:Array(String)} "
-        "ORDER BY event_time DESC, event_id DESC LIMIT {n:UInt32}",
-        {"since": since, "kinds": list(PAIRING_KINDS), "n": limit},
-    )
-    rows.reverse()
+    rows = newest_raw_events(store, since, PAIRING_KINDS, limit)
     calls = [row["event_id"] for row in rows if row["kind"] == ev.TOOL_CALL]
     actions: dict[str, dict[str, Any]] = {}
     if calls:

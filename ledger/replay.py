@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from kernel import events as ev
@@ -45,18 +45,27 @@ def raw_event_pages(store: LedgerStore, page_size: int) -> Iterator[list[dict[st
 TRAIL_KINDS = (ev.TOOL_CALL, ev.TOOL_RESULT, ev.API_CALL)
 
 
+def newest_raw_events(
+    store: LedgerStore, since: str, kinds: Collection[str], limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` ``raw_events`` rows of ``kinds`` at or after ``since``
+    (``DateTime64`` text), oldest first: what a restarted worker parses again."""
+    rows = store.query_rows(
+        f"SELECT * FROM {store.database}.raw_events FINAL "
+        "WHERE event_time >= {since:DateTime64(6, 'UTC')} AND kind IN {kinds:Array(String)} "
+        "ORDER BY event_time DESC, event_id DESC LIMIT {n:UInt32}",
+        {"since": since, "kinds": list(kinds), "n": limit},
+    )
+    rows.reverse()
+    return rows
+
+
 def recent_trail_events(store: LedgerStore, since: str, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` calls and results at or after ``since`` (``DateTime64`` text),
     oldest first, each ``raw_events`` row with the ``access`` its action was labelled with
     (empty for a result): what a restarted worker feeds its sessions' trails with."""
     db = store.database
-    rows = store.query_rows(
-        f"SELECT * FROM {db}.raw_events FINAL "
-        "WHERE event_time >= {since:DateTime64(6, 'UTC')} AND kind IN {kinds:Array(String)} "
-        "ORDER BY event_time DESC, event_id DESC LIMIT {n:UInt32}",
-        {"since": since, "kinds": list(TRAIL_KINDS), "n": limit},
-    )
-    rows.reverse()
+    rows = newest_raw_events(store, since, TRAIL_KINDS, limit)
     calls = [row["event_id"] for row in rows if row["kind"] != ev.TOOL_RESULT]
     access: dict[str, str] = {}
     if calls:
