@@ -222,9 +222,15 @@ def test_sdk_exported_spans_give_the_chain_ingest_gives_of_the_same_json(
     )
     assert (row["n"], row["ids"], row["batches"]) == (4, 4, 1)
 
-    # `agentledger ingest --source otel` of the same run as OTLP/JSON, in a ledger of its own.
+    # `agentledger ingest --source otel` of the same run as OTLP/JSON, in a ledger of its own,
+    # its spans in the order the SDK exported them (as each ended): which event opened the
+    # session, and so each action's link rule, follows the order events arrive in.
+    run = agent_run(MESSAGES)
+    [scope] = run["resourceSpans"][0]["scopeSpans"]
+    ended = [format(s.context.span_id, "016x") for s in spans]
+    scope["spans"].sort(key=lambda s: ended.index(s["spanId"].lower()))
     path = tmp_path / "traces.json"
-    path.write_text(orjson.dumps(agent_run(MESSAGES)).decode())
+    path.write_text(orjson.dumps(run).decode())
     settings = make_settings(tmp_path / "other")
     other = RunningStack(settings, chdb_ledger.with_database(settings.database))
     other.start()
