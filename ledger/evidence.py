@@ -37,10 +37,12 @@ RECORD_HASH_SQL = _record_hash_sql()
 
 def _positions(db: str, where: str) -> str:
     """The chained positions of ``raw_events`` and of refused raw events' dead letters
-    (stream, position, chain hash), both filtered by ``where``."""
+    (stream, position, chain hash), both filtered by ``where``. Read without ``FINAL``: a
+    row stored twice holds the same position and hashes, and ``FINAL`` over ``raw_events``
+    would merge the whole table at every partition's take-over."""
     return (
-        f"SELECT chain_stream, chain_seq, chain_hash FROM {db}.raw_events FINAL WHERE {where} "
-        f"UNION ALL SELECT chain_stream, chain_seq, chain_hash FROM {db}.dead_letters FINAL "
+        f"SELECT chain_stream, chain_seq, chain_hash FROM {db}.raw_events WHERE {where} "
+        f"UNION ALL SELECT chain_stream, chain_seq, chain_hash FROM {db}.dead_letters "
         f"WHERE chain_stream != '' AND {where}"
     )
 
@@ -61,9 +63,10 @@ def chain_heads(store: LedgerStore, streams: Sequence[str]) -> dict[str, tuple[i
 
 
 def chain_hashes_after(store: LedgerStore, stream: str, after: int) -> list[tuple[int, str]]:
-    """The positions of ``stream`` after ``after`` and their chain hashes, in order."""
+    """The positions of ``stream`` after ``after`` and their chain hashes, in order (each
+    once)."""
     rows = store.query_rows(
-        "SELECT chain_seq AS seq, chain_hash AS hash FROM ("
+        "SELECT DISTINCT chain_seq AS seq, chain_hash AS hash FROM ("
         + _positions(store.database, "chain_stream = {s:String} AND chain_seq > {a:UInt64}")
         + ") ORDER BY chain_seq",
         {"s": stream, "a": after},
