@@ -6,7 +6,7 @@ session's twenty actions lie one per granule all over each table, and a chain re
 decompresses a granule of every column it shows, per action, table and part. At ten million
 actions that was most of the chain's 130 ms. This table holds the same rows again, only the
 columns a chain shows, ordered by ``(session_id, action_id, part)``: a session's rows lie in
-one or two granules.
+one or two granules of each part, and every part is compact (see ``COMPACT_PARTS``).
 
 Nobody writes it. Three materialized views copy every row inserted into ``actions``,
 ``attributions`` and ``drift`` (whoever inserts it: the worker, a rebuild, a bulk load), as
@@ -86,8 +86,16 @@ _CREATE = """
         flagged Bool,
         decision LowCardinality(String)
     ) ENGINE = ReplacingMergeTree(version) ORDER BY (session_id, action_id, part)
-    SETTINGS index_granularity = 1024
+    SETTINGS index_granularity = 1024, {compact}
 """
+
+# Every part compact, however large: a compact part keeps a granule's columns side by side,
+# each compressed on its own, where a wide part keeps a file per column compressed in blocks
+# of up to a megabyte. A chain reads one or two granules of every column from every part, so
+# a wide part decompresses a block per column for a few dozen rows. At ten million actions
+# (30 million rows in six parts), reading a chain took 37 ms of CPU from wide parts and 19 ms
+# from compact ones, the same rows on the same machine (BENCHMARKS.md).
+COMPACT_PARTS = "min_bytes_for_wide_part = 1099511627776"
 
 
 def _select(database: str, source: str) -> str:
@@ -98,7 +106,11 @@ def _select(database: str, source: str) -> str:
 def chain_ddl(database: str) -> list[str]:
     """The table, then one materialized view per source table feeding it (each copies the
     rows of every later insert into its source)."""
-    statements = [" ".join(_CREATE.split()).format(db=database)]
+    statements = [
+        " ".join(_CREATE.split()).format(db=database, compact=COMPACT_PARTS),
+        # A table created before the setting: its new parts, and each merge's, are compact.
+        f"ALTER TABLE {database}.{TABLE} MODIFY SETTING {COMPACT_PARTS}",
+    ]
     statements += [
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{view} "
         f"TO {database}.{TABLE} AS {_select(database, source)}"
