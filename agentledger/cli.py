@@ -27,6 +27,7 @@ from agentledger.cli_model import model
 from agentledger.cli_page import page
 from agentledger.cli_query import (
     DEFAULT_BENCH_ACTIONS,
+    DEFAULT_BENCH_MIN_SECONDS,
     DEFAULT_BENCH_REPEAT,
     query,
     query_bench,
@@ -221,7 +222,16 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "--repeat",
     type=click.IntRange(min=1),
     default=None,
-    help=f"With --queries: runs of each query [default {DEFAULT_BENCH_REPEAT}].",
+    help="With --queries: timed runs of each query at least, after a first run timed "
+    f"apart [default {DEFAULT_BENCH_REPEAT}].",
+)
+@click.option(
+    "--min-time",
+    "min_seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --queries: a fast query goes on running until it has been timed this many "
+    f"seconds, up to 200 runs [default {DEFAULT_BENCH_MIN_SECONDS:g}].",
 )
 @click.option(
     "--workers",
@@ -243,6 +253,7 @@ def bench(
     measure_queries: bool,
     query_actions: int | None,
     repeat: int | None,
+    min_seconds: float | None,
     workers: int | None,
     data_dir: Path | None,
     as_json: bool,
@@ -251,10 +262,10 @@ def bench(
     if measure_queries:
         if measure_contractions:
             raise click.UsageError("--queries and --contractions are two benches: give one")
-        query_bench(query_actions, repeat, as_json)
+        query_bench(query_actions, repeat, min_seconds, as_json)
         return
-    if query_actions is not None or repeat is not None:
-        raise click.UsageError("--actions and --repeat go with --queries")
+    if query_actions is not None or repeat is not None or min_seconds is not None:
+        raise click.UsageError("--actions, --repeat and --min-time go with --queries")
     from agentledger.bench import run_bench
     from agentledger.bench_ceiling import ceiling_lines
 

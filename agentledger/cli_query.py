@@ -213,16 +213,23 @@ def query(
 
 DEFAULT_BENCH_ACTIONS = 10_000_000
 DEFAULT_BENCH_REPEAT = 20
+DEFAULT_BENCH_MIN_SECONDS = 3.0
 
 
-def query_bench(actions: int | None, repeat: int | None, as_json: bool) -> None:
+def query_bench(
+    actions: int | None, repeat: int | None, min_seconds: float | None, as_json: bool
+) -> None:
     """``bench --queries``: the saved queries and dashboard panels timed on a generated
-    ledger of ``actions`` actions, ``repeat`` runs each; progress on stderr."""
+    ledger of ``actions`` actions, ``repeat`` runs each at least (a fast one for
+    ``min_seconds``); progress on stderr."""
     from agentledger.bench_queries import run_query_bench
     from agentledger.cli_common import err_console, print_json
 
     result = run_query_bench(
-        actions or DEFAULT_BENCH_ACTIONS, repeat or DEFAULT_BENCH_REPEAT, console=err_console
+        actions or DEFAULT_BENCH_ACTIONS,
+        repeat or DEFAULT_BENCH_REPEAT,
+        console=err_console,
+        min_seconds=DEFAULT_BENCH_MIN_SECONDS if min_seconds is None else min_seconds,
     )
     if as_json:
         print_json(result)

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agentledger.bench_queries import DATABASE, panel_queries, parameter_draw
+from agentledger.bench_queries import (
+    DATABASE,
+    figures_of,
+    measure,
+    panel_queries,
+    parameter_draw,
+)
 from agentledger.cli import main
 from agentledger.cli_query import catalogue, cell, csv_text, parse_params
 from ledger.saved_queries import (
@@ -205,7 +211,44 @@ def test_the_bench_draws_parameters_the_generated_ledger_holds() -> None:
 
 
 def test_bench_options_for_queries_need_queries() -> None:
-    refused = CliRunner().invoke(main, ["bench", "--actions", "5"])
-    assert refused.exit_code == 2 and "--actions and --repeat go with --queries" in refused.output
+    message = "--actions, --repeat and --min-time go with --queries"
+    for option in (["--actions", "5"], ["--min-time", "0"]):
+        refused = CliRunner().invoke(main, ["bench", *option])
+        assert refused.exit_code == 2 and message in refused.output
     both = CliRunner().invoke(main, ["bench", "--queries", "--contractions"])
     assert both.exit_code == 2 and "two benches" in both.output
+
+
+class _Clock:
+    """Time that moves only when a run takes it (``step`` seconds a run)."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def run(self, wall_ms: float) -> tuple[float, int, float]:
+        self.now += self.step
+        return wall_ms, 1, wall_ms
+
+
+def test_the_first_run_is_timed_apart_from_the_percentiles() -> None:
+    walls = iter([140.0, *[30.0] * 19, 40.0])
+    clock = _Clock(step=1.0)  # slow runs: the budget is spent before `repeat` is reached
+    first, runs = measure(lambda: clock.run(next(walls)), 20, min_seconds=3.0, clock=clock)
+    figures = figures_of(first, runs)
+    assert (figures["first_ms"], figures["first_cpu_ms"], figures["runs"]) == (140.0, 140.0, 20)
+    assert figures["max_ms"] == 40.0 and figures["p50_ms"] == 30.0
+
+
+def test_a_fast_query_runs_until_the_budget_is_spent_or_the_most_runs_are_in() -> None:
+    clock = _Clock(step=0.0625)  # exact in binary: no rounding at the budget
+    _, runs = measure(lambda: clock.run(5.0), 20, min_seconds=3.0, max_runs=1000, clock=clock)
+    assert len(runs) == 48  # 3 s at 62.5 ms a run
+    _, capped = measure(lambda: clock.run(5.0), 20, min_seconds=3.0, max_runs=30, clock=clock)
+    assert len(capped) == 30
+    # `repeat` above the cap still gets its runs.
+    _, asked = measure(lambda: clock.run(5.0), 80, min_seconds=0.0, max_runs=50, clock=clock)
+    assert len(asked) == 80
