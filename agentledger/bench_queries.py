@@ -11,8 +11,9 @@ data source would over the generated ledger's last day (``agentledger.panels``).
 Each query's first run is timed apart (``first_ms``): it is the only one that loads the
 parts' marks and primary index and has the endpoint check the statement, which a ledger
 that analysts use has done long before. The percentiles are of the runs after it: at least
-``repeat``, and more for a fast query, until ``MIN_SECONDS`` have gone or ``MAX_RUNS`` are
-in, so that a p95 is not just the second slowest of twenty.
+``repeat``, and more for a fast query, until ``min_seconds`` have gone or ``max_runs`` are in
+(the command's defaults: ``agentledger.cli_query``), so that a p95 is not just the second
+slowest of twenty.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,6 @@ from ledger.saved_queries import SavedQuery, parameter_texts, saved_queries
 DATABASE = "bench_queries"
 ANALYST = "bench_analyst"
 SETTLE_S = 600.0
-MIN_SECONDS = 3.0  # a query's timed runs go on at least this long (or to MAX_RUNS)
-MAX_RUNS = 200
 
 Draw = Callable[[np.random.Generator], dict[str, str]]
 Run = tuple[float, int, float]  # one request: wall ms, rows, CPU ms
@@ -144,8 +144,8 @@ def measure(
     run: Callable[[], Run],
     repeat: int,
     *,
-    min_seconds: float = MIN_SECONDS,
-    max_runs: int = MAX_RUNS,
+    min_seconds: float,
+    max_runs: int,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[Run, list[Run]]:
     """One query's first run, and the timed runs after it: at least ``repeat`` (never more
@@ -168,7 +168,7 @@ def figures_of(first: Run, runs: list[Run]) -> dict[str, Any]:
     }
 
 
-def _figures(runs: list[tuple[float, int, float]]) -> dict[str, Any]:
+def _figures(runs: list[Run]) -> dict[str, Any]:
     times = [t for t, _, _ in runs]
     cpu = [c for _, _, c in runs]
     return {
@@ -201,6 +201,15 @@ def settle(store: Any, console: Console | None) -> float:
     return seconds
 
 
+def _show(console: Console | None, name: str, figures: dict[str, Any]) -> None:
+    if console is not None:
+        console.print(
+            f"{name} p50 {figures['p50_ms']:>9.1f} ms  p95 {figures['p95_ms']:>9.1f} ms  "
+            f"CPU p50 {figures['cpu_p50_ms']:>9.1f} ms  "
+            f"({figures['runs']} runs; first {figures['first_ms']:.1f} ms)"
+        )
+
+
 def machine() -> dict[str, Any]:
     load1, load5, _ = os.getloadavg()
     return {
@@ -219,16 +228,18 @@ def run_query_bench(
     repeat: int,
     *,
     console: Console | None,
+    min_seconds: float,
+    max_runs: int,
     seed: int = 11,
-    min_seconds: float = MIN_SECONDS,
 ) -> dict[str, Any]:
     """Load ``actions`` generated actions into a scratch ledger and time every saved query
-    (and every panel query) ``repeat`` times through the analyst endpoint."""
+    (and every panel query) through the analyst endpoint (see ``measure``)."""
     from ledger.chdb_store import ChdbStore
 
     if actions < 1 or repeat < 1:
         raise StackError("--actions and --repeat must be at least 1")
     rng = np.random.default_rng(seed)
+    timed = partial(measure, repeat=repeat, min_seconds=min_seconds, max_runs=max_runs)
     queries = saved_queries()
     with tempfile.TemporaryDirectory(prefix="agentledger-bench-queries-") as scratch:
         store = ChdbStore(Path(scratch) / "chdb", DATABASE)
@@ -263,32 +274,16 @@ def run_query_bench(
                         values = parameter_texts(saved.bind(draw(rng)))
                         return timed_run(client, url, sql, values, DATABASE)
 
-                    results[name] = figures_of(*measure(drawn, repeat, min_seconds=min_seconds))
-                    if console is not None:
-                        figures = results[name]
-                        console.print(
-                            f"{name:<24} p50 {figures['p50_ms']:>9.1f} ms  "
-                            f"p95 {figures['p95_ms']:>9.1f} ms  "
-                            f"CPU p50 {figures['cpu_p50_ms']:>9.1f} ms  "
-                            f"({figures['runs']} runs; first {figures['first_ms']:.1f} ms)"
-                        )
+                    results[name] = figures_of(*timed(drawn))
+                    _show(console, name.ljust(24), results[name])
                 panel_results: dict[str, Any] = {}
                 for name, sql in panels:
 
                     def panel(sql: str = sql) -> Run:
                         return timed_run(client, url, sql, {}, DATABASE)
 
-                    panel_results[name] = figures_of(
-                        *measure(panel, repeat, min_seconds=min_seconds)
-                    )
-                    if console is not None:
-                        figures = panel_results[name]
-                        console.print(
-                            f"{name:<60} p50 {figures['p50_ms']:>9.1f} ms  "
-                            f"p95 {figures['p95_ms']:>9.1f} ms  "
-                            f"CPU p50 {figures['cpu_p50_ms']:>9.1f} ms  "
-                            f"({figures['runs']} runs; first {figures['first_ms']:.1f} ms)"
-                        )
+                    panel_results[name] = figures_of(*timed(panel))
+                    _show(console, name.ljust(60), panel_results[name])
         finally:
             store.close()
     return {
@@ -296,6 +291,7 @@ def run_query_bench(
         "sessions": len(sample.session_ids),
         "repeat": repeat,
         "min_seconds": min_seconds,
+        "max_runs": max_runs,
         "load_seconds": round(load_s, 1),
         "load_actions_per_s": round(actions / load_s),
         "settle_seconds": round(settle_s, 1),

@@ -26,6 +26,7 @@ from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
 from agentledger.cli_page import page
 from agentledger.cli_query import (
+    BENCH_MAX_RUNS,
     DEFAULT_BENCH_ACTIONS,
     DEFAULT_BENCH_MIN_SECONDS,
     DEFAULT_BENCH_REPEAT,
@@ -231,7 +232,7 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     type=click.FloatRange(min=0),
     default=None,
     help="With --queries: a fast query goes on running until it has been timed this many "
-    f"seconds, up to 200 runs [default {DEFAULT_BENCH_MIN_SECONDS:g}].",
+    f"seconds, up to {BENCH_MAX_RUNS} runs [default {DEFAULT_BENCH_MIN_SECONDS:g}].",
 )
 @click.option(
     "--workers",

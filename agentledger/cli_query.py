@@ -213,7 +213,8 @@ def query(
 
 DEFAULT_BENCH_ACTIONS = 10_000_000
 DEFAULT_BENCH_REPEAT = 20
-DEFAULT_BENCH_MIN_SECONDS = 3.0
+DEFAULT_BENCH_MIN_SECONDS = 3.0  # a fast query's timed runs go on this long…
+BENCH_MAX_RUNS = 200  # …or until this many are in
 
 
 def query_bench(
@@ -230,6 +231,7 @@ def query_bench(
         repeat or DEFAULT_BENCH_REPEAT,
         console=err_console,
         min_seconds=DEFAULT_BENCH_MIN_SECONDS if min_seconds is None else min_seconds,
+        max_runs=BENCH_MAX_RUNS,
     )
     if as_json:
         print_json(result)
