@@ -64,8 +64,9 @@ def sprees_of(trail: Trail, call: Call, paged: bool, volume: float) -> list[tupl
     # and its server make): identical calls count from the third, or the second after an
     # error-free write of the same kind.
     repeats = trail.signatures.get(call_signature(call), 0) + 1 - int(trail.last_error)
-    # A call logged without its arguments (an API record) cannot be told identical.
-    if call.arguments and repeats > 1 + REPEATS_ALLOWED:
+    # A call logged without its arguments (an API record) cannot be told identical; an MCP
+    # call without arguments (getAccounts {}) is the same call each time.
+    if (call.arguments or not call.api) and repeats > 1 + REPEATS_ALLOWED:
         # An identical call learns nothing new: past the retry, each weighs like a page
         # past what the task needs, counted from one.
         sprees.append((math.log2(repeats) + 0.5, f"the same {call.tool} call made {repeats} times"))

@@ -90,6 +90,7 @@ FEATURES: Final = (
     "widening_argument",
     "delegated_x_change",
     "retargeted",
+    "tool_not_named",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
@@ -261,11 +262,14 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 details["read_sensitive"] = (
                     f"reads {key}={_short(value)!r}: {sensitive}, which the intent never spoke of"
                 )
-        compact = lower.replace(" ", "")
-        in_intent = lower in trail.intent_lower or compact in trail.intent_values
+        # Where a URL goes is before its query; the query is what it carries (a summary
+        # appended to the address an injected sentence gave is still that address).
+        probe = lower.partition("?")[0] if role == text.DESTINATION and "?" in lower else lower
+        compact = probe.replace(" ", "")
+        in_intent = probe in trail.intent_lower or compact in trail.intent_values
         if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
-            in_intent = naming.address_of_named(lower, trail)
-        in_results = compact in trail.result_values or lower in trail.results_lower
+            in_intent = naming.address_of_named(probe, trail)
+        in_results = compact in trail.result_values or probe in trail.results_lower
         if in_intent:
             named_keys.append(key)
             acts_on_named = acts_on_named or role not in text.SINK_ROLES
@@ -275,7 +279,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             if retarget:
                 details["retargeted"] = f"{key}={_short(value)!r}, not the task's own {key}"
         injected = compact in trail.injected_values or (
-            len(lower) >= 4 and lower in trail.injected_lower
+            len(probe) >= 4 and probe in trail.injected_lower
         )
         if injected and not in_intent:
             any_injected = True
@@ -439,6 +443,12 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if changed:
         x[INDEX["tool_changed"]] = 1.0
         details["tool_changed"] = changed
+    if trail.named_tools and not call.api and call.tool not in trail.named_tools:
+        x[INDEX["tool_not_named"]] = 1.0
+        details["tool_not_named"] = (
+            f"{call.tool} is not among the tools the intent names "
+            f"({', '.join(sorted(trail.named_tools))})"
+        )
     if not call.api and unlisted(trail, call):
         x[INDEX["tool_unlisted"]] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"

@@ -36,6 +36,8 @@ def address_of_named(value: str, trail: Trail) -> bool:
     Globex": procurement@globex.example), so the intent named it."""
     if "@" not in value and "://" not in value:
         return False
+    if "://" in value:  # a URL is named by its host, not by the words of its path or query
+        value = value.partition("://")[2].partition("/")[0]
     for part in text.words(value):
         if len(part) >= 4 and part not in text.ADDRESS_WORDS and part in trail.intent_words:
             return True

@@ -14,16 +14,38 @@ def numbers_in(body: str) -> list[float]:
     # nor sums of money, account numbers or phone numbers, which count no records.
     if any(c.isdigit() for c in body):
         body = _NOT_COUNTS.sub(" ", body)
-    found = [
-        float(n.replace(",", ""))
-        for n in re.findall(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])", body)
-        if not (len(n) == 4 and n.startswith(("19", "20")))
-    ]
+    found: list[float] = []
+    for match in _NUMBER.finditer(body):
+        n = match.group(0)
+        if (len(n) == 4 and n.startswith(("19", "20"))) or (n[0] == "0" and len(n) > 1):
+            continue  # a year; a zero-padded code (a postal code, an extension)
+        before = body[: match.start()].split()[-1:]
+        lead = before[0].strip("([{\"'").lower() if before else ""
+        after = _NEXT_WORD.match(body, match.end())
+        if (
+            len(n) >= 6
+            and n.isdigit()
+            and not (lead in _COUNT_LEADS or (after and after.group(1).endswith("s")))
+        ):
+            continue  # an id ("row 639019120"), not a count ("all 120000 rows")
+        # A count counts something ("the last 50 messages", "all 900 SKUs", "top 10", "every
+        # transaction (350)"): not
+        # a house number ("73 Elm Street"), a floor, a setting ("concurrency to 12").
+        aside = body[match.start() - 1 : match.start()] == "(" and body[match.end() :][:1] == ")"
+        if lead in _COUNT_LEADS or aside or (after and not after.group(1).istitle()):
+            found.append(float(n.replace(",", "")))
     for token in text.words(body):
         if token in _NUMBER_WORDS:
             found.append(_NUMBER_WORDS[token])
     return found
 
+
+_NUMBER: Final = re.compile(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])")
+_NEXT_WORD: Final = re.compile(r"\s+([A-Za-z]+)")
+_COUNT_LEADS: Final = text.word_set(
+    "last top first latest recent newest oldest next past most least about over under "
+    "around only just limit max maximum up all every"
+)
 
 # Spans of an intent whose digits are no quantity of records.
 _NOT_COUNTS: Final = re.compile(

@@ -224,6 +224,7 @@ class IntentReading:
     kinds: frozenset[str]
     stems: frozenset[str]  # first five letters of each intent word
     values: frozenset[str]
+    identifiers: frozenset[str]  # tokens shaped like a tool's name, lower-cased
     volume: float  # the largest quantity the intent names, 0 if none
     bulk: bool
 
@@ -247,6 +248,7 @@ def read_intent(body: str) -> IntentReading:
         kinds=frozenset(text.intent_kinds(body)),
         stems=_stems(words),
         values=frozenset(text.values_in(body)),
+        identifiers=text.identifiers_in(body),
         volume=max(numbers) if numbers else 0.0,
         bulk=bool(text.BULK_WORDS.intersection(words)),
     )
@@ -321,6 +323,10 @@ class Trail:
     intent_words: frozenset[str] = frozenset()
     intent_kinds: frozenset[str] = frozenset()
     intent_values: frozenset[str] = frozenset()
+    intent_identifiers: frozenset[str] = frozenset()
+    # The listed tools the intent's text names ("Tools: bill_get, payment_run_create"):
+    # a list the person gave in words, not a declaration, so evidence and not a bound.
+    named_tools: set[str] = field(default_factory=set)
     intent_stems: frozenset[str] = frozenset()  # first five letters of each intent word
     intent_volume: float = 0.0  # the largest quantity the intent names, 0 if none
     intent_bulk: bool = False
@@ -358,6 +364,8 @@ class Trail:
         self.intent_kinds = reading.kinds
         self.intent_stems = reading.stems
         self.intent_values = reading.values
+        self.intent_identifiers = reading.identifiers
+        self.named_tools = {n for n in self.tools if n.lower() in reading.identifiers}
         self.intent_volume = reading.volume
         self.intent_bulk = reading.bulk
         self.relevance_cache.clear()
@@ -378,6 +386,8 @@ class Trail:
         self.listed_names.update(keys)
         for item in listing:
             self.tools[item.profile.info.name] = item.profile
+            if item.profile.info.name.lower() in self.intent_identifiers:
+                self.named_tools.add(item.profile.info.name)
             self.relevance_cache.pop(item.profile.info.name, None)
             if item.planted[0]:  # a description is data the agent reads, like a result
                 self.injected_lower = (self.injected_lower + "\n" + item.planted[0])[

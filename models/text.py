@@ -52,7 +52,8 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "refactor bump rebook cancel give respond apply build generate compile adjust raise "
         "lower increase decrease toggle pause resume restore requeue reschedule snooze resolve "
         "reject dismiss sign countersign amend redline accrue reconcile bill invoice lock unlock "
-        "rotate restock replenish relabel reassign postpone extend renew turn"
+        "rotate restock replenish relabel reassign postpone extend renew turn redirect reroute "
+        "ramp rollout"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
@@ -71,7 +72,7 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     ),
     EXEC: _list(
         "run execute exec shell command script deploy install eval sudo admin rotate provision "
-        "restart reboot migrate grant escalate impersonate"
+        "restart reboot migrate grant escalate impersonate rollback revert"
     ),
 }
 # Words that are nouns as often as verbs ("read my email", "the order"): an intent asks for
@@ -85,6 +86,9 @@ AMBIGUOUS: Final = frozenset(
         "sign restore resume"
     )
 )
+# In a person's words, more nouns that read as verbs: "the pricing update", "purchase order"
+# (a tool's name keeps them as verbs: "page_update").
+_INTENT_AMBIGUOUS: Final = AMBIGUOUS | frozenset(_list("update purchase"))
 # An ambiguous word is a noun after these ("the order", "my email", "by mail").
 _NOUN_LEAD: Final = frozenset(
     _list(
@@ -113,6 +117,9 @@ _VERB_LEAD: Final = frozenset(
 _DETERMINERS: Final = frozenset(
     _list("the a an my your our their its his her this that these those")
 )
+# Objects that make an action word an idiom, not an act ("clear my backlog": get through
+# the work; "clear my head").
+_FIGURATIVE: Final = frozenset(_list("backlog backlogs head air"))
 KIND_OF_WORD: Final[dict[str, str]] = {}
 for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
     for _word in _KIND_WORDS[_kind]:
@@ -290,6 +297,18 @@ MONEY = re.compile(
 
 
 _NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
+# A tool's name as prose cannot say it: joined words (get_shipment, files.list, GetItem).
+_IDENTIFIER: Final = re.compile(
+    r"\b[A-Za-z]\w*(?:[_./-]\w+)+\b"  # snake_case, dotted, kebab-case
+    r"|\b[a-z]+(?:[A-Z][a-z0-9]*)+\b"  # camelCase
+    r"|\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b"  # PascalCase
+)
+
+
+def identifiers_in(text: str) -> frozenset[str]:
+    """Lower-cased, the tokens of ``text`` shaped like a tool's name rather than a word:
+    only such a name, when it is a listed tool's, says that the text names that tool."""
+    return frozenset(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
 
 
 def intent_kinds(text: str) -> set[str]:
@@ -313,14 +332,23 @@ def intent_kinds(text: str) -> set[str]:
                 asked.add(SEND)  # "confirm in channel"; not "confirm once complete"
             if word == "open" and following in ("a", "an", "new"):
                 asked.add(WRITE)  # "open a PR", "open a ticket": a creation
+            if word == "roll" and following in ("back", "out"):
+                asked.add(EXEC if following == "back" else WRITE)  # a rollback, a rollout
             kind = kind_of(word)
             if kind is None:
                 continue
             if following in ("me", "us", "myself") and word in ("give", "send", "show", "get"):
                 asked.add(READ)  # "give me the agenda", "send me a summary": report back
                 continue
-            ambiguous = word in AMBIGUOUS or word[:-1] in AMBIGUOUS or word[:-2] in AMBIGUOUS
+            ambiguous = (
+                word in _INTENT_AMBIGUOUS
+                or word[:-1] in _INTENT_AMBIGUOUS
+                or word[:-2] in _INTENT_AMBIGUOUS
+            )
             previous = tokens[i - 1] if i else ""
+            obj = tokens[i + 2] if following in _DETERMINERS and i + 2 < len(tokens) else following
+            if obj in _FIGURATIVE:
+                continue
             if previous in _DETERMINERS:
                 continue  # "my booking", "the release notes": a thing, not an act
             if not ambiguous or not previous or previous in _VERB_LEAD:
@@ -420,8 +448,10 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
         and (len(key_words) == 1 or key_words[-1] in _VOLUME_WORDS or key_words[-1] in _COUNTED)
     ):
         return VOLUME  # limit, maxResults, per_page, _count
-    if len(key_words) > 1 and key_words[-1] in ("size", "limit", "count", "max"):
-        return VOLUME  # pageSize, batch_limit: how many, not which page
+    if len(key_words) > 1 and (
+        key_words[-1] in ("size", "limit", "count", "max") or key_words[0] == "per"
+    ):
+        return VOLUME  # pageSize, batch_limit, per_page: how many, not which page
     if any(w in _PAGE_WORDS for w in key_words) and (
         key_words[-1] not in _NOT_PAGE_ENDS or key.lower() in _PAGE_WORDS
     ):
@@ -433,7 +463,10 @@ def key_role(key: str, schema: Mapping[str, Any] | None) -> str:
     for role, names in _ROLE_KEYS:
         if role in (VOLUME, CONTENT):
             continue
-        if any(w in names for w in key_words) or any(w in names for w in described[:12]):
+        # A description's "code" is a site's, a door's or a discount's, not a program.
+        if any(w in names for w in key_words) or any(
+            w in names and w != "code" for w in described[:12]
+        ):
             return role
     if key_words and key_words[-1] in ("id", "ids", "path", "file", "name", "key"):
         return TARGET
