@@ -26,9 +26,15 @@ SPREE_RULE = 2.0
 
 def ruled(values: list[float] | tuple[float, ...]) -> str:
     """The feature whose reading flags a call whatever the weights say, or "": a delete
-    or payment the intent's verbs did not ask for, or a spree ``SPREE_RULE`` over."""
+    or payment the intent's verbs did not ask for, a spree ``SPREE_RULE`` over, or a
+    result's text sent out in a URL's query."""
     if irreversible_unasked(values):
         return "kind_not_asked"
     if values[INDEX["excess_calls"]] >= SPREE_RULE:
         return "excess_calls"
+    if values[INDEX["url_carries_results"]] and not values[INDEX["sink_in_intent"]]:
+        # Data leaving in a GET: a result's text in the query of an address the intent did
+        # not give. Too rare for the model to weigh (its fitted weight came out near 0), and
+        # on the training folds it fires in no benign session.
+        return "url_carries_results"
     return ""
