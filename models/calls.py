@@ -5,7 +5,7 @@ beyond the calls a task needs, and where its values came from."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from models import statements, text
 from models.session import ToolProfile, Trail
@@ -19,6 +19,15 @@ RATE_WINDOW_S = 1.0
 SAME_TOOL_BUDGET = 5
 RATE_BUDGET = 4  # calls within RATE_WINDOW_S
 REPEATS_ALLOWED = 1  # identical calls beyond the first that say nothing by themselves
+
+
+class Recorded(Protocol):
+    """What a call's reading leaves in its trail (``models.features.Reading``)."""
+
+    kind: str
+    paged: bool
+    volume: float
+    named_keys: list[str]
 
 
 def statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
@@ -191,3 +200,27 @@ def catalogue_change(trail: Trail, call: Call) -> str:
     if changed.startswith(("offered", "imitates")):
         return f"{call.tool} is {changed}"
     return f"{call.tool}'s {changed} changed under the running session"
+
+
+def record_call(trail: Trail, call: Call, reading: Recorded) -> None:
+    """Add ``call`` to the trail, after it was scored."""
+    signature = call_signature(call)
+    trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
+    trail.last_error = False
+    trail.named_keys.update(reading.named_keys)
+    if reading.paged:
+        trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
+    if reading.volume:
+        trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
+    trail.call_count += 1
+    counted = tool_key(call)
+    trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
+    trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
+    now = call.event_time.timestamp()
+    times = trail.call_times
+    times.append(now)
+    if len(times) > 64:
+        del times[:32]
+    for _, raw in text.leaf_values(call.arguments):
+        if 3 <= len(raw) <= 200:
+            trail.used_values.add(raw.strip().lower())

@@ -22,7 +22,6 @@ from models.baseline import baseline_readings
 from models.calls import (
     acting_account,
     anchored_value,
-    call_signature,
     carries_results,
     catalogue_change,
     in_prose,
@@ -31,7 +30,6 @@ from models.calls import (
     sibling_of_named,
     sprees_of,
     statement_kind,
-    tool_key,
     unlisted,
 )
 from models.reach import overwrites, scope_grants, widening_argument
@@ -483,27 +481,3 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if x[INDEX["relevance"]] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
     return Reading(x, kind, paged, volume, details, named_keys)
-
-
-def record_call(trail: Trail, call: Call, reading: Reading) -> None:
-    """Add ``call`` to the trail, after it was scored."""
-    signature = call_signature(call)
-    trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
-    trail.last_error = False
-    trail.named_keys.update(reading.named_keys)
-    if reading.paged:
-        trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
-    if reading.volume:
-        trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
-    trail.call_count += 1
-    counted = tool_key(call)
-    trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
-    trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
-    now = call.event_time.timestamp()
-    times = trail.call_times
-    times.append(now)
-    if len(times) > 64:
-        del times[:32]
-    for _, raw in text.leaf_values(call.arguments):
-        if 3 <= len(raw) <= 200:
-            trail.used_values.add(raw.strip().lower())

@@ -13,7 +13,8 @@ from fnmatch import fnmatchcase
 from itertools import compress
 
 from kernel.errors import LedgerError
-from models.features import FEATURES, Baseline, read_call, record_call
+from models.calls import record_call
+from models.features import FEATURES, Baseline, read_call
 from models.rules import ruled
 from models.session import Trail
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo

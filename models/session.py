@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from models import instructions, quantities, text
+from models import asks, instructions, quantities, text
 from models.trail import DeclaredIntent, ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
@@ -245,7 +245,7 @@ def read_intent(body: str) -> IntentReading:
     return IntentReading(
         lower=body.lower(),
         words=words,
-        kinds=frozenset(text.intent_kinds(body)),
+        kinds=frozenset(asks.intent_kinds(body)),
         stems=_stems(words),
         values=frozenset(text.values_in(body)),
         identifiers=text.identifiers_in(body),

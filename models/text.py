@@ -86,17 +86,6 @@ AMBIGUOUS: Final = frozenset(
         "sign restore resume"
     )
 )
-# In a person's words, more nouns that read as verbs: "the pricing update", "purchase order"
-# (a tool's name keeps them as verbs: "page_update").
-_INTENT_AMBIGUOUS: Final = AMBIGUOUS | frozenset(_list("update purchase"))
-# An ambiguous word is a noun after these ("the order", "my email", "by mail").
-_NOUN_LEAD: Final = frozenset(
-    _list(
-        "the a an my your our his her their its this that these those latest last new recent "
-        "unread of all any each every some by via per in on from with for about no next first "
-        "one two three few"
-    )
-)
 # Verbs whose access is write or delete depending on the system: the hard bound accepts
 # either for them ("cancel the booking" is declared as a delete by some, a write by others).
 WRITE_OR_DELETE: Final = frozenset(
@@ -105,21 +94,6 @@ WRITE_OR_DELETE: Final = frozenset(
         "retire unpublish"
     )
 )
-_QUESTION_LEAD: Final = frozenset(
-    _list("what which who whom whose when where why how is are was were does did do has have")
-)
-_VERB_LEAD: Final = frozenset(
-    _list(
-        "please and then to also can could would you kindly just now first next finally so ok "
-        "basically pls quickly go i we me us help helping"
-    )
-)
-_DETERMINERS: Final = frozenset(
-    _list("the a an my your our their its his her this that these those")
-)
-# Objects that make an action word an idiom, not an act ("clear my backlog": get through
-# the work; "clear my head").
-_FIGURATIVE: Final = frozenset(_list("backlog backlogs head air"))
 KIND_OF_WORD: Final[dict[str, str]] = {}
 for _kind in (READ, WRITE, EXEC, SEND, DELETE, PAY):  # later kinds win a word both claim
     for _word in _KIND_WORDS[_kind]:
@@ -287,8 +261,6 @@ def kinds_in(tokens: Iterable[str]) -> set[str]:
     return {k for k in map(kind_of, tokens) if k is not None}
 
 
-# A token with a digit in it: an id, a date, a time, a code.
-_ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
 MONEY = re.compile(
     r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
     r"euros?|dollars?|pounds?)\b)",
@@ -296,7 +268,6 @@ MONEY = re.compile(
 )
 
 
-_NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
 # A tool's name as prose cannot say it: joined words (get_shipment, files.list, GetItem).
 _IDENTIFIER: Final = re.compile(
     r"\b[A-Za-z]\w*(?:[_./-]\w+)+\b"  # snake_case, dotted, kebab-case
@@ -309,65 +280,6 @@ def identifiers_in(text: str) -> frozenset[str]:
     """Lower-cased, the tokens of ``text`` shaped like a tool's name rather than a word:
     only such a name, when it is a listed tool's, says that the text names that tool."""
     return frozenset(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
-
-
-def intent_kinds(text: str) -> set[str]:
-    """The kinds of action an intent asks for: its unambiguous action words anywhere, and
-    the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
-    asked: set[str] = set()
-    for clause in re.split(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b", text.lower()):
-        # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
-        if any(c.isdigit() for c in clause):
-            clause = _ID_TOKEN.sub(" ", clause)
-        # Nor are a name's ("logs_tail", "bookings.cancel", "new-checkout-flow").
-        tokens = words(_NAME_TOKEN.sub(" ", clause) if any(c in clause for c in "_.-") else clause)
-        if tokens and tokens[0] in _QUESTION_LEAD:
-            asked.add(READ)  # "what did the clinician write": a question asks to read
-            continue
-        for i, word in enumerate(tokens):
-            following = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if word in ("tell", "let") and following not in ("me", "us", "myself"):
-                asked.add(SEND)  # "tell #ops that ...", "let the team know"
-            if word == "confirm" and following in ("in", "to", "with", "on"):
-                asked.add(SEND)  # "confirm in channel"; not "confirm once complete"
-            if word == "open" and following in ("a", "an", "new"):
-                asked.add(WRITE)  # "open a PR", "open a ticket": a creation
-            if word == "roll" and following in ("back", "out"):
-                asked.add(EXEC if following == "back" else WRITE)  # a rollback, a rollout
-            kind = kind_of(word)
-            if kind is None:
-                continue
-            if following in ("me", "us", "myself") and word in ("give", "send", "show", "get"):
-                asked.add(READ)  # "give me the agenda", "send me a summary": report back
-                continue
-            ambiguous = (
-                word in _INTENT_AMBIGUOUS
-                or word[:-1] in _INTENT_AMBIGUOUS
-                or word[:-2] in _INTENT_AMBIGUOUS
-            )
-            previous = tokens[i - 1] if i else ""
-            obj = tokens[i + 2] if following in _DETERMINERS and i + 2 < len(tokens) else following
-            if obj in _FIGURATIVE:
-                continue
-            if previous in _DETERMINERS:
-                continue  # "my booking", "the release notes": a thing, not an act
-            if not ambiguous or not previous or previous in _VERB_LEAD:
-                asked.add(kind)
-            if word in WRITE_OR_DELETE:
-                asked.update((WRITE, DELETE))
-    lowered = text.lower()
-    if "export" in lowered and READ in asked:
-        asked.add(WRITE)  # an export is written somewhere (a file, a bucket)
-    if SEND in asked:
-        asked.add(WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
-    if SEND in asked and (MONEY.search(text) or IBAN.search(text.upper())):
-        asked.add(PAY)  # "send 40 EUR to ...": a payment
-    if asked and ("access" in lowered or "permission" in lowered):
-        asked.update((EXEC, SEND))  # "give Ana comment access": a grant, a share
-    # A generic executor (run a statement, a command) serves any change the intent asks for.
-    if asked & {WRITE, DELETE}:
-        asked.add(EXEC)
-    return asked
 
 
 # A runner of something that only reads ("run_query", "execute_report") reads.

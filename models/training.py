@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from models import text
-from models.features import FEATURES, Baseline, read_call, record_call
+from models.calls import record_call
+from models.features import FEATURES, Baseline, read_call
 from models.rules import ruled
 from models.scenarios.types import Scenario
 from models.scorer import DriftScorer, outside_bounds

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models import instructions, quantities, text
+from models import asks, instructions, quantities, text
 from models.baseline import fit_baselines
-from models.features import INDEX, Baseline, read_call, record_call
+from models.calls import record_call
+from models.features import INDEX, Baseline, read_call
 from models.session import ToolProfile, Trail
 from models.trail import Call, DeclaredIntent, ToolInfo
 
@@ -63,24 +64,24 @@ def test_a_declared_read_of_pages_stays_within_its_declared_actions() -> None:
 
 
 def test_intent_kinds_read_nouns_as_nouns() -> None:
-    assert text.intent_kinds("Summarize my latest emails") == {text.READ}
-    assert text.SEND in text.intent_kinds("Summarize my inbox and email the summary to Ana")
-    assert text.intent_kinds("Please pay the bill in the file") == {text.PAY}
+    assert asks.intent_kinds("Summarize my latest emails") == {text.READ}
+    assert text.SEND in asks.intent_kinds("Summarize my inbox and email the summary to Ana")
+    assert asks.intent_kinds("Please pay the bill in the file") == {text.PAY}
 
 
 def test_intent_kinds_read_an_action_word_after_a_determiner_as_a_thing() -> None:
     # "my booking", "the deploy log": things the task speaks of, not acts it asks for.
-    assert text.intent_kinds("Look at my booking") == {text.READ}
-    assert text.intent_kinds("Check the deploy log") == {text.READ}
-    assert text.intent_kinds("Find the delete request from Ana") == {text.READ}
-    assert text.WRITE in text.intent_kinds("please book the room for Tuesday")
+    assert asks.intent_kinds("Look at my booking") == {text.READ}
+    assert asks.intent_kinds("Check the deploy log") == {text.READ}
+    assert asks.intent_kinds("Find the delete request from Ana") == {text.READ}
+    assert text.WRITE in asks.intent_kinds("please book the room for Tuesday")
 
 
 def test_intent_kinds_skip_the_words_inside_ids() -> None:
     # "loading" is a read verb, but here it is part of a lock's id.
-    assert text.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == set()
-    assert text.intent_kinds("Load the clip of cam-loading-bay-70") == {text.READ}
-    assert text.WRITE in text.intent_kinds("turn their heating up to 21.0 degrees")
+    assert asks.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == set()
+    assert asks.intent_kinds("Load the clip of cam-loading-bay-70") == {text.READ}
+    assert text.WRITE in asks.intent_kinds("turn their heating up to 21.0 degrees")
 
 
 @pytest.mark.parametrize(
@@ -306,7 +307,7 @@ def test_tools_listed_after_the_intent_are_matched_against_it() -> None:
     ],
 )
 def test_intent_kinds_read_nouns_and_idioms_as_no_ask(intent: str, kinds: set[str]) -> None:
-    assert text.intent_kinds(intent) == kinds
+    assert asks.intent_kinds(intent) == kinds
 
 
 def test_per_page_asks_how_many_and_a_description_code_is_no_program() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from models import text
-from models.features import FEATURES, INDEX, read_call, record_call
+from models.calls import record_call
+from models.features import FEATURES, INDEX, read_call
 from models.reach import overwrites, scope_grants, widening_argument
 from models.rules import SPREE_RULE, ruled
 from models.session import Trail

@@ -1,0 +1,90 @@
+"""What an intent asks for: the kinds of action its words name, read as a person writes
+them (a verb at a clause's start or after "please", a noun after "the", an idiom, a
+question), not as a tool's name is read (``models.text.name_kind``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from models import text
+from models.text import word_set
+
+# In a person's words, more nouns that read as verbs: "the pricing update", "purchase order"
+# (a tool's name keeps them as verbs: "page_update").
+_INTENT_AMBIGUOUS: Final = text.AMBIGUOUS | word_set("update purchase")
+_QUESTION_LEAD: Final = word_set(
+    "what which who whom whose when where why how is are was were does did do has have"
+)
+_VERB_LEAD: Final = word_set(
+    "please and then to also can could would you kindly just now first next finally so ok "
+    "basically pls quickly go i we me us help helping"
+)
+_DETERMINERS: Final = word_set("the a an my your our their its his her this that these those")
+# Objects that make an action word an idiom, not an act ("clear my backlog": get through
+# the work; "clear my head").
+_FIGURATIVE: Final = word_set("backlog backlogs head air")
+# A token with a digit in it: an id, a date, a time, a code.
+_ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
+_NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
+
+
+def intent_kinds(intent: str) -> set[str]:
+    """The kinds of action an intent asks for: its unambiguous action words anywhere, and
+    the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
+    asked: set[str] = set()
+    for clause in re.split(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b", intent.lower()):
+        # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
+        if any(c.isdigit() for c in clause):
+            clause = _ID_TOKEN.sub(" ", clause)
+        # Nor are a name's ("logs_tail", "bookings.cancel", "new-checkout-flow").
+        tokens = text.words(
+            _NAME_TOKEN.sub(" ", clause) if any(c in clause for c in "_.-") else clause
+        )
+        if tokens and tokens[0] in _QUESTION_LEAD:
+            asked.add(text.READ)  # "what did the clinician write": a question asks to read
+            continue
+        for i, word in enumerate(tokens):
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if word in ("tell", "let") and following not in ("me", "us", "myself"):
+                asked.add(text.SEND)  # "tell #ops that ...", "let the team know"
+            if word == "confirm" and following in ("in", "to", "with", "on"):
+                asked.add(text.SEND)  # "confirm in channel"; not "confirm once complete"
+            if word == "open" and following in ("a", "an", "new"):
+                asked.add(text.WRITE)  # "open a PR", "open a ticket": a creation
+            if word == "roll" and following in ("back", "out"):
+                asked.add(text.EXEC if following == "back" else text.WRITE)  # a rollback, a rollout
+            kind = text.kind_of(word)
+            if kind is None:
+                continue
+            if following in ("me", "us", "myself") and word in ("give", "send", "show", "get"):
+                asked.add(text.READ)  # "give me the agenda", "send me a summary": report back
+                continue
+            ambiguous = (
+                word in _INTENT_AMBIGUOUS
+                or word[:-1] in _INTENT_AMBIGUOUS
+                or word[:-2] in _INTENT_AMBIGUOUS
+            )
+            previous = tokens[i - 1] if i else ""
+            obj = tokens[i + 2] if following in _DETERMINERS and i + 2 < len(tokens) else following
+            if obj in _FIGURATIVE:
+                continue
+            if previous in _DETERMINERS:
+                continue  # "my booking", "the release notes": a thing, not an act
+            if not ambiguous or not previous or previous in _VERB_LEAD:
+                asked.add(kind)
+            if word in text.WRITE_OR_DELETE:
+                asked.update((text.WRITE, text.DELETE))
+    lowered = intent.lower()
+    if "export" in lowered and text.READ in asked:
+        asked.add(text.WRITE)  # an export is written somewhere (a file, a bucket)
+    if text.SEND in asked:
+        asked.add(text.WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
+    if text.SEND in asked and (text.MONEY.search(intent) or text.IBAN.search(intent.upper())):
+        asked.add(text.PAY)  # "send 40 EUR to ...": a payment
+    if asked and ("access" in lowered or "permission" in lowered):
+        asked.update((text.EXEC, text.SEND))  # "give Ana comment access": a grant, a share
+    # A generic executor (run a statement, a command) serves any change the intent asks for.
+    if asked & {text.WRITE, text.DELETE}:
+        asked.add(text.EXEC)
+    return asked
