@@ -24,6 +24,11 @@ _DETERMINERS: Final = word_set("the a an my your our their its his her this that
 # Objects that make an action word an idiom, not an act ("clear my backlog": get through
 # the work; "clear my head").
 _FIGURATIVE: Final = word_set("backlog backlogs head air")
+# Things opened by changing their state, not by reading them ("open the loading bay door").
+_OPENINGS: Final = word_set(
+    "door doors gate gates garage lock locks barrier barriers shutter shutters window windows "
+    "valve valves hatch entrance"
+)
 # A token with a digit in it: an id, a date, a time, a code.
 _ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
 _NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
@@ -52,8 +57,13 @@ def intent_kinds(intent: str) -> set[str]:
                 asked.add(text.SEND)  # "confirm in channel"; not "confirm once complete"
             if word == "open" and following in ("a", "an", "new"):
                 asked.add(text.WRITE)  # "open a PR", "open a ticket": a creation
-            if word == "roll" and following in ("back", "out"):
-                asked.add(text.EXEC if following == "back" else text.WRITE)  # a rollback, a rollout
+            elif word == "open" and following in _DETERMINERS:
+                # "open the contract" reads it; "open the garage door" changes a thing's state.
+                things = tokens[i + 2 : i + 5]
+                asked.add(text.WRITE if _OPENINGS.intersection(things) else text.READ)
+            if word == "roll" and ("back" in tokens[i + 1 : i + 6] or following == "out"):
+                # "roll back", "roll search-gateway back one release", "roll out"
+                asked.add(text.WRITE if following == "out" else text.EXEC)
             kind = text.kind_of(word)
             if kind is None:
                 continue

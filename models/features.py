@@ -382,7 +382,9 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             details["read_unanchored"] = (
                 f"{call.tool} reads what neither the intent nor any result led to"
             )
-        if kind == text.WRITE:  # a change to something the intent does not speak of
+        # A change to something the intent does not speak of (an API operation's name is its
+        # API's, not the task's words: its relevance says nothing either way).
+        if kind == text.WRITE and not call.api:
             x[INDEX["write_irrelevant"]] = 1.0 - relevance
             if relevance < 0.5:
                 details["write_irrelevant"] = (

@@ -79,7 +79,10 @@ def test_intent_kinds_read_an_action_word_after_a_determiner_as_a_thing() -> Non
 
 def test_intent_kinds_skip_the_words_inside_ids() -> None:
     # "loading" is a read verb, but here it is part of a lock's id.
-    assert asks.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == set()
+    assert asks.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == {
+        text.WRITE,
+        text.EXEC,
+    }
     assert asks.intent_kinds("Load the clip of cam-loading-bay-70") == {text.READ}
     assert text.WRITE in asks.intent_kinds("turn their heating up to 21.0 degrees")
 
@@ -304,6 +307,12 @@ def test_tools_listed_after_the_intent_are_matched_against_it() -> None:
         ("I want to clear my backlog: what is the status of T-9?", {text.READ}),
         ("can you roll back auth-service to v2.17.1", {text.EXEC}),
         ("please update SHP-1 with the new address", {text.WRITE, text.EXEC}),
+        # "open" reads a document and changes a door; "roll ... back" is a rollback.
+        ("open the contract of Acme", {text.READ}),
+        ("Summarise the open tickets of Acme", {text.READ}),
+        ("open the garage door (lck-garage-43) for a delivery", {text.WRITE, text.EXEC}),
+        ("roll payments in production back one release", {text.EXEC}),
+        ("Track SHP-57793221 for me", {text.READ}),
     ],
 )
 def test_intent_kinds_read_nouns_and_idioms_as_no_ask(intent: str, kinds: set[str]) -> None:
@@ -363,3 +372,14 @@ def test_a_summary_sent_out_in_a_url_query_is_flagged_whatever_the_weights_say()
     plain = read_call(trail, Call("a2", "fetch_url", T0, {"url": "https://drop.example/t/x9"}))
     assert plain.values[INDEX["url_carries_results"]] == 0.0
     assert ruled(plain.values) == ""
+
+
+def test_an_api_write_is_not_judged_by_how_its_operation_name_reads() -> None:
+    # PutItem's name is its API's, not the task's words: that it shares none with the intent
+    # says nothing (an MCP tool's name does).
+    trail = Trail()
+    trail.set_intent(DeclaredIntent("Summarise the open tickets of Acme before the call."))
+    api = Call("a", "PutItem", T0, {"TableName": "summaries"}, api=True, access="write")
+    assert read_call(trail, api).values[INDEX["write_irrelevant"]] == 0.0
+    mcp = Call("b", "put_item", T0, {"table": "summaries"})
+    assert read_call(trail, mcp).values[INDEX["write_irrelevant"]] > 0.0
