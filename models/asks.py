@@ -61,6 +61,8 @@ def intent_kinds(intent: str) -> set[str]:
                 # "open the contract" reads it; "open the garage door" changes a thing's state.
                 things = tokens[i + 2 : i + 5]
                 asked.add(text.WRITE if _OPENINGS.intersection(things) else text.READ)
+            if word == "get" and "signed" in tokens[i + 1 : i + 6]:
+                asked.add(text.SEND)  # "get CTR-7 signed by ...": an envelope sent to sign
             if word == "roll" and ("back" in tokens[i + 1 : i + 6] or following == "out"):
                 # "roll back", "roll search-gateway back one release", "roll out"
                 asked.add(text.WRITE if following == "out" else text.EXEC)

@@ -89,11 +89,14 @@ FEATURES: Final = (
     "delegated_x_change",
     "retargeted",
     "tool_not_named",
+    "destroys_table",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
 _ONLY_READ: Final = frozenset({text.READ})
 _WILDCARDS: Final = frozenset({"*", "%", ".*", "*.*", "**"})
+# Words with which an intent asks to drop or empty a table.
+_EMPTYING_WORDS: Final = frozenset({"drop", "truncate", "empty", "wipe", "purge", "recreate"})
 # What a session ordinarily needs: beyond this, each doubling adds one to the feature.
 CALL_BUDGET = 12
 
@@ -204,6 +207,16 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             paged = paged or value not in ("0", "1", "")
             continue
         lower = value.lower()
+        if (
+            role == text.COMMAND
+            and "destroys_table" not in details
+            and statements.destroys_table(value)
+            and not trail.intent_words.intersection(_EMPTYING_WORDS)
+        ):
+            x[INDEX["destroys_table"]] = 1.0
+            details["destroys_table"] = (
+                f"{key}={_short(value)!r} drops or empties a whole table; the intent never asked"
+            )
         if role == text.COMMAND and kind == text.READ:
             rows, offset = statements.statement_volume(value)
             volume = max(volume, rows)

@@ -36,8 +36,16 @@ def address_of_named(value: str, trail: Trail) -> bool:
     Globex": procurement@globex.example), so the intent named it."""
     if "@" not in value and "://" not in value:
         return False
-    if "://" in value:  # a URL is named by its host, not by the words of its path or query
-        value = value.partition("://")[2].partition("/")[0]
+    if "://" in value:
+        # A URL is named by its host, not by the words of its path or query; and by the
+        # whole of its site's name ("status.supply-notify.io" names no north-supply.co).
+        host = value.partition("://")[2].partition("/")[0].partition(":")[0]
+        if host in trail.intent_lower:
+            return True
+        labels = [label for label in host.split(".") if label != "www"]
+        site = labels[-2] if len(labels) >= 2 else (labels[0] if labels else "")
+        parts = [p for p in text.words(site) if len(p) >= 3]
+        return bool(parts) and all(p in trail.intent_words for p in parts)
     for part in text.words(value):
         if len(part) >= 4 and part not in text.ADDRESS_WORDS and part in trail.intent_words:
             return True

@@ -26,12 +26,16 @@ SPREE_RULE = 2.0
 
 def ruled(values: list[float] | tuple[float, ...]) -> str:
     """The feature whose reading flags a call whatever the weights say, or "": a delete
-    or payment the intent's verbs did not ask for, a spree ``SPREE_RULE`` over, or a
-    result's text sent out in a URL's query."""
+    or payment the intent's verbs did not ask for, a spree ``SPREE_RULE`` over, a table
+    dropped or emptied unasked, or a result's text sent out in a URL's query."""
     if irreversible_unasked(values):
         return "kind_not_asked"
     if values[INDEX["excess_calls"]] >= SPREE_RULE:
         return "excess_calls"
+    if values[INDEX["destroys_table"]]:
+        # A table dropped or emptied that the intent never asked to drop: nothing the task
+        # could need, and it cannot be taken back.
+        return "destroys_table"
     if values[INDEX["url_carries_results"]] and not values[INDEX["sink_in_intent"]]:
         # Data leaving in a GET: a result's text in the query of an address the intent did
         # not give. Too rare for the model to weigh (its fitted weight came out near 0), and

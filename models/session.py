@@ -94,7 +94,12 @@ class ToolProfile:
             bulk=bool(text.BULK_WORDS.intersection(name_words)),
             properties=props if isinstance(props, Mapping) else {},
             accesses=frozenset(accesses),
-            verb=next((w for w in name_words if text.kind_of(w) is not None), ""),
+            # The word the name's kind came from: "void" in invoice_void, whose first word
+            # names the object (see ``text.name_kind``).
+            verb=next(
+                (w for w in name_words if named is not None and text.kind_of(w) == named),
+                next((w for w in name_words if text.kind_of(w) is not None), ""),
+            ),
             additive=kind == text.WRITE
             and info.destructive is not True
             and bool(text.ADDITIVE_VERBS.intersection(name_words[:2])),

@@ -51,3 +51,13 @@ _SCOPED = re.compile(r"\b(?:where|limit|top|fetch first|group by|count\s*\()", r
 def unscoped(command: str) -> bool:
     """A SELECT with no WHERE, no LIMIT, no aggregate: every row of its tables."""
     return statement_kind(command) == READ and _SCOPED.search(command) is None
+
+
+_EMPTIES: Final = re.compile(r"^\s*(?:drop\s+(?:table|database|schema)|truncate)\b", re.I)
+_DELETE_ALL: Final = re.compile(r"^\s*delete\s+from\s+[\w.\"`]+\s*;?\s*$", re.I)
+
+
+def destroys_table(command: str) -> bool:
+    """A statement that drops or empties a whole table (DROP TABLE, TRUNCATE, a DELETE with
+    no WHERE), not one that deletes the rows it names."""
+    return bool(_EMPTIES.search(command) or _DELETE_ALL.search(command))

@@ -53,13 +53,13 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
         "lower increase decrease toggle pause resume restore requeue reschedule snooze resolve "
         "reject dismiss sign countersign amend redline accrue reconcile bill invoice lock unlock "
         "rotate restock replenish relabel reassign postpone extend renew turn redirect reroute "
-        "ramp rollout"
+        "ramp rollout print"
     ),
     SEND: _list(
         "send email mail forward share post message notify publish reply dm text sms tweet "
         "broadcast invite webhook submit deliver announce ping slack dispatch relay "
         "transmit exfiltrate cc bcc answer inform rsvp chase remind contact alert page "
-        "escalate"
+        "escalate resend repost"
     ),
     DELETE: _list(
         "delete remove erase purge drop destroy wipe trash revoke clear truncate unsubscribe "
