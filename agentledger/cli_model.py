@@ -72,7 +72,8 @@ def build_default_command(out: Path | None, as_json: bool) -> None:
 @click.option(
     "--write-benchmarks",
     is_flag=True,
-    help="Record the figures, the seeds, the command and the machine in BENCHMARKS.md.",
+    help="Add a row of the figures (with the seeds and the machine) to BENCHMARKS.md's "
+    "drift section, keeping the earlier rows and notes.",
 )
 @click.option(
     "--benchmarks-file",
@@ -243,7 +244,10 @@ def _history_store(settings: Any) -> Any:
 
 
 def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
-    """Replace (or add) the drift model's section of BENCHMARKS.md with these figures."""
+    """Add these figures to the drift model's section of BENCHMARKS.md: a new row in each of
+    its tables and the new figures' details under them, earlier rows and notes kept (the
+    section's introduction is rewritten, for the seed). Writes the section when it is
+    missing."""
     import platform
 
     import psutil
@@ -269,42 +273,42 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
         else "not met"
     )
     wrap = textwrap.fill
-    lines = [
-        BENCHMARKS_SECTION,
-        "",
-        "```sh",
-        "agentledger model evaluate --write-benchmarks",
-        "```",
-        "",
-        wrap(
-            "Leave-domains-out on the project's own scenario generator: trained on "
-            f"{', '.join(split['train_domains'])}; tested on "
-            f"{', '.join(split['test_domains'])} (never seen in training). Attack styles "
-            "held out of training too: "
-            f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
-            f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is "
-            "chosen on training domains held out of the fit, for at most "
-            f"{result.get('benign_budget', 0.01):.1%} of benign sessions contracted. The test "
-            f"domains' sessions are drawn with seed {result.get('seed', '-')}, one no "
-            "development looked at. Recall counts drifting actions, so the many calls of an "
-            "excessive-agency spree weigh most; the share of drifting sessions caught and "
-            "the recall per threat say more about the rarer threats.",
-            92,
-        ),
-        "",
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    intro = wrap(
+        "Leave-domains-out on the project's own scenario generator: trained on "
+        f"{', '.join(split['train_domains'])}; tested on "
+        f"{', '.join(split['test_domains'])} (never seen in training). Attack styles "
+        "held out of training too: "
+        f"{', '.join(split['held_out_styles']) or 'none labelled'}; phrasings held out: "
+        f"{', '.join(split['held_out_phrasings']) or 'none labelled'}. The threshold is "
+        "chosen on training domains held out of the fit, for at most "
+        f"{result.get('benign_budget', 0.01):.1%} of benign sessions contracted. The test "
+        f"domains' sessions are drawn with seed {result.get('seed', '-')}, one no "
+        "development looked at. Recall counts drifting actions, so the many calls of an "
+        "excessive-agency spree weigh most; the share of drifting sessions caught and "
+        "the recall per threat say more about the rarer threats.",
+        92,
+    )
+    header = [
         "| date | test sessions | drifting actions | recall | precision | benign sessions "
         "contracted | delay (drifting actions / s, mean) | drifting sessions caught | "
         "worst slice | µs/action (score / with trail updates) |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {datetime.now(UTC):%Y-%m-%d} | {split['test_sessions']:,} | "
+    ]
+    row = (
+        f"| {today} | {split['test_sessions']:,} | "
         f"{result['drifting_actions']:,} | {result['recall']} | {result['precision']} | "
         f"{result['benign_sessions_contracted']:.2%} | {delay['actions_mean']} / "
         f"{delay['seconds_mean']} | {caught:.1%} ({delay['missed_sessions']} of "
         f"{delay['drifting_sessions']} missed) | {worst['slice']} {worst['recall']} "
         f"(n={worst['n']}) | "
-        f"{result['scoring_us_per_action']} / {result.get('session_us_per_action', '-')} |",
-        "",
-        wrap(f"Recall by threat: {by_threat}.", 92),
+        f"{result['scoring_us_per_action']} / {result.get('session_us_per_action', '-')} |"
+    )
+    details = [
+        wrap(
+            f"The {today} row (seed {result.get('seed', '-')}): recall by threat: {by_threat}.",
+            92,
+        ),
         "",
         wrap(f"Recall by test domain: {by_domain}.", 92),
         "",
@@ -315,26 +319,94 @@ def write_benchmarks_section(path: Path, result: dict[str, Any]) -> None:
             92,
         ),
         "",
-        *_sample_traffic_lines(result.get("sample_traffic")),
     ]
-    section = "\n".join(lines)
+    traffic = result.get("sample_traffic")
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(BENCHMARKS_SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    found = pattern.search(text)
+    if found is None:
+        lines = [
+            BENCHMARKS_SECTION,
+            "",
+            "```sh",
+            "agentledger model evaluate --write-benchmarks",
+            "```",
+            "",
+            intro,
+            "",
+            *header,
+            row,
+            "",
+            *details,
+            *_sample_traffic_lines(traffic, today, fresh=True),
+        ]
+        path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+        return
+    section = found.group(0).split("\n")
+    section = _with_intro(section, intro)
+    section = _with_row(
+        section, "| date | test sessions |", row, details, ["", *header, row, "", *details]
+    )
+    if traffic:
+        sample = _sample_traffic_lines(traffic, today, fresh=False)
+        whole = _sample_traffic_lines(traffic, today, fresh=True)
+        section = _with_row(section, "| date | seed |", sample[0], sample[1:], whole)
+    path.write_text(text[: found.start()] + "\n".join(section) + text[found.end() :])
 
 
-def _sample_traffic_lines(traffic: dict[str, Any] | None) -> list[str]:
+def _with_intro(section: list[str], intro: str) -> list[str]:
+    """``section`` with its "Leave-domains-out ..." paragraph replaced by ``intro``."""
+    start = next((i for i, line in enumerate(section) if line.startswith("Leave-domains-out")), -1)
+    if start < 0:
+        return section
+    end = next((i for i in range(start, len(section)) if not section[i].strip()), len(section))
+    return [*section[:start], *intro.split("\n"), *section[end:]]
+
+
+def _with_row(
+    section: list[str], header: str, row: str, after: list[str], block: list[str]
+) -> list[str]:
+    """``section`` with ``row`` added as the last row of the table whose header starts with
+    ``header`` and the lines ``after`` under that table (before what was there); without
+    such a table, ``block`` (a whole table and its notes) is appended."""
+    start = next((i for i, line in enumerate(section) if line.startswith(header)), -1)
+    if start < 0:
+        return [*section, *block]
+    end = start
+    while end < len(section) and section[end].startswith("|"):
+        end += 1
+    rest = section[end + 1 :] if end < len(section) and not section[end].strip() else section[end:]
+    return [*section[:end], row, "", *after, *rest]
+
+
+def _sample_traffic_lines(traffic: dict[str, Any] | None, today: str, *, fresh: bool) -> list[str]:
     """The out-of-distribution report: the sample traffic, stitched and scored as the
-    worker does."""
+    worker does. ``fresh``: the whole report, as a new section has it; else its table row
+    first, then the notes that go under the table."""
     if not traffic:
         return []
     wrap = textwrap.fill
     met = "met" if traffic["benign_sessions_contracted"] <= 0.02 else "not met"
     reasons = "; ".join(f"{count} × {reason}" for reason, count in traffic["top_benign_reasons"])
+    row = (
+        f"| {today} | {traffic['seed']} | "
+        f"{traffic['scored_sessions']:,} | {traffic['scored_actions']:,} | "
+        f"{traffic['benign_sessions_contracted']:.2%} (of {traffic['benign_sessions']:,}) | "
+        f"{traffic['within_task_sessions_contracted']:.2%} (of "
+        f"{traffic['within_task_sessions']:,}) | {traffic['autonomous_recall']} (n="
+        f"{traffic['autonomous_actions']}) | {traffic['extra_step_actions_flagged']} (n="
+        f"{traffic['extra_step_actions']}) | {traffic['stage_us_per_action']} |"
+    )
+    notes = [
+        wrap(
+            f"{today}: against the target (≤ 2% of benign sessions contracted): {met}. Most "
+            f"frequent first reasons on benign sessions: {reasons or 'none'}.",
+            92,
+        ),
+        "",
+    ]
+    if not fresh:
+        return [row, *notes]
     return [
         wrap(
             "Out of distribution: the project's sample traffic (`agentledger.sampledata`, "
@@ -352,18 +424,7 @@ def _sample_traffic_lines(traffic: dict[str, Any] | None) -> list[str]:
         "sessions contracted | autonomous actions flagged | added steps flagged | stage "
         "µs/action |",
         "|---|---|---|---|---|---|---|---|---|",
-        f"| {datetime.now(UTC):%Y-%m-%d} | {traffic['seed']} | "
-        f"{traffic['scored_sessions']:,} | {traffic['scored_actions']:,} | "
-        f"{traffic['benign_sessions_contracted']:.2%} (of {traffic['benign_sessions']:,}) | "
-        f"{traffic['within_task_sessions_contracted']:.2%} (of "
-        f"{traffic['within_task_sessions']:,}) | {traffic['autonomous_recall']} (n="
-        f"{traffic['autonomous_actions']}) | {traffic['extra_step_actions_flagged']} (n="
-        f"{traffic['extra_step_actions']}) | {traffic['stage_us_per_action']} |",
+        row,
         "",
-        wrap(
-            f"Against the target (≤ 2% of benign sessions contracted): {met}. Most frequent "
-            f"first reasons on benign sessions: {reasons or 'none'}.",
-            92,
-        ),
-        "",
+        *notes,
     ]

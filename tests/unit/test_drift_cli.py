@@ -1,4 +1,4 @@
-"""``agentledger model``: the BENCHMARKS.md section it writes, replaced in place."""
+"""``agentledger model``: the BENCHMARKS.md section it writes, and the rows it adds to it."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def _result(recall: float) -> dict[str, Any]:
     }
 
 
-def test_the_section_is_added_then_replaced(tmp_path: Path) -> None:
+def test_the_section_is_added_then_grows_by_a_row(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n## End to end\n\nfigures\n")
     write_benchmarks_section(path, _result(0.96))
@@ -68,9 +68,25 @@ def test_the_section_is_added_then_replaced(tmp_path: Path) -> None:
     assert "seed 4242" in " ".join(first.split()) and "at most 1.5% of benign" in first
     assert "| 99 | 1,200 | 5,000 | 1.50% (of 1,100) | 0.40% (of 1,000) |" in first
     assert "(≤ 2% of benign sessions contracted): met." in " ".join(first.split())
-    write_benchmarks_section(path, _result(0.5))
+    # A note written by hand under the table, and a section after this one, are kept.
+    path.write_text(
+        first.replace("Recall by test domain", "A note by hand.\n\nRecall by test domain")
+        + "\n## Analyst queries\n\nkept\n"
+    )
+    second_result = _result(0.5)
+    second_result["seed"] = 4343
+    write_benchmarks_section(path, second_result)
     second = path.read_text()
     assert second.count(BENCHMARKS_SECTION) == 1
-    assert "| 0.5 |" in second and "| 0.96 |" not in second
+    assert second.count("| date | test sessions |") == 1 and second.count("| date | seed |") == 1
+    # Both rows, the older first, in one table; the introduction names the newest seed.
+    lines = second.split("\n")
+    rows = [i for i, line in enumerate(lines) if line.startswith("| 20") and "| 80 |" in line]
+    assert len(rows) == 2 and rows[1] == rows[0] + 1
+    assert "| 0.96 |" in lines[rows[0]] and "| 0.5 |" in lines[rows[1]]
+    assert "seed 4343, one no" in " ".join(second.split())
+    assert "seed 4242, one no" not in " ".join(second.split())
     assert "contracted): not met." in " ".join(second.split())
-    assert "## End to end\n\nfigures\n" in second
+    assert second.count("| 99 | 1,200 | 5,000 |") == 2
+    assert "A note by hand." in second
+    assert "## End to end\n\nfigures\n" in second and "## Analyst queries\n\nkept\n" in second
