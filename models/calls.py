@@ -5,6 +5,7 @@ beyond the calls a task needs, and where its values came from."""
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from models import statements, text
@@ -19,6 +20,7 @@ RATE_WINDOW_S = 1.0
 SAME_TOOL_BUDGET = 5
 RATE_BUDGET = 4  # calls within RATE_WINDOW_S
 REPEATS_ALLOWED = 1  # identical calls beyond the first that say nothing by themselves
+RECENT_RESULTS = 20_000  # characters of the latest results a flattened quote is looked for in
 
 
 class Recorded(Protocol):
@@ -143,10 +145,15 @@ def carries_results(lower: str, results: str) -> bool:
     _, _, carried = query.partition("=")
     if len(carried) < 16:
         return False
-    # A summary flattens the page's lines: compare with the whitespace collapsed (rare, so
-    # the copy of the results is affordable).
     piece = " ".join(carried.split())[:32]
-    return piece in results or piece in " ".join(results.split())
+    if piece in results:
+        return True
+    if " " not in piece:
+        return False
+    # A summary flattens the page's lines: match any run of whitespace between its words, in
+    # the recent results only (the page just read; a regex over all of them costs ~0.2 ms).
+    spaced = r"\s+".join(map(re.escape, piece.split(" ")))
+    return re.search(spaced, results[-RECENT_RESULTS:]) is not None
 
 
 _SHAPE = str.maketrans("0123456789abcdefghijklmnopqrstuvwxyz", "x" * 36)
