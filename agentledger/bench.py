@@ -229,6 +229,7 @@ async def _run_events(
         await sampling
         cpu = sampler.cpu_seconds()
         scoring = scoring_stats(settings)
+        worker = scoring.pop("worker_us_per_event")
         measured = None
         if ceiling and report.events:
             if console:
@@ -263,6 +264,7 @@ async def _run_events(
         **({"ceiling": ceiling_figures(measured, events_per_s)} if measured else {}),
         "drift_scoring": settings.drift_scoring,
         **(scoring if settings.drift_scoring else {}),
+        "worker_us_per_event": worker,
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

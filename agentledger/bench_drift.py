@@ -270,12 +270,25 @@ async def run_contraction_bench(
     }
 
 
+WORKER_PARTS = ("decode", "lookup", "stitch", "write")  # as ``SinkStats.timings`` names them
+
+
 def scoring_stats(settings: Settings) -> dict[str, Any]:
-    """The workers' scoring counts (each keeps them in ``run/worker-N.scoring.json``)."""
+    """The workers' scoring counts and where their time went (each keeps them in
+    ``run/worker-N.scoring.json``)."""
     scored = model_ns = stage_ns = flagged = contractions = 0
+    events = 0
+    spent = dict.fromkeys(WORKER_PARTS, 0.0)  # µs in all, summed over the workers
     for path in (settings.data_dir / "run").glob("worker-*.scoring.json"):
-        with contextlib.suppress(OSError, orjson.JSONDecodeError):
+        with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError):
             stats = orjson.loads(path.read_bytes())
+            worker = stats.get("worker") or {}
+            n_events = int(worker.get("events", 0))
+            events += n_events
+            for part in WORKER_PARTS:
+                spent[part] += float(worker.get(f"{part}_us_per_event", 0.0)) * n_events
+            if "scored" not in stats:
+                continue  # scoring off
             n = int(stats["scored"])
             scored += n
             flagged += int(stats["flagged"])
@@ -283,10 +296,19 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             model_ns += int(stats["model_us_per_action"] * 1000 * n)
             stage_ns += int(stats["stage_us_per_action"] * 1000 * n)
     per = max(scored, 1)
+    per_event = max(events, 1)
     return {
         "scoring_us_per_action": round(model_ns / per / 1000, 2),
         "scoring_stage_us_per_action": round(stage_ns / per / 1000, 2),
         "actions_scored": scored,
         "actions_flagged": flagged,
         "contractions": contractions,
+        # Per event the workers read: decode, lookup, stitch and score are the stitching
+        # worker's own time; ledger_write is the wall time of its writes, which run beside.
+        "worker_us_per_event": {
+            **{part: round(spent[part] / per_event, 2) for part in WORKER_PARTS[:3]},
+            "score": round(stage_ns / per_event / 1000, 2),
+            "ledger_write": round(spent["write"] / per_event, 2),
+            "events": events,
+        },
     }

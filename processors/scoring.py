@@ -86,7 +86,6 @@ class ScoringStats:
     contractions: int = 0
     model_ns: int = 0  # time inside the model's ``score``
     stage_ns: int = 0  # the whole stage, trails, policy and rows included
-    written_at: float = 0.0  # when the counts were last kept (monotonic)
 
     def as_dict(self) -> dict[str, Any]:
         per = max(self.scored, 1)

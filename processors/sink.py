@@ -81,6 +81,26 @@ class SinkStats:
     written: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    # Where the worker's time goes (``agentledger bench`` prints it per event consumed): the
+    # Avro decode, the ledger lookup of what it holds already, the stitcher, and the ledger
+    # writes (a task of their own, beside the stitching: wall time, not the worker's CPU).
+    # The scoring stage keeps its own (``processors.scoring.ScoringStats``).
+    decode_ns: int = 0
+    lookup_ns: int = 0
+    stitch_ns: int = 0
+    write_ns: int = 0
+    written_at: float = 0.0  # when the counts were last kept (monotonic)
+
+    def timings(self) -> dict[str, Any]:
+        per = max(self.consumed, 1) * 1000
+        return {
+            "events": self.consumed,
+            "batches": self.batches,
+            "decode_us_per_event": round(self.decode_ns / per, 2),
+            "lookup_us_per_event": round(self.lookup_ns / per, 2),
+            "stitch_us_per_event": round(self.stitch_ns / per, 2),
+            "write_us_per_event": round(self.write_ns / per, 2),
+        }
 
 
 class BatchCollector:
@@ -255,7 +275,9 @@ class EventSink:
         """Stitch a batch, then score its actions (when scoring is on). From now on the
         batch's events count as held: its write is retried until the ledger takes it, so a
         replay arriving before that is skipped too."""
+        began = time.perf_counter_ns()
         output = self.stitcher.process(fresh)
+        self.stats.stitch_ns += time.perf_counter_ns() - began
         if self.evidence is not None and where is not None:
             self.evidence.chain(output.raw_events, where)
         self.recent.add_all(env.event.event_id for env in fresh)
@@ -290,7 +312,7 @@ async def run_sink(
     stop: asyncio.Event,
     on_ready: Any = None,
     security: dict[str, Any] | None = None,
-    on_batch: Callable[[], None] | None = None,
+    on_batch: Callable[[bool], None] | None = None,
     fetch_wait_ms: int = 20,
     ownership: Ownership | None = None,
 ) -> None:
@@ -344,8 +366,10 @@ async def run_sink(
                     break
                 await asyncio.sleep(0.02)
             if item.output is not None:
+                began = time.perf_counter_ns()
                 write = sink.ledger_write(item.output, item.scored)
                 refused = await write_until_taken(write, sink.store, stop)
+                sink.stats.write_ns += time.perf_counter_ns() - began
                 sink.written(item.output, refused)
                 if refused:
                     # Delivered before the offsets are committed: a crash cannot lose them.
@@ -360,7 +384,7 @@ async def run_sink(
                     )
             await consumer.commit(item.offsets)
             if on_batch is not None:
-                on_batch()
+                on_batch(writes.empty())  # whether the writer has caught up
             if done:
                 return
 
@@ -397,15 +421,19 @@ async def run_sink(
                 if declared:
                     messages = [m for m in messages if m.topic != sink.topics.declared]
                     rejected = _declare(sink, declared, pending)
+            began = time.perf_counter_ns()
             envelopes, undecoded, where = sink.decode(messages)
+            sink.stats.decode_ns += time.perf_counter_ns() - began
             rejected += undecoded
             if rejected:
                 # Delivered before the offsets are committed: a crash cannot lose them.
                 await send_until_taken(producer, sink.topics.dlq, rejected, stop)
                 sink.stats.dead_lettered += len(rejected)
+            began = time.perf_counter_ns()
             fresh = await retrying(
                 partial(sink.new_events, envelopes, consumer.assignment()), "ledger lookup", stop
             )
+            sink.stats.lookup_ns += time.perf_counter_ns() - began
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
                 output, scored, contractions = sink.stitch(fresh, where)

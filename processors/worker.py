@@ -38,7 +38,7 @@ from ledger.factory import open_store
 from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, restore_drift, restore_state, run_sink
+from processors.sink import EventSink, SinkStats, restore_drift, restore_state, run_sink
 from processors.stitch import Stitcher
 from processors.writes import retrying
 
@@ -74,14 +74,21 @@ def drift_stage(settings: Settings) -> DriftStage | None:
     return DriftStage(scorer, policy)
 
 
-def write_scoring_stats(path: Path, drift: DriftStage) -> None:
-    """The stage's counts, for ``agentledger bench``: at most once a second."""
+def write_scoring_stats(
+    path: Path, drift: DriftStage | None, sink: SinkStats, *, caught_up: bool = False
+) -> None:
+    """The scoring stage's counts and where the sink's time went, for ``agentledger
+    bench``: at most once a second while batches queue up, and each time the writes have
+    caught up (so the file holds the last batch once the stream stops)."""
     now = time.monotonic()
-    if now - drift.stats.written_at < 1.0:
+    if now - sink.written_at < 1.0 and not caught_up:
         return
-    drift.stats.written_at = now
+    sink.written_at = now
+    stats: dict[str, Any] = {"worker": sink.timings()}
+    if drift is not None:
+        stats |= {**drift.stats.as_dict(), "model_version": drift.scorer.version}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps({**drift.stats.as_dict(), "model_version": drift.scorer.version}))
+    path.write_bytes(orjson.dumps(stats))
 
 
 def build_app(
@@ -192,10 +199,11 @@ def build_app(
                     ready_file.parent.mkdir(parents=True, exist_ok=True)
                     ready_file.write_text("ready\n")
 
-            def keep_counts() -> None:
-                drift = self.sink.drift
-                if scoring_stats is not None and drift is not None:
-                    write_scoring_stats(scoring_stats, drift)
+            def keep_counts(caught_up: bool) -> None:
+                if scoring_stats is not None:
+                    write_scoring_stats(
+                        scoring_stats, self.sink.drift, self.sink.stats, caught_up=caught_up
+                    )
 
             await run_sink(
                 self.sink,

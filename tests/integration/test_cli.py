@@ -354,6 +354,10 @@ def test_bench_gives_events_per_second_and_its_share_of_the_machine_s_ceiling(
     result = run("bench", "--events", "2000", "--data-dir", str(data_dir), "--json", timeout=300)
     payload = json.loads(result.stdout)
     assert payload["events"] == 2000 and payload["lag_end"] == 0
+    # Where the worker's time went, per event it read (its counts are kept after each write).
+    worker = payload["worker_us_per_event"]
+    assert 0 < worker["events"] <= 2000
+    assert worker["decode"] > 0 and worker["stitch"] > 0 and worker["ledger_write"] > 0
     ceiling = payload["ceiling"]
     # The bare consume read exactly the run's messages; the bare insert wrote its rows.
     assert ceiling["consumed"] == 2000
