@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,6 +49,7 @@ from processors.rebuild import reparse, reparsed
 from processors.recount import WriteBases, restored
 from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
+from processors.sink_parts import BatchCollector, RecentIds, SinkStats
 from processors.stitch import Stitcher
 from processors.writes import (
     LedgerWrite,
@@ -72,76 +71,6 @@ WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at 
 # wait: they are published as each batch is scored.
 WRITE_MIN_EVENTS = 10_000
 WRITE_LINGER_S = 0.3
-
-
-@dataclass(slots=True)
-class SinkStats:
-    batches: int = 0
-    consumed: int = 0
-    written: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    # Where the worker's time goes (``agentledger bench`` prints it per event consumed): the
-    # Avro decode, the ledger lookup of what it holds already, the stitcher, and the ledger
-    # writes (a task of their own, beside the stitching: wall time, not the worker's CPU).
-    # The scoring stage keeps its own (``processors.scoring.ScoringStats``).
-    decode_ns: int = 0
-    lookup_ns: int = 0
-    stitch_ns: int = 0
-    write_ns: int = 0
-    written_at: float = 0.0  # when the counts were last kept (monotonic)
-
-    def timings(self) -> dict[str, Any]:
-        per = max(self.consumed, 1) * 1000
-        return {
-            "events": self.consumed,
-            "batches": self.batches,
-            "decode_us_per_event": round(self.decode_ns / per, 2),
-            "lookup_us_per_event": round(self.lookup_ns / per, 2),
-            "stitch_us_per_event": round(self.stitch_ns / per, 2),
-            "write_us_per_event": round(self.write_ns / per, 2),
-        }
-
-
-class BatchCollector:
-    """Keeps what outlives a batch out of the cyclic garbage collector.
-
-    The stitch and drift state grows with every batch and lives for the session window;
-    the collector's older generations walk all of it again and again (5-14 µs an event).
-    After each batch whatever is left is frozen (``gc.freeze``), so automatic collections
-    walk only what the next batch allocates; a batch leaves no cyclic garbage behind
-    (reference counting frees its rows). Every ``full_every`` events the frozen objects are
-    thawed and collected once, so cycles among state let go since are freed too.
-    """
-
-    def __init__(self, full_every: int = 200_000) -> None:
-        self.full_every = full_every
-        self.since_full = 0
-
-    def after_batch(self, events: int) -> None:
-        self.since_full += events
-        if self.since_full >= self.full_every:
-            self.since_full = 0
-            gc.unfreeze()
-            gc.collect()
-        gc.freeze()
-
-
-class RecentIds:
-    """Event ids written lately, so most replays skip the ledger lookup."""
-
-    def __init__(self, capacity: int = 500_000) -> None:
-        self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
-
-    def add_all(self, event_ids: Iterable[str]) -> None:
-        for event_id in event_ids:
-            self._ids[event_id] = None
-        while len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
 
 
 def restore_state(

@@ -38,7 +38,8 @@ from ledger.factory import open_store
 from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, SinkStats, restore_drift, restore_state, run_sink
+from processors.sink import EventSink, restore_drift, restore_state, run_sink
+from processors.sink_parts import SinkStats
 from processors.stitch import Stitcher
 from processors.writes import retrying
 

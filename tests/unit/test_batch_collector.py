@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from processors.sink import BatchCollector
+from processors.sink_parts import BatchCollector
 
 
 class Node:

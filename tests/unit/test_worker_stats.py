@@ -9,7 +9,7 @@ import orjson
 
 from agentledger.bench_drift import scoring_stats
 from kernel.config import Settings
-from processors.sink import SinkStats
+from processors.sink_parts import SinkStats
 from processors.worker import write_scoring_stats
 
 
