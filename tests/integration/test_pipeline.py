@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from kernel.topics import Topics
+from ledger.chdb_store import ChdbStore
 from ledger.queries import session_chain, stored_count
 from ledger.session_list import list_sessions
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, make_settings
 from tests.integration.helpers import (
     evidence_keys,
     ingest,
@@ -271,10 +275,31 @@ def _chains(store: Any) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
-def test_rebuild_from_raw_events_gives_the_same_chains(stack: RunningStack, tmp_path: Path) -> None:
+@pytest.fixture
+def one_partition_stack(tmp_path: Path, chdb_ledger: ChdbStore) -> Iterator[RunningStack]:
+    """A stack whose events topic has one partition: the worker reads the events in the
+    order they were sent, whatever the machine's load."""
+    settings = make_settings(tmp_path, partitions=1)
+    running = RunningStack(settings, chdb_ledger.with_database(settings.database))
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_rebuild_from_raw_events_gives_the_same_chains(
+    one_partition_stack: RunningStack, tmp_path: Path
+) -> None:
+    """A rebuild stitches the records in time order. Live, the worker stitches them in the
+    order it reads them, and over several partitions that order depends on when each
+    partition's fetch returns. Over two partitions this test once saw a chain the live
+    worker joined split in two by the rebuild (one of four runs of the suite in two busy
+    processes; not reproduced since, the interleaving is the likely cause, not proven).
+    The same chains whatever the arrival order is issue 13's; here the order is fixed by
+    one partition, and the rebuild must give what the live worker gave."""
     from kernel.procs import stop
     from processors.rebuild import rebuild
 
+    stack = one_partition_stack
     _, total = _ingest_samples(stack, tmp_path / "in", "rebuild", count=8)
     wait_stored(stack.store, "rebuild", total)
     wait_processed(stack)
