@@ -245,13 +245,13 @@ def build_app(
     return app
 
 
-def warm_model_imports(settings: Settings) -> threading.Thread | None:
+def warm_model_imports(settings: Settings) -> None:
     """Import what loading the drift model needs (skops, scikit-learn, SciPy: about four
     seconds on a small machine) in a thread, while Faust starts and joins its group, which is
     mostly waiting on the broker. The sink's own load then finds them imported; an import
     that fails fails there, as before, naming the model."""
     if not settings.drift_scoring:
-        return None
+        return
 
     def warm() -> None:
         try:
@@ -259,9 +259,7 @@ def warm_model_imports(settings: Settings) -> threading.Thread | None:
         except Exception:  # the sink's load raises it again, with its context
             log.debug("warming the model imports failed", exc_info=True)
 
-    thread = threading.Thread(target=warm, name="model-imports", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=warm, name="model-imports", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:

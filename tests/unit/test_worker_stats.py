@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from agentledger.bench_drift import scoring_stats
 from kernel.config import Settings
@@ -34,8 +35,10 @@ def test_timings_are_per_event_consumed() -> None:
 
 
 def test_the_file_is_kept_at_most_once_a_second_unless_the_writes_caught_up(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = iter([100.0, 100.5, 100.6, 102.0])  # what time.monotonic gives, call by call
+    monkeypatch.setattr("processors.worker.time.monotonic", lambda: next(clock))
     path = tmp_path / "run" / "worker-0.scoring.json"
     stats = SinkStats(batches=1, consumed=100, stitch_ns=5_000_000)
     write_scoring_stats(path, None, stats)
@@ -45,6 +48,9 @@ def test_the_file_is_kept_at_most_once_a_second_unless_the_writes_caught_up(
     assert orjson.loads(path.read_bytes())["worker"]["events"] == 100
     write_scoring_stats(path, None, stats, caught_up=True)
     assert orjson.loads(path.read_bytes())["worker"]["events"] == 300
+    stats.consumed = 400
+    write_scoring_stats(path, None, stats)  # a second and more since: kept
+    assert orjson.loads(path.read_bytes())["worker"]["events"] == 400
 
 
 def _worker_file(run: Path, index: int, body: dict[str, object]) -> None:
