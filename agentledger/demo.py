@@ -19,7 +19,7 @@ from agentledger.client import (
 )
 from agentledger.demo_control import run_control_loop
 from agentledger.ingesting import ingest_paths
-from agentledger.progress import wait_until_stored
+from agentledger.progress import wait_until_exchanges_settled, wait_until_stored
 from agentledger.render import chain_tree, control_loop_view, explain
 from agentledger.sampledata import generate_sessions, write_files
 from ingest.pipeline import IngestReport
@@ -31,7 +31,7 @@ from kernel.vocabulary import AGENT_AUTONOMOUS, LINK_WEB_IDENTITY, RULE_OUTSIDE
 from ledger.queries import (
     Chain,
     find_action,
-    first_labelled_action,
+    labelled_actions,
     ledger_summary,
     session_chain,
     session_for_key,
@@ -39,6 +39,7 @@ from ledger.queries import (
 )
 from ledger.store import LedgerStore
 
+THREE_SOURCES = frozenset({"okta", "mcp", "cloudtrail"})
 # One deliberately broken record shows the dead-letter path: counted, kept, pipeline goes on.
 BROKEN_MCP_LINE = '{"ts": "2026-11-20T10:00:00Z", "direction": "client_to_server", "message": {\n'
 
@@ -89,6 +90,13 @@ async def run_demo(
                 dead_letters=rejected,
                 console=None if as_json else console,
             )
+            quiet.print("  playing one prompt-injected session through the MCP gateway…")
+            loop = await run_control_loop(settings, info, key, store, run_id)
+            # The generated sessions are half an hour old and the control loop's traffic is
+            # now: the stream has moved past the re-stitch window, so the token exchanges
+            # that waited for it are decided (``processors.federation``).
+            if not await wait_until_exchanges_settled(store):
+                quiet.print("  [yellow]some token exchanges are still waiting[/]")
             summary = ledger_summary(store)
             strayed = _strayed_action(store)
             if strayed is not None:
@@ -98,8 +106,6 @@ async def run_demo(
             # The showcase task, joined across Okta, MCP and AWS without a key they share:
             # the STS exchange named only the token's identity (``processors.federation``).
             federated = _federated_chain(store, sessions[0].jti)
-            quiet.print("  playing one prompt-injected session through the MCP gateway…")
-            loop = await run_control_loop(settings, info, key, store, run_id)
     if as_json:
         payload: dict[str, Any] = {
             "run_id": run_id,
@@ -162,15 +168,21 @@ def _federated_chain(store: LedgerStore, jti: str) -> Chain | None:
 
 
 def _strayed_action(store: LedgerStore) -> dict[str, Any] | None:
-    """An agent action outside its declared intent, if the run produced one."""
-    action_id = first_labelled_action(store, AGENT_AUTONOMOUS, RULE_OUTSIDE)
-    return find_action(store, action_id) if action_id is not None else None
+    """An agent action outside its declared intent, if the run produced one: the earliest
+    in a session that reached the three sources, else the earliest (a session whose token
+    exchange two sessions could have made keeps its AWS calls apart)."""
+    found = [find_action(store, a) for a in labelled_actions(store, AGENT_AUTONOMOUS, RULE_OUTSIDE)]
+    for action in found:
+        chain = session_chain(store, action["session"]["session_id"])
+        if {a["source"] for a in chain.actions} >= THREE_SOURCES:
+            return action
+    return found[0] if found else None
 
 
 def _demo_session_id(store: LedgerStore, sessions: list[Any]) -> str:
     """The ledger session of the first generated agent session that reached AWS."""
     for sample in sessions:
-        if sample.jti and {r.source for r in sample.records} >= {"okta", "mcp", "cloudtrail"}:
+        if sample.jti and {r.source for r in sample.records} >= THREE_SOURCES:
             session_id = session_for_key(store, "jti", sample.jti)
             if session_id is not None:
                 return session_id

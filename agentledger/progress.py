@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kernel.errors import StackError
-from ledger.queries import stored_count
+from ledger.queries import stored_count, waiting_exchanges
 from ledger.store import LedgerStore
 
 
@@ -61,3 +61,17 @@ async def wait_until_stored(
     finally:
         if progress is not None:
             progress.stop()
+
+
+async def wait_until_exchanges_settled(
+    store: LedgerStore, *, timeout: float = 60, interval: float = 0.25
+) -> bool:
+    """Until no token exchange waits for the re-stitch window (``processors.federation``);
+    False if some still did after ``timeout`` seconds (the stream's newest event is not yet
+    a window past them)."""
+    deadline = time.monotonic() + timeout
+    while await asyncio.to_thread(waiting_exchanges, store):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True

@@ -186,6 +186,13 @@ class Settings(BaseSettings):
         description="How long (event time) an action stays open to a new attribution label "
         "when its declaration, token grant or upstream session arrives late.",
     )
+    exchange_idle_s: Annotated[float, Field(ge=0, le=3_600)] = Field(
+        default=10.0,
+        description="After this many seconds with no event read, the stitching worker takes "
+        "what the stream sent as all there is: a token exchange that no key links and that "
+        "some session's token accounts for is decided then instead of when the re-stitch "
+        "window has passed it (0: only the window decides).",
+    )
     workers: Annotated[int, Field(ge=1, le=16)] = 1
     drain_timeout_s: Annotated[float, Field(ge=0, le=3_600)] = Field(
         default=60.0,

@@ -33,10 +33,13 @@ LINK_MERGE: Final = "merge_shared_key"
 LINK_DECLARED: Final = "declared_binding"
 # A token exchange (AWS AssumeRoleWithWebIdentity and the like) joins the one session holding
 # a live token of the same issuer, subject and audience: an inference from identity and
-# time, weaker than any shared key. Two such sessions: it joins neither, and says so.
+# time, weaker than any shared key. Two such sessions: it joins neither, and says so. None:
+# it says that too. Decided once the re-stitch window has passed it; waiting until then.
 LINK_WEB_IDENTITY: Final = "web_identity_inferred"
 WEB_IDENTITY_KEY: Final = "web_identity"  # the key type of a link inferred by identity and time
 LINK_WEB_IDENTITY_AMBIGUOUS: Final = "web_identity_ambiguous"
+LINK_WEB_IDENTITY_UNHELD: Final = "web_identity_unheld"
+LINK_WEB_IDENTITY_WAITING: Final = "web_identity_waiting"
 
 # -- intent sources: who stated a session's intent, most authoritative first ------------------
 INTENT_DECLARED: Final = "declared"  # the declarer, at session start

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kernel.errors import LedgerError
+from ledger.rows import EXCHANGE_ROLE
 from ledger.schema import column_types
 from ledger.store import LedgerStore
 
@@ -363,15 +364,26 @@ def _source_record(row: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def first_labelled_action(store: LedgerStore, label: str, rule: str) -> str | None:
-    """The id of the earliest action labelled ``label`` by ``rule``, if there is one."""
+def labelled_actions(store: LedgerStore, label: str, rule: str, limit: int = 20) -> list[str]:
+    """The ids of the earliest actions labelled ``label`` by ``rule``, earliest first."""
     rows = store.query_rows(
         f"SELECT action_id FROM {store.database}.attributions FINAL "
         "WHERE label = {label:String} AND rule = {rule:String} "
-        "ORDER BY event_time, action_id LIMIT 1",
-        {"label": label, "rule": rule},
+        "ORDER BY event_time, action_id LIMIT {limit:UInt32}",
+        {"label": label, "rule": rule, "limit": limit},
     )
-    return str(rows[0]["action_id"]) if rows else None
+    return [str(row["action_id"]) for row in rows]
+
+
+def waiting_exchanges(store: LedgerStore) -> int:
+    """How many token exchanges wait for the re-stitch window to pass them
+    (``processors.federation``)."""
+    rows = store.query_rows(
+        f"SELECT count() AS n FROM {store.database}.web_identities FINAL "
+        "WHERE role = {role:String} AND waiting",
+        {"role": EXCHANGE_ROLE},
+    )
+    return int(rows[0]["n"])
 
 
 def session_linked_by(store: LedgerStore, rule: str) -> str | None:

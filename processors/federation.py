@@ -7,16 +7,23 @@ the session that held the token. It joins the one session holding a live token o
 issuer, subject and audience (issued at or before the exchange, not yet expired) under
 ``LINK_WEB_IDENTITY``, whose evidence names the token and its lifetime: an inference from
 identity and time, weaker than any shared key, used only when no key links the exchange.
-When two sessions hold such a token, the exchange joins neither and starts its own session
+When two sessions hold such a token, the exchange joins neither and keeps its own session
 under ``LINK_WEB_IDENTITY_AMBIGUOUS``, whose evidence names them.
 
-Tokens are known from the events that present them (``ingest.fields.put_token_identity``).
-An exchange seen before any event of its token joins the token's session as soon as that
-token is known, if it is then the only one.
+Which sessions hold such a token is a question about every token, and the events that
+present them may arrive after the exchange (another log, another partition). Unlike a
+shared key, which only ever adds a link, the answer can change as tokens arrive: one holder
+now, two later. So the exchange starts its own session and waits; the inference is made
+once the re-stitch window has passed it (``settle_exchanges``, at the stitcher's sweep),
+over the tokens known then, and the exchange's session merges into the holder's. Every
+arrival order within the window gives the same answer, as time order does. An exchange that
+arrives already past the window is decided at once, over the tokens known then.
 
+Tokens are known from the events that present them (``ingest.fields.put_token_identity``).
 Both are written to the ledger as they become known (``web_identities``: each token a
 session presented, each exchange while it waits), so that a stitcher restarted mid-stream
-matches exchanges against what the one before it knew (``restore_web_identities``).
+decides the exchanges that waited over what the one before it knew
+(``restore_web_identities``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from kernel.vocabulary import (
     ATTR_TOKEN_SUBJECT,
     LINK_WEB_IDENTITY,
     LINK_WEB_IDENTITY_AMBIGUOUS,
+    LINK_WEB_IDENTITY_UNHELD,
 )
 from ledger.rows import TOKEN_ROLE, StitchOutput, exchange_row, held_token_row
 from processors.sessions import Exchange, LiveToken, StitchState
@@ -101,42 +109,86 @@ def infer(state: StitchState, identity: Identity, at: datetime) -> Inferred | No
     return Inferred(None, named, LINK_WEB_IDENTITY_AMBIGUOUS, evidence)
 
 
+def decide(state: StitchState, identity: Identity, at: datetime) -> Inferred:
+    """What the tokens known now say of an exchange of ``identity`` at ``at``: the session
+    that held one, an ambiguity, or that none did (both with ``root`` None)."""
+    inferred = infer(state, identity, at)
+    if inferred is not None:
+        return inferred
+    named = describe(identity)
+    evidence = f"not linked: no session held a live token of {named} when it ran"
+    return Inferred(None, named, LINK_WEB_IDENTITY_UNHELD, evidence)
+
+
+def waiting_evidence(identity: Identity) -> str:
+    """The link evidence of an exchange while it waits."""
+    return (
+        f"waiting: which session held a live token of {describe(identity)} is decided once "
+        "the re-stitch window has passed this exchange"
+    )
+
+
 def remember_exchange(
     state: StitchState, event: Event, session_id: str, out: StitchOutput, version: int
-) -> None:
-    """An exchange no session's token accounted for yet: kept for tokens seen later."""
+) -> Exchange | None:
+    """An exchange to decide once the re-stitch window passes it (``settle_exchanges``)."""
     identity = exchanged(event)
-    # One older than the re-stitch window already is not kept, as a sweep would not.
-    if identity is not None and not state.is_late(event.event_time):
-        state.exchanges.setdefault(identity, []).append(
-            Exchange(session_id, event.event_time, event.event_id)
-        )
-        out.web_identities.append(
-            exchange_row(identity, event.event_id, session_id, event.event_time, True, version)
-        )
+    if identity is None:
+        return None
+    exchange = Exchange(session_id, event.event_time, event.event_id)
+    state.exchanges.setdefault(identity, []).append(exchange)
+    out.web_identities.append(
+        exchange_row(identity, event.event_id, session_id, event.event_time, True, version)
+    )
+    return exchange
+
+
+def settle_exchanges(
+    state: StitchState, cutoff: datetime | None
+) -> list[tuple[Identity, Exchange, Inferred]]:
+    """The exchanges older than ``cutoff`` (the re-stitch window has passed them), no longer
+    waiting, in time order, each with what the tokens known now say (``decide``). With no
+    ``cutoff`` (the stream is idle): those some session's token accounts for, whatever
+    their age; the others wait on."""
+    due: list[tuple[Identity, Exchange, Inferred]] = []
+    for identity in list(state.exchanges):
+        kept: list[Exchange] = []
+        for exchange in state.exchanges[identity]:
+            if cutoff is not None and exchange.at >= cutoff:
+                kept.append(exchange)
+                continue
+            inferred = decide(state, identity, exchange.at)
+            if cutoff is None and inferred.rule == LINK_WEB_IDENTITY_UNHELD:
+                kept.append(exchange)  # no session holds its token (yet): the window decides
+                continue
+            due.append((identity, exchange, inferred))
+        if kept:
+            state.exchanges[identity] = kept
+        else:
+            del state.exchanges[identity]
+    due.sort(key=lambda item: (item[1].at, item[1].event_id))
+    return due
 
 
 def hold_token(
     state: StitchState, event: Event, session_id: str, out: StitchOutput, version: int
-) -> list[tuple[Exchange, Inferred]]:
-    """Keep the token ``event`` presents as live in ``session_id``; the exchanges waiting
-    for a token that are now accounted for by exactly one session (to join it)."""
+) -> None:
+    """Keep the token ``event`` presents as live in ``session_id``."""
     attributes = event.attributes
     issuer, subject = attributes.get(ATTR_TOKEN_ISSUER), attributes.get(ATTR_TOKEN_SUBJECT)
     if not (issuer and subject):  # most events present no token: nothing to look for
-        return []
+        return
     audiences = attributes.get(ATTR_TOKEN_AUDIENCE, "").split()
     name = _token_name(event)
     if not (audiences and name):
-        return []
+        return
     identities = [(issuer, subject, audience) for audience in audiences]
     # Every request of a session presents its token again: known, it costs no parsing.
     if all(name in state.live_tokens.get(identity, {}) for identity in identities):
-        return []
+        return
     token = _token(event, session_id, name)
     if token is None or state.is_late(token.expires_at):  # expired before the window
-        return []
-    found: list[tuple[Exchange, Inferred]] = []
+        return
     for identity in identities:
         tokens = state.live_tokens.setdefault(identity, {})
         if name in tokens:
@@ -145,30 +197,17 @@ def hold_token(
         out.web_identities.append(
             held_token_row(identity, name, session_id, token.issued_at, token.expires_at, version)
         )
-        waiting = state.exchanges.get(identity)
-        if not waiting:
-            continue
-        for exchange in list(waiting):
-            if not token.issued_at <= exchange.at <= token.expires_at:
-                continue
-            inferred = infer(state, identity, exchange.at)
-            if inferred is not None and inferred.root is not None:
-                waiting.remove(exchange)
-                found.append((exchange, inferred))
-                # version + 1: replaces its waiting row, even one written in this batch.
-                out.web_identities.append(
-                    exchange_row(
-                        identity, exchange.event_id, exchange.session_id, exchange.at, False,
-                        version + 1,
-                    )
-                )  # fmt: skip
-    return found
 
 
-def restore_web_identities(state: StitchState, rows: Iterable[Mapping[str, Any]]) -> None:
+def restore_web_identities(
+    state: StitchState,
+    rows: Iterable[Mapping[str, Any]],
+    actions: Iterable[Mapping[str, Any]] = (),
+) -> None:
     """The tokens sessions held and the exchanges still waiting, from ``web_identities``
     rows (read with FINAL): what ``hold_token`` and ``remember_exchange`` kept before a
-    restart. Exchanges go back in time order, as they were seen (ties by event id)."""
+    restart. Exchanges go back in time order, as they were seen (ties by event id), each
+    with its action row when ``actions`` (the open ones) holds it."""
     waiting: list[tuple[tuple[str, str, str], Exchange]] = []
     for row in rows:
         identity = (str(row["issuer"]), str(row["subject"]), str(row["audience"]))
@@ -181,6 +220,11 @@ def restore_web_identities(state: StitchState, rows: Iterable[Mapping[str, Any]]
         elif row["waiting"]:
             waiting.append((identity, Exchange(session_id, issued_at, name)))
     waiting.sort(key=lambda item: (item[1].at, item[1].event_id))
+    if waiting:
+        wanted = {exchange.event_id for _, exchange in waiting}
+        by_id = {str(a["action_id"]): dict(a) for a in actions if a["action_id"] in wanted}
+        for _, exchange in waiting:
+            exchange.row = by_id.get(exchange.event_id)
     for identity, exchange in waiting:
         state.exchanges.setdefault(identity, []).append(exchange)
 

@@ -18,18 +18,15 @@ from kernel.vocabulary import (
     LINK_SESSION_NAME,
     LINK_SHARED_KEY,
     LINK_WEB_IDENTITY,
+    LINK_WEB_IDENTITY_WAITING,
     LINK_WINDOW,
     WEB_IDENTITY_KEY,
 )
 from ledger.rows import StitchOutput, session_alias_row, session_key_row
-from processors.federation import (
-    Inferred,
-    exchanged,
-    infer,
-    remember_exchange,
-)
+from processors.federation import decide, exchanged, remember_exchange, waiting_evidence
 from processors.labels import OWN_ID_KEY
 from processors.sessions import (
+    Exchange,
     SessionState,
     StitchState,
     new_session_id,
@@ -55,37 +52,31 @@ class Link:
     key_type: str
     key_value: str
     rule: str
+    waiting: Exchange | None = None  # a token exchange whose inference waits (federation)
 
 
 def link_event(state: StitchState, event: Event, out: StitchOutput, version: int) -> Link:
     """The session ``event`` joins, merging the sessions it bridges; a new one if none."""
     found = _candidates(state, event)
-    exchange = _exchange(state, event, found)
-    if exchange is not None and exchange.inferred is not None:
-        inferred = exchange.inferred
-        if inferred.root is None:  # two sessions held the token: neither is joined
-            link = _joined(state, event, found, out, version)
-            return Link(link.session_id, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
-        if all(link.session_id != inferred.root for link in found):
-            found.append(Link(inferred.root, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule))
-    link = _joined(state, event, found, out, version)
-    if exchange is not None and exchange.inferred is None:
-        remember_exchange(state, event, link.session_id, out, version)
-    return link
-
-
-@dataclass(slots=True)
-class _Exchange:
-    inferred: Inferred | None  # None: no session holds the token (yet)
-
-
-def _exchange(state: StitchState, event: Event, found: list[Link]) -> _Exchange | None:
-    """For a token exchange that no key binds to the session holding the token (its issued
-    keys only lead to its own later calls): the inference of ``processors.federation``."""
     identity = exchanged(event)
     if identity is None or any(link.rule == LINK_SESSION_NAME for link in found):
-        return None
-    return _Exchange(infer(state, identity, event.event_time))
+        return _joined(state, event, found, out, version)
+    if not state.is_late(event.event_time):
+        # A token exchange no key binds to its token's session: which session held the
+        # token is decided once the re-stitch window has passed it (``processors.federation``).
+        link = _joined(state, event, found, out, version)
+        waiting = remember_exchange(state, event, link.session_id, out, version)
+        evidence = waiting_evidence(identity)
+        return Link(link.session_id, WEB_IDENTITY_KEY, evidence, LINK_WEB_IDENTITY_WAITING, waiting)
+    # Already past the window: decided now, over the tokens known now.
+    inferred = decide(state, identity, event.event_time)
+    root = inferred.root
+    if root is None:  # two sessions held such a token, or none did: neither is joined
+        link = _joined(state, event, found, out, version)
+        return Link(link.session_id, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
+    if all(link.session_id != root for link in found):
+        found.append(Link(root, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule))
+    return _joined(state, event, found, out, version)
 
 
 def _joined(

@@ -29,6 +29,7 @@ from kernel.errors import EvidenceError, RecordError
 from kernel.events import Event
 from ledger.projections import truncate_projections
 from ledger.replay import raw_event_pages, recorded_declarations
+from ledger.rows import StitchOutput
 from ledger.store import LedgerStore
 from processors.recount import finished
 from processors.sessions import StitchState
@@ -110,11 +111,7 @@ def rebuild(
     # Declarations are records too. Applied first, their bindings lead each event to its
     # declared session directly; the live path reaches the same chains by merging.
     for text in recorded_declarations(store):
-        output = stitcher.declare(parse_declaration(orjson.loads(text)))
-        finished(output.sessions)
-        for table, table_rows in output.tables():
-            if table not in ("raw_events", "declarations"):
-                store.insert_rows(table, table_rows)
+        _insert(store, stitcher.declare(parse_declaration(orjson.loads(text))))
         report.declarations += 1
     for rows in raw_event_pages(store, batch):
         envelopes = []
@@ -123,13 +120,20 @@ def rebuild(
                 envelopes.append(reparse(row))
             except (RecordError, orjson.JSONDecodeError):
                 report.unparseable += 1
-        output = stitcher.process(envelopes)
-        finished(output.sessions)  # its records are in the ledger already
-        for table, table_rows in output.tables():
-            if table not in ("raw_events", "declarations"):  # records are never rewritten
-                store.insert_rows(table, table_rows)
+        _insert(store, stitcher.process(envelopes))
         report.events += len(envelopes)
         if on_progress is not None:
             on_progress(len(rows))
+    # The records are all there is, as a worker whose stream went idle takes them to be:
+    # the token exchanges some session's token accounts for are decided now.
+    _insert(store, stitcher.settle_idle())
     report.sessions = len(stitcher.state.sessions)
     return report
+
+
+def _insert(store: LedgerStore, output: StitchOutput) -> None:
+    """The projections' rows of ``output``; its records are in the ledger already."""
+    finished(output.sessions)
+    for table, table_rows in output.tables():
+        if table not in ("raw_events", "declarations"):  # records are never rewritten
+            store.insert_rows(table, table_rows)

@@ -211,11 +211,14 @@ class LiveToken:
 
 @dataclass(slots=True)
 class Exchange:
-    """A token exchange that started its own session, waiting for the token's session."""
+    """A token exchange no key links to the session holding its token, waiting for the
+    re-stitch window to pass it (``processors.federation``); ``row``: its action row, when
+    this stitcher wrote it or read it back (to say so when the inference is ambiguous)."""
 
     session_id: str
     at: datetime
     event_id: str
+    row: dict[str, Any] | None = None
 
 
 class StitchState:
@@ -357,7 +360,8 @@ class StitchState:
                 self.contexts.pop(root, None)
 
     def _sweep_tokens(self, cutoff: datetime) -> None:
-        """Let go of tokens expired before the re-stitch window, and of exchanges older."""
+        """Let go of tokens expired before the re-stitch window, and of exchanges older (the
+        stitcher has decided them already: ``Stitcher._advance``)."""
         for identity in list(self.live_tokens):
             tokens = self.live_tokens[identity]
             for name in [n for n, t in tokens.items() if t.expires_at < cutoff]:

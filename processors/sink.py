@@ -102,7 +102,7 @@ def restore_state(
         ],
         open_actions=rows.open_actions,
     )
-    restore_web_identities(state, rows.web_identities)
+    restore_web_identities(state, rows.web_identities, rows.open_actions)
     if since is not None and mark is not None:
         records, calls = pairing_rows(store, ts(since), PAIRING_RESTORE_MAX)
         held = reparsed(records)  # a record that no longer parses is not held again
@@ -244,10 +244,13 @@ async def run_sink(
     on_batch: Callable[[bool], None] | None = None,
     fetch_wait_ms: int = 20,
     ownership: Ownership | None = None,
+    idle_settle_s: float = 0,
 ) -> None:
     """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS).
     With ``ownership``, the declarations too, and only while this worker owns the stream
-    (``processors.ownership``: however many workers run, one stitches)."""
+    (``processors.ownership``: however many workers run, one stitches). After
+    ``idle_settle_s`` seconds with nothing read (0: never), what the stream sent is taken
+    as all there is (``Stitcher.settle_idle``)."""
     from aiokafka import AIOKafkaProducer
 
     security = security or {}
@@ -311,7 +314,8 @@ async def run_sink(
                         len(entries),
                         sink.topics.dlq,
                     )
-            await consumer.commit(item.offsets)
+            if item.offsets:  # an idle stream's settling read nothing to commit
+                await consumer.commit(item.offsets)
             if on_batch is not None:
                 on_batch(writes.empty())  # whether the writer has caught up
             if done:
@@ -328,6 +332,7 @@ async def run_sink(
             writer.result()
 
     collector = BatchCollector()
+    last_read, settled = time.monotonic(), True
     try:
         ready = False
         while not stop.is_set():
@@ -340,7 +345,15 @@ async def run_sink(
                     on_ready()
             messages = [m for records in batch.values() for m in records]
             if not messages:
+                idle = time.monotonic() - last_read
+                if not settled and idle_settle_s and idle >= idle_settle_s:
+                    settled = True
+                    if ownership is None or ownership.owner:  # a standby stitches nothing
+                        output = sink.stitcher.settle_idle()
+                        if any(rows for _, rows in output.tables()):
+                            await queue_write(_Pending({}, output))
                 continue
+            last_read, settled = time.monotonic(), False
             pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
             pending.events = len(messages)
             rejected = []

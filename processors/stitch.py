@@ -50,16 +50,17 @@ from ledger.rows import (
     action_row,
     answered_action,
     credential_row,
+    exchange_row,
     raw_event_row,
 )
 from processors.declare import apply_declaration
-from processors.federation import hold_token
+from processors.federation import Inferred, hold_token, settle_exchanges
 from processors.labels import ActionFacts, SessionContext, actors_of
 from processors.linking import Link, link_event, merge, register_keys
 from processors.pairing import Change, add_request, add_result, move_results
 from processors.relabel import relabel, session_context
 from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
-from processors.sessions import StitchState, sweep_mark
+from processors.sessions import Exchange, StitchState, sweep_mark
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,12 @@ class Stitcher:
         out = StitchOutput()
         version = _version()
         state = self.state
+        touched: set[str] = set()
         if state.watermark is None and batch:
             # A first batch: the watermark its first event gives, as a batch of that event
             # alone would leave it, before any other event is stitched.
-            state.advance(batch[0].event.event_time)
+            touched |= self._advance(batch[0].event.event_time, out, version)
         start = 0
-        touched: set[str] = set()
         for index, env in enumerate(batch):
             at = env.event.event_time
             watermark = state.watermark
@@ -136,12 +137,14 @@ class Stitcher:
             sid = link.session_id
             touched.add(sid)
             register_keys(state, event, sid, out, version)
-            self._join_exchanges(event, sid, out, version)
+            hold_token(state, event, sid, out, version)
             session = state.sessions[sid]
             session.add_event(event)
             out.raw_events.append(raw_event_row(env, sid, version))
             session.action_count += 1
             row = self._action(event, link, version, paired)
+            if link.waiting is not None:  # kept to link it anew once it is decided
+                link.waiting.row = row
             out.actions.append(row)
             state.add_facts(ActionFacts.of(row, event.event_time), sid)
             if event.kind == ev.TOKEN_GRANT:
@@ -153,8 +156,81 @@ class Stitcher:
         self._settle(paired, out, version)
         relabel(state, {state.resolve(sid) for sid in touched}, out, version)
         if newest is not None:
-            state.advance(newest)
+            touched |= self._advance(newest, out, version)
         return touched
+
+    def _advance(self, at: datetime, out: StitchOutput, version: int) -> set[str]:
+        """Move the watermark to ``at``; when that sweeps, the token exchanges the re-stitch
+        window now passes are decided first (their actions are still open to a new label,
+        the tokens they need still held). The sessions that changed."""
+        state = self.state
+        watermark = at if state.watermark is None or at > state.watermark else state.watermark
+        mark = sweep_mark(watermark, state.restitch)
+        touched: set[str] = set()
+        if mark != state.swept_at and state.exchanges:
+            touched = self._settle_exchanges(mark - state.restitch, out, version)
+        state.advance(at)
+        return touched
+
+    def settle_idle(self) -> StitchOutput:
+        """The stream is idle: what it sent is taken as all there is, and the token exchanges
+        waiting that some session's token accounts for are decided now, whatever their age
+        (``federation.settle_exchanges``); those no token accounts for wait for the window."""
+        out = StitchOutput()
+        if not self.state.exchanges:
+            return out
+        version = _version()
+        touched = self._settle_exchanges(None, out, version)
+        for root in sorted({self.state.resolve(sid) for sid in touched}):
+            if root in self.state.sessions:
+                out.sessions.append(self.state.sessions[root].row(version))
+        return out
+
+    def _settle_exchanges(
+        self, cutoff: datetime | None, out: StitchOutput, version: int
+    ) -> set[str]:
+        """Decide the token exchanges older than ``cutoff`` (``federation.settle_exchanges``):
+        each joins the one session that held its token, or says that two did, or none."""
+        state = self.state
+        touched: set[str] = set()
+        for identity, exchange, inferred in settle_exchanges(state, cutoff):
+            # version + 1: replaces its waiting row, even one written in this batch.
+            out.web_identities.append(
+                exchange_row(
+                    identity, exchange.event_id, exchange.session_id, exchange.at, False,
+                    version + 1,
+                )
+            )  # fmt: skip
+            own = state.resolve(exchange.session_id)
+            self._decided(exchange, inferred, out, version)
+            touched.add(own)
+            if inferred.root is None:  # an ambiguity, or no session held such a token
+                continue
+            root = state.resolve(inferred.root)
+            if own == root or state.sessions[own].declared:
+                continue
+            via = Link(own, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
+            merge(state, root, via, exchange.event_id, inferred.rule, out, version)
+            touched.add(root)
+        if touched:
+            relabel(state, {state.resolve(sid) for sid in touched}, out, version)
+        return touched
+
+    def _decided(
+        self, exchange: Exchange, inferred: Inferred, out: StitchOutput, version: int
+    ) -> None:
+        """The exchange's action, linked now by what was decided, with its evidence."""
+        row = exchange.row
+        if row is None:  # written before a restart that could not read it back
+            return
+        link = {"link_key_type": WEB_IDENTITY_KEY, "link_key": inferred.evidence}
+        row = {**row, **link, "link_rule": inferred.rule, "version": version + 1}
+        exchange.row = row
+        out.actions.append(row)
+        facts = self.state.facts.get(exchange.event_id)
+        if facts is not None:
+            facts.link_key_type, facts.link_key = WEB_IDENTITY_KEY, inferred.evidence
+            facts.link_rule = inferred.rule
 
     def _let_go_late(self, paired: _Batch, sid: str, out: StitchOutput, version: int) -> None:
         """An event that arrived already past the re-stitch window is labelled (with its
@@ -200,17 +276,6 @@ class Stitcher:
             row = answered_action(row, _answer_of(group, request), version)
             request.row = row
         return row
-
-    def _join_exchanges(self, event: Event, sid: str, out: StitchOutput, version: int) -> None:
-        """The token ``event`` presents is live in its session: token exchanges seen before
-        it that only this session accounts for join it (``processors.federation``)."""
-        state = self.state
-        for exchange, inferred in hold_token(state, event, sid, out, version):
-            root, other = state.resolve(sid), state.resolve(exchange.session_id)
-            if other == root or state.sessions[other].declared:
-                continue
-            via = Link(other, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
-            merge(state, root, via, exchange.event_id, inferred.rule, out, version)
 
     def _answer(self, env: Envelope, out: StitchOutput, paired: _Batch, version: int) -> None:
         """A result: stored, held under its rpc key, paired with a request if there is one."""

@@ -217,6 +217,7 @@ def build_app(
                 on_ready=mark_ready,
                 security=security,
                 ownership=Ownership(self.take_over, on_joined=mark_ready),
+                idle_settle_s=settings.exchange_idle_s,
             )
             try:
                 await self._seal()  # what was written before the stop is digested too

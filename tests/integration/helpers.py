@@ -6,6 +6,7 @@ import asyncio
 import json
 import urllib.request
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,18 @@ import orjson
 
 from agentledger.ingesting import ingest_paths
 from agentledger.sampledata import SampleRecord, SampleSession
+from ingest.base import parse_time
 from ingest.pipeline import IngestReport
 from kernel.kafka import producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.topics import Topics
-from ledger.queries import stored_count
+from ledger.projections import newest_event_time
+from ledger.queries import stored_count, waiting_exchanges
 from ledger.store import LedgerStore
 from processors.evidence import EVIDENCE_KEYS_FILE, published_keys
 from tests.integration.conftest import RunningStack
 from tests.polling import wait_for
+from tests.scenarios import BASE, okta_sign_in
 
 
 def api_headers(stack: RunningStack) -> dict[str, str]:
@@ -66,6 +70,28 @@ def wait_stored(store: LedgerStore, batch: str, expected: int, timeout: float = 
         what=f"{expected} raw events of batch {batch!r} in the ledger",
     )
     assert count == expected, f"{count} events of batch {batch!r} stored, {expected} sent"
+
+
+def move_stream_on(stack: RunningStack, directory: Path) -> None:
+    """One unrelated sign-in 20 minutes after the newest event the ledger holds: the
+    stream's watermark passes the re-stitch window, so the token exchanges that waited for
+    it are decided (``processors.federation``). Returns once none waits."""
+    newest = newest_event_time(stack.store)
+    assert newest is not None, "the ledger holds no event: nothing to move on from"
+    at = parse_time(newest, "event_time") + timedelta(minutes=20)
+    seconds = (at - BASE).total_seconds()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "moved-on.jsonl"
+    record = okta_sign_in("moved-on@acme.example", f"idx-moved-on-{seconds:.0f}", seconds)
+    path.write_bytes(orjson.dumps(record) + b"\n")
+    batch = f"moved-on-{uuid.uuid4().hex[:8]}"
+    wait_stored(stack.store, batch, ingest(stack, "okta", path, batch=batch).events)
+    wait_for(
+        lambda: waiting_exchanges(stack.store),
+        until=lambda n: n == 0,
+        timeout=60,
+        what="no token exchange waiting for the re-stitch window",
+    )
 
 
 def wait_processed(stack: RunningStack, timeout: float = 90) -> None:

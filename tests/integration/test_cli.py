@@ -138,10 +138,25 @@ def test_up_ingest_sessions_down(tmp_path: Path) -> None:
 
         sessions = _wait_events(data_dir, accepted)
         agent = next(s for s in sessions if s["agent_name"])
-        shown = json.loads(
-            run(
-                "sessions", "show", agent["session_id"], "--json", "--data-dir", str(data_dir)
-            ).stdout
+
+        def show() -> dict[str, Any]:
+            return dict(
+                json.loads(
+                    run(
+                        "sessions", "show", agent["session_id"], "--json", "--data-dir",
+                        str(data_dir),
+                    ).stdout
+                )
+            )  # fmt: skip
+
+        # Its STS exchange names only the token's identity: decided once the stream has
+        # been idle for AGENTLEDGER_EXCHANGE_IDLE_S (10 s), its AWS calls then in the chain.
+        shown = wait_for(
+            show,
+            until=lambda chain: "cloudtrail" in {a["source"] for a in chain["actions"]},
+            timeout=60,
+            interval=1,
+            what="the agent's AWS calls in its chain",
         )
         assert shown["session"]["session_id"] == agent["session_id"]
         assert {a["source"] for a in shown["actions"]} == {"okta", "mcp", "cloudtrail"}

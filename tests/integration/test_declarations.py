@@ -11,7 +11,13 @@ from typing import Any
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from ledger.queries import session_chain
 from tests.integration.conftest import RunningStack
-from tests.integration.helpers import api_headers, evidence_keys, ingest, wait_stored
+from tests.integration.helpers import (
+    api_headers,
+    evidence_keys,
+    ingest,
+    move_stream_on,
+    wait_stored,
+)
 from tests.polling import wait_for
 
 
@@ -85,6 +91,8 @@ def test_events_join_the_session_declared_before_them(stack: RunningStack, tmp_p
     assert json.loads(stored[0]["declaration"])["declared_by"] == "key:local-cli"
 
     _ingest_session(stack, sample, tmp_path / "in", "after-declaration")
+    # Its STS exchange names only the token's identity: decided once the window passes it.
+    move_stream_on(stack, tmp_path / "later")
     chain = session_chain(stack.store, "s-declared-first")
     assert chain.session["declared"] is True
     assert chain.session["intent"] == "Update the shipping address of customer globex"
@@ -103,6 +111,7 @@ def test_a_late_declaration_takes_in_the_events_that_came_first(
     status, _ = _post(stack, _declaration(sample, "s-declared-late"))
     assert status == 201
     _wait_declared(stack, "s-declared-late")
+    move_stream_on(stack, tmp_path / "later")  # the STS exchange is decided
 
     chain = session_chain(stack.store, "s-declared-late")
     assert chain.session["session_id"] == "s-declared-late"  # the declared id survives
@@ -132,6 +141,7 @@ def test_rebuild_keeps_declared_sessions(stack: RunningStack, tmp_path: Path) ->
     _ingest_session(stack, sample, tmp_path / "in", "rebuild-declared")
     assert _post(stack, _declaration(sample, "s-declared-rebuild"))[0] == 201
     _wait_declared(stack, "s-declared-rebuild")
+    move_stream_on(stack, tmp_path / "later")  # the STS exchange is decided
     before = session_chain(stack.store, "s-declared-rebuild")
     for proc in stack.stack._workers:
         stop(proc)

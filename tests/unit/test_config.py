@@ -61,6 +61,7 @@ def test_defaults() -> None:
         "digest_interval_s": 60.0,
         "evidence_dir": None,
         "restitch_window_s": 900,
+        "exchange_idle_s": 10.0,
         "workers": 1,
         "drain_timeout_s": 60.0,
         "drift_scoring": True,

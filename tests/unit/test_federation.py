@@ -5,6 +5,9 @@ MCP server with it (whose replies the capture logs without headers), and the ser
 exchanges the token at AWS STS (``AssumeRoleWithWebIdentity``, a session name of its own
 choosing) and calls S3 with the keys it got. CloudTrail names the token's issuer, subject
 and audience, not its ``jti``.
+
+Which session held the token is decided once the re-stitch window has passed the exchange
+(tokens may still arrive until then): each test lets the stream move on (``moved_on``).
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Any
 
 import pytest
 
+from kernel.codec import Envelope
 from kernel.events import Event
 from kernel.vocabulary import (
-    LINK_NEW,
     LINK_SHARED_KEY,
     LINK_WEB_IDENTITY,
     LINK_WEB_IDENTITY_AMBIGUOUS,
+    LINK_WEB_IDENTITY_UNHELD,
+    LINK_WEB_IDENTITY_WAITING,
     WEB_IDENTITY_KEY,
 )
 from ledger.rows import EXCHANGE_ROLE, StitchOutput
@@ -33,6 +38,8 @@ from tests.scenarios import Scenario, _iso, mcp_call, okta_grant, parse, token
 ISSUER_HOST = "acme.okta.example/oauth2/aus1crm"  # the token's iss, as CloudTrail names it
 AGENT_CLIENT = "0oa1agentclient"
 AUDIENCE = "api://crm"
+# Past the re-stitch window (15 minutes) and the step of its sweep (a quarter of it).
+MOVED_ON = timedelta(minutes=20)
 
 
 def agent_task(scenario: Scenario, jti: str, t: float, *, key: str, session_name: str) -> None:
@@ -91,18 +98,31 @@ def s3_call(t: float, key: str, session_name: str) -> dict[str, Any]:
     }
 
 
-def stitched(scenario: Scenario, *, shuffle: int | None = None) -> tuple[Stitcher, StitchOutput]:
+def moved_on(envelopes: list[Envelope]) -> Envelope:
+    """An unrelated event ``MOVED_ON`` after the last: the stream's watermark passes the
+    re-stitch window, so the exchanges before it are decided."""
+    at = max(env.event.event_time for env in envelopes) + MOVED_ON
+    return Envelope(Event("moved-on", "okta", "identity", at, "user.session.start", "", "{}"), at)
+
+
+def stitched(
+    scenario: Scenario, *, shuffle: int | None = None, move_on: bool = True
+) -> tuple[Stitcher, StitchOutput]:
     envelopes = parse(scenario)
     stitcher = Stitcher()
+    later = [moved_on(envelopes)] if move_on else []
     if shuffle is None:
-        return stitcher, stitcher.process(envelopes)
-    random.Random(shuffle).shuffle(envelopes)
-    outputs = [stitcher.process([env]) for env in envelopes]  # one event per batch
+        batches = [envelopes + later]
+    else:
+        random.Random(shuffle).shuffle(envelopes)
+        batches = [[env] for env in envelopes] + [later]  # one event per batch
     merged = StitchOutput()
-    for out in outputs:
+    for batch in batches:
+        out = stitcher.process(batch)
         merged.actions.extend(out.actions)
         merged.session_aliases.extend(out.session_aliases)
         merged.attributions.extend(out.attributions)
+        merged.web_identities.extend(out.web_identities)
     return stitcher, merged
 
 
@@ -112,7 +132,7 @@ def labels(out: StitchOutput) -> dict[str, tuple[str, str, str]]:
     for row in out.attributions:
         if row["action_id"] not in latest or row["version"] >= latest[row["action_id"]]["version"]:
             latest[row["action_id"]] = row
-    return {k: (r["label"], r["rule"], r["agent"]) for k, r in latest.items()}
+    return {k: (r["label"], r["rule"], r["agent"]) for k, r in latest.items() if k != "moved-on"}
 
 
 def by_operation(out: StitchOutput) -> dict[str, dict[str, Any]]:
@@ -120,7 +140,7 @@ def by_operation(out: StitchOutput) -> dict[str, dict[str, Any]]:
     for row in out.actions:
         if row["action_id"] not in latest or row["version"] >= latest[row["action_id"]]["version"]:
             latest[row["action_id"]] = row
-    return {row["operation"]: row for row in latest.values()}
+    return {row["operation"]: row for row in latest.values() if row["action_id"] != "moved-on"}
 
 
 def test_the_three_system_task_is_one_session_with_every_link_named() -> None:
@@ -130,18 +150,41 @@ def test_the_three_system_task_is_one_session_with_every_link_named() -> None:
     actions = by_operation(out)
     state = stitcher.state
     assert len({state.resolve(row["session_id"]) for row in actions.values()}) == 1
-    assert len(state.sessions) == 1  # the headerless result started none
+    assert len(state.sessions) == 2  # and the event the stream moved on with; no result's
     sts = actions["AssumeRoleWithWebIdentity"]
+    # Its session merged into the token's by the inference, which its action names.
     assert (sts["link_rule"], sts["link_key_type"]) == (LINK_WEB_IDENTITY, WEB_IDENTITY_KEY)
-    assert sts["link_key"].startswith("inferred from identity and time, not a shared key")
-    assert (
-        "jti-agent-1" in sts["link_key"] and f"{ISSUER_HOST} sub={AGENT_CLIENT}" in sts["link_key"]
+    evidence = sts["link_key"]
+    assert evidence.startswith("inferred from identity and time, not a shared key")
+    assert "jti-agent-1" in evidence and f"{ISSUER_HOST} sub={AGENT_CLIENT}" in evidence
+    [alias] = out.session_aliases
+    assert (alias["rule"], alias["key_type"], alias["key_value"], alias["event_id"]) == (
+        LINK_WEB_IDENTITY,
+        WEB_IDENTITY_KEY,
+        evidence,
+        sts["action_id"],
     )
     assert (actions["GetObject"]["link_rule"], actions["GetObject"]["link_key_type"]) == (
         LINK_SHARED_KEY,
         "aws_access_key",
     )
     assert actions["tools/call"]["outcome"] == "success"  # the headerless result paired
+
+
+def test_an_exchange_waits_in_its_own_session_until_the_window_passes_it() -> None:
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
+    stitcher, out = stitched(scenario, move_on=False)
+    state = stitcher.state
+    actions = by_operation(out)
+    sts, get = actions["AssumeRoleWithWebIdentity"], actions["GetObject"]
+    assert state.resolve(sts["session_id"]) == state.resolve(get["session_id"])
+    assert state.resolve(sts["session_id"]) != state.resolve(actions["tools/call"]["session_id"])
+    assert not out.session_aliases
+    assert (sts["link_rule"], sts["link_key_type"]) == (LINK_WEB_IDENTITY_WAITING, WEB_IDENTITY_KEY)
+    assert sts["link_key"].startswith(f"waiting: which session held a live token of {ISSUER_HOST}")
+    [waiting] = [row for row in out.web_identities if row["role"] == EXCHANGE_ROLE]
+    assert (waiting["name"], waiting["waiting"]) == (sts["action_id"], True)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -154,22 +197,30 @@ def test_an_exchange_seen_before_its_token_joins_once_the_token_is_known(seed: i
     assert len(roots) == 1
     rules = {row["rule"] for row in out.session_aliases}
     sts = by_operation(out)["AssumeRoleWithWebIdentity"]
-    # Joined at once (its token known) or merged when the token came, by the same rule.
-    assert sts["link_rule"] == LINK_WEB_IDENTITY or LINK_WEB_IDENTITY in rules
-    # And labelled the same either way: a step of the agent whose token it presented.
+    assert rules == {LINK_WEB_IDENTITY}
+    # And labelled as in time order: a step of the agent whose token it presented.
     in_order = labels(stitched(scenario)[1])
     assert labels(out) == in_order
     label, _, agent = in_order[sts["action_id"]]
     assert label != "unattributed" and agent
 
 
-def test_two_agents_holding_live_tokens_of_the_same_identity_are_ambiguous() -> None:
+def two_agents() -> Scenario:
+    """The task, and a second session holding a live token of the same identity."""
     scenario = Scenario("two agents")
     agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
     bearer = token(AGENT_CLIENT, AGENT_CLIENT, "jti-agent-2", "crm.read", 1)
     for record in mcp_call(bearer, "crm-agent", "1.0", 1, "export_report", {"q": "q4"}, 1.5):
         scenario.add("mcp", record)
-    stitcher, out = stitched(scenario)
+    return scenario
+
+
+@pytest.mark.parametrize("seed", [None, *range(6)])
+def test_two_agents_holding_live_tokens_of_the_same_identity_are_ambiguous(
+    seed: int | None,
+) -> None:
+    """In any arrival order: one holder known when the exchange came, the other after."""
+    stitcher, out = stitched(two_agents(), shuffle=seed)
     state = stitcher.state
     actions = by_operation(out)
     sts = actions["AssumeRoleWithWebIdentity"]
@@ -182,6 +233,24 @@ def test_two_agents_holding_live_tokens_of_the_same_identity_are_ambiguous() -> 
     assert len(tool_sessions) == 2 and own not in tool_sessions  # merged with neither
     assert state.resolve(actions["GetObject"]["session_id"]) == own
     assert not out.session_aliases
+    assert labels(out) == labels(stitched(two_agents())[1])
+
+
+def test_the_second_token_arriving_after_the_exchange_still_makes_it_ambiguous() -> None:
+    """The order that once joined the exchange to the first token's session: the exchange,
+    then the first session's events, then the second's."""
+    envelopes = parse(two_agents())
+    second = [env for env in envelopes if "jti-agent-2" in env.event.raw]
+    first = [env for env in envelopes if env.event.source != "cloudtrail" and env not in second]
+    cloud = [env for env in envelopes if env.event.source == "cloudtrail"]
+    assert second and first and cloud
+    stitcher = Stitcher()
+    outputs = [stitcher.process(batch) for batch in (cloud, first, second, [moved_on(envelopes)])]
+    rows = [row for out in outputs for row in out.actions]
+    latest = {row["action_id"]: row for row in sorted(rows, key=lambda row: row["version"])}
+    [sts] = [row for row in latest.values() if row["operation"] == "AssumeRoleWithWebIdentity"]
+    assert sts["link_rule"] == LINK_WEB_IDENTITY_AMBIGUOUS
+    assert not [row for out in outputs for row in out.session_aliases]
 
 
 def test_a_token_that_expired_or_came_later_links_nothing() -> None:
@@ -191,8 +260,10 @@ def test_a_token_that_expired_or_came_later_links_nothing() -> None:
     scenario.records["cloudtrail"][1] = s3_call(4001, "ASIAFEDERATED0001", "botocore-1")
     stitcher, out = stitched(scenario)
     sts = by_operation(out)["AssumeRoleWithWebIdentity"]
-    assert sts["link_rule"] == LINK_NEW  # issued at 0, expired at 3600
-    assert len(stitcher.state.sessions) == 2
+    assert sts["link_rule"] == LINK_WEB_IDENTITY_UNHELD  # issued at 0, expired at 3600
+    assert sts["link_key"].startswith("not linked: no session held a live token of")
+    assert not out.session_aliases
+    assert len(stitcher.state.sessions) == 3  # the task, the exchange, the stream moving on
 
 
 def test_another_issuer_links_nothing() -> None:
@@ -202,7 +273,8 @@ def test_another_issuer_links_nothing() -> None:
         3, "ASIAFEDERATED0001", "botocore-1", provider="other.okta.example/oauth2/aus1crm"
     )
     _, out = stitched(scenario)
-    assert by_operation(out)["AssumeRoleWithWebIdentity"]["link_rule"] == LINK_NEW
+    assert by_operation(out)["AssumeRoleWithWebIdentity"]["link_rule"] == LINK_WEB_IDENTITY_UNHELD
+    assert not out.session_aliases
 
 
 def test_a_session_name_that_is_a_key_of_ours_outranks_the_inference() -> None:
@@ -255,9 +327,13 @@ def test_a_restart_between_a_token_and_its_exchange_links_them_as_without_one(
 
     def sessions_after_restart(state: StitchState) -> set[str]:
         restarted = Stitcher(state)
-        second = restarted.process(after)
+        second = restarted.process([*after, moved_on(envelopes)])
         actions = [*first.actions, *second.actions]
-        return {restarted.state.resolve(row["session_id"]) for row in actions}
+        return {
+            restarted.state.resolve(row["session_id"])
+            for row in actions
+            if row["action_id"] != "moved-on"
+        }
 
     assert len(sessions_after_restart(_restored(first))) == 1
     # What was missing before the ledger kept them: the task splits in two.
@@ -270,7 +346,8 @@ def test_an_exchange_linked_is_no_longer_waiting_in_the_ledger() -> None:
     envelopes = parse(scenario)
     stitcher = Stitcher()
     out = StitchOutput()
-    for env in sorted(envelopes, key=lambda env: env.event.source != "cloudtrail"):
+    ordered = sorted(envelopes, key=lambda env: env.event.source != "cloudtrail")
+    for env in [*ordered, moved_on(envelopes)]:
         out.web_identities += stitcher.process([env]).web_identities  # the exchange first
     [exchange] = _latest(
         (row for row in out.web_identities if row["role"] == EXCHANGE_ROLE), "name"
@@ -296,3 +373,38 @@ def test_a_token_is_named_by_its_jti_else_its_fingerprint(
         "e1", "mcp", "tool_call", datetime(2026, 1, 1, tzinfo=UTC), "op", "p:1", "{}", keys=keys
     )
     assert _token_name(event) == name
+
+
+def test_an_idle_stream_decides_the_exchanges_a_token_accounts_for() -> None:
+    """Nothing read for a while: what was sent is all there is. An exchange some session's
+    token accounts for is decided at once; one no token accounts for waits for the window."""
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
+    scenario.add("cloudtrail", exchange(5, "ASIAOTHERISSUER01", "botocore-2", provider="x.example"))
+    stitcher = Stitcher()
+    first = stitcher.process(parse(scenario))
+    idle = stitcher.settle_idle()
+    state = stitcher.state
+    latest = latest_by_source_id([*first.actions, *idle.actions])
+    joined = latest["ev-ASIAFEDERATED0001"]
+    assert joined["link_rule"] == LINK_WEB_IDENTITY
+    [alias] = idle.session_aliases
+    assert (alias["rule"], alias["alias_id"]) == (LINK_WEB_IDENTITY, joined["session_id"])
+    tool_call = next(r for r in first.actions if r["operation"] == "tools/call")
+    assert state.resolve(joined["session_id"]) == state.resolve(tool_call["session_id"])
+    assert [row["session_id"] for row in idle.sessions] == [state.resolve(tool_call["session_id"])]
+    # The other issuer's exchange: no token accounts for it, so it waits for the window.
+    other = latest["ev-ASIAOTHERISSUER01"]
+    assert other["link_rule"] == LINK_WEB_IDENTITY_WAITING
+    [identity] = state.exchanges
+    assert identity[0] == "x.example"
+    assert not stitcher.settle_idle().actions  # nothing more to decide while idle
+    later = stitcher.process([moved_on(parse(scenario))])
+    decided = latest_by_source_id(later.actions)["ev-ASIAOTHERISSUER01"]
+    assert decided["link_rule"] == LINK_WEB_IDENTITY_UNHELD
+    assert not state.exchanges
+
+
+def latest_by_source_id(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each action's last row (the highest version), by the id its source gave it."""
+    return {row["source_id"]: row for row in sorted(rows, key=lambda row: row["version"])}
