@@ -222,7 +222,11 @@ def restore_web_identities(
     waiting.sort(key=lambda item: (item[1].at, item[1].event_id))
     if waiting:
         wanted = {exchange.event_id for _, exchange in waiting}
-        by_id = {str(a["action_id"]): dict(a) for a in actions if a["action_id"] in wanted}
+        by_id = {
+            str(a["action_id"]): {k: v for k, v in a.items() if k != "signature"}  # no column
+            for a in actions
+            if a["action_id"] in wanted
+        }
         for _, exchange in waiting:
             exchange.row = by_id.get(exchange.event_id)
     for identity, exchange in waiting:

@@ -408,3 +408,28 @@ def test_an_idle_stream_decides_the_exchanges_a_token_accounts_for() -> None:
 def latest_by_source_id(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each action's last row (the highest version), by the id its source gave it."""
     return {row["source_id"]: row for row in sorted(rows, key=lambda row: row["version"])}
+
+
+def test_an_exchange_restored_waiting_is_decided_with_its_action_row_rewritten() -> None:
+    """After a restart the exchange's action row comes back from the open actions (with the
+    label signature the sink adds, which is no column): the decision rewrites that row."""
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
+    envelopes = parse(scenario)
+    first = Stitcher().process(envelopes)  # everything read, nothing decided yet
+    actions = _latest(first.actions, "action_id")
+    state = StitchState.restore(
+        window=timedelta(minutes=30),
+        keys=_latest(first.session_keys, "key_type", "key_value"),
+        aliases=_latest(first.session_aliases, "alias_id"),
+        sessions=_latest(first.sessions, "session_id"),
+        pending_actions=[],
+        open_actions=actions,
+    )
+    webs = _latest(first.web_identities, "role", "issuer", "subject", "audience", "name")
+    restore_web_identities(state, webs, [{**row, "signature": ("label",)} for row in actions])
+    later = Stitcher(state).process([moved_on(envelopes)])
+    [decided] = [row for row in later.actions if row["operation"] == "AssumeRoleWithWebIdentity"]
+    assert decided["link_rule"] == LINK_WEB_IDENTITY and "signature" not in decided
+    assert set(decided) == set(actions[0])
+    assert [row["rule"] for row in later.session_aliases] == [LINK_WEB_IDENTITY]
