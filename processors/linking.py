@@ -91,7 +91,10 @@ def _joined(
         if sid in state.sessions or sid in state.aliases:
             sid = new_session_id(f"{OWN_ID_KEY}:{event.event_id}")
         state.sessions[sid] = SessionState(sid, event.event_time, event.event_time)
-        return Link(sid, first[0], first[1], LINK_NEW)
+        # Named by its strongest key, as a later event's link would be: which one arrived
+        # first does not change the key an action is recorded as linked by.
+        shown = min((k for k in event.keys if k[0] in LINKING), key=_rank, default=first)
+        return Link(sid, shown[0], shown[1], LINK_NEW)
     if len(found) == 1:
         return found[0]
     # Several sessions share this event: a declared one survives (its id was handed to
@@ -120,7 +123,7 @@ def _candidates(state: StitchState, event: Event) -> list[Link]:
     """The first link found into each distinct session, strongest key first."""
     index, resolve = state.key_index, state.resolve
     found: dict[str, Link] = {}
-    for key in event.keys:
+    for key in sorted(event.keys, key=_rank) if len(event.keys) > 1 else event.keys:
         key_type = key[0]
         if key_type not in LINKING:
             continue
@@ -138,6 +141,10 @@ def _candidates(state: StitchState, event: Event) -> list[Link]:
                 if sid not in found:
                     found[sid] = Link(sid, other_type, key[1], LINK_SESSION_NAME)
     return list(found.values())
+
+
+def _rank(key: tuple[str, str]) -> int:
+    return KEY_RANK.get(key[0], len(KEY_RANK))
 
 
 def _fallback(state: StitchState, event: Event) -> Link | None:

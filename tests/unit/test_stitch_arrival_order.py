@@ -3,8 +3,9 @@
 The sample generator's sessions (Okta grants, MCP captures, CloudTrail; some exchanges bound
 by a session name, some only by the token's identity, some people running two sessions of
 one agent at once) are stitched in time order, then as a worker that reads one source after
-another or all of them shuffled would see them. Every order gives the same sessions and the
-same call-to-result pairs, once the stream has moved past the re-stitch window.
+another or all of them shuffled would see them. Every order gives the same sessions, the
+same call-to-result pairs and the same labels, once the stream has moved past the re-stitch
+window.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _generated(run_id: str) -> tuple[dict[str, list[Event]], list[dict[str, obje
 def _stitched(
     batches: Sequence[Sequence[Event]], declarations: list[dict[str, object]]
 ) -> Partition:
-    """The sessions (event ids, results left out) and each tool call's answer, as a set."""
+    """The sessions (event ids, results left out), each tool call's answer and each
+    action's label, as a set."""
     stitcher = Stitcher()
     for body in declarations:
         stitcher.declare(parse_declaration(body))
@@ -69,6 +71,7 @@ def _stitched(
     later = Event("moved-on", "okta", "identity", last + timedelta(minutes=20), "x", "", "{}")
     where: dict[str, str] = {}
     final: dict[str, dict[str, object]] = {}
+    labels: dict[str, dict[str, object]] = {}
     for batch in [*batches, [later]]:
         at = batch[0].event_time
         out = stitcher.process([Envelope(event, at) for event in batch])
@@ -77,10 +80,11 @@ def _stitched(
             # result answers it (compared below).
             if row["kind"] != "tool_result":
                 where[row["event_id"]] = row["session_id"]
-        for row in out.actions:
-            kept = final.get(row["action_id"])
-            if kept is None or row["version"] >= kept["version"]:
-                final[row["action_id"]] = row
+        for rows, latest in ((out.actions, final), (out.attributions, labels)):
+            for row in rows:
+                kept = latest.get(row["action_id"])
+                if kept is None or row["version"] >= kept["version"]:
+                    latest[row["action_id"]] = row
     groups: dict[str, set[str]] = {}
     for event_id, session_id in where.items():
         groups.setdefault(stitcher.state.resolve(session_id), set()).add(event_id)
@@ -89,7 +93,12 @@ def _stitched(
         for action_id, row in final.items()
         if row["kind"] == "tool_call"
     )
-    return frozenset({*(frozenset(g) for g in groups.values()), pairs})
+    labelled = frozenset(
+        f"{action_id}:{row['label']}:{row['rule']}:{row['agent']}"
+        for action_id, row in labels.items()
+        if action_id != "moved-on"
+    )
+    return frozenset({*(frozenset(g) for g in groups.values()), pairs, labelled})
 
 
 @pytest.mark.parametrize("run_id", RUNS)
