@@ -34,6 +34,7 @@ def worker_env(
         AGENTLEDGER_FETCH_WAIT_MS=str(settings.fetch_wait_ms),
         AGENTLEDGER_SESSION_WINDOW_S=str(settings.session_window_s),
         AGENTLEDGER_RESTITCH_WINDOW_S=str(settings.restitch_window_s),
+        AGENTLEDGER_EXCHANGE_IDLE_S=str(settings.exchange_idle_s),
         AGENTLEDGER_DIGEST_INTERVAL_S=str(settings.digest_interval_s),
         AGENTLEDGER_EVIDENCE_DIR=str((settings.evidence_dir or data_dir).resolve()),
         AGENTLEDGER_READY_FILE=str(ready),

@@ -21,6 +21,7 @@ from tests.integration.helpers import (
     chains_of,
     declare,
     ingest,
+    move_stream_on,
     records_by_source,
     wait_processed,
     wait_stored,
@@ -67,7 +68,10 @@ def _stitched(
     tmp_path: Path, ledger: ChdbStore, workers: int, files: list[tuple[str, Path]], seed: int
 ) -> tuple[set[frozenset[str]], dict[str, tuple[Any, ...]], int]:
     """Chains and labels after the input went through ``workers`` workers; the actions."""
-    settings = make_settings(tmp_path / f"workers-{workers}", partitions=PARTITIONS)
+    # Token exchanges decided by the window (``move_stream_on``), not by an idle moment.
+    settings = make_settings(
+        tmp_path / f"workers-{workers}", partitions=PARTITIONS, exchange_idle_s=0
+    )
     running = RunningStack(settings, ledger.with_database(settings.database), workers=workers)
     running.start()
     try:
@@ -84,6 +88,8 @@ def _stitched(
         batch = f"many-{workers}"
         total = sum(ingest(running, source, path, batch=batch).events for source, path in files)
         wait_stored(running.store, batch, total)
+        # The token exchanges decided by the window, not by how long each stack sat idle.
+        move_stream_on(running, tmp_path / f"workers-{workers}-later")
         wait_processed(running)
         owners = _owners(running)
         assert len(owners) == 1, f"workers {owners} each stitched the stream"

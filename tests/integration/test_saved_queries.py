@@ -36,7 +36,13 @@ from tests.integration.conftest import (
     RunningStack,
     make_settings,
 )
-from tests.integration.helpers import declare, ingest, wait_processed, wait_stored
+from tests.integration.helpers import (
+    declare,
+    ingest,
+    move_stream_on,
+    wait_processed,
+    wait_stored,
+)
 from tests.polling import wait_for
 
 DRIFTING = "s-mail-1"
@@ -81,6 +87,9 @@ def seeded(
             report = ingest(running, source, path, batch=f"saved-{name}")
             assert report.rejected == 0, name
             wait_stored(store, f"saved-{name}", report.events)
+        # The token exchanges decided, their sessions merged into the tokens' (whose
+        # actions are labelled again in the session that survived).
+        move_stream_on(running, tmp_path / "later")
         wait_processed(running)
         wait_for(lambda: store.count("contractions"), timeout=60, what="the contraction")
     finally:
