@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from agentledger.sampledata import SampleSession, generate_sessions, write_files
 from kernel.topics import Topics
-from ledger.chdb_store import ChdbStore
 from ledger.queries import session_chain, stored_count
 from ledger.session_list import list_sessions
-from tests.integration.conftest import RunningStack, make_settings
+from tests.integration.conftest import RunningStack
 from tests.integration.helpers import (
     evidence_keys,
     ingest,
@@ -278,31 +274,16 @@ def _chains(store: Any) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
-@pytest.fixture
-def one_partition_stack(tmp_path: Path, chdb_ledger: ChdbStore) -> Iterator[RunningStack]:
-    """A stack whose events topic has one partition: the worker reads the events in the
-    order they were sent, whatever the machine's load."""
-    settings = make_settings(tmp_path, partitions=1)
-    running = RunningStack(settings, chdb_ledger.with_database(settings.database))
-    running.start()
-    yield running
-    running.stop()
-
-
-def test_rebuild_from_raw_events_gives_the_same_chains(
-    one_partition_stack: RunningStack, tmp_path: Path
-) -> None:
+def test_rebuild_from_raw_events_gives_the_same_chains(stack: RunningStack, tmp_path: Path) -> None:
     """A rebuild stitches the records in time order. Live, the worker stitches them in the
-    order it reads them, and over several partitions that order depends on when each
-    partition's fetch returns. Over two partitions this test once saw a chain the live
-    worker joined split in two by the rebuild (one of four runs of the suite in two busy
-    processes; not reproduced since, the interleaving is the likely cause, not proven).
-    The same chains whatever the arrival order is issue 13's; here the order is fixed by
-    one partition, and the rebuild must give what the live worker gave."""
+    order it reads them, and over two partitions that order depends on when each
+    partition's fetch returns: the chains must not. (A run of the suite once saw the
+    rebuild split a chain the live worker had joined; most likely a token exchange decided
+    with the tokens known when it arrived, which the order decided, since fixed:
+    ``processors.federation``.)"""
     from kernel.procs import stop
     from processors.rebuild import rebuild
 
-    stack = one_partition_stack
     _, total = _ingest_samples(stack, tmp_path / "in", "rebuild", count=8)
     wait_stored(stack.store, "rebuild", total)
     # The token exchanges decided, as the rebuild decides them at the end of the records.
