@@ -66,9 +66,9 @@ async def wait_until_stored(
 async def wait_until_exchanges_settled(
     store: LedgerStore, *, timeout: float = 60, interval: float = 0.25
 ) -> bool:
-    """Until no token exchange waits for the re-stitch window (``processors.federation``);
-    False if some still did after ``timeout`` seconds (the stream's newest event is not yet
-    a window past them)."""
+    """Until no token exchange waits to be decided (``processors.federation``); False if
+    some still did after ``timeout`` seconds (the stream is neither a re-stitch window past
+    them nor idle, or no session's token accounts for them)."""
     deadline = time.monotonic() + timeout
     while await asyncio.to_thread(waiting_exchanges, store):
         if time.monotonic() > deadline:

@@ -213,7 +213,7 @@ class LiveToken:
 class Exchange:
     """A token exchange no key links to the session holding its token, waiting for the
     re-stitch window to pass it (``processors.federation``); ``row``: its action row, when
-    this stitcher wrote it or read it back (to say so when the inference is ambiguous)."""
+    this stitcher wrote it or read it back (written again with the decision)."""
 
     session_id: str
     at: datetime

@@ -332,7 +332,8 @@ async def run_sink(
             writer.result()
 
     collector = BatchCollector()
-    last_read, settled = time.monotonic(), True
+    # Not settled yet: exchanges restored waiting are decided too if nothing comes.
+    last_read, settled = time.monotonic(), False
     try:
         ready = False
         while not stop.is_set():
@@ -346,12 +347,12 @@ async def run_sink(
             messages = [m for records in batch.values() for m in records]
             if not messages:
                 idle = time.monotonic() - last_read
-                if not settled and idle_settle_s and idle >= idle_settle_s:
+                owns = ownership is None or ownership.owner  # a standby stitches nothing
+                if owns and not settled and idle_settle_s and idle >= idle_settle_s:
                     settled = True
-                    if ownership is None or ownership.owner:  # a standby stitches nothing
-                        output = sink.stitcher.settle_idle()
-                        if any(rows for _, rows in output.tables()):
-                            await queue_write(_Pending({}, output))
+                    output = sink.stitcher.settle_idle()
+                    if any(rows for _, rows in output.tables()):
+                        await queue_write(_Pending({}, output))
                 continue
             last_read, settled = time.monotonic(), False
             pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})

@@ -295,18 +295,24 @@ def _latest(rows: Iterable[dict[str, Any]], *key: str) -> list[dict[str, Any]]:
     return list(kept.values())
 
 
-def _restored(out: StitchOutput, *, web_identities: bool = True) -> StitchState:
-    """The state a stitcher restarted after ``out`` was written rebuilds from the ledger."""
+def _restored(
+    out: StitchOutput, *, web_identities: bool = True, open_actions: bool = False
+) -> StitchState:
+    """The state a stitcher restarted after ``out`` was written rebuilds from the ledger;
+    ``open_actions``: with the actions still open, as the sink reads them back (each with
+    the label signature it adds, which is no column)."""
+    actions = _latest(out.actions, "action_id") if open_actions else []
     state = StitchState.restore(
         window=timedelta(minutes=30),
         keys=_latest(out.session_keys, "key_type", "key_value"),
         aliases=_latest(out.session_aliases, "alias_id"),
         sessions=_latest(out.sessions, "session_id"),
         pending_actions=[],
+        open_actions=actions,
     )
     if web_identities:
         rows = _latest(out.web_identities, "role", "issuer", "subject", "audience", "name")
-        restore_web_identities(state, rows)
+        restore_web_identities(state, rows, [{**row, "signature": ("label",)} for row in actions])
     return state
 
 
@@ -417,19 +423,9 @@ def test_an_exchange_restored_waiting_is_decided_with_its_action_row_rewritten()
     agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="botocore-1")
     envelopes = parse(scenario)
     first = Stitcher().process(envelopes)  # everything read, nothing decided yet
-    actions = _latest(first.actions, "action_id")
-    state = StitchState.restore(
-        window=timedelta(minutes=30),
-        keys=_latest(first.session_keys, "key_type", "key_value"),
-        aliases=_latest(first.session_aliases, "alias_id"),
-        sessions=_latest(first.sessions, "session_id"),
-        pending_actions=[],
-        open_actions=actions,
-    )
-    webs = _latest(first.web_identities, "role", "issuer", "subject", "audience", "name")
-    restore_web_identities(state, webs, [{**row, "signature": ("label",)} for row in actions])
+    state = _restored(first, open_actions=True)
     later = Stitcher(state).process([moved_on(envelopes)])
     [decided] = [row for row in later.actions if row["operation"] == "AssumeRoleWithWebIdentity"]
     assert decided["link_rule"] == LINK_WEB_IDENTITY and "signature" not in decided
-    assert set(decided) == set(actions[0])
+    assert set(decided) == set(first.actions[0])
     assert [row["rule"] for row in later.session_aliases] == [LINK_WEB_IDENTITY]

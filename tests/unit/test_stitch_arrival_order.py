@@ -18,7 +18,7 @@ from functools import cache
 import orjson
 import pytest
 
-from agentledger.sampledata import generate_sessions
+from agentledger.sampledata import generate_sessions, iter_records
 from ingest.framing import Framed, frame_lines
 from ingest.pipeline import IngestReport, Parsed, parse_all
 from ingest.registry import get_source
@@ -118,3 +118,51 @@ def test_every_arrival_order_gives_the_sessions_time_order_gives(run_id: str) ->
     assert _stitched([shuffled[i : i + 50] for i in range(0, len(shuffled), 50)], declarations) == (
         in_time
     )
+
+
+@cache
+def _mixed(records: int) -> list[Event]:
+    """Generated traffic of every kind (people on their own, agents, declared or not) over
+    a few hours, parsed, in time order."""
+    lines: dict[str, list[str]] = {}
+    for sample in iter_records(records, run_id="arrival-mix"):
+        lines.setdefault(sample.source, []).append(orjson.dumps(sample.record).decode())
+    events: list[Event] = []
+    for name, source_lines in lines.items():
+        source = get_source(name)
+        framed = [f for f in frame_lines(source, source_lines, name) if isinstance(f, Framed)]
+        events += [
+            event
+            for parsed in parse_all(source, framed, IngestReport())
+            if isinstance(parsed, Parsed)
+            for event in parsed.events
+        ]
+    return sorted(events, key=lambda e: (e.event_time, e.event_id))
+
+
+def _blocks(events: list[Event], seconds: int) -> list[list[Event]]:
+    blocks: dict[int, list[Event]] = {}
+    for event in events:
+        blocks.setdefault(int(event.event_time.timestamp()) // seconds, []).append(event)
+    return [blocks[k] for k in sorted(blocks)]
+
+
+@pytest.mark.parametrize("arrival", ["shuffled-5min", "sources-10min"])
+def test_hours_of_mixed_traffic_out_of_order_within_the_window(arrival: str) -> None:
+    """Shippers deliver late and in bursts: each five minutes shuffled, or each ten minutes
+    one source after another (CloudTrail first, Okta last), read in batches of 500."""
+    events = _mixed(3_000)
+    assert events[-1].event_time - events[0].event_time > timedelta(hours=2)
+    in_time = _stitched([events], [])
+    order: list[Event] = []
+    if arrival == "shuffled-5min":
+        rng = random.Random(arrival)
+        for block in _blocks(events, 300):
+            rng.shuffle(block)
+            order += block
+    else:
+        for block in _blocks(events, 600):
+            for source in ("cloudtrail", "mcp", "okta"):
+                order += [event for event in block if event.source == source]
+    assert sorted(e.event_id for e in order) == sorted(e.event_id for e in events)
+    assert _stitched([order[i : i + 500] for i in range(0, len(order), 500)], []) == in_time
