@@ -105,6 +105,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # The stack redacts what is exported to its API with the deployment's key, which is
         # process-wide: the one every test fingerprints with.
         "fingerprint_key": TEST_FINGERPRINT_KEY.decode(),
+        # Token exchanges decided by the window only (``move_stream_on``), never by how long
+        # a test happened to leave the stream idle; `agentledger up`'s test keeps the idle rule.
+        "exchange_idle_s": 0,
     }
     values.update(overrides)
     return Settings(**values)

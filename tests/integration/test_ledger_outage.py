@@ -194,11 +194,7 @@ def _run(
     # The re-stitch window covers the sample's twenty minutes of event times, as in the kill
     # test: an action is still open to the late declaration whenever the worker applies it
     # (its timing against the stream is the broker's, with or without an outage).
-    # Token exchanges wait for the window (an hour: longer than the stream) in both runs,
-    # not for an idle moment, which the outage brings to one run and not the other.
-    settings = make_settings(
-        tmp_path, digest_interval_s=1.5, restitch_window_s=3600, exchange_idle_s=0
-    )
+    settings = make_settings(tmp_path, digest_interval_s=1.5, restitch_window_s=3600)
     front = LedgerFront(ledger, settings.database)
     front.bring_back()
     settings = settings.model_copy(update={"clickhouse_url": front.writer_url})

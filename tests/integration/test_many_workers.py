@@ -68,10 +68,7 @@ def _stitched(
     tmp_path: Path, ledger: ChdbStore, workers: int, files: list[tuple[str, Path]], seed: int
 ) -> tuple[set[frozenset[str]], dict[str, tuple[Any, ...]], int]:
     """Chains and labels after the input went through ``workers`` workers; the actions."""
-    # Token exchanges decided by the window (``move_stream_on``), not by an idle moment.
-    settings = make_settings(
-        tmp_path / f"workers-{workers}", partitions=PARTITIONS, exchange_idle_s=0
-    )
+    settings = make_settings(tmp_path / f"workers-{workers}", partitions=PARTITIONS)
     running = RunningStack(settings, ledger.with_database(settings.database), workers=workers)
     running.start()
     try:

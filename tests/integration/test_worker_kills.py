@@ -129,9 +129,6 @@ def _run(
         # they begin and end moves with each restart and poll.
         batch_max=8,
         restitch_window_s=int(os.environ.get("KILL_RESTITCH", "3600")),
-        # Token exchanges decided by the window alone, not by an idle moment that a restart
-        # brings to one run and not the other.
-        exchange_idle_s=0,
         # Scoring restores its trails in event-time order, not the order they were fed in
         # (docs/scaling.md, "Restarts"); it is not what this compares.
         drift_scoring=False,
