@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kernel import events as ev
@@ -202,13 +202,15 @@ class Stitcher:
                 )
             )  # fmt: skip
             own = state.resolve(exchange.session_id)
-            self._decided(exchange, inferred, out, version)
             touched.add(own)
-            if inferred.root is None:  # an ambiguity, or no session held such a token
-                continue
-            root = state.resolve(inferred.root)
-            if own == root or state.sessions[own].declared:
-                continue
+            root = state.resolve(inferred.root) if inferred.root is not None else own
+            if root != own and state.sessions[own].declared:
+                # Two declared sessions never merge, nor does a declared one into another.
+                evidence = f"{inferred.evidence}; not merged: this session was declared"
+                inferred = replace(inferred, evidence=evidence)
+            self._decided(exchange, inferred, out, version)
+            if root == own or state.sessions[own].declared:
+                continue  # an ambiguity, no session held such a token, or kept apart
             via = Link(own, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
             merge(state, root, via, exchange.event_id, inferred.rule, out, version)
             touched.add(root)
