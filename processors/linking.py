@@ -120,27 +120,34 @@ def _joined(
 
 
 def _candidates(state: StitchState, event: Event) -> list[Link]:
-    """The first link found into each distinct session, strongest key first."""
+    """The link into each distinct session by its strongest key (the first of equals),
+    strongest first. One pass: most events have a few keys and lead to one session."""
     index, resolve = state.key_index, state.resolve
-    found: dict[str, Link] = {}
-    for key in sorted(event.keys, key=_rank) if len(event.keys) > 1 else event.keys:
+    found: dict[str, tuple[int, int, Link]] = {}  # session -> (rank, position, link)
+    for position, key in enumerate(event.keys):
         key_type = key[0]
         if key_type not in LINKING:
             continue
+        rank = KEY_RANK[key_type]
         sid = index.get(key)
         if sid is not None:
             sid = resolve(sid)
-            if sid not in found:
-                found[sid] = Link(sid, key_type, key[1], LINK_SHARED_KEY)
+            held = found.get(sid)
+            if held is None or rank < held[0]:
+                found[sid] = (rank, position, Link(sid, key_type, key[1], LINK_SHARED_KEY))
         # A caller-chosen AWS session name equal to a binding links either way round:
         # the STS call may be logged before or after the token it names.
         for other_type in _SESSION_NAME_PEERS.get(key_type, ()):
             sid = index.get((other_type, key[1]))
             if sid is not None:
                 sid = resolve(sid)
-                if sid not in found:
-                    found[sid] = Link(sid, other_type, key[1], LINK_SESSION_NAME)
-    return list(found.values())
+                held = found.get(sid)
+                if held is None or rank < held[0]:
+                    link = Link(sid, other_type, key[1], LINK_SESSION_NAME)
+                    found[sid] = (rank, position, link)
+    if len(found) < 2:
+        return [link for *_, link in found.values()]
+    return [link for *_, link in sorted(found.values(), key=lambda item: item[:2])]
 
 
 def _rank(key: tuple[str, str]) -> int:

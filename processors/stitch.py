@@ -113,10 +113,14 @@ class Stitcher:
             touched |= self._stitch(batch[start:], out, version)
         # The sessions' rows once, as they are after the whole batch (a row written at a
         # cut would be replaced by the batch's last one anyway: they share its version).
+        self._session_rows(touched, out, version)
+        return out
+
+    def _session_rows(self, touched: set[str], out: StitchOutput, version: int) -> None:
+        state = self.state
         for root in sorted({state.resolve(sid) for sid in touched}):
             if root in state.sessions:
                 out.sessions.append(state.sessions[root].row(version))
-        return out
 
     def _stitch(self, events: Sequence[Envelope], out: StitchOutput, version: int) -> set[str]:
         """Stitch, label and sweep ``events`` as one batch; the sessions they touched."""
@@ -180,10 +184,7 @@ class Stitcher:
         if not self.state.exchanges:
             return out
         version = _version()
-        touched = self._settle_exchanges(None, out, version)
-        for root in sorted({self.state.resolve(sid) for sid in touched}):
-            if root in self.state.sessions:
-                out.sessions.append(self.state.sessions[root].row(version))
+        self._session_rows(self._settle_exchanges(None, out, version), out, version)
         return out
 
     def _settle_exchanges(
@@ -204,12 +205,13 @@ class Stitcher:
             own = state.resolve(exchange.session_id)
             touched.add(own)
             root = state.resolve(inferred.root) if inferred.root is not None else own
-            if root != own and state.sessions[own].declared:
-                # Two declared sessions never merge, nor does a declared one into another.
+            # Two declared sessions never merge, nor does a declared one into another.
+            apart = root != own and state.sessions[own].declared
+            if apart:
                 evidence = f"{inferred.evidence}; not merged: this session was declared"
                 inferred = replace(inferred, evidence=evidence)
             self._decided(exchange, inferred, out, version)
-            if root == own or state.sessions[own].declared:
+            if root == own or apart:
                 continue  # an ambiguity, no session held such a token, or kept apart
             via = Link(own, WEB_IDENTITY_KEY, inferred.evidence, inferred.rule)
             merge(state, root, via, exchange.event_id, inferred.rule, out, version)
