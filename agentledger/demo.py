@@ -98,11 +98,7 @@ async def run_demo(
             if not await wait_until_exchanges_settled(store):
                 quiet.print("  [yellow]some token exchanges are still waiting[/]")
             summary = ledger_summary(store)
-            strayed = _strayed_action(store)
-            if strayed is not None:
-                chain = session_chain(store, strayed["session"]["session_id"])
-            else:
-                chain = session_chain(store, _demo_session_id(store, sessions))
+            chain, strayed = _chain_to_show(store, sessions)
             # The showcase task, joined across Okta, MCP and AWS without a key they share:
             # the STS exchange named only the token's identity (``processors.federation``).
             federated = _federated_chain(store, sessions[0].jti)
@@ -131,7 +127,10 @@ async def run_demo(
     console.print("\n[bold]one session's chain[/] (Okta token grant → MCP tool calls → AWS calls):")
     console.print(chain_tree(chain))
     if strayed is not None:
-        console.print("\n[bold]why one of its actions is labelled as it is[/]:")
+        whose = (
+            "one of its actions" if _in_chain(strayed, chain) else "an action of another session"
+        )
+        console.print(f"\n[bold]why {whose} is labelled as it is[/]:")
         console.print(explain(strayed))
     if federated is not None:
         console.print(
@@ -167,23 +166,29 @@ def _federated_chain(store: LedgerStore, jti: str) -> Chain | None:
     return session_chain(store, inferred) if inferred is not None else None
 
 
-def _strayed_action(store: LedgerStore) -> dict[str, Any] | None:
-    """An agent action outside its declared intent, if the run produced one: the earliest
-    in a session that reached the three sources, else the earliest (a session whose token
-    exchange two sessions could have made keeps its AWS calls apart)."""
-    found = [find_action(store, a) for a in labelled_actions(store, AGENT_AUTONOMOUS, RULE_OUTSIDE)]
-    for action in found:
+def _chain_to_show(store: LedgerStore, sessions: list[Any]) -> tuple[Chain, dict[str, Any] | None]:
+    """The chain the demo shows, one that reached Okta, MCP and AWS, and the agent action
+    outside its declared intent it explains, if the run produced one: the earliest such
+    action in a session that reached the three sources, else the first generated agent
+    session that did (a session whose token exchange two sessions could have made keeps
+    its AWS calls apart, ``processors.federation``) with the earliest such action."""
+    strayed = [
+        find_action(store, a) for a in labelled_actions(store, AGENT_AUTONOMOUS, RULE_OUTSIDE)
+    ]
+    for action in strayed:
         chain = session_chain(store, action["session"]["session_id"])
-        if {a["source"] for a in chain.actions} >= THREE_SOURCES:
-            return action
-    return found[0] if found else None
+        if _reaches_all(chain):
+            return chain, action
+    for sample in sessions:  # the first is the showcase, whose token no other session holds
+        session_id = session_for_key(store, "jti", sample.jti) if sample.jti else None
+        if session_id is not None and _reaches_all(chain := session_chain(store, session_id)):
+            return chain, strayed[0] if strayed else None
+    raise LookupError("no generated agent session reached Okta, MCP and AWS in the ledger")
 
 
-def _demo_session_id(store: LedgerStore, sessions: list[Any]) -> str:
-    """The ledger session of the first generated agent session that reached AWS."""
-    for sample in sessions:
-        if sample.jti and {r.source for r in sample.records} >= THREE_SOURCES:
-            session_id = session_for_key(store, "jti", sample.jti)
-            if session_id is not None:
-                return session_id
-    raise LookupError("no generated agent session reached the ledger")
+def _reaches_all(chain: Chain) -> bool:
+    return {a["source"] for a in chain.actions} >= THREE_SOURCES
+
+
+def _in_chain(action: dict[str, Any], chain: Chain) -> bool:
+    return any(a["action_id"] == action["action_id"] for a in chain.actions)
