@@ -42,17 +42,26 @@ from kernel.topics import Topics
 CHUNK = 5_000
 
 
-def _lines_by_source(total: int, run_id: str) -> list[tuple[str, list[str]]]:
-    """Generated records as JSON lines in chunks of one source each, as log shippers send
-    them: each source in its own order, a chunk whenever a source has ``CHUNK`` records."""
-    chunks: list[tuple[str, list[str]]] = []
-    pending: dict[str, list[str]] = {}
+def _spool_by_source(total: int, run_id: str, directory: Path) -> list[tuple[str, Path]]:
+    """Generated records as JSON lines, in files of one source each under ``directory``, as
+    log shippers deliver them: each source in its own order, a file whenever a source has
+    ``CHUNK`` records. The run reads them back one at a time, as ``agentledger ingest``
+    reads a file, so its memory does not hold the whole run's records."""
+    chunks: list[tuple[str, Path]] = []
+    pending: dict[str, list[bytes]] = {}
+
+    def spool(source: str, lines: list[bytes]) -> None:
+        path = directory / f"{len(chunks):05d}-{source}.jsonl"
+        path.write_bytes(b"\n".join(lines))
+        chunks.append((source, path))
+
     for sample in iter_records(total, run_id=run_id):
         lines = pending.setdefault(sample.source, [])
-        lines.append(orjson.dumps(sample.record).decode())
+        lines.append(orjson.dumps(sample.record))
         if len(lines) >= CHUNK:
-            chunks.append((sample.source, pending.pop(sample.source)))
-    chunks.extend(pending.items())
+            spool(sample.source, pending.pop(sample.source))
+    for source, lines in pending.items():
+        spool(source, lines)
     return chunks
 
 
@@ -183,7 +192,20 @@ async def _run_events(
     batch = f"bench-{run_id}"
     if console:
         console.print(f"generating {total} records…")
-    chunks = _lines_by_source(total, run_id)
+    with tempfile.TemporaryDirectory(prefix="agentledger-bench-records-") as spool:
+        chunks = _spool_by_source(total, run_id, Path(spool))
+        return await _run_chunks(settings, total, chunks, batch, console=console, ceiling=ceiling)
+
+
+async def _run_chunks(
+    settings: Settings,
+    total: int,
+    chunks: list[tuple[str, Path]],
+    batch: str,
+    *,
+    console: Console | None,
+    ceiling: bool,
+) -> dict[str, Any]:
     tune_gc_for_throughput()  # as `agentledger ingest` does
     async with running_ledger(settings) as info:
         use_fingerprint_key(settings)
@@ -205,7 +227,8 @@ async def _run_events(
         started = time.perf_counter()
         try:
             offset = 0
-            for source_name, lines in chunks:
+            for source_name, path in chunks:
+                lines = path.read_bytes().decode().split("\n")
                 source = get_source(source_name)
                 await ingest_stream(
                     sender,

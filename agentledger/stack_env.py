@@ -65,6 +65,7 @@ def normalizer_env(settings: Settings, bootstrap: str) -> dict[str, str]:
         AGENTLEDGER_BATCH_MAX=str(settings.batch_max),
         AGENTLEDGER_BATCH_WAIT_MS=str(settings.batch_wait_ms),
         AGENTLEDGER_FETCH_WAIT_MS=str(settings.fetch_wait_ms),
+        AGENTLEDGER_KAFKA_COMPRESSION=settings.kafka_compression,
     )
     if settings.fingerprint_key is not None:
         env["AGENTLEDGER_FINGERPRINT_KEY"] = settings.fingerprint_key.get_secret_value()
