@@ -56,7 +56,7 @@ def test_defaults() -> None:
         "kafka_ssl_certfile": None,
         "kafka_ssl_keyfile": None,
         "kafka_compression": "lz4",
-        "batch_max": 5_000,
+        "batch_max": 2_500,
         "batch_wait_ms": 200,
         "session_window_s": 1800,
         "digest_interval_s": 60.0,
