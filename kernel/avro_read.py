@@ -248,6 +248,18 @@ def read_current(data: bytes) -> Envelope:
     return Envelope(event, _time(ingested_at), ingest_batch, raw_ref)
 
 
+def read_event_id(data: bytes) -> str | None:
+    """The event id of an event written with the current schema (its first field), read
+    without decoding the rest; ``None`` when it cannot be read that way."""
+    try:
+        size, pos = _long(data, 0)
+        if size < 0 or pos + size > len(data):
+            return None
+        return bytes(data[pos : pos + size]).decode()
+    except (IndexError, TypeError, UnicodeDecodeError, ValueError):
+        return None  # not an event of this schema: its decode says why
+
+
 def _text(buf: bytes, text: str, pos: int) -> tuple[str, int]:
     """``_str`` with the string sliced from ``text``, ``buf`` read as Latin-1."""
     byte = buf[pos]

@@ -15,7 +15,7 @@ import io
 
 import fastavro
 
-from kernel.avro_read import NotRead, fast_read_fits, read_current
+from kernel.avro_read import NotRead, fast_read_fits, read_current, read_event_id
 from kernel.avro_write import EventEncoder
 from kernel.envelope import (
     CURRENT_VERSION,
@@ -38,6 +38,7 @@ __all__ = [
     "EventEncoder",
     "decode",
     "encode",
+    "event_id_of",
     "from_record",
     "load_schema",
     "schema_name",
@@ -60,6 +61,14 @@ def decode(data: bytes, writer_version: int = CURRENT_VERSION) -> Envelope:
     except Exception as exc:  # fastavro raises several unrelated types for corrupt input
         raise RecordError(f"cannot decode Avro event (writer v{writer_version}): {exc}") from exc
     return from_record(record)  # type: ignore[arg-type]
+
+
+def event_id_of(data: bytes, writer_version: int = CURRENT_VERSION) -> str | None:
+    """The event id of an encoded event, without decoding it (``None``: only ``decode``
+    can tell)."""
+    if writer_version != CURRENT_VERSION or not fast_read_fits():
+        return None
+    return read_event_id(data)
 
 
 _VERSIONS: dict[bytes, int] = {}  # header value -> version, as read once

@@ -184,17 +184,33 @@ class EventSink:
         self, envelopes: list[codec.Envelope], assignment: Iterable[Any] = ()
     ) -> list[codec.Envelope]:
         """The envelopes whose events the ledger does not hold yet. Blocking (it reads the
-        chain heads of partitions newly in ``assignment`` too)."""
+        chain heads of partitions newly in ``assignment`` too). ``run_sink`` takes the same
+        steps, asking the ledger while the batch is decoded."""
+        ids = self.ids_to_ask([env.event.event_id for env in envelopes])
+        return self.fresh(envelopes, self.own_and_look_up(assignment, ids))
+
+    def ids_to_ask(self, event_ids: Iterable[str | None]) -> list[str]:
+        """The ids to ask the ledger about: each once, none stitched lately."""
+        recent = self.recent
+        return list(dict.fromkeys(i for i in event_ids if i is not None and i not in recent))
+
+    def own_and_look_up(self, assignment: Iterable[Any], event_ids: list[str]) -> set[str]:
+        """Take the partitions assigned now (the tamper evidence reads a new one's chain
+        head), then return which of ``event_ids`` the ledger holds. Blocking; it touches
+        nothing the decode does, so it runs in a thread while the batch is decoded."""
         if self.evidence is not None:
             self.evidence.own(assignment)
+        return self.store.existing_event_ids(event_ids) if event_ids else set()
+
+    def fresh(self, envelopes: list[codec.Envelope], held: set[str]) -> list[codec.Envelope]:
+        """Each event of ``envelopes`` once, but those the ledger holds (``held``) and those
+        stitched lately."""
         fresh: dict[str, codec.Envelope] = {}
+        recent = self.recent
         for env in envelopes:
             event_id = env.event.event_id
-            if event_id not in fresh and event_id not in self.recent:
+            if event_id not in fresh and event_id not in recent and event_id not in held:
                 fresh[event_id] = env
-        if fresh:
-            for event_id in self.store.existing_event_ids(list(fresh)):
-                del fresh[event_id]
         self.stats.duplicates += len(envelopes) - len(fresh)
         return list(fresh.values())
 
@@ -364,6 +380,11 @@ async def run_sink(
                 if declared:
                     messages = [m for m in messages if m.topic != sink.topics.declared]
                     rejected = _declare(sink, declared, pending)
+            # The ledger is asked which of the batch's events it holds while the batch is
+            # decoded: their ids are read off the messages first (``codec.event_id_of``).
+            asked = sink.ids_to_ask(_event_id(m) for m in messages)
+            look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
+            answer = asyncio.get_running_loop().run_in_executor(None, look_up)
             began = time.perf_counter_ns()
             envelopes, undecoded, where = sink.decode(messages)
             sink.stats.decode_ns += time.perf_counter_ns() - began
@@ -372,10 +393,14 @@ async def run_sink(
                 # Delivered before the offsets are committed: a crash cannot lose them.
                 await send_until_taken(producer, sink.topics.dlq, rejected, stop)
                 sink.stats.dead_lettered += len(rejected)
-            began = time.perf_counter_ns()
-            fresh = await retrying(
-                partial(sink.new_events, envelopes, consumer.assignment()), "ledger lookup", stop
-            )
+            began = time.perf_counter_ns()  # the wait for the answer the decode did not hide
+            held = await _answered(answer, look_up, stop)
+            unasked = sink.ids_to_ask(set(env.event.event_id for env in envelopes) - set(asked))
+            if unasked:  # ids only the decode could read (an older writer's schema)
+                held |= await retrying(
+                    partial(sink.store.existing_event_ids, unasked), "ledger lookup", stop
+                )
+            fresh = sink.fresh(envelopes, held)
             sink.stats.lookup_ns += time.perf_counter_ns() - began
             if fresh:
                 # Stitch once; only the write is retried, so a retry never counts twice.
@@ -405,6 +430,29 @@ async def run_sink(
             await writer
         await producer.stop()
         await consumer.stop()
+
+
+def _event_id(message: Any) -> str | None:
+    """A message's event id read without decoding it (``None``: only the decode can tell,
+    and says why not when it cannot)."""
+    try:
+        return codec.event_id_of(message.value, codec.writer_version(message.headers))
+    except RecordError:
+        return None
+
+
+async def _answered(
+    answer: asyncio.Future[set[str]], look_up: Callable[[], set[str]], stop: asyncio.Event
+) -> set[str]:
+    """The ledger's answer to a lookup started in a thread; after an outage, asked again
+    until it answers (``retrying``)."""
+    try:
+        return await answer
+    except StoreError as exc:
+        if stop.is_set():
+            raise
+        log.warning("ledger lookup failed, retrying: %s", exc)
+        return await retrying(look_up, "ledger lookup", stop)
 
 
 def _declare(sink: EventSink, messages: list[Any], pending: _Pending) -> list[dict[str, Any]]:

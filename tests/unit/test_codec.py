@@ -275,3 +275,29 @@ def test_truncated_data_is_left_to_fastavro(cut: int) -> None:
     data = encode(full_envelope())[:-cut]
     with pytest.raises(RecordError):
         decode(data)
+
+
+# -- an event's id without its decode (the worker asks the ledger while it decodes) ----------
+
+
+@pytest.mark.parametrize("envelope", [full_envelope(), minimal_envelope()])
+def test_the_event_id_read_alone_is_the_decoded_one(envelope: Envelope) -> None:
+    data = encode(envelope)
+    assert codec.event_id_of(data) == decode(data).event.event_id == envelope.event.event_id
+
+
+def test_a_long_event_id_is_read_alone_too() -> None:
+    envelope = full_envelope()
+    envelope.event.event_id = "é" * 100  # a length of two bytes, and UTF-8 beyond ASCII
+    assert codec.event_id_of(encode(envelope)) == envelope.event.event_id
+
+
+def test_an_older_writer_leaves_the_id_to_the_decode() -> None:
+    assert codec.event_id_of(encode(full_envelope()), writer_version=1) is None
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x02", b"\x7f", b"\x80\x80", b"\x06\xff\xfe\xfd", None, b"\x01abc"]
+)
+def test_bytes_that_hold_no_id_give_none_not_an_error(data: bytes) -> None:
+    assert codec.event_id_of(data) is None
