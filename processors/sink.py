@@ -49,7 +49,13 @@ from processors.rebuild import reparse, reparsed
 from processors.recount import WriteBases, restored
 from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
-from processors.sink_parts import BatchCollector, RecentIds, SinkStats
+from processors.sink_parts import (
+    BatchCollector,
+    RecentIds,
+    SinkStats,
+    answered,
+    event_id_of_message,
+)
 from processors.stitch import Stitcher
 from processors.writes import (
     LedgerWrite,
@@ -382,7 +388,7 @@ async def run_sink(
                     rejected = _declare(sink, declared, pending)
             # The ledger is asked which of the batch's events it holds while the batch is
             # decoded: their ids are read off the messages first (``codec.event_id_of``).
-            asked = sink.ids_to_ask(_event_id(m) for m in messages)
+            asked = sink.ids_to_ask(event_id_of_message(m) for m in messages)
             look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
             answer = asyncio.get_running_loop().run_in_executor(None, look_up)
             began = time.perf_counter_ns()
@@ -394,7 +400,7 @@ async def run_sink(
                 await send_until_taken(producer, sink.topics.dlq, rejected, stop)
                 sink.stats.dead_lettered += len(rejected)
             began = time.perf_counter_ns()  # the wait for the answer the decode did not hide
-            held = await _answered(answer, look_up, stop)
+            held = await answered(answer, look_up, stop)
             unasked = sink.ids_to_ask(set(env.event.event_id for env in envelopes) - set(asked))
             if unasked:  # ids only the decode could read (an older writer's schema)
                 held |= await retrying(
@@ -430,29 +436,6 @@ async def run_sink(
             await writer
         await producer.stop()
         await consumer.stop()
-
-
-def _event_id(message: Any) -> str | None:
-    """A message's event id read without decoding it (``None``: only the decode can tell,
-    and says why not when it cannot)."""
-    try:
-        return codec.event_id_of(message.value, codec.writer_version(message.headers))
-    except RecordError:
-        return None
-
-
-async def _answered(
-    answer: asyncio.Future[set[str]], look_up: Callable[[], set[str]], stop: asyncio.Event
-) -> set[str]:
-    """The ledger's answer to a lookup started in a thread; after an outage, asked again
-    until it answers (``retrying``)."""
-    try:
-        return await answer
-    except StoreError as exc:
-        if stop.is_set():
-            raise
-        log.warning("ledger lookup failed, retrying: %s", exc)
-        return await retrying(look_up, "ledger lookup", stop)
 
 
 def _declare(sink: EventSink, messages: list[Any], pending: _Pending) -> list[dict[str, Any]]:

@@ -1,13 +1,22 @@
 """What the sink keeps beside its batches: its counts and where its time goes, the event ids
-it wrote lately, and the garbage collector's discipline between batches."""
+it wrote lately, how it asks the ledger for the others, and the garbage collector's
+discipline between batches."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from kernel import codec
+from kernel.errors import RecordError, StoreError
+from processors.writes import retrying
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -78,3 +87,26 @@ class RecentIds:
             self._ids[event_id] = None
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
+
+
+def event_id_of_message(message: Any) -> str | None:
+    """A message's event id read without decoding it (``None``: only the decode can tell,
+    and says why not when it cannot)."""
+    try:
+        return codec.event_id_of(message.value, codec.writer_version(message.headers))
+    except RecordError:
+        return None
+
+
+async def answered(
+    answer: asyncio.Future[set[str]], look_up: Callable[[], set[str]], stop: asyncio.Event
+) -> set[str]:
+    """The ledger's answer to a lookup started in a thread; after an outage, asked again
+    until it answers (``retrying``)."""
+    try:
+        return await answer
+    except StoreError as exc:
+        if stop.is_set():
+            raise
+        log.warning("ledger lookup failed, retrying: %s", exc)
+        return await retrying(look_up, "ledger lookup", stop)
