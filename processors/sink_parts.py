@@ -27,7 +27,8 @@ class SinkStats:
     duplicates: int = 0
     dead_lettered: int = 0
     # Where the worker's time goes (``agentledger bench`` prints it per event consumed): the
-    # Avro decode, the ledger lookup of what it holds already, the stitcher, and the ledger
+    # Avro decode, the wait for the ledger's answer to which events it holds already (asked
+    # during the decode: only what the decode did not hide), the stitcher, and the ledger
     # writes (a task of their own, beside the stitching: wall time, not the worker's CPU).
     # The scoring stage keeps its own (``processors.scoring.ScoringStats``).
     decode_ns: int = 0
