@@ -42,7 +42,7 @@ from kernel.topics import Topics
 CHUNK = 5_000
 
 
-def _spool_by_source(total: int, run_id: str, directory: Path) -> list[tuple[str, Path]]:
+def spool_by_source(total: int, run_id: str, directory: Path) -> list[tuple[str, Path]]:
     """Generated records as JSON lines, in files of one source each under ``directory``, as
     log shippers deliver them: each source in its own order, a file whenever a source has
     ``CHUNK`` records. The run reads them back one at a time, as ``agentledger ingest``
@@ -193,7 +193,7 @@ async def _run_events(
     if console:
         console.print(f"generating {total} records…")
     with tempfile.TemporaryDirectory(prefix="agentledger-bench-records-") as spool:
-        chunks = _spool_by_source(total, run_id, Path(spool))
+        chunks = spool_by_source(total, run_id, Path(spool))
         return await _run_chunks(settings, total, chunks, batch, console=console, ceiling=ceiling)
 
 

@@ -206,6 +206,13 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "it). A running ledger needs AGENTLEDGER_WRITER_PASSWORD for the insert.",
 )
 @click.option(
+    "--codecs",
+    "measure_codecs",
+    is_flag=True,
+    help="Time instead what each record-batch codec (AGENTLEDGER_KAFKA_COMPRESSION) costs "
+    "to produce and to read the --events' records, and the bytes it sends; no broker.",
+)
+@click.option(
     "--queries",
     "measure_queries",
     is_flag=True,
@@ -251,6 +258,7 @@ def bench(
     spacing: float,
     scoring: bool,
     measure_ceiling: bool | None,
+    measure_codecs: bool,
     measure_queries: bool,
     query_actions: int | None,
     repeat: int | None,
@@ -260,6 +268,11 @@ def bench(
     as_json: bool,
 ) -> None:
     """Push generated records through the full path and measure it end to end."""
+    if measure_codecs:
+        if measure_queries or measure_contractions:
+            raise click.UsageError("--codecs is a bench of its own: give it alone")
+        codec_bench(event_count, as_json)
+        return
     if measure_queries:
         if measure_contractions:
             raise click.UsageError("--queries and --contractions are two benches: give one")
@@ -303,6 +316,28 @@ def bench(
     if "ceiling" in result:
         for line in ceiling_lines(result["ceiling"], result["events_per_s"]):
             console.print(line, highlight=False)
+
+
+def codec_bench(event_count: int, as_json: bool) -> None:
+    """``bench --codecs``: each codec's CPU to produce and read the records, and its bytes."""
+    from agentledger.bench_codecs import run_codec_bench
+
+    with err_console.status(f"generating {event_count:,} records and timing each codec"):
+        result = run_codec_bench(event_count)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"{result['messages']:,} messages, {result['bytes_uncompressed'] / 1e6:,.1f} MB as sent "
+        "uncompressed"
+    )
+    for name, figures in result["codecs"].items():
+        console.print(
+            f"{name:<7} produce {figures['produce_cpu_s']:>7.2f} s CPU  read "
+            f"{figures['read_cpu_s']:>6.2f} s CPU  {figures['bytes'] / 1e6:>8.1f} MB  "
+            f"ratio {figures['ratio']:>5.2f}",
+            highlight=False,
+        )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

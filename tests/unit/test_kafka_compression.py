@@ -26,12 +26,15 @@ def _batch_size(settings: Settings | None, records: int = 200) -> int:
 
     async def build() -> int:
         made = producer("127.0.0.1:1", settings)  # never started: only its batch builder
-        batch = made.create_batch()
-        for number in range(records):
-            value = _RECORD + str(number).encode()
-            assert batch.append(key=None, value=value, timestamp=None, headers=[]) is not None
-        batch.close()
-        return len(batch._builder.build())
+        try:
+            batch = made.create_batch()
+            for number in range(records):
+                value = _RECORD + str(number).encode()
+                assert batch.append(key=None, value=value, timestamp=None, headers=[]) is not None
+            batch.close()
+            return len(batch._builder.build())
+        finally:
+            await made.stop()
 
     return asyncio.run(build())
 
