@@ -55,7 +55,7 @@ def test_defaults() -> None:
         "kafka_ssl_cafile": None,
         "kafka_ssl_certfile": None,
         "kafka_ssl_keyfile": None,
-        "kafka_compression": "lz4",
+        "kafka_compression": "zstd",
         "batch_max": 2_500,
         "batch_wait_ms": 200,
         "session_window_s": 1800,
