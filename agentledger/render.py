@@ -173,10 +173,12 @@ def chain_tree(chain: Chain) -> Tree:
         key = link["key"] if link["key_type"] == WEB_IDENTITY_KEY else link["key"][:48]
         branch.add(Text(f"linked by {link['rule']} via {link['key_type']}={key}", style="dim"))
     for alias in chain.aliases:
+        # As for a link: an inference's evidence is read whole, a key is known by its start.
+        value = alias["key_value"]
+        key = value if alias["key_type"] == WEB_IDENTITY_KEY else value[:40]
         root.add(
             Text(
-                f"merged {alias['alias_id']} by {alias['rule']} "
-                f"({alias['key_type']}={alias['key_value'][:40]})",
+                f"merged {alias['alias_id']} by {alias['rule']} ({alias['key_type']}={key})",
                 style="dim",
             )
         )

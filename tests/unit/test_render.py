@@ -13,6 +13,7 @@ from rich.console import Console, RenderableType
 from agentledger.render import actions_table, chain_tree, explain, source_records
 from kernel import events as ev
 from kernel.events import Event
+from kernel.vocabulary import WEB_IDENTITY_KEY
 from ledger import rows
 from ledger.queries import Chain, action_record
 
@@ -37,6 +38,26 @@ _UNSCORED = {
     "drift_decision": "",
     "drift_policy_rule": "",
     "drift_contraction_id": "",
+}
+
+
+_SESSION: dict[str, Any] = {
+    "session_id": "s-1",
+    "first_seen": "2026-11-02 14:00:00.000000",
+    "last_seen": "2026-11-02 14:00:01.000000",
+    "sources": ["mcp"],
+    "event_count": 1,
+    "agent_name": "sales-agent",
+    "agent_version": "",
+    "agent_instance": "",
+    "client_id": "",
+    "origin_type": "human",
+    "origin_principal": "alice@acme.example",
+    "upstream_session_id": "",
+    "intent": "Look up ACME",
+    "intent_source": "declared",
+    "scopes": [],
+    "principal": "",
 }
 
 
@@ -187,24 +208,26 @@ def test_explain_the_table_and_the_chain_show_the_drift_and_its_reasons() -> Non
     assert "1. recipient x@outside.example first appeared in a tool result" in text
     assert f"contraction {'c' * 32}" in text
     assert "0.91 narrow" in _text(actions_table([scored]))
-    session = {
-        "session_id": "s-1",
-        "first_seen": "2026-11-02 14:00:00.000000",
-        "last_seen": "2026-11-02 14:00:01.000000",
-        "sources": ["mcp"],
-        "event_count": 1,
-        "agent_name": "sales-agent",
-        "agent_version": "",
-        "agent_instance": "",
-        "client_id": "",
-        "origin_type": "human",
-        "origin_principal": "alice@acme.example",
-        "upstream_session_id": "",
-        "intent": "Look up ACME",
-        "intent_source": "declared",
-        "scopes": [],
-        "principal": "",
-    }
+    session = dict(_SESSION)
     tree = _text(chain_tree(Chain(session, [], [scored], [], [])))
     assert "drift 0.91 · narrow: recipient x@outside.example first appeared" in tree
     assert "drift: not scored" in _text(explain(action_record(_row("crm-mcp#7"))))
+
+
+def test_a_merge_by_inference_shows_its_evidence_whole_and_a_key_its_start() -> None:
+    evidence = (
+        "inferred from identity and time, not a shared key: the session held token "
+        "jti-7 of https://idp.example sub=agent aud=sts.amazonaws.com, live "
+        "2026-11-02T14:00:00+00:00 to 2026-11-02T15:00:00+00:00"
+    )
+    long_key = "k" * 40 + "TAIL"
+    aliases = [
+        {"alias_id": "s-2", "rule": "web_identity_inferred", "key_type": WEB_IDENTITY_KEY,
+         "key_value": evidence},
+        {"alias_id": "s-3", "rule": "shared_key", "key_type": ev.KEY_MCP_SESSION,
+         "key_value": long_key},
+    ]  # fmt: skip
+    tree = _text(chain_tree(Chain(dict(_SESSION), aliases, [], [], [])), width=400)
+    assert f"merged s-2 by web_identity_inferred ({WEB_IDENTITY_KEY}={evidence})" in tree
+    assert f"merged s-3 by shared_key ({ev.KEY_MCP_SESSION}={'k' * 40})" in tree
+    assert "TAIL" not in tree
