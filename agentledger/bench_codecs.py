@@ -64,7 +64,8 @@ def build_batches(values: list[bytes], compression: str) -> list[bytes]:
                     batch = made.create_batch()
                     if batch.append(key=None, value=value, timestamp=None, headers=[]) is None:
                         raise ValueError(f"a record of {len(value):,} bytes fits no batch")
-            batches.append(bytes(batch._build()))
+            if batch.record_count():
+                batches.append(bytes(batch._build()))
             return batches
         finally:
             await made.stop()  # it never connected: this only marks it closed
@@ -96,6 +97,8 @@ def _least_cpu(work: Callable[[], Any]) -> tuple[float, Any]:
 
 def codec_figures(values: list[bytes], codecs: Iterable[str] = CODECS) -> dict[str, Any]:
     """Per codec: CPU seconds to build the batches and to read them back, bytes sent."""
+    if not values:
+        raise ValueError("no records to measure the codecs on")
     plain = sum(map(len, values))
     figures: dict[str, Any] = {}
     for compression in codecs:

@@ -271,6 +271,8 @@ def bench(
     if measure_codecs:
         if measure_queries or measure_contractions:
             raise click.UsageError("--codecs is a bench of its own: give it alone")
+        if event_count < 1:
+            raise click.UsageError("--codecs needs --events of at least 1")
         codec_bench(event_count, as_json)
         return
     if measure_queries:

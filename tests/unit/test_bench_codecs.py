@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from agentledger.bench_codecs import CODECS, build_batches, codec_figures, read_batches
@@ -50,7 +51,15 @@ def test_figures_give_bytes_and_ratio_per_codec() -> None:
     assert packed["produce_cpu_s"] >= 0 and packed["read_cpu_s"] >= 0
 
 
-def test_codecs_is_a_bench_of_its_own() -> None:
+def test_no_records_make_no_batch_and_no_figures() -> None:
+    assert build_batches([], "snappy") == []
+    with pytest.raises(ValueError, match="no records"):
+        codec_figures([], ["zstd"])
+
+
+def test_codecs_is_a_bench_of_its_own_and_needs_records() -> None:
     for other in ("--queries", "--contractions"):
         refused = CliRunner().invoke(main, ["bench", "--codecs", other])
         assert refused.exit_code == 2 and "--codecs is a bench of its own" in refused.output
+    none = CliRunner().invoke(main, ["bench", "--codecs", "--events", "0"])
+    assert none.exit_code == 2 and "--events of at least 1" in none.output
