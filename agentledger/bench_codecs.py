@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, get_args
 
-from ingest.framing import Framed, frame_lines
+from ingest.framing import frame_lines
 from ingest.pipeline import IngestReport, Parsed, parse_all
 from ingest.registry import get_source
 from kernel import codec
@@ -42,7 +42,7 @@ def produced_values(files: Iterable[tuple[str, Path]]) -> list[bytes]:
         lines = path.read_text().split("\n")
         report = IngestReport()
         for item in parse_all(source, frame_lines(source, lines, str(path)), report):
-            if isinstance(item, Parsed) and isinstance(item.framed, Framed):
+            if isinstance(item, Parsed):
                 values.append(item.framed.raw.encode())
                 ref = (f"ledger.raw.{name}", 0, len(values))
                 values.extend(encode(event, ref) for event in item.events)
