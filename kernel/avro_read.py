@@ -248,9 +248,12 @@ def read_current(data: bytes) -> Envelope:
     return Envelope(event, _time(ingested_at), ingest_batch, raw_ref)
 
 
-def read_event_id(data: bytes) -> str | None:
+def read_event_id(data: bytes | None) -> str | None:
     """The event id of an event written with the current schema (its first field), read
-    without decoding the rest; ``None`` when it cannot be read that way."""
+    without decoding the rest; ``None`` when it cannot be read that way (or a message has no
+    value)."""
+    if data is None:
+        return None
     try:
         size, pos = _long(data, 0)
         if size < 0 or pos + size > len(data):

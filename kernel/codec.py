@@ -12,6 +12,7 @@ both faster than fastavro and giving what it gives.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import fastavro
 
@@ -63,7 +64,7 @@ def decode(data: bytes, writer_version: int = CURRENT_VERSION) -> Envelope:
     return from_record(record)  # type: ignore[arg-type]
 
 
-def event_id_of(data: bytes, writer_version: int = CURRENT_VERSION) -> str | None:
+def event_id_of(data: bytes | None, writer_version: int = CURRENT_VERSION) -> str | None:
     """The event id of an encoded event, without decoding it (``None``: only ``decode``
     can tell)."""
     if writer_version != CURRENT_VERSION or not fast_read_fits():
@@ -74,7 +75,8 @@ def event_id_of(data: bytes, writer_version: int = CURRENT_VERSION) -> str | Non
 _VERSIONS: dict[bytes, int] = {}  # header value -> version, as read once
 
 
-def writer_version(headers: list[tuple[str, bytes]] | None) -> int:
+def writer_version(headers: Sequence[tuple[str, bytes]] | None) -> int:
+    # aiokafka gives a message's headers as a tuple, producers pass lists.
     for name, value in headers or ():
         if name == SCHEMA_HEADER:
             known = _VERSIONS.get(value)

@@ -16,7 +16,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import orjson
 
@@ -46,8 +46,8 @@ class _Key:
     """The process's fingerprint key, and a generation number that changes with it: caches
     keyed by the generation never hand out a value computed under another key."""
 
-    value: bytes | None = None
-    generation: int = 0
+    value: ClassVar[bytes | None] = None
+    generation: ClassVar[int] = 0
 
 
 def use_fingerprint_key(key: bytes) -> None:

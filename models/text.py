@@ -213,8 +213,10 @@ URL: Final = re.compile(r"(?:https?|ftp)://[^\s\"'<>)\]]+|\bwww\.[^\s\"'<>)\]]+"
 # "\b[A-Z]{2}\d{2}...": the word boundary is checked after the first letter (what precedes it
 # is no word character), so that the pattern starts with a letter and the scan skips ahead
 # to the capitals instead of trying every position.
-IBAN: Final = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-PHONE: Final = re.compile(r"\+\d[\d -]{7,}\d")
+IBAN: Final[re.Pattern[str]] = re.compile(
+    r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"
+)
+PHONE: Final[re.Pattern[str]] = re.compile(r"\+\d[\d -]{7,}\d")
 # Ids, handles, channels, paths: tokens with a digit, a separator or a sigil in them.
 ID_LIKE: Final = re.compile(r"(?<![\w.@+-])[#@]?[A-Za-z0-9][\w.:/-]*\w")
 
@@ -261,7 +263,7 @@ def kinds_in(tokens: Iterable[str]) -> set[str]:
     return {k for k in map(kind_of, tokens) if k is not None}
 
 
-MONEY = re.compile(
+MONEY: Final[re.Pattern[str]] = re.compile(
     r"(?:[$€£]\s?\d|\b\d[\d,.]*\s?(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|inr|aud|cad|"
     r"euros?|dollars?|pounds?)\b)",
     re.I,
