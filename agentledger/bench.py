@@ -32,6 +32,7 @@ from agentledger.stack_state import read_state
 from ingest.framing import Framed, frame_lines
 from ingest.pipeline import IngestReport, ingest_stream
 from ingest.registry import get_source
+from kernel import native
 from kernel.config import Settings
 from kernel.errors import StackError
 from kernel.kafka import BatchSender, committed_offsets, consumer_lag
@@ -288,6 +289,8 @@ async def _run_chunks(
         "drift_scoring": settings.drift_scoring,
         **(scoring if settings.drift_scoring else {}),
         "worker_us_per_event": worker,
+        # Whether the hot path ran compiled (every process of the run finds the same build).
+        "compiled_hot_path": native.STATUS.active,
         "machine": {
             "cpus": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),

@@ -24,6 +24,7 @@ from agentledger.cli_ingest import ingest
 from agentledger.cli_keys import keys
 from agentledger.cli_ledger import actions, contractions, explain, sessions
 from agentledger.cli_model import model
+from agentledger.cli_native import native_group
 from agentledger.cli_page import page
 from agentledger.cli_query import (
     BENCH_MAX_RUNS,
@@ -72,6 +73,7 @@ main.add_command(verify)
 main.add_command(up)
 main.add_command(down)
 main.add_command(ingest)
+main.add_command(native_group)
 
 
 @main.command()

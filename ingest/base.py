@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from kernel.errors import RecordError
 from kernel.events import Event, event_id_for
 
@@ -23,6 +25,8 @@ _ISO_UTC = re.compile(
 ).fullmatch
 
 
+# A deployment's own sources subclass it in plain Python, compiled hot path or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Source(ABC):
     """A log source. Subclasses set ``name`` and implement ``parse``."""
 

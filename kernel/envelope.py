@@ -8,15 +8,16 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import fastavro
 import orjson
 
 from kernel.events import Event
+from kernel.native import source_root
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+# Beside the packages (not beside this file: its compiled build lives elsewhere).
+SCHEMA_DIR = source_root() / "schemas"
 CURRENT_VERSION = 2
 SCHEMA_HEADER = "ledger-schema"
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import kernel  # noqa: F401  (first: it serves the compiled hot path, kernel.native)
+
 if TYPE_CHECKING:
     from models.trail import Scorer
 

@@ -26,6 +26,7 @@ import mode
 import orjson
 
 from ingest.deadletter import dead_letter_row
+from kernel import native
 from kernel.config import Settings, load_settings
 from kernel.errors import ConfigError, StoreError
 from kernel.events import ch_ts as ts
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     settings = load_settings()
+    hot = native.STATUS
+    log.info("hot path: %s", "compiled" if hot.active else f"plain Python ({hot.reason})")
     warm_model_imports(settings)
     ready = os.environ.get("AGENTLEDGER_READY_FILE")
     stats = os.environ.get("AGENTLEDGER_SCORING_STATS_FILE")
