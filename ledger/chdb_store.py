@@ -10,6 +10,7 @@ refuses writes, DDL and settings changes whatever the statement's text.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -66,6 +67,14 @@ def checked_database(database: str) -> str:
     return f"`{database}`"
 
 
+def private_spool_dir() -> Path:
+    """A new private directory for insert data, removed when the process exits (a process
+    that never closes its store, as a test's, would otherwise leave one behind each run)."""
+    path = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 @dataclass(slots=True)
 class _Connection:
     handle: Any
@@ -88,7 +97,7 @@ class _Engine:
         """A private directory for insert data on its way to the engine (made on first use,
         removed with the engine)."""
         if self._spool_dir is None:
-            self._spool_dir = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
+            self._spool_dir = private_spool_dir()
         return self._spool_dir
 
     def remove_spool(self) -> None:

@@ -29,7 +29,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from kernel.errors import ConfigError, StoreError
-from ledger.chdb_store import ChdbStore
+from ledger.chdb_store import ChdbStore, private_spool_dir
 from ledger.sqlguard import CheckedStatements, UnsafeQuery, analyst_statement
 
 __all__ = ["ANALYST", "WRITER", "Credentials", "build_app"]
@@ -189,7 +189,7 @@ def build_app(
 ) -> Starlette:
     """The app; inserts are spooled through ``spool_dir`` (private to this process)."""
     if spool_dir is None:
-        spool_dir = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
+        spool_dir = private_spool_dir()
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Saved queries and dashboard panels send the same statements again and again: each is
     # checked by the engine's parser once (ledger.sqlguard.CheckedStatements). The ledger's

@@ -1,0 +1,23 @@
+"""Insert data's private directory goes with the process that made it."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+_MAKE = (
+    "import os; from ledger.chdb_store import private_spool_dir; "
+    "path = private_spool_dir(); print(path, oct(os.stat(path).st_mode))"
+)
+
+
+def test_the_spool_directory_is_private_and_removed_at_exit() -> None:
+    made = subprocess.run(
+        [sys.executable, "-c", _MAKE], capture_output=True, text=True, check=True
+    ).stdout.split()
+    path, mode = Path(made[0]), int(made[1], 8)
+    assert path.name.startswith("agentledger-spool-")
+    assert stat.S_IMODE(mode) == 0o700
+    assert not path.exists()
