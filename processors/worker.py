@@ -66,6 +66,8 @@ def faust_credentials(security: dict[str, Any]) -> Any:
 def drift_stage(settings: Settings) -> DriftStage | None:
     """The scoring stage the settings ask for: the model and policy are read at start, so a
     bad policy file or model fails the worker then, with the reason."""
+    hot = native.STATUS  # said here, where the worker's log is set up
+    log.info("hot path: %s", "compiled" if hot.active else f"plain Python ({hot.reason})")
     if not settings.drift_scoring:
         return None
     from models import load_scorer
@@ -268,8 +270,6 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     settings = load_settings()
-    hot = native.STATUS
-    log.info("hot path: %s", "compiled" if hot.active else f"plain Python ({hot.reason})")
     warm_model_imports(settings)
     ready = os.environ.get("AGENTLEDGER_READY_FILE")
     stats = os.environ.get("AGENTLEDGER_SCORING_STATS_FILE")
