@@ -31,6 +31,7 @@ from ingest.framing import Framed, frame_lines
 from ingest.pipeline import IngestReport, Parsed, parse_all, produce
 from ingest.registry import get_source
 from kernel import contraction as contraction_codec
+from kernel import native
 from kernel.config import Settings
 from kernel.declaration import parse_declaration
 from kernel.events import KEY_JTI, now_utc
@@ -267,6 +268,7 @@ async def run_contraction_bench(
         "seconds": round(seconds, 2),
         "lag_end": lag,
         **scoring,
+        "compiled_hot_path": native.STATUS.active,
     }
 
 

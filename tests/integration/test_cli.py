@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from agentledger.sampledata import generate_sessions, write_files
+from kernel import native
 from tests.polling import wait_for
 
 AGENTLEDGER = [sys.executable, "-m", "agentledger"]
@@ -369,6 +370,8 @@ def test_bench_gives_events_per_second_and_its_share_of_the_machine_s_ceiling(
     result = run("bench", "--events", "2000", "--data-dir", str(data_dir), "--json", timeout=300)
     payload = json.loads(result.stdout)
     assert payload["events"] == 2000 and payload["lag_end"] == 0
+    # The run says how its hot path ran: compiled in this suite, unless turned off.
+    assert payload["compiled_hot_path"] is not native.turned_off()
     # Where the worker's time went, per event it read (its counts are kept after each write).
     worker = payload["worker_us_per_event"]
     assert 0 < worker["events"] <= 2000
