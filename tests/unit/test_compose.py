@@ -274,6 +274,16 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
         assert f"COPY {package} {package}" in dockerfile, package
 
 
+def test_the_image_compiles_the_hot_path_with_a_real_command() -> None:
+    dockerfile = (COMPOSE_DIR / "Dockerfile").read_text()
+    assert "agentledger native build" in dockerfile
+    native = main.get_command(click.Context(main), "native")
+    assert isinstance(native, click.Group)
+    assert native.get_command(click.Context(native), "build") is not None
+    # The build's cache is a directory the image keeps, named where every process reads it.
+    assert re.search(r"^ENV AGENTLEDGER_NATIVE_DIR=/\S+", dockerfile, flags=re.M)
+
+
 def test_the_readmes_commands_exist() -> None:
     """Every `agentledger …` line of compose/README.md's examples names a real command and
     real options, and parses."""
