@@ -279,7 +279,7 @@ def _relevance(
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ResultReading:
     """What one result's text carries, read once per distinct text (an error message, an
     empty answer, the same record fetched again: many results are alike)."""
@@ -289,6 +289,21 @@ class ResultReading:
     strongest: float  # the strongest instruction-shaped sentence in it, 0 if none
     windows: tuple[str, ...]  # lower-cased, the text around each such sentence
     injected_values: frozenset[str]  # the values of those windows
+
+    def __init__(  # written out: compiled, it runs natively (see models.trail.Call)
+        self,
+        lower: str,
+        values: frozenset[str],
+        strongest: float,
+        windows: tuple[str, ...],
+        injected_values: frozenset[str],
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "lower", lower)
+        _set(self, "values", values)
+        _set(self, "strongest", strongest)
+        _set(self, "windows", windows)
+        _set(self, "injected_values", injected_values)
 
 
 def read_result(text_: str) -> ResultReading:

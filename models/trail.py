@@ -52,7 +52,13 @@ class DeclaredIntent:
     declared: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+# The value classes built for every action write their ``__init__`` out (``init=False``):
+# compiled (kernel.native), a hand-written one runs natively, where the one ``dataclasses``
+# generates stays interpreted (ten times slower a construction).
+_set = object.__setattr__
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Call:
     """One action to score: an MCP ``tools/call`` (tool and arguments), or an API call
     (``tool`` is its operation, ``api`` true: no ``tools/list`` describes it, and a
@@ -61,20 +67,54 @@ class Call:
     action_id: str
     tool: str
     event_time: datetime
-    arguments: Mapping[str, Any] = field(default_factory=dict)
-    server: str = ""
-    resource: str = ""
-    access: str = ""  # read, write, delete, or "" when unknown
-    api: bool = False  # an API call (CloudTrail, audit logs), not an MCP tools/call
+    arguments: Mapping[str, Any]
+    server: str
+    resource: str
+    access: str  # read, write, delete, or "" when unknown
+    api: bool  # an API call (CloudTrail, audit logs), not an MCP tools/call
+
+    def __init__(
+        self,
+        action_id: str,
+        tool: str,
+        event_time: datetime,
+        arguments: Mapping[str, Any] | None = None,
+        server: str = "",
+        resource: str = "",
+        access: str = "",
+        api: bool = False,
+    ) -> None:
+        _set(self, "action_id", action_id)
+        _set(self, "tool", tool)
+        _set(self, "event_time", event_time)
+        _set(self, "arguments", {} if arguments is None else arguments)
+        _set(self, "server", server)
+        _set(self, "resource", resource)
+        _set(self, "access", access)
+        _set(self, "api", api)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class DriftScore:
     score: float  # in [0, 1]
     flagged: bool
     reasons: tuple[str, ...]
     model_version: str
-    out_of_bounds: bool = False  # outside the declared tools, resources or actions
+    out_of_bounds: bool  # outside the declared tools, resources or actions
+
+    def __init__(
+        self,
+        score: float,
+        flagged: bool,
+        reasons: tuple[str, ...],
+        model_version: str,
+        out_of_bounds: bool = False,
+    ) -> None:
+        _set(self, "score", score)
+        _set(self, "flagged", flagged)
+        _set(self, "reasons", reasons)
+        _set(self, "model_version", model_version)
+        _set(self, "out_of_bounds", out_of_bounds)
 
 
 class SessionTrail(Protocol):

@@ -97,15 +97,30 @@ class Intent:
         return bool(self.tools or self.resources or self.actions)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Hop:
     """One link of a delegation chain, walked from the acting agent back to its origin."""
 
     kind: str  # agent, human, schedule (kernel.vocabulary ORIGIN_*), subject, unknown
     id: str
-    session_id: str = ""
-    via: str = ""  # declaration, token_grant, act_claim, session
-    intent: Intent | None = None
+    session_id: str
+    via: str  # declaration, token_grant, act_claim, session
+    intent: Intent | None
+
+    def __init__(  # written out: compiled (kernel.native), it runs natively
+        self,
+        kind: str,
+        id: str,
+        session_id: str = "",
+        via: str = "",
+        intent: Intent | None = None,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "kind", kind)
+        _set(self, "id", id)
+        _set(self, "session_id", session_id)
+        _set(self, "via", via)
+        _set(self, "intent", intent)
 
     def as_json(self, *, first: bool = False) -> dict[str, str]:
         out = {"kind": self.kind, "id": self.id}
