@@ -24,7 +24,7 @@ RECENT_RESULTS = 20_000  # characters of the latest results a flattened quote is
 
 
 class Recorded(Protocol):
-    """What a call's reading leaves in its trail (``models.features.Reading``)."""
+    """What a call's reading leaves in its trail (``models.trail.Reading``)."""
 
     kind: str
     paged: bool

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Final
 
 from models import naming, statements, text
@@ -34,7 +33,7 @@ from models.calls import (
 )
 from models.reach import overwrites, scope_grants, widening_argument
 from models.session import Trail
-from models.trail import Call
+from models.trail import Call, Reading
 
 FEATURES: Final = (
     "kind_write",
@@ -99,32 +98,6 @@ _WILDCARDS: Final = frozenset({"*", "%", ".*", "*.*", "**"})
 _EMPTYING_WORDS: Final = frozenset({"drop", "truncate", "empty", "wipe", "purge", "recreate"})
 # What a session ordinarily needs: beyond this, each doubling adds one to the feature.
 CALL_BUDGET = 12
-
-
-@dataclass(slots=True, init=False)
-class Reading:
-    values: list[float]
-    kind: str  # the kind of action the call is
-    paged: bool  # the call walks a listing (a page, offset or cursor argument)
-    volume: float  # the records it asks for
-    details: dict[str, str]  # feature -> what fired
-    named_keys: list[str]  # arguments that carried the task's item
-
-    def __init__(  # written out: compiled, it runs natively (see models.trail.Call)
-        self,
-        values: list[float],
-        kind: str,
-        paged: bool = False,
-        volume: float = 0.0,
-        details: dict[str, str] | None = None,
-        named_keys: list[str] | None = None,
-    ) -> None:
-        self.values = values
-        self.kind = kind
-        self.paged = paged
-        self.volume = volume
-        self.details = {} if details is None else details
-        self.named_keys = [] if named_keys is None else named_keys
 
 
 def _short(value: str) -> str:

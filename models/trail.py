@@ -117,6 +117,34 @@ class DriftScore:
         _set(self, "out_of_bounds", out_of_bounds)
 
 
+@dataclass(slots=True, init=False)
+class Reading:
+    """One call's features as ``models.features.read_call`` reads them, with what fired."""
+
+    values: list[float]
+    kind: str  # the kind of action the call is
+    paged: bool  # the call walks a listing (a page, offset or cursor argument)
+    volume: float  # the records it asks for
+    details: dict[str, str]  # feature -> what fired
+    named_keys: list[str]  # arguments that carried the task's item
+
+    def __init__(
+        self,
+        values: list[float],
+        kind: str,
+        paged: bool = False,
+        volume: float = 0.0,
+        details: dict[str, str] | None = None,
+        named_keys: list[str] | None = None,
+    ) -> None:
+        self.values = values
+        self.kind = kind
+        self.paged = paged
+        self.volume = volume
+        self.details = {} if details is None else details
+        self.named_keys = [] if named_keys is None else named_keys
+
+
 class SessionTrail(Protocol):
     """A session's context as a scorer keeps it."""
 
