@@ -4,11 +4,12 @@ while they match the sources.
 ``agentledger native build`` compiles the modules of ``HOT_PATH`` as one group into a cache
 directory named by a hash of every source they could depend on (each ``.py`` of the kernel,
 ingest, ledger, models and processors packages, with the Python ABI). Each of those packages
-imports this module from its ``__init__``, so before any hot module loads, ``install()`` looks
-for the build of the *current* sources and, if there is one, puts a finder first on
-``sys.meta_path`` that loads the compiled modules instead of the ``.py`` files. An edited
-source changes the hash: the old build no longer matches and the plain modules run, until the
-next build. Nothing is ever built beside the sources.
+imports the kernel first from its ``__init__``, and the kernel's ``__init__`` calls
+``install()``: before any hot module loads, it looks for the build of the *current* sources
+and, if there is one, puts a finder first on ``sys.meta_path`` that loads the compiled
+modules instead of the ``.py`` files. An edited source changes the hash: the old build no
+longer matches and the plain modules run, until the next build. Nothing is ever built beside
+the sources.
 
 The group is served whole or not at all: compiled modules call each other natively, so a
 compiled module beside a plain copy of another would hold two versions of its classes.
@@ -94,6 +95,9 @@ HOT_PATH: tuple[str, ...] = (
     "processors.relabel",
     "processors.declare",
 )
+# Not in it: kernel.policy and kernel.declaration (pydantic models, which mypyc's
+# one-file-a-module mode does not build), processors.ownership (subclasses a builtin type),
+# ingest.normalizer (a nested class), and everything that runs once a batch or less.
 GROUP = "agentledger_native"
 # Every source a hot module can import from (the layers at and below processors): the hash
 # covers all of them, since compiled code is built against their types.
