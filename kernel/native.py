@@ -33,9 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import ModuleType
 
-# Every process imports this first: it keeps to modules the interpreter has loaded anyway
-# (the build's tools are imported by ``build`` alone).
-
+# Every process imports this module first, so it imports little; the build's tools are
+# imported by ``build`` alone.
 # The modules each event passes through, compiled together (``GROUP`` names the shared
 # library mypyc puts their code in).
 HOT_PATH: tuple[str, ...] = (
@@ -184,14 +183,20 @@ def _extension(directory: Path, module: str) -> Path | None:
     return None
 
 
+def existing_build(key: str, cache: Path | None = None) -> Path | None:
+    """The directory of a complete build of ``key``, if there is one."""
+    directory = (cache or cache_dir()) / key
+    return directory if (directory / _MANIFEST).is_file() else None
+
+
 def find_build(
     key: str, cache: Path, modules: Sequence[str] = HOT_PATH
 ) -> tuple[Status, dict[str, Path]]:
     """The build of ``key`` in ``cache``: its status, and each module's extension file (the
     group's shared library too); no files when there is no complete build."""
     status = Status(key=key)
-    directory = cache / key
-    if not (directory / _MANIFEST).is_file():
+    directory = existing_build(key, cache)
+    if directory is None:
         status.reason = "no build of these sources (agentledger native build)"
         return status, {}
     files: dict[str, Path] = {}
@@ -239,12 +244,6 @@ def install() -> Status:
 
 class BuildError(LedgerError):
     """The hot path could not be compiled; the message says what is missing or wrong."""
-
-
-def existing_build(key: str, cache: Path | None = None) -> Path | None:
-    """The directory of a complete build of ``key``, if there is one."""
-    directory = (cache or cache_dir()) / key
-    return directory if (directory / _MANIFEST).is_file() else None
 
 
 def build(*, jobs: int | None = None) -> Path:
