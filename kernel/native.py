@@ -47,6 +47,7 @@ HOT_PATH: tuple[str, ...] = (
     "kernel.access",
     "kernel.vocabulary",
     "kernel.contraction",
+    "kernel.verdicts",
     "kernel.evidence",
     "kernel.tokens",
     # ingest: framing, parsing and redacting each source's records

@@ -35,12 +35,11 @@ from typing import Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kernel.contraction import ALLOW, HALT, NARROW, REVOKE
+from kernel.contraction import ALLOW, HALT, NARROW
 from kernel.declaration import describe_error
 from kernel.errors import LedgerError
+from kernel.verdicts import FLAGGED, NEVER, Limits, decision
 
-FLAGGED: Final = "flagged"
-NEVER: Final = "never"
 Threshold = float | Literal["flagged", "never"]
 # Scope words that grant more than reading: a narrowing for a write takes these away.
 _WRITE_SCOPE = re.compile(r"write|delete|admin|manage|send|full|modify|:w\b|\.w\b", re.I)
@@ -148,6 +147,7 @@ class Policy:
         # (agent, intent, declared): the hot path asks for both on every scored action.
         self._filled = {rule.name: _filled(rule, self.spec.defaults) for rule in self.spec.rules}
         self._filled["defaults"] = _filled(self.spec.defaults, Thresholds())
+        self._limits = {name: _limits(t) for name, t in self._filled.items()}
         self._chosen: dict[tuple[str, str, bool], str] = {}
 
     @classmethod
@@ -169,14 +169,26 @@ class Policy:
 
     def thresholds(self, facts: SessionFacts) -> tuple[str, Thresholds]:
         """The rule that applies to a session and its thresholds, defaults filled in."""
-        key = (facts.agent, facts.intent, facts.declared)
+        name = self._rule(facts.agent, facts.intent, facts.declared)
+        return name, self._filled[name]
+
+    def limits(self, agent: str, intent: str, declared: bool) -> tuple[str, Limits]:
+        """The rule that applies to a session of this agent, intent and declaredness, and
+        its limits (``kernel.verdicts``): what the hot path keeps per session, so that an
+        action ``verdicts.decision`` allows needs nothing more from the policy."""
+        name = self._rule(agent, intent, declared)
+        return name, self._limits[name]
+
+    def _rule(self, agent: str, intent: str, declared: bool) -> str:
+        key = (agent, intent, declared)
         name = self._chosen.get(key)
         if name is None:
+            facts = SessionFacts(agent=agent, intent=intent, declared=declared)
             name = next((rule.name for rule, matches in self._rules if matches(facts)), "defaults")
             if len(self._chosen) > 100_000:
                 self._chosen.clear()
             self._chosen[key] = name
-        return name, self._filled[name]
+        return name
 
     def decide(
         self,
@@ -189,23 +201,18 @@ class Policy:
         access: str,
     ) -> Verdict:
         """The decision for one scored action of the session ``facts`` describes."""
-        rule, t = self.thresholds(facts)
-        decision = ALLOW
-        for candidate, threshold in ((NARROW, t.narrow), (HALT, t.halt), (REVOKE, t.revoke)):
-            if _reached(threshold, score, flagged):
-                decision = candidate
-        if out_of_bounds and t.out_of_bounds is not None:
-            decision = _stronger(decision, t.out_of_bounds)
+        rule, limits = self.limits(facts.agent, facts.intent, facts.declared)
+        reached = decision(limits, score, flagged, out_of_bounds)
         if (
-            decision == NARROW
-            and t.halt_after_narrowings is not None
-            and facts.narrowings + 1 >= t.halt_after_narrowings
+            reached == NARROW
+            and limits.halt_after_narrowings is not None
+            and facts.narrowings + 1 >= limits.halt_after_narrowings
         ):
-            decision = HALT
-        if decision == ALLOW:
+            reached = HALT
+        if reached == ALLOW:
             return Verdict(ALLOW, rule, remaining_tools=facts.tools, remaining_scopes=facts.scopes)
-        if decision != NARROW:
-            return Verdict(decision, rule, removed_tools=facts.tools, removed_scopes=facts.scopes)
+        if reached != NARROW:
+            return Verdict(reached, rule, removed_tools=facts.tools, removed_scopes=facts.scopes)
         removed = (tool,) if tool else ()
         taken = tuple(s for s in facts.scopes if access in ("write", "delete") and _grants(s))
         return Verdict(
@@ -216,21 +223,6 @@ class Policy:
             remaining_tools=tuple(x for x in facts.tools if x not in removed),
             remaining_scopes=tuple(s for s in facts.scopes if s not in taken),
         )
-
-
-_ORDER: Final = (ALLOW, NARROW, HALT, REVOKE)
-
-
-def _stronger(a: str, b: str) -> str:
-    return a if _ORDER.index(a) >= _ORDER.index(b) else b
-
-
-def _reached(threshold: Threshold | None, score: float, flagged: bool) -> bool:
-    if threshold is None or threshold == NEVER:
-        return False
-    if threshold == FLAGGED:
-        return flagged
-    return score >= threshold
 
 
 def _grants(scope: str) -> bool:
@@ -249,6 +241,19 @@ def _filled(own: Thresholds, defaults: Thresholds) -> Thresholds:
         for name in Thresholds.model_fields
     }
     return Thresholds(**values)
+
+
+def _limits(t: Thresholds) -> Limits:
+    def number(value: Threshold | None) -> float | str | None:
+        return value if value is None or isinstance(value, str) else float(value)
+
+    return Limits(
+        narrow=number(t.narrow),
+        halt=number(t.halt),
+        revoke=number(t.revoke),
+        out_of_bounds=t.out_of_bounds,
+        halt_after_narrowings=t.halt_after_narrowings,
+    )
 
 
 def _matcher(match: Match) -> Any:

@@ -30,6 +30,7 @@ from kernel.codec import Envelope
 from kernel.contraction import ALLOW, HALT, NARROW, REVOKE, Contraction
 from kernel.events import Event, now_utc
 from kernel.policy import Policy, SessionFacts
+from kernel.verdicts import Limits, decision
 from kernel.vocabulary import ATTR_ARGUMENTS
 from ledger.rows import DriftOutput, Row, contraction_row, drift_row
 from models.trail import Call, DeclaredIntent, Scorer, SessionTrail, ToolInfo
@@ -59,6 +60,7 @@ class _SessionDrift:
     narrowings: int = 0
     ended_by: str = ""  # the contraction that halted or revoked the session
     last_seen: datetime | None = None
+    rule: tuple[str, Limits] | None = None  # the policy's rule for the session's intent_key
 
     def absorb(self, merged: _SessionDrift) -> None:
         """A session merged into this one (a declaration arriving after its first events):
@@ -232,6 +234,7 @@ class DriftStage:
         )
         if key != drift.intent_key:
             drift.intent_key = key
+            drift.rule = None
             drift.trail.set_intent(_intent_of(session))
             drift.trail.set_agent(session.agent, bool(session.upstream_session_id))
         self._current[root] = (drift, session)
@@ -290,6 +293,28 @@ class DriftStage:
         self.stats.model_ns += time.perf_counter_ns() - began
         self.stats.scored += 1
         self.stats.flagged += scored.flagged
+        if drift.rule is None:
+            drift.rule = self.policy.limits(agent, session.intent, session.declared)
+        rule, limits = drift.rule
+        if decision(limits, scored.score, scored.flagged, scored.out_of_bounds) == ALLOW:
+            # Allowed (most actions are): the policy would build the session's facts and a
+            # verdict only to say so.
+            out.drift.append(
+                drift_row(
+                    scored,
+                    action_id=event.event_id,
+                    session_id=root,
+                    event_time=event.event_time,
+                    agent=agent,
+                    tool=call.tool,
+                    decision=ALLOW,
+                    policy_rule=rule,
+                    contraction_id="",
+                    scored_at=now,
+                    version=version,
+                )
+            )
+            return None
         facts = SessionFacts(
             agent=agent,
             intent=session.intent,

@@ -118,3 +118,36 @@ def test_a_policy_file_that_is_not_yaml_says_so(tmp_path: Path) -> None:
     path.write_text("rules: [unclosed")
     with pytest.raises(PolicyError, match="not YAML"):
         Policy.load(path)
+
+
+def test_the_hot_path_s_shortcut_allows_exactly_what_decide_allows(tmp_path: Path) -> None:
+    """The stream asks ``verdicts.decision`` of each action under its session's rule and
+    builds facts and a verdict only for what it does not allow: the two must agree on every
+    score, flag and bound, with integer thresholds too."""
+    from kernel.verdicts import decision
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "version: 1\n"
+        "defaults: {narrow: 0.5, halt: flagged, revoke: 1, out_of_bounds: narrow}\n"
+        "rules:\n"
+        "  - {name: strict, match: {declared: true}, narrow: 0, halt: 0.7, revoke: never}\n"
+        "  - {name: lax, match: {agent: 'billing-*'}, narrow: never, halt: never}\n"
+    )
+    policies = [Policy(), Policy.load(path)]
+    sessions = [FACTS, SessionFacts(agent="billing-agent", intent="x", declared=False)]
+    sessions.append(SessionFacts(agent="ops", intent="x", declared=False, narrowings=2))
+    grid = [0.0, 0.2, 0.5, 0.69, 0.7, 0.9, 1.0]
+    seen = set()
+    for policy in policies:
+        for facts in sessions:
+            rule, limits = policy.limits(facts.agent, facts.intent, facts.declared)
+            assert rule == policy.thresholds(facts)[0]
+            for score in grid:
+                for flagged in (False, True):
+                    for bounds in (False, True):
+                        decided = _decide(policy, score, flagged, facts=facts, out_of_bounds=bounds)
+                        shortcut = decision(limits, score, flagged, bounds)
+                        assert (shortcut == ALLOW) == (decided == ALLOW), (rule, score)
+                        seen.add(decided)
+    assert seen == {ALLOW, NARROW, HALT, REVOKE}  # the grid reaches every decision
