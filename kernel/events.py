@@ -65,7 +65,7 @@ KEY_TYPES: Final = (
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Event:
     """One normalized event. ``raw`` is the source record as written, secrets replaced;
     ``event_id`` is the ledger's own id of it, ``source_id`` the source's."""
@@ -95,9 +95,58 @@ class Event:
     # analyst pastes from the source's console; "" when the record carries none.
     source_id: str = ""
 
-    def __post_init__(self) -> None:
-        if self.event_time.tzinfo is None:
+    def __init__(
+        self,
+        event_id: str,
+        source: str,
+        kind: str,
+        event_time: datetime,
+        operation: str,
+        position: str,
+        raw: str,
+        principal: str | None = None,
+        principal_type: str | None = None,
+        client_id: str | None = None,
+        agent_name: str | None = None,
+        agent_version: str | None = None,
+        agent_instance: str | None = None,
+        service: str | None = None,
+        resource: str | None = None,
+        outcome: str = UNKNOWN,
+        outcome_detail: str | None = None,
+        intent: str | None = None,
+        scopes: list[str] | None = None,
+        keys: list[tuple[str, str]] | None = None,
+        attributes: dict[str, str] | None = None,
+        source_id: str = "",
+    ) -> None:
+        # Written out (the fields and defaults declared above) so that compiled it runs
+        # natively: mypyc leaves the ``__init__`` that ``dataclasses`` generates to the
+        # interpreter, and an event is made for every record parsed and decoded.
+        if event_time.tzinfo is None:
             raise ValueError("event_time must be timezone-aware (UTC)")
+        self.event_id = event_id
+        self.source = source
+        self.kind = kind
+        self.event_time = event_time
+        self.operation = operation
+        self.position = position
+        self.raw = raw
+        self.principal = principal
+        self.principal_type = principal_type
+        self.client_id = client_id
+        self.agent_name = agent_name
+        self.agent_version = agent_version
+        self.agent_instance = agent_instance
+        self.service = service
+        self.resource = resource
+        self.outcome = outcome
+        self.outcome_detail = outcome_detail
+        self.intent = intent
+        self.scopes = [] if scopes is None else scopes
+        self.keys = [] if keys is None else keys
+        self.attributes = {} if attributes is None else attributes
+        self.source_id = source_id
 
 
 def canonical_json(value: Any) -> str:

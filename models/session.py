@@ -147,6 +147,10 @@ _LISTED_MAX = 4096
 # The same objects again (a listing a stream worker has read before): known without
 # hashing the schema. Each entry holds its ``ToolInfo``, so that its id is not reused.
 _BY_OBJECT: dict[int, tuple[ToolInfo, ListedTool]] = {}
+# Tools no listing showed (API operations, unlisted MCP tools), read by their name alone: a
+# session's first call of one asks here instead of making and hashing a ``ToolInfo``.
+_UNLISTED: dict[str, ToolProfile] = {}
+_NONE: frozenset[str] = frozenset()  # the empty word set a new trail starts with
 
 
 def listed_tool(info: ToolInfo) -> ListedTool:
@@ -334,7 +338,7 @@ RESULT_CACHE_CHARS = 2048
 _read_short_result = lru_cache(maxsize=4096)(_read_result)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Trail:
     """One session's context (implements ``models.trail.SessionTrail``)."""
 
@@ -375,6 +379,46 @@ class Trail:
     pages: dict[str, int] = field(default_factory=dict)  # per tool, calls that paged
     records: dict[str, float] = field(default_factory=dict)  # per tool, records asked for
     relevance_cache: dict[str, float] = field(default_factory=dict)
+
+    def __init__(self) -> None:
+        # Written out (each field as declared above) so that compiled it runs natively:
+        # mypyc leaves the ``__init__`` that ``dataclasses`` generates to the interpreter.
+        # A trail is a session's state, always made empty: ``dataclasses.replace`` does not
+        # apply to it.
+        self.intent = None
+        self.intent_lower = ""
+        self.intent_words = _NONE
+        self.intent_kinds = _NONE
+        self.intent_values = _NONE
+        self.intent_identifiers = _NONE
+        self.named_tools = set()
+        self.intent_stems = _NONE
+        self.intent_volume = 0.0
+        self.intent_bulk = False
+        self.agent = ""
+        self.delegated = False
+        self.tools = {}
+        self.listed = {}
+        self.listed_names = set()
+        self.changed = {}
+        self.servers = {}
+        self.results_lower = ""
+        self.injected_lower = ""
+        self.result_values = set()
+        self.injected_values = set()
+        self.instruction_strength = 0.0
+        self.last_result_instruction = 0.0
+        self.used_values = set()
+        self.named_keys = set()
+        self.call_count = 0
+        self.tool_counts = {}
+        self.kind_counts = {}
+        self.call_times = []
+        self.signatures = {}
+        self.last_error = False
+        self.pages = {}
+        self.records = {}
+        self.relevance_cache = {}
 
     def set_intent(self, intent: DeclaredIntent | None) -> None:
         self.intent = intent
@@ -484,6 +528,11 @@ class Trail:
     def profile(self, tool: str) -> ToolProfile:
         found = self.tools.get(tool)
         if found is None:  # a call to a tool no listing showed: class it by its name alone
-            found = listed_tool(ToolInfo(name=tool)).profile
+            found = _UNLISTED.get(tool)
+            if found is None:
+                found = listed_tool(ToolInfo(name=tool)).profile
+                if len(_UNLISTED) >= _LISTED_MAX:
+                    _UNLISTED.clear()
+                _UNLISTED[tool] = found
             self.tools[tool] = found
         return found
