@@ -368,6 +368,7 @@ async def run_sink(
                     on_ready()
             messages = [m for records in batch.values() for m in records]
             if not messages:
+                collector.when_idle()
                 idle = time.monotonic() - last_read
                 owns = ownership is None or ownership.owner  # a standby stitches nothing
                 if owns and not settled and idle_settle_s and idle >= idle_settle_s:

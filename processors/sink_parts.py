@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,21 +57,46 @@ class BatchCollector:
     the collector's older generations walk all of it again and again (5-14 µs an event).
     After each batch whatever is left is frozen (``gc.freeze``), so automatic collections
     walk only what the next batch allocates; a batch leaves no cyclic garbage behind
-    (reference counting frees its rows). Every ``full_every`` events the frozen objects are
-    thawed and collected once, so cycles among state let go since are freed too.
+    (reference counting frees its rows).
+
+    Cycles among state let go since are freed by a full pass (thaw, collect, freeze), which
+    walks all the state: 0.3-0.7 s for 100,000 events' worth, every event of the stream
+    waiting behind it, and it finds almost nothing (ten unreachable objects after 100,000
+    events). So it runs when the stream is idle once ``full_every`` events have gone by, and
+    in a stream that never idles, after ``forced_every``.
     """
 
-    def __init__(self, full_every: int = 200_000) -> None:
+    def __init__(self, full_every: int = 200_000, forced_every: int = 2_000_000) -> None:
         self.full_every = full_every
+        self.forced_every = max(forced_every, full_every)
         self.since_full = 0
+        self.passes = 0
+        self.last_pass_s = 0.0
 
     def after_batch(self, events: int) -> None:
         self.since_full += events
-        if self.since_full >= self.full_every:
-            self.since_full = 0
-            gc.unfreeze()
-            gc.collect()
+        if self.since_full >= self.forced_every:
+            self.full_pass()
         gc.freeze()
+
+    def when_idle(self) -> None:
+        """The stream has nothing to read: the time for a full pass, if one is due."""
+        if self.since_full >= self.full_every:
+            self.full_pass()
+            gc.freeze()
+
+    def full_pass(self) -> None:
+        began = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()
+        self.last_pass_s = time.perf_counter() - began
+        self.since_full = 0
+        self.passes += 1
+        log.info(
+            "full garbage collection: %.0f ms, %d unreachable objects freed",
+            1e3 * self.last_pass_s,
+            found,
+        )
 
 
 class RecentIds:

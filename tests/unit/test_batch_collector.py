@@ -31,8 +31,8 @@ def test_what_survives_a_batch_is_frozen() -> None:
     assert gc.get_freeze_count() >= before + len(state)
 
 
-def test_a_full_pass_frees_cycles_among_frozen_state() -> None:
-    collector = BatchCollector(full_every=100)
+def test_a_full_pass_waits_for_an_idle_stream_and_frees_cycles_among_frozen_state() -> None:
+    collector = BatchCollector(full_every=100, forced_every=1_000)
     a, b = Node(), Node()
     a.other, b.other = b, a  # a cycle: only the collector frees it
     gone = weakref.ref(a)
@@ -40,6 +40,24 @@ def test_a_full_pass_frees_cycles_among_frozen_state() -> None:
     del a, b
     gc.collect()
     assert gone() is not None  # frozen: not collected
-    collector.after_batch(90)  # the full pass, every 100 events
+    collector.when_idle()  # idle, but only 10 events since the last pass: not due
+    assert gone() is not None and collector.passes == 0
+    collector.after_batch(90)  # due now, but the stream is busy: no pause for it
+    assert gone() is not None and collector.passes == 0
+    collector.when_idle()
     assert gone() is None
-    assert collector.since_full == 0
+    assert (collector.since_full, collector.passes) == (0, 1)
+
+
+def test_a_stream_that_never_idles_gets_its_full_pass_at_forced_every() -> None:
+    collector = BatchCollector(full_every=100, forced_every=1_000)
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    collector.after_batch(10)
+    del a, b
+    for _ in range(98):
+        collector.after_batch(10)
+    assert gone() is not None and collector.passes == 0
+    collector.after_batch(10)  # the thousandth event
+    assert gone() is None and collector.passes == 1 and collector.since_full == 0
