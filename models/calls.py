@@ -9,7 +9,8 @@ import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from models import statements, text
-from models.session import ToolProfile, Trail
+from models.session import Trail
+from models.tools import ToolProfile
 from models.trail import Call
 
 if TYPE_CHECKING:

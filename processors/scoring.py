@@ -31,9 +31,9 @@ from kernel.contraction import ALLOW, HALT, NARROW, REVOKE, Contraction
 from kernel.events import Event, now_utc
 from kernel.policy import Policy, SessionFacts
 from kernel.verdicts import Limits, decision
-from kernel.vocabulary import ATTR_ARGUMENTS
 from ledger.rows import DriftOutput, Row, contraction_row, drift_row
-from models.trail import Call, DeclaredIntent, Scorer, SessionTrail, ToolInfo
+from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
+from processors.scored_events import call_of, result_of, result_text
 from processors.sessions import SessionState, StitchState
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ class DriftStage:
                 drift, _ = self._session(state, root)
                 drift.last_seen = event.event_time
                 self.scorer.score(
-                    drift.trail, _call_of(event, access if access in ev.ACCESS_CLASSES else "")
+                    drift.trail, call_of(event, access if access in ev.ACCESS_CLASSES else "")
                 )
             else:
                 continue
@@ -243,7 +243,7 @@ class DriftStage:
     def _see_result(
         self, state: StitchState, event: Event, root: str, answered: dict[str, str]
     ) -> None:
-        result = _result_of(event)
+        result = result_of(event)
         if result is None or root not in state.sessions:
             return
         drift, _ = self._session(state, root)
@@ -259,7 +259,7 @@ class DriftStage:
                 log.info("session %s: tools of %s changed: %s", root, server, "; ".join(changes))
             return
         call_id = answered.get(event.event_id, "")
-        drift.trail.see_result(call_id, _result_text(result), event.outcome == ev.FAILURE)
+        drift.trail.see_result(call_id, result_text(result), event.outcome == ev.FAILURE)
 
     def _listing(self, tools: list[Any]) -> tuple[ToolInfo, ...]:
         """The tools of a ``tools/list`` answer. A server gives the same catalogue to every
@@ -287,7 +287,7 @@ class DriftStage:
         drift, session = self._session(state, root)
         agent = session.agent  # a property, worked out once here
         drift.last_seen = event.event_time
-        call = _call_of(event, access if access in ev.ACCESS_CLASSES else "")
+        call = call_of(event, access if access in ev.ACCESS_CLASSES else "")
         began = time.perf_counter_ns()
         scored = self.scorer.score(drift.trail, call)
         self.stats.model_ns += time.perf_counter_ns() - began
@@ -296,27 +296,46 @@ class DriftStage:
         if drift.rule is None:
             drift.rule = self.policy.limits(agent, session.intent, session.declared)
         rule, limits = drift.rule
-        if decision(limits, scored.score, scored.flagged, scored.out_of_bounds) == ALLOW:
-            # Allowed (most actions are): the policy would build the session's facts and a
-            # verdict only to say so.
-            out.drift.append(
-                drift_row(
-                    scored,
-                    action_id=event.event_id,
-                    session_id=root,
-                    event_time=event.event_time,
-                    agent=agent,
-                    tool=call.tool,
-                    decision=ALLOW,
-                    policy_rule=rule,
-                    contraction_id="",
-                    scored_at=now,
-                    version=version,
-                )
+        decided, contraction = ALLOW, None
+        # Most actions are allowed: for those the policy builds no facts and no verdict.
+        if decision(limits, scored.score, scored.flagged, scored.out_of_bounds) != ALLOW:
+            decided, rule, contraction = self._decide(
+                drift, session, root, event, call, scored, now
             )
-            return None
+        if contraction is not None:
+            out.contractions.append(contraction_row(contraction))
+        out.drift.append(
+            drift_row(
+                scored,
+                action_id=event.event_id,
+                session_id=root,
+                event_time=event.event_time,
+                agent=agent,
+                tool=call.tool,
+                decision=decided,
+                policy_rule=rule,
+                contraction_id=contraction.contraction_id if contraction is not None else "",
+                scored_at=now,
+                version=version,
+            )
+        )
+        return contraction
+
+    def _decide(
+        self,
+        drift: _SessionDrift,
+        session: SessionState,
+        root: str,
+        event: Event,
+        call: Call,
+        scored: DriftScore,
+        now: datetime,
+    ) -> tuple[str, str, Contraction | None]:
+        """The policy's decision and rule for an action its limits do not allow, and the
+        contraction it publishes (``None``: the session was ended already, or a narrowing
+        takes away nothing not taken before: the agent tried a removed tool again)."""
         facts = SessionFacts(
-            agent=agent,
+            agent=session.agent,
             intent=session.intent,
             declared=session.declared,
             scopes=(
@@ -335,57 +354,39 @@ class DriftStage:
             tool=call.tool,
             access=call.access,
         )
-        contraction = None
-        # A narrowing that takes away nothing not taken already (the agent tried a removed
-        # tool again; an enforcement point refused it) publishes nothing new.
         repeated = (
             verdict.decision == NARROW
             and set(verdict.removed_tools) <= drift.removed
             and set(verdict.removed_scopes) <= drift.removed_scopes
         )
-        if verdict.decision != ALLOW and not drift.ended_by and not repeated:
-            contraction = Contraction(
-                session_id=root,
-                agent=agent,
-                cause_action_id=event.event_id,
-                cause_tool=call.tool,
-                decision=verdict.decision,
-                score=scored.score,
-                model_version=scored.model_version,
-                event_time=event.event_time,
-                decided_at=now,
-                removed_tools=verdict.removed_tools,
-                removed_scopes=verdict.removed_scopes,
-                remaining_tools=verdict.remaining_tools,
-                remaining_scopes=verdict.remaining_scopes,
-                reasons=tuple(scored.reasons),
-                policy_rule=f"{self.policy.name}:{verdict.rule}",
-                keys=_binding_keys(session),
-            )
-            drift.removed.update(verdict.removed_tools)
-            drift.removed_scopes.update(verdict.removed_scopes)
-            if verdict.decision == NARROW:
-                drift.narrowings += 1
-            if verdict.decision in (HALT, REVOKE):
-                drift.ended_by = contraction.contraction_id
-            out.contractions.append(contraction_row(contraction))
-            self.stats.contractions += 1
-        out.drift.append(
-            drift_row(
-                scored,
-                action_id=event.event_id,
-                session_id=root,
-                event_time=event.event_time,
-                agent=agent,
-                tool=call.tool,
-                decision=verdict.decision,
-                policy_rule=verdict.rule,
-                contraction_id=contraction.contraction_id if contraction is not None else "",
-                scored_at=now,
-                version=version,
-            )
+        if verdict.decision == ALLOW or drift.ended_by or repeated:
+            return verdict.decision, verdict.rule, None
+        contraction = Contraction(
+            session_id=root,
+            agent=facts.agent,
+            cause_action_id=event.event_id,
+            cause_tool=call.tool,
+            decision=verdict.decision,
+            score=scored.score,
+            model_version=scored.model_version,
+            event_time=event.event_time,
+            decided_at=now,
+            removed_tools=verdict.removed_tools,
+            removed_scopes=verdict.removed_scopes,
+            remaining_tools=verdict.remaining_tools,
+            remaining_scopes=verdict.remaining_scopes,
+            reasons=tuple(scored.reasons),
+            policy_rule=f"{self.policy.name}:{verdict.rule}",
+            keys=_binding_keys(session),
         )
-        return contraction
+        drift.removed.update(verdict.removed_tools)
+        drift.removed_scopes.update(verdict.removed_scopes)
+        if verdict.decision == NARROW:
+            drift.narrowings += 1
+        if verdict.decision in (HALT, REVOKE):
+            drift.ended_by = contraction.contraction_id
+        self.stats.contractions += 1
+        return verdict.decision, verdict.rule, contraction
 
     def _follow_merges(self, state: StitchState) -> None:
         followed, count = self._followed
@@ -445,69 +446,3 @@ def _binding_keys(session: SessionState) -> tuple[tuple[str, str], ...]:
         if key_type in _BINDING_KEYS and value:
             keys.append((key_type, value))
     return tuple(keys)
-
-
-def _call_of(event: Event, access: str) -> Call:
-    arguments: Any = {}
-    text = event.attributes.get(ATTR_ARGUMENTS)
-    if text:
-        try:
-            arguments = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            arguments = {}
-    if event.kind == ev.TOOL_CALL:
-        tool = event.resource or event.operation
-        resource = ""
-    else:
-        tool, resource = event.operation, event.resource or ""
-    return Call(
-        action_id=event.event_id,
-        tool=tool,
-        event_time=event.event_time,
-        arguments=arguments if isinstance(arguments, dict) else {"value": arguments},
-        server=event.service or "",
-        resource=resource,
-        access=access,
-        api=event.kind == ev.API_CALL,
-    )
-
-
-def _result_of(event: Event) -> dict[str, Any] | None:
-    """The JSON-RPC ``result`` object of an MCP result event (its error, as a result)."""
-    if event.source != "mcp":
-        return None
-    try:
-        outer = orjson.loads(event.raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(outer, dict):
-        return None
-    inner = outer.get("message")
-    message: dict[str, Any] = inner if isinstance(inner, dict) else outer
-    result = message.get("result")
-    if isinstance(result, dict):
-        return result
-    error = message.get("error")
-    if isinstance(error, dict):
-        return {"content": [{"type": "text", "text": str(error.get("message", ""))}]}
-    return None
-
-
-def _result_text(result: dict[str, Any]) -> str:
-    """A result's text: its text content blocks, and its structured content as JSON."""
-    parts = []
-    content = result.get("content")
-    if isinstance(content, list):
-        for block in content:
-            if isinstance(block, dict):
-                text = block.get("text")
-                if isinstance(text, str):
-                    parts.append(text)
-                elif isinstance(block.get("resource"), dict):
-                    inner = block["resource"].get("text")
-                    if isinstance(inner, str):
-                        parts.append(inner)
-    structured = result.get("structuredContent")
-    if structured is not None and not parts:
-        parts.append(orjson.dumps(structured).decode())
-    return "\n".join(parts)

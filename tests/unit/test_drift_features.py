@@ -11,7 +11,8 @@ from models import asks, instructions, quantities, text
 from models.baseline import fit_baselines
 from models.calls import record_call
 from models.features import INDEX, Baseline, read_call
-from models.session import ToolProfile, Trail
+from models.session import Trail
+from models.tools import ToolProfile
 from models.trail import Call, DeclaredIntent, ToolInfo
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from models import text
-from models.session import RESULT_CACHE_CHARS, ToolProfile, Trail, read_result
+from models.session import RESULT_CACHE_CHARS, Trail, read_result
+from models.tools import ToolProfile
 from models.trail import DeclaredIntent, ToolInfo
 from processors.scoring import DriftStage, _allowed_tools, _SessionDrift
 from processors.sessions import SessionState

@@ -184,11 +184,11 @@ def test_a_policy_rule_for_the_agent_decides_instead_of_the_defaults() -> None:
 
 
 def test_a_result_without_text_content_still_reaches_the_trail_as_its_structure() -> None:
-    from processors.scoring import _result_text
+    from processors.scored_events import result_text
 
-    assert _result_text({"content": [{"type": "text", "text": "a"}, {"type": "image"}]}) == "a"
+    assert result_text({"content": [{"type": "text", "text": "a"}, {"type": "image"}]}) == "a"
     structured = {"content": [], "structuredContent": {"to": "x@y.example"}}
-    assert orjson.loads(_result_text(structured)) == {"to": "x@y.example"}
+    assert orjson.loads(result_text(structured)) == {"to": "x@y.example"}
 
 
 def test_trying_a_removed_tool_again_publishes_no_second_narrowing() -> None:
