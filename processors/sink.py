@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -28,8 +27,6 @@ from ingest.base import parse_time
 from ingest.deadletter import dead_letter
 from kernel import codec
 from kernel.contraction import Contraction
-from kernel.contraction import encode as encode_contraction
-from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
 from kernel.events import ch_ts as ts
 from kernel.kafka import batch_consumer
@@ -46,15 +43,19 @@ from processors.labels import signature
 from processors.ownership import Ownership
 from processors.pairing import restore_pairs
 from processors.rebuild import reparse, reparsed
-from processors.recount import WriteBases, restored
+from processors.recount import restored
 from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
 from processors.sink_parts import (
     BatchCollector,
+    Pending,
+    ReadAhead,
     RecentIds,
     SinkStats,
     answered,
     event_id_of_message,
+    publish_contractions,
+    read_ahead,
 )
 from processors.stitch import Stitcher
 from processors.writes import (
@@ -298,7 +299,7 @@ async def run_sink(
     # without waiting for it. A batch's offsets are committed only once its write is done;
     # at most ``WRITES_IN_FLIGHT`` batches wait to be written, so a slow ledger slows the
     # reading instead of filling memory.
-    writes: asyncio.Queue[_Pending | None] = asyncio.Queue(WRITES_IN_FLIGHT)
+    writes: asyncio.Queue[Pending | None] = asyncio.Queue(WRITES_IN_FLIGHT)
 
     async def write_in_order() -> None:
         while (item := await writes.get()) is not None:
@@ -345,7 +346,7 @@ async def run_sink(
 
     writer = asyncio.create_task(write_in_order())
 
-    async def queue_write(item: _Pending | None) -> None:
+    async def queue_write(item: Pending | None) -> None:
         """Wait for room in the queue, unless the writer has stopped (its error is raised)."""
         put = asyncio.ensure_future(writes.put(item))
         await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -356,10 +357,15 @@ async def run_sink(
     collector = BatchCollector()
     # Not settled yet: exchanges restored waiting are decided too if nothing comes.
     last_read, settled = time.monotonic(), False
+    ahead: ReadAhead | None = None
     try:
         ready = False
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
+            early, ahead = ahead, None
+            if early is not None:
+                batch = early.batch
+            else:
+                batch = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
             if ownership is not None:
                 ownership.check()
             if not ready and consumer.assignment():
@@ -375,10 +381,10 @@ async def run_sink(
                     settled = True
                     output = sink.stitcher.settle_idle()
                     if any(rows for _, rows in output.tables()):
-                        await queue_write(_Pending({}, output))
+                        await queue_write(Pending({}, output))
                 continue
             last_read, settled = time.monotonic(), False
-            pending = _Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            pending = Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
             pending.events = len(messages)
             rejected = []
             if ownership is not None:
@@ -389,9 +395,15 @@ async def run_sink(
                     rejected = _declare(sink, declared, pending)
             # The ledger is asked which of the batch's events it holds while the batch is
             # decoded: their ids are read off the messages first (``codec.event_id_of``).
-            asked = sink.ids_to_ask(event_id_of_message(m) for m in messages)
-            look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
-            answer = asyncio.get_running_loop().run_in_executor(None, look_up)
+            loop = asyncio.get_running_loop()
+            owning = None
+            if early is not None:  # asked while the last batch was stitched
+                asked, look_up, answer = early.asked, early.look_up, early.answer
+                owning = loop.run_in_executor(None, sink.own_and_look_up, consumer.assignment(), [])
+            else:
+                asked = sink.ids_to_ask(event_id_of_message(m) for m in messages)
+                look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
+                answer = loop.run_in_executor(None, look_up)
             began = time.perf_counter_ns()
             envelopes, undecoded, where = sink.decode(messages)
             sink.stats.decode_ns += time.perf_counter_ns() - began
@@ -402,6 +414,8 @@ async def run_sink(
                 sink.stats.dead_lettered += len(rejected)
             began = time.perf_counter_ns()  # the wait for the answer the decode did not hide
             held = await answered(answer, look_up, stop)
+            if owning is not None:
+                await owning
             unasked = sink.ids_to_ask(set(env.event.event_id for env in envelopes) - set(asked))
             if unasked:  # ids only the decode could read (an older writer's schema)
                 held |= await retrying(
@@ -410,6 +424,13 @@ async def run_sink(
             fresh = sink.fresh(envelopes, held)
             sink.stats.lookup_ns += time.perf_counter_ns() - began
             if fresh:
+                ahead = await read_ahead(
+                    consumer,
+                    batch_max,
+                    sink.ids_to_ask,
+                    sink.store.existing_event_ids,
+                    sink.topics.declared if ownership is not None else None,
+                )
                 # Stitch once; only the write is retried, so a retry never counts twice.
                 output, scored, contractions = sink.stitch(fresh, where)
                 if contractions:
@@ -417,7 +438,7 @@ async def run_sink(
                     # drift now, not after the write. A crash before the commit publishes
                     # the same contraction ids again, which consumers keep once.
                     await publish_contractions(producer, sink.topics, contractions)
-                pending.absorb(_Pending({}, output, scored))  # after its declarations
+                pending.absorb(Pending({}, output, scored))  # after its declarations
                 pending.where = where
             await queue_write(pending)
             collector.after_batch(len(messages))
@@ -432,6 +453,8 @@ async def run_sink(
         await queue_write(None)
         await writer  # what was read is written and committed before the sink stops
     finally:
+        if ahead is not None:
+            ahead.answer.cancel()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, StoreError):
             await writer
@@ -439,59 +462,11 @@ async def run_sink(
         await consumer.stop()
 
 
-def _declare(sink: EventSink, messages: list[Any], pending: _Pending) -> list[dict[str, Any]]:
+def _declare(sink: EventSink, messages: list[Any], pending: Pending) -> list[dict[str, Any]]:
     """Apply the declarations among a batch's messages, ahead of its events; their rows go
     in the batch's write. Returns dead-letter entries for those that do not parse."""
     declarations, rejected = read_declarations(messages)
     for position, declaration in declarations:
-        pending.absorb(_Pending({}, sink.stitcher.declare(declaration), DriftOutput()))
+        pending.absorb(Pending({}, sink.stitcher.declare(declaration), DriftOutput()))
         log.info("session %s declared at %s", declaration.session_id, position)
     return rejected
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A stitched batch waiting for its ledger write, and the offsets it commits."""
-
-    offsets: dict[Any, int]
-    output: StitchOutput | None = None
-    scored: DriftOutput | None = None
-    events: int = 0  # read from the topic, the duplicates too
-    where: dict[str, tuple[int, int]] | None = None  # each event's partition and offset
-    bases: WriteBases = field(default_factory=WriteBases)  # its sessions rows' write start
-
-    def absorb(self, later: _Pending) -> _Pending:
-        """This batch and a later one as one write (rows in order, each session's based
-        where the write began; the later offsets)."""
-        if later.output is not None:
-            self.bases.take(later.output)
-            self.output = self.output or StitchOutput()
-            self.scored = self.scored or DriftOutput()
-            for own, more in (
-                (self.output.tables(), later.output.tables()),
-                (self.scored.tables(), (later.scored or DriftOutput()).tables()),
-            ):
-                for (_, rows), (_, later_rows) in zip(own, more, strict=True):
-                    rows.extend(later_rows)
-        self.offsets = {**self.offsets, **later.offsets}
-        self.events += later.events
-        if later.where:
-            self.where = {**later.where, **(self.where or {})}
-        return self
-
-
-async def publish_contractions(
-    producer: Any, topics: Topics, contractions: list[Contraction]
-) -> None:
-    """Send and wait: each contraction keyed by its session, so one session's decisions
-    stay in order on one partition."""
-    sent = [
-        await producer.send(
-            topics.contractions,
-            encode_contraction(c),
-            key=c.session_id.encode(),
-            headers=contraction_headers(),
-        )
-        for c in contractions
-    ]
-    await asyncio.gather(*sent)

@@ -10,11 +10,18 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kernel import codec
+from kernel.contraction import Contraction
+from kernel.contraction import encode as encode_contraction
+from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
+from kernel.topics import Topics
+from ledger.rows import DriftOutput, StitchOutput
+from processors.recount import WriteBases
 from processors.writes import retrying
 
 log = logging.getLogger(__name__)
@@ -137,3 +144,90 @@ async def answered(
             raise
         log.warning("ledger lookup failed, retrying: %s", exc)
         return await retrying(look_up, "ledger lookup", stop)
+
+
+@dataclass(slots=True)
+class ReadAhead:
+    """The next batch, read while this one is stitched, with the ledger already asked
+    which of its events it holds (``read_ahead``)."""
+
+    batch: dict[Any, list[Any]]
+    asked: list[str]
+    look_up: Callable[[], set[str]]
+    answer: asyncio.Future[set[str]]
+
+
+async def read_ahead(
+    consumer: Any,
+    batch_max: int,
+    ids_to_ask: Callable[[Iterable[str | None]], list[str]],
+    look_up: Callable[[list[str]], set[str]],
+    skip_topic: str | None = None,
+) -> ReadAhead | None:
+    """What the consumer has fetched already (no wait), with the ledger lookup of its
+    events started in a thread; ``None`` when nothing is there.
+
+    Run just before a batch is stitched, so that the lookup's round trip, which the decode
+    alone hides only in part, is off the path: the next batch finds its answer waiting.
+    The ids are asked before this batch's events count as stitched; ``EventSink.fresh``
+    drops those again when the next batch is taken."""
+    batch = await consumer.getmany(timeout_ms=0, max_records=batch_max)
+    if not any(batch.values()):
+        return None
+    ids = ids_to_ask(
+        event_id_of_message(m)
+        for records in batch.values()
+        for m in records
+        if skip_topic is None or m.topic != skip_topic
+    )
+    asking = partial(look_up, ids)
+    answer = asyncio.get_running_loop().run_in_executor(None, asking)
+    return ReadAhead(batch, ids, asking, answer)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A stitched batch waiting for its ledger write, and the offsets it commits."""
+
+    offsets: dict[Any, int]
+    output: StitchOutput | None = None
+    scored: DriftOutput | None = None
+    events: int = 0  # read from the topic, the duplicates too
+    where: dict[str, tuple[int, int]] | None = None  # each event's partition and offset
+    bases: WriteBases = field(default_factory=WriteBases)  # its sessions rows' write start
+
+    def absorb(self, later: Pending) -> Pending:
+        """This batch and a later one as one write (rows in order, each session's based
+        where the write began; the later offsets)."""
+        if later.output is not None:
+            self.bases.take(later.output)
+            self.output = self.output or StitchOutput()
+            self.scored = self.scored or DriftOutput()
+            for own, more in (
+                (self.output.tables(), later.output.tables()),
+                (self.scored.tables(), (later.scored or DriftOutput()).tables()),
+            ):
+                for (_, rows), (_, later_rows) in zip(own, more, strict=True):
+                    rows.extend(later_rows)
+        self.offsets = {**self.offsets, **later.offsets}
+        self.events += later.events
+        if later.where:
+            self.where = {**later.where, **(self.where or {})}
+        return self
+
+
+async def publish_contractions(
+    producer: Any, topics: Topics, contractions: list[Contraction]
+) -> None:
+    """Send and wait: each contraction keyed by its session, so one session's decisions
+    stay in order on one partition."""
+    sent = [
+        await producer.send(
+            topics.contractions,
+            encode_contraction(c),
+            key=c.session_id.encode(),
+            headers=contraction_headers(),
+        )
+        for c in contractions
+    ]
+    await asyncio.gather(*sent)

@@ -18,7 +18,8 @@ from kernel.topics import Topics
 from ledger.chdb_store import ChdbStore
 from ledger.rows import StitchOutput
 from ledger.store import LedgerStore
-from processors.sink import EventSink, _Pending, restore_state
+from processors.sink import EventSink, restore_state
+from processors.sink_parts import Pending
 from processors.stitch import Stitcher
 from processors.writes import LedgerWrite
 from tests.conftest import TEST_FINGERPRINT_KEY
@@ -123,9 +124,9 @@ def test_a_replayed_part_way_write_counts_each_event_once(
 def _coalesced(*outputs: StitchOutput) -> StitchOutput:
     """Batches stitched one after the other and written as one write, as the sink joins
     those that queue up while the ledger is busy."""
-    pending = _Pending({})
+    pending = Pending({})
     for output in outputs:
-        pending.absorb(_Pending({}, output))
+        pending.absorb(Pending({}, output))
     assert pending.output is not None
     return pending.output
 
