@@ -311,3 +311,34 @@ def test_rebuild_from_raw_events_gives_the_same_chains(stack: RunningStack, tmp_
     assert [(r["action_id"], r["outcome"]) for r in rebuilt] == [
         (r["action_id"], r["outcome"]) for r in outcomes
     ]
+
+
+def test_a_replay_on_the_heels_of_its_input_adds_nothing(tmp_path: Path, chdb_ledger: Any) -> None:
+    """The same records sent twice back to back, read in batches of 20: the worker asks the
+    ledger about each next batch while it stitches this one, before this one's events are
+    written, so a copy in the next batch is caught by what was stitched, not by the ledger."""
+    from tests.integration.conftest import make_settings
+
+    settings = make_settings(tmp_path, batch_max=20)
+    stack = RunningStack(settings, chdb_ledger.with_database(settings.database))
+    stack.start()
+    try:
+        directory = tmp_path / "in"
+        files = write_files(generate_sessions(10, run_id="heels"), directory)
+        sent = {"first": 0, "again": 0}
+        for source, path in files.items():  # each file twice in a row: copies a batch apart
+            for batch in sent:
+                report = ingest(stack, source, path, batch=batch)
+                assert report.rejected == 0
+                sent[batch] += report.events
+        assert sent["first"] == sent["again"] > 100  # five batches and more of each
+        wait_processed(stack)
+        assert stack.store.count("raw_events", "ingest_batch = 'again'") == 0
+        assert stack.store.count("raw_events") == sent["first"]
+        held = stack.store.query_rows(
+            f"SELECT count() AS n, uniqExact(action_id) AS distinct_ids "
+            f"FROM {stack.store.database}.actions"
+        )
+        assert held[0]["n"] == held[0]["distinct_ids"] > 0  # no action written twice
+    finally:
+        stack.stop()
