@@ -67,9 +67,8 @@ def stronger(a: str, b: str) -> str:
 
 
 def _reached(threshold: float | str | None, score: float, flagged: bool) -> bool:
-    if threshold is None or threshold == NEVER:
+    if threshold is None:
         return False
-    if threshold == FLAGGED:
-        return flagged
-    assert not isinstance(threshold, str)
+    if isinstance(threshold, str):  # "flagged": the model's own threshold; "never"
+        return flagged and threshold == FLAGGED
     return score >= threshold
