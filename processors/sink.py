@@ -399,7 +399,8 @@ async def run_sink(
             owning = None
             if early is not None:  # asked while the last batch was stitched
                 asked, look_up, answer = early.asked, early.look_up, early.answer
-                owning = loop.run_in_executor(None, sink.own_and_look_up, consumer.assignment(), [])
+                if sink.evidence is not None:  # partitions newly assigned: their chain heads
+                    owning = loop.run_in_executor(None, sink.evidence.own, consumer.assignment())
             else:
                 asked = sink.ids_to_ask(event_id_of_message(m) for m in messages)
                 look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)

@@ -78,7 +78,6 @@ class BatchCollector:
         self.forced_every = max(forced_every, full_every)
         self.since_full = 0
         self.passes = 0
-        self.last_pass_s = 0.0
 
     def after_batch(self, events: int) -> None:
         self.since_full += events
@@ -96,12 +95,11 @@ class BatchCollector:
         began = time.perf_counter()
         gc.unfreeze()
         found = gc.collect()
-        self.last_pass_s = time.perf_counter() - began
         self.since_full = 0
         self.passes += 1
         log.info(
             "full garbage collection: %.0f ms, %d unreachable objects freed",
-            1e3 * self.last_pass_s,
+            1e3 * (time.perf_counter() - began),
             found,
         )
 
