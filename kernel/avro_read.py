@@ -248,17 +248,23 @@ def read_current(data: bytes) -> Envelope:
     return Envelope(event, _time(ingested_at), ingest_batch, raw_ref)
 
 
-def read_event_id(data: bytes | None) -> str | None:
-    """The event id of an event written with the current schema (its first field), read
-    without decoding the rest; ``None`` when it cannot be read that way (or a message has no
-    value)."""
+def read_event_key(data: bytes | None) -> tuple[str, int] | None:
+    """The event id and event time (µs since the epoch) of an event written with the current
+    schema (its first and fourth fields), read without decoding the rest; ``None`` when they
+    cannot be read that way (or a message has no value)."""
     if data is None:
         return None
     try:
         size, pos = _long(data, 0)
         if size < 0 or pos + size > len(data):
             return None
-        return bytes(data[pos : pos + size]).decode()
+        event_id = bytes(data[pos : pos + size]).decode()
+        size, pos = _long(data, pos + size)  # the source
+        if size < 0:
+            return None
+        _, pos = _long(data, pos + size)  # the kind
+        event_time, _ = _long(data, pos)
+        return event_id, event_time
     except (IndexError, TypeError, UnicodeDecodeError, ValueError):
         return None  # not an event of this schema: its decode says why
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import fastavro
 
-from kernel.avro_read import NotRead, fast_read_fits, read_current, read_event_id
+from kernel.avro_read import NotRead, fast_read_fits, read_current, read_event_key
 from kernel.avro_write import EventEncoder
 from kernel.envelope import (
     CURRENT_VERSION,
@@ -39,7 +39,7 @@ __all__ = [
     "EventEncoder",
     "decode",
     "encode",
-    "event_id_of",
+    "event_key_of",
     "from_record",
     "load_schema",
     "schema_name",
@@ -64,12 +64,14 @@ def decode(data: bytes, writer_version: int = CURRENT_VERSION) -> Envelope:
     return from_record(record)  # type: ignore[arg-type]
 
 
-def event_id_of(data: bytes | None, writer_version: int = CURRENT_VERSION) -> str | None:
-    """The event id of an encoded event, without decoding it (``None``: only ``decode``
-    can tell)."""
+def event_key_of(
+    data: bytes | None, writer_version: int = CURRENT_VERSION
+) -> tuple[str, int] | None:
+    """The event id and event time (µs since the epoch) of an encoded event, without decoding
+    it (``None``: only ``decode`` can tell)."""
     if writer_version != CURRENT_VERSION or not fast_read_fits():
         return None
-    return read_event_id(data)
+    return read_event_key(data)
 
 
 _VERSIONS: dict[bytes, int] = {}  # header value -> version, as read once

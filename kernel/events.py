@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
@@ -169,6 +169,16 @@ def utc(value: datetime) -> datetime:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the epoch: an event time as Avro's ``timestamp-micros`` and the
+    ledger's ``DateTime64(6)`` keep it."""
+    return (value - _EPOCH) // _MICROSECOND
 
 
 @lru_cache(maxsize=65_536)

@@ -18,6 +18,7 @@ import re
 from functools import cache
 
 from ledger.chains import chain_ddl
+from ledger.event_keys import keys_ddl
 
 TABLES: dict[str, str] = {
     "raw_events": """
@@ -418,8 +419,9 @@ def ddl(database: str) -> list[str]:
                 f"ALTER TABLE {database}.{table} MODIFY SETTING {setting}",
                 f"ALTER TABLE {database}.{table} ADD PROJECTION IF NOT EXISTS {projection}",
             ]
-    # After its three sources: the session-ordered chain and the views that fill it.
-    return statements + chain_ddl(database)
+    # After their sources: the session-ordered chain, the events' keys ordered by time, and
+    # the views that fill them.
+    return statements + chain_ddl(database) + keys_ddl(database)
 
 
 _COLUMN = re.compile(r"^\s*(\w+)\s+(.+?)(?:\s+DEFAULT\s.*?)?,?\s*$")

@@ -18,6 +18,9 @@ import orjson
 from kernel.errors import RefusedError, StoreError
 from ledger.chains import TABLE as CHAIN_TABLE
 from ledger.chains import fill_statements
+from ledger.event_keys import TABLE as KEYS_TABLE
+from ledger.event_keys import fill_statement as fill_keys
+from ledger.event_keys import lookup_literals, lookup_with_parameters
 from ledger.schema import ddl
 
 if TYPE_CHECKING:
@@ -127,13 +130,17 @@ class LedgerStore(ABC):
 
     # -- shared behaviour ----------------------------------------------------------------
     def ensure_schema(self) -> None:
-        # A ledger created before the chain table gains it, with what its tables hold.
+        # A ledger created before the chain table or the event keys gains them, with what
+        # its tables hold.
         fill_chain = not self.has_table(CHAIN_TABLE)
+        fill_event_keys = not self.has_table(KEYS_TABLE)
         for statement in ddl(self.database):
             self.command(statement)
         if fill_chain:
             for statement in fill_statements(self.database):
                 self.command(statement)
+        if fill_event_keys:
+            self.command(fill_keys(self.database))
 
     def has_table(self, table: str) -> bool:
         rows = self.query_rows(
@@ -192,6 +199,32 @@ class LedgerStore(ABC):
             f"SELECT event_id FROM {self.database}.raw_events "
             "WHERE event_id IN {ids:Array(String)}",
             {"ids": list(event_ids)},
+        )
+        return {r["event_id"] for r in rows}
+
+    def held_events(self, keys: Sequence[tuple[str, int]]) -> set[str]:
+        """Which of the events ``keys`` (id, event time in µs since the epoch) the ledger
+        already holds, asked of ``event_keys`` (ordered by time first: a batch of recent
+        events reads the granules of its minutes, however large the ledger). The same answer
+        as ``existing_event_ids`` for events of the times given: an event's id hashes its
+        record, which holds its time."""
+        if not keys:
+            return set()
+        listed = "\n".join(i for i, _ in keys)
+        longest = max(len(i) for i, _ in keys)
+        plain = _PLAIN_IDS.fullmatch(listed) and listed.count("\n") == len(keys) - 1
+        if plain and longest <= 1_000:
+            # As ``existing_event_ids``: literals, each key at most 21 characters of time
+            # and separators beside its id.
+            per_query = _LITERALS_MAX // (longest + 24)
+            found: set[str] = set()
+            for start in range(0, len(keys), per_query):
+                sql = lookup_literals(self.database, keys[start : start + per_query])
+                found.update(r["event_id"] for r in self.query_rows(sql))
+            return found
+        rows = self.query_rows(
+            lookup_with_parameters(self.database),
+            {"times": [t for _, t in keys], "ids": [i for i, _ in keys]},
         )
         return {r["event_id"] for r in rows}
 

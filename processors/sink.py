@@ -48,12 +48,14 @@ from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
 from processors.sink_parts import (
     BatchCollector,
+    EventKey,
     Pending,
     ReadAhead,
     RecentIds,
     SinkStats,
     answered,
-    event_id_of_message,
+    event_key,
+    event_key_of_message,
     publish_contractions,
     read_ahead,
 )
@@ -193,21 +195,26 @@ class EventSink:
         """The envelopes whose events the ledger does not hold yet. Blocking (it reads the
         chain heads of partitions newly in ``assignment`` too). ``run_sink`` takes the same
         steps, asking the ledger while the batch is decoded."""
-        ids = self.ids_to_ask([env.event.event_id for env in envelopes])
-        return self.fresh(envelopes, self.own_and_look_up(assignment, ids))
+        keys = self.keys_to_ask([event_key(env) for env in envelopes])
+        return self.fresh(envelopes, self.own_and_look_up(assignment, keys))
 
-    def ids_to_ask(self, event_ids: Iterable[str | None]) -> list[str]:
-        """The ids to ask the ledger about: each once, none stitched lately."""
+    def keys_to_ask(self, keys: Iterable[EventKey | None]) -> list[EventKey]:
+        """The events to ask the ledger about (id and time): each id once, none stitched
+        lately."""
         recent = self.recent
-        return list(dict.fromkeys(i for i in event_ids if i is not None and i not in recent))
+        asked: dict[str, EventKey] = {}
+        for key in keys:
+            if key is not None and key[0] not in recent and key[0] not in asked:
+                asked[key[0]] = key
+        return list(asked.values())
 
-    def own_and_look_up(self, assignment: Iterable[Any], event_ids: list[str]) -> set[str]:
+    def own_and_look_up(self, assignment: Iterable[Any], keys: list[EventKey]) -> set[str]:
         """Take the partitions assigned now (the tamper evidence reads a new one's chain
-        head), then return which of ``event_ids`` the ledger holds. Blocking; it touches
-        nothing the decode does, so it runs in a thread while the batch is decoded."""
+        head), then return which of the events ``keys`` the ledger holds. Blocking; it
+        touches nothing the decode does, so it runs in a thread while the batch is decoded."""
         if self.evidence is not None:
             self.evidence.own(assignment)
-        return self.store.existing_event_ids(event_ids) if event_ids else set()
+        return self.store.held_events(keys) if keys else set()
 
     def fresh(self, envelopes: list[codec.Envelope], held: set[str]) -> list[codec.Envelope]:
         """Each event of ``envelopes`` once, but those the ledger holds (``held``) and those
@@ -394,7 +401,8 @@ async def run_sink(
                     messages = [m for m in messages if m.topic != sink.topics.declared]
                     rejected = _declare(sink, declared, pending)
             # The ledger is asked which of the batch's events it holds while the batch is
-            # decoded: their ids are read off the messages first (``codec.event_id_of``).
+            # decoded: their ids and times are read off the messages first
+            # (``codec.event_key_of``).
             loop = asyncio.get_running_loop()
             owning = None
             if early is not None:  # asked while the last batch was stitched
@@ -402,7 +410,7 @@ async def run_sink(
                 if sink.evidence is not None:  # partitions newly assigned: their chain heads
                     owning = loop.run_in_executor(None, sink.evidence.own, consumer.assignment())
             else:
-                asked = sink.ids_to_ask(event_id_of_message(m) for m in messages)
+                asked = sink.keys_to_ask(event_key_of_message(m) for m in messages)
                 look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
                 answer = loop.run_in_executor(None, look_up)
             began = time.perf_counter_ns()
@@ -417,10 +425,13 @@ async def run_sink(
             held = await answered(answer, look_up, stop)
             if owning is not None:
                 await owning
-            unasked = sink.ids_to_ask(set(env.event.event_id for env in envelopes) - set(asked))
-            if unasked:  # ids only the decode could read (an older writer's schema)
+            asked_ids = {event_id for event_id, _ in asked}
+            unasked = sink.keys_to_ask(
+                event_key(env) for env in envelopes if env.event.event_id not in asked_ids
+            )
+            if unasked:  # keys only the decode could read (an older writer's schema)
                 held |= await retrying(
-                    partial(sink.store.existing_event_ids, unasked), "ledger lookup", stop
+                    partial(sink.store.held_events, unasked), "ledger lookup", stop
                 )
             fresh = sink.fresh(envelopes, held)
             sink.stats.lookup_ns += time.perf_counter_ns() - began
@@ -428,8 +439,8 @@ async def run_sink(
                 ahead = await read_ahead(
                     consumer,
                     batch_max,
-                    sink.ids_to_ask,
-                    sink.store.existing_event_ids,
+                    sink.keys_to_ask,
+                    sink.store.held_events,
                     sink.topics.declared if ownership is not None else None,
                 )
                 # Stitch once; only the write is retried, so a retry never counts twice.

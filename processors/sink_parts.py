@@ -19,6 +19,7 @@ from kernel.contraction import Contraction
 from kernel.contraction import encode as encode_contraction
 from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
+from kernel.events import micros
 from kernel.topics import Topics
 from ledger.rows import DriftOutput, StitchOutput
 from processors.recount import WriteBases
@@ -121,13 +122,21 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
-def event_id_of_message(message: Any) -> str | None:
-    """A message's event id read without decoding it (``None``: only the decode can tell,
-    and says why not when it cannot)."""
+EventKey = tuple[str, int]  # an event's id and event time (µs since the epoch)
+
+
+def event_key_of_message(message: Any) -> EventKey | None:
+    """A message's event id and time read without decoding it (``None``: only the decode
+    can tell, and says why not when it cannot)."""
     try:
-        return codec.event_id_of(message.value, codec.writer_version(message.headers))
+        return codec.event_key_of(message.value, codec.writer_version(message.headers))
     except RecordError:
         return None
+
+
+def event_key(envelope: codec.Envelope) -> EventKey:
+    """A decoded event's key, as ``event_key_of_message`` reads it off the message."""
+    return envelope.event.event_id, micros(envelope.event.event_time)
 
 
 async def answered(
@@ -150,7 +159,7 @@ class ReadAhead:
     which of its events it holds (``read_ahead``)."""
 
     batch: dict[Any, list[Any]]
-    asked: list[str]
+    asked: list[EventKey]
     look_up: Callable[[], set[str]]
     answer: asyncio.Future[set[str]]
 
@@ -158,8 +167,8 @@ class ReadAhead:
 async def read_ahead(
     consumer: Any,
     batch_max: int,
-    ids_to_ask: Callable[[Iterable[str | None]], list[str]],
-    look_up: Callable[[list[str]], set[str]],
+    keys_to_ask: Callable[[Iterable[EventKey | None]], list[EventKey]],
+    look_up: Callable[[list[EventKey]], set[str]],
     skip_topic: str | None = None,
 ) -> ReadAhead | None:
     """What the consumer has fetched already (no wait), with the ledger lookup of its
@@ -167,20 +176,20 @@ async def read_ahead(
 
     Run just before a batch is stitched, so that the lookup's round trip, which the decode
     alone hides only in part, is off the path: the next batch finds its answer waiting.
-    The ids are asked before this batch's events count as stitched; ``EventSink.fresh``
+    The keys are asked before this batch's events count as stitched; ``EventSink.fresh``
     drops those again when the next batch is taken."""
     batch = await consumer.getmany(timeout_ms=0, max_records=batch_max)
     if not any(batch.values()):
         return None
-    ids = ids_to_ask(
-        event_id_of_message(m)
+    keys = keys_to_ask(
+        event_key_of_message(m)
         for records in batch.values()
         for m in records
         if skip_topic is None or m.topic != skip_topic
     )
-    asking = partial(look_up, ids)
+    asking = partial(look_up, keys)
     answer = asyncio.get_running_loop().run_in_executor(None, asking)
-    return ReadAhead(batch, ids, asking, answer)
+    return ReadAhead(batch, keys, asking, answer)
 
 
 @dataclass(slots=True)

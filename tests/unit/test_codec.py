@@ -14,7 +14,7 @@ import pytest
 from kernel import avro_read, codec
 from kernel.codec import Envelope, decode, encode, writer_version
 from kernel.errors import RecordError
-from kernel.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event
+from kernel.events import KEY_JTI, KEY_MCP_RPC, KEY_MCP_SESSION, SUCCESS, TOOL_CALL, Event, micros
 
 SCHEMA_PATH = codec.SCHEMA_DIR / f"{codec.schema_name(codec.CURRENT_VERSION)}.avsc"
 
@@ -279,27 +279,52 @@ def test_truncated_data_is_left_to_fastavro(cut: int) -> None:
         decode(data)
 
 
-# -- an event's id without its decode (the worker asks the ledger while it decodes) ----------
+# -- an event's id and time without its decode (the worker asks the ledger while it decodes) --
+
+
+def _key(envelope: Envelope) -> tuple[str, int]:
+    return envelope.event.event_id, micros(envelope.event.event_time)
 
 
 @pytest.mark.parametrize("envelope", [full_envelope(), minimal_envelope()])
-def test_the_event_id_read_alone_is_the_decoded_one(envelope: Envelope) -> None:
+def test_the_event_key_read_alone_is_the_decoded_ones(envelope: Envelope) -> None:
     data = encode(envelope)
-    assert codec.event_id_of(data) == decode(data).event.event_id == envelope.event.event_id
+    assert codec.event_key_of(data) == _key(decode(data)) == _key(envelope)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1900, 1, 1, tzinfo=UTC),  # before the epoch: a negative count
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2026, 12, 5, 10, 47, 51, 123456, tzinfo=UTC),
+        datetime(2299, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_the_event_time_is_read_alone_to_the_microsecond(at: datetime) -> None:
+    envelope = full_envelope()
+    envelope.event.event_time = at
+    event_id, time_us = codec.event_key_of(encode(envelope)) or ("", 0)
+    assert event_id == envelope.event.event_id
+    assert (
+        time_us == micros(at)
+        and datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=time_us) == at
+    )
 
 
 def test_a_long_event_id_is_read_alone_too() -> None:
     envelope = full_envelope()
     envelope.event.event_id = "é" * 100  # a length of two bytes, and UTF-8 beyond ASCII
-    assert codec.event_id_of(encode(envelope)) == envelope.event.event_id
+    assert codec.event_key_of(encode(envelope)) == _key(envelope)
 
 
-def test_an_older_writer_leaves_the_id_to_the_decode() -> None:
-    assert codec.event_id_of(encode(full_envelope()), writer_version=1) is None
+def test_an_older_writer_leaves_the_key_to_the_decode() -> None:
+    assert codec.event_key_of(encode(full_envelope()), writer_version=1) is None
 
 
 @pytest.mark.parametrize(
-    "data", [b"", b"\x02", b"\x7f", b"\x80\x80", b"\x06\xff\xfe\xfd", None, b"\x01abc"]
+    "data",
+    [b"", b"\x02", b"\x7f", b"\x80\x80", b"\x06\xff\xfe\xfd", None, b"\x01abc", b"\x02a\x04"],
 )
-def test_bytes_that_hold_no_id_give_none_not_an_error(data: bytes | None) -> None:
-    assert codec.event_id_of(data) is None
+def test_bytes_that_hold_no_key_give_none_not_an_error(data: bytes | None) -> None:
+    assert codec.event_key_of(data) is None
