@@ -342,3 +342,42 @@ def test_a_replay_on_the_heels_of_its_input_adds_nothing(tmp_path: Path, chdb_le
         assert held[0]["n"] == held[0]["distinct_ids"] > 0  # no action written twice
     finally:
         stack.stop()
+
+
+def test_a_replay_after_the_worker_restarts_adds_nothing(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """A new worker has stitched nothing lately: only the ledger's answer (``event_keys``,
+    asked by each event's time and id) keeps a replay of what the last one wrote out."""
+    from kernel.procs import stop
+
+    directory = tmp_path / "in"
+    _, total = _ingest_samples(stack, directory, "before-restart", count=4)
+    wait_stored(stack.store, "before-restart", total)
+    wait_processed(stack)
+    tables = ("raw_events", "actions", "sessions", "session_keys", "credentials")
+    before = {t: stack.store.count(t) for t in tables}
+    events = stack.store.query_rows(
+        f"SELECT session_id, event_count FROM {stack.store.database}.sessions FINAL "
+        "ORDER BY session_id"
+    )
+    for proc in stack.stack._workers:
+        stop(proc)
+    stack.stack._workers = [stack.stack._spawn_worker(0)]
+    stack.call(stack.stack.wait_ready())
+
+    replayed = 0
+    for source, name in (("okta", "okta.jsonl"), ("mcp", "mcp.jsonl"),
+                         ("cloudtrail", "cloudtrail.json")):  # fmt: skip
+        replayed += ingest(stack, source, directory / name, batch="after-restart").events
+    assert replayed == total
+    wait_processed(stack)
+    assert stack.store.count("raw_events", "ingest_batch = 'after-restart'") == 0
+    assert {t: stack.store.count(t) for t in tables} == before
+    assert (
+        stack.store.query_rows(
+            f"SELECT session_id, event_count FROM {stack.store.database}.sessions FINAL "
+            "ORDER BY session_id"
+        )
+        == events
+    )
