@@ -8,8 +8,8 @@ that took 21 ms at 100,000 events, 35 ms at a million and about 250 ms at five m
 every batch (BENCHMARKS.md). Here the same ids are ordered by ``(event_time, event_id)``. An
 event's id hashes its record, so a replay carries its original's time: the batch asks for its
 ``(time, id)`` pairs, and a batch of recent events (or of a file replayed, which runs in time
-order) touches only the granules of its own minutes: about 20 ms at a million events and at
-five million alike.
+order) touches only the granules of its own minutes: about 10 ms at 100,000 events, a
+million and five million alike.
 
 Nobody writes it. A materialized view copies the two columns of every row inserted into
 ``raw_events`` (whoever inserts it: the worker, a bulk load). Like its source it is a
@@ -52,26 +52,25 @@ def fill_statement(database: str) -> str:
     )
 
 
-def _asked(pairs: str) -> str:
-    # The pairs as a set the primary key can use: each time as µs since the epoch (Avro's
-    # ``timestamp-micros``), made the column's type; ``pairs`` is the zipped arrays.
-    return (
-        "(event_time, event_id) IN (SELECT fromUnixTimestamp64Micro(k.1, 'UTC'), k.2 "
-        f"FROM (SELECT arrayJoin({pairs}) AS k))"
-    )
-
-
 def lookup_literals(database: str, keys: Sequence[tuple[str, int]]) -> str:
     """The statement asking which of ``keys`` (id, event time in µs since the epoch) are held,
-    the ids written as SQL literals: the caller makes sure they need no quoting."""
-    times = ",".join(str(t) for _, t in keys)
-    ids = "','".join(i for i, _ in keys)
-    pairs = f"arrayZip(CAST([{times}] AS Array(Int64)), ['{ids}'])"
-    return f"SELECT event_id FROM {database}.{TABLE} WHERE {_asked(pairs)}"
+    the keys written into it as tab-separated text (the caller makes sure the ids need no
+    quoting or escaping). The engine reads that text in one pass, where it parses literals
+    one by one: 2,500 keys as two literal arrays took 21 ms against an empty table, 6 ms as
+    text (22 and 8 ms against a million keys)."""
+    text = "\\n".join(f"{t}\\t{i}" for i, t in keys)
+    asked = (
+        "SELECT fromUnixTimestamp64Micro(t, 'UTC'), i "
+        f"FROM format(TSV, 't Int64, i String', '{text}')"
+    )
+    return f"SELECT event_id FROM {database}.{TABLE} WHERE (event_time, event_id) IN ({asked})"
 
 
 def lookup_with_parameters(database: str) -> str:
     """The same, the keys bound as the parameters ``times`` and ``ids`` (for ids that would
     need quoting)."""
-    pairs = "arrayZip({times:Array(Int64)}, {ids:Array(String)})"
-    return f"SELECT event_id FROM {database}.{TABLE} WHERE {_asked(pairs)}"
+    asked = (
+        "SELECT fromUnixTimestamp64Micro(k.1, 'UTC'), k.2 "
+        "FROM (SELECT arrayJoin(arrayZip({times:Array(Int64)}, {ids:Array(String)})) AS k)"
+    )
+    return f"SELECT event_id FROM {database}.{TABLE} WHERE (event_time, event_id) IN ({asked})"

@@ -214,8 +214,8 @@ class LedgerStore(ABC):
         longest = max(len(i) for i, _ in keys)
         plain = _PLAIN_IDS.fullmatch(listed) and listed.count("\n") == len(keys) - 1
         if plain and longest <= 1_000:
-            # As ``existing_event_ids``: literals, each key at most 21 characters of time
-            # and separators beside its id.
+            # As ``existing_event_ids``, written into the statement: each key at most 24
+            # characters of time and escaped separators beside its id.
             per_query = _LITERALS_MAX // (longest + 24)
             found: set[str] = set()
             for start in range(0, len(keys), per_query):
