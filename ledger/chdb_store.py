@@ -16,7 +16,8 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,69 @@ def private_spool_dir() -> Path:
     return path
 
 
+class Turns:
+    """The engine's turns: one statement at a time (chDB runs one query at a time, whichever
+    connection, and the HTTP front calls from threads), and of those waiting, a question
+    before an insert. A worker asks which of its next batch's events the ledger holds while
+    its last batch's write, an insert a table, is under way: with plain turns the question
+    could wait out every insert of that write, with these it waits out one at most. An
+    insert waiting lets at most ``questions_ahead`` questions go first, so a stream of
+    questions (a dashboard's) cannot hold the writes back."""
+
+    def __init__(self, questions_ahead: int = 8) -> None:
+        self.questions_ahead = questions_ahead
+        self._changed = threading.Condition(threading.Lock())
+        self._busy = False
+        self._questions = 0  # waiting
+        self._inserts = 0  # waiting
+        self._ahead = 0  # questions that went while an insert waited
+
+    @contextmanager
+    def turn(self, insert: bool = False) -> Iterator[None]:
+        with self._changed:
+            if insert:
+                self._inserts += 1
+            else:
+                self._questions += 1
+            try:
+                while self._busy or not self._goes(insert):
+                    self._changed.wait()
+            finally:
+                if insert:
+                    self._inserts -= 1
+                else:
+                    self._questions -= 1
+            self._busy = True
+            if insert:
+                self._ahead = 0
+            elif self._inserts:
+                self._ahead += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+
+    def _goes(self, insert: bool) -> bool:
+        """Whether a statement waiting may take the free turn: an insert once no question
+        waits or ``questions_ahead`` went first, a question until then."""
+        inserts_first = self._ahead >= self.questions_ahead
+        if insert:
+            return not self._questions or inserts_first
+        return not (self._inserts and inserts_first)
+
+    @property
+    def waiting(self) -> tuple[int, int]:
+        """Questions and inserts waiting for a turn."""
+        with self._changed:
+            return self._questions, self._inserts
+
+
+def is_insert(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "INSERT"
+
+
 @dataclass(slots=True)
 class _Connection:
     handle: Any
@@ -87,9 +151,7 @@ class _Engine:
     def __init__(self, path: Path, session: Any) -> None:
         self.path = path
         self.writer = _Connection(session)
-        # chDB runs one query at a time, whichever connection; the HTTP front calls from
-        # threads.
-        self.lock = threading.Lock()
+        self.turns = Turns()
         self.readonly: _Connection | None = None  # opened on the first analyst query
         self._spool_dir: Path | None = None
 
@@ -154,7 +216,7 @@ class ChdbStore(LedgerStore):
         database: str | None,
     ) -> bytes:
         use = checked_database(database) if database is not None else None
-        with self._engine.lock:
+        with self._engine.turns.turn(insert=is_insert(sql)):
             try:
                 conn = connection()
                 if use is not None and database != conn.current_db:
@@ -233,7 +295,7 @@ class ChdbStore(LedgerStore):
     def close(self) -> None:
         if self._owner:
             engine = self._engine
-            with engine.lock:
+            with engine.turns.turn():
                 if engine.readonly is not None:
                     engine.readonly.handle.close()
                     engine.readonly = None
