@@ -7,6 +7,7 @@ the same row-building code and the same contract tests serve both.
 
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ from ledger.schema import ddl
 if TYPE_CHECKING:
     import pyarrow as pa
 
+log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Ids that need no quoting inside a SQL string literal, one a line (``existing_event_ids``).
 _PLAIN_IDS = re.compile(r"[A-Za-z0-9_.:\n-]*")
@@ -140,6 +142,9 @@ class LedgerStore(ABC):
             for statement in fill_statements(self.database):
                 self.command(statement)
         if fill_event_keys:
+            # One pass over two of raw_events' columns: 3 s at five million events (chDB,
+            # two cores).
+            log.info("copying the event keys of %s.raw_events into %s", self.database, KEYS_TABLE)
             self.command(fill_keys(self.database))
 
     def has_table(self, table: str) -> bool:
