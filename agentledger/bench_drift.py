@@ -52,8 +52,10 @@ class _Drifting:
     before: list[dict[str, Any]]
     call: dict[str, Any]
     sent_at: float | None = None
+    sent_wall: float = 0.0  # the same moment by the wall clock, which the worker's decision bears
     early: bool = False  # contracted before its drifting call was sent (a false positive)
     latency_ms: float | None = None
+    decided_ms: float | None = None  # of it, until the worker's decision
 
 
 @dataclass(slots=True)
@@ -122,6 +124,12 @@ def _background(total: int, run_id: str, per_block: int) -> _Background:
     return background
 
 
+def _parts(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None}
+    return {"p50": round(_percentile(values, 0.5), 1), "p99": round(_percentile(values, 0.99), 1)}
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
@@ -165,6 +173,7 @@ async def run_contraction_bench(
         reader.assign(parts)
         await reader.seek_to_end(*parts)
         contracted: list[float] = []
+        decided: list[float] = []  # sent to decided (the rest: published and read)
         stop = asyncio.Event()
         produced_events = 0
 
@@ -174,8 +183,8 @@ async def run_contraction_bench(
                 now = time.perf_counter()
                 for records in batch.values():
                     for message in records:
-                        decided = contraction_codec.decode(message.value)
-                        for key_type, value in decided.keys:
+                        contraction = contraction_codec.decode(message.value)
+                        for key_type, value in contraction.keys:
                             found = by_jti.get(value) if key_type == KEY_JTI else None
                             if found is None or found.latency_ms is not None or found.early:
                                 continue
@@ -184,6 +193,8 @@ async def run_contraction_bench(
                             else:
                                 found.latency_ms = (now - found.sent_at) * 1000
                                 contracted.append(found.latency_ms)
+                                at = contraction.decided_at.timestamp()
+                                decided.append((at - found.sent_wall) * 1000)
 
         async def play_background() -> None:
             nonlocal produced_events
@@ -219,7 +230,7 @@ async def run_contraction_bench(
                 )
                 await asyncio.sleep(spacing_s / 2)
                 call = [orjson.dumps(item.call).decode()]
-                item.sent_at = time.perf_counter()
+                item.sent_at, item.sent_wall = time.perf_counter(), time.time()
                 await produce(
                     sender,
                     topics,
@@ -258,6 +269,15 @@ async def run_contraction_bench(
             "p99": round(_percentile(contracted, 0.99), 1) if contracted else None,
             "max": round(max(contracted), 1) if contracted else None,
             "n": len(contracted),
+        },
+        # Where the latency went: from the drifting call's send to the worker's decision
+        # (fetched, waiting for the batch being stitched, then its own batch decoded, looked
+        # up and stitched), and the rest (its batch scored, the contraction published, read).
+        "contraction_latency_parts_ms": {
+            "to_decision": _parts(decided),
+            "decision_to_read": _parts(
+                [total - part for total, part in zip(contracted, decided, strict=True)]
+            ),
         },
         "drifting_sessions": len(drifting),
         "contracted_before_the_drifting_call": sum(d.early for d in drifting),
