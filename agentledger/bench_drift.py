@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -124,6 +125,35 @@ def _background(total: int, run_id: str, per_block: int) -> _Background:
     return background
 
 
+class _Running:
+    """A coroutine run in a thread of its own, on its own event loop; it sets the event it
+    is given once it is under way."""
+
+    def __init__(self, work: Callable[[threading.Event], Coroutine[Any, Any, None]]) -> None:
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                asyncio.run(work(self._started))
+            except BaseException as exc:  # handed to the caller in ``finished``
+                self._error = exc
+                self._started.set()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    async def ready(self) -> None:
+        await asyncio.to_thread(self._started.wait, 60)
+        if self._error is not None:
+            raise self._error
+
+    async def finished(self) -> None:
+        await asyncio.to_thread(self._thread.join, 60)
+        if self._error is not None:
+            raise self._error
+
+
 def _parts(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p99": None}
@@ -162,53 +192,69 @@ async def run_contraction_bench(
         producer = make_producer(info.bootstrap, settings)
         await producer.start()
         sender = BatchSender(producer)
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=info.bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=10,  # as an enforcement point reads it: at once
-            **security_options(settings),
-        )
-        await reader.start()
-        parts = [TopicPartition(topics.contractions, p) for p in range(settings.partitions)]
-        reader.assign(parts)
-        await reader.seek_to_end(*parts)
         contracted: list[float] = []
         decided: list[float] = []  # sent to decided (the rest: published and read)
-        stop = asyncio.Event()
-        produced_events = 0
+        stop = threading.Event()
+        produced = [0]
 
-        async def read_contractions() -> None:
-            while not stop.is_set():
-                batch = await reader.getmany(timeout_ms=50)
-                now = time.perf_counter()
-                for records in batch.values():
-                    for message in records:
-                        contraction = contraction_codec.decode(message.value)
-                        for key_type, value in contraction.keys:
-                            found = by_jti.get(value) if key_type == KEY_JTI else None
-                            if found is None or found.latency_ms is not None or found.early:
-                                continue
-                            if found.sent_at is None:
-                                found.early = True
-                            else:
-                                found.latency_ms = (now - found.sent_at) * 1000
-                                contracted.append(found.latency_ms)
-                                at = contraction.decided_at.timestamp()
-                                decided.append((at - found.sent_wall) * 1000)
+        async def read_contractions(ready: threading.Event) -> None:
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=info.bootstrap,
+                enable_auto_commit=False,
+                fetch_max_wait_ms=10,  # as an enforcement point reads it: at once
+                **security_options(settings),
+            )
+            await reader.start()
+            try:
+                parts = [TopicPartition(topics.contractions, p) for p in range(settings.partitions)]
+                reader.assign(parts)
+                await reader.seek_to_end(*parts)
+                ready.set()
+                while not stop.is_set():
+                    batch = await reader.getmany(timeout_ms=50)
+                    now = time.perf_counter()
+                    for records in batch.values():
+                        for message in records:
+                            _matched(contraction_codec.decode(message.value), now)
+            finally:
+                await reader.stop()
 
-        async def play_background() -> None:
-            nonlocal produced_events
-            began = time.perf_counter()
-            for tick, (source_name, block) in enumerate(background.blocks):
-                if stop.is_set():
-                    return
-                delay = began + tick * TICK_S - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                await produce(
-                    sender, topics, get_source(source_name), block, ingest_batch=f"bg-{run_id}"
-                )
-                produced_events += sum(len(p.events) for p in block)
+        def _matched(contraction: Any, now: float) -> None:
+            for key_type, value in contraction.keys:
+                found = by_jti.get(value) if key_type == KEY_JTI else None
+                if found is None or found.latency_ms is not None or found.early:
+                    continue
+                if found.sent_at is None:
+                    found.early = True
+                else:
+                    found.latency_ms = (now - found.sent_at) * 1000
+                    contracted.append(found.latency_ms)
+                    at = contraction.decided_at.timestamp()
+                    decided.append((at - found.sent_wall) * 1000)
+
+        async def play_background(ready: threading.Event) -> None:
+            own = make_producer(info.bootstrap, settings)
+            await own.start()
+            try:
+                own_sender = BatchSender(own)
+                ready.set()
+                began = time.perf_counter()
+                for tick, (source_name, block) in enumerate(background.blocks):
+                    if stop.is_set():
+                        return
+                    delay = began + tick * TICK_S - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    await produce(
+                        own_sender,
+                        topics,
+                        get_source(source_name),
+                        block,
+                        ingest_batch=f"bg-{run_id}",
+                    )
+                    produced[0] += sum(len(p.events) for p in block)
+            finally:
+                await own.stop()
 
         report = IngestReport()
 
@@ -240,8 +286,14 @@ async def run_contraction_bench(
                 )
                 await asyncio.sleep(spacing_s / 2)
 
-        reading = asyncio.create_task(read_contractions())
-        playing = asyncio.create_task(play_background())
+        # The reader and the background each in a thread of their own, with their own event
+        # loop, as an enforcement point and other producers are processes of their own: on
+        # this loop, a block of background being encoded would hold back both the drifting
+        # call's send and the contraction's read.
+        reading = _Running(read_contractions)
+        await reading.ready()
+        playing = _Running(play_background)
+        await playing.ready()
         started = time.perf_counter()
         try:
             await play_drifting()
@@ -252,11 +304,8 @@ async def run_contraction_bench(
                 await asyncio.sleep(0.1)
         finally:
             stop.set()
-            playing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await playing
-            await reading
-            await reader.stop()
+            await playing.finished()
+            await reading.finished()
             await producer.stop()
         seconds = time.perf_counter() - started
         lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
@@ -283,7 +332,7 @@ async def run_contraction_bench(
         "contracted_before_the_drifting_call": sum(d.early for d in drifting),
         "not_contracted": len(missed),
         "drifting_records_rejected": report.rejected,
-        "background_eps": round(produced_events / seconds, 1),
+        "background_eps": round(produced[0] / seconds, 1),
         "background_eps_asked": background_eps,
         "seconds": round(seconds, 2),
         "lag_end": lag,
