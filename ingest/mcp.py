@@ -28,6 +28,8 @@ from kernel.events import (
     MCP_MESSAGE,
     PENDING,
     SUCCESS,
+    TIME_OBSERVED,
+    TIME_SOURCE,
     TOOL_CALL,
     TOOL_RESULT,
     UNKNOWN,
@@ -111,7 +113,7 @@ def _open_envelope(
     # error object's "message" is a string, the envelope's is the JSON-RPC message).
     if not ("direction" in outer or "ts" in outer or isinstance(outer.get("message"), dict)):
         # A bare message carries no time: the best there is, is when ingest saw it.
-        attributes["time_source"] = "observed"
+        attributes[TIME_SOURCE] = TIME_OBSERVED
         return outer, datetime.now(UTC), None, {}
     message = outer.get("message")
     if not isinstance(message, dict):
@@ -124,7 +126,7 @@ def _open_envelope(
         )
     event_time = parse_time(require(outer, "ts"), "ts")
     attributes["direction"] = direction
-    attributes["time_source"] = "capture"
+    attributes[TIME_SOURCE] = "capture"
     # HTTP header names are case-insensitive.
     headers = {str(k).lower(): v for k, v in obj(outer.get("headers")).items()}
     return message, event_time, text(outer.get("server")), headers

@@ -36,6 +36,12 @@ WRITE: Final = "write"
 DELETE: Final = "delete"
 ACCESS_CLASSES: Final = (READ, WRITE, DELETE)
 
+# Where an event's time came from (attribute ``time_source``): its record, or, for a record
+# that carries none, the moment ingest saw it. An observed time differs on each replay of
+# the same record (same event id), so the ledger is asked for such events by id alone.
+TIME_SOURCE: Final = "time_source"
+TIME_OBSERVED: Final = "observed"
+
 # Correlation key types, strongest first. A key links every event that carries it.
 KEY_JTI: Final = "jti"  # token id (OAuth jti, Okta access token id)
 KEY_TOKEN_FP: Final = "token_fp"  # noqa: S105 (a key type); keyed fingerprint of a bearer token

@@ -9,7 +9,9 @@ every batch (BENCHMARKS.md). Here the same ids are ordered by ``(event_time, eve
 event's id hashes its record, so a replay carries its original's time: the batch asks for its
 ``(time, id)`` pairs, and a batch of recent events (or of a file replayed, which runs in time
 order) touches only the granules of its own minutes: about 10 ms at 100,000 events, a
-million and five million alike.
+million and five million alike. The one exception is an event whose time is not its
+record's but the moment ingest saw it (a bare MCP message, which carries none): replayed, it
+bears another time, so the worker asks for those by id (``processors.sink_parts.observed_ids``).
 
 Nobody writes it. A materialized view copies the two columns of every row inserted into
 ``raw_events`` (whoever inserts it: the worker, a bulk load). Like its source it is a

@@ -56,6 +56,7 @@ from processors.sink_parts import (
     answered,
     event_key,
     event_key_of_message,
+    observed_ids,
     publish_contractions,
     read_ahead,
 )
@@ -196,7 +197,11 @@ class EventSink:
         chain heads of partitions newly in ``assignment`` too). ``run_sink`` takes the same
         steps, asking the ledger while the batch is decoded."""
         keys = self.keys_to_ask([event_key(env) for env in envelopes])
-        return self.fresh(envelopes, self.own_and_look_up(assignment, keys))
+        held = self.own_and_look_up(assignment, keys)
+        observed = observed_ids(envelopes, self.recent)
+        if observed:
+            held |= self.store.existing_event_ids(observed)
+        return self.fresh(envelopes, held)
 
     def keys_to_ask(self, keys: Iterable[EventKey | None]) -> list[EventKey]:
         """The events to ask the ledger about (id and time): each id once, none stitched
@@ -432,6 +437,11 @@ async def run_sink(
             if unasked:  # keys only the decode could read (an older writer's schema)
                 held |= await retrying(
                     partial(sink.store.held_events, unasked), "ledger lookup", stop
+                )
+            observed = observed_ids(envelopes, sink.recent)
+            if observed:  # times of ingest's own: asked by id
+                held |= await retrying(
+                    partial(sink.store.existing_event_ids, observed), "ledger lookup", stop
                 )
             fresh = sink.fresh(envelopes, held)
             sink.stats.lookup_ns += time.perf_counter_ns() - began

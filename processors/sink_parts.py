@@ -19,7 +19,7 @@ from kernel.contraction import Contraction
 from kernel.contraction import encode as encode_contraction
 from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
-from kernel.events import micros
+from kernel.events import TIME_OBSERVED, TIME_SOURCE, micros
 from kernel.topics import Topics
 from ledger.rows import DriftOutput, StitchOutput
 from processors.recount import WriteBases
@@ -132,6 +132,18 @@ def event_key_of_message(message: Any) -> EventKey | None:
         return codec.event_key_of(message.value, codec.writer_version(message.headers))
     except RecordError:
         return None
+
+
+def observed_ids(envelopes: Iterable[codec.Envelope], recent: RecentIds) -> list[str]:
+    """The events whose time is when ingest saw them (a record that carries none), not
+    stitched lately: a replay of one bears another time under the same id, so the ledger is
+    asked for them by id, which the question by (time, id) would miss."""
+    return [
+        env.event.event_id
+        for env in envelopes
+        if env.event.attributes.get(TIME_SOURCE) == TIME_OBSERVED
+        and env.event.event_id not in recent
+    ]
 
 
 def event_key(envelope: codec.Envelope) -> EventKey:

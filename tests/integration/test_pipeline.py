@@ -347,13 +347,29 @@ def test_a_replay_on_the_heels_of_its_input_adds_nothing(tmp_path: Path, chdb_le
 def test_a_replay_after_the_worker_restarts_adds_nothing(
     stack: RunningStack, tmp_path: Path
 ) -> None:
-    """A new worker has stitched nothing lately: only the ledger's answer (``event_keys``,
-    asked by each event's time and id) keeps a replay of what the last one wrote out."""
+    """A new worker has stitched nothing lately: only the ledger's answer keeps a replay of
+    what the last one wrote out. It is asked by each event's time and id (``event_keys``),
+    and by id alone for the events whose time is when ingest saw them (bare MCP messages,
+    which carry none): replayed, those bear another time."""
     from kernel.procs import stop
 
     directory = tmp_path / "in"
     _, total = _ingest_samples(stack, directory, "before-restart", count=4)
-    wait_stored(stack.store, "before-restart", total)
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(
+        "".join(
+            json.dumps(m) + "\n"
+            for m in (
+                {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                 "params": {"name": "search_docs", "arguments": {"q": "restart"}}},
+                {"jsonrpc": "2.0", "id": 7,
+                 "result": {"content": [{"type": "text", "text": "two documents"}]}},
+            )
+        )
+    )  # fmt: skip
+    bare_events = ingest(stack, "mcp", bare, batch="before-restart").events
+    assert bare_events == 2
+    wait_stored(stack.store, "before-restart", total + bare_events)
     wait_processed(stack)
     tables = ("raw_events", "actions", "sessions", "session_keys", "credentials")
     before = {t: stack.store.count(t) for t in tables}
@@ -367,10 +383,10 @@ def test_a_replay_after_the_worker_restarts_adds_nothing(
     stack.call(stack.stack.wait_ready())
 
     replayed = 0
-    for source, name in (("okta", "okta.jsonl"), ("mcp", "mcp.jsonl"),
-                         ("cloudtrail", "cloudtrail.json")):  # fmt: skip
-        replayed += ingest(stack, source, directory / name, batch="after-restart").events
-    assert replayed == total
+    for source, path in (("okta", directory / "okta.jsonl"), ("mcp", directory / "mcp.jsonl"),
+                         ("cloudtrail", directory / "cloudtrail.json"), ("mcp", bare)):  # fmt: skip
+        replayed += ingest(stack, source, path, batch="after-restart").events
+    assert replayed == total + bare_events
     wait_processed(stack)
     assert stack.store.count("raw_events", "ingest_batch = 'after-restart'") == 0
     assert {t: stack.store.count(t) for t in tables} == before
