@@ -56,7 +56,6 @@ class _Drifting:
     sent_wall: float = 0.0  # the same moment by the wall clock, which the worker's decision bears
     early: bool = False  # contracted before its drifting call was sent (a false positive)
     latency_ms: float | None = None
-    decided_ms: float | None = None  # of it, until the worker's decision
 
 
 @dataclass(slots=True)
