@@ -169,16 +169,41 @@ async def run_bench(
             own_dir.cleanup()
 
 
+async def _committed(
+    bootstrap: str, topics: Topics, settings: Settings
+) -> dict[tuple[str, int], int]:
+    """Where the workers' group stands on each partition of the topics it reads."""
+    found: dict[tuple[str, int], int] = {}
+    for topic in topics.event_topics:
+        offsets = await committed_offsets(bootstrap, topics.worker_group, topic, settings)
+        found.update({(topic, p): offset for p, offset in offsets.items()})
+    return found
+
+
+async def _lag(bootstrap: str, topics: Topics, settings: Settings) -> int:
+    """What the workers' group has not committed yet on the topics it reads."""
+    return sum(
+        [
+            await consumer_lag(bootstrap, topics.worker_group, topic, settings)
+            for topic in topics.event_topics
+        ]
+    )
+
+
 async def _run_offsets(
-    bootstrap: str, topics: Topics, starts: dict[int, int], events: int, settings: Settings
-) -> dict[int, tuple[int, int]]:
+    bootstrap: str,
+    topics: Topics,
+    starts: dict[tuple[str, int], int],
+    events: int,
+    settings: Settings,
+) -> dict[tuple[str, int], tuple[int, int]]:
     """The offsets ``[start, end)`` of this run's events on each partition: from where the
     workers' group stood before the run to where it stands once it has committed them all
     (it commits just after the ledger write the run waited for)."""
     deadline = time.monotonic() + 30
     while True:
-        ends = await committed_offsets(bootstrap, topics.worker_group, topics.events, settings)
-        ranges = {p: (starts.get(p, 0), end) for p, end in ends.items()}
+        ends = await _committed(bootstrap, topics, settings)
+        ranges = {where: (starts.get(where, 0), end) for where, end in ends.items()}
         if sum(end - start for start, end in ranges.values()) >= events:
             return ranges
         if time.monotonic() > deadline:
@@ -213,9 +238,7 @@ async def _run_chunks(
         topics = Topics(info.topic_prefix)
         # Where the workers' reading begins: the bare consume reads from here to where the
         # workers' reading of this run ends.
-        starts = await committed_offsets(
-            info.bootstrap, topics.worker_group, topics.events, settings
-        )
+        starts = await _committed(info.bootstrap, topics, settings)
         sampler = RssSampler([info.pid])
         stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(stop_sampling))
@@ -248,7 +271,7 @@ async def _run_chunks(
             finished = await wait_until_stored(
                 store, batch, report.events, console=console, interval=0.1
             )
-        lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
+        lag = await _lag(info.bootstrap, topics, settings)
         stop_sampling.set()
         await sampling
         cpu = sampler.cpu_seconds()
@@ -263,7 +286,6 @@ async def _run_chunks(
                 measured = await measure_ceiling(
                     settings,
                     bootstrap=info.bootstrap,
-                    topic=topics.events,
                     ranges=ranges,
                     events=report.events,
                     reader=reader,

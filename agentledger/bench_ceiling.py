@@ -41,7 +41,7 @@ class Ceiling:
     """What the two bare steps took for one run's events."""
 
     events: int  # the run's events (the insert's rows are theirs)
-    topic: str
+    topics: list[str]  # the topics the bare consume read
     consumed: int  # messages the bare consume read
     consume_seconds: float
     inserted_rows: dict[str, int]
@@ -57,7 +57,7 @@ def ceiling_figures(ceiling: Ceiling, end_to_end_events_per_s: float) -> dict[st
         "consume_events_per_s": round(consume, 1),
         "consume_seconds": round(ceiling.consume_seconds, 3),
         "consumed": ceiling.consumed,
-        "topic": ceiling.topic,
+        "topics": ceiling.topics,
         "insert_events_per_s": round(insert, 1),
         "insert_seconds": round(ceiling.insert_seconds, 3),
         "inserted_rows": dict(sorted(ceiling.inserted_rows.items())),
@@ -73,7 +73,8 @@ def ceiling_lines(figures: dict[str, Any], end_to_end_events_per_s: float) -> li
     rows = figures["inserted_rows"]
     return [
         f"bare consume {figures['consume_events_per_s']:>9,.0f} events/s  "
-        f"{figures['consumed']:,} messages of {figures['topic']} in {figures['consume_seconds']} s",
+        f"{figures['consumed']:,} messages of {', '.join(figures['topics'])} "
+        f"in {figures['consume_seconds']} s",
         f"bare insert  {figures['insert_events_per_s']:>9,.0f} events/s  "
         f"{sum(rows.values()):,} rows, {len(rows)} tables, in {figures['insert_seconds']} s",
         f"ceiling      {figures['events_per_s']:>9,.0f} events/s  {FORMULA}",
@@ -85,15 +86,14 @@ def ceiling_lines(figures: dict[str, Any], end_to_end_events_per_s: float) -> li
 
 async def bare_consume(
     bootstrap: str,
-    topic: str,
-    ranges: dict[int, tuple[int, int]],
+    ranges: dict[tuple[str, int], tuple[int, int]],
     settings: Settings,
 ) -> tuple[int, float]:
-    """Read offsets ``[start, end)`` of each partition of ``topic`` as the worker reads
+    """Read offsets ``[start, end)`` of each ``(topic, partition)`` as the worker reads
     (``getmany`` batches of ``batch_max``), decoding nothing; messages read, and seconds."""
     from aiokafka import TopicPartition
 
-    wanted = {TopicPartition(topic, p): span for p, span in ranges.items() if span[1] > span[0]}
+    wanted = {TopicPartition(*where): span for where, span in ranges.items() if span[1] > span[0]}
     if not wanted:
         return 0, 0.0
     consumer = batch_consumer(
@@ -127,7 +127,7 @@ async def bare_consume(
             if batch:
                 last_read = now
             elif now - last_read > STALL_S:
-                raise StackError(f"the bare read of {topic} got nothing for {STALL_S:.0f}s")
+                raise StackError(f"the bare read got nothing for {STALL_S:.0f}s")
         return read, time.perf_counter() - started
     finally:
         await consumer.stop()
@@ -183,15 +183,14 @@ async def measure_ceiling(
     settings: Settings,
     *,
     bootstrap: str,
-    topic: str,
-    ranges: dict[int, tuple[int, int]],
+    ranges: dict[tuple[str, int], tuple[int, int]],
     events: int,
     reader: LedgerStore,
     sql_url: str,
     ingest_batch: str,
 ) -> Ceiling:
     """Both bare steps for one run, one after the other, with nothing else running."""
-    consumed, consume_seconds = await bare_consume(bootstrap, topic, ranges, settings)
+    consumed, consume_seconds = await bare_consume(bootstrap, ranges, settings)
     scratch = f"{reader.database}_ceiling_{ingest_batch.replace('-', '_')}"
     writer = writer_store(settings, sql_url, scratch)
     try:
@@ -201,4 +200,5 @@ async def measure_ceiling(
             writer.command(f"DROP DATABASE IF EXISTS {scratch}")
         finally:
             writer.close()
-    return Ceiling(events, topic, consumed, consume_seconds, rows, insert_seconds)
+    topics = sorted({topic for (topic, _), (start, end) in ranges.items() if end > start})
+    return Ceiling(events, topics, consumed, consume_seconds, rows, insert_seconds)

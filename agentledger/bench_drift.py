@@ -307,7 +307,12 @@ async def run_contraction_bench(
             await reading.finished()
             await producer.stop()
         seconds = time.perf_counter() - started
-        lag = await consumer_lag(info.bootstrap, topics.worker_group, topics.events, settings)
+        lag = sum(
+            [
+                await consumer_lag(info.bootstrap, topics.worker_group, topic, settings)
+                for topic in topics.event_topics
+            ]
+        )
         scoring = scoring_stats(settings)
 
     missed = [d for d in drifting if d.latency_ms is None and not d.early]
@@ -347,7 +352,7 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
     """The workers' scoring counts and where their time went (each keeps them in
     ``run/worker-N.scoring.json``)."""
     scored = model_ns = stage_ns = flagged = contractions = 0
-    events = 0
+    events = asked = 0
     spent = dict.fromkeys(WORKER_PARTS, 0.0)  # µs in all, summed over the workers
     for path in (settings.data_dir / "run").glob("worker-*.scoring.json"):
         with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError):
@@ -355,6 +360,7 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             worker = stats.get("worker") or {}
             n_events = int(worker.get("events", 0))
             events += n_events
+            asked += int(worker.get("asked", 0))
             for part in WORKER_PARTS:
                 spent[part] += float(worker.get(f"{part}_us_per_event", 0.0)) * n_events
             if "scored" not in stats:
@@ -380,5 +386,6 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             "score": round(stage_ns / per_event / 1000, 2),
             "ledger_write": round(spent["write"] / per_event, 2),
             "events": events,
+            "asked_the_ledger": asked,  # events the lookup asked about (``RecentIds``)
         },
     }

@@ -67,6 +67,11 @@ async def while_stack_runs(
             )
 
 
+def sent_events(sent: SentRanges, topics: Topics) -> int:
+    """The events ``sent`` put on the topics the worker reads (``Topics.event_topics``)."""
+    return sum(sent.total(topic) for topic in topics.event_topics)
+
+
 async def wait_in_ledger(
     bootstrap: str,
     topics: Topics,
@@ -77,17 +82,19 @@ async def wait_in_ledger(
     on_progress: Callable[[int, int], None] | None = None,
     interval: float = 0.25,
 ) -> LedgerWait:
-    """Until the worker group has committed past every event ``sent`` put on
-    ``<prefix>.events`` or ``timeout`` seconds passed; ``on_progress(held, total)`` hears
-    each measure."""
+    """Until the worker group has committed past every event ``sent`` put on the topics it
+    reads (``Topics.event_topics``), or ``timeout`` seconds passed; ``on_progress(held,
+    total)`` hears each measure."""
     started = time.monotonic()
-    total = sent.total(topics.events)
-    partitions = sent.partitions(topics.events)
+    total = sent_events(sent, topics)
     held = 0
     async with OffsetProbe(bootstrap, topics.worker_group, settings) as probe:
         while True:
-            committed = await probe.committed(topics.events, partitions)
-            held = sent.held(topics.events, committed)
+            held = 0
+            for topic in topics.event_topics:
+                partitions = sent.partitions(topic)
+                if partitions:
+                    held += sent.held(topic, await probe.committed(topic, partitions))
             if on_progress is not None:
                 on_progress(held, total)
             if held >= total or time.monotonic() - started >= timeout:
@@ -199,7 +206,7 @@ async def run_ingest(
 
     def at_risk(stage: str) -> Callable[[], str]:
         def describe() -> str:
-            on_broker = sent.total(topics.events)
+            on_broker = sent_events(sent, topics)
             return (
                 f"{report.accepted} records ({report.events} events) were read, the broker had "
                 f"taken {on_broker} events and the ledger held {held[0]} of them{stage}. The "
@@ -211,7 +218,7 @@ async def run_ingest(
         return describe
 
     def gone_details() -> dict[str, object]:
-        on_broker = sent.total(topics.events)
+        on_broker = sent_events(sent, topics)
         return {
             **report.as_json(),
             "events_on_broker": on_broker,
@@ -240,7 +247,7 @@ async def run_ingest(
     try:
         await while_stack_runs(send(), stack_pid, "sending", at_risk(" (none is confirmed)"))
         if wait_timeout is None:
-            return IngestOutcome(report, sent.total(topics.events), None, None)
+            return IngestOutcome(report, sent_events(sent, topics), None, None)
 
         def seen(now_held: int, total: int) -> None:
             held[0] = now_held
@@ -268,4 +275,4 @@ async def run_ingest(
         raise StackGoneError(
             f"the broker at {bootstrap} failed ({exc}); {at_risk('')()}", gone_details()
         ) from exc
-    return IngestOutcome(report, sent.total(topics.events), wait, wait_timeout)
+    return IngestOutcome(report, sent_events(sent, topics), wait, wait_timeout)

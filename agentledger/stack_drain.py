@@ -32,7 +32,7 @@ LAG_EVERY_S = 10.0  # how often `up` measures what the ledger has not written ye
 
 
 def drained_topics(stack: Stack) -> list[str]:
-    return [stack.topics.events, stack.topics.declared]
+    return [*stack.topics.event_topics, stack.topics.declared]
 
 
 def request_stop(data_dir: Path, pid: int, drain_timeout: float) -> None:

@@ -376,7 +376,7 @@ class Gateway:
             self.bootstrap,
             [
                 self.topics.raw("mcp"),
-                self.topics.events,
+                *self.topics.event_topics,
                 self.topics.dlq,
                 self.topics.contractions,
                 self.topics.declared,

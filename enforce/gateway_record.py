@@ -5,7 +5,7 @@ Each message becomes one capture envelope ``{"ts", "direction", "server", "heade
 "message"}``, the shape ``ingest.mcp`` parses, and goes the way every ingest path goes:
 framed and redacted (``ingest.framing``: the bearer token is replaced by its keyed
 fingerprint and claims before anything else sees the record), parsed, then produced, the
-redacted raw record to ``ledger.raw.mcp`` and its events to ``ledger.events``
+redacted raw record to ``ledger.raw.mcp`` and its events to ``ledger.events.calls``
 (``ingest.pipeline``), where the stack's workers stitch them. The stack's normalizer reads
 only topics outside the ledger's prefix (shippers' topics), so the gateway ingests as the
 OTLP endpoint does rather than leaving raw records for it.

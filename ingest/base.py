@@ -31,6 +31,9 @@ class Source(ABC):
     """A log source. Subclasses set ``name`` and implement ``parse``."""
 
     name: ClassVar[str]
+    # Its events are agents' tool calls and what they read (MCP): they go to
+    # ``<prefix>.events.calls``, which the worker reads ahead of the rest.
+    tool_traffic: ClassVar[bool] = False
 
     def unwrap(self, document: Any) -> list[Any] | None:
         """Records inside one JSON document that wraps several (``{"Records": [...]}``).

@@ -134,6 +134,7 @@ def _open_envelope(
 
 class McpSource(Source):
     name: ClassVar[str] = "mcp"
+    tool_traffic: ClassVar[bool] = True
 
     def partition_key(self, event: Event) -> str | None:
         """A server's messages, requests and results alike, share a partition. A result

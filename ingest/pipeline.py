@@ -138,6 +138,16 @@ async def _produce_block(
         entry["ingest_batch"] = ingest_batch
     if dead:
         await sender.send_all(topics.dlq, [(None, orjson.dumps(e)) for e in dead])
+    events = await send_raw(sender, raw_topic, source, parsed, ingest_batch)
+    await sender.send_all(topics.events_of(source.tool_traffic), events, headers=SCHEMA_HEADERS)
+
+
+async def send_raw(
+    sender: BatchSender, raw_topic: str, source: Source, parsed: list[Parsed], ingest_batch: str
+) -> list[tuple[bytes | None, bytes]]:
+    """Send the raw records of ``parsed`` to ``raw_topic``; returns their events encoded,
+    each pointing at its raw record, with their keys: what goes to
+    ``Topics.events_of(source.tool_traffic)``, with ``SCHEMA_HEADERS``."""
     # Each event's key, once: the raw record goes with its first event's (``partition_key``).
     key_of = source.partition_key
     keys = [[_encoded(key_of(event)) for event in p.events] for p in parsed]
@@ -156,7 +166,7 @@ async def _produce_block(
         ref = (raw_topic, partition, offset)
         for event, key in zip(p.events, event_keys, strict=True):
             add((key, encode(event, ref)))
-    await sender.send_all(topics.events, events, headers=SCHEMA_HEADERS)
+    return events
 
 
 async def ingest_stream(

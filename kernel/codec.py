@@ -1,4 +1,5 @@
-"""Avro encoding of events for ``ledger.events`` (schemaless: one record a message).
+"""Avro encoding of events for ``ledger.events`` and ``ledger.events.calls`` (schemaless: one
+record a message).
 
 The writer schema's version travels in the ``ledger-schema`` message header, so a reader
 always resolves old-writer data against its own (newer) schema. Every version's schema stays

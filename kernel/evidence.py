@@ -1,11 +1,12 @@
 """Tamper evidence, the pure part: a record's hash, the hash chain, Merkle roots, digests.
 
 Each ``raw_events`` row is hashed over its stored fields (``record_hash``); the rows of one
-stream (the partition of ``ledger.events`` a worker consumed them from) are chained, each
-row's ``chain_hash`` being ``SHA-256(previous chain hash || record hash)``, starting from a
-genesis hash that names the stream. A digest covers a run of positions of one stream: the
-Merkle root of their chain hashes (RFC 6962's tree hash), the chain hash before and at the
-end of the run, and the id of the stream's previous digest; it is signed by the deployment.
+stream (the partition of ``ledger.events`` or ``ledger.events.calls`` a worker consumed them
+from) are chained, each row's ``chain_hash`` being ``SHA-256(previous chain hash || record
+hash)``, starting from a genesis hash that names the stream. A digest covers a run of
+positions of one stream: the Merkle root of their chain hashes (RFC 6962's tree hash), the
+chain hash before and at the end of the run, and the id of the stream's previous digest; it
+is signed by the deployment.
 
 The record's bytes are each field as ``<length in characters>:<text>``, one after the other,
 in UTF-8, the text being what ClickHouse's ``toString`` gives for the stored value (times as

@@ -17,6 +17,22 @@ class Topics:
         return f"{self.prefix}.events"
 
     @property
+    def calls(self) -> str:
+        """Agents' tool traffic (the events of sources whose ``Source.tool_traffic`` is
+        set: MCP calls and results): the worker reads it ahead of ``events``, so that a
+        drifting call is scored and contracted without waiting behind other traffic."""
+        return f"{self.prefix}.events.calls"
+
+    def events_of(self, tool_traffic: bool) -> str:
+        """The topic a source's events go to."""
+        return self.calls if tool_traffic else self.events
+
+    @property
+    def event_topics(self) -> list[str]:
+        """Every topic of typed events the worker reads."""
+        return [self.events, self.calls]
+
+    @property
     def dlq(self) -> str:
         return f"{self.prefix}.dlq"
 
@@ -37,6 +53,7 @@ class Topics:
         return [
             *(self.raw(s) for s in sources),
             self.events,
+            self.calls,
             self.dlq,
             self.declared,
             self.contractions,

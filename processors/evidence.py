@@ -1,8 +1,9 @@
 """Tamper evidence as the sink writes: each raw event chained to the one before it in its
 stream, and signed digests of what was written, kept in the ledger and published.
 
-A stream is one partition of ``ledger.events``: one worker owns it at a time, and reads it
-in offset order, so its chain has one writer. The sink calls four hooks:
+A stream is one partition of a topic the worker reads (``ledger.events`` and
+``ledger.events.calls``): one worker owns it at a time, and reads it in offset order, so its
+chain has one writer. The sink calls four hooks:
 
 - ``own(assignment)`` before a batch's events are looked up (in a thread): a partition
   newly assigned has its chain head read from the ledger, so a restarted worker, or the
@@ -156,52 +157,54 @@ class _Stream:
 
 
 _BY_OFFSET, _ROW = itemgetter(0), itemgetter(1)
+Place = tuple[str, int]  # a topic and one of its partitions: a stream
 
 
 class EvidenceChain:
-    """The chains of the partitions of ``topic`` this worker owns, and their digests."""
+    """The chains of the partitions of ``topics`` this worker owns, and their digests."""
 
     def __init__(
         self,
         store: LedgerStore,
-        topic: str,
+        topics: Iterable[str],
         signer: DigestSigner,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.store = store
-        self.topic = topic
+        self.topics = frozenset(topics)
         self.signer = signer
         self.clock = clock
-        self._owned: frozenset[int] = frozenset()
-        self._streams: dict[int, _Stream] = {}
+        self._owned: frozenset[Place] = frozenset()
+        self._streams: dict[Place, _Stream] = {}
         self._lock = threading.Lock()  # ``written`` and ``seal`` run in worker threads
         self._sealing = threading.Lock()  # one seal at a time: each names the one before
 
-    def stream_name(self, partition: int) -> str:
-        return f"{self.topic}/{partition}"
+    @staticmethod
+    def stream_name(place: Place) -> str:
+        return f"{place[0]}/{place[1]}"
 
     def own(self, assignment: Iterable[Any]) -> None:
         """The partitions (aiokafka ``TopicPartition``) assigned now. Blocking: a partition
         newly assigned has its chain read from the ledger; one no longer assigned is
         forgotten (its next owner reads its chain)."""
-        owned = frozenset(tp.partition for tp in assignment if tp.topic == self.topic)
+        owned = frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self.topics)
         if owned == self._owned:
             return
         loaded = self._load(owned - self._owned)
         with self._lock:
-            for partition in self._owned - owned:
-                self._streams.pop(partition, None)
+            for place in self._owned - owned:
+                self._streams.pop(place, None)
             self._streams.update(loaded)
             self._owned = owned
 
-    def _load(self, partitions: Iterable[int]) -> dict[int, _Stream]:
-        names = {self.stream_name(p): p for p in partitions}
+    def _load(self, places: Iterable[Place]) -> dict[Place, _Stream]:
+        names = {self.stream_name(p): p for p in places}
         if not names:
             return {}
         heads = ledger_evidence.chain_heads(self.store, list(names))
         digests = ledger_evidence.last_digests(self.store, list(names))
-        loaded: dict[int, _Stream] = {}
-        for name, partition in names.items():
+        loaded: dict[Place, _Stream] = {}
+        for name, place in names.items():
             start = genesis(name)
             seq, head = heads.get(name, (0, start.hex()))
             digest = digests.get(name)
@@ -221,24 +224,24 @@ class EvidenceChain:
                 stream.written = dict(
                     ledger_evidence.chain_hashes_after(self.store, name, digested)
                 )
-            loaded[partition] = stream
+            loaded[place] = stream
         return loaded
 
-    def chain(self, rows: Iterable[Row], where: Mapping[str, tuple[int, int]]) -> None:
-        """Give each row its place in its stream: ``where`` has each event's partition and
-        offset."""
-        by_partition: dict[int, list[tuple[int, Row]]] = {}
+    def chain(self, rows: Iterable[Row], where: Mapping[str, tuple[str, int, int]]) -> None:
+        """Give each row its place in its stream: ``where`` has each event's topic,
+        partition and offset."""
+        by_place: dict[Place, list[tuple[int, Row]]] = {}
         for row in rows:
-            partition, offset = where[row["event_id"]]
-            items = by_partition.get(partition)
+            topic, partition, offset = where[row["event_id"]]
+            items = by_place.get((topic, partition))
             if items is None:
-                by_partition[partition] = items = []
+                by_place[(topic, partition)] = items = []
             items.append((offset, row))
-        for partition, items in by_partition.items():
-            stream = self._streams.get(partition)
+        for place, items in by_place.items():
+            stream = self._streams.get(place)
             if stream is None:  # read before its assignment was seen: take it now
                 with self._lock:
-                    stream = self._streams[partition] = self._load([partition])[partition]
+                    stream = self._streams[place] = self._load([place])[place]
             items.sort(key=_BY_OFFSET)
             stream.seq, stream.head = chain_rows(
                 stream.name, stream.seq, stream.head, map(_ROW, items)

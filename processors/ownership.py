@@ -3,8 +3,9 @@
 Stitching is global: a session's events arrive under different partition keys (a token's
 ``jti`` from Okta, an MCP server's name, an AWS access key from CloudTrail), so no split of
 the partitions keeps a session on one worker, and two stitchers each seeing part of a session
-write two sessions. The workers therefore share one consumer group on ``ledger.events`` and
-``ledger.sessions.declared`` whose assignor gives every partition of both to one member, the
+write two sessions. The workers therefore share one consumer group on ``ledger.events``,
+``ledger.events.calls`` and ``ledger.sessions.declared`` whose assignor gives every partition
+of them to one member, the
 owner, and none to the others (standbys). The owner restores the stitch state from the
 ledger when it takes over, exactly as a single worker does at start, and so writes the
 chains and labels one worker writes. ``docs/scaling.md`` says why, and how far it goes.

@@ -1,4 +1,5 @@
-"""The hot path: read ``ledger.events`` in batches, stitch, write the ledger, then commit.
+"""The hot path: decode, de-duplicate, stitch and score batches of events, write the
+ledger, then commit (``processors.sink_loop`` reads the batches and drives it).
 
 It reads with aiokafka ``getmany`` below Faust's per-event layer (Faust's per-message
 machinery tops out far below the broker); the Faust worker manages it as a service.
@@ -12,11 +13,9 @@ stopped part-way is restored with the counters its sessions had before it
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -27,60 +26,49 @@ from ingest.base import parse_time
 from ingest.deadletter import dead_letter
 from kernel import codec
 from kernel.contraction import Contraction
-from kernel.errors import RecordError, StoreError
+from kernel.errors import RecordError
 from kernel.events import ch_ts as ts
-from kernel.kafka import batch_consumer
+from kernel.events import micros
 from kernel.topics import Topics
 from ledger.contractions import recent_contractions
 from ledger.projections import newest_event_time, pairing_rows, recorded_versions, stitch_rows
 from ledger.replay import recent_trail_events
 from ledger.rows import DriftOutput, StitchOutput
 from ledger.store import LedgerStore
-from processors.declared import read_declarations
 from processors.evidence import EvidenceChain
 from processors.federation import restore_web_identities
 from processors.labels import signature
-from processors.ownership import Ownership
 from processors.pairing import restore_pairs
 from processors.rebuild import reparse, reparsed
 from processors.recount import restored
 from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
 from processors.sink_parts import (
-    BatchCollector,
+    NEVER,
     EventKey,
-    Pending,
-    ReadAhead,
     RecentIds,
     SinkStats,
-    answered,
     event_key,
     event_key_of_message,
     observed_ids,
-    publish_contractions,
-    read_ahead,
 )
 from processors.stitch import Stitcher
 from processors.writes import (
     LedgerWrite,
     Refused,
-    refused_entry,
-    retrying,
-    send_until_taken,
-    write_until_taken,
 )
 
 log = logging.getLogger(__name__)
 # Requests and results held again for pairing at a restart, at most (the newest of the
 # session window; older results stay listed as unpaired).
 PAIRING_RESTORE_MAX = 200_000
-WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at most
-# A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
-# insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
-# so a stream of small batches is written in fewer, larger inserts. Contractions do not
-# wait: they are published as each batch is scored.
-WRITE_MIN_EVENTS = 10_000
-WRITE_LINGER_S = 0.3
+
+
+def held_through(store: LedgerStore) -> int | None:
+    """The newest event time the ledger holds, in µs (``None``: it holds none): what a
+    sink taking the stream over tells ``RecentIds.took_over``."""
+    newest = newest_event_time(store)
+    return None if newest is None else micros(parse_time(newest, "event_time"))
 
 
 def restore_state(
@@ -166,20 +154,52 @@ class EventSink:
         self.evidence = evidence  # chains each raw event to its stream's last (tamper evidence)
         self.recent = RecentIds()
         self.stats = SinkStats()
+        # Since the take-over: the first offset read of each (topic, partition), and how far
+        # past it a previous owner may have read (``from_last_owner``).
+        self._first_read: dict[tuple[str, int], int] = {}
+        self._replay_span = 0
+
+    def took_over(self, newest: int | None, replay_span: int) -> None:
+        """This sink owns the stream now: the ledger held events up to ``newest`` (µs;
+        ``None``: none), and a previous owner may have read up to ``replay_span`` messages
+        of each partition past its last commit (``from_last_owner``)."""
+        self.recent.took_over(newest)
+        self._first_read, self._replay_span = {}, replay_span
+
+    def from_last_owner(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether a message may be one a previous owner read and may be writing still: an
+        owner taken for dead while alive writes what it stitched before it knew
+        (``docs/scaling.md``), newer than what the ledger held at the take-over. Reading
+        begins at the last commit, so those are within ``replay_span`` of the first offset
+        read on their partition; each is asked about, whatever its time."""
+        first = self._first_read.setdefault((topic, partition), offset)
+        return offset < first + self._replay_span
+
+    def keys_of(self, messages: Iterable[Any]) -> list[EventKey]:
+        """The events of ``messages`` to ask the ledger about (``keys_to_ask``), read off the
+        messages; one whose key only the decode can read is asked about after it."""
+        keys: list[EventKey] = []
+        replays: list[EventKey] = []
+        for message in messages:
+            key = event_key_of_message(message)
+            if key is not None:
+                last_owner = self.from_last_owner(message.topic, message.partition, message.offset)
+                (replays if last_owner else keys).append(key)
+        return self.keys_to_ask(keys, replays)
 
     def decode(
         self, messages: Iterable[Any]
-    ) -> tuple[list[codec.Envelope], list[dict[str, Any]], dict[str, tuple[int, int]]]:
+    ) -> tuple[list[codec.Envelope], list[dict[str, Any]], dict[str, tuple[str, int, int]]]:
         """Envelopes, dead-letter entries for messages that do not decode, and each event's
-        partition and offset (the first, for an event sent twice)."""
+        topic, partition and offset (the first, for an event sent twice)."""
         envelopes: list[codec.Envelope] = []
         rejected: list[dict[str, Any]] = []
-        where: dict[str, tuple[int, int]] = {}
+        where: dict[str, tuple[str, int, int]] = {}
         for msg in messages:
             try:
                 version = codec.writer_version(msg.headers)
                 envelopes.append(env := codec.decode(msg.value, version))
-                where.setdefault(env.event.event_id, (msg.partition, msg.offset))
+                where.setdefault(env.event.event_id, (msg.topic, msg.partition, msg.offset))
             except RecordError as exc:
                 position = f"{msg.topic}/{msg.partition}/{msg.offset}"
                 rejected.append(
@@ -203,14 +223,20 @@ class EventSink:
             held |= self.store.existing_event_ids(observed)
         return self.fresh(envelopes, held)
 
-    def keys_to_ask(self, keys: Iterable[EventKey | None]) -> list[EventKey]:
+    def keys_to_ask(
+        self, keys: Iterable[EventKey | None], replays: Iterable[EventKey] = ()
+    ) -> list[EventKey]:
         """The events to ask the ledger about (id and time): each id once, none stitched
-        lately."""
-        recent = self.recent
+        lately; of ``keys`` none newer than all it may hold (``RecentIds.unheld``), of
+        ``replays`` (``from_last_owner``) all."""
         asked: dict[str, EventKey] = {}
-        for key in keys:
-            if key is not None and key[0] not in recent and key[0] not in asked:
-                asked[key[0]] = key
+        recent = self.recent
+        for key in replays:
+            if key[0] not in recent:
+                asked.setdefault(key[0], key)
+        for key in recent.unheld(keys):
+            asked.setdefault(key[0], key)
+        self.stats.asked += len(asked)
         return list(asked.values())
 
     def own_and_look_up(self, assignment: Iterable[Any], keys: list[EventKey]) -> set[str]:
@@ -234,7 +260,7 @@ class EventSink:
         return list(fresh.values())
 
     def stitch(
-        self, fresh: list[codec.Envelope], where: dict[str, tuple[int, int]] | None = None
+        self, fresh: list[codec.Envelope], where: dict[str, tuple[str, int, int]] | None = None
     ) -> tuple[StitchOutput, DriftOutput, list[Contraction]]:
         """Stitch a batch, then score its actions (when scoring is on). From now on the
         batch's events count as held: its write is retried until the ledger takes it, so a
@@ -244,7 +270,10 @@ class EventSink:
         self.stats.stitch_ns += time.perf_counter_ns() - began
         if self.evidence is not None and where is not None:
             self.evidence.chain(output.raw_events, where)
-        self.recent.add_all(env.event.event_id for env in fresh)
+        self.recent.add_all(
+            (env.event.event_id for env in fresh),
+            max((micros(env.event.event_time) for env in fresh), default=NEVER),
+        )
         if self.drift is None:
             return output, DriftOutput(), []
         scored, contractions = self.drift.score(
@@ -265,230 +294,3 @@ class EventSink:
         self.stats.written += len(output.raw_events) - sum(r.table == "raw_events" for r in refused)
         if self.evidence is not None:
             self.evidence.written(output.raw_events)
-
-
-async def run_sink(
-    sink: EventSink,
-    *,
-    bootstrap: str,
-    batch_max: int,
-    batch_wait_ms: int,
-    stop: asyncio.Event,
-    on_ready: Any = None,
-    security: dict[str, Any] | None = None,
-    on_batch: Callable[[bool], None] | None = None,
-    fetch_wait_ms: int = 20,
-    ownership: Ownership | None = None,
-    idle_settle_s: float = 0,
-) -> None:
-    """Consume ``ledger.events`` until ``stop`` is set (``security``: aiokafka SASL/TLS).
-    With ``ownership``, the declarations too, and only while this worker owns the stream
-    (``processors.ownership``: however many workers run, one stitches). After
-    ``idle_settle_s`` seconds with nothing read (0: never), what the stream sent is taken
-    as all there is (``Stitcher.settle_idle``)."""
-    from aiokafka import AIOKafkaProducer
-
-    security = security or {}
-    topics = [sink.topics.events]
-    options: dict[str, Any] = {}
-    if ownership is not None:
-        topics.append(sink.topics.declared)
-        options["partition_assignment_strategy"] = (ownership.assignor,)
-    consumer = batch_consumer(
-        bootstrap,
-        sink.topics.worker_group,
-        security=security,
-        fetch_max_wait_ms=fetch_wait_ms,
-        **options,
-    )
-    consumer.subscribe(topics, listener=ownership)
-    # No linger: a contraction goes out the moment its batch is scored.
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, **security)
-    await consumer.start()
-    await producer.start()
-    # Ledger writes run in a task of their own, in order, while the next batches are read,
-    # stitched and scored: a drifting action that arrives during a write is contracted
-    # without waiting for it. A batch's offsets are committed only once its write is done;
-    # at most ``WRITES_IN_FLIGHT`` batches wait to be written, so a slow ledger slows the
-    # reading instead of filling memory.
-    writes: asyncio.Queue[Pending | None] = asyncio.Queue(WRITES_IN_FLIGHT)
-
-    async def write_in_order() -> None:
-        while (item := await writes.get()) is not None:
-            # What queued up while the last write ran goes in one write: when the stream
-            # outruns the ledger, writes grow instead of multiplying (each insert is a part
-            # the ledger has to merge), while contractions still go out batch by batch.
-            done = False
-            linger_until = time.monotonic() + WRITE_LINGER_S
-            while True:
-                while not writes.empty():
-                    more = writes.get_nowait()
-                    if more is None:
-                        done = True
-                        break
-                    item = item.absorb(more)
-                if done or item.events >= WRITE_MIN_EVENTS or stop.is_set():
-                    break
-                if time.monotonic() >= linger_until:
-                    break
-                await asyncio.sleep(0.02)
-            if item.output is not None:
-                began = time.perf_counter_ns()
-                write = sink.ledger_write(item.output, item.scored)
-                refused = await write_until_taken(write, sink.store, stop)
-                sink.stats.write_ns += time.perf_counter_ns() - began
-                sink.written(item.output, refused)
-                if refused:
-                    # Delivered before the offsets are committed: a crash cannot lose them.
-                    where = item.where or {}
-                    entries = [refused_entry(r, where, sink.topics.events) for r in refused]
-                    await send_until_taken(producer, sink.topics.dlq, entries, stop)
-                    sink.stats.dead_lettered += len(entries)
-                    log.warning(
-                        "%d rows the ledger refused went to %s; the rest of the batch is written",
-                        len(entries),
-                        sink.topics.dlq,
-                    )
-            if item.offsets:  # an idle stream's settling read nothing to commit
-                await consumer.commit(item.offsets)
-            if on_batch is not None:
-                on_batch(writes.empty())  # whether the writer has caught up
-            if done:
-                return
-
-    writer = asyncio.create_task(write_in_order())
-
-    async def queue_write(item: Pending | None) -> None:
-        """Wait for room in the queue, unless the writer has stopped (its error is raised)."""
-        put = asyncio.ensure_future(writes.put(item))
-        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if not put.done():
-            put.cancel()
-            writer.result()
-
-    collector = BatchCollector()
-    # Not settled yet: exchanges restored waiting are decided too if nothing comes.
-    last_read, settled = time.monotonic(), False
-    ahead: ReadAhead | None = None
-    try:
-        ready = False
-        while not stop.is_set():
-            early, ahead = ahead, None
-            if early is not None:
-                batch = early.batch
-            else:
-                batch = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
-            if ownership is not None:
-                ownership.check()
-            if not ready and consumer.assignment():
-                ready = True
-                if on_ready is not None:
-                    on_ready()
-            messages = [m for records in batch.values() for m in records]
-            if not messages:
-                collector.when_idle()
-                idle = time.monotonic() - last_read
-                owns = ownership is None or ownership.owner  # a standby stitches nothing
-                if owns and not settled and idle_settle_s and idle >= idle_settle_s:
-                    settled = True
-                    output = sink.stitcher.settle_idle()
-                    if any(rows for _, rows in output.tables()):
-                        await queue_write(Pending({}, output))
-                continue
-            last_read, settled = time.monotonic(), False
-            pending = Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
-            pending.events = len(messages)
-            rejected = []
-            if ownership is not None:
-                await ownership.wait()
-                declared = [m for m in messages if m.topic == sink.topics.declared]
-                if declared:
-                    messages = [m for m in messages if m.topic != sink.topics.declared]
-                    rejected = _declare(sink, declared, pending)
-            # The ledger is asked which of the batch's events it holds while the batch is
-            # decoded: their ids and times are read off the messages first
-            # (``codec.event_key_of``).
-            loop = asyncio.get_running_loop()
-            owning = None
-            if early is not None:  # asked while the last batch was stitched
-                asked, look_up, answer = early.asked, early.look_up, early.answer
-                if sink.evidence is not None:  # partitions newly assigned: their chain heads
-                    owning = loop.run_in_executor(None, sink.evidence.own, consumer.assignment())
-            else:
-                asked = sink.keys_to_ask(event_key_of_message(m) for m in messages)
-                look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
-                answer = loop.run_in_executor(None, look_up)
-            began = time.perf_counter_ns()
-            envelopes, undecoded, where = sink.decode(messages)
-            sink.stats.decode_ns += time.perf_counter_ns() - began
-            rejected += undecoded
-            if rejected:
-                # Delivered before the offsets are committed: a crash cannot lose them.
-                await send_until_taken(producer, sink.topics.dlq, rejected, stop)
-                sink.stats.dead_lettered += len(rejected)
-            began = time.perf_counter_ns()  # the wait for the answer the decode did not hide
-            held = await answered(answer, look_up, stop)
-            if owning is not None:
-                await owning
-            asked_ids = {event_id for event_id, _ in asked}
-            unasked = sink.keys_to_ask(
-                event_key(env) for env in envelopes if env.event.event_id not in asked_ids
-            )
-            if unasked:  # keys only the decode could read (an older writer's schema)
-                held |= await retrying(
-                    partial(sink.store.held_events, unasked), "ledger lookup", stop
-                )
-            observed = observed_ids(envelopes, sink.recent)
-            if observed:  # times of ingest's own: asked by id
-                held |= await retrying(
-                    partial(sink.store.existing_event_ids, observed), "ledger lookup", stop
-                )
-            fresh = sink.fresh(envelopes, held)
-            sink.stats.lookup_ns += time.perf_counter_ns() - began
-            if fresh:
-                ahead = await read_ahead(
-                    consumer,
-                    batch_max,
-                    sink.keys_to_ask,
-                    sink.store.held_events,
-                    sink.topics.declared if ownership is not None else None,
-                )
-                # Stitch once; only the write is retried, so a retry never counts twice.
-                output, scored, contractions = sink.stitch(fresh, where)
-                if contractions:
-                    # Published before the ledger write: an enforcement point acts on the
-                    # drift now, not after the write. A crash before the commit publishes
-                    # the same contraction ids again, which consumers keep once.
-                    await publish_contractions(producer, sink.topics, contractions)
-                pending.absorb(Pending({}, output, scored))  # after its declarations
-                pending.where = where
-            await queue_write(pending)
-            collector.after_batch(len(messages))
-            sink.stats.batches += 1
-            sink.stats.consumed += len(messages)
-            log.info(
-                "batch of %d events; so far %d written, %d duplicates skipped",
-                len(messages),
-                sink.stats.written,
-                sink.stats.duplicates,
-            )
-        await queue_write(None)
-        await writer  # what was read is written and committed before the sink stops
-    finally:
-        if ahead is not None:
-            ahead.answer.cancel()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StoreError):
-            await writer
-        await producer.stop()
-        await consumer.stop()
-
-
-def _declare(sink: EventSink, messages: list[Any], pending: Pending) -> list[dict[str, Any]]:
-    """Apply the declarations among a batch's messages, ahead of its events; their rows go
-    in the batch's write. Returns dead-letter entries for those that do not parse."""
-    declarations, rejected = read_declarations(messages)
-    for position, declaration in declarations:
-        pending.absorb(Pending({}, sink.stitcher.declare(declaration), DriftOutput()))
-        log.info("session %s declared at %s", declaration.session_id, position)
-    return rejected

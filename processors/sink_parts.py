@@ -8,8 +8,8 @@ import asyncio
 import gc
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -42,6 +42,7 @@ class SinkStats:
     # The scoring stage keeps its own (``processors.scoring.ScoringStats``).
     decode_ns: int = 0
     lookup_ns: int = 0
+    asked: int = 0  # events the ledger was asked about (``RecentIds``: most are not)
     stitch_ns: int = 0
     write_ns: int = 0
     written_at: float = 0.0  # when the counts were last kept (monotonic)
@@ -53,6 +54,7 @@ class SinkStats:
             "batches": self.batches,
             "decode_us_per_event": round(self.decode_ns / per, 2),
             "lookup_us_per_event": round(self.lookup_ns / per, 2),
+            "asked": self.asked,
             "stitch_us_per_event": round(self.stitch_ns / per, 2),
             "write_us_per_event": round(self.write_ns / per, 2),
         }
@@ -105,21 +107,74 @@ class BatchCollector:
         )
 
 
+NEVER = -(2**62)  # an event time older than any (µs since the epoch)
+
+ALWAYS = 2**62  # newer than any
+
+
 class RecentIds:
-    """Event ids written lately, so most replays skip the ledger lookup."""
+    """The event ids this sink stitched lately, and what that says about the ledger: most
+    events are then never asked about.
+
+    The sink that owns the stream is the ledger's only writer of events (``raw_events``).
+    So an event the ledger holds is either one this sink stitched, or one it held when this
+    sink took the stream, whose time is no newer than the newest it held then. An id
+    ``through`` counts both: an event not stitched lately (not here) and newer than
+    ``through`` is not in the ledger, and is not asked about. ``through`` begins at
+    ``ALWAYS`` (everything is asked) until ``took_over`` says what the ledger held, and it
+    rises to the newest time of every id let go from here (``capacity``), so an id let go
+    is asked about again. Its one exception is an event whose time ingest gave it (a record
+    that carries none): a replay of it bears a newer time (``observed_ids``).
+
+    What an owner taken for dead while alive may still be writing after the take-over
+    (``docs/scaling.md``) is asked about all the same (``EventSink.from_last_owner``)."""
 
     def __init__(self, capacity: int = 500_000) -> None:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict()
+        # The ids in the order they were added, as (how many are left here, their newest
+        # time): one entry a batch, so that letting ids go knows how new they were.
+        self._added: deque[list[int]] = deque()
+        self._held_through = ALWAYS  # the newest event time the ledger held at the take-over
+        self._let_go_through = NEVER  # the newest time of the ids let go
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
 
-    def add_all(self, event_ids: Iterable[str]) -> None:
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def through(self) -> int:
+        """No event the ledger may hold, not among these ids, is newer than this (µs)."""
+        return max(self._held_through, self._let_go_through)
+
+    def took_over(self, newest: int | None) -> None:
+        """This sink now owns the stream; ``newest`` is the newest event time the ledger held
+        then (``None``: it held none)."""
+        self._held_through = NEVER if newest is None else newest
+
+    def unheld(self, keys: Iterable[tuple[str, int] | None]) -> Iterator[tuple[str, int]]:
+        """Those of ``keys`` (id, event time) the ledger may hold though they are not here."""
+        through, ids = self.through, self._ids
+        return (k for k in keys if k is not None and k[1] <= through and k[0] not in ids)
+
+    def add_all(self, event_ids: Iterable[str], newest: int = ALWAYS) -> None:
+        """Ids stitched now; ``newest`` is the newest of their event times."""
+        ids = self._ids
+        before = len(ids)
         for event_id in event_ids:
-            self._ids[event_id] = None
-        while len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
+            ids[event_id] = None
+        added = len(ids) - before
+        if added:
+            self._added.append([added, newest])
+        while len(ids) > self.capacity:
+            ids.popitem(last=False)
+            oldest = self._added[0]
+            oldest[0] -= 1
+            if oldest[0] <= 0:
+                self._added.popleft()
+                self._let_go_through = max(self._let_go_through, oldest[1])
 
 
 EventKey = tuple[str, int]  # an event's id and event time (µs since the epoch)
@@ -179,26 +234,23 @@ class ReadAhead:
 async def read_ahead(
     consumer: Any,
     batch_max: int,
-    keys_to_ask: Callable[[Iterable[EventKey | None]], list[EventKey]],
+    keys_of: Callable[[list[Any]], list[EventKey]],
     look_up: Callable[[list[EventKey]], set[str]],
-    skip_topic: str | None = None,
+    partitions: list[Any],
 ) -> ReadAhead | None:
-    """What the consumer has fetched already (no wait), with the ledger lookup of its
-    events started in a thread; ``None`` when nothing is there.
+    """What the consumer has fetched already of ``partitions`` (no wait), with the ledger
+    lookup of its events started in a thread; ``None`` when nothing is there.
 
     Run just before a batch is stitched, so that the lookup's round trip, which the decode
     alone hides only in part, is off the path: the next batch finds its answer waiting.
     The keys are asked before this batch's events count as stitched; ``EventSink.fresh``
     drops those again when the next batch is taken."""
-    batch = await consumer.getmany(timeout_ms=0, max_records=batch_max)
+    if not partitions:
+        return None
+    batch = await consumer.getmany(*partitions, timeout_ms=0, max_records=batch_max)
     if not any(batch.values()):
         return None
-    keys = keys_to_ask(
-        event_key_of_message(m)
-        for records in batch.values()
-        for m in records
-        if skip_topic is None or m.topic != skip_topic
-    )
+    keys = keys_of([m for records in batch.values() for m in records])
     asking = partial(look_up, keys)
     answer = asyncio.get_running_loop().run_in_executor(None, asking)
     return ReadAhead(batch, keys, asking, answer)
@@ -212,7 +264,7 @@ class Pending:
     output: StitchOutput | None = None
     scored: DriftOutput | None = None
     events: int = 0  # read from the topic, the duplicates too
-    where: dict[str, tuple[int, int]] | None = None  # each event's partition and offset
+    where: dict[str, tuple[str, int, int]] | None = None  # each event's topic, partition, offset
     bases: WriteBases = field(default_factory=WriteBases)  # its sessions rows' write start
 
     def absorb(self, later: Pending) -> Pending:

@@ -39,7 +39,8 @@ from ledger.factory import open_store
 from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, restore_drift, restore_state, run_sink
+from processors.sink import EventSink, held_through, restore_drift, restore_state
+from processors.sink_loop import WRITES_IN_FLIGHT, run_sink
 from processors.sink_parts import SinkStats
 from processors.stitch import Stitcher
 from processors.writes import retrying
@@ -171,12 +172,14 @@ def build_app(
             self._stop_event = asyncio.Event()
             # The model and policy are read now, so that a bad one fails the worker at start;
             # the state is restored once this worker owns the stream (``take_over``).
-            evidence = EvidenceChain(store, topics.events, signer)
+            evidence = EvidenceChain(store, topics.event_topics, signer)
             self.sink = EventSink(store, topics, Stitcher(), drift_stage(settings), evidence)
 
         async def take_over(self) -> None:
             """Restore the stitch state (and the drift trails) the ledger holds: every
             worker that takes the stream over goes on from where the ledger stands."""
+            # First: what the ledger held before this worker wrote anything to it.
+            through = await asyncio.to_thread(held_through, store)
             state = await asyncio.to_thread(
                 restore_state,
                 store,
@@ -193,6 +196,9 @@ def build_app(
                 fed = await asyncio.to_thread(restore_drift, store, state, drift, since)
                 log.info("drift trails restored from %d calls and results", fed)
             self.sink.stitcher, self.sink.drift = Stitcher(state), drift
+            # A previous owner read at most the batches waiting for their write, the one it
+            # stitched and the one it read ahead, past its last commit.
+            self.sink.took_over(through, (WRITES_IN_FLIGHT + 2) * settings.batch_max)
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             log.info("stitch state restored: %d keys", len(state.key_index))
 

@@ -195,17 +195,15 @@ def row_id(row: Mapping[str, Any]) -> str:
     return next((str(row[k]) for k in _ROW_IDS if row.get(k)), "")
 
 
-def refused_entry(
-    refused: Refused, where: Mapping[str, tuple[int, int]], events_topic: str
-) -> dict[str, Any]:
+def refused_entry(refused: Refused, where: Mapping[str, tuple[str, int, int]]) -> dict[str, Any]:
     """The dead-letter entry (``ingest.deadletter``) of a refused row: where its event was
-    read (``ledger.events`` topic/partition/offset, else the table and the row's id), the
+    read (topic/partition/offset, else the table and the row's id), the
     ledger's error as the reason, and the record: a raw event's raw record, any other
     row as JSON. ``table`` and ``event_id`` say which row of which event it was."""
     row = refused.row
     event_id = next((str(row[k]) for k in _EVENT_IDS if row.get(k)), "")
     at = where.get(event_id)
-    position = f"{events_topic}/{at[0]}/{at[1]}" if at else f"{refused.table}:{row_id(row)}"
+    position = f"{at[0]}/{at[1]}/{at[2]}" if at else f"{refused.table}:{row_id(row)}"
     chained: dict[str, Any] = {}
     if refused.table == "raw_events":
         record = str(row.get("raw", ""))

@@ -379,7 +379,8 @@ def test_bench_gives_events_per_second_and_its_share_of_the_machine_s_ceiling(
     ceiling = payload["ceiling"]
     # The bare consume read exactly the run's messages; the bare insert wrote its rows.
     assert ceiling["consumed"] == 2000
-    assert ceiling["topic"] == "ledger.events"
+    # Both topics the worker reads: the sample's MCP traffic goes to the calls lane.
+    assert ceiling["topics"] == ["ledger.events", "ledger.events.calls"]
     rows = ceiling["inserted_rows"]
     assert rows["raw_events"] == 2000 and rows["actions"] > 0 and rows["sessions"] > 0
     consume, insert = ceiling["consume_events_per_s"], ceiling["insert_events_per_s"]

@@ -48,7 +48,8 @@ class Evidenced:
 
     store: ChdbStore
     keys: dict[str, Any]
-    streams: int
+    streams: int  # partitions of the topics the worker reads, at most one stream each
+    topics: list[str]
     published: list[dict[str, Any]]
 
 
@@ -137,7 +138,8 @@ def evidenced(
         keys = evidence_keys(stack)
     finally:
         stack.stop()
-    yield Evidenced(store, keys, settings.partitions, published)
+    topics = Topics(settings.topic_prefix).event_topics
+    yield Evidenced(store, keys, settings.partitions * len(topics), topics, published)
 
 
 def test_the_stream_verifies_and_every_record_is_chained_once_and_digested(
@@ -147,7 +149,15 @@ def test_the_stream_verifies_and_every_record_is_chained_once_and_digested(
     report = verify(store, evidenced.keys)
     assert report.ok, [p.describe() for p in report.problems]
     assert store.count("raw_events", "chain_stream = ''") == 0
-    assert len(report.streams) == evidenced.streams
+    # A stream is a partition of either topic the worker reads: every one the events went
+    # to is verified.
+    chained = {
+        r["chain_stream"]
+        for r in store.query_rows(f"SELECT DISTINCT chain_stream FROM {db}.raw_events")
+    }
+    assert {check.stream for check in report.streams} == chained
+    assert len(chained) <= evidenced.streams
+    assert {name.rsplit("/", 1)[0] for name in chained} == set(evidenced.topics)
     for check in report.streams:
         # Positions 1..n, each once: the restart and the replay forked nothing.
         positions = store.query_rows(

@@ -75,7 +75,7 @@ def test_a_refused_row_is_dead_lettered_and_the_rest_written(
     refused = orjson.loads(letter["record"])
     assert refused["resource"] == POISON
     assert letter["event_id"] == refused["action_id"]
-    assert letter["position"].startswith(f"{topics.events}/")
+    assert letter["position"].startswith(f"{topics.calls}/")  # MCP: the tool traffic lane
     [held] = store.query_rows(
         f"SELECT raw FROM {db}.raw_events WHERE event_id = {{id:String}}",
         {"id": letter["event_id"]},

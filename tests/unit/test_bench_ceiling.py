@@ -10,7 +10,7 @@ from agentledger.bench_ceiling import Ceiling, ceiling_figures, ceiling_lines
 def _ceiling(consume_seconds: float, insert_seconds: float, consumed: int = 10_000) -> Ceiling:
     return Ceiling(
         events=10_000,
-        topic="ledger.events",
+        topics=["ledger.events", "ledger.events.calls"],
         consumed=consumed,
         consume_seconds=consume_seconds,
         inserted_rows={"raw_events": 10_000, "actions": 6_000},

@@ -20,6 +20,7 @@ def test_timings_are_per_event_consumed() -> None:
         consumed=2_000,
         decode_ns=60_000_000,
         lookup_ns=20_000_000,
+        asked=150,
         stitch_ns=200_000_000,
         write_ns=500_000_000,
     )
@@ -28,6 +29,7 @@ def test_timings_are_per_event_consumed() -> None:
         "batches": 4,
         "decode_us_per_event": 30.0,
         "lookup_us_per_event": 10.0,
+        "asked": 150,
         "stitch_us_per_event": 100.0,
         "write_us_per_event": 250.0,
     }
@@ -65,7 +67,7 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         0,
         {
             "worker": SinkStats(
-                consumed=3_000, decode_ns=90_000_000, stitch_ns=300_000_000, write_ns=0
+                consumed=3_000, decode_ns=90_000_000, asked=70, stitch_ns=300_000_000, write_ns=0
             ).timings(),
             "scored": 1_000,
             "flagged": 10,
@@ -75,7 +77,9 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         },
     )
     # A stand-by worker read nothing; one from a run without scoring has no scoring counts.
-    _worker_file(run, 1, {"worker": SinkStats(consumed=1_000, stitch_ns=200_000_000).timings()})
+    _worker_file(
+        run, 1, {"worker": SinkStats(consumed=1_000, asked=5, stitch_ns=200_000_000).timings()}
+    )
     _worker_file(run, 2, {"worker": SinkStats().timings()})
     (run / "worker-3.scoring.json").write_bytes(b"{not json")  # half written: left out
     got = scoring_stats(Settings(data_dir=tmp_path))
@@ -88,4 +92,5 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         "score": 30.0,  # 1,000 actions at 120 µs over 4,000 events
         "ledger_write": 0.0,
         "events": 4_000,
+        "asked_the_ledger": 75,  # summed over the workers
     }
