@@ -194,6 +194,13 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
 )
 @click.option("--spacing", default=0.5, show_default=True, help="With --contractions: seconds.")
 @click.option(
+    "--background-sources",
+    default="okta,cloudtrail,mcp",
+    show_default=True,
+    help="With --contractions: the sources of the background traffic, comma-separated (MCP "
+    "traffic shares the drifting calls' lane, ledger.events.calls; the others do not).",
+)
+@click.option(
     "--scoring/--no-scoring",
     default=True,
     show_default=True,
@@ -258,6 +265,7 @@ def bench(
     background_eps: int,
     drifting_sessions: int,
     spacing: float,
+    background_sources: str,
     scoring: bool,
     measure_ceiling: bool | None,
     measure_codecs: bool,
@@ -299,6 +307,7 @@ def bench(
             "sessions": drifting_sessions,
             "background_eps": background_eps,
             "spacing_s": spacing,
+            "background_sources": _background_sources(background_sources),
         }
         if measure_ceiling:
             raise click.UsageError("--ceiling measures the events bench, not --contractions")
@@ -320,6 +329,19 @@ def bench(
     if "ceiling" in result:
         for line in ceiling_lines(result["ceiling"], result["events_per_s"]):
             console.print(line, highlight=False)
+
+
+def _background_sources(text: str) -> tuple[str, ...]:
+    from agentledger.bench_drift import BACKGROUND_SOURCES
+
+    sources = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in sources if s not in BACKGROUND_SOURCES]
+    if unknown or not sources:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'none given'}: choose among {', '.join(BACKGROUND_SOURCES)}",
+            param_hint="--background-sources",
+        )
+    return sources
 
 
 def codec_bench(event_count: int, as_json: bool) -> None:

@@ -1,0 +1,28 @@
+"""The background traffic of ``agentledger bench --contractions``: of the sources asked, as
+many records as asked, and a clear error for a source the generator does not write."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from agentledger.bench_drift import _background
+from agentledger.cli import main
+
+
+def test_the_background_holds_only_the_sources_asked() -> None:
+    every = _background(300, "bg-test", per_block=50)
+    assert {source for source, _ in every.blocks} == {"okta", "cloudtrail", "mcp"}
+    without_mcp = _background(300, "bg-test", per_block=50, sources=("okta", "cloudtrail"))
+    assert {source for source, _ in without_mcp.blocks} == {"okta", "cloudtrail"}
+    # As many records as asked, of those sources: more sessions were generated for them.
+    assert sum(len(block) for _, block in without_mcp.blocks) == 300
+    assert sum(len(block) for _, block in every.blocks) == 300
+
+
+def test_an_unknown_background_source_is_refused_by_name() -> None:
+    result = CliRunner().invoke(
+        main, ["bench", "--contractions", "--background-sources", "okta,syslog"]
+    )
+    assert result.exit_code == 2
+    assert "--background-sources" in result.output and "syslog" in result.output
+    assert "okta, cloudtrail, mcp" in result.output
