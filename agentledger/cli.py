@@ -194,6 +194,15 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
 )
 @click.option("--spacing", default=0.5, show_default=True, help="With --contractions: seconds.")
 @click.option(
+    "--warmup",
+    "warmup_s",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="With --contractions: seconds of background alone before the first drifting "
+    "session (a worker just started asks the ledger about its first events; see BENCHMARKS.md).",
+)
+@click.option(
     "--background-sources",
     default="okta,cloudtrail,mcp",
     show_default=True,
@@ -266,6 +275,7 @@ def bench(
     drifting_sessions: int,
     spacing: float,
     background_sources: str,
+    warmup_s: float,
     scoring: bool,
     measure_ceiling: bool | None,
     measure_codecs: bool,
@@ -308,6 +318,7 @@ def bench(
             "background_eps": background_eps,
             "spacing_s": spacing,
             "background_sources": _background_sources(background_sources),
+            "warmup_s": warmup_s,
         }
         if measure_ceiling:
             raise click.UsageError("--ceiling measures the events bench, not --contractions")
