@@ -183,11 +183,18 @@ class EvidenceChain:
     def stream_name(place: Place) -> str:
         return f"{place[0]}/{place[1]}"
 
+    def owns(self, assignment: Iterable[Any]) -> bool:
+        """Whether ``own(assignment)`` has nothing to do: these are the partitions owned."""
+        return self._places(assignment) == self._owned
+
+    def _places(self, assignment: Iterable[Any]) -> frozenset[Place]:
+        return frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self.topics)
+
     def own(self, assignment: Iterable[Any]) -> None:
         """The partitions (aiokafka ``TopicPartition``) assigned now. Blocking: a partition
         newly assigned has its chain read from the ledger; one no longer assigned is
         forgotten (its next owner reads its chain)."""
-        owned = frozenset((tp.topic, tp.partition) for tp in assignment if tp.topic in self.topics)
+        owned = self._places(assignment)
         if owned == self._owned:
             return
         loaded = self._load(owned - self._owned)

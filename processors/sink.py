@@ -239,6 +239,12 @@ class EventSink:
         self.stats.asked += len(asked)
         return list(asked.values())
 
+    def nothing_to_look_up(self, assignment: Iterable[Any], keys: list[EventKey]) -> bool:
+        """Whether ``own_and_look_up`` would neither read a chain head nor ask the ledger:
+        then the caller need not hand it to a thread (a thread's turn at the interpreter,
+        which the ledger writes' thread holds at times, costs milliseconds)."""
+        return not keys and (self.evidence is None or self.evidence.owns(assignment))
+
     def own_and_look_up(self, assignment: Iterable[Any], keys: list[EventKey]) -> set[str]:
         """Take the partitions assigned now (the tamper evidence reads a new one's chain
         head), then return which of the events ``keys`` the ledger holds. Blocking; it

@@ -30,6 +30,7 @@ from processors.sink_parts import (
     Pending,
     ReadAhead,
     answered,
+    answered_now,
     event_key,
     observed_ids,
     publish_contractions,
@@ -192,14 +193,19 @@ async def run_sink(
         # (``codec.event_key_of``).
         loop = asyncio.get_running_loop()
         owning = None
+        assignment = consumer.assignment()
         if early is not None:  # asked while the last batch was stitched
             asked, look_up, answer = early.asked, early.look_up, early.answer
-            if sink.evidence is not None:  # partitions newly assigned: their chain heads
-                owning = loop.run_in_executor(None, sink.evidence.own, consumer.assignment())
+            if sink.evidence is not None and not sink.evidence.owns(assignment):
+                # Partitions newly assigned: their chain heads.
+                owning = loop.run_in_executor(None, sink.evidence.own, assignment)
         else:
             asked = sink.keys_of(messages)
-            look_up = partial(sink.own_and_look_up, consumer.assignment(), asked)
-            answer = loop.run_in_executor(None, look_up)
+            look_up = partial(sink.own_and_look_up, assignment, asked)
+            if sink.nothing_to_look_up(assignment, asked):
+                answer = answered_now(loop)
+            else:
+                answer = loop.run_in_executor(None, look_up)
         began = time.perf_counter_ns()
         envelopes, undecoded, where = sink.decode(messages)
         sink.stats.decode_ns += time.perf_counter_ns() - began

@@ -252,8 +252,16 @@ async def read_ahead(
         return None
     keys = keys_of([m for records in batch.values() for m in records])
     asking = partial(look_up, keys)
-    answer = asyncio.get_running_loop().run_in_executor(None, asking)
+    loop = asyncio.get_running_loop()
+    answer = loop.run_in_executor(None, asking) if keys else answered_now(loop)
     return ReadAhead(batch, keys, asking, answer)
+
+
+def answered_now(loop: asyncio.AbstractEventLoop) -> asyncio.Future[set[str]]:
+    """The answer to a lookup of nothing: the ledger holds none of no events."""
+    answer: asyncio.Future[set[str]] = loop.create_future()
+    answer.set_result(set())
+    return answer
 
 
 @dataclass(slots=True)

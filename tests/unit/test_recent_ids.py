@@ -104,3 +104,9 @@ def test_keys_of_messages_asks_a_previous_owner_s_span_and_what_the_ledger_may_h
     assert sink.keys_of(messages) == [("replayed", 9_000), ("older", 10)]
     sink.recent.add_all(["replayed"], newest=9_000)
     assert sink.keys_of(messages) == [("older", 10)]
+
+
+def test_a_batch_with_nothing_to_ask_is_not_handed_to_a_thread() -> None:
+    sink = _sink()  # no tamper evidence: no chain heads to read
+    assert sink.nothing_to_look_up([], [])
+    assert not sink.nothing_to_look_up([], [("a", 1)])
