@@ -43,12 +43,8 @@ from kernel.topics import Topics
 from models.scenarios import RenderedSession, generate, render
 
 TICK_S = 0.1  # the background is produced in a block every tick
-# Background only, before the first drifting session. A worker that has just taken the
-# stream asks the ledger about every event within (WRITES_IN_FLIGHT + 2) x batch_max offsets
-# of where it began reading each partition (``EventSink.from_last_owner``): 25,000 at the
-# defaults, which 5,000 events/s over four partitions pass in about half a minute. The
-# default warm-up measures a worker past that, as a running deployment's is.
-WARMUP_S = 30.0
+# Background only, before the first drifting session (``--warmup``).
+WARMUP_S = 3.0
 
 
 @dataclass(slots=True)

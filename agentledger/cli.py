@@ -197,10 +197,9 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "--warmup",
     "warmup_s",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=3.0,
     show_default=True,
-    help="With --contractions: seconds of background alone before the first drifting "
-    "session (a worker just started asks the ledger about its first events; see BENCHMARKS.md).",
+    help="With --contractions: seconds of background alone before the first drifting session.",
 )
 @click.option(
     "--background-sources",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -154,9 +154,10 @@ class EventSink:
         self.evidence = evidence  # chains each raw event to its stream's last (tamper evidence)
         self.recent = RecentIds()
         self.stats = SinkStats()
-        # Since the take-over: the first offset read of each (topic, partition), and how far
-        # past it a previous owner may have read (``from_last_owner``).
-        self._first_read: dict[tuple[str, int], int] = {}
+        # Since the take-over: where on each (topic, partition) the events a previous owner
+        # may have read end, and how far past its last commit it can have read at most
+        # (``from_last_owner``).
+        self._span_ends: dict[tuple[str, int], int] = {}
         self._replay_span = 0
 
     def took_over(self, newest: int | None, replay_span: int) -> None:
@@ -164,27 +165,45 @@ class EventSink:
         ``None``: none), and a previous owner may have read up to ``replay_span`` messages
         of each partition past its last commit (``from_last_owner``)."""
         self.recent.took_over(newest)
-        self._first_read, self._replay_span = {}, replay_span
+        self._span_ends, self._replay_span = {}, replay_span
 
-    def from_last_owner(self, topic: str, partition: int, offset: int) -> bool:
+    def from_last_owner(
+        self, topic: str, partition: int, offset: int, end: int | None = None
+    ) -> bool:
         """Whether a message may be one a previous owner read and may be writing still: an
         owner taken for dead while alive writes what it stitched before it knew
-        (``docs/scaling.md``), newer than what the ledger held at the take-over. Reading
-        begins at the last commit, so those are within ``replay_span`` of the first offset
-        read on their partition; each is asked about, whatever its time."""
-        first = self._first_read.setdefault((topic, partition), offset)
-        return offset < first + self._replay_span
+        (``docs/scaling.md``), newer than what the ledger held at the take-over; each such
+        message is asked about, whatever its time. Reading begins at the last commit, so
+        those lie within ``replay_span`` of the first offset read on their partition, and
+        below ``end``, the partition's end when it was first read after the take-over (the
+        fetch's high watermark; ``None``: unknown): the old owner read what was there."""
+        span_end = self._span_ends.get((topic, partition))
+        if span_end is None:
+            span = self._replay_span if end is None else min(self._replay_span, end - offset)
+            span_end = self._span_ends[(topic, partition)] = offset + max(0, span)
+        return offset < span_end
 
-    def keys_of(self, messages: Iterable[Any]) -> list[EventKey]:
+    def keys_of(
+        self, messages: Iterable[Any], end_of: Callable[[str, int], int | None] | None = None
+    ) -> list[EventKey]:
         """The events of ``messages`` to ask the ledger about (``keys_to_ask``), read off the
-        messages; one whose key only the decode can read is asked about after it."""
+        messages; one whose key only the decode can read is asked about after it.
+        ``end_of(topic, partition)``: the partition's end as the consumer last saw it."""
         keys: list[EventKey] = []
         replays: list[EventKey] = []
+        span_ends = self._span_ends
         for message in messages:
             key = event_key_of_message(message)
-            if key is not None:
-                last_owner = self.from_last_owner(message.topic, message.partition, message.offset)
-                (replays if last_owner else keys).append(key)
+            if key is None:
+                continue
+            topic, partition = message.topic, message.partition
+            end = None
+            if end_of is not None and (topic, partition) not in span_ends:
+                end = end_of(topic, partition)
+            if self.from_last_owner(topic, partition, message.offset, end):
+                replays.append(key)
+            else:
+                keys.append(key)
         return self.keys_to_ask(keys, replays)
 
     def decode(

@@ -75,7 +75,7 @@ async def run_sink(
     while this worker owns the stream (``processors.ownership``: however many workers run,
     one stitches). After ``idle_settle_s`` seconds with nothing read (0: never), what the
     stream sent is taken as all there is (``Stitcher.settle_idle``)."""
-    from aiokafka import AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer, TopicPartition
 
     security = security or {}
     topics = list(sink.topics.event_topics)
@@ -156,6 +156,13 @@ async def run_sink(
             put.cancel()
             writer.result()
 
+    def end_of(topic: str, partition: int) -> int | None:
+        """The partition's end as the last fetch saw it (its high watermark)."""
+        end: int | None = consumer.highwater(TopicPartition(topic, partition))
+        return end
+
+    keys_of = partial(sink.keys_of, end_of=end_of)
+
     def partitions(lane: bool) -> list[Any]:
         return [tp for tp in consumer.assignment() if (tp.topic in lane_topics) is lane]
 
@@ -200,7 +207,7 @@ async def run_sink(
                 # Partitions newly assigned: their chain heads.
                 owning = loop.run_in_executor(None, sink.evidence.own, assignment)
         else:
-            asked = sink.keys_of(messages)
+            asked = keys_of(messages)
             look_up = partial(sink.own_and_look_up, assignment, asked)
             if sink.nothing_to_look_up(assignment, asked):
                 answer = answered_now(loop)
@@ -236,7 +243,7 @@ async def run_sink(
         pending.where = where
         if not lane and fresh:
             ahead = await read_ahead(
-                consumer, batch_max, sink.keys_of, sink.store.held_events, partitions(False)
+                consumer, batch_max, keys_of, sink.store.held_events, partitions(False)
             )
         step = max(1, len(fresh) if lane else slice_events)
         for start in range(0, len(fresh), step):

@@ -110,3 +110,36 @@ def test_a_batch_with_nothing_to_ask_is_not_handed_to_a_thread() -> None:
     sink = _sink()  # no tamper evidence: no chain heads to read
     assert sink.nothing_to_look_up([], [])
     assert not sink.nothing_to_look_up([], [("a", 1)])
+
+
+def test_the_span_ends_where_the_partition_ended_when_first_read() -> None:
+    sink = _sink()
+    sink.took_over(1_000, replay_span=100)
+    # The old owner read, at most, what the partition held: its end at the first fetch.
+    assert sink.from_last_owner("t.events.calls", 0, 40, end=42)
+    assert sink.from_last_owner("t.events.calls", 0, 41)
+    assert not sink.from_last_owner("t.events.calls", 0, 42)
+    # Read to its end already: nothing of it is the old owner's; a long one stops at the span.
+    assert not sink.from_last_owner("t.events.calls", 1, 9, end=9)
+    assert sink.from_last_owner("t.events", 0, 0, end=10_000)
+    assert sink.from_last_owner("t.events", 0, 99) and not sink.from_last_owner("t.events", 0, 100)
+    # A new take-over begins the spans again.
+    sink.took_over(2_000, replay_span=100)
+    assert sink.from_last_owner("t.events.calls", 0, 50, end=51)
+
+
+def test_keys_of_messages_reads_each_partition_s_end_once(monkeypatch: Any) -> None:
+    monkeypatch.setattr(
+        "processors.sink.event_key_of_message", lambda message: (f"e{message.offset}", 5_000)
+    )
+    ends = []
+
+    def end_of(topic: str, partition: int) -> int:
+        ends.append((topic, partition))
+        return 12
+
+    sink = _sink()
+    sink.took_over(1_000, replay_span=100)
+    messages = [_Message("t.events.calls", 0, offset) for offset in (10, 11, 12, 13)]
+    assert sink.keys_of(messages, end_of) == [("e10", 5_000), ("e11", 5_000)]
+    assert ends == [("t.events.calls", 0)]
