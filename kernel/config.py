@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         "events/s; at 1,000 the ledger lookups and inserts of more batches cost more CPU.",
     )
     batch_wait_ms: Annotated[int, Field(ge=1)] = 200
+    stitch_slice: Annotated[int, Field(ge=1)] = Field(
+        default=250,
+        description="Events of ledger.events the worker stitches between two looks at the "
+        "tool traffic lane (ledger.events.calls): a drifting call waits for one slice at most. "
+        "Smaller slices answer sooner and cost more stitching per event.",
+    )
     fetch_wait_ms: Annotated[int, Field(ge=1, le=5_000)] = Field(
         default=20,
         description="How long the broker may hold a worker's or the normalizer's fetch that "

@@ -222,6 +222,7 @@ def build_app(
                 batch_max=settings.batch_max,
                 batch_wait_ms=settings.batch_wait_ms,
                 fetch_wait_ms=settings.fetch_wait_ms,
+                slice_events=settings.stitch_slice,
                 stop=self._stop_event,
                 on_ready=mark_ready,
                 security=security,
