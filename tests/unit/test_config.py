@@ -58,6 +58,7 @@ def test_defaults() -> None:
         "kafka_compression": "zstd",
         "batch_max": 2_500,
         "batch_wait_ms": 200,
+        "stitch_slice": 250,
         "session_window_s": 1800,
         "digest_interval_s": 60.0,
         "evidence_dir": None,
