@@ -64,13 +64,6 @@ log = logging.getLogger(__name__)
 PAIRING_RESTORE_MAX = 200_000
 
 
-def held_through(store: LedgerStore) -> int | None:
-    """The newest event time the ledger holds, in µs (``None``: it holds none): what a
-    sink taking the stream over tells ``RecentIds.took_over``."""
-    newest = newest_event_time(store)
-    return None if newest is None else micros(parse_time(newest, "event_time"))
-
-
 def restore_state(
     store: LedgerStore, window: timedelta, restitch: timedelta = timedelta(minutes=15)
 ) -> StitchState:

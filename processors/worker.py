@@ -30,7 +30,7 @@ from kernel import native
 from kernel.config import Settings, load_settings
 from kernel.errors import ConfigError, StoreError
 from kernel.events import ch_ts as ts
-from kernel.events import now_utc
+from kernel.events import micros, now_utc
 from kernel.kafka import security_options
 from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
@@ -39,7 +39,7 @@ from ledger.factory import open_store
 from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
-from processors.sink import EventSink, held_through, restore_drift, restore_state
+from processors.sink import EventSink, restore_drift, restore_state
 from processors.sink_loop import WRITES_IN_FLIGHT, run_sink
 from processors.sink_parts import SinkStats
 from processors.stitch import Stitcher
@@ -178,14 +178,15 @@ def build_app(
         async def take_over(self) -> None:
             """Restore the stitch state (and the drift trails) the ledger holds: every
             worker that takes the stream over goes on from where the ledger stands."""
-            # First: what the ledger held before this worker wrote anything to it.
-            through = await asyncio.to_thread(held_through, store)
             state = await asyncio.to_thread(
                 restore_state,
                 store,
                 timedelta(seconds=settings.session_window_s),
                 timedelta(seconds=settings.restitch_window_s),
             )
+            # The restored watermark is the newest event time the ledger holds, read before
+            # this worker wrote anything to it.
+            held = micros(state.watermark) if state.watermark is not None else None
             drift = drift_stage(settings) if self.sink.drift is not None else None
             if drift is not None:
                 # The session window back from the newest event the ledger holds, in event
@@ -198,7 +199,7 @@ def build_app(
             self.sink.stitcher, self.sink.drift = Stitcher(state), drift
             # A previous owner read at most the batches waiting for their write, the one it
             # stitched and the one it read ahead, past its last commit.
-            self.sink.took_over(through, (WRITES_IN_FLIGHT + 2) * settings.batch_max)
+            self.sink.took_over(held, (WRITES_IN_FLIGHT + 2) * settings.batch_max)
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             log.info("stitch state restored: %d keys", len(state.key_index))
 
