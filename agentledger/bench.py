@@ -35,7 +35,7 @@ from ingest.registry import get_source
 from kernel import native
 from kernel.config import Settings
 from kernel.errors import StackError
-from kernel.kafka import BatchSender, committed_offsets, consumer_lag
+from kernel.kafka import BatchSender, committed_offsets, group_lag
 from kernel.kafka import producer as make_producer
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
@@ -180,16 +180,6 @@ async def _committed(
     return found
 
 
-async def _lag(bootstrap: str, topics: Topics, settings: Settings) -> int:
-    """What the workers' group has not committed yet on the topics it reads."""
-    return sum(
-        [
-            await consumer_lag(bootstrap, topics.worker_group, topic, settings)
-            for topic in topics.event_topics
-        ]
-    )
-
-
 async def _run_offsets(
     bootstrap: str,
     topics: Topics,
@@ -271,7 +261,7 @@ async def _run_chunks(
             finished = await wait_until_stored(
                 store, batch, report.events, console=console, interval=0.1
             )
-        lag = await _lag(info.bootstrap, topics, settings)
+        lag = await group_lag(info.bootstrap, topics.worker_group, topics.event_topics, settings)
         stop_sampling.set()
         await sampling
         cpu = sampler.cpu_seconds()

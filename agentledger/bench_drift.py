@@ -37,7 +37,7 @@ from kernel import native
 from kernel.config import Settings
 from kernel.declaration import parse_declaration
 from kernel.events import KEY_JTI, now_utc
-from kernel.kafka import BatchSender, consumer_lag, security_options
+from kernel.kafka import BatchSender, group_lag, security_options
 from kernel.kafka import producer as make_producer
 from kernel.topics import Topics
 from models.scenarios import RenderedSession, generate, render
@@ -316,7 +316,7 @@ async def run_contraction_bench(
 
         # The reader and the background each in a thread of their own, with their own event
         # loop, as an enforcement point and other producers are processes of their own: on
-        # this loop, a block of background being encoded would hold back both the drifting
+        # this loop, a block of background being sent would hold back both the drifting
         # call's send and the contraction's read.
         reading = _Running(read_contractions)
         await reading.ready()
@@ -336,12 +336,7 @@ async def run_contraction_bench(
             await reading.finished()
             await producer.stop()
         seconds = time.perf_counter() - started
-        lag = sum(
-            [
-                await consumer_lag(info.bootstrap, topics.worker_group, topic, settings)
-                for topic in topics.event_topics
-            ]
-        )
+        lag = await group_lag(info.bootstrap, topics.worker_group, topics.event_topics, settings)
         scoring = scoring_stats(settings)
 
     missed = [d for d in drifting if d.latency_ms is None and not d.early]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import StackError
@@ -161,6 +161,13 @@ async def consumer_lag(
             # consumed partition can look "ahead" of its end: count that as no lag.
             lag += max(0, ends[tp] - (committed or 0))
         return lag
+
+
+async def group_lag(
+    bootstrap: str, group: str, topics: Iterable[str], settings: Settings | None = None
+) -> int:
+    """Messages in ``topics`` that ``group`` has not committed yet (``consumer_lag``)."""
+    return sum([await consumer_lag(bootstrap, group, topic, settings) for topic in topics])
 
 
 async def committed_offsets(

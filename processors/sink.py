@@ -45,6 +45,7 @@ from processors.scoring import DriftStage
 from processors.sessions import StitchState, sweep_mark
 from processors.sink_parts import (
     NEVER,
+    Asked,
     EventKey,
     RecentIds,
     SinkStats,
@@ -178,16 +179,18 @@ class EventSink:
 
     def keys_of(
         self, messages: Iterable[Any], end_of: Callable[[str, int], int | None] | None = None
-    ) -> list[EventKey]:
+    ) -> Asked:
         """The events of ``messages`` to ask the ledger about (``keys_to_ask``), read off the
         messages; one whose key only the decode can read is asked about after it.
         ``end_of(topic, partition)``: the partition's end as the consumer last saw it."""
         keys: list[EventKey] = []
         replays: list[EventKey] = []
         span_ends = self._span_ends
+        unread = 0
         for message in messages:
             key = event_key_of_message(message)
             if key is None:
+                unread += 1
                 continue
             topic, partition = message.topic, message.partition
             end = None
@@ -197,7 +200,7 @@ class EventSink:
                 replays.append(key)
             else:
                 keys.append(key)
-        return self.keys_to_ask(keys, replays)
+        return Asked(self.keys_to_ask(keys, replays), unread)
 
     def decode(
         self, messages: Iterable[Any]

@@ -208,8 +208,8 @@ async def run_sink(
                 owning = loop.run_in_executor(None, sink.evidence.own, assignment)
         else:
             asked = keys_of(messages)
-            look_up = partial(sink.own_and_look_up, assignment, asked)
-            if sink.nothing_to_look_up(assignment, asked):
+            look_up = partial(sink.own_and_look_up, assignment, asked.keys)
+            if sink.nothing_to_look_up(assignment, asked.keys):
                 answer = answered_now(loop)
             else:
                 answer = loop.run_in_executor(None, look_up)
@@ -225,13 +225,16 @@ async def run_sink(
         held = await answered(answer, look_up, stop)
         if owning is not None:
             await owning
-        asked_ids = {event_id for event_id, _ in asked}
-        unread = [event_key(env) for env in envelopes if env.event.event_id not in asked_ids]
-        unasked = sink.keys_to_ask(
-            unread, [key for key in unread if sink.from_last_owner(*where[key[0]])]
-        )
-        if unasked:  # keys only the decode could read (an older writer's schema)
-            held |= await retrying(partial(sink.store.held_events, unasked), "ledger lookup", stop)
+        if asked.unread:  # keys only the decode could read (an older writer's schema)
+            asked_ids = {event_id for event_id, _ in asked.keys}
+            unread = [event_key(env) for env in envelopes if env.event.event_id not in asked_ids]
+            unasked = sink.keys_to_ask(
+                unread, [key for key in unread if sink.from_last_owner(*where[key[0]])]
+            )
+            if unasked:
+                held |= await retrying(
+                    partial(sink.store.held_events, unasked), "ledger lookup", stop
+                )
         observed = observed_ids(envelopes, sink.recent)
         if observed:  # times of ingest's own: asked by id
             sink.stats.asked += len(observed)

@@ -12,7 +12,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from kernel import codec
 from kernel.contraction import Contraction
@@ -108,7 +108,6 @@ class BatchCollector:
 
 
 NEVER = -(2**62)  # an event time older than any (µs since the epoch)
-
 ALWAYS = 2**62  # newer than any
 
 
@@ -180,6 +179,15 @@ class RecentIds:
 EventKey = tuple[str, int]  # an event's id and event time (µs since the epoch)
 
 
+class Asked(NamedTuple):
+    """Of a batch's messages, the events to ask the ledger about (``EventSink.keys_of``),
+    and how many messages' keys could not be read off their bytes (the decode reads those,
+    and they are asked about after it)."""
+
+    keys: list[EventKey]
+    unread: int
+
+
 def event_key_of_message(message: Any) -> EventKey | None:
     """A message's event id and time read without decoding it (``None``: only the decode
     can tell, and says why not when it cannot)."""
@@ -226,7 +234,7 @@ class ReadAhead:
     which of its events it holds (``read_ahead``)."""
 
     batch: dict[Any, list[Any]]
-    asked: list[EventKey]
+    asked: Asked
     look_up: Callable[[], set[str]]
     answer: asyncio.Future[set[str]]
 
@@ -234,7 +242,7 @@ class ReadAhead:
 async def read_ahead(
     consumer: Any,
     batch_max: int,
-    keys_of: Callable[[list[Any]], list[EventKey]],
+    keys_of: Callable[[list[Any]], Asked],
     look_up: Callable[[list[EventKey]], set[str]],
     partitions: list[Any],
 ) -> ReadAhead | None:
@@ -250,11 +258,11 @@ async def read_ahead(
     batch = await consumer.getmany(*partitions, timeout_ms=0, max_records=batch_max)
     if not any(batch.values()):
         return None
-    keys = keys_of([m for records in batch.values() for m in records])
-    asking = partial(look_up, keys)
+    asked = keys_of([m for records in batch.values() for m in records])
+    asking = partial(look_up, asked.keys)
     loop = asyncio.get_running_loop()
-    answer = loop.run_in_executor(None, asking) if keys else answered_now(loop)
-    return ReadAhead(batch, keys, asking, answer)
+    answer = loop.run_in_executor(None, asking) if asked.keys else answered_now(loop)
+    return ReadAhead(batch, asked, asking, answer)
 
 
 def answered_now(loop: asyncio.AbstractEventLoop) -> asyncio.Future[set[str]]:
