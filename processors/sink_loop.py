@@ -7,6 +7,8 @@ the rest (``ledger.events``, the bulk of any deployment's traffic). Whatever the
 fetched is taken before the next batch of the rest, and a batch of the rest is stitched in
 slices of ``slice_events``, with the lane taken between slices: a drifting call waits for
 one slice at most, not for a whole batch of thousands, before it is scored and contracted.
+The lane's own batches are stitched in slices as well, each slice's contractions published
+as soon as it is scored: a call does not wait for the rest of its batch either.
 """
 
 from __future__ import annotations
@@ -248,9 +250,11 @@ async def run_sink(
             ahead = await read_ahead(
                 consumer, batch_max, keys_of, sink.store.held_events, partitions(False)
             )
-        step = max(1, len(fresh) if lane else slice_events)
+        # The lane is stitched in slices too: a slice's contractions go out as soon as it
+        # is scored, not once the whole batch is.
+        step = max(1, slice_events)
         for start in range(0, len(fresh), step):
-            if start:
+            if start and not lane:
                 urgent = await lane_fetched()
                 if any(urgent.values()):
                     # What is stitched so far is written before the lane's rows; the
