@@ -180,9 +180,11 @@ class Settings(BaseSettings):
     batch_wait_ms: Annotated[int, Field(ge=1)] = 200
     stitch_slice: Annotated[int, Field(ge=1)] = Field(
         default=250,
-        description="Events of ledger.events the worker stitches between two looks at the "
-        "tool traffic lane (ledger.events.calls): a drifting call waits for one slice at most. "
-        "Smaller slices answer sooner and cost more stitching per event.",
+        description="Events the worker stitches and scores at a time. Between two slices of "
+        "ledger.events it looks at the tool traffic lane (ledger.events.calls), and each slice "
+        "of the lane's own batches has its contractions published as soon as it is scored: a "
+        "drifting call waits for about one slice ahead of it and its own. Smaller slices "
+        "answer sooner and cost more stitching per event.",
     )
     fetch_wait_ms: Annotated[int, Field(ge=1, le=5_000)] = Field(
         default=20,
