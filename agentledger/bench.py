@@ -1,7 +1,8 @@
 """``agentledger bench``: generated records through ingest → broker → stitch → ledger.
 
-``events_per_s`` is end to end: from the first produce until the last event is queryable
-in the ledger, with ingest, stitching and storing all running on this machine.
+``events_per_s`` is end to end: from the first produce until the workers have committed
+past the last event, which they do once the ledger holds it, with ingest, stitching and
+storing all running on this machine.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rich.console import Console
 from agentledger.bench_ceiling import ceiling_figures, measure_ceiling, require_writer
 from agentledger.bench_drift import run_contraction_bench, scoring_stats
 from agentledger.client import analyst_store, running_ledger, use_fingerprint_key
-from agentledger.progress import wait_until_stored
+from agentledger.ingest_wait import LedgerProgress, wait_in_ledger
 from agentledger.sampledata import iter_records
 from agentledger.stack_state import read_state
 from ingest.framing import Framed, frame_lines
@@ -37,10 +38,12 @@ from kernel.config import Settings
 from kernel.errors import StackError
 from kernel.kafka import BatchSender, committed_offsets, group_lag
 from kernel.kafka import producer as make_producer
+from kernel.lag import SentRanges
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 
 CHUNK = 5_000
+WAIT_TIMEOUT_S = 600.0  # for the workers to commit past the last event sent
 
 
 def spool_by_source(total: int, run_id: str, directory: Path) -> list[tuple[str, Path]]:
@@ -169,6 +172,32 @@ async def run_bench(
             own_dir.cleanup()
 
 
+async def _wait_held(
+    bootstrap: str, topics: Topics, sent: SentRanges, settings: Settings, console: Console | None
+) -> float:
+    """Until the workers have committed past every event sent, as ``agentledger ingest``
+    waits: a worker commits a batch once the ledger holds it, and an event it skips as held
+    already (two identical records, or a replay) is passed too, where a count of the rows
+    stored would wait for it forever. The ``perf_counter`` time it was seen."""
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(LedgerProgress(console)) if console is not None else None
+        wait = await wait_in_ledger(
+            bootstrap,
+            topics,
+            sent,
+            settings=settings,
+            timeout=WAIT_TIMEOUT_S,
+            on_progress=bar.update if bar is not None else None,
+            interval=0.05,
+        )
+    if not wait.complete:
+        raise StackError(
+            f"only {wait.held} of {wait.events} events reached the ledger in "
+            f"{WAIT_TIMEOUT_S:.0f}s; see the worker log in the data directory's logs/"
+        )
+    return time.perf_counter()
+
+
 async def _committed(
     bootstrap: str, topics: Topics, settings: Settings
 ) -> dict[tuple[str, int], int]:
@@ -235,7 +264,8 @@ async def _run_chunks(
         report = IngestReport()
         producer = make_producer(info.bootstrap, settings)
         await producer.start()
-        sender = BatchSender(producer)
+        sent = SentRanges()
+        sender = BatchSender(producer, sent)
         if console:
             console.print(f"pushing {total} records through {info.bootstrap} → {info.http_url}")
         started = time.perf_counter()
@@ -257,10 +287,7 @@ async def _run_chunks(
         finally:
             await producer.stop()
         produced = time.perf_counter()
-        with analyst_store(settings, info) as store:
-            finished = await wait_until_stored(
-                store, batch, report.events, console=console, interval=0.1
-            )
+        finished = await _wait_held(info.bootstrap, topics, sent, settings, console)
         lag = await group_lag(info.bootstrap, topics.worker_group, topics.event_topics, settings)
         stop_sampling.set()
         await sampling
