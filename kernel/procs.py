@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import gc
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -55,11 +56,36 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         proc.wait(5)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_PORT = 20_000  # below: the registered ports other services may be given
+
+
+def ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default otherwise)."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def free_port(host: str = "127.0.0.1", *, attempts: int = 200) -> int:
+    """A port nobody listens on, for a server started after this returns.
+
+    Chosen below the kernel's ephemeral range, not by binding port 0: a port the kernel
+    hands out is one it hands out again, as the source port of any outgoing connection,
+    and between this choice and the server's bind the stack's own Kafka and HTTP clients
+    open connections by the dozen. A port below that range is only ever taken by a server
+    that asked for it."""
+    low = min(ephemeral_low(), 32_768)
+    for _ in range(attempts if low > _LOWEST_PORT + 1 else 0):
+        port = _LOWEST_PORT + secrets.randbelow(low - _LOWEST_PORT)
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind((host, port))
+            return port
+    with socket.socket() as s:  # no room below the range: the kernel's choice
         s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 def wait_for_port(
