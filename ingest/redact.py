@@ -34,9 +34,11 @@ from kernel.tokens import (
     decode_jwt_claims,
     find_secrets,
     fingerprint,
+    fingerprint_digest,
     is_fingerprint,
     key_generation,
     secret_name,
+    token_digest,
     word_list,
 )
 
@@ -105,32 +107,44 @@ def _well_formed(node: dict[str, Any]) -> bool:
     return scheme is None or (isinstance(scheme, str) and scheme.lower() in _SCHEME_WORDS)
 
 
-@lru_cache(maxsize=16_384)
-def _scrubbed_claims(token: str, generation: int) -> bytes | None:
-    # Claims are stored, so they are redacted like any value (a ``tctx`` may carry anything);
-    # the generation keeps a cached result from outliving the key that fingerprinted it.
+def _scrubbed_claims(token: str) -> dict[str, Any] | None:
+    # Claims are stored, so they are redacted like any value (a ``tctx`` may carry anything).
     claims = decode_jwt_claims(token)
-    return None if claims is None else orjson.dumps(redact(claims))
+    return None if claims is None else redact(claims)
 
 
 def _replacement(secret: str, scheme: str | None) -> dict[str, Any]:
     # A copy each time, from the JSON text: records never share objects.
-    described: dict[str, Any] = orjson.loads(_replacement_json(secret, scheme, key_generation()))
+    described: dict[str, Any] = orjson.loads(_replacement_json(secret, scheme))
     return described
 
 
-@lru_cache(maxsize=16_384)
-def _replacement_json(secret: str, scheme: str | None, generation: int) -> bytes:
+# Replacements by the secret's digest and scheme (``kernel.tokens.token_digest``: never by
+# its text), with the key generation they were fingerprinted under. Bounded, emptied when full.
+_REPLACEMENTS: dict[tuple[bytes, str | None], tuple[int, bytes]] = {}
+_REPLACEMENTS_MAX = 16_384
+
+
+def _replacement_json(secret: str, scheme: str | None, digest: bytes | None = None) -> bytes:
     # An agent presents the same token on every call of a session: its replacement is built
-    # once (per key generation, as for the claims) and copied from its JSON text after that.
-    described: dict[str, Any] = {"redacted": True, "fingerprint": fingerprint(secret)}
+    # once (per key generation) and copied from its JSON text after that.
+    generation = key_generation()
+    key = (digest if digest is not None else token_digest(secret), scheme)
+    found = _REPLACEMENTS.get(key)
+    if found is not None and found[0] == generation:
+        return found[1]
+    described: dict[str, Any] = {"redacted": True, "fingerprint": fingerprint_digest(key[0])}
     if secret.count(".") == 2:
-        claims = _scrubbed_claims(secret, generation)
+        claims = _scrubbed_claims(secret)
         if claims is not None:
-            described["claims"] = orjson.loads(claims)
+            described["claims"] = claims
     if scheme:
         described["scheme"] = scheme
-    return orjson.dumps(described)
+    made = orjson.dumps(described)
+    if len(_REPLACEMENTS) >= _REPLACEMENTS_MAX:
+        _REPLACEMENTS.clear()
+    _REPLACEMENTS[key] = (generation, made)
+    return made
 
 
 # Strings already scanned and found clean: log values repeat (event types, user agents, ARNs,
@@ -144,13 +158,14 @@ def _needs_scan(text: str) -> bool:
     return len(text) >= _MIN_TEXT and text not in _CLEAN and bool(text.strip(_SAFE_CHARS))
 
 
-# Texts held by a secret key or position, and what each becomes: the text itself (empty, a
-# placeholder, a fingerprint already) or its replacement's JSON; with the key generation.
-_SECRET_TEXTS: dict[str, tuple[int, str | bytes]] = {}
+# Texts held by a secret key or position, by their digest (never their text), and what each
+# becomes: the text itself (empty, a placeholder, a fingerprint already) or its replacement's
+# JSON; with the key generation.
+_SECRET_TEXTS: dict[bytes, tuple[int, str | bytes]] = {}
 _SECRET_TEXTS_MAX = 16_384
 
 
-def _secret_text(text: str) -> tuple[int, str | bytes]:
+def _secret_text(text: str, digest: bytes) -> tuple[int, str | bytes]:
     generation = key_generation()
     kept: str | bytes
     if not text or PLACEHOLDER.fullmatch(text) or is_fingerprint(text):
@@ -164,11 +179,11 @@ def _secret_text(text: str) -> tuple[int, str | bytes]:
         if scheme is not None and is_fingerprint(secret):
             kept = f"{scheme} {secret}"  # "Bearer hmac-sha256:…": fingerprinted before
         else:
-            kept = _replacement_json(secret, scheme, generation)
+            kept = _replacement_json(secret, scheme, None if scheme else digest)
     found = (generation, kept)
     if len(_SECRET_TEXTS) >= _SECRET_TEXTS_MAX:
         _SECRET_TEXTS.clear()
-    _SECRET_TEXTS[text] = found
+    _SECRET_TEXTS[digest] = found
     return found
 
 
@@ -291,9 +306,10 @@ class _Walk:
     def secret_text(self, text: str) -> Any:
         # An agent presents the same token on every call of a session: what it becomes is
         # looked up by its text (for the current key generation) after the first time.
-        found = _SECRET_TEXTS.get(text)
+        digest = token_digest(text)
+        found = _SECRET_TEXTS.get(digest)
         if found is None or found[0] != key_generation():
-            found = _secret_text(text)
+            found = _secret_text(text, digest)
         kept = found[1]
         if type(kept) is str:
             return kept

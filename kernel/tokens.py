@@ -61,8 +61,6 @@ def use_fingerprint_key(key: bytes) -> None:
         return
     _Key.value = key
     _Key.generation += 1
-    _fingerprint.cache_clear()
-    _described.cache_clear()
 
 
 def key_generation() -> int:
@@ -84,14 +82,14 @@ def fingerprint_digest(digest: bytes) -> str:
 
 def fingerprint(token: str) -> str:
     """``hmac-sha256:<hex>`` of the token exactly as presented."""
-    return _fingerprint(token)
+    return fingerprint_digest(token_digest(token))
 
 
-@lru_cache(maxsize=16_384)
-def _fingerprint(token: str) -> str:
-    # An agent presents the same token on every request of a session; the cache holds
-    # token text in memory only, as the request itself did.
-    return fingerprint_digest(hashlib.sha256(token.encode()).digest())
+def token_digest(token: str) -> bytes:
+    """The token's SHA-256: what a cache of anything worked out from a token is keyed by,
+    so that it never holds the token's text (an agent presents the same token on every call
+    of a session, and thousands of sessions' tokens would stay in memory, a copy a cache)."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 def is_fingerprint(value: str) -> bool:
@@ -145,8 +143,8 @@ def scopes_of(claims: dict[str, Any]) -> list[str]:
 def describe_secret(token: str) -> dict[str, Any]:
     """What replaces a secret in a stored record: fingerprint, and claims where it is a JWT.
 
-    A fresh dict each call (callers add to it); the hashing and decoding behind it are
-    cached. The claims are as decoded: ``ingest.redact`` scrubs them before storing.
+    A fresh dict each call (callers add to it). The claims are as decoded:
+    ``ingest.redact`` scrubs them before storing.
     """
     fp, claims = _described(token)
     described: dict[str, Any] = {"redacted": True, "fingerprint": fp}
@@ -155,7 +153,6 @@ def describe_secret(token: str) -> dict[str, Any]:
     return described
 
 
-@lru_cache(maxsize=16_384)
 def _described(token: str) -> tuple[str, dict[str, Any] | None]:
     return fingerprint(token), decode_jwt_claims(token)
 

@@ -287,6 +287,18 @@ def test_fingerprints_need_a_key_and_never_outlive_it(monkeypatch: pytest.Monkey
         fingerprint_digest(b"\0" * 32)
 
 
+def test_what_redaction_keeps_between_records_never_holds_a_token_s_text() -> None:
+    from ingest import redact as redaction
+
+    token = jwt_secret("Zq8xWv3Ty6Rk1Lp0Mn4Bc7Hd2Gf9Js5Ka").secret
+    record = {"headers": {"Authorization": f"Bearer {token}"}, "params": {"api_key": token}}
+    first, again = redact(dict(record)), redact(orjson.loads(orjson.dumps(record)))
+    assert first == again and first["headers"]["Authorization"]["fingerprint"] == fingerprint(token)
+    kept = [*redaction._SECRET_TEXTS.items(), *redaction._REPLACEMENTS.items()]
+    assert kept and token not in repr(kept) and token[-24:] not in repr(kept)
+    assert sha256(token.encode()).digest() in {key[0] for key in redaction._REPLACEMENTS}
+
+
 def test_github_hashed_token_links_to_the_same_token_seen_in_clear() -> None:
     token = "gho_16C7e42F292c6912E7710c838347Ae178B4a"
     hashed = b64(sha256(token.encode()).digest())
