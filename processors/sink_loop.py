@@ -45,7 +45,9 @@ WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at 
 # A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
 # insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
 # so a stream of small batches is written in fewer, larger inserts. Contractions do not
-# wait: they are published as each batch is scored.
+# wait: they are published as each batch is scored. Batches join a write only until it
+# holds WRITE_MIN_EVENTS: a write of everything queued behind a slow ledger (up to 22,500
+# events) built its rows' columns all at once, the worker's largest peak of memory.
 WRITE_MIN_EVENTS = 10_000
 WRITE_LINGER_S = 0.3
 # Events of the rest stitched between two looks at the lane: at 100-200 µs an event to
@@ -114,7 +116,7 @@ async def run_sink(
             done = False
             linger_until = time.monotonic() + WRITE_LINGER_S
             while True:
-                while not writes.empty():
+                while not writes.empty() and item.events < WRITE_MIN_EVENTS:
                     more = writes.get_nowait()
                     if more is None:
                         done = True
