@@ -305,7 +305,7 @@ class _Walk:
 
     def secret_text(self, text: str) -> Any:
         # An agent presents the same token on every call of a session: what it becomes is
-        # looked up by its text (for the current key generation) after the first time.
+        # looked up by its digest (for the current key generation) after the first time.
         digest = token_digest(text)
         found = _SECRET_TEXTS.get(digest)
         if found is None or found[0] != key_generation():
