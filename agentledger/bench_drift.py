@@ -381,7 +381,7 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
     """The workers' scoring counts and where their time went (each keeps them in
     ``run/worker-N.scoring.json``)."""
     scored = model_ns = stage_ns = flagged = contractions = 0
-    events = asked = 0
+    events = asked = duplicates = 0
     spent = dict.fromkeys(WORKER_PARTS, 0.0)  # µs in all, summed over the workers
     for path in (settings.data_dir / "run").glob("worker-*.scoring.json"):
         with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError):
@@ -390,6 +390,7 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             n_events = int(worker.get("events", 0))
             events += n_events
             asked += int(worker.get("asked", 0))
+            duplicates += int(worker.get("duplicates", 0))
             for part in WORKER_PARTS:
                 spent[part] += float(worker.get(f"{part}_us_per_event", 0.0)) * n_events
             if "scored" not in stats:
@@ -416,5 +417,7 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             "ledger_write": round(spent["write"] / per_event, 2),
             "events": events,
             "asked_the_ledger": asked,  # events the lookup asked about (``RecentIds``)
+            # Events skipped as held already: replays, and records repeated in the input.
+            "duplicates_skipped": duplicates,
         },
     }

@@ -110,9 +110,10 @@ async def run_sink(
 
     async def write_in_order() -> None:
         while (item := await writes.get()) is not None:
-            # What queued up while the last write ran goes in one write: when the stream
-            # outruns the ledger, writes grow instead of multiplying (each insert is a part
-            # the ledger has to merge), while contractions still go out batch by batch.
+            # What queued up while the last write ran goes in one write, up to
+            # WRITE_MIN_EVENTS: when the stream outruns the ledger, writes grow instead of
+            # multiplying (each insert is a part the ledger has to merge), while
+            # contractions still go out batch by batch.
             done = False
             linger_until = time.monotonic() + WRITE_LINGER_S
             while True:

@@ -55,6 +55,7 @@ class SinkStats:
             "decode_us_per_event": round(self.decode_ns / per, 2),
             "lookup_us_per_event": round(self.lookup_ns / per, 2),
             "asked": self.asked,
+            "duplicates": self.duplicates,
             "stitch_us_per_event": round(self.stitch_ns / per, 2),
             "write_us_per_event": round(self.write_ns / per, 2),
         }

@@ -47,4 +47,4 @@ def test_a_run_with_a_repeated_record_ends_once_the_workers_pass_it(tmp_path: Pa
     assert result["records"] == 301 and result["rejected"] == 0
     assert result["lag_end"] == 0
     worker = result["worker_us_per_event"]
-    assert worker["events"] == result["events"]
+    assert worker["events"] == result["events"] and worker["duplicates_skipped"] == 1

@@ -21,6 +21,7 @@ def test_timings_are_per_event_consumed() -> None:
         decode_ns=60_000_000,
         lookup_ns=20_000_000,
         asked=150,
+        duplicates=3,
         stitch_ns=200_000_000,
         write_ns=500_000_000,
     )
@@ -30,6 +31,7 @@ def test_timings_are_per_event_consumed() -> None:
         "decode_us_per_event": 30.0,
         "lookup_us_per_event": 10.0,
         "asked": 150,
+        "duplicates": 3,
         "stitch_us_per_event": 100.0,
         "write_us_per_event": 250.0,
     }
@@ -67,7 +69,12 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         0,
         {
             "worker": SinkStats(
-                consumed=3_000, decode_ns=90_000_000, asked=70, stitch_ns=300_000_000, write_ns=0
+                consumed=3_000,
+                decode_ns=90_000_000,
+                asked=70,
+                stitch_ns=300_000_000,
+                write_ns=0,
+                duplicates=4,
             ).timings(),
             "scored": 1_000,
             "flagged": 10,
@@ -93,4 +100,5 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         "ledger_write": 0.0,
         "events": 4_000,
         "asked_the_ledger": 75,  # summed over the workers
+        "duplicates_skipped": 4,
     }
