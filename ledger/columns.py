@@ -13,6 +13,7 @@ before, and the engine judges them.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -43,6 +44,25 @@ _SCALARS: dict[str, pa.DataType] = {
     "Float32": pa.float64(),
     "Float64": pa.float64(),
 }
+
+
+def use_reusing_allocator() -> str:
+    """Take Arrow's buffers from jemalloc where the installed pyarrow has it; returns the
+    allocator's name. An ``ARROW_DEFAULT_MEMORY_POOL`` the user set is left as it is.
+
+    The wheels default to mimalloc, which gives freed memory back to the system within
+    milliseconds: each ledger write's columns then faulted fresh pages in, and the kernel
+    zeroing them took a twelfth to a sixth of the worker's CPU samples on the bench. jemalloc
+    keeps its pages for the next write (BENCHMARKS.md has the figures)."""
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL") and (
+        "jemalloc" in pa.supported_memory_backends()
+    ):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    return str(pa.default_memory_pool().backend_name)
+
+
+use_reusing_allocator()  # every process that builds ledger columns imports this module
+
 # What a value of the wrong type raises while a column is built.
 _MISFITS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
 

@@ -8,7 +8,7 @@ from types import MappingProxyType
 import pyarrow as pa
 import pytest
 
-from ledger.columns import arrow_table, arrow_type, table_types
+from ledger.columns import arrow_table, arrow_type, table_types, use_reusing_allocator
 from ledger.schema import TABLES
 
 
@@ -79,3 +79,23 @@ def test_mappings_that_are_not_dicts_are_read_too() -> None:
     data = arrow_table("session_keys", rows)
     assert data is not None
     assert data.column("key_value").to_pylist() == ["AT.1", "AT.2"]
+
+
+def test_columns_are_built_in_an_allocator_that_keeps_its_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    reusing = "jemalloc" in pa.supported_memory_backends()
+    expected = "jemalloc" if reusing else pa.default_memory_pool().backend_name
+    assert use_reusing_allocator() == expected
+    assert pa.default_memory_pool().backend_name == expected
+
+
+def test_an_allocator_the_user_named_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert use_reusing_allocator() == "system"
+    finally:
+        pa.set_memory_pool(before)
