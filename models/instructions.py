@@ -51,6 +51,74 @@ _SINK_VALUE = re.compile(
 )
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+[.!?\n]?")
 
+# Where each cue of the four families above (addressee, override, authority, request) can
+# begin, in a lower-cased ASCII text: a word it is, the stem of a word it starts with, or a
+# phrase it starts with (by the phrase's first word), where that word alone is common ("to",
+# "it", "do"). A text with none of them matches none of the four families, so holds no
+# instruction. One pass over its words tells so several times faster than four scans of
+# every position (``tests/unit/test_instruction_cues.py`` checks each cue is covered).
+# fmt: off
+_CUE_WORDS: Final = frozenset((
+    # addressee
+    "you", "your", "assistant", "ai", "agent", "bot", "model", "copilot", "llm", "system",
+    "automated", "automation", "agente", "agenten", "ki", "ia", "whoever",
+    # override
+    "ignore", "disregard", "forget", "override", "instead", "silently", "secretly", "quietly",
+    "first", "also", "additionally", "immediately",
+    # authority
+    "administrator", "compliance", "ceo", "cfo", "manager", "policy", "mandatory", "required",
+    "must", "urgent", "important", "priority", "attention", "official", "verified",
+    # request
+    "please", "kindly", "todo", "favor", "favour",
+))
+# fmt: on
+_CUE_STEMS: Final = ("assist", "admin", "authori")
+_CUE_PHRASES: Final = {
+    "new": ("new instruction", "new task"),
+    "previous": ("previous instruction",),
+    "prior": ("prior instruction",),
+    "above": ("above instruction",),
+    "do": ("do not ",),
+    "don": ("don't ",),
+    "dont": ("dont ",),
+    "without": ("without asking", "without telling", "without confirm"),
+    "before": ("before ",),
+    "after": ("after that", "after this", "after you"),
+    "right": ("right away",),
+    "at": ("at once",),
+    "it": ("it department",),
+    "security": ("security team",),
+    "note": ("note to",),
+    "per": ("per company", "per the"),
+    "could": ("could you",),
+    "would": ("would you",),
+    "can": ("can you",),
+    "make": ("make sure",),
+    "remember": ("remember to",),
+    "next": ("next step",),
+    "action": ("action item",),
+    "to": ("to-do",),
+    "i": ("i approve",),
+    "approved": ("approved by me",),
+}
+_CUE_PHRASE_FIRSTS: Final = frozenset(_CUE_PHRASES)
+_WORD: Final = re.compile(r"\w+")
+
+
+def _may_address(lowered: str) -> bool:
+    """Whether a lower-cased ASCII text has a word or phrase a cue of any family starts
+    with."""
+    found = set(_WORD.findall(lowered))
+    if not _CUE_WORDS.isdisjoint(found):
+        return True
+    if any(word.startswith(_CUE_STEMS) for word in found):
+        return True
+    return any(
+        phrase in lowered
+        for first in _CUE_PHRASE_FIRSTS.intersection(found)
+        for phrase in _CUE_PHRASES[first]
+    )
+
 
 def instruction_spans(text: str) -> list[tuple[int, int, float]]:
     """(start, end, strength) of each sentence shaped like an instruction to the agent:
@@ -65,13 +133,17 @@ def instruction_spans(text: str) -> list[tuple[int, int, float]]:
     )
     if len(lowered) != len(text):
         lowered = text
-    # Most results address nobody, override nothing and claim no authority: one scan of
-    # the whole text each says so before any sentence is cut out.
+    # Most results address nobody, override nothing and claim no authority: the text's
+    # words say so before any sentence is cut out.
     if not (
-        addressee.search(lowered)
-        or override.search(lowered)
-        or authority.search(lowered)
-        or _REQUEST.search(lowered)
+        _may_address(lowered)
+        if lowered.isascii()
+        else (
+            addressee.search(lowered)
+            or override.search(lowered)
+            or authority.search(lowered)
+            or _REQUEST.search(lowered)
+        )
     ):
         return spans
     for m in _SENTENCE.finditer(lowered):
