@@ -68,10 +68,21 @@ def checked_database(database: str) -> str:
     return f"`{database}`"
 
 
+# Insert data lives for one insert: in memory where the system offers a place for files.
+# On a disk's file system the kernel's work for each file (made, written, deleted: one per
+# table per write) showed in the ledger's profile (BENCHMARKS.md). ``mkdtemp`` makes the
+# directory there private (0700) and its name unguessable.
+_MEMORY_FILES = Path("/dev/shm")  # noqa: S108
+
+
 def private_spool_dir() -> Path:
-    """A new private directory for insert data, removed when the process exits (a process
-    that never closes its store, as a test's, would otherwise leave one behind each run)."""
-    path = Path(tempfile.mkdtemp(prefix="agentledger-spool-"))
+    """A new private directory for insert data (in ``/dev/shm`` where it is writable, else
+    the temporary directory), removed when the process exits (a process that never closes
+    its store, as a test's, would otherwise leave one behind each run)."""
+    in_memory = _MEMORY_FILES.is_dir() and os.access(_MEMORY_FILES, os.W_OK | os.X_OK)
+    path = Path(
+        tempfile.mkdtemp(prefix="agentledger-spool-", dir=_MEMORY_FILES if in_memory else None)
+    )
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
