@@ -179,6 +179,7 @@ def _secret_text(text: str, digest: bytes) -> tuple[int, str | bytes]:
         if scheme is not None and is_fingerprint(secret):
             kept = f"{scheme} {secret}"  # "Bearer hmac-sha256:…": fingerprinted before
         else:
+            # Without a scheme the text is the secret: its digest is made already.
             kept = _replacement_json(secret, scheme, None if scheme else digest)
     found = (generation, kept)
     if len(_SECRET_TEXTS) >= _SECRET_TEXTS_MAX:

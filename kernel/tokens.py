@@ -146,15 +146,11 @@ def describe_secret(token: str) -> dict[str, Any]:
     A fresh dict each call (callers add to it). The claims are as decoded:
     ``ingest.redact`` scrubs them before storing.
     """
-    fp, claims = _described(token)
-    described: dict[str, Any] = {"redacted": True, "fingerprint": fp}
+    described: dict[str, Any] = {"redacted": True, "fingerprint": fingerprint(token)}
+    claims = decode_jwt_claims(token)  # a new dict each call
     if claims is not None:
-        described["claims"] = dict(claims)
+        described["claims"] = claims
     return described
-
-
-def _described(token: str) -> tuple[str, dict[str, Any] | None]:
-    return fingerprint(token), decode_jwt_claims(token)
 
 
 # -- by name ---------------------------------------------------------------------------------

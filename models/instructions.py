@@ -101,7 +101,6 @@ _CUE_PHRASES: Final = {
     "i": ("i approve",),
     "approved": ("approved by me",),
 }
-_CUE_PHRASE_FIRSTS: Final = frozenset(_CUE_PHRASES)
 _WORD: Final = re.compile(r"\w+")
 
 
@@ -115,7 +114,7 @@ def _may_address(lowered: str) -> bool:
         return True
     return any(
         phrase in lowered
-        for first in _CUE_PHRASE_FIRSTS.intersection(found)
+        for first in found.intersection(_CUE_PHRASES)
         for phrase in _CUE_PHRASES[first]
     )
 
