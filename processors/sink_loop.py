@@ -31,6 +31,7 @@ from processors.sink_parts import (
     BatchCollector,
     Pending,
     ReadAhead,
+    WriteQueue,
     answered,
     answered_now,
     event_key,
@@ -41,7 +42,12 @@ from processors.sink_parts import (
 from processors.writes import refused_entry, retrying, send_until_taken, write_until_taken
 
 log = logging.getLogger(__name__)
-WRITES_IN_FLIGHT = 8  # batches stitched and waiting for their ledger write, at most
+# Stitched events waiting for their ledger write, at most: this many batches' worth. The
+# bound is on events, not on batches: a drifting call read alone, or a batch cut short to
+# take the lane, is one small item, and with a bound of eight items a burst of them filled
+# the queue while one write of ten thousand events ran, holding the loop (and the lane)
+# back for up to a quarter of a second.
+WRITES_IN_FLIGHT = 8
 # A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
 # insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
 # so a stream of small batches is written in fewer, larger inserts. Contractions do not
@@ -57,6 +63,14 @@ STITCH_SLICE = 250
 # fetch answered while a slice was stitched is read off the socket, then parsed, then
 # buffered, each step a turn; a look without them finds nothing new.
 IO_TURNS = 4
+
+
+def uncommitted_most(batch_max: int) -> int:
+    """The most messages a worker can have read past its last commit: the write under way
+    (queued batches joined until it holds ``WRITE_MIN_EVENTS``), the queue, and outside it
+    the batch being stitched, the lane's batch taken between its slices, and the next batch
+    read ahead (each at most ``batch_max``)."""
+    return WRITE_MIN_EVENTS + (WRITES_IN_FLIGHT + 4) * batch_max
 
 
 async def run_sink(
@@ -104,9 +118,9 @@ async def run_sink(
     # Ledger writes run in a task of their own, in order, while the next batches are read,
     # stitched and scored: a drifting action that arrives during a write is contracted
     # without waiting for it. A batch's offsets are committed only once its write is done;
-    # at most ``WRITES_IN_FLIGHT`` batches wait to be written, so a slow ledger slows the
-    # reading instead of filling memory.
-    writes: asyncio.Queue[Pending | None] = asyncio.Queue(WRITES_IN_FLIGHT)
+    # at most ``WRITES_IN_FLIGHT`` batches' worth of events wait to be written, so a slow
+    # ledger slows the reading instead of filling memory.
+    writes = WriteQueue(WRITES_IN_FLIGHT * batch_max)
 
     async def write_in_order() -> None:
         while (item := await writes.get()) is not None:
@@ -155,6 +169,8 @@ async def run_sink(
 
     async def queue_write(item: Pending | None) -> None:
         """Wait for room in the queue, unless the writer has stopped (its error is raised)."""
+        if writes.put_nowait(item):
+            return
         put = asyncio.ensure_future(writes.put(item))
         await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
         if not put.done():

@@ -304,6 +304,50 @@ class Pending:
         return self
 
 
+class WriteQueue:
+    """Stitched batches waiting for their ledger write, in order, bounded by the events
+    they hold (``most_events``) rather than by their number: one item larger than the bound
+    still goes in, alone. One task puts, one takes. ``None`` (no events) ends the queue."""
+
+    def __init__(self, most_events: int) -> None:
+        self.most_events = max(1, most_events)
+        self.events = 0
+        self._items: deque[Pending | None] = deque()
+        self._added = asyncio.Event()
+        self._taken = asyncio.Event()
+
+    async def put(self, item: Pending | None) -> None:
+        """Queue ``item`` once there is room for its events."""
+        while not self.put_nowait(item):
+            self._taken.clear()
+            await self._taken.wait()
+
+    def put_nowait(self, item: Pending | None) -> bool:
+        """Queue ``item`` if there is room for its events now; whether it was queued."""
+        events = item.events if item is not None else 0
+        if self._items and self.events + events > self.most_events:
+            return False
+        self._items.append(item)
+        self.events += events
+        self._added.set()
+        return True
+
+    async def get(self) -> Pending | None:
+        while not self._items:
+            self._added.clear()
+            await self._added.wait()
+        return self.get_nowait()
+
+    def get_nowait(self) -> Pending | None:
+        item = self._items.popleft()  # IndexError when empty, as ``deque`` says
+        self.events -= item.events if item is not None else 0
+        self._taken.set()
+        return item
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 async def publish_contractions(
     producer: Any, topics: Topics, contractions: list[Contraction]
 ) -> None:

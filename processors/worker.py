@@ -40,7 +40,7 @@ from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
 from processors.scoring import DriftStage
 from processors.sink import EventSink, restore_drift, restore_state
-from processors.sink_loop import WRITES_IN_FLIGHT, run_sink
+from processors.sink_loop import run_sink, uncommitted_most
 from processors.sink_parts import SinkStats
 from processors.stitch import Stitcher
 from processors.writes import retrying
@@ -197,9 +197,8 @@ def build_app(
                 fed = await asyncio.to_thread(restore_drift, store, state, drift, since)
                 log.info("drift trails restored from %d calls and results", fed)
             self.sink.stitcher, self.sink.drift = Stitcher(state), drift
-            # A previous owner read at most the batches waiting for their write, the one it
-            # stitched and the one it read ahead, past its last commit.
-            self.sink.took_over(held, (WRITES_IN_FLIGHT + 2) * settings.batch_max)
+            # What a previous owner can have read past its last commit.
+            self.sink.took_over(held, uncommitted_most(settings.batch_max))
             tune_gc_for_throughput()  # after the restore: that state is long-lived
             log.info("stitch state restored: %d keys", len(state.key_index))
 
