@@ -35,6 +35,7 @@ from processors.sink_parts import (
     answered,
     answered_now,
     event_key,
+    in_arrival_order,
     observed_ids,
     publish_contractions,
     read_ahead,
@@ -206,7 +207,7 @@ async def run_sink(
         """Declare, decode, look up, stitch and score one batch, and queue its write; a
         batch of the rest gives way to the lane between its slices."""
         nonlocal ahead
-        messages = [m for records in batch.values() for m in records]
+        messages = in_arrival_order(batch)
         pending = Pending({tp: records[-1].offset + 1 for tp, records in batch.items()})
         pending.events = len(messages)
         rejected = []

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from kernel import codec
@@ -187,6 +189,23 @@ class Asked(NamedTuple):
 
     keys: list[EventKey]
     unread: int
+
+
+_produced_at = attrgetter("timestamp")  # a Kafka record's timestamp (ms)
+
+
+def in_arrival_order(batch: Mapping[Any, list[Any]]) -> list[Any]:
+    """A fetched batch's messages (by partition, each partition's in offset order) as one
+    list: each partition's messages keep their order, and the partitions are interleaved
+    by when each message was produced (its record timestamp). Listed partition after
+    partition, a drifting call fetched with a block of other traffic produced just after
+    it was stitched behind all of that block; in arrival order it goes in the first slice."""
+    parts = [records for records in batch.values() if records]
+    if len(parts) <= 1:
+        return list(parts[0]) if parts else []
+    # ``heapq.merge`` takes from each list in its own order, so a partition's order holds
+    # even where its timestamps do not rise (producers with clocks apart).
+    return list(heapq.merge(*parts, key=_produced_at))
 
 
 def event_key_of_message(message: Any) -> EventKey | None:
