@@ -27,7 +27,7 @@ from rich.console import Console
 from agentledger.bench_ceiling import ceiling_figures, measure_ceiling, require_writer
 from agentledger.bench_drift import run_contraction_bench, scoring_stats
 from agentledger.client import analyst_store, running_ledger, use_fingerprint_key
-from agentledger.ingest_wait import LedgerProgress, wait_in_ledger
+from agentledger.ingest_wait import wait_held
 from agentledger.sampledata import iter_records
 from agentledger.stack_state import read_state
 from ingest.framing import Framed, frame_lines
@@ -172,32 +172,6 @@ async def run_bench(
             own_dir.cleanup()
 
 
-async def _wait_held(
-    bootstrap: str, topics: Topics, sent: SentRanges, settings: Settings, console: Console | None
-) -> float:
-    """Until the workers have committed past every event sent, as ``agentledger ingest``
-    waits: a worker commits a batch once the ledger holds it, and an event it skips as held
-    already (two identical records, or a replay) is passed too, where a count of the rows
-    stored would wait for it forever. The ``perf_counter`` time it was seen."""
-    with contextlib.ExitStack() as stack:
-        bar = stack.enter_context(LedgerProgress(console)) if console is not None else None
-        wait = await wait_in_ledger(
-            bootstrap,
-            topics,
-            sent,
-            settings=settings,
-            timeout=WAIT_TIMEOUT_S,
-            on_progress=bar.update if bar is not None else None,
-            interval=0.05,
-        )
-    if not wait.complete:
-        raise StackError(
-            f"only {wait.held} of {wait.events} events reached the ledger in "
-            f"{WAIT_TIMEOUT_S:.0f}s; see the worker log in the data directory's logs/"
-        )
-    return time.perf_counter()
-
-
 async def _committed(
     bootstrap: str, topics: Topics, settings: Settings
 ) -> dict[tuple[str, int], int]:
@@ -287,7 +261,9 @@ async def _run_chunks(
         finally:
             await producer.stop()
         produced = time.perf_counter()
-        finished = await _wait_held(info.bootstrap, topics, sent, settings, console)
+        finished = await wait_held(
+            info.bootstrap, topics, sent, settings, console, timeout=WAIT_TIMEOUT_S
+        )
         lag = await group_lag(info.bootstrap, topics.worker_group, topics.event_topics, settings)
         stop_sampling.set()
         await sampling

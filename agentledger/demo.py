@@ -18,14 +18,16 @@ from agentledger.client import (
     use_fingerprint_key,
 )
 from agentledger.demo_control import run_control_loop
+from agentledger.ingest_wait import wait_held
 from agentledger.ingesting import ingest_paths
-from agentledger.progress import wait_until_exchanges_settled, wait_until_stored
+from agentledger.progress import wait_until_dead_lettered, wait_until_exchanges_settled
 from agentledger.render import chain_tree, control_loop_view, explain
 from agentledger.sampledata import generate_sessions, write_files
 from ingest.pipeline import IngestReport
 from kernel.config import Settings
 from kernel.declaration import parse_declaration
 from kernel.events import now_utc
+from kernel.lag import SentRanges
 from kernel.topics import Topics
 from kernel.vocabulary import AGENT_AUTONOMOUS, LINK_WEB_IDENTITY, RULE_OUTSIDE
 from ledger.queries import (
@@ -40,6 +42,7 @@ from ledger.queries import (
 from ledger.store import LedgerStore
 
 THREE_SOURCES = frozenset({"okta", "mcp", "cloudtrail"})
+DEMO_WAIT_S = 600.0  # for the workers to commit past the last event ingested
 # One deliberately broken record shows the dead-letter path: counted, kept, pipeline goes on.
 BROKEN_MCP_LINE = '{"ts": "2026-11-20T10:00:00Z", "direction": "client_to_server", "message": {\n'
 
@@ -69,10 +72,17 @@ async def run_demo(
             handle.write(BROKEN_MCP_LINE)
         topics = Topics(info.topic_prefix)
         batch = f"demo-{run_id}"
+        sent = SentRanges()  # where each record batch went, for the wait below
         reports: dict[str, IngestReport] = {}
         for source, path in files.items():
             reports[source] = await ingest_paths(
-                info.bootstrap, topics, source, [str(path)], ingest_batch=batch, settings=settings
+                info.bootstrap,
+                topics,
+                source,
+                [str(path)],
+                ingest_batch=batch,
+                settings=settings,
+                sent=sent,
             )
             r = reports[source]
             quiet.print(
@@ -80,16 +90,19 @@ async def run_demo(
             )
             for reason, count in r.reasons.items():
                 quiet.print(f"      {count} × {reason} (at {r.examples[reason]}) → ledger.dlq")
-        expected = sum(r.events for r in reports.values())
+        # Held once the workers commit past every event sent: a count of rows stored would
+        # wait for ever on a record repeated in the input, which the worker skips.
+        await wait_held(
+            info.bootstrap,
+            topics,
+            sent,
+            settings,
+            None if as_json else console,
+            timeout=DEMO_WAIT_S,
+        )
         with analyst_store(settings, info) as store:
             rejected = sum(r.rejected for r in reports.values())
-            await wait_until_stored(
-                store,
-                batch,
-                expected,
-                dead_letters=rejected,
-                console=None if as_json else console,
-            )
+            await wait_until_dead_lettered(store, batch, rejected)
             quiet.print("  playing one prompt-injected session through the MCP gateway…")
             loop = await run_control_loop(settings, info, key, store, run_id)
             # The generated sessions are half an hour old and the control loop's traffic is

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from ingest.files import InputFile
 from ingest.pipeline import IngestReport
 from kernel.config import Settings
-from kernel.errors import StackGoneError
+from kernel.errors import StackError, StackGoneError
 from kernel.kafka_offsets import OffsetProbe
 from kernel.lag import SentRanges
 from kernel.procs import alive
@@ -101,6 +101,39 @@ async def wait_in_ledger(
                 break
             await asyncio.sleep(interval)
     return LedgerWait(total, held, round(time.monotonic() - started, 3))
+
+
+async def wait_held(
+    bootstrap: str,
+    topics: Topics,
+    sent: SentRanges,
+    settings: Settings | None,
+    console: Any = None,
+    *,
+    timeout: float,
+) -> float:
+    """Until the workers have committed past every event ``sent`` put on their topics, with
+    a progress bar on ``console``; ``StackError`` after ``timeout`` seconds. A worker commits
+    a batch once the ledger holds it, and an event it skips as held already (two identical
+    records, or a replay) is passed too, where a count of the rows stored would wait for it
+    for ever. Returns the ``perf_counter`` time it was seen."""
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(LedgerProgress(console)) if console is not None else None
+        wait = await wait_in_ledger(
+            bootstrap,
+            topics,
+            sent,
+            settings=settings,
+            timeout=timeout,
+            on_progress=bar.update if bar is not None else None,
+            interval=0.05,
+        )
+    if not wait.complete:
+        raise StackError(
+            f"only {wait.held} of {wait.events} events reached the ledger in "
+            f"{timeout:.0f}s; see the worker log in the data directory's logs/"
+        )
+    return time.perf_counter()
 
 
 class LedgerProgress:

@@ -90,9 +90,11 @@ async def ingest_paths(
     ingest_batch: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     settings: Settings | None = None,
+    sent: SentRanges | None = None,
 ) -> IngestReport:
     """Read each path (a file, a directory, ``-`` for stdin) as ``source_name`` records and
-    produce them; ``on_progress`` is told how many records were sent."""
+    produce them; ``on_progress`` is told how many records were sent, ``sent`` where each
+    record batch went."""
     return await ingest_inputs(
         bootstrap,
         topics,
@@ -101,6 +103,7 @@ async def ingest_paths(
         ingest_batch=ingest_batch,
         progress=_RecordsOnly(on_progress) if on_progress is not None else None,
         settings=settings,
+        sent=sent,
     )
 
 
