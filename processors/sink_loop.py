@@ -304,47 +304,50 @@ async def run_sink(
 
     # Not settled yet: exchanges restored waiting are decided too if nothing comes.
     last_read, settled = time.monotonic(), False
-    try:
-        ready = False
-        while not stop.is_set():
-            early, ahead = ahead, None
-            if early is not None:  # read while the last batch was stitched: the lane first
-                urgent, batch = await lane_fetched(), early.batch
-            else:
-                got = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
-                urgent = {tp: r for tp, r in got.items() if tp.topic in lane_topics}
-                batch = {tp: r for tp, r in got.items() if tp.topic not in lane_topics}
-            if ownership is not None:
-                ownership.check()
-            if not ready and consumer.assignment():
-                ready = True
-                if on_ready is not None:
-                    on_ready()
-            if not any(urgent.values()) and not any(batch.values()):
-                collector.when_idle()
-                idle = time.monotonic() - last_read
-                owns = ownership is None or ownership.owner  # a standby stitches nothing
-                if owns and not settled and idle_settle_s and idle >= idle_settle_s:
-                    settled = True
-                    output = sink.stitcher.settle_idle()
-                    if any(rows for _, rows in output.tables()):
-                        await queue_write(Pending({}, output))
-                continue
-            last_read, settled = time.monotonic(), False
-            if any(urgent.values()):
-                await take(urgent, None, lane=True)
-            if any(batch.values()):
-                await take(batch, early, lane=False)
-        await queue_write(None)
-        await writer  # what was read is written and committed before the sink stops
-    finally:
-        if ahead is not None:
-            ahead.answer.cancel()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, StoreError):
-            await writer
-        await producer.stop()
-        await consumer.stop()
+    # Automatic garbage collections are off while the loop runs: each batch collects its
+    # own young objects (``BatchCollector``).
+    with collector.running():
+        try:
+            ready = False
+            while not stop.is_set():
+                early, ahead = ahead, None
+                if early is not None:  # read while the last batch was stitched: the lane first
+                    urgent, batch = await lane_fetched(), early.batch
+                else:
+                    got = await consumer.getmany(timeout_ms=batch_wait_ms, max_records=batch_max)
+                    urgent = {tp: r for tp, r in got.items() if tp.topic in lane_topics}
+                    batch = {tp: r for tp, r in got.items() if tp.topic not in lane_topics}
+                if ownership is not None:
+                    ownership.check()
+                if not ready and consumer.assignment():
+                    ready = True
+                    if on_ready is not None:
+                        on_ready()
+                if not any(urgent.values()) and not any(batch.values()):
+                    collector.when_idle()
+                    idle = time.monotonic() - last_read
+                    owns = ownership is None or ownership.owner  # a standby stitches nothing
+                    if owns and not settled and idle_settle_s and idle >= idle_settle_s:
+                        settled = True
+                        output = sink.stitcher.settle_idle()
+                        if any(rows for _, rows in output.tables()):
+                            await queue_write(Pending({}, output))
+                    continue
+                last_read, settled = time.monotonic(), False
+                if any(urgent.values()):
+                    await take(urgent, None, lane=True)
+                if any(batch.values()):
+                    await take(batch, early, lane=False)
+            await queue_write(None)
+            await writer  # what was read is written and committed before the sink stops
+        finally:
+            if ahead is not None:
+                ahead.answer.cancel()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StoreError):
+                await writer
+            await producer.stop()
+            await consumer.stop()
 
 
 def _declare(sink: EventSink, messages: list[Any], pending: Pending) -> list[dict[str, Any]]:

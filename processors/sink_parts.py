@@ -5,6 +5,7 @@ discipline between batches."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import heapq
 import logging
@@ -22,6 +23,7 @@ from kernel.contraction import encode as encode_contraction
 from kernel.contraction import headers as contraction_headers
 from kernel.errors import RecordError, StoreError
 from kernel.events import TIME_OBSERVED, TIME_SOURCE, micros
+from kernel.procs import gc_paused
 from kernel.topics import Topics
 from ledger.rows import DriftOutput, StitchOutput
 from processors.recount import WriteBases
@@ -68,9 +70,17 @@ class BatchCollector:
 
     The stitch and drift state grows with every batch and lives for the session window;
     the collector's older generations walk all of it again and again (5-14 µs an event).
-    After each batch whatever is left is frozen (``gc.freeze``), so automatic collections
-    walk only what the next batch allocates; a batch leaves no cyclic garbage behind
-    (reference counting frees its rows).
+    After each batch whatever is left is frozen (``gc.freeze``), so collections walk only
+    what the next batch allocates.
+
+    While the worker runs (``running``) there are no automatic collections at all. Every
+    50,000 allocations one walked the young objects, and every twentieth of those all the
+    batch's rows built so far, and they found nothing: a batch leaves no cyclic garbage
+    (reference counting frees its rows). A young collection after each of the 47 batches
+    of a 100,000-event run walked 2.1 million objects in 1.7 s and found not one
+    unreachable. What a batch leaves is frozen as it is; a cycle among it waits for the
+    next full pass. An idle stream collects its young objects at each empty read (a
+    standby worker's polls, which never reach a full pass).
 
     Cycles among state let go since are freed by a full pass (thaw, collect, freeze), which
     walks all the state: 0.3-0.7 s for 100,000 events' worth, every event of the stream
@@ -85,6 +95,11 @@ class BatchCollector:
         self.since_full = 0
         self.passes = 0
 
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """No automatic collections inside (the batches' own collections replace them);
+        as it was after, however many workers of one process run (``gc_paused``)."""
+        return gc_paused()
+
     def after_batch(self, events: int) -> None:
         self.since_full += events
         if self.since_full >= self.forced_every:
@@ -92,10 +107,14 @@ class BatchCollector:
         gc.freeze()
 
     def when_idle(self) -> None:
-        """The stream has nothing to read: the time for a full pass, if one is due."""
+        """The stream has nothing to read: the time for a full pass, if one is due; else
+        what was allocated since the last look (aiokafka's polls, the writer's) is
+        collected."""
         if self.since_full >= self.full_every:
             self.full_pass()
-            gc.freeze()
+        else:
+            gc.collect(0)
+        gc.freeze()
 
     def full_pass(self) -> None:
         began = time.perf_counter()

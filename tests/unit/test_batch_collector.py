@@ -61,3 +61,38 @@ def test_a_stream_that_never_idles_gets_its_full_pass_at_forced_every() -> None:
     assert gone() is not None and collector.passes == 0
     collector.after_batch(10)  # the thousandth event
     assert gone() is None and collector.passes == 1 and collector.since_full == 0
+
+
+def test_while_running_there_are_no_automatic_collections_and_after_it_as_before() -> None:
+    collector = BatchCollector()
+    assert gc.isenabled()
+    with collector.running():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_while_running_nothing_is_collected_until_the_full_pass() -> None:
+    collector = BatchCollector(full_every=100, forced_every=1_000)
+    with collector.running():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        # Kept alive, allocations that would have started collections.
+        built = [Node() for _ in range(100_000)]
+        assert gone() is not None  # nothing collected on its own
+        collector.after_batch(100)  # frozen with the batch's state
+        assert gone() is not None and gc.get_freeze_count() >= len(built)
+        collector.when_idle()  # due: the full pass frees it
+        assert gone() is None and collector.passes == 1
+
+
+def test_an_idle_stream_collects_what_its_polls_let_go() -> None:
+    collector = BatchCollector(full_every=1_000)
+    with collector.running():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        collector.when_idle()  # no full pass due: the young objects only
+        assert gone() is None and collector.passes == 0
