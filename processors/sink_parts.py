@@ -96,8 +96,8 @@ class BatchCollector:
         self.passes = 0
 
     def running(self) -> contextlib.AbstractContextManager[None]:
-        """No automatic collections inside (the batches' own collections replace them);
-        as it was after, however many workers of one process run (``gc_paused``)."""
+        """No automatic collections inside (a batch leaves no cyclic garbage); as it was
+        after, however many workers of one process run (``gc_paused``)."""
         return gc_paused()
 
     def after_batch(self, events: int) -> None:
