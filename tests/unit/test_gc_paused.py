@@ -16,7 +16,11 @@ def collector_on() -> Iterator[None]:
     was = gc.isenabled()
     gc.enable()
     yield
-    if not was:
+    # As it was, either way: a test that turns the collector off must not leave it off for
+    # the tests after it in this process.
+    if was:
+        gc.enable()
+    else:
         gc.disable()
 
 
