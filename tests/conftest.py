@@ -9,7 +9,9 @@ test cannot ask for them.
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,17 @@ def real_data() -> Path:
             pytest.fail(f"real samples missing at {path}: CI always has ../shared/data/real")
         pytest.skip(f"real third-party samples not found at {path} (a clone without ../shared)")
     return path
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    """Automatic garbage collections on for the test, whatever an earlier test of this
+    process left, and as they were after, either way: a test that turns them off must not
+    leave them off for the tests after it."""
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if was:
+        gc.enable()
+    else:
+        gc.disable()

@@ -18,15 +18,10 @@ class Node:
 
 
 @pytest.fixture(autouse=True)
-def thawed() -> Iterator[None]:
-    # Automatic collections on for each test, as a worker process starts (another test of
-    # this process may have left them off), and as they were after.
-    was = gc.isenabled()
-    gc.enable()
+def thawed(collector_on: None) -> Iterator[None]:
+    # Automatic collections on for each test, as a worker process starts (``collector_on``).
     yield
     gc.unfreeze()
-    if not was:
-        gc.disable()
 
 
 def test_what_survives_a_batch_is_frozen() -> None:

@@ -4,24 +4,12 @@ pauses nest or interleave, and is never turned on by a pause if someone else tur
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 
 from kernel.procs import gc_paused
 
-
-@pytest.fixture(autouse=True)
-def collector_on() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    # As it was, either way: a test that turns the collector off must not leave it off for
-    # the tests after it in this process.
-    if was:
-        gc.enable()
-    else:
-        gc.disable()
+pytestmark = pytest.mark.usefixtures("collector_on")
 
 
 def test_paused_inside_and_back_after() -> None:
