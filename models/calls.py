@@ -31,6 +31,7 @@ class Recorded(Protocol):
     paged: bool
     volume: float
     named_keys: list[str]
+    signature: str  # ``call_signature`` of the call, or "" when the reading did not need it
 
 
 def statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
@@ -66,16 +67,19 @@ def call_signature(call: Call) -> str:
     return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
 
 
-def sprees_of(trail: Trail, call: Call, paged: bool, volume: float) -> list[tuple[float, str]]:
+def sprees_of(
+    trail: Trail, call: Call, paged: bool, volume: float, signature: str
+) -> list[tuple[float, str]]:
     """More calls than the task needs, four ways: pages beyond what the intent needs,
     identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
     faster than an agent works for a person; each with how far over (one feature, so that
-    what one kind of spree teaches the model holds for all) and what says so."""
+    what one kind of spree teaches the model holds for all) and what says so.
+    ``signature``: the call's ``call_signature``."""
     sprees: list[tuple[float, str]] = []
     # A call made again is ordinary (a check after a change, a retry, a read both the agent
     # and its server make): identical calls count from the third, or the second after an
     # error-free write of the same kind.
-    repeats = trail.signatures.get(call_signature(call), 0) + 1 - int(trail.last_error)
+    repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
     # A call logged without its arguments (an API record) cannot be told identical; an MCP
     # call without arguments (getAccounts {}) is the same call each time.
     if (call.arguments or not call.api) and repeats > 1 + REPEATS_ALLOWED:
@@ -212,7 +216,7 @@ def catalogue_change(trail: Trail, call: Call) -> str:
 
 def record_call(trail: Trail, call: Call, reading: Recorded) -> None:
     """Add ``call`` to the trail, after it was scored."""
-    signature = call_signature(call)
+    signature = reading.signature or call_signature(call)
     trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
     trail.last_error = False
     trail.named_keys.update(reading.named_keys)

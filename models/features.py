@@ -21,6 +21,7 @@ from models.baseline import baseline_readings
 from models.calls import (
     acting_account,
     anchored_value,
+    call_signature,
     carries_results,
     catalogue_change,
     in_prose,
@@ -91,6 +92,53 @@ FEATURES: Final = (
     "destroys_table",
 )
 INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
+# Each feature's position, looked up once here rather than on every call (read_call sets
+# some forty of them per action).
+_CHANGE_FOR_QUESTION: Final = INDEX["change_for_question"]
+_KIND_NOT_ASKED: Final = INDEX["kind_not_asked"]
+_KIND_UNCLEAR: Final = INDEX["kind_unclear"]
+_RELEVANCE: Final = INDEX["relevance"]
+_NO_INTENT: Final = INDEX["no_intent"]
+_DESTROYS_TABLE: Final = INDEX["destroys_table"]
+_TABLE_OFF_TASK: Final = INDEX["table_off_task"]
+_ACTS_ON_NAMED: Final = INDEX["acts_on_named"]
+_SINK_FROM_RESULT: Final = INDEX["sink_from_result"]
+_SINK_FROM_INJECTED: Final = INDEX["sink_from_injected"]
+_SINK_NOVEL: Final = INDEX["sink_novel"]
+_SINK_IN_INTENT: Final = INDEX["sink_in_intent"]
+_ANY_FROM_INJECTED: Final = INDEX["any_from_injected"]
+_TARGET_FROM_RESULT: Final = INDEX["target_from_result"]
+_WRITE_TARGET_NOVEL: Final = INDEX["write_target_novel"]
+_READ_SENSITIVE: Final = INDEX["read_sensitive"]
+_CONTENT_FROM_RESULTS: Final = INDEX["content_from_results"]
+_CONTENT_LINK_FOREIGN: Final = INDEX["content_link_foreign"]
+_CONTENT_FROM_INTENT: Final = INDEX["content_from_intent"]
+_SINK_IN_PROSE: Final = INDEX["sink_in_prose"]
+_URL_CARRIES_RESULTS: Final = INDEX["url_carries_results"]
+_SIBLING_OF_NAMED: Final = INDEX["sibling_of_named"]
+_RETARGETED: Final = INDEX["retargeted"]
+_READS_EVERYTHING: Final = INDEX["reads_everything"]
+_READ_OFF_TOPIC: Final = INDEX["read_off_topic"]
+_READ_UNANCHORED: Final = INDEX["read_unanchored"]
+_WRITE_IRRELEVANT: Final = INDEX["write_irrelevant"]
+_INSTRUCTION_X_NOT_ASKED: Final = INDEX["instruction_x_not_asked"]
+_VOLUME_EXCESS: Final = INDEX["volume_excess"]
+_RECORDS_OVER: Final = INDEX["records_over"]
+_CALLS_OVER: Final = INDEX["calls_over"]
+_EXCESS_CALLS: Final = INDEX["excess_calls"]
+_BULK_UNASKED: Final = INDEX["bulk_unasked"]
+_DELEGATED_NOT_ASKED: Final = INDEX["delegated_not_asked"]
+_DELEGATED_IRRELEVANT: Final = INDEX["delegated_irrelevant"]
+_DELEGATED_X_CHANGE: Final = INDEX["delegated_x_change"]
+_DELEGATED_X_NOVEL: Final = INDEX["delegated_x_novel"]
+_TOOL_CHANGED: Final = INDEX["tool_changed"]
+_TOOL_NOT_NAMED: Final = INDEX["tool_not_named"]
+_TOOL_UNLISTED: Final = INDEX["tool_unlisted"]
+_WIDENING_ARGUMENT: Final = INDEX["widening_argument"]
+_NOT_ASKED_X_SINK_RESULT: Final = INDEX["not_asked_x_sink_result"]
+_NOT_ASKED_X_SINK_NOVEL: Final = INDEX["not_asked_x_sink_novel"]
+_CONSEQUENTIAL_X_INJECTED: Final = INDEX["consequential_x_injected"]
+_IRRELEVANT_CONSEQUENTIAL: Final = INDEX["irrelevant_consequential"]
 CONSEQUENTIAL: Final = frozenset({text.SEND, text.DELETE, text.PAY, text.EXEC})
 _ONLY_READ: Final = frozenset({text.READ})
 _WILDCARDS: Final = frozenset({"*", "%", ".*", "*.*", "**"})
@@ -147,21 +195,21 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     not_asked = beyond and bool(trail.intent_kinds)
     if not_asked and trail.intent_kinds == _ONLY_READ:
         # The intent asks only to read (a question, a lookup): any change goes beyond it.
-        x[INDEX["change_for_question"]] = 1.0
+        x[_CHANGE_FOR_QUESTION] = 1.0
     if not_asked:
-        x[INDEX["kind_not_asked"]] = 1.0
+        x[_KIND_NOT_ASKED] = 1.0
         details["kind_not_asked"] = f"a {kind} ({call.tool}) the intent did not ask for"
     elif beyond:
-        x[INDEX["kind_unclear"]] = 1.0
+        x[_KIND_UNCLEAR] = 1.0
         details["kind_unclear"] = f"a {kind} ({call.tool}); the intent's words name no action"
     relevance = trail.relevance(profile)
     if call.api:  # an operation's name is its API's, not the task's words
         relevance = max(relevance, 0.5)
     if granted:
         relevance = max(relevance, 0.75)
-    x[INDEX["relevance"]] = relevance
+    x[_RELEVANCE] = relevance
     if not has_intent:
-        x[INDEX["no_intent"]] = 1.0
+        x[_NO_INTENT] = 1.0
 
     sink_result = sink_injected = sink_novel = sink_intent = acts_on_named = False
     any_injected = target_result = content_results = target_novel = read_novel = False
@@ -202,7 +250,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
             and statements.destroys_table(value)
             and not trail.intent_words.intersection(_EMPTYING_WORDS)
         ):
-            x[INDEX["destroys_table"]] = 1.0
+            x[_DESTROYS_TABLE] = 1.0
             details["destroys_table"] = (
                 f"{key}={_short(value)!r} drops or empties a whole table; the intent never asked"
             )
@@ -213,7 +261,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         if role == text.COMMAND and has_intent and "table_off_task" not in details:
             for table in statements.statement_tables(value):
                 if not naming.topic_named(table, trail):
-                    x[INDEX["table_off_task"]] = 1.0
+                    x[_TABLE_OFF_TASK] = 1.0
                     details["table_off_task"] = (
                         f"{key} works on table {table!r}, which the intent never spoke of"
                     )
@@ -358,42 +406,42 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         # A change to the very item the intent named ("open the lobby door lck-lobby-97"),
         # of a kind the intent asked for or whose verbs say nothing: not "show me S-79"
         # followed by a purge of S-79.
-        x[INDEX["acts_on_named"]] = 1.0
-    x[INDEX["sink_from_result"]] = float(sink_result)
-    x[INDEX["sink_from_injected"]] = float(sink_injected)
-    x[INDEX["sink_novel"]] = float(sink_novel)
-    x[INDEX["sink_in_intent"]] = float(sink_intent)
-    x[INDEX["any_from_injected"]] = float(any_injected)
-    x[INDEX["target_from_result"]] = float(target_result)
-    x[INDEX["write_target_novel"]] = float(target_novel)
-    x[INDEX["read_sensitive"]] = float(bool(sensitive))
-    x[INDEX["content_from_results"]] = float(content_results)
-    x[INDEX["content_link_foreign"]] = float(content_link)
-    x[INDEX["content_from_intent"]] = float(content_intent)
-    x[INDEX["sink_in_prose"]] = float(prose)
-    x[INDEX["url_carries_results"]] = float(leak)
-    x[INDEX["sibling_of_named"]] = float(sibling)
-    x[INDEX["retargeted"]] = float(retarget)
-    x[INDEX["reads_everything"]] = float(everything and not trail.intent_bulk)
+        x[_ACTS_ON_NAMED] = 1.0
+    x[_SINK_FROM_RESULT] = float(sink_result)
+    x[_SINK_FROM_INJECTED] = float(sink_injected)
+    x[_SINK_NOVEL] = float(sink_novel)
+    x[_SINK_IN_INTENT] = float(sink_intent)
+    x[_ANY_FROM_INJECTED] = float(any_injected)
+    x[_TARGET_FROM_RESULT] = float(target_result)
+    x[_WRITE_TARGET_NOVEL] = float(target_novel)
+    x[_READ_SENSITIVE] = float(bool(sensitive))
+    x[_CONTENT_FROM_RESULTS] = float(content_results)
+    x[_CONTENT_LINK_FOREIGN] = float(content_link)
+    x[_CONTENT_FROM_INTENT] = float(content_intent)
+    x[_SINK_IN_PROSE] = float(prose)
+    x[_URL_CARRIES_RESULTS] = float(leak)
+    x[_SIBLING_OF_NAMED] = float(sibling)
+    x[_RETARGETED] = float(retarget)
+    x[_READS_EVERYTHING] = float(everything and not trail.intent_bulk)
     if has_intent:
-        x[INDEX["read_off_topic"]] = float(off_topic)
+        x[_READ_OFF_TOPIC] = float(off_topic)
         if valued and not anchored and relevance < 0.2:
             # A read of a tool the intent does not speak of, for an item neither the intent's
             # words nor any result gave: the task did not lead there.
-            x[INDEX["read_unanchored"]] = 1.0
+            x[_READ_UNANCHORED] = 1.0
             details["read_unanchored"] = (
                 f"{call.tool} reads what neither the intent nor any result led to"
             )
         # A change to something the intent does not speak of (an API operation's name is its
         # API's, not the task's words: its relevance says nothing either way).
         if kind == text.WRITE and not call.api:
-            x[INDEX["write_irrelevant"]] = 1.0 - relevance
+            x[_WRITE_IRRELEVANT] = 1.0 - relevance
             if relevance < 0.5:
                 details["write_irrelevant"] = (
                     f"a write by {call.tool}, which the intent does not speak of"
                 )
     if trail.instruction_strength and not_asked:
-        x[INDEX["instruction_x_not_asked"]] = trail.instruction_strength / 3.0
+        x[_INSTRUCTION_X_NOT_ASKED] = trail.instruction_strength / 3.0
         details["instruction_x_not_asked"] = (
             f"a {kind} the intent did not ask for, after a result carried instruction-shaped text"
         )
@@ -402,57 +450,58 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     needed = max(trail.intent_volume, 20.0) if trail.intent_volume else 50.0
     if volume > needed:
         excess = math.log10(volume / needed)
-        x[INDEX["volume_excess"]] = min(3.0, excess)
+        x[_VOLUME_EXCESS] = min(3.0, excess)
         if excess >= 0.5:
             details["volume_excess"] = (
                 f"asks for {volume:g} records where the intent needs ~{needed:g}"
             )
     records = trail.records.get(call.tool, 0.0) + volume
     if records > needed * 3:
-        x[INDEX["records_over"]] = min(3.0, math.log10(records / needed))
+        x[_RECORDS_OVER] = min(3.0, math.log10(records / needed))
         details["records_over"] = f"{records:g} records of {call.tool} asked for so far"
     calls = trail.call_count + 1
     if calls > CALL_BUDGET:
-        x[INDEX["calls_over"]] = math.log2(calls / CALL_BUDGET) + 0.5
+        x[_CALLS_OVER] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
-    sprees = sprees_of(trail, call, paged, volume)
+    signature = call_signature(call)  # read once: the trail records it too
+    sprees = sprees_of(trail, call, paged, volume, signature)
     if sprees:
         spree, said = max(sprees)
-        x[INDEX["excess_calls"]] = min(6.0, spree)
+        x[_EXCESS_CALLS] = min(6.0, spree)
         details["excess_calls"] = said
     if profile.bulk and not trail.intent_bulk and has_intent:
-        x[INDEX["bulk_unasked"]] = 1.0
+        x[_BULK_UNASKED] = 1.0
         details["bulk_unasked"] = f"{call.tool} works on everything at once; the intent did not"
 
     if trail.delegated:
         if not_asked:
-            x[INDEX["delegated_not_asked"]] = 1.0
+            x[_DELEGATED_NOT_ASKED] = 1.0
             details["delegated_not_asked"] = (
                 "a delegated agent doing a kind of action the originating intent did not cover"
             )
-        x[INDEX["delegated_irrelevant"]] = 1.0 - relevance
+        x[_DELEGATED_IRRELEVANT] = 1.0 - relevance
         if kind != text.READ and relevance < 0.5:
             # A downstream agent changing what its origin's intent does not speak of.
-            x[INDEX["delegated_x_change"]] = 1.0 - relevance
+            x[_DELEGATED_X_CHANGE] = 1.0 - relevance
             details["delegated_x_change"] = (
                 f"a delegated agent's {kind} by {call.tool}, which the originating intent "
                 "does not speak of"
             )
         if read_novel or sink_novel or off_topic or target_novel:
             # A downstream agent reaching for an item its origin's intent never named.
-            x[INDEX["delegated_x_novel"]] = 1.0
+            x[_DELEGATED_X_NOVEL] = 1.0
     changed = catalogue_change(trail, call)
     if changed:
-        x[INDEX["tool_changed"]] = 1.0
+        x[_TOOL_CHANGED] = 1.0
         details["tool_changed"] = changed
     if trail.named_tools and not call.api and call.tool not in trail.named_tools:
-        x[INDEX["tool_not_named"]] = 1.0
+        x[_TOOL_NOT_NAMED] = 1.0
         details["tool_not_named"] = (
             f"{call.tool} is not among the tools the intent names "
             f"({', '.join(sorted(trail.named_tools))})"
         )
     if not call.api and unlisted(trail, call):
-        x[INDEX["tool_unlisted"]] = 1.0
+        x[_TOOL_UNLISTED] = 1.0
         details["tool_unlisted"] = f"{call.tool} is in no tools/list the session saw"
 
     if baseline is not None:
@@ -462,26 +511,24 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
 
     widened = widening_argument(call.arguments, profile.properties, bulk_asked=trail.intent_bulk)
     if widened and has_intent:
-        x[INDEX["widening_argument"]] = 1.0
+        x[_WIDENING_ARGUMENT] = 1.0
         details["widening_argument"] = f"{widened} widens what the call reaches"
     if target_result:
         details["target_from_result"] = "acts on an item named only in a tool result"
-    if volume and "volume_excess" not in details and x[INDEX["volume_excess"]]:
+    if volume and "volume_excess" not in details and x[_VOLUME_EXCESS]:
         details["volume_excess"] = f"asks for {volume:g} records"
-    x[INDEX["not_asked_x_sink_result"]] = float(not_asked and (sink_result or sink_injected))
-    x[INDEX["not_asked_x_sink_novel"]] = float(not_asked and sink_novel)
+    x[_NOT_ASKED_X_SINK_RESULT] = float(not_asked and (sink_result or sink_injected))
+    x[_NOT_ASKED_X_SINK_NOVEL] = float(not_asked and sink_novel)
     consequential = kind in CONSEQUENTIAL
     # A change of any kind carrying a value planted next to instructions in a result.
-    x[INDEX["consequential_x_injected"]] = float(
-        kind != text.READ and (sink_injected or any_injected)
-    )
-    x[INDEX["irrelevant_consequential"]] = float(consequential) * (1.0 - relevance)
+    x[_CONSEQUENTIAL_X_INJECTED] = float(kind != text.READ and (sink_injected or any_injected))
+    x[_IRRELEVANT_CONSEQUENTIAL] = float(consequential) * (1.0 - relevance)
     if consequential:
         details["irrelevant_consequential"] = (
             f"a {kind} by {call.tool}, which the intent does not speak of"
             if relevance < 0.5
             else f"a {kind} by {call.tool}, which the intent speaks of only in part"
         )
-    if x[INDEX["relevance"]] < 0.2 and has_intent:
+    if x[_RELEVANCE] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
-    return Reading(x, kind, paged, volume, details, named_keys)
+    return Reading(x, kind, paged, volume, details, named_keys, signature)

@@ -110,7 +110,11 @@ def _may_address(lowered: str) -> bool:
     found = set(_WORD.findall(lowered))
     if not _CUE_WORDS.isdisjoint(found):
         return True
-    if any(word.startswith(_CUE_STEMS) for word in found):
+    # A stem inside no word at all (most texts) is told by a substring search, without a
+    # look at each word.
+    if any(stem in lowered for stem in _CUE_STEMS) and any(
+        word.startswith(_CUE_STEMS) for word in found
+    ):
         return True
     return any(
         phrase in lowered

@@ -127,6 +127,7 @@ class Reading:
     volume: float  # the records it asks for
     details: dict[str, str]  # feature -> what fired
     named_keys: list[str]  # arguments that carried the task's item
+    signature: str  # the call's identity among identical calls ("" if not worked out)
 
     def __init__(
         self,
@@ -136,6 +137,7 @@ class Reading:
         volume: float = 0.0,
         details: dict[str, str] | None = None,
         named_keys: list[str] | None = None,
+        signature: str = "",
     ) -> None:
         self.values = values
         self.kind = kind
@@ -143,6 +145,7 @@ class Reading:
         self.volume = volume
         self.details = {} if details is None else details
         self.named_keys = [] if named_keys is None else named_keys
+        self.signature = signature
 
 
 class SessionTrail(Protocol):

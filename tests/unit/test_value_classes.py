@@ -36,7 +36,11 @@ _CASES: list[tuple[type[Any], tuple[Any, ...], dict[str, Any]]] = [
         {"arguments": {}, "server": "", "resource": "", "access": "", "api": False},
     ),
     (DriftScore, (0.5, False, ("r",), "m-1"), {"out_of_bounds": False}),
-    (Reading, ([0.0], "read"), {"paged": False, "volume": 0.0, "details": {}, "named_keys": []}),
+    (
+        Reading,
+        ([0.0], "read"),
+        {"paged": False, "volume": 0.0, "details": {}, "named_keys": [], "signature": ""},
+    ),
     (ResultReading, ("x", frozenset({"x"}), 0.0, (), frozenset()), {}),
     (Hop, ("human", "sam@acme.example"), {"session_id": "", "via": "", "intent": None}),
     (Event, ("e-1", "mcp", "tool_call", _AT, "tools/call", "f:1", "{}"), _declared(Event, 7)),
