@@ -17,7 +17,8 @@ from kernel.contraction import HALT, NARROW, Contraction
 from kernel.declaration import parse_declaration
 from kernel.policy import Policy, PolicyFile
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
-from processors.scoring import DriftStage
+from processors.scoring import DriftStage, _SessionDrift
+from processors.sessions import MERGE_LOG, StitchState
 from processors.stitch import Stitcher
 from tests.drift_records import JTI, declaration, injected_session
 from tests.scenarios import parse
@@ -295,3 +296,49 @@ def test_a_restarted_stage_fed_the_recorded_calls_and_results_scores_as_before()
     assert expected[0] == ("send_mail", 0.8, True)
     assert decisions(restarted(feed=True)) == expected
     assert decisions(restarted(feed=False))[0] == ("send_mail", 0.05, False)
+
+
+def _drift(stage: DriftStage, sid: str) -> _SessionDrift:
+    """A session's context from which the policy took a tool of its own."""
+    drift = _SessionDrift(stage.scorer.new_trail())
+    drift.removed.add(f"tool-{sid}")
+    return drift
+
+
+def _merge(state: StitchState, alias: str, root: str) -> None:
+    state.aliases[alias] = root
+    state.note_alias(alias)
+
+
+def test_trails_follow_the_merges_logged_since_the_last_batch_alone() -> None:
+    """A chain of merges (a into b, then b into c) leaves one context, holding what the
+    policy took from each; the sessions no merge since touched are not looked at, so a
+    worker holding many sessions pays for the merges, not for the sessions."""
+    state = StitchState()
+    stage = DriftStage(_ProvenanceRule())
+    others = {f"other-{n}" for n in range(50)}
+    for sid in ("a", "b", "c", *others):
+        stage.sessions[sid] = _drift(stage, sid)
+    stage._follow_merges(state)
+    _merge(state, "a", "b")
+    _merge(state, "b", "c")
+    # An alias the log does not name: were every session resolved, it would move too.
+    state.aliases["other-0"] = "c"
+    stage._follow_merges(state)
+    assert set(stage.sessions) == {"c", *others}
+    assert stage.sessions["c"].removed == {"tool-a", "tool-b", "tool-c"}
+
+
+def test_trails_follow_merges_past_the_log_by_looking_at_every_session() -> None:
+    state = StitchState()
+    stage = DriftStage(_ProvenanceRule())
+    for sid in ("a", "b"):
+        stage.sessions[sid] = _drift(stage, sid)
+    stage._follow_merges(state)
+    _merge(state, "a", "b")
+    for n in range(MERGE_LOG):  # the log no longer reaches back to a's merge
+        _merge(state, f"gone-{n}", "b")
+    assert state.merged_since(1) is not None and state.merged_since(0) is None
+    stage._follow_merges(state)
+    assert set(stage.sessions) == {"b"}
+    assert stage.sessions["b"].removed == {"tool-a", "tool-b"}
