@@ -30,7 +30,9 @@ _OPENINGS: Final = word_set(
     "valve valves hatch entrance"
 )
 # A token with a digit in it: an id, a date, a time, a code.
-_ID_TOKEN: Final = re.compile(r"[\w./:-]*\d[\w./:-]*")
+# From the start of a run only: tried at each character of a long run without a digit, the
+# pattern read the run to its end each time.
+_ID_TOKEN: Final = re.compile(r"(?<![\w./:-])[\w./:-]*\d[\w./:-]*")
 _NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
 
 

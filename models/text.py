@@ -209,6 +209,34 @@ _ROLE_KEYS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 EMAIL: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_DOMAIN: Final = re.compile(r"[\w-]+(?:\.[\w-]+)+")
+_LOCAL_MARKS: Final = frozenset("_.+-")
+
+
+def emails_in(text: str) -> list[str]:
+    """What ``EMAIL.findall(text)`` gives, in time linear in the text. The pattern tries
+    every position of a run of word characters and reads the run to its end each time
+    before failing: a result carrying an "@" and a long token (base64, a minified page)
+    took seconds. An address's local part is the whole run of word characters and marks
+    (. + -) that ends at its "@" (the "@" is no part of a run), so each "@" is looked at
+    once: the run back from it, and the domain after it."""
+    found: list[str] = []
+    pos = 0
+    at = text.find("@")
+    while at >= 0:
+        start = at
+        while start > pos and (text[start - 1].isalnum() or text[start - 1] in _LOCAL_MARKS):
+            start -= 1
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if start < at else None
+        if domain is not None:
+            found.append(text[start : domain.end()])
+            pos = domain.end()
+            at = text.find("@", pos)
+        else:
+            at = text.find("@", at + 1)
+    return found
+
+
 URL: Final = re.compile(r"(?:https?|ftp)://[^\s\"'<>)\]]+|\bwww\.[^\s\"'<>)\]]+")
 # "\b[A-Z]{2}\d{2}...": the word boundary is checked after the first letter (what precedes it
 # is no word character), so that the pattern starts with a letter and the scan skips ahead
@@ -425,7 +453,7 @@ def values_in(text: str) -> set[str]:
         return found
     # Each pattern only where its mark is: most results carry no address at all.
     if "@" in text:
-        found.update(m.lower().rstrip(".,;") for m in EMAIL.findall(text))
+        found.update(m.lower().rstrip(".,;") for m in emails_in(text))
     if "://" in text or "www." in text:
         found.update(m.lower().rstrip(".,;") for m in URL.findall(text))
     if "+" in text:
