@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from typing import Final
 
 from models import text
@@ -15,12 +16,14 @@ def numbers_in(body: str) -> list[float]:
     if any(c.isdigit() for c in body):
         body = _NOT_COUNTS.sub(" ", body)
     found: list[float] = []
+    words = [(m.start(), m.end()) for m in _NONSPACE.finditer(body)]
+    starts = [start for start, _ in words]
+    lefts: dict[int, int] = {}
     for match in _NUMBER.finditer(body):
         n = match.group(0)
         if (len(n) == 4 and n.startswith(("19", "20"))) or (n[0] == "0" and len(n) > 1):
             continue  # a year; a zero-padded code (a postal code, an extension)
-        before = body[: match.start()].split()[-1:]
-        lead = before[0].strip("([{\"'").lower() if before else ""
+        lead = _lead_before(body, words, starts, lefts, match.start())
         after = _NEXT_WORD.match(body, match.end())
         if (
             len(n) >= 6
@@ -40,17 +43,47 @@ def numbers_in(body: str) -> list[float]:
     return found
 
 
+def _lead_before(
+    body: str, words: list[tuple[int, int]], starts: list[int], lefts: dict[int, int], at: int
+) -> str:
+    """The word before a number at ``at``, without brackets or quotes and lower-cased, as
+    ``body[:at].split()[-1].strip(_MARKS).lower()`` gives it ("" if none, or if longer
+    than any word that leads a count). Found among ``words`` (the spans of ``body``'s
+    words, with their ``starts``; ``lefts`` remembers where each stripped word begins)
+    rather than by splitting each number's prefix: an intent of many numbers in one long
+    word ("(1(1(1…") took time growing with its square."""
+    index = bisect_right(starts, at - 1) - 1
+    if index < 0:
+        return ""
+    start, end = words[index]
+    left = lefts.get(index)
+    if left is None:
+        left = start
+        while left < end and body[left] in _MARKS:
+            left += 1
+        lefts[index] = left
+    right = min(end, at)
+    while right > left and body[right - 1] in _MARKS:
+        right -= 1
+    return body[left:right].lower() if right - left <= _LEAD_MAX else ""
+
+
+_NONSPACE: Final = re.compile(r"\S+")
 _NUMBER: Final = re.compile(r"(?<![\w\-/:.#])\d[\d,]*(?:\.\d+)?(?![\w\-/:])")
 _NEXT_WORD: Final = re.compile(r"\s+([A-Za-z]+)")
+_MARKS: Final = frozenset("([{\"'")  # stripped from the word before a number
 _COUNT_LEADS: Final = text.word_set(
     "last top first latest recent newest oldest next past most least about over under "
     "around only just limit max maximum up all every"
 )
+_LEAD_MAX: Final = max(map(len, _COUNT_LEADS))
 
-# Spans of an intent whose digits are no quantity of records.
+# Spans of an intent whose digits are no quantity of records. Each run of digits is read at
+# most 40 characters ahead, and a numbered line's indent is its own line's: a long run of
+# digits (or of blank lines) was read to its end from each of its characters.
 _NOT_COUNTS: Final = re.compile(
     rf"{text.MONEY.pattern}[\d,.]*|{text.IBAN.pattern}|{text.PHONE.pattern}|"
-    r"\d[\d,]*\.\d+|^\s*\d+[.)]\s",
+    r"\d[\d,]{0,40}\.\d+|^[^\S\n]*\d+[.)]\s",
     re.I | re.M,
 )
 
