@@ -32,66 +32,12 @@ from models.calls import (
     statement_kind,
     unlisted,
 )
+from models.feature_names import FEATURES as FEATURES
+from models.feature_names import INDEX as INDEX
 from models.reach import overwrites, scope_grants, widening_argument
 from models.session import Trail
 from models.trail import Call, Reading
 
-FEATURES: Final = (
-    "kind_write",
-    "kind_send",
-    "kind_delete",
-    "kind_pay",
-    "kind_exec",
-    "kind_not_asked",
-    "relevance",
-    "sink_from_result",
-    "sink_from_injected",
-    "sink_novel",
-    "sink_in_intent",
-    "any_from_injected",
-    "target_from_result",
-    "write_target_novel",
-    "content_from_results",
-    "content_link_foreign",
-    "instruction_x_not_asked",
-    "volume_excess",
-    "records_over",
-    "read_sensitive",
-    "calls_over",
-    "excess_calls",
-    "bulk_unasked",
-    "delegated_not_asked",
-    "delegated_irrelevant",
-    "delegated_x_novel",
-    "tool_changed",
-    "tool_unlisted",
-    "baseline_new_tool",
-    "baseline_new_kind",
-    "baseline_volume",
-    "no_intent",
-    "not_asked_x_sink_result",
-    "not_asked_x_sink_novel",
-    "consequential_x_injected",
-    "irrelevant_consequential",
-    "table_off_task",
-    "kind_unclear",
-    "acts_on_named",
-    "read_off_topic",
-    "write_irrelevant",
-    "change_for_question",
-    "read_unanchored",
-    "content_from_intent",
-    "sink_in_prose",
-    "url_carries_results",
-    "sibling_of_named",
-    "reads_everything",
-    "widening_argument",
-    "delegated_x_change",
-    "retargeted",
-    "tool_not_named",
-    "destroys_table",
-)
-INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 # Each feature's position, looked up once here rather than on every call (read_call sets
 # some forty of them per action).
 _CHANGE_FOR_QUESTION: Final = INDEX["change_for_question"]
