@@ -43,6 +43,7 @@ from kernel.policy import Policy
 from kernel.procs import free_port, spawn, stop
 from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
+from ledger.engine_priority import keep_background_low
 from ledger.factory import open_store
 from ledger.store import LedgerStore
 from processors.evidence import digest_signer
@@ -92,6 +93,7 @@ class Stack:
         self._sender: BatchSender | None = None
         self._traces = OtelTraceSource()
         self._server_task: asyncio.Task[None] | None = None
+        self._background: asyncio.Task[None] | None = None  # keep_background_low
         self.signals: SignalsService | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._normalizer: subprocess.Popen[bytes] | None = None
@@ -130,6 +132,10 @@ class Stack:
             self.store = await asyncio.to_thread(open_store, self.settings)
         await asyncio.to_thread(self.store.ensure_schema)
         await self._serve_http()
+        if not self.settings.clickhouse_url and self.settings.ledger_merge_nice:
+            self._background = asyncio.create_task(
+                keep_background_low(self.settings.ledger_merge_nice)
+            )
         for index in range(self.worker_count):
             self._workers.append(self._spawn_worker(index))
         if self.settings.raw_topics:
@@ -141,6 +147,11 @@ class Stack:
             self._write_state()
 
     async def stop(self) -> None:
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
+            self._background = None
         if self._normalizer is not None:  # first: what feeds the workers stops before them
             await asyncio.to_thread(stop, self._normalizer)
             self._normalizer = None

@@ -218,6 +218,13 @@ class Settings(BaseSettings):
         "window has passed it (0: only the window decides).",
     )
     workers: Annotated[int, Field(ge=1, le=16)] = 1
+    ledger_merge_nice: Annotated[int, Field(ge=0, le=19)] = Field(
+        default=10,
+        description="The niceness `up` gives the embedded ledger's background threads "
+        "(merges, scheduled tasks; Linux): they yield the CPU to the workers, so a large "
+        "merge does not hold a contraction back. 0 leaves them as they are. A ClickHouse "
+        "server is configured on its own.",
+    )
     drain_timeout_s: Annotated[float, Field(ge=0, le=3_600)] = Field(
         default=60.0,
         description="How long a stopping stack waits for its workers to write what the "

@@ -65,6 +65,7 @@ def test_defaults() -> None:
         "restitch_window_s": 900,
         "exchange_idle_s": 10.0,
         "workers": 1,
+        "ledger_merge_nice": 10,
         "drain_timeout_s": 60.0,
         "drift_scoring": True,
         "fetch_wait_ms": 20,

@@ -1,0 +1,79 @@
+"""The embedded ledger's background threads (merges, scheduled tasks) yield the CPU to the
+stream's work: `up` keeps them at ``ledger_merge_nice``, and queries, inserts and every
+other thread keep their priority."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ledger.chdb_store import ChdbStore
+from ledger.engine_priority import BACKGROUND_THREADS, lower_background_threads
+from tests.integration.conftest import RunningStack, make_settings
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="a thread's priority by its id is Linux's"
+)
+
+
+def _threads() -> dict[int, tuple[str, int]]:
+    """This process's threads: id -> (name, niceness)."""
+    found = {}
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
+        try:
+            comm = Path(f"/proc/self/task/{name}/comm").read_text().strip()
+            found[tid] = (comm, os.getpriority(os.PRIO_PROCESS, tid))
+        except OSError:  # ended meanwhile
+            continue
+    return found
+
+
+def _merging(store: ChdbStore) -> None:
+    """Parts enough for the engine to merge some in the background."""
+    database = f"prio_{uuid.uuid4().hex[:10]}"
+    store.command(f"CREATE DATABASE {database}")
+    store.command(f"CREATE TABLE {database}.t (n UInt64) ENGINE = MergeTree ORDER BY n")
+    for part in range(8):
+        store.command(f"INSERT INTO {database}.t SELECT number + {part} FROM numbers(1000)")
+
+
+def test_the_engine_background_threads_are_lowered_and_no_other(chdb_ledger: ChdbStore) -> None:
+    _merging(chdb_ledger)
+    before = _threads()
+    seen: set[int] = set()
+    lower_background_threads(12, seen)
+    after = _threads()
+    background = {tid for tid, (comm, _) in after.items() if comm.startswith(BACKGROUND_THREADS)}
+    assert background, "the engine's schedule pools run from its start"
+    assert {after[tid][1] for tid in background if tid in seen} == {12}
+    untouched = [tid for tid in after if tid not in background and tid in before]
+    assert untouched and all(after[tid][1] == before[tid][1] for tid in untouched)
+    assert lower_background_threads(0, set()) == 0  # 0 leaves them as they are
+
+
+def test_up_keeps_the_ledger_merges_at_the_configured_niceness(
+    tmp_path: Path, chdb_ledger: ChdbStore
+) -> None:
+    """A niceness no other test sets: only this stack can have put them there."""
+    settings = make_settings(tmp_path, ledger_merge_nice=15)
+    running = RunningStack(settings, chdb_ledger.with_database(settings.database))
+    running.start()
+    try:
+        _merging(chdb_ledger)
+        deadline = time.monotonic() + 10
+        while True:
+            levels = [
+                level for comm, level in _threads().values() if comm.startswith(BACKGROUND_THREADS)
+            ]
+            if levels and min(levels) >= 15:
+                break
+            assert time.monotonic() < deadline, f"background threads at {sorted(levels)}"
+            time.sleep(0.2)
+    finally:
+        running.stop()
