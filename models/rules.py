@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from models.features import INDEX
+from models.feature_names import INDEX
 
 # Positions looked up once: ``ruled`` runs for nearly every call scored.
 _KIND_NOT_ASKED: Final = INDEX["kind_not_asked"]
