@@ -46,6 +46,7 @@ class Ceiling:
     consume_seconds: float
     inserted_rows: dict[str, int]
     insert_seconds: float
+    insert_seconds_by_table: dict[str, float]  # each table's one insert
 
 
 def ceiling_figures(ceiling: Ceiling, end_to_end_events_per_s: float) -> dict[str, Any]:
@@ -61,6 +62,10 @@ def ceiling_figures(ceiling: Ceiling, end_to_end_events_per_s: float) -> dict[st
         "insert_events_per_s": round(insert, 1),
         "insert_seconds": round(ceiling.insert_seconds, 3),
         "inserted_rows": dict(sorted(ceiling.inserted_rows.items())),
+        "insert_seconds_by_table": {
+            table: round(seconds, 3)
+            for table, seconds in sorted(ceiling.insert_seconds_by_table.items())
+        },
         "events_per_s": round(serial, 1),
         "formula": FORMULA,
         "overlapped_events_per_s": round(min(consume, insert), 1),
@@ -71,12 +76,15 @@ def ceiling_figures(ceiling: Ceiling, end_to_end_events_per_s: float) -> dict[st
 def ceiling_lines(figures: dict[str, Any], end_to_end_events_per_s: float) -> list[str]:
     """The figures as a person reads them (``agentledger bench`` without ``--json``)."""
     rows = figures["inserted_rows"]
+    by_table = figures["insert_seconds_by_table"]
+    slowest = max(by_table, key=by_table.__getitem__, default=None)
     return [
         f"bare consume {figures['consume_events_per_s']:>9,.0f} events/s  "
         f"{figures['consumed']:,} messages of {', '.join(figures['topics'])} "
         f"in {figures['consume_seconds']} s",
         f"bare insert  {figures['insert_events_per_s']:>9,.0f} events/s  "
-        f"{sum(rows.values()):,} rows, {len(rows)} tables, in {figures['insert_seconds']} s",
+        f"{sum(rows.values()):,} rows, {len(rows)} tables, in {figures['insert_seconds']} s"
+        + (f" ({slowest} {by_table[slowest]} s)" if slowest else ""),
         f"ceiling      {figures['events_per_s']:>9,.0f} events/s  {FORMULA}",
         f"overlapped   {figures['overlapped_events_per_s']:>9,.0f} events/s  min(consume, insert)",
         f"end to end   {end_to_end_events_per_s:>9,.0f} events/s  "
@@ -162,21 +170,24 @@ def writer_store(settings: Settings, sql_url: str, database: str) -> LedgerStore
 
 def bare_insert(
     reader: LedgerStore, writer: LedgerStore, ingest_batch: str
-) -> tuple[dict[str, int], float]:
+) -> tuple[dict[str, int], float, dict[str, float]]:
     """Insert the rows ``ingest_batch`` left in ``reader``'s tables into ``writer``'s
     (a scratch database, schema made here), one Arrow batch per table, timing the inserts
-    alone; rows inserted per table, and seconds."""
+    alone; rows inserted per table, the seconds in all, and the seconds per table."""
     writer.ensure_schema()
     batches = []
     for table in TABLES:
         data = batch_rows_arrow(reader, table, ingest_batch)
         if data is not None:
             batches.append((table, conform(table, data)))
+    by_table: dict[str, float] = {}
     started = time.perf_counter()
     for table, data in batches:
+        begun = time.perf_counter()
         writer.insert_arrow(table, data)
+        by_table[table] = time.perf_counter() - begun
     seconds = time.perf_counter() - started
-    return {table: data.num_rows for table, data in batches}, seconds
+    return {table: data.num_rows for table, data in batches}, seconds, by_table
 
 
 async def measure_ceiling(
@@ -194,11 +205,13 @@ async def measure_ceiling(
     scratch = f"{reader.database}_ceiling_{ingest_batch.replace('-', '_')}"
     writer = writer_store(settings, sql_url, scratch)
     try:
-        rows, insert_seconds = await asyncio.to_thread(bare_insert, reader, writer, ingest_batch)
+        rows, insert_seconds, by_table = await asyncio.to_thread(
+            bare_insert, reader, writer, ingest_batch
+        )
     finally:
         try:
             writer.command(f"DROP DATABASE IF EXISTS {scratch}")
         finally:
             writer.close()
     topics = sorted({topic for (topic, _), (start, end) in ranges.items() if end > start})
-    return Ceiling(events, topics, consumed, consume_seconds, rows, insert_seconds)
+    return Ceiling(events, topics, consumed, consume_seconds, rows, insert_seconds, by_table)

@@ -383,6 +383,10 @@ def test_bench_gives_events_per_second_and_its_share_of_the_machine_s_ceiling(
     assert ceiling["topics"] == ["ledger.events", "ledger.events.calls"]
     rows = ceiling["inserted_rows"]
     assert rows["raw_events"] == 2000 and rows["actions"] > 0 and rows["sessions"] > 0
+    # Each table's insert timed on its own, together the whole insert.
+    by_table = ceiling["insert_seconds_by_table"]
+    assert set(by_table) == set(rows) and all(seconds > 0 for seconds in by_table.values())
+    assert sum(by_table.values()) <= ceiling["insert_seconds"] + 0.001 * len(by_table)
     consume, insert = ceiling["consume_events_per_s"], ceiling["insert_events_per_s"]
     assert consume > 0 and insert > 0
     assert ceiling["events_per_s"] == pytest.approx(1 / (1 / consume + 1 / insert), rel=1e-3)

@@ -15,6 +15,10 @@ def _ceiling(consume_seconds: float, insert_seconds: float, consumed: int = 10_0
         consume_seconds=consume_seconds,
         inserted_rows={"raw_events": 10_000, "actions": 6_000},
         insert_seconds=insert_seconds,
+        insert_seconds_by_table={
+            "raw_events": insert_seconds * 0.75,
+            "actions": insert_seconds / 4,
+        },
     )
 
 
@@ -28,6 +32,7 @@ def test_the_ceiling_adds_the_two_steps_times_per_event() -> None:
     assert figures["share"] == 0.25
     assert figures["formula"] == "1 / (1/consume + 1/insert)"
     assert figures["inserted_rows"] == {"actions": 6_000, "raw_events": 10_000}
+    assert figures["insert_seconds_by_table"] == {"actions": 0.1, "raw_events": 0.3}
 
 
 def test_the_consume_rate_counts_the_messages_read() -> None:
@@ -42,6 +47,7 @@ def test_the_lines_name_the_formula_and_the_share() -> None:
     lines = ceiling_lines(figures, 5_000)
     assert lines[0].split()[:4] == ["bare", "consume", "100,000", "events/s"]
     assert "16,000 rows, 2 tables" in lines[1]
+    assert lines[1].endswith("in 0.4 s (raw_events 0.3 s)")  # the slowest table's insert
     assert lines[2].split()[1:3] == ["20,000", "events/s"] and lines[2].endswith(
         "1 / (1/consume + 1/insert)"
     )
