@@ -317,9 +317,7 @@ class Stack:
         # The writer's URL goes only to the workers' environment, never to a file or a log.
         self._writer_url = f"http://{WRITER}:{quote(writer_password, safe='')}@{host}:{port}"
         return build_app(
-            self.store,
-            Credentials(writer_password, self.settings.sql_user, sql_password),
-            spool_dir=self.data_dir / "run" / "spool",
+            self.store, Credentials(writer_password, self.settings.sql_user, sql_password)
         )
 
     def ready_file(self, index: int) -> Path:

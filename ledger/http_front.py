@@ -182,15 +182,12 @@ def _parameter_problem(fmt: str, database: str | None) -> Response | None:
     return None
 
 
-def build_app(
-    store: ChdbStore,
-    credentials: Credentials,
-    spool_dir: Path | None = None,
-) -> Starlette:
-    """The app; inserts are spooled through ``spool_dir`` (private to this process)."""
-    if spool_dir is None:
-        spool_dir = private_spool_dir()
-    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+def build_app(store: ChdbStore, credentials: Credentials) -> Starlette:
+    """The app. Insert data is spooled through a directory private to this process, in
+    memory where the system offers it (``ledger.chdb_store.private_spool_dir``): spooled on
+    the data directory's disk, each write was copied through the disk's cache once more:
+    about 0.6 s of the ledger's 9-10 s of CPU in a 200,000-event run (BENCHMARKS.md)."""
+    spool_dir = private_spool_dir()
     # Saved queries and dashboard panels send the same statements again and again: each is
     # checked by the engine's parser once (ledger.sqlguard.CheckedStatements). The ledger's
     # databases are looked up again only for a name not seen among them before (one dropped
