@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agentledger.bench_ceiling import Ceiling, ceiling_figures, ceiling_lines
+from agentledger.bench_ceiling import (
+    Ceiling,
+    ceiling_figures,
+    ceiling_lines,
+    write_count,
+    write_slices,
+)
 
 
 def _ceiling(consume_seconds: float, insert_seconds: float, consumed: int = 10_000) -> Ceiling:
@@ -52,3 +58,18 @@ def test_the_lines_name_the_formula_and_the_share() -> None:
         "1 / (1/consume + 1/insert)"
     )
     assert lines[4].endswith("25.0% of the ceiling")
+
+
+def test_the_insert_is_cut_into_the_writes_a_worker_makes_under_load() -> None:
+    assert write_count(200_000, write_events=10_000) == 20
+    assert write_count(200_001, write_events=10_000) == 21
+    assert write_count(2_000, write_events=10_000) == 1
+    assert write_count(0, write_events=10_000) == 1
+
+
+@pytest.mark.parametrize(("rows", "writes"), [(10, 3), (9, 3), (2, 3), (0, 3), (1, 1), (7, 20)])
+def test_each_row_goes_in_exactly_one_write(rows: int, writes: int) -> None:
+    slices = write_slices(rows, writes)
+    assert len(slices) <= writes and all(length > 0 for _, length in slices)
+    covered = [row for offset, length in slices for row in range(offset, offset + length)]
+    assert covered == list(range(rows))
