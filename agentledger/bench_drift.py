@@ -381,7 +381,7 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
     """The workers' scoring counts and where their time went (each keeps them in
     ``run/worker-N.scoring.json``)."""
     scored = model_ns = stage_ns = flagged = contractions = 0
-    events = asked = duplicates = 0
+    events = asked = duplicates = writes = inserts = 0
     spent = dict.fromkeys(WORKER_PARTS, 0.0)  # µs in all, summed over the workers
     for path in (settings.data_dir / "run").glob("worker-*.scoring.json"):
         with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError):
@@ -391,6 +391,8 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             events += n_events
             asked += int(worker.get("asked", 0))
             duplicates += int(worker.get("duplicates", 0))
+            writes += int(worker.get("writes", 0))
+            inserts += int(worker.get("inserts", 0))
             for part in WORKER_PARTS:
                 spent[part] += float(worker.get(f"{part}_us_per_event", 0.0)) * n_events
             if "scored" not in stats:
@@ -419,5 +421,9 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
             "asked_the_ledger": asked,  # events the lookup asked about (``RecentIds``)
             # Events skipped as held already: replays, and records repeated in the input.
             "duplicates_skipped": duplicates,
+            # The ledger writes those took, and their inserts (one a table with rows each):
+            # each insert costs the ledger a fixed few milliseconds, whatever its rows.
+            "ledger_writes": writes,
+            "ledger_inserts": inserts,
         },
     }

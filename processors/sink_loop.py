@@ -148,6 +148,8 @@ async def run_sink(
                 write = sink.ledger_write(item.output, item.scored)
                 refused = await write_until_taken(write, sink.store, stop)
                 sink.stats.write_ns += time.perf_counter_ns() - began
+                sink.stats.writes += 1
+                sink.stats.inserts += sum(1 for _, rows in write.tables if rows)
                 sink.written(item.output, refused)
                 if refused:
                     # Delivered before the offsets are committed: a crash cannot lose them.

@@ -49,6 +49,8 @@ class SinkStats:
     asked: int = 0  # events the ledger was asked about (``RecentIds``: most are not)
     stitch_ns: int = 0
     write_ns: int = 0
+    writes: int = 0  # ledger writes, each an insert per table with rows
+    inserts: int = 0
     written_at: float = 0.0  # when the counts were last kept (monotonic)
 
     def timings(self) -> dict[str, Any]:
@@ -62,6 +64,8 @@ class SinkStats:
             "duplicates": self.duplicates,
             "stitch_us_per_event": round(self.stitch_ns / per, 2),
             "write_us_per_event": round(self.write_ns / per, 2),
+            "writes": self.writes,
+            "inserts": self.inserts,
         }
 
 

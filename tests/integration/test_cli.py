@@ -376,6 +376,8 @@ def test_bench_gives_events_per_second_and_its_share_of_the_machine_s_ceiling(
     worker = payload["worker_us_per_event"]
     assert 0 < worker["events"] <= 2000
     assert worker["decode"] > 0 and worker["stitch"] > 0 and worker["ledger_write"] > 0
+    # Each write is an insert a table with rows: raw_events, actions and sessions at least.
+    assert worker["ledger_writes"] >= 1 and 3 * worker["ledger_writes"] <= worker["ledger_inserts"]
     ceiling = payload["ceiling"]
     # The bare consume read exactly the run's messages; the bare insert wrote its rows.
     assert ceiling["consumed"] == 2000

@@ -24,6 +24,8 @@ def test_timings_are_per_event_consumed() -> None:
         duplicates=3,
         stitch_ns=200_000_000,
         write_ns=500_000_000,
+        writes=2,
+        inserts=17,
     )
     assert stats.timings() == {
         "events": 2_000,
@@ -34,6 +36,8 @@ def test_timings_are_per_event_consumed() -> None:
         "duplicates": 3,
         "stitch_us_per_event": 100.0,
         "write_us_per_event": 250.0,
+        "writes": 2,
+        "inserts": 17,
     }
     assert SinkStats().timings()["stitch_us_per_event"] == 0.0  # nothing read yet
 
@@ -75,6 +79,8 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
                 stitch_ns=300_000_000,
                 write_ns=0,
                 duplicates=4,
+                writes=3,
+                inserts=25,
             ).timings(),
             "scored": 1_000,
             "flagged": 10,
@@ -85,7 +91,13 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
     )
     # A stand-by worker read nothing; one from a run without scoring has no scoring counts.
     _worker_file(
-        run, 1, {"worker": SinkStats(consumed=1_000, asked=5, stitch_ns=200_000_000).timings()}
+        run,
+        1,
+        {
+            "worker": SinkStats(
+                consumed=1_000, asked=5, stitch_ns=200_000_000, writes=1, inserts=8
+            ).timings()
+        },
     )
     _worker_file(run, 2, {"worker": SinkStats().timings()})
     (run / "worker-3.scoring.json").write_bytes(b"{not json")  # half written: left out
@@ -101,4 +113,6 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         "events": 4_000,
         "asked_the_ledger": 75,  # summed over the workers
         "duplicates_skipped": 4,
+        "ledger_writes": 4,  # summed over the workers, as their inserts
+        "ledger_inserts": 33,
     }
