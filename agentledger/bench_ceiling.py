@@ -7,7 +7,7 @@ events through the two steps no pipeline can skip, with nothing else done to the
   scratch database of the same ledger through the same interface the workers write
   through, in writes of the size a worker makes under load (``WRITE_MIN_EVENTS`` events'
   rows, one Arrow batch per table each); the run's own data stays as it was. One insert
-  per table of all 200,000 events' rows took the engine 3.5-13.7 s for ``raw_events``
+  per table of all 200,000 events' rows took the engine 3.6-13.7 s for ``raw_events``
   alone, mostly memory it had to map anew, against 2 s in writes of 10,000: it measured
   an insert no worker makes.
 
