@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from ledger.chdb_store import ChdbStore
 from ledger.engine_priority import BACKGROUND_THREADS, lower_background_threads
 from tests.integration.conftest import RunningStack, make_settings
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="a thread's priority by its id is Linux's"
@@ -67,14 +67,14 @@ def test_up_keeps_the_ledger_merges_at_the_configured_niceness(
     running.start()
     try:
         _merging(chdb_ledger)
-        deadline = time.monotonic() + 10
-        while True:
-            levels = [
+        wait_for(
+            lambda: sorted(
                 level for comm, level in _threads().values() if comm.startswith(BACKGROUND_THREADS)
-            ]
-            if levels and min(levels) >= 15:
-                break
-            assert time.monotonic() < deadline, f"background threads at {sorted(levels)}"
-            time.sleep(0.2)
+            ),
+            timeout=10,
+            interval=0.2,
+            what="the ledger's background threads at nice 15",
+            until=lambda levels: bool(levels) and levels[0] >= 15,
+        )
     finally:
         running.stop()

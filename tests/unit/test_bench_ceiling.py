@@ -39,6 +39,7 @@ def test_the_ceiling_adds_the_two_steps_times_per_event() -> None:
     assert figures["formula"] == "1 / (1/consume + 1/insert)"
     assert figures["inserted_rows"] == {"actions": 6_000, "raw_events": 10_000}
     assert figures["insert_seconds_by_table"] == {"actions": 0.1, "raw_events": 0.3}
+    assert figures["insert_writes"] == 1  # 10,000 events: one write of a worker under load
 
 
 def test_the_consume_rate_counts_the_messages_read() -> None:
