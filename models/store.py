@@ -5,15 +5,26 @@ scored). Loading names every type it trusts; a file asking for any other type is
 Where a scorer comes from (``load_scorer``): the path given, else the deployment's current
 model under ``<data_dir>/models/`` (written by ``agentledger model train``), else the
 default shipped in ``models/default/``.
+
+A scorer needs only the model's numbers (its weights, intercept, threshold and version).
+Reading them takes skops and scikit-learn, whose modules hold about 150 MB of a process's
+memory for as long as it runs; so a process that has not imported scikit-learn (the
+worker, the gateway) reads a model file in a short-lived child process, which loads it
+with skops as here and hands back the numbers. A process that trains or evaluates, and
+has scikit-learn already, reads in place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
+import threading
 import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -115,18 +126,76 @@ def _held(path: Path) -> dict[str, Any]:
     return held
 
 
-def load_model(path: Path) -> DriftScorer:
-    """The scorer in the skops file ``path`` (and the baselines of its JSON card)."""
+def model_numbers(path: Path) -> dict[str, Any]:
+    """What a scorer takes from the skops file ``path``, read here with skops: its version,
+    weights, intercept, threshold and feature names, as JSON would carry them."""
     held = _held(path)
     classifier = held["classifier"]
+    return {
+        "version": str(held["version"]),
+        "coefficients": [float(c) for c in classifier.coef_[0]],
+        "intercept": float(classifier.intercept_[0]),
+        "threshold": float(held["threshold"]),
+        "features": [str(f) for f in held["features"]],
+    }
+
+
+# A child reading a model: its exit status when the file is refused (the reason on stderr).
+REFUSED_STATUS = 3
+_CHILD_TIMEOUT_S = 300.0
+
+
+def _numbers_from_child(path: Path) -> dict[str, Any]:
+    """``model_numbers(path)``, read by a child process (``python -m models.read_model``),
+    so that this process never imports scikit-learn."""
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "models.read_model", str(path)],
+            capture_output=True,
+            timeout=_CHILD_TIMEOUT_S,
+            cwd=root,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModelError(f"cannot load the drift model {path}: {exc}") from exc
+    message = done.stderr.decode(errors="replace").strip()
+    if done.returncode == REFUSED_STATUS:
+        raise ModelError(message)
+    if done.returncode != 0:
+        tail = " ".join(message.splitlines()[-3:]) or f"exit status {done.returncode}"
+        raise ModelError(f"cannot load the drift model {path}: the reader failed: {tail}")
+    numbers: dict[str, Any] = json.loads(done.stdout)
+    return numbers
+
+
+_READING = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _numbers(path: Path, _mtime_ns: int, _size: int) -> dict[str, Any]:
+    """A model file's numbers, read once per version of the file in this process."""
+    if "sklearn" in sys.modules:
+        return model_numbers(path)
+    return _numbers_from_child(path)
+
+
+def load_model(path: Path) -> DriftScorer:
+    """The scorer in the skops file ``path`` (and the baselines of its JSON card)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError(f"cannot load the drift model {path}: {exc}") from exc
+    with _READING:  # a second caller waits for the first read, then finds it cached
+        numbers = _numbers(path.resolve(), stat.st_mtime_ns, stat.st_size)
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
     return DriftScorer(
-        version=str(held["version"]),
-        coefficients=tuple(float(c) for c in classifier.coef_[0]),
-        intercept=float(classifier.intercept_[0]),
-        threshold=float(held["threshold"]),
-        features=tuple(held["features"]),
+        version=numbers["version"],
+        coefficients=tuple(float(c) for c in numbers["coefficients"]),
+        intercept=float(numbers["intercept"]),
+        threshold=float(numbers["threshold"]),
+        features=tuple(numbers["features"]),
         baselines=_baselines_of(card.get("baselines")),
     )
 

@@ -256,28 +256,30 @@ def build_app(
     return app
 
 
-def warm_model_imports(settings: Settings) -> None:
-    """Import what loading the drift model needs (skops, scikit-learn, SciPy: about four
-    seconds on a small machine) in a thread, while Faust starts and joins its group, which is
-    mostly waiting on the broker. The sink's own load then finds them imported; an import
-    that fails fails there, as before, naming the model."""
+def read_model_ahead(settings: Settings) -> None:
+    """Start reading the drift model (a child process loads the skops file: about four
+    seconds on a small machine, most of it importing scikit-learn) in a thread, while Faust
+    starts and joins its group, which is mostly waiting on the broker. The sink's own load
+    then finds it read; a read that fails fails there, as before, naming the model."""
     if not settings.drift_scoring:
         return
 
-    def warm() -> None:
-        try:
-            import skops.io  # noqa: F401
-        except Exception:  # the sink's load raises it again, with its context
-            log.debug("warming the model imports failed", exc_info=True)
+    def read() -> None:
+        from models import load_scorer
 
-    threading.Thread(target=warm, name="model-imports", daemon=True).start()
+        try:
+            load_scorer(settings.drift_model, data_dir=settings.data_dir)
+        except Exception:  # the sink's load raises it again, with its context
+            log.debug("reading the drift model ahead failed", exc_info=True)
+
+    threading.Thread(target=read, name="model-read", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
     import os
 
     settings = load_settings()
-    warm_model_imports(settings)
+    read_model_ahead(settings)
     ready = os.environ.get("AGENTLEDGER_READY_FILE")
     stats = os.environ.get("AGENTLEDGER_SCORING_STATS_FILE")
     app = build_app(settings, Path(ready) if ready else None, Path(stats) if stats else None)
