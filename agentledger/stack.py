@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -118,6 +119,8 @@ class Stack:
         Policy.load(self.settings.policy_file)  # so does a mistake in the drift policy
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        if self.settings.http_port:  # a port taken fails now, before the broker or ledger starts
+            refuse_taken_port(self.settings.http_host, self.settings.http_port)
         self._prepare_secrets()
         logs = self.data_dir / "logs"
         topics = self.topics.all(list(SOURCES))
@@ -288,10 +291,12 @@ class Stack:
         if not self.settings.clickhouse_url:
             app.mount("/", self._ledger_interface(host, port))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-        self._server = server_without_signals(config)
-        self._server_task = asyncio.create_task(self._server.serve())
+        server = self._server = server_without_signals(config)
+        self._server_task = asyncio.create_task(serve_http(server, host, port))
         deadline = time.monotonic() + 15
-        while not self._server.started:
+        while not server.started:
+            if self._server_task.done():
+                self._server_task.result()  # raises what ended it
             if self._server_task.done() or time.monotonic() > deadline:
                 raise StackError(f"the HTTP interface did not start on {host}:{port}")
             await asyncio.sleep(0.02)
@@ -495,3 +500,29 @@ class Stack:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(self.info().as_json(), option=orjson.OPT_INDENT_2))
         tmp.replace(path)
+
+
+def refuse_taken_port(host: str, port: int) -> None:
+    """Raise ``StackError`` when ``host:port`` cannot be listened on (another server holds
+    it, or the address is not this machine's), naming the port and what to do."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StackError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what listens "
+                "there or choose another port (--http-port, AGENTLEDGER_HTTP_PORT)"
+            ) from None
+
+
+async def serve_http(server: Any, host: str, port: int) -> None:
+    """Run the uvicorn ``server``. uvicorn exits the process when it cannot listen (the
+    port taken since ``refuse_taken_port`` looked): here that is a ``StackError``, so the
+    stack stops what it started instead of dying with the broker and ledger running."""
+    try:
+        await server.serve()
+    except SystemExit:
+        raise StackError(
+            f"the HTTP interface could not listen on {host}:{port} (see the error above)"
+        ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -523,3 +524,18 @@ def test_up_with_a_raw_topic_runs_a_normalizer_that_status_shows(tmp_path: Path)
             up.send_signal(signal.SIGTERM)
             up.wait(30)
         log.close()
+
+
+def test_up_on_a_taken_port_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    # Another server holds the port: `up` names it and exits with an error of its own, where
+    # uvicorn's exit once took the process down with the broker and the ledger running.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = run("up", "--data-dir", str(tmp_path), "--http-port", str(port), check=False)
+    assert result.returncode == 2, result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in said
+    assert not (tmp_path / "stack.json").exists()
+    assert not (tmp_path / "logs" / "broker.log").exists()  # the broker was never started

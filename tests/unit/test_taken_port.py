@@ -1,0 +1,48 @@
+"""A port the API cannot listen on is named before anything starts, and uvicorn's exit when
+it cannot bind becomes a ``StackError`` the stack can clean up after."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from agentledger.api import server_without_signals
+from agentledger.stack import refuse_taken_port, serve_http
+from kernel.errors import StackError
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+def test_a_port_another_server_listens_on_is_refused_by_name(listening: int) -> None:
+    with pytest.raises(
+        StackError, match=rf"cannot listen on 127\.0\.0\.1:{listening}: .*--http-port"
+    ):
+        refuse_taken_port("127.0.0.1", listening)
+
+
+def test_a_free_port_passes() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    refuse_taken_port("127.0.0.1", port)  # nothing listens there now: no error
+
+
+async def _app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("never served")
+
+
+def test_uvicorn_unable_to_bind_raises_a_stack_error(listening: int) -> None:
+    config = uvicorn.Config(_app, host="127.0.0.1", port=listening, log_level="critical")
+    server = server_without_signals(config)
+    with pytest.raises(StackError, match=rf"could not listen on 127\.0\.0\.1:{listening}"):
+        asyncio.run(serve_http(server, "127.0.0.1", listening))
