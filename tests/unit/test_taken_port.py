@@ -37,6 +37,21 @@ def test_a_free_port_passes() -> None:
     refuse_taken_port("127.0.0.1", port)  # nothing listens there now: no error
 
 
+def test_an_ipv6_loopback_is_probed_as_ipv6() -> None:
+    with socket.socket(socket.AF_INET6) as held:
+        held.bind(("::1", 0))
+        port = held.getsockname()[1]
+        held.listen()
+        with pytest.raises(StackError, match=rf"cannot listen on ::1:{port}: "):
+            refuse_taken_port("::1", port)
+    refuse_taken_port("::1", port)  # let go: free again
+
+
+def test_a_host_that_resolves_to_nothing_is_named() -> None:
+    with pytest.raises(StackError, match=r"cannot listen on no-such-host\.invalid:8123: "):
+        refuse_taken_port("no-such-host.invalid", 8123)
+
+
 async def _app(scope: object, receive: object, send: object) -> None:
     raise AssertionError("never served")
 
