@@ -374,7 +374,7 @@ async def run_contraction_bench(
     }
 
 
-WORKER_PARTS = ("decode", "lookup", "stitch", "write")  # as ``SinkStats.timings`` names them
+WORKER_PARTS = ("decode", "lookup", "stitch", "columns", "write")  # as ``SinkStats.timings``
 
 
 def scoring_stats(settings: Settings) -> dict[str, Any]:
@@ -416,6 +416,8 @@ def scoring_stats(settings: Settings) -> dict[str, Any]:
         "worker_us_per_event": {
             **{part: round(spent[part] / per_event, 2) for part in WORKER_PARTS[:3]},
             "score": round(stage_ns / per_event / 1000, 2),
+            # The Arrow columns of each batch's rows, built on the stitching thread.
+            "columns": round(spent["columns"] / per_event, 2),
             "ledger_write": round(spent["write"] / per_event, 2),
             "events": events,
             "asked_the_ledger": asked,  # events the lookup asked about (``RecentIds``)

@@ -141,3 +141,15 @@ def conform(table: str, data: pa.Table) -> pa.Table:
         kind = types.get(name)
         arrays.append(column if kind is None or column.type == kind else column.cast(kind))
     return pa.Table.from_arrays(arrays, names=data.column_names)
+
+
+def joined(parts: Sequence[pa.Table], rows: int) -> pa.Table | None:
+    """``parts``, Arrow tables of one ledger table built batch by batch, as one table, if
+    together they hold exactly ``rows`` rows in one schema; else ``None`` (the rows are
+    then converted as they are)."""
+    if not parts or sum(part.num_rows for part in parts) != rows:
+        return None
+    try:
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    except pa.ArrowInvalid:
+        return None

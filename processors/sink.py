@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -54,10 +54,7 @@ from processors.sink_parts import (
     observed_ids,
 )
 from processors.stitch import Stitcher
-from processors.writes import (
-    LedgerWrite,
-    Refused,
-)
+from processors.writes import LedgerWrite, Refused, prebuilt_of
 
 log = logging.getLogger(__name__)
 # Requests and results held again for pairing at a restart, at most (the newest of the
@@ -302,11 +299,18 @@ class EventSink:
         )
         return output, scored, contractions
 
-    def ledger_write(self, output: StitchOutput, scored: DriftOutput | None = None) -> LedgerWrite:
+    def ledger_write(
+        self,
+        output: StitchOutput,
+        scored: DriftOutput | None = None,
+        columns: Mapping[str, list[Any]] | None = None,
+    ) -> LedgerWrite:
         """Every table's rows as one write (``processors.writes``); safe to repeat (rows
         replace rows of the same id). The drift rows go before the stitch rows, whose
-        ``raw_events`` mark a batch done."""
-        return LedgerWrite((scored.tables() if scored is not None else []) + output.tables())
+        ``raw_events`` mark a batch done. ``columns``: Arrow tables built from the rows
+        batch by batch; a table they cover in full is sent as those."""
+        tables = (scored.tables() if scored is not None else []) + output.tables()
+        return LedgerWrite(tables, prebuilt=prebuilt_of(tables, columns or {}))
 
     def written(self, output: StitchOutput, refused: list[Refused]) -> None:
         """The ledger holds ``output`` but the ``refused`` rows. A refused raw event is

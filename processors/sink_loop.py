@@ -31,6 +31,7 @@ from processors.sink_parts import (
     BatchCollector,
     Pending,
     ReadAhead,
+    SinkStats,
     WriteQueue,
     answered,
     answered_now,
@@ -145,7 +146,7 @@ async def run_sink(
                 await asyncio.sleep(0.02)
             if item.output is not None:
                 began = time.perf_counter_ns()
-                write = sink.ledger_write(item.output, item.scored)
+                write = sink.ledger_write(item.output, item.scored, item.columns)
                 refused = await write_until_taken(write, sink.store, stop)
                 sink.stats.write_ns += time.perf_counter_ns() - began
                 sink.stats.writes += 1
@@ -283,7 +284,7 @@ async def run_sink(
                     # batch's offsets go with its last slice.
                     so_far, pending = pending, Pending(pending.offsets, where=where)
                     pending.events, so_far.events, so_far.offsets = so_far.events, 0, {}
-                    await queue_write(so_far)
+                    await queue_write(built(so_far, sink.stats))
                     await take(urgent, None, lane=True)
             # Stitch once; only the write is retried, so a retry never counts twice.
             output, scored, contractions = sink.stitch(fresh[start : start + step], where)
@@ -293,7 +294,7 @@ async def run_sink(
                 # contraction ids again, which consumers keep once.
                 await publish_contractions(producer, sink.topics, contractions)
             pending.absorb(Pending({}, output, scored))  # after its declarations
-        await queue_write(pending)
+        await queue_write(built(pending, sink.stats))
         collector.after_batch(len(messages))
         sink.stats.batches += 1
         sink.stats.consumed += len(messages)
@@ -350,6 +351,14 @@ async def run_sink(
                 await writer
             await producer.stop()
             await consumer.stop()
+
+
+def built(pending: Pending, stats: SinkStats) -> Pending:
+    """``pending`` with its Arrow columns built, as soon as its batch is stitched."""
+    began = time.perf_counter_ns()
+    pending.build_columns()
+    stats.columns_ns += time.perf_counter_ns() - began
+    return pending
 
 
 def _declare(sink: EventSink, messages: list[Any], pending: Pending) -> list[dict[str, Any]]:

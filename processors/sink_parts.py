@@ -48,6 +48,7 @@ class SinkStats:
     lookup_ns: int = 0
     asked: int = 0  # events the ledger was asked about (``RecentIds``: most are not)
     stitch_ns: int = 0
+    columns_ns: int = 0  # the Arrow columns of each batch's rows, built as it is stitched
     write_ns: int = 0
     writes: int = 0  # ledger writes, each an insert per table with rows
     inserts: int = 0
@@ -63,6 +64,7 @@ class SinkStats:
             "asked": self.asked,
             "duplicates": self.duplicates,
             "stitch_us_per_event": round(self.stitch_ns / per, 2),
+            "columns_us_per_event": round(self.columns_ns / per, 2),
             "write_us_per_event": round(self.write_ns / per, 2),
             "writes": self.writes,
             "inserts": self.inserts,
@@ -315,6 +317,10 @@ def answered_now(loop: asyncio.AbstractEventLoop) -> asyncio.Future[set[str]]:
     return answer
 
 
+# Tables whose rows change when batches join a write: their columns are built at the write.
+_REBASED_TABLES = frozenset({"sessions"})
+
+
 @dataclass(slots=True)
 class Pending:
     """A stitched batch waiting for its ledger write, and the offsets it commits."""
@@ -325,6 +331,29 @@ class Pending:
     events: int = 0  # read from the topic, the duplicates too
     where: dict[str, tuple[str, int, int]] | None = None  # each event's topic, partition, offset
     bases: WriteBases = field(default_factory=WriteBases)  # its sessions rows' write start
+    # Each table's rows as Arrow tables, built batch by batch (``build_columns``) while the
+    # rows are fresh in the caches; the write sends a table they cover in full as those.
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+
+    def build_columns(self) -> Pending:
+        """Build this batch's Arrow columns now, once it is stitched and while its rows are
+        still in the caches. The write thread found them up to 20,000 events later: in one
+        process the sample traffic's rows took 9.4 µs an event converted as each batch was
+        stitched, 23.4 converted after the run. A stitched batch at a time, not each slice:
+        tables of 250 events cost the worker more than they saved. The ``sessions`` rows
+        are left to the write: they are rebased when batches join it (``WriteBases``).
+        Returns this batch."""
+        from ledger.columns import arrow_table  # pyarrow: only where rows are written
+
+        tables = (self.scored.tables() if self.scored is not None else []) + (
+            self.output.tables() if self.output is not None else []
+        )
+        for table, rows in tables:
+            if rows and table not in _REBASED_TABLES:
+                data = arrow_table(table, rows)
+                if data is not None:
+                    self.columns.setdefault(table, []).append(data)
+        return self
 
     def absorb(self, later: Pending) -> Pending:
         """This batch and a later one as one write (rows in order, each session's based
@@ -339,6 +368,8 @@ class Pending:
             ):
                 for (_, rows), (_, later_rows) in zip(own, more, strict=True):
                     rows.extend(later_rows)
+        for table, parts in later.columns.items():
+            self.columns.setdefault(table, []).extend(parts)
         self.offsets = {**self.offsets, **later.offsets}
         self.events += later.events
         if later.where:

@@ -63,6 +63,9 @@ class LedgerWrite:
     """One write's rows, table by table in order, resumable across retries."""
 
     tables: Sequence[tuple[str, Sequence[Row]]]
+    # A table's rows as Arrow columns built beforehand (``processors.sink_parts.Pending``),
+    # sent instead of converting the rows, unless the rows are split or filtered.
+    prebuilt: Mapping[str, Any] = field(default_factory=dict)
     refused: list[Refused] = field(default_factory=list)
     taken: int = 0  # tables the ledger holds
     # While a table is split: its rows not written yet, as chunks in order.
@@ -80,7 +83,7 @@ class LedgerWrite:
                 if split or self._chunks is not None:
                     self._split_insert(store, table, rows)
                 else:
-                    self._insert(store, table, rows)
+                    self._insert(store, table, rows, self.prebuilt.get(table))
             self.taken += 1
             self._chunks = None
 
@@ -109,16 +112,23 @@ class LedgerWrite:
                 )
             del chunks[0]
 
-    def _insert(self, store: LedgerStore, table: str, rows: Sequence[Row]) -> None:
-        """Insert ``rows``. An insert that got no answer may have failed only to answer
-        (the ledger took the rows, then went away before replying): sent again, its raw
-        events would be stored twice, so those the ledger holds are left out. (The other
-        tables' rows replace their own.)"""
+    def _insert(
+        self, store: LedgerStore, table: str, rows: Sequence[Row], columns: Any = None
+    ) -> None:
+        """Insert ``rows`` (sent as ``columns`` when those were built from them beforehand).
+        An insert that got no answer may have failed only to answer (the ledger took the
+        rows, then went away before replying): sent again, its raw events would be stored
+        twice, so those the ledger holds are left out. (The other tables' rows replace
+        their own.)"""
         if self._unanswered and table == "raw_events":
             held = store.existing_event_ids([str(row["event_id"]) for row in rows])
             rows = [row for row in rows if row["event_id"] not in held]
+            columns = None
         try:
-            store.insert_rows(table, rows)
+            if columns is not None:
+                store.insert_arrow(table, columns)
+            else:
+                store.insert_rows(table, rows)
         except RefusedError:
             self._unanswered = False  # the engine answered: none of it is in
             raise
@@ -188,6 +198,22 @@ async def write_until_taken(
             log.warning("ledger write failed, retrying in %.1fs: %s", delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, OUTAGE_MAX_DELAY_S)
+
+
+def prebuilt_of(
+    tables: Sequence[tuple[str, Sequence[Row]]], columns: Mapping[str, Sequence[Any]]
+) -> dict[str, Any]:
+    """Each table of a write whose rows ``columns`` (Arrow tables built batch by batch,
+    ``processors.sink_parts.Pending.build_columns``) hold in full, as one Arrow table."""
+    from ledger.columns import joined  # pyarrow: only where rows are written
+
+    prebuilt = {}
+    for table, rows in tables:
+        parts = columns.get(table)
+        data = joined(parts, len(rows)) if parts else None
+        if data is not None:
+            prebuilt[table] = data
+    return prebuilt
 
 
 def row_id(row: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ def test_timings_are_per_event_consumed() -> None:
         asked=150,
         duplicates=3,
         stitch_ns=200_000_000,
+        columns_ns=24_000_000,
         write_ns=500_000_000,
         writes=2,
         inserts=17,
@@ -35,6 +36,7 @@ def test_timings_are_per_event_consumed() -> None:
         "asked": 150,
         "duplicates": 3,
         "stitch_us_per_event": 100.0,
+        "columns_us_per_event": 12.0,
         "write_us_per_event": 250.0,
         "writes": 2,
         "inserts": 17,
@@ -77,6 +79,7 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
                 decode_ns=90_000_000,
                 asked=70,
                 stitch_ns=300_000_000,
+                columns_ns=40_000_000,
                 write_ns=0,
                 duplicates=4,
                 writes=3,
@@ -109,6 +112,7 @@ def test_the_bench_weighs_each_worker_by_the_events_it_read(tmp_path: Path) -> N
         "lookup": 0.0,
         "stitch": 125.0,  # (300 + 200) ms over 4,000
         "score": 30.0,  # 1,000 actions at 120 µs over 4,000 events
+        "columns": 10.0,  # 40 ms over 4,000
         "ledger_write": 0.0,
         "events": 4_000,
         "asked_the_ledger": 75,  # summed over the workers
