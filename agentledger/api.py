@@ -275,3 +275,16 @@ def server_without_signals(config: Any) -> Any:
             yield
 
     return QuietServer(config)
+
+
+async def serve_http(server: Any, host: str, port: int) -> None:
+    """Run the uvicorn ``server``. uvicorn exits the process when it cannot listen (the
+    port taken since ``kernel.procs.refuse_taken_port`` looked): here that is a
+    ``StackError``, so the stack stops what it started instead of dying with the broker
+    and ledger running."""
+    try:
+        await server.serve()
+    except SystemExit:
+        raise StackError(
+            f"the HTTP interface could not listen on {host}:{port} (see the error above)"
+        ) from None

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import orjson
 
@@ -28,7 +26,13 @@ from agentledger.normalizing import ready_file as normalizer_ready_file
 from agentledger.normalizing import stats_file
 from agentledger.signals import SignalsService
 from agentledger.stack_env import normalizer_env, worker_env
-from agentledger.stack_state import STATE_FILE, StackInfo, normalizer_counts, read_state
+from agentledger.stack_state import (
+    STATE_FILE,
+    StackInfo,
+    normalizer_counts,
+    take_lock,
+    without_credentials,
+)
 from ingest.normalizer import raw_sources
 from ingest.otel import OtelTraceSource
 from ingest.registry import SOURCES
@@ -41,7 +45,7 @@ from kernel.kafka import BatchSender, ensure_topics
 from kernel.kafka import producer as kafka_producer
 from kernel.keyfiles import CLI_KEY_FILE, SECRETS_DIR
 from kernel.policy import Policy
-from kernel.procs import free_port, spawn, stop
+from kernel.procs import free_port, refuse_taken_port, spawn, stop
 from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
 from ledger.engine_priority import keep_background_low
@@ -53,12 +57,6 @@ if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
 
 START_ATTEMPTS = 3  # a worker that exits while joining is started again, up to this often
-
-
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class Stack:
@@ -83,7 +81,7 @@ class Stack:
         self.bootstrap = settings.kafka or ""
         self.http_url = ""
         # Never write a password into the state file: readers bring their own.
-        self.sql_url = _without_credentials(settings.clickhouse_url or "")
+        self.sql_url = without_credentials(settings.clickhouse_url or "")
         self.sql_user = settings.sql_user  # a ClickHouse server has its own analyst account
         self._sql_password_file: Path | None = None
         self._writer_url = settings.clickhouse_url or ""
@@ -118,7 +116,7 @@ class Stack:
         raw_sources(self.settings.raw_topics)  # an unknown source fails before anything starts
         Policy.load(self.settings.policy_file)  # so does a mistake in the drift policy
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        self._lock = take_lock(self.data_dir)
         if self.settings.http_port:  # a port taken fails now, before the broker or ledger starts
             refuse_taken_port(self.settings.http_host, self.settings.http_port)
         self._prepare_secrets()
@@ -190,20 +188,6 @@ class Stack:
             self._lock = None
 
     # -- parts -----------------------------------------------------------------------------
-    def _take_lock(self) -> None:
-        lock = (self.data_dir / "stack.lock").open("w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            running = read_state(self.data_dir)
-            who = f" (pid {running.pid})" if running else ""
-            raise StackError(
-                f"a ledger already runs with data directory {self.data_dir}{who}; "
-                "stop it with `agentledger down` or choose another --data-dir"
-            ) from None
-        self._lock = lock
-
     def _prepare_secrets(self) -> None:
         """The deployment's own secrets, created on first start (owner-only files).
 
@@ -268,7 +252,7 @@ class Stack:
         the ClickHouse HTTP interface over chDB, on one loopback port."""
         import uvicorn
 
-        from agentledger.api import build_api, server_without_signals
+        from agentledger.api import build_api, serve_http, server_without_signals
 
         self._producer = kafka_producer(self.bootstrap, self.settings)
         await self._producer.start()
@@ -500,34 +484,3 @@ class Stack:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(self.info().as_json(), option=orjson.OPT_INDENT_2))
         tmp.replace(path)
-
-
-def refuse_taken_port(host: str, port: int) -> None:
-    """Raise ``StackError`` when ``host:port`` cannot be listened on (another server holds
-    it, or the address is not this machine's), naming the port and what to do."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        probe = socket.socket(family, kind, proto)
-    except OSError as exc:  # a name that resolves to nothing, an address family not here
-        raise StackError(f"cannot listen on {host}:{port}: {exc}") from None
-    with probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise StackError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what listens "
-                "there or choose another port (--http-port, AGENTLEDGER_HTTP_PORT)"
-            ) from None
-
-
-async def serve_http(server: Any, host: str, port: int) -> None:
-    """Run the uvicorn ``server``. uvicorn exits the process when it cannot listen (the
-    port taken since ``refuse_taken_port`` looked): here that is a ``StackError``, so the
-    stack stops what it started instead of dying with the broker and ledger running."""
-    try:
-        await server.serve()
-    except SystemExit:
-        raise StackError(
-            f"the HTTP interface could not listen on {host}:{port} (see the error above)"
-        ) from None

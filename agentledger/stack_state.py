@@ -4,9 +4,11 @@ normalizer's counts."""
 
 from __future__ import annotations
 
+import fcntl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -74,3 +76,27 @@ def require_state(data_dir: Path) -> StackInfo:
             f"`agentledger up --data-dir {data_dir}` (or pass --data-dir of a running one)"
         )
     return info
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without the user and password it may carry (the SQL URL a state shows)."""
+    parts = urlsplit(url)
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def take_lock(data_dir: Path) -> IO[str]:
+    """The lock of ``data_dir``'s stack, held while it runs; a ``StackError`` naming the
+    running one when another holds it."""
+    lock = (data_dir / "stack.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        running = read_state(data_dir)
+        who = f" (pid {running.pid})" if running else ""
+        raise StackError(
+            f"a ledger already runs with data directory {data_dir}{who}; "
+            "stop it with `agentledger down` or choose another --data-dir"
+        ) from None
+    return lock

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from kernel.errors import StackError
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -154,3 +156,22 @@ def gc_paused() -> Iterator[None]:
         _PAUSES[0] -= 1
         if _PAUSES[0] == 0:
             gc.enable()
+
+
+def refuse_taken_port(host: str, port: int) -> None:
+    """Raise ``StackError`` when ``host:port`` cannot be listened on (another server holds
+    it, or the address is not this machine's), naming the port and what to do."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        probe = socket.socket(family, kind, proto)
+    except OSError as exc:  # a name that resolves to nothing, an address family not here
+        raise StackError(f"cannot listen on {host}:{port}: {exc}") from None
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise StackError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what listens "
+                "there or choose another port (--http-port, AGENTLEDGER_HTTP_PORT)"
+            ) from None

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from agentledger.api import server_without_signals
-from agentledger.stack import refuse_taken_port, serve_http
+from agentledger.api import serve_http, server_without_signals
 from kernel.errors import StackError
+from kernel.procs import refuse_taken_port
 
 
 @pytest.fixture
