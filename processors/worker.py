@@ -257,10 +257,11 @@ def build_app(
 
 
 def read_model_ahead(settings: Settings) -> None:
-    """Start reading the drift model (a child process loads the skops file: about four
-    seconds on a small machine, most of it importing scikit-learn) in a thread, while Faust
-    starts and joins its group, which is mostly waiting on the broker. The sink's own load
-    then finds it read; a read that fails fails there, as before, naming the model."""
+    """Start reading the drift model (a child process loads the skops file: 1.6 s on the
+    machine of BENCHMARKS.md, most of it importing scikit-learn, which took 4.4 s on a
+    slower one) in a thread, while Faust starts and joins its group, which is mostly
+    waiting on the broker. The sink's own load then finds it read; a read that fails fails
+    there, as before, naming the model."""
     if not settings.drift_scoring:
         return
 
