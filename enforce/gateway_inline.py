@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kernel.declaration import SessionDeclaration
+from kernel.mcp_results import result_text
 from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
 
 _AI_INVOCATION = "io.modelcontextprotocol/aiInvocation"  # draft SEP-2817
@@ -31,18 +32,6 @@ def asserted_intent(meta: Mapping[str, Any] | None) -> str | None:
         if isinstance(text, str) and text.strip():
             return text.strip()
     return None
-
-
-def result_text(result: Mapping[str, Any]) -> str:
-    """The text blocks of a ``tools/call`` result, joined (where injected text arrives)."""
-    parts: list[str] = []
-    for block in result.get("content") or ():
-        if isinstance(block, Mapping) and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-    structured = result.get("structuredContent")
-    if structured is not None:
-        parts.append(str(structured))
-    return "\n".join(parts)
 
 
 class InlineTrail:

@@ -36,8 +36,14 @@ from kernel.events import (
     Event,
     canonical_json,
 )
+from kernel.mcp_results import is_listing, result_object, result_text
 from kernel.tokens import fingerprint_of, scopes_of
-from kernel.vocabulary import ATTR_ARGUMENTS, ATTR_INTENT_SOURCE, INTENT_MCP_CLIENT
+from kernel.vocabulary import (
+    ATTR_ARGUMENTS,
+    ATTR_INTENT_SOURCE,
+    ATTR_RESULT_TEXT,
+    INTENT_MCP_CLIENT,
+)
 
 _DIRECTIONS = frozenset({"client_to_server", "server_to_client"})
 _CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
@@ -258,6 +264,12 @@ def _add_intent(event: Event, meta: Mapping[str, Any]) -> None:
 
 
 def _add_result(event: Event, message: Mapping[str, Any]) -> None:
+    # The text the agent read travels with the event: the drift stage reads it without
+    # parsing the record a second time (a tools/list answer, or a result with no text, it
+    # reads from the record).
+    found = result_object(message)
+    if found is not None and not is_listing(found):
+        put(event.attributes, ATTR_RESULT_TEXT, result_text(found))
     error = message.get("error")
     if error is not None:
         event.outcome, event.outcome_detail = FAILURE, _error_detail(error)

@@ -60,6 +60,9 @@ HUMAN_TYPES: Final = frozenset({"User", "IAMUser", "SAMLUser", "Root"})
 # -- Event.attributes keys that parsers write and processors read -----------------------------
 ATTR_ACT_CHAIN: Final = "act_chain"  # RFC 8693 act chain, JSON list, acting party first
 ATTR_ARGUMENTS: Final = "arguments"  # a tool call's arguments, canonical JSON
+# An MCP result's text as the agent read it (``kernel.mcp_results.result_text``), secrets
+# replaced; absent on a ``tools/list`` answer (read as a catalogue) and where it is empty.
+ATTR_RESULT_TEXT: Final = "result_text"
 ATTR_INTENT_SOURCE: Final = "intent_source"  # one of INTENT_SOURCES, beside Event.intent
 ATTR_READ_ONLY: Final = "read_only"  # "true"/"false" where the source records it
 ATTR_JTI: Final = "jti"  # the id of a token an identity provider granted

@@ -430,20 +430,22 @@ def drift_row(
     *,
     action_id: str,
     session_id: str,
-    event_time: datetime,
+    event_time: datetime | str,
     agent: str,
     tool: str,
     decision: str,
     policy_rule: str,
     contraction_id: str,
-    scored_at: datetime,
+    scored_at: datetime | str,
     version: int,
 ) -> Row:
-    """One scored action: its drift, the reasons that drove it and the policy's decision."""
+    """One scored action: its drift, the reasons that drove it and the policy's decision.
+    A time may come as its ClickHouse text already (the action row's event time, the
+    batch's scoring time): a stream scores tens of thousands of actions a second."""
     return {
         "action_id": action_id,
         "session_id": session_id,
-        "event_time": ts(event_time),
+        "event_time": event_time if isinstance(event_time, str) else ts(event_time),
         "agent": agent,
         "tool": tool,
         "score": round(float(score.score), 4),
@@ -454,7 +456,7 @@ def drift_row(
         "decision": decision,
         "policy_rule": policy_rule,
         "contraction_id": contraction_id,
-        "scored_at": ts(scored_at),
+        "scored_at": scored_at if isinstance(scored_at, str) else ts(scored_at),
         "version": version,
     }
 

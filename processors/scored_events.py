@@ -9,6 +9,7 @@ import orjson
 
 from kernel import events as ev
 from kernel.events import Event
+from kernel.mcp_results import result_object
 from kernel.vocabulary import ATTR_ARGUMENTS
 from models.trail import Call
 
@@ -41,7 +42,8 @@ def call_of(event: Event, access: str) -> Call:
 
 
 def result_of(event: Event) -> dict[str, Any] | None:
-    """The JSON-RPC ``result`` object of an MCP result event (its error, as a result)."""
+    """The JSON-RPC ``result`` object of an MCP result event (its error, as a result),
+    parsed from the record."""
     if event.source != "mcp":
         return None
     try:
@@ -51,31 +53,4 @@ def result_of(event: Event) -> dict[str, Any] | None:
     if not isinstance(outer, dict):
         return None
     inner = outer.get("message")
-    message: dict[str, Any] = inner if isinstance(inner, dict) else outer
-    result = message.get("result")
-    if isinstance(result, dict):
-        return result
-    error = message.get("error")
-    if isinstance(error, dict):
-        return {"content": [{"type": "text", "text": str(error.get("message", ""))}]}
-    return None
-
-
-def result_text(result: dict[str, Any]) -> str:
-    """A result's text: its text content blocks, and its structured content as JSON."""
-    parts = []
-    content = result.get("content")
-    if isinstance(content, list):
-        for block in content:
-            if isinstance(block, dict):
-                text = block.get("text")
-                if isinstance(text, str):
-                    parts.append(text)
-                elif isinstance(block.get("resource"), dict):
-                    inner = block["resource"].get("text")
-                    if isinstance(inner, str):
-                        parts.append(inner)
-    structured = result.get("structuredContent")
-    if structured is not None and not parts:
-        parts.append(orjson.dumps(structured).decode())
-    return "\n".join(parts)
+    return result_object(inner if isinstance(inner, dict) else outer)

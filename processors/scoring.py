@@ -29,11 +29,14 @@ from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.contraction import ALLOW, HALT, NARROW, REVOKE, Contraction
 from kernel.events import Event, now_utc
+from kernel.events import ch_ts as ts
+from kernel.mcp_results import result_text
 from kernel.policy import Policy, SessionFacts
 from kernel.verdicts import Limits, decision
+from kernel.vocabulary import ATTR_RESULT_TEXT
 from ledger.rows import DriftOutput, Row, contraction_row, drift_row
 from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
-from processors.scored_events import call_of, result_of, result_text
+from processors.scored_events import call_of, result_of
 from processors.sessions import SessionState, StitchState
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,7 @@ class DriftStage:
             if row["kind"] == ev.TOOL_RESULT
         }
         now = self.clock()
+        scored_at = ts(now)  # one scoring time for the batch, formatted once
         self._follow_merges(state)  # a declaration applied since the last batch may merge
         self._current.clear()
         # Only calls and results feed the trails: the rest of the batch is left out before
@@ -163,7 +167,7 @@ class DriftStage:
             elif event.kind in SCORED_KINDS and event.event_id in action_rows:
                 row = action_rows[event.event_id]
                 root = state.resolve(row["session_id"])
-                contraction = self._score(state, root, event, row["access"], now, version, out)
+                contraction = self._score(state, root, event, row, now, scored_at, version, out)
                 if contraction is not None:
                     published.append(contraction)
         self._current.clear()
@@ -243,12 +247,21 @@ class DriftStage:
     def _see_result(
         self, state: StitchState, event: Event, root: str, answered: dict[str, str]
     ) -> None:
-        result = result_of(event)
-        if result is None or root not in state.sessions:
+        if root not in state.sessions:
             return
+        # The MCP source carries a result's text with the event; a listing, or an event
+        # normalized before it did, is read from the record.
+        text = event.attributes.get(ATTR_RESULT_TEXT) if event.source == "mcp" else None
+        tools = None
+        if text is None:
+            result = result_of(event)
+            if result is None:
+                return
+            tools = result.get("tools")
+            if not isinstance(tools, list):
+                text = result_text(result)
         drift, _ = self._session(state, root)
         drift.last_seen = event.event_time
-        tools = result.get("tools")
         if isinstance(tools, list):
             listed = self._listing(tools)
             server = event.service or ""
@@ -259,7 +272,7 @@ class DriftStage:
                 log.info("session %s: tools of %s changed: %s", root, server, "; ".join(changes))
             return
         call_id = answered.get(event.event_id, "")
-        drift.trail.see_result(call_id, result_text(result), event.outcome == ev.FAILURE)
+        drift.trail.see_result(call_id, text or "", event.outcome == ev.FAILURE)
 
     def _listing(self, tools: list[Any]) -> tuple[ToolInfo, ...]:
         """The tools of a ``tools/list`` answer. A server gives the same catalogue to every
@@ -279,14 +292,18 @@ class DriftStage:
         state: StitchState,
         root: str,
         event: Event,
-        access: str,
+        action: Row,
         now: datetime,
+        scored_at: str,
         version: int,
         out: DriftOutput,
     ) -> Contraction | None:
+        """Score one action (``action``: the stitcher's row of it, whose access class and
+        formatted event time the drift row takes)."""
         drift, session = self._session(state, root)
         agent = session.agent  # a property, worked out once here
         drift.last_seen = event.event_time
+        access = action["access"]
         call = call_of(event, access if access in ev.ACCESS_CLASSES else "")
         began = time.perf_counter_ns()
         scored = self.scorer.score(drift.trail, call)
@@ -309,13 +326,13 @@ class DriftStage:
                 scored,
                 action_id=event.event_id,
                 session_id=root,
-                event_time=event.event_time,
+                event_time=action["event_time"],
                 agent=agent,
                 tool=call.tool,
                 decision=decided,
                 policy_rule=rule,
                 contraction_id=contraction.contraction_id if contraction is not None else "",
-                scored_at=now,
+                scored_at=scored_at,
                 version=version,
             )
         )

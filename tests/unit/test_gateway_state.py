@@ -10,7 +10,7 @@ import click
 import pytest
 
 from agentledger.cli_gateway import is_loopback, parse_listen
-from enforce.gateway_inline import asserted_intent, result_text
+from enforce.gateway_inline import asserted_intent
 from enforce.gateway_record import captured_headers, envelope
 from enforce.gateway_state import (
     CONTRACTION_REFUSAL,
@@ -27,6 +27,7 @@ from ingest.mcp import McpSource
 from kernel.contraction import Contraction
 from kernel.errors import ConfigError
 from kernel.events import KEY_JTI, KEY_MCP_SESSION, KEY_TOKEN_FP, KEY_TRACE, KEY_TXN
+from kernel.mcp_results import result_text
 from kernel.tokens import fingerprint
 from tests.jwt import unsigned_jwt
 

@@ -33,7 +33,9 @@ from kernel.events import (
     Event,
     canonical_json,
 )
+from kernel.mcp_results import is_listing, result_object, result_text
 from kernel.tokens import fingerprint
+from kernel.vocabulary import ATTR_RESULT_TEXT
 from tests.jwt import unsigned_jwt
 from tests.unit.parsing import check_event
 
@@ -150,6 +152,26 @@ def test_spec_doc_examples(real_data: Path, directory: str) -> None:
         assert (event.kind, event.outcome) == (kind, outcome), path.name
         assert event.attributes["time_source"] == "observed"
         assert "direction" not in event.attributes  # a bare message does not say
+
+
+@pytest.mark.parametrize("directory", SPEC_DOCS)
+def test_a_result_carries_the_text_its_record_gives(real_data: Path, directory: str) -> None:
+    source = McpSource()
+    carried = listings = 0
+    for path in sorted((real_data / directory).glob("*.json")):
+        event = only(run(source, path))
+        found = result_object(orjson.loads(event.raw))
+        text = event.attributes.get(ATTR_RESULT_TEXT)
+        if event.kind != TOOL_RESULT or found is None:
+            assert text is None, path.name
+        elif is_listing(found):
+            assert text is None, path.name  # read as a catalogue, from the record
+            listings += 1
+        else:
+            assert text == (result_text(found) or None), path.name
+            carried += text is not None
+    # The spec's tools/call results, their error and the resources read, and a listing.
+    assert carried >= 3 and listings >= 1, (carried, listings)
 
 
 def test_spec_tool_call_pairs_with_its_result(real_data: Path) -> None:

@@ -16,6 +16,7 @@ from kernel.codec import Envelope
 from kernel.contraction import HALT, NARROW, Contraction
 from kernel.declaration import parse_declaration
 from kernel.policy import Policy, PolicyFile
+from kernel.vocabulary import ATTR_RESULT_TEXT
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
 from processors.scoring import DriftStage, _SessionDrift
 from processors.sessions import MERGE_LOG, StitchState
@@ -184,8 +185,27 @@ def test_a_policy_rule_for_the_agent_decides_instead_of_the_defaults() -> None:
     assert [r["policy_rule"] for r in rows if r["flagged"]] == ["mail"]
 
 
+def test_a_result_reads_the_same_from_its_carried_text_as_from_its_record() -> None:
+    envelopes = parse(injected_session())
+    # Every result but the tools/list answer carries its text.
+    results = [e for e in envelopes if ATTR_RESULT_TEXT in e.event.attributes]
+    kinds = [e.event.kind for e in envelopes]
+    assert len(results) == kinds.count("tool_result") - 1
+    carried, carried_rows, carried_published = _run(envelopes, [list(range(len(envelopes)))])
+    # As an ingest that did not carry the text sent them: the stage parses each record.
+    for envelope in results:
+        del envelope.event.attributes[ATTR_RESULT_TEXT]
+    parsed, parsed_rows, parsed_published = _run(envelopes, [list(range(len(envelopes)))])
+    assert carried_rows == parsed_rows and carried_published == parsed_published
+    assert isinstance(carried.scorer, _ProvenanceRule) and isinstance(
+        parsed.scorer, _ProvenanceRule
+    )
+    assert [t.results for t in carried.scorer.trails] == [t.results for t in parsed.scorer.trails]
+    assert any("@" in text for t in carried.scorer.trails for text in t.results)
+
+
 def test_a_result_without_text_content_still_reaches_the_trail_as_its_structure() -> None:
-    from processors.scored_events import result_text
+    from kernel.mcp_results import result_text
 
     assert result_text({"content": [{"type": "text", "text": "a"}, {"type": "image"}]}) == "a"
     structured = {"content": [], "structuredContent": {"to": "x@y.example"}}
