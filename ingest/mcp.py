@@ -36,12 +36,13 @@ from kernel.events import (
     Event,
     canonical_json,
 )
-from kernel.mcp_results import is_listing, result_object, result_text
+from kernel.mcp_results import catalogue_digest, is_listing, result_object, result_text
 from kernel.tokens import fingerprint_of, scopes_of
 from kernel.vocabulary import (
     ATTR_ARGUMENTS,
     ATTR_INTENT_SOURCE,
     ATTR_RESULT_TEXT,
+    ATTR_TOOLS_DIGEST,
     INTENT_MCP_CLIENT,
 )
 
@@ -264,12 +265,15 @@ def _add_intent(event: Event, meta: Mapping[str, Any]) -> None:
 
 
 def _add_result(event: Event, message: Mapping[str, Any]) -> None:
-    # The text the agent read travels with the event: the drift stage reads it without
-    # parsing the record a second time (a tools/list answer, or a result with no text, it
-    # reads from the record).
+    # What the agent read travels with the event, so that the drift stage need not parse
+    # the record again: a result's text, or the name of the catalogue a tools/list answer
+    # gave (read from the record once per catalogue). A result with no text it parses.
     found = result_object(message)
-    if found is not None and not is_listing(found):
-        put(event.attributes, ATTR_RESULT_TEXT, result_text(found))
+    if found is not None:
+        if is_listing(found):
+            event.attributes[ATTR_TOOLS_DIGEST] = catalogue_digest(found["tools"])
+        else:
+            put(event.attributes, ATTR_RESULT_TEXT, result_text(found))
     error = message.get("error")
     if error is not None:
         event.outcome, event.outcome_detail = FAILURE, _error_detail(error)

@@ -1,9 +1,10 @@
 """What an MCP result carries back to the agent, read the same way wherever it is read: by
-the MCP source when it normalizes a capture (``ATTR_RESULT_TEXT``), by the drift stage when
-an event came without that text, and by the gateway's inline scorer."""
+the MCP source when it normalizes a capture (``ATTR_RESULT_TEXT``, ``ATTR_TOOLS_DIGEST``),
+by the drift stage when an event came without them, and by the gateway's inline scorer."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,13 @@ def result_object(message: Mapping[str, Any]) -> dict[str, Any] | None:
 def is_listing(result: Mapping[str, Any]) -> bool:
     """A ``tools/list`` answer: a catalogue the scorer reads as tools, not as text."""
     return isinstance(result.get("tools"), list)
+
+
+def catalogue_digest(tools: list[Any]) -> str:
+    """A ``tools/list`` answer's tools, named by their content (sorted keys): a server
+    gives every session the same catalogue, which a reader then reads once."""
+    canonical = orjson.dumps(tools, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def result_text(result: Mapping[str, Any]) -> str:

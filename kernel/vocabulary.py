@@ -63,6 +63,8 @@ ATTR_ARGUMENTS: Final = "arguments"  # a tool call's arguments, canonical JSON
 # An MCP result's text as the agent read it (``kernel.mcp_results.result_text``), secrets
 # replaced; absent on a ``tools/list`` answer (read as a catalogue) and where it is empty.
 ATTR_RESULT_TEXT: Final = "result_text"
+# A ``tools/list`` answer's catalogue, named by its content (``catalogue_digest``).
+ATTR_TOOLS_DIGEST: Final = "tools_digest"
 ATTR_INTENT_SOURCE: Final = "intent_source"  # one of INTENT_SOURCES, beside Event.intent
 ATTR_READ_ONLY: Final = "read_only"  # "true"/"false" where the source records it
 ATTR_JTI: Final = "jti"  # the id of a token an identity provider granted

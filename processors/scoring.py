@@ -23,17 +23,15 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-import orjson
-
 from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.contraction import ALLOW, HALT, NARROW, REVOKE, Contraction
 from kernel.events import Event, now_utc
 from kernel.events import ch_ts as ts
-from kernel.mcp_results import result_text
+from kernel.mcp_results import catalogue_digest, is_listing, result_text
 from kernel.policy import Policy, SessionFacts
 from kernel.verdicts import Limits, decision
-from kernel.vocabulary import ATTR_RESULT_TEXT
+from kernel.vocabulary import ATTR_RESULT_TEXT, ATTR_TOOLS_DIGEST
 from ledger.rows import DriftOutput, Row, contraction_row, drift_row
 from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
 from processors.scored_events import call_of, result_of
@@ -121,7 +119,7 @@ class DriftStage:
         self.stats = ScoringStats()
         # The stitch state, and its merge count, when every session here was last a root.
         self._followed: tuple[StitchState | None, int] = (None, 0)
-        self._listings: dict[bytes, tuple[ToolInfo, ...]] = {}  # by the answer's JSON
+        self._listings: dict[str, tuple[ToolInfo, ...]] = {}  # by ``catalogue_digest``
         # Each session's context once its trail has the session's intent, for one batch (or
         # one restore): the stitch state does not change while a batch is scored.
         self._current: dict[str, tuple[_SessionDrift, SessionState]] = {}
@@ -249,21 +247,26 @@ class DriftStage:
     ) -> None:
         if root not in state.sessions:
             return
-        # The MCP source carries a result's text with the event; a listing, or an event
-        # normalized before it did, is read from the record.
-        text = event.attributes.get(ATTR_RESULT_TEXT) if event.source == "mcp" else None
-        tools = None
+        # The MCP source carries a result's text with the event, and names a listing's
+        # catalogue; a catalogue not read yet, a result with no text, or an event normalized
+        # before the source carried them, is read from the record.
+        attributes = event.attributes if event.source == "mcp" else {}
+        text = attributes.get(ATTR_RESULT_TEXT)
+        listed: tuple[ToolInfo, ...] | None = None
         if text is None:
-            result = result_of(event)
-            if result is None:
-                return
-            tools = result.get("tools")
-            if not isinstance(tools, list):
-                text = result_text(result)
+            digest = attributes.get(ATTR_TOOLS_DIGEST)
+            listed = self._listings.get(digest) if digest else None
+            if listed is None:
+                result = result_of(event)
+                if result is None:
+                    return
+                if is_listing(result):
+                    listed = self._listing(result["tools"])
+                else:
+                    text = result_text(result)
         drift, _ = self._session(state, root)
         drift.last_seen = event.event_time
-        if isinstance(tools, list):
-            listed = self._listing(tools)
+        if listed is not None:
             server = event.service or ""
             drift.listed[server] = tuple(t.name for t in listed if t.name)
             drift.listed_tools = None
@@ -278,7 +281,7 @@ class DriftStage:
         """The tools of a ``tools/list`` answer. A server gives the same catalogue to every
         session: it is read once, and its ``ToolInfo`` objects are the ones the trails'
         cache of tool readings knows already."""
-        key = orjson.dumps(tools)
+        key = catalogue_digest(tools)
         listed = self._listings.get(key)
         if listed is None:
             listed = tuple(ToolInfo.from_mcp(t) for t in tools if isinstance(t, dict))

@@ -33,9 +33,9 @@ from kernel.events import (
     Event,
     canonical_json,
 )
-from kernel.mcp_results import is_listing, result_object, result_text
+from kernel.mcp_results import catalogue_digest, is_listing, result_object, result_text
 from kernel.tokens import fingerprint
-from kernel.vocabulary import ATTR_RESULT_TEXT
+from kernel.vocabulary import ATTR_RESULT_TEXT, ATTR_TOOLS_DIGEST
 from tests.jwt import unsigned_jwt
 from tests.unit.parsing import check_event
 
@@ -163,9 +163,10 @@ def test_a_result_carries_the_text_its_record_gives(real_data: Path, directory: 
         found = result_object(orjson.loads(event.raw))
         text = event.attributes.get(ATTR_RESULT_TEXT)
         if event.kind != TOOL_RESULT or found is None:
-            assert text is None, path.name
+            assert text is None and ATTR_TOOLS_DIGEST not in event.attributes, path.name
         elif is_listing(found):
-            assert text is None, path.name  # read as a catalogue, from the record
+            assert text is None, path.name  # read as a catalogue, named by its content
+            assert event.attributes[ATTR_TOOLS_DIGEST] == catalogue_digest(found["tools"])
             listings += 1
         else:
             assert text == (result_text(found) or None), path.name

@@ -16,7 +16,7 @@ from kernel.codec import Envelope
 from kernel.contraction import HALT, NARROW, Contraction
 from kernel.declaration import parse_declaration
 from kernel.policy import Policy, PolicyFile
-from kernel.vocabulary import ATTR_RESULT_TEXT
+from kernel.vocabulary import ATTR_RESULT_TEXT, ATTR_TOOLS_DIGEST
 from models.trail import Call, DeclaredIntent, DriftScore, SessionTrail, ToolInfo
 from processors.scoring import DriftStage, _SessionDrift
 from processors.sessions import MERGE_LOG, StitchState
@@ -185,23 +185,36 @@ def test_a_policy_rule_for_the_agent_decides_instead_of_the_defaults() -> None:
     assert [r["policy_rule"] for r in rows if r["flagged"]] == ["mail"]
 
 
-def test_a_result_reads_the_same_from_its_carried_text_as_from_its_record() -> None:
+def test_a_result_reads_the_same_from_what_its_event_carries_as_from_its_record() -> None:
     envelopes = parse(injected_session())
-    # Every result but the tools/list answer carries its text.
-    results = [e for e in envelopes if ATTR_RESULT_TEXT in e.event.attributes]
+    # Every result carries its text but the tools/list answer, which names its catalogue.
+    texts = [e for e in envelopes if ATTR_RESULT_TEXT in e.event.attributes]
+    [listing] = [e for e in envelopes if ATTR_TOOLS_DIGEST in e.event.attributes]
     kinds = [e.event.kind for e in envelopes]
-    assert len(results) == kinds.count("tool_result") - 1
+    assert len(texts) == kinds.count("tool_result") - 1
     carried, carried_rows, carried_published = _run(envelopes, [list(range(len(envelopes)))])
-    # As an ingest that did not carry the text sent them: the stage parses each record.
-    for envelope in results:
-        del envelope.event.attributes[ATTR_RESULT_TEXT]
+    # As an ingest that carried neither sent them: the stage parses each record.
+    for envelope in [*texts, listing]:
+        envelope.event.attributes.pop(ATTR_RESULT_TEXT, None)
+        envelope.event.attributes.pop(ATTR_TOOLS_DIGEST, None)
     parsed, parsed_rows, parsed_published = _run(envelopes, [list(range(len(envelopes)))])
     assert carried_rows == parsed_rows and carried_published == parsed_published
     assert isinstance(carried.scorer, _ProvenanceRule) and isinstance(
         parsed.scorer, _ProvenanceRule
     )
+    assert [t.seen for t in carried.scorer.trails] == [t.seen for t in parsed.scorer.trails]
     assert [t.results for t in carried.scorer.trails] == [t.results for t in parsed.scorer.trails]
+    assert any(s.startswith("tools:") for t in carried.scorer.trails for s in t.seen)
     assert any("@" in text for t in carried.scorer.trails for text in t.results)
+
+
+def test_a_catalogue_named_by_its_digest_is_read_once_for_every_session() -> None:
+    envelopes = parse(injected_session())
+    stage, _, _ = _run(envelopes, [list(range(len(envelopes)))])
+    [(digest, tools)] = stage._listings.items()
+    [listing] = [e for e in envelopes if ATTR_TOOLS_DIGEST in e.event.attributes]
+    assert digest == listing.event.attributes[ATTR_TOOLS_DIGEST]
+    assert {t.name for t in tools} >= {"read_inbox", "send_mail"}
 
 
 def test_a_result_without_text_content_still_reaches_the_trail_as_its_structure() -> None:
