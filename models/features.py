@@ -99,7 +99,9 @@ def _short(value: str) -> str:
 
 
 def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Reading:
-    """The features of ``call`` in ``trail``'s context (the trail is not changed)."""
+    """The features of ``call`` in ``trail``'s context (the trail is not changed, but for
+    reading the results it has seen)."""
+    trail.read_results()
     x = [0.0] * len(FEATURES)
     details: dict[str, str] = {}
     profile = trail.profile(call.tool)

@@ -193,6 +193,9 @@ class Trail:
     pages: dict[str, int] = field(default_factory=dict)  # per tool, calls that paged
     records: dict[str, float] = field(default_factory=dict)  # per tool, records asked for
     relevance_cache: dict[str, float] = field(default_factory=dict)
+    # Results seen and not read yet (``read_results``), with their length in characters.
+    unread: list[tuple[str, bool]] = field(default_factory=list)
+    unread_chars: int = 0
 
     def __init__(self) -> None:
         # Written out (each field as declared above) so that compiled it runs natively:
@@ -233,6 +236,8 @@ class Trail:
         self.pages = {}
         self.records = {}
         self.relevance_cache = {}
+        self.unread = []
+        self.unread_chars = 0
 
     def set_intent(self, intent: DeclaredIntent | None) -> None:
         self.intent = intent
@@ -256,6 +261,7 @@ class Trail:
         """A server's listing. A server first listed mid-session is ordinary (agents connect
         lazily); what is drift is a name another server already serves (a swap), a tool whose
         description, schema or hints changed, and a new tool imitating a known one."""
+        self.read_results()  # a description is read after the results before it
         listing = [listed_tool(info) for info in tools]
         keys = {item.profile.info.name: item.key for item in listing}
         before = self.listed.get(server)
@@ -308,6 +314,23 @@ class Trail:
         return reasons
 
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
+        """A result the agent read. It is read when the trail is next looked at (a call
+        scored, a listing seen): a session's last results, which no call follows, are then
+        never read at all (a fifth of all results in the sample traffic)."""
+        self.unread.append((text_, is_error))
+        self.unread_chars += len(text_)
+        if self.unread_chars > RESULT_MEMORY:
+            self.read_results()
+
+    def read_results(self) -> None:
+        """Read the results seen since the trail was last looked at, oldest first."""
+        if not self.unread:
+            return
+        unread, self.unread, self.unread_chars = self.unread, [], 0
+        for text_, is_error in unread:
+            self._read_result(text_, is_error)
+
+    def _read_result(self, text_: str, is_error: bool) -> None:
         self.last_error = is_error
         reading = read_result(text_)
         self.results_lower += "\n" + reading.lower
