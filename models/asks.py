@@ -34,20 +34,21 @@ _OPENINGS: Final = word_set(
 # pattern read the run to its end each time.
 _ID_TOKEN: Final = re.compile(r"(?<![\w./:-])[\w./:-]*\d[\w./:-]*")
 _NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
+_CLAUSES: Final = re.compile(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b")
 
 
 def intent_kinds(intent: str) -> set[str]:
     """The kinds of action an intent asks for: its unambiguous action words anywhere, and
     the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
     asked: set[str] = set()
-    for clause in re.split(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b", intent.lower()):
+    for clause in _CLAUSES.split(intent.lower()):
         # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
-        if any(c.isdigit() for c in clause):
+        if text.has_digit(clause):
             clause = _ID_TOKEN.sub(" ", clause)
         # Nor are a name's ("logs_tail", "bookings.cancel", "new-checkout-flow").
-        tokens = text.words(
-            _NAME_TOKEN.sub(" ", clause) if any(c in clause for c in "_.-") else clause
-        )
+        if "_" in clause or "." in clause or "-" in clause:
+            clause = _NAME_TOKEN.sub(" ", clause)
+        tokens = text.lower_words(clause)
         if tokens and tokens[0] in _QUESTION_LEAD:
             asked.add(text.READ)  # "what did the clinician write": a question asks to read
             continue

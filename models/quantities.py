@@ -9,13 +9,24 @@ from typing import Final
 from models import text
 
 
-def numbers_in(body: str) -> list[float]:
-    """Quantities an intent names, in digits or as small number words."""
-    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years;
-    # nor sums of money, account numbers or phone numbers, which count no records.
-    if any(c.isdigit() for c in body):
-        body = _NOT_COUNTS.sub(" ", body)
+def numbers_in(body: str, tokens: list[str] | None = None) -> list[float]:
+    """Quantities an intent names, in digits or as small number words. ``tokens``: the
+    body's ``text.words``, where the caller has them."""
     found: list[float] = []
+    # Standalone numbers only: not ids (doc-679327), dates (2026-05-01), times or years;
+    # nor sums of money, account numbers or phone numbers, which count no records. Most
+    # intents have no digit at all: for them only the number words are looked for.
+    if text.has_digit(body):
+        body = _NOT_COUNTS.sub(" ", body)
+        tokens = None  # the words of what is left
+        _numbers_in_digits(body, found)
+    for token in text.words(body) if tokens is None else tokens:
+        if token in _NUMBER_WORDS:
+            found.append(_NUMBER_WORDS[token])
+    return found
+
+
+def _numbers_in_digits(body: str, found: list[float]) -> None:
     words = [(m.start(), m.end()) for m in _NONSPACE.finditer(body)]
     starts = [start for start, _ in words]
     lefts: dict[int, int] = {}
@@ -37,10 +48,6 @@ def numbers_in(body: str) -> list[float]:
         aside = body[match.start() - 1 : match.start()] == "(" and body[match.end() :][:1] == ")"
         if lead in _COUNT_LEADS or aside or (after and not after.group(1).istitle()):
             found.append(float(n.replace(",", "")))
-    for token in text.words(body):
-        if token in _NUMBER_WORDS:
-            found.append(_NUMBER_WORDS[token])
-    return found
 
 
 def _lead_before(

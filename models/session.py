@@ -63,8 +63,9 @@ def _stems(words: frozenset[str]) -> frozenset[str]:
 
 @lru_cache(maxsize=4096)
 def read_intent(body: str) -> IntentReading:
-    words = frozenset(text.content_words(body))
-    numbers = quantities.numbers_in(body)
+    tokens = text.words(body)  # read once for the content words and the number words
+    words = frozenset(text.content_words(body, tokens))
+    numbers = quantities.numbers_in(body, tokens)
     return IntentReading(
         lower=body.lower(),
         words=words,
@@ -97,7 +98,7 @@ def _relevance(
     return value
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(slots=True, init=False)
 class ResultReading:
     """What one result's text carries, read once per distinct text (an error message, an
     empty answer, the same record fetched again: many results are alike)."""
@@ -108,7 +109,7 @@ class ResultReading:
     windows: tuple[str, ...]  # lower-cased, the text around each such sentence
     injected_values: frozenset[str]  # the values of those windows
 
-    def __init__(  # written out: compiled, it runs natively (see models.trail.Call)
+    def __init__(  # written out, and not frozen: compiled, it runs natively (see models.trail)
         self,
         lower: str,
         values: frozenset[str],
@@ -116,12 +117,11 @@ class ResultReading:
         windows: tuple[str, ...],
         injected_values: frozenset[str],
     ) -> None:
-        _set = object.__setattr__
-        _set(self, "lower", lower)
-        _set(self, "values", values)
-        _set(self, "strongest", strongest)
-        _set(self, "windows", windows)
-        _set(self, "injected_values", injected_values)
+        self.lower = lower
+        self.values = values
+        self.strongest = strongest
+        self.windows = windows
+        self.injected_values = injected_values
 
 
 def read_result(text_: str) -> ResultReading:

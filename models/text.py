@@ -262,8 +262,21 @@ def words(text: str) -> list[str]:
     return _WORD.findall(_CAMEL.sub(" ", text).lower())
 
 
-def content_words(text: str) -> set[str]:
-    return {w for w in words(text) if w not in STOPWORDS and len(w) > 1}
+def content_words(text: str, tokens: list[str] | None = None) -> set[str]:
+    """The words of ``text`` that say something (``tokens``: its ``words``, if known)."""
+    return {
+        w for w in (words(text) if tokens is None else tokens) if w not in STOPWORDS and len(w) > 1
+    }
+
+
+def lower_words(lowered: str) -> list[str]:
+    """``words`` of a text lower-cased already (no camelCase left to split)."""
+    return _WORD.findall(lowered)
+
+
+def has_digit(text: str) -> bool:
+    """Whether any character of ``text`` is a digit (``str.isdigit``)."""
+    return any(c.isdigit() for c in text)
 
 
 def kind_of(token: str) -> str | None:
@@ -312,7 +325,13 @@ _IDENTIFIER: Final = re.compile(
 def identifiers_in(text: str) -> frozenset[str]:
     """Lower-cased, the tokens of ``text`` shaped like a tool's name rather than a word:
     only such a name, when it is a listed tool's, says that the text names that tool."""
+    if _JOINED.search(text) is None:  # what every such name has; most prose has none
+        return frozenset()
     return frozenset(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
+
+
+# Two word characters joined by a separator, or a capital after a small letter or digit.
+_JOINED: Final = re.compile(r"\w[_./-]\w|[a-z0-9][A-Z]")
 
 
 # A runner of something that only reads ("run_query", "execute_report") reads.
