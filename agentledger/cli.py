@@ -230,6 +230,14 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "to produce and to read the --events' records, and the bytes it sends; no broker.",
 )
 @click.option(
+    "--stage",
+    "measure_stage",
+    is_flag=True,
+    help="Time instead the drift stage alone, in this process, over the --events' records "
+    "stitched beforehand: its least CPU per scored action of --repeat passes [default 3], "
+    "and a digest of its drift rows and contractions (the same digest, the same scores).",
+)
+@click.option(
     "--queries",
     "measure_queries",
     is_flag=True,
@@ -248,7 +256,7 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     type=click.IntRange(min=1),
     default=None,
     help="With --queries: timed runs of each query at least, after a first run timed "
-    f"apart [default {DEFAULT_BENCH_REPEAT}].",
+    f"apart [default {DEFAULT_BENCH_REPEAT}]. With --stage: passes over the batches.",
 )
 @click.option(
     "--min-time",
@@ -278,6 +286,7 @@ def bench(
     scoring: bool,
     measure_ceiling: bool | None,
     measure_codecs: bool,
+    measure_stage: bool,
     measure_queries: bool,
     query_actions: int | None,
     repeat: int | None,
@@ -293,6 +302,13 @@ def bench(
         if event_count < 1:
             raise click.UsageError("--codecs needs --events of at least 1")
         codec_bench(event_count, as_json)
+        return
+    if measure_stage:
+        if measure_queries or measure_contractions or not scoring:
+            raise click.UsageError("--stage is a bench of its own, with scoring: give it alone")
+        if event_count < 1:
+            raise click.UsageError("--stage needs --events of at least 1")
+        stage_bench(event_count, repeat or 3, as_json)
         return
     if measure_queries:
         if measure_contractions:
@@ -352,6 +368,23 @@ def _background_sources(text: str) -> tuple[str, ...]:
             param_hint="--background-sources",
         )
     return sources
+
+
+def stage_bench(event_count: int, passes: int, as_json: bool) -> None:
+    """``bench --stage``: the drift stage's CPU per scored action, and its output's digest."""
+    from agentledger.bench_stage import run_stage_bench
+
+    with err_console.status(f"stitching {event_count:,} records' events, then scoring them"):
+        result = run_stage_bench(event_count, passes)
+    if as_json:
+        print_json(result)
+        return
+    cpu = result["stage_cpu_us_per_action"]
+    console.print(
+        f"{result['actions_scored']:,} actions scored: least {cpu['least']} µs CPU an action "
+        f"(passes {', '.join(map(str, cpu['passes']))}); digest {result['digest']}",
+        highlight=False,
+    )
 
 
 def codec_bench(event_count: int, as_json: bool) -> None:

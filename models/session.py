@@ -152,6 +152,14 @@ RESULT_CACHE_CHARS = 2048
 _read_short_result = lru_cache(maxsize=4096)(_read_result)
 
 
+def forget_readings() -> None:
+    """Empty the readings kept across sessions (intents, short results, tools' relevance to
+    an intent): for a bench that times reading them, as a fresh worker does."""
+    read_intent.cache_clear()
+    _read_short_result.cache_clear()
+    _relevance.cache_clear()
+
+
 @dataclass(slots=True, init=False)
 class Trail:
     """One session's context (implements ``models.trail.SessionTrail``)."""
