@@ -14,7 +14,7 @@ import asyncio
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, get_args
@@ -32,20 +32,27 @@ REPEAT = 3
 CODECS: tuple[str, ...] = get_args(Settings.model_fields["kafka_compression"].annotation)
 
 
-def produced_values(files: Iterable[tuple[str, Path]]) -> list[bytes]:
-    """What ingest sends for the records in ``files`` (``(source, path)`` of JSON lines):
-    each raw record, then its events as Avro, in order."""
-    values: list[bytes] = []
-    encode = codec.EventEncoder(now_utc(), "bench-codecs").encode
+def parsed_records(files: Iterable[tuple[str, Path]]) -> Iterator[tuple[str, Parsed]]:
+    """The records in ``files`` (``(source, path)`` of JSON lines) parsed as ingest parses
+    them, in order, with their source's name; records that do not parse are left out."""
     for name, path in files:
         source = get_source(name)
         lines = path.read_text().split("\n")
         report = IngestReport()
         for item in parse_all(source, frame_lines(source, lines, str(path)), report):
             if isinstance(item, Parsed):
-                values.append(item.framed.raw.encode())
-                ref = (f"ledger.raw.{name}", 0, len(values))
-                values.extend(encode(event, ref) for event in item.events)
+                yield name, item
+
+
+def produced_values(files: Iterable[tuple[str, Path]]) -> list[bytes]:
+    """What ingest sends for the records in ``files``: each raw record, then its events as
+    Avro, in order."""
+    values: list[bytes] = []
+    encode = codec.EventEncoder(now_utc(), "bench-codecs").encode
+    for name, item in parsed_records(files):
+        values.append(item.framed.raw.encode())
+        ref = (f"ledger.raw.{name}", 0, len(values))
+        values.extend(encode(event, ref) for event in item.events)
     return values
 
 

@@ -24,9 +24,7 @@ from typing import Any
 
 import orjson
 
-from ingest.framing import frame_lines
-from ingest.pipeline import IngestReport, Parsed, parse_all
-from ingest.registry import get_source
+from agentledger.bench_codecs import parsed_records
 from kernel import native
 from kernel.codec import Envelope
 from kernel.config import Settings
@@ -47,12 +45,8 @@ def _envelopes(events: int, directory: Path) -> Iterator[Envelope]:
     from agentledger.bench import spool_by_source
 
     received = now_utc()
-    for name, path in spool_by_source(events, RUN_ID, directory):
-        source = get_source(name)
-        lines = path.read_text().split("\n")
-        for item in parse_all(source, frame_lines(source, lines, path.name), IngestReport()):
-            if isinstance(item, Parsed):
-                yield from (Envelope(event, received, "bench-stage") for event in item.events)
+    for _, item in parsed_records(spool_by_source(events, RUN_ID, directory)):
+        yield from (Envelope(event, received, "bench-stage") for event in item.events)
 
 
 def stitched_batches(events: int) -> tuple[Stitcher, list[tuple[list[Envelope], StitchOutput]]]:
@@ -79,12 +73,15 @@ def _forget_readings() -> None:
     reach.scope_grants.cache_clear()
 
 
-def run_stage_bench(events: int, passes: int = 3) -> dict[str, Any]:
-    """Stitch ``events`` generated records' events, then time the drift stage over them."""
+def run_stage_bench(
+    events: int, passes: int = 3, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Stitch ``events`` generated records' events, then time the drift stage over them
+    (the model and policy ``settings`` name)."""
     from processors.worker import drift_stage
 
     stitcher, batches = stitched_batches(events)
-    settings = Settings()
+    settings = settings or Settings()
     cpu: list[float] = []
     digest = ""
     stats: dict[str, Any] = {}

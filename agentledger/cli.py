@@ -37,7 +37,7 @@ from agentledger.cli_query import (
 from agentledger.cli_stack import down, up
 from agentledger.cli_verify import verify
 from agentledger.stack_state import normalizer_counts, read_state
-from kernel.config import load_settings
+from kernel.config import Settings, load_settings
 from kernel.errors import LedgerError, StackError
 
 
@@ -308,7 +308,7 @@ def bench(
             raise click.UsageError("--stage is a bench of its own, with scoring: give it alone")
         if event_count < 1:
             raise click.UsageError("--stage needs --events of at least 1")
-        stage_bench(event_count, repeat or 3, as_json)
+        stage_bench(load_settings(data_dir=data_dir), event_count, repeat or 3, as_json)
         return
     if measure_queries:
         if measure_contractions:
@@ -370,12 +370,13 @@ def _background_sources(text: str) -> tuple[str, ...]:
     return sources
 
 
-def stage_bench(event_count: int, passes: int, as_json: bool) -> None:
-    """``bench --stage``: the drift stage's CPU per scored action, and its output's digest."""
+def stage_bench(settings: Settings, event_count: int, passes: int, as_json: bool) -> None:
+    """``bench --stage``: the drift stage's CPU per scored action, and its output's digest
+    (with the model and policy of the settings' data directory)."""
     from agentledger.bench_stage import run_stage_bench
 
     with err_console.status(f"stitching {event_count:,} records' events, then scoring them"):
-        result = run_stage_bench(event_count, passes)
+        result = run_stage_bench(event_count, passes, settings)
     if as_json:
         print_json(result)
         return
