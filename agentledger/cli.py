@@ -267,6 +267,16 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     f"seconds, up to {BENCH_MAX_RUNS} runs [default {DEFAULT_BENCH_MIN_SECONDS:g}].",
 )
 @click.option(
+    "--scoring-pairs",
+    "scoring_pairs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Measure instead what scoring costs end to end: this many pairs of runs of --events, "
+    "with and without scoring, each on a fresh stack in a process of its own, the order "
+    "alternating; the share of events/s scoring took per pair, their mean and median, and "
+    "the CPU each process spent more.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 16),
     default=None,
@@ -291,11 +301,31 @@ def bench(
     query_actions: int | None,
     repeat: int | None,
     min_seconds: float | None,
+    scoring_pairs: int | None,
     workers: int | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Push generated records through the full path and measure it end to end."""
+    if scoring_pairs is not None:
+        others = measure_codecs or measure_stage or measure_queries or measure_contractions
+        query_options = (query_actions, repeat, min_seconds)
+        if (
+            others
+            or not scoring
+            or measure_ceiling
+            or workers is not None
+            or any(option is not None for option in query_options)
+        ):
+            raise click.UsageError("--scoring-pairs is a bench of its own: give it with --events")
+        if data_dir is not None:
+            raise click.UsageError(
+                "--scoring-pairs starts a fresh stack for each run; --data-dir is not used"
+            )
+        if event_count < 1:
+            raise click.UsageError("--scoring-pairs needs --events of at least 1")
+        pairs_bench(event_count, scoring_pairs, as_json)
+        return
     if measure_codecs:
         if measure_queries or measure_contractions:
             raise click.UsageError("--codecs is a bench of its own: give it alone")
@@ -386,6 +416,34 @@ def stage_bench(settings: Settings, event_count: int, passes: int, as_json: bool
         f"(passes {', '.join(map(str, cpu['passes']))}); digest {result['digest']}",
         highlight=False,
     )
+
+
+def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
+    """``bench --scoring-pairs``: the share of events/s scoring takes, over alternating
+    pairs of whole runs."""
+    from agentledger.bench_pairs import run_pairs
+
+    def progress(index: int, scoring: bool, result: dict[str, Any]) -> None:
+        err_console.print(
+            f"pair {index + 1}/{pairs} {'with' if scoring else 'without'} scoring: "
+            f"{result['events_per_s']:,} events/s",
+            highlight=False,
+        )
+
+    result = run_pairs(event_count, pairs, progress=progress)
+    if as_json:
+        print_json(result)
+        return
+    spread = result["share"]
+    console.print(
+        f"scoring took {100 * spread['mean']:.1f}% of events/s (mean of {pairs} pairs; median "
+        f"{100 * spread['median']:.1f}%, {100 * spread['min']:.1f}% to "
+        f"{100 * spread['max']:.1f}%): {'within' if result['within_bar'] else 'over'} "
+        f"the bar of {100 * result['bar']:.0f}%",
+        highlight=False,
+    )
+    added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
+    console.print(f"CPU seconds more with scoring (mean): {added}", highlight=False)
 
 
 def codec_bench(event_count: int, as_json: bool) -> None:

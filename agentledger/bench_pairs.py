@@ -1,0 +1,118 @@
+"""What scoring costs end to end: ``agentledger bench --scoring-pairs N``.
+
+Scoring on the stream should cost at most a tenth of the events a second the pipeline takes
+without it. One pair of runs says little: on a shared two-core machine the same command
+varies by more than a tenth from one run to the next, and a slow spell can fall on either
+side. So this runs N pairs, each run a whole ``agentledger bench --no-ceiling`` in a process
+of its own on a fresh embedded stack, one with scoring and one without, the order
+alternating from pair to pair. Each pair's share is the events a second that scoring took
+(``1 - with / without``); the figure is their mean, with the median and the range beside
+it, and the CPU seconds each process spent more with scoring (where the cost lands: the
+worker's drift stage, the ledger's drift rows and their merges).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+BAR = 0.10  # the share of events/s scoring may take
+# What each run keeps of the bench's JSON.
+_KEPT = ("events_per_s", "seconds", "cpu_seconds", "peak_rss_mb")
+
+Runner = Callable[[int, bool], dict[str, Any]]
+
+
+def run_one(events: int, scoring: bool) -> dict[str, Any]:
+    """One ``agentledger bench --no-ceiling --json`` in a process of its own (without a
+    running ledger it starts a fresh stack, and stops it after)."""
+    command = [sys.executable, "-m", "agentledger", "bench", "--events", str(events)]
+    command += ["--no-ceiling", "--json", "--scoring" if scoring else "--no-scoring"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"the bench {'with' if scoring else 'without'} scoring failed "
+            f"(exit {done.returncode}): {done.stderr.strip()[-2000:]}"
+        )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def share(with_scoring: float, without: float) -> float:
+    """The share of events/s scoring took (negative: the run with scoring was faster)."""
+    return 1.0 - with_scoring / without if without > 0 else 0.0
+
+
+def run_pairs(
+    events: int,
+    pairs: int,
+    runner: Runner = run_one,
+    progress: Callable[[int, bool, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """``pairs`` pairs of runs of ``events`` events, with and without scoring, the first
+    of each pair alternating; each run's figures and the summary."""
+    if events < 1 or pairs < 1:
+        raise ValueError("a pair needs at least one event and one pair")
+    made: list[dict[str, Any]] = []
+    for index in range(pairs):
+        order = (True, False) if index % 2 == 0 else (False, True)
+        runs: dict[bool, dict[str, Any]] = {}
+        for scoring in order:
+            result = runner(events, scoring)
+            runs[scoring] = {key: result.get(key) for key in _KEPT}
+            if scoring:
+                runs[scoring]["scoring_us_per_action"] = result.get("scoring_us_per_action")
+                runs[scoring]["compiled_hot_path"] = result.get("compiled_hot_path")
+            if progress is not None:
+                progress(index, scoring, result)
+        made.append(
+            {
+                "first": "with" if order[0] else "without",
+                "with": runs[True],
+                "without": runs[False],
+                "share": round(share(runs[True]["events_per_s"], runs[False]["events_per_s"]), 4),
+            }
+        )
+    return {"events": events, "pairs": made, **summarize(made)}
+
+
+def summarize(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The shares' mean, median and range, whether the mean is within ``BAR``, and the
+    mean CPU seconds each process spent more with scoring than without."""
+    shares = [pair["share"] for pair in pairs]
+    roles = sorted(
+        {
+            role
+            for pair in pairs
+            for side in ("with", "without")
+            for role in pair[side]["cpu_seconds"]
+        }
+    )
+    added = {
+        role: round(
+            statistics.fmean(
+                pair["with"]["cpu_seconds"].get(role, 0.0)
+                - pair["without"]["cpu_seconds"].get(role, 0.0)
+                for pair in pairs
+            ),
+            2,
+        )
+        for role in roles
+    }
+    added["total"] = round(sum(added.values()), 2)
+    mean = statistics.fmean(shares)
+    return {
+        "share": {
+            "mean": round(mean, 4),
+            "median": round(statistics.median(shares), 4),
+            "min": min(shares),
+            "max": max(shares),
+        },
+        "within_bar": mean <= BAR,
+        "bar": BAR,
+        "cpu_seconds_added": added,
+    }

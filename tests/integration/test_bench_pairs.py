@@ -1,0 +1,22 @@
+"""``agentledger bench --scoring-pairs``: one real pair, each run a whole bench on a fresh
+embedded stack in a process of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentledger.bench_pairs import run_pairs
+
+
+def test_a_pair_runs_the_bench_with_and_without_scoring() -> None:
+    result = run_pairs(1_000, 1)
+    (pair,) = result["pairs"]
+    with_scoring, without = pair["with"], pair["without"]
+    assert pair["first"] == "with"
+    assert with_scoring["events_per_s"] > 0 and without["events_per_s"] > 0
+    assert with_scoring["scoring_us_per_action"] > 0  # the drift stage ran in that one only
+    assert set(with_scoring["cpu_seconds"]) >= {"ingest", "ledger", "worker"}
+    assert pair["share"] == pytest.approx(
+        1 - with_scoring["events_per_s"] / without["events_per_s"], abs=1e-4
+    )
+    assert result["share"]["mean"] == pair["share"] == result["share"]["median"]

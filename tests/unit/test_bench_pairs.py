@@ -1,0 +1,85 @@
+"""``agentledger bench --scoring-pairs``: alternating pairs of whole runs, and what scoring
+took of each pair's events/s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from agentledger.bench_pairs import BAR, run_pairs, share, summarize
+from agentledger.cli import main
+
+
+def _pair(with_eps: float, without_eps: float, worker: float, ledger: float) -> dict[str, Any]:
+    return {
+        "with": {"events_per_s": with_eps, "cpu_seconds": {"worker": worker, "ledger": ledger}},
+        "without": {"events_per_s": without_eps, "cpu_seconds": {"worker": 7.0, "ledger": 3.5}},
+        "share": round(share(with_eps, without_eps), 4),
+    }
+
+
+def test_a_share_is_what_scoring_took_of_the_events_a_second() -> None:
+    assert share(9_000.0, 10_000.0) == pytest.approx(0.10)
+    assert share(10_500.0, 10_000.0) == pytest.approx(-0.05)  # the run with scoring was faster
+    assert share(1.0, 0.0) == 0.0
+
+
+def test_the_summary_gives_the_spread_the_bar_and_where_the_cpu_went() -> None:
+    pairs = [
+        _pair(9_200.0, 10_000.0, 8.0, 3.9),  # 8%
+        _pair(8_800.0, 10_000.0, 8.5, 4.0),  # 12%
+        _pair(9_500.0, 10_000.0, 7.9, 3.6),  # 5%
+    ]
+    summary = summarize(pairs)
+    assert summary["share"] == {"mean": 0.0833, "median": 0.08, "min": 0.05, "max": 0.12}
+    assert summary["within_bar"] is True and summary["bar"] == BAR
+    assert summary["cpu_seconds_added"] == {"ledger": 0.33, "worker": 1.13, "total": 1.46}
+    over = summarize([*pairs, _pair(8_000.0, 10_000.0, 9.0, 4.5)])  # a fourth, 20%
+    assert over["share"]["mean"] == pytest.approx(0.1125) and over["within_bar"] is False
+
+
+def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> None:
+    ran: list[bool] = []
+    seen: list[tuple[int, bool]] = []
+
+    def runner(events: int, scoring: bool) -> dict[str, Any]:
+        assert events == 500
+        ran.append(scoring)
+        return {
+            "events_per_s": 900.0 if scoring else 1_000.0,
+            "seconds": 0.5,
+            "cpu_seconds": {"worker": 2.0 if scoring else 1.5},
+            "peak_rss_mb": 100.0,
+            "scoring_us_per_action": 20.0 if scoring else None,
+            "compiled_hot_path": True,
+        }
+
+    result = run_pairs(500, 3, runner, progress=lambda i, s, _: seen.append((i, s)))
+    assert ran == [True, False, False, True, True, False]
+    assert seen == [(0, True), (0, False), (1, False), (1, True), (2, True), (2, False)]
+    assert [pair["first"] for pair in result["pairs"]] == ["with", "without", "with"]
+    assert all(pair["share"] == pytest.approx(0.10) for pair in result["pairs"])
+    first = result["pairs"][0]
+    assert first["with"]["scoring_us_per_action"] == 20.0
+    assert "scoring_us_per_action" not in first["without"]
+    assert result["events"] == 500 and result["cpu_seconds_added"]["worker"] == 0.5
+    with pytest.raises(ValueError):
+        run_pairs(0, 1, runner)
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--stage"], "a bench of its own"),
+        (["--no-scoring"], "a bench of its own"),
+        (["--ceiling"], "a bench of its own"),
+        (["--repeat", "2"], "a bench of its own"),
+        (["--data-dir", "somewhere"], "--data-dir is not used"),
+        (["--events", "0"], "--events of at least 1"),
+    ],
+)
+def test_the_command_refuses_what_a_pair_cannot_take(extra: list[str], said: str) -> None:
+    refused = CliRunner().invoke(main, ["bench", "--scoring-pairs", "2", *extra])
+    assert refused.exit_code == 2 and said in refused.output
