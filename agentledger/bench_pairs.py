@@ -17,6 +17,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,11 +29,14 @@ Runner = Callable[[int, bool], dict[str, Any]]
 
 
 def run_one(events: int, scoring: bool) -> dict[str, Any]:
-    """One ``agentledger bench --no-ceiling --json`` in a process of its own (without a
-    running ledger it starts a fresh stack, and stops it after)."""
-    command = [sys.executable, "-m", "agentledger", "bench", "--events", str(events)]
-    command += ["--no-ceiling", "--json", "--scoring" if scoring else "--no-scoring"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    """One ``agentledger bench --no-ceiling --json`` in a process of its own, on a stack it
+    starts in a fresh data directory (never a ledger already running, whose worker scores
+    or not as it was started, nor one the runs before filled)."""
+    with tempfile.TemporaryDirectory(prefix="agentledger-pairs-") as data_dir:
+        command = [sys.executable, "-m", "agentledger", "bench", "--events", str(events)]
+        command += ["--data-dir", data_dir, "--no-ceiling", "--json"]
+        command.append("--scoring" if scoring else "--no-scoring")
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(
             f"the bench {'with' if scoring else 'without'} scoring failed "
