@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 BAR = 0.10  # the share of events/s scoring may take
-# What each run keeps of the bench's JSON.
-_KEPT = ("events_per_s", "seconds", "cpu_seconds", "peak_rss_mb")
+# What each run keeps of the bench's JSON (whether the hot path ran compiled: a pair of one
+# compiled and one plain run compares nothing).
+_KEPT = ("events_per_s", "seconds", "cpu_seconds", "peak_rss_mb", "compiled_hot_path")
 
 Runner = Callable[[int, bool], dict[str, Any]]
 
@@ -70,7 +71,6 @@ def run_pairs(
             runs[scoring] = {key: result.get(key) for key in _KEPT}
             if scoring:
                 runs[scoring]["scoring_us_per_action"] = result.get("scoring_us_per_action")
-                runs[scoring]["compiled_hot_path"] = result.get("compiled_hot_path")
             if progress is not None:
                 progress(index, scoring, result)
         made.append(

@@ -64,6 +64,7 @@ def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> N
     first = result["pairs"][0]
     assert first["with"]["scoring_us_per_action"] == 20.0
     assert "scoring_us_per_action" not in first["without"]
+    assert first["with"]["compiled_hot_path"] is first["without"]["compiled_hot_path"] is True
     assert result["events"] == 500 and result["cpu_seconds_added"]["worker"] == 0.5
     with pytest.raises(ValueError):
         run_pairs(0, 1, runner)
