@@ -22,9 +22,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 BAR = 0.10  # the share of events/s scoring may take
-# What each run keeps of the bench's JSON (whether the hot path ran compiled: a pair of one
+# What each run keeps of the bench's JSON: its figures, whether it scored (the bench's own
+# word, not the flag it was given), and whether the hot path ran compiled (a pair of one
 # compiled and one plain run compares nothing).
-_KEPT = ("events_per_s", "seconds", "cpu_seconds", "peak_rss_mb", "compiled_hot_path")
+_KEPT = (
+    "events_per_s",
+    "seconds",
+    "cpu_seconds",
+    "peak_rss_mb",
+    "drift_scoring",
+    "scoring_us_per_action",
+    "compiled_hot_path",
+)
 
 Runner = Callable[[int, bool], dict[str, Any]]
 
@@ -69,8 +78,6 @@ def run_pairs(
         for scoring in order:
             result = runner(events, scoring)
             runs[scoring] = {key: result.get(key) for key in _KEPT}
-            if scoring:
-                runs[scoring]["scoring_us_per_action"] = result.get("scoring_us_per_action")
             if progress is not None:
                 progress(index, scoring, result)
         made.append(

@@ -14,7 +14,9 @@ def test_a_pair_runs_the_bench_with_and_without_scoring() -> None:
     with_scoring, without = pair["with"], pair["without"]
     assert pair["first"] == "with"
     assert with_scoring["events_per_s"] > 0 and without["events_per_s"] > 0
-    assert with_scoring["scoring_us_per_action"] > 0  # the drift stage ran in that one only
+    # The drift stage ran in the run with scoring, and only there.
+    assert with_scoring["drift_scoring"] is True and with_scoring["scoring_us_per_action"] > 0
+    assert without["drift_scoring"] is False and without["scoring_us_per_action"] is None
     assert set(with_scoring["cpu_seconds"]) >= {"ingest", "ledger", "worker"}
     assert pair["share"] == pytest.approx(
         1 - with_scoring["events_per_s"] / without["events_per_s"], abs=1e-4

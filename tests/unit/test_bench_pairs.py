@@ -52,6 +52,7 @@ def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> N
             "seconds": 0.5,
             "cpu_seconds": {"worker": 2.0 if scoring else 1.5},
             "peak_rss_mb": 100.0,
+            "drift_scoring": scoring,
             "scoring_us_per_action": 20.0 if scoring else None,
             "compiled_hot_path": True,
         }
@@ -63,7 +64,8 @@ def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> N
     assert all(pair["share"] == pytest.approx(0.10) for pair in result["pairs"])
     first = result["pairs"][0]
     assert first["with"]["scoring_us_per_action"] == 20.0
-    assert "scoring_us_per_action" not in first["without"]
+    assert first["without"]["scoring_us_per_action"] is None
+    assert first["with"]["drift_scoring"] is True and first["without"]["drift_scoring"] is False
     assert first["with"]["compiled_hot_path"] is first["without"]["compiled_hot_path"] is True
     assert result["events"] == 500 and result["cpu_seconds_added"]["worker"] == 0.5
     with pytest.raises(ValueError):
