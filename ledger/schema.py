@@ -20,6 +20,16 @@ from functools import cache
 from ledger.chains import chain_ddl
 from ledger.event_keys import keys_ddl
 
+# drift.by_time: the columns the drift overview's panels read of a time range, ordered by
+# time (see ADDED_PROJECTIONS). Not the whole row: the reasons, the tool, the model
+# version and the scoring time are read by action or by session, never by a range, and a
+# projection is a second copy of what it holds, written and merged with every insert. The
+# whole row cost about a tenth of the table's insert and merge CPU (BENCHMARKS.md).
+DRIFT_BY_TIME = (
+    "SELECT action_id, event_time, agent, session_id, score, flagged, out_of_bounds, "
+    "decision, policy_rule, contraction_id, version ORDER BY event_time"
+)
+
 TABLES: dict[str, str] = {
     "raw_events": """
         CREATE TABLE IF NOT EXISTS {db}.raw_events (
@@ -219,7 +229,9 @@ TABLES: dict[str, str] = {
             version UInt64,
             INDEX idx_session session_id TYPE bloom_filter GRANULARITY 4,
             INDEX idx_action action_id TYPE bloom_filter(0.001) GRANULARITY 1,
-            PROJECTION by_time (SELECT * ORDER BY event_time)
+            PROJECTION by_time ("""
+    + DRIFT_BY_TIME
+    + """)
         ) ENGINE = ReplacingMergeTree(version) ORDER BY action_id
         SETTINGS deduplicate_merge_projection_mode = 'rebuild', index_granularity = 1024
     """,
@@ -380,7 +392,8 @@ ADDED_INDEXES: dict[str, list[str]] = {
 # projection (two narrow columns) finds their ids in one or two granules, and the chain is
 # then read by action_id, its sorting key (``ledger/saved/session_chain.sql``).
 #
-# drift.by_time: drift again, ordered by time. Drift is ordered by action_id too, so a
+# drift.by_time: the panels' columns of drift again, ordered by time. Drift is ordered by
+# action_id too, so a
 # time range read with FINAL reads the whole table; the drift overview's panels group a
 # range's rows by action instead (latest version by argMax), which the engine reads from
 # this projection: at ten million actions a day's panel went from about a second to about
@@ -395,10 +408,34 @@ ADDED_PROJECTIONS: dict[str, list[tuple[str, str]]] = {
     "drift": [
         (
             "deduplicate_merge_projection_mode = 'rebuild'",
-            "by_time (SELECT * ORDER BY event_time)",
+            f"by_time ({DRIFT_BY_TIME})",
         )
     ],
 }
+
+
+# Fewer, larger merges for the two tables every scored action writes a row to: ``drift``,
+# and the chain table its view copies each row into. ClickHouse's merge selector merges
+# parts of about equal size once ``merge_selector_base`` (5) of them lie side by side, so
+# with an insert per worker write each row is merged again and again as the tables grow.
+# At 20, the drift rows of 100,000 events cost the engine about a sixth less CPU to insert
+# and merge (BENCHMARKS.md). The other tables keep the default: set on all of them, the
+# ledger's peak memory rose by about 120 MB, where the embedded stack has little room.
+# ``merge_selector_base`` is an expert setting newer than some servers: it is set only
+# where the engine lists it (``system.merge_tree_settings``).
+MERGE_SELECTOR_BASE = 20
+FEWER_MERGES = ("drift", "chain_by_session")
+
+
+def merge_settings(database: str, known: bool) -> list[str]:
+    """The statements that give ``FEWER_MERGES`` their merge selector setting, if the
+    engine knows it (``known``; none otherwise)."""
+    if not known:
+        return []
+    return [
+        f"ALTER TABLE {database}.{table} MODIFY SETTING merge_selector_base = {MERGE_SELECTOR_BASE}"
+        for table in FEWER_MERGES
+    ]
 
 
 def ddl(database: str) -> list[str]:

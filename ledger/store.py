@@ -22,7 +22,7 @@ from ledger.chains import fill_statements
 from ledger.event_keys import TABLE as KEYS_TABLE
 from ledger.event_keys import fill_statement as fill_keys
 from ledger.event_keys import lookup_literals, lookup_with_parameters
-from ledger.schema import ddl
+from ledger.schema import ddl, merge_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -138,6 +138,8 @@ class LedgerStore(ABC):
         fill_event_keys = not self.has_table(KEYS_TABLE)
         for statement in ddl(self.database):
             self.command(statement)
+        for statement in merge_settings(self.database, self.knows_setting("merge_selector_base")):
+            self.command(statement)
         if fill_chain:
             for statement in fill_statements(self.database):
                 self.command(statement)
@@ -146,6 +148,14 @@ class LedgerStore(ABC):
             # two cores).
             log.info("copying the event keys of %s.raw_events into %s", self.database, KEYS_TABLE)
             self.command(fill_keys(self.database))
+
+    def knows_setting(self, name: str) -> bool:
+        """Whether the engine has the MergeTree table setting ``name``."""
+        rows = self.query_rows(
+            "SELECT count() AS n FROM system.merge_tree_settings WHERE name = {name:String}",
+            {"name": name},
+        )
+        return bool(int(rows[0]["n"]))
 
     def has_table(self, table: str) -> bool:
         rows = self.query_rows(

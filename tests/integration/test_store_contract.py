@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from agentledger.panels import expand_macros
+from dashboards.drift import LATEST
 from ingest.deadletter import dead_letter_row
 from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
@@ -25,7 +27,7 @@ from ledger.clickhouse_store import ClickHouseStore
 from ledger.columns import arrow_table, conform
 from ledger.event_keys import TABLE as KEYS_TABLE
 from ledger.event_keys import VIEW as KEYS_VIEW
-from ledger.schema import TABLES
+from ledger.schema import FEWER_MERGES, TABLES
 from ledger.store import LedgerStore, json_lines
 from processors.stitch import Stitcher
 from tests import scenarios
@@ -281,6 +283,52 @@ class LedgerStoreContract:
             store.query_rows(f"SELECT * FROM {store.database}.no_such_table")
         assert caught.value.code == 60
         assert caught.value.name == "UNKNOWN_TABLE"
+
+    def test_the_tables_every_scored_action_writes_merge_less(self, store: LedgerStore) -> None:
+        store.ensure_schema()
+        store.ensure_schema()  # a second time, as every start does: the same settings
+        assert store.knows_setting("merge_selector_base")
+        assert not store.knows_setting("no_such_setting")
+        tables = store.query_rows(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String} "
+            "AND engine LIKE '%MergeTree'",
+            {"db": store.database},
+        )
+        fewer = {t["name"] for t in tables if "merge_selector_base = 20" in t["engine_full"]}
+        assert fewer == set(FEWER_MERGES)
+        assert len(tables) > len(fewer)  # the others keep the engine's default
+
+    def test_drift_time_ranges_are_read_from_the_by_time_projection(
+        self, store: LedgerStore
+    ) -> None:
+        # The drift overview's scored actions of a time range: the engine reads them from
+        # the projection's copy, ordered by time, and not the table ordered by action id.
+        store.ensure_schema()
+        # Granules of 1,024 rows: in a few of them the engine reads the table as cheaply.
+        t = datetime(2026, 11, 13, tzinfo=UTC)
+        drift = [
+            rows.drift_row(
+                _Score(score=(i % 100) / 100), action_id=f"a-{i:05}", session_id=f"s-{i % 97}",
+                event_time=t + timedelta(seconds=30 * i), agent="support-agent", tool="crm.read",
+                decision="allow", policy_rule="r1", contraction_id="", scored_at=t, version=1,
+            )
+            for i in range(8 * 24 * 120)  # eight days, an action every 30 seconds
+        ]  # fmt: skip
+        store.insert_rows("drift", drift[: len(drift) // 2])
+        store.insert_rows("drift", drift[len(drift) // 2 :])
+        latest = expand_macros(
+            LATEST.replace("${database}", store.database),
+            time_from=datetime(2026, 11, 20, tzinfo=UTC),
+            time_to=datetime(2026, 11, 21, tzinfo=UTC),
+            interval_s=60,
+            variables={"agent": ["support-agent"]},
+        )
+        plan = "\n".join(r["explain"] for r in store.query_rows(f"EXPLAIN {latest}"))
+        assert "(by_time)" in plan, plan  # ReadFromMergeTree (by_time), or a prepared source
+        scored = store.query_rows(latest)
+        day = [r["action_id"] for r in drift if r["event_time"].startswith("2026-11-20")]
+        assert len(day) == 24 * 120
+        assert sorted(r["action_id"] for r in scored) == day
 
     def test_invalid_identifiers_are_refused(self, store: LedgerStore) -> None:
         with pytest.raises(StoreError):

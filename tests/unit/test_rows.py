@@ -15,7 +15,15 @@ from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.events import Event
 from ledger import rows
-from ledger.schema import ADDED_COLUMNS, ADDED_INDEXES, ADDED_PROJECTIONS, TABLES, ddl
+from ledger.schema import (
+    ADDED_COLUMNS,
+    ADDED_INDEXES,
+    ADDED_PROJECTIONS,
+    FEWER_MERGES,
+    TABLES,
+    ddl,
+    merge_settings,
+)
 from models.trail import DriftScore
 from processors.stitch import Stitcher
 from tests import scenarios
@@ -268,3 +276,27 @@ def test_clickhouse_time_text_is_isoformat_in_utc_to_the_microsecond(value: date
     expected = value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
     assert ev.ch_ts(value) == expected
     assert len(ev.ch_ts(value)) == 26
+
+
+def test_fewer_merges_only_where_the_engine_has_the_setting() -> None:
+    assert merge_settings("db", known=False) == []
+    assert merge_settings("db", known=True) == [
+        f"ALTER TABLE db.{table} MODIFY SETTING merge_selector_base = 20" for table in FEWER_MERGES
+    ]
+    assert set(FEWER_MERGES) == {"drift", "chain_by_session"}
+
+
+def test_drift_s_time_projection_holds_what_the_drift_overview_reads_by_time() -> None:
+    # A range query the projection cannot answer whole reads the table ordered by action id.
+    import re
+
+    from dashboards.drift import LATEST
+    from ledger.schema import column_types
+
+    created = " ".join(TABLES["drift"].split())
+    projection = created.split("PROJECTION by_time (SELECT ", 1)[1].split(" ORDER BY", 1)[0]
+    kept = {c.strip() for c in projection.split(",")}
+    columns = set(column_types("drift"))
+    read = {c for c in columns if re.search(rf"\b{c}\b", LATEST)}
+    assert kept <= columns and read <= kept
+    assert "reasons" not in kept  # the widest column, read by action and never by a range
