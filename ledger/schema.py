@@ -23,8 +23,8 @@ from ledger.event_keys import keys_ddl
 # drift.by_time: the columns the drift overview's panels read of a time range, ordered by
 # time (see ADDED_PROJECTIONS). Not the whole row: the reasons, the tool, the model
 # version and the scoring time are read by action or by session, never by a range, and a
-# projection is a second copy of what it holds, written and merged with every insert. The
-# whole row cost about a tenth of the table's insert and merge CPU (BENCHMARKS.md).
+# projection is a second copy of what it holds, written and merged with every insert: the
+# table's insert and merge CPU was about a tenth more with the whole row (BENCHMARKS.md).
 DRIFT_BY_TIME = (
     "SELECT action_id, event_time, agent, session_id, score, flagged, out_of_bounds, "
     "decision, policy_rule, contraction_id, version ORDER BY event_time"
@@ -392,12 +392,12 @@ ADDED_INDEXES: dict[str, list[str]] = {
 # projection (two narrow columns) finds their ids in one or two granules, and the chain is
 # then read by action_id, its sorting key (``ledger/saved/session_chain.sql``).
 #
-# drift.by_time: the panels' columns of drift again, ordered by time. Drift is ordered by
-# action_id too, so a
-# time range read with FINAL reads the whole table; the drift overview's panels group a
-# range's rows by action instead (latest version by argMax), which the engine reads from
-# this projection: at ten million actions a day's panel went from about a second to about
-# 130 ms (``dashboards/drift.py``).
+# drift.by_time: the panels' columns of drift again, ordered by time (``DRIFT_BY_TIME``).
+# Drift is ordered by action_id too, so a time range read with FINAL reads the whole
+# table; the drift overview's panels group a range's rows by action instead (latest version
+# by argMax), which the engine reads from this projection: at ten million actions a day's
+# panel went from about a second to about 130 ms (``dashboards/drift.py``). A ledger made
+# when it held the whole row keeps that one (``ADD PROJECTION IF NOT EXISTS``).
 ADDED_PROJECTIONS: dict[str, list[tuple[str, str]]] = {
     "actions": [
         (
@@ -418,9 +418,10 @@ ADDED_PROJECTIONS: dict[str, list[tuple[str, str]]] = {
 # and the chain table its view copies each row into. ClickHouse's merge selector merges
 # parts of about equal size once ``merge_selector_base`` (5) of them lie side by side, so
 # with an insert per worker write each row is merged again and again as the tables grow.
-# At 20, the drift rows of 100,000 events cost the engine about a sixth less CPU to insert
-# and merge (BENCHMARKS.md). The other tables keep the default: set on all of them, the
-# ledger's peak memory rose by about 120 MB, where the embedded stack has little room.
+# At 20, about 200,000 events' drift rows cost the engine a sixth less CPU to insert and
+# merge, and the ledger's peak did not rise (BENCHMARKS.md). The other tables keep the
+# default: set on them as well, the ledger's peak rose by 100-150 MB with no saving that
+# showed, where the embedded stack has little room under 2 GB.
 # ``merge_selector_base`` is an expert setting newer than some servers: it is set only
 # where the engine lists it (``system.merge_tree_settings``).
 MERGE_SELECTOR_BASE = 20
