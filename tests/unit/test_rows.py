@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dashboards.drift import LATEST
 from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.contraction import HALT, Contraction
@@ -21,6 +22,7 @@ from ledger.schema import (
     ADDED_PROJECTIONS,
     FEWER_MERGES,
     TABLES,
+    column_types,
     ddl,
     merge_settings,
 )
@@ -288,11 +290,6 @@ def test_fewer_merges_only_where_the_engine_has_the_setting() -> None:
 
 def test_drift_s_time_projection_holds_what_the_drift_overview_reads_by_time() -> None:
     # A range query the projection cannot answer whole reads the table ordered by action id.
-    import re
-
-    from dashboards.drift import LATEST
-    from ledger.schema import column_types
-
     created = " ".join(TABLES["drift"].split())
     projection = created.split("PROJECTION by_time (SELECT ", 1)[1].split(" ORDER BY", 1)[0]
     kept = {c.strip() for c in projection.split(",")}
