@@ -63,6 +63,14 @@ def use_reusing_allocator() -> str:
 
 use_reusing_allocator()  # every process that builds ledger columns imports this module
 
+
+def warm() -> None:
+    """Convert one value now: pyarrow's first conversion of Python objects imports pandas,
+    where it is installed, which took 0.2 s on the bench's machine. A worker calls this at
+    start, so that its first batch does not wait for it."""
+    pa.array([""], pa.string())
+
+
 # What a value of the wrong type raises while a column is built.
 _MISFITS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
 

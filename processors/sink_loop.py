@@ -97,6 +97,12 @@ async def run_sink(
     stream sent is taken as all there is (``Stitcher.settle_idle``)."""
     from aiokafka import AIOKafkaProducer, TopicPartition
 
+    # pyarrow imported and warmed now, not by the first batch's columns: about a third of a
+    # second on the bench's machine, which the first events of a burst would wait for.
+    from ledger.columns import warm
+
+    warm()
+
     security = security or {}
     topics = list(sink.topics.event_topics)
     lane_topics = {sink.topics.calls}

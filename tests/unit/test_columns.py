@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -99,3 +102,36 @@ def test_an_allocator_the_user_named_is_left_as_it_is(monkeypatch: pytest.Monkey
         assert use_reusing_allocator() == "system"
     finally:
         pa.set_memory_pool(before)
+
+
+_FIRST_BATCH = """
+import sys
+from ledger.columns import arrow_table, warm
+from ledger.rows import drift_row
+from models.trail import DriftScore
+{warm}
+before = set(sys.modules)
+row = drift_row(
+    DriftScore(0.5, False, ("within the intent",), "v1"), action_id="a", session_id="s",
+    event_time="2026-12-06 10:00:00.000000", agent="claude", tool="t", decision="allow",
+    policy_rule="", contraction_id="", scored_at="2026-12-06 10:00:01.000000", version=1,
+)
+assert arrow_table("drift", [row]) is not None
+print(sorted(set(sys.modules) - before))
+"""
+
+
+@pytest.mark.parametrize("warmed", [True, False])
+def test_a_warmed_process_imports_nothing_for_its_first_columns(warmed: bool) -> None:
+    """A worker warms pyarrow at start: its first batch's columns then import nothing (the
+    first conversion imports pandas where it is installed, a fifth of a second). In a fresh
+    interpreter, as the worker's first batch is."""
+    code = _FIRST_BATCH.format(warm="warm()" if warmed else "")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    imported = ast.literal_eval(done.stdout.strip())
+    if warmed:
+        assert imported == []
+    else:  # pandas comes with the embedded ledger's engine (chdb requires it)
+        assert "pandas" in imported
