@@ -9,11 +9,17 @@ alternating from pair to pair. Each pair's share is the events a second that sco
 (``1 - with / without``); the figure is their mean, with the median and the range beside
 it, and the CPU seconds each process spent more with scoring (where the cost lands: the
 worker's drift stage, the ledger's drift rows and their merges).
+
+A mean of a few pairs moves by several points from one run of them to the next, so the
+summary also gives the mean's 95% interval (Student's t over the pairs' shares) and a
+verdict: ``within`` the bar only if the whole interval is, ``over`` only if the whole
+interval is above it, else ``undecided`` (more pairs, or a clearer margin, would tell).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -22,6 +28,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 BAR = 0.10  # the share of events/s scoring may take
+# Student's t, two-sided 95%, for 1 to 30 degrees of freedom; beyond, the normal's 1.960.
+_T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
 # What each run keeps of the bench's JSON: its figures, whether it scored (the bench's own
 # word, not the flag it was given), and whether the hot path ran compiled (a pair of one
 # compiled and one plain run compares nothing).
@@ -116,14 +128,40 @@ def summarize(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
     added["total"] = round(sum(added.values()), 2)
     mean = statistics.fmean(shares)
+    interval = mean_interval(shares)
     return {
         "share": {
             "mean": round(mean, 4),
             "median": round(statistics.median(shares), 4),
             "min": min(shares),
             "max": max(shares),
+            "interval_95": [round(end, 4) for end in interval] if interval else None,
         },
         "within_bar": mean <= BAR,
+        "verdict": verdict(interval),
         "bar": BAR,
         "cpu_seconds_added": added,
     }
+
+
+def mean_interval(shares: Sequence[float]) -> tuple[float, float] | None:
+    """The 95% interval of the shares' mean (``None`` for fewer than two pairs)."""
+    if len(shares) < 2:
+        return None
+    freedom = len(shares) - 1
+    t = _T95[freedom - 1] if freedom <= len(_T95) else 1.960
+    half = t * statistics.stdev(shares) / math.sqrt(len(shares))
+    mean = statistics.fmean(shares)
+    return mean - half, mean + half
+
+
+def verdict(interval: tuple[float, float] | None) -> str:
+    """``within`` or ``over`` the bar where the whole interval is, else ``undecided``."""
+    if interval is None:
+        return "undecided"
+    low, high = interval
+    if high <= BAR:
+        return "within"
+    if low > BAR:
+        return "over"
+    return "undecided"

@@ -435,13 +435,20 @@ def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
         print_json(result)
         return
     spread = result["share"]
+    interval = spread["interval_95"]
     console.print(
         f"scoring took {100 * spread['mean']:.1f}% of events/s (mean of {pairs} pairs; median "
         f"{100 * spread['median']:.1f}%, {100 * spread['min']:.1f}% to "
-        f"{100 * spread['max']:.1f}%): {'within' if result['within_bar'] else 'over'} "
-        f"the bar of {100 * result['bar']:.0f}%",
+        f"{100 * spread['max']:.1f}%): the mean is "
+        f"{'within' if result['within_bar'] else 'over'} the bar of {100 * result['bar']:.0f}%",
         highlight=False,
     )
+    where = (
+        f"95% interval of the mean {100 * interval[0]:.1f}% to {100 * interval[1]:.1f}%"
+        if interval
+        else "one pair gives no interval"
+    )
+    console.print(f"{where}: {result['verdict']}", highlight=False)
     added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
     console.print(f"CPU seconds more with scoring (mean): {added}", highlight=False)
 

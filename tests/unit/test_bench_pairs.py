@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from agentledger.bench_pairs import BAR, run_pairs, share, summarize
+from agentledger.bench_pairs import _T95, BAR, mean_interval, run_pairs, share, summarize, verdict
 from agentledger.cli import main
 
 
@@ -33,8 +33,15 @@ def test_the_summary_gives_the_spread_the_bar_and_where_the_cpu_went() -> None:
         _pair(9_500.0, 10_000.0, 7.9, 3.6),  # 5%
     ]
     summary = summarize(pairs)
-    assert summary["share"] == {"mean": 0.0833, "median": 0.08, "min": 0.05, "max": 0.12}
+    assert summary["share"] == {
+        "mean": 0.0833,
+        "median": 0.08,
+        "min": 0.05,
+        "max": 0.12,
+        "interval_95": [-0.0039, 0.1706],  # three pairs this far apart decide nothing
+    }
     assert summary["within_bar"] is True and summary["bar"] == BAR
+    assert summary["verdict"] == "undecided"
     assert summary["cpu_seconds_added"] == {"ledger": 0.33, "worker": 1.13, "total": 1.46}
     over = summarize([*pairs, _pair(8_000.0, 10_000.0, 9.0, 4.5)])  # a fourth, 20%
     assert over["share"]["mean"] == pytest.approx(0.1125) and over["within_bar"] is False
@@ -86,3 +93,30 @@ def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> N
 def test_the_command_refuses_what_a_pair_cannot_take(extra: list[str], said: str) -> None:
     refused = CliRunner().invoke(main, ["bench", "--scoring-pairs", "2", *extra])
     assert refused.exit_code == 2 and said in refused.output
+
+
+def test_the_mean_s_interval_uses_student_s_t_for_the_pairs_made() -> None:
+    from scipy.stats import t  # installed with scikit-learn, which trains the drift model
+
+    assert [round(float(t.ppf(0.975, df)), 3) for df in range(1, 31)] == list(_T95)
+    two = mean_interval([0.10, 0.14])  # two pairs: one degree of freedom, t = 12.706
+    assert two == pytest.approx((0.12 - 0.25412, 0.12 + 0.25412))
+    many = mean_interval([0.08, 0.12] * 20)  # forty pairs: past the table, the normal's 1.960
+    half = 1.960 * 0.020255 / 40**0.5
+    assert many == pytest.approx((0.10 - half, 0.10 + half), abs=1e-5)
+    assert mean_interval([0.2]) is None
+
+
+@pytest.mark.parametrize(
+    ("shares", "expected"),
+    [
+        ([0.05, 0.06, 0.055, 0.05, 0.058, 0.052], "within"),  # the whole interval under 10%
+        ([0.13, 0.14, 0.135, 0.13, 0.138, 0.132], "over"),  # the whole interval above
+        ([0.079, 0.135, 0.116, 0.12, 0.09, 0.14], "undecided"),  # straddles the bar
+        ([0.05], "undecided"),  # one pair gives no interval
+    ],
+)
+def test_the_verdict_is_within_or_over_only_where_the_whole_interval_is(
+    shares: list[float], expected: str
+) -> None:
+    assert verdict(mean_interval(shares)) == expected
