@@ -129,9 +129,12 @@ async def run_sink(
     # at most ``WRITES_IN_FLIGHT`` batches' worth of events wait to be written, so a slow
     # ledger slows the reading instead of filling memory.
     writes = WriteQueue(WRITES_IN_FLIGHT * batch_max)
+    writing = False  # a write taken from the queue and not yet committed
 
     async def write_in_order() -> None:
+        nonlocal writing
         while (item := await writes.get()) is not None:
+            writing = True
             # What queued up while the last write ran goes in one write, up to
             # WRITE_MIN_EVENTS: when the stream outruns the ledger, writes grow instead of
             # multiplying (each insert is a part the ledger has to merge), while
@@ -170,6 +173,7 @@ async def run_sink(
                     )
             if item.offsets:  # an idle stream's settling read nothing to commit
                 await consumer.commit(item.offsets)
+            writing = False
             if on_batch is not None:
                 on_batch(writes.empty())  # whether the writer has caught up
             if done:
@@ -333,7 +337,7 @@ async def run_sink(
                     if on_ready is not None:
                         on_ready()
                 if not any(urgent.values()) and not any(batch.values()):
-                    collector.when_idle()
+                    collector.when_idle(writing or not writes.empty())
                     idle = time.monotonic() - last_read
                     owns = ownership is None or ownership.owner  # a standby stitches nothing
                     if owns and not settled and idle_settle_s and idle >= idle_settle_s:

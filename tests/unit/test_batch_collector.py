@@ -97,3 +97,19 @@ def test_an_idle_stream_collects_what_its_polls_let_go() -> None:
         del a, b
         collector.when_idle()  # no full pass due: the young objects only
         assert gone() is None and collector.passes == 0
+
+
+def test_a_due_full_pass_waits_while_a_write_is_in_hand() -> None:
+    """The last batches' write and commit are not held back by the pass: it runs at the
+    first idle look once the writer has nothing in hand."""
+    collector = BatchCollector(full_every=100, forced_every=1_000)
+    with collector.running():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        collector.after_batch(100)  # due
+        collector.when_idle(writing=True)
+        assert gone() is not None and collector.passes == 0 and collector.since_full == 100
+        collector.when_idle(writing=False)
+        assert gone() is None and collector.passes == 1
