@@ -17,6 +17,14 @@ class Node:
         self.other: Node | None = None
 
 
+def _cycle() -> weakref.ref[Node]:
+    """Two nodes that refer to each other and to nothing else: only the collector frees
+    them. A weak reference to one of them tells when it has."""
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
 @pytest.fixture(autouse=True)
 def thawed(collector_on: None) -> Iterator[None]:
     # Automatic collections on for each test, as a worker process starts (``collector_on``).
@@ -75,10 +83,7 @@ def test_while_running_there_are_no_automatic_collections_and_after_it_as_before
 def test_while_running_nothing_is_collected_until_the_full_pass() -> None:
     collector = BatchCollector(full_every=100, forced_every=1_000)
     with collector.running():
-        a, b = Node(), Node()
-        a.other, b.other = b, a
-        gone = weakref.ref(a)
-        del a, b
+        gone = _cycle()
         # Kept alive, allocations that would have started collections.
         built = [Node() for _ in range(100_000)]
         assert gone() is not None  # nothing collected on its own
@@ -91,10 +96,7 @@ def test_while_running_nothing_is_collected_until_the_full_pass() -> None:
 def test_an_idle_stream_collects_what_its_polls_let_go() -> None:
     collector = BatchCollector(full_every=1_000)
     with collector.running():
-        a, b = Node(), Node()
-        a.other, b.other = b, a
-        gone = weakref.ref(a)
-        del a, b
+        gone = _cycle()
         collector.when_idle()  # no full pass due: the young objects only
         assert gone() is None and collector.passes == 0
 
@@ -104,10 +106,7 @@ def test_a_due_full_pass_waits_while_a_write_is_in_hand() -> None:
     first idle look once the writer has nothing in hand."""
     collector = BatchCollector(full_every=100, forced_every=1_000)
     with collector.running():
-        a, b = Node(), Node()
-        a.other, b.other = b, a
-        gone = weakref.ref(a)
-        del a, b
+        gone = _cycle()
         collector.after_batch(100)  # due
         collector.when_idle(writing=True)
         assert gone() is not None and collector.passes == 0 and collector.since_full == 100
