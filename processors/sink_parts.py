@@ -94,7 +94,7 @@ class BatchCollector:
     events). So it runs when the stream is idle once ``full_every`` events have gone by, and
     in a stream that never idles, after ``forced_every``. Idle means the writes too: a pass
     that ran while the last batches' write was still to be made and committed held their
-    commit back by the whole pass (0.4-0.8 s after 200,000 events, the longer with the drift
+    commit back by the whole pass (0.4-0.9 s after 200,000 events, the longer with the drift
     trails), so with a write in hand the idle stream collects only its young objects.
     """
 
