@@ -109,7 +109,7 @@ def replay_sample_traffic(
         out = stitcher.process(batch)
         for row in out.attributions:
             _keep_label(labels, row)
-        scored, _ = stage.score(stitcher.state, batch, out.actions, out.raw_events, 1)
+        scored, _ = stage.score(stitcher.state, out, 1)
         drift_rows.extend(scored.drift)
     state = stitcher.state
     contracted: dict[str, bool] = {}

@@ -47,6 +47,12 @@ class StitchOutput:
     web_identities: list[Row] = field(default_factory=list)
     declarations: list[Row] = field(default_factory=list)
     attributions: list[Row] = field(default_factory=list)
+    # Not tables: what the drift stage reads of the batch (``processors.scoring``), so that
+    # it need not walk every row to find it. Each event that acts or answers, in arrival
+    # order: a tool or API call with its first action row, a result with its raw row (whose
+    # session is set once the batch is stitched); and each paired result's call.
+    fed: list[tuple[Event, Row]] = field(default_factory=list)
+    answered: dict[str, str] = field(default_factory=dict)  # result id -> call id
 
     def tables(self) -> list[tuple[str, list[Row]]]:
         # raw_events last: its presence marks a batch done (``processors.recount``).

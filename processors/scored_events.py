@@ -13,6 +13,9 @@ from kernel.mcp_results import result_object
 from kernel.vocabulary import ATTR_ARGUMENTS
 from models.trail import Call
 
+# The actions scored for drift: an MCP ``tools/call``, and a call an API log records.
+SCORED_KINDS = frozenset({ev.TOOL_CALL, ev.API_CALL})
+
 
 def call_of(event: Event, access: str) -> Call:
     """The call an action event makes, as the model scores it (``access``: read, write,

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 from kernel import events as ev
-from kernel.codec import Envelope
 from kernel.contraction import ALLOW, HALT, NARROW, REVOKE, Contraction
 from kernel.events import Event, now_utc
 from kernel.events import ch_ts as ts
@@ -32,20 +30,22 @@ from kernel.mcp_results import catalogue_digest, is_listing, result_text
 from kernel.policy import Policy, SessionFacts
 from kernel.verdicts import Limits, decision
 from kernel.vocabulary import ATTR_RESULT_TEXT, ATTR_TOOLS_DIGEST
-from ledger.rows import DriftOutput, Row, contraction_row, drift_row
+from ledger.rows import DriftOutput, Row, StitchOutput, contraction_row, drift_row
 from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
-from processors.scored_events import call_of, result_of
+from processors.scored_events import SCORED_KINDS, call_of, result_of
 from processors.sessions import SessionState, StitchState
 
 log = logging.getLogger(__name__)
 _LISTINGS_MAX = 1024  # distinct tools/list answers remembered
-SCORED_KINDS = frozenset({ev.TOOL_CALL, ev.API_CALL})
-_FED_KINDS = SCORED_KINDS | {ev.TOOL_RESULT}
-_event_time = attrgetter("event_time")
+
 # Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
 _BINDING_KEYS = frozenset(
     {ev.KEY_JTI, ev.KEY_TOKEN_FP, ev.KEY_MCP_SESSION, ev.KEY_TRACE, ev.KEY_TXN}
 )
+
+
+def _fed_time(item: tuple[Event, Row]) -> datetime:
+    return item[0].event_time
 
 
 @dataclass(slots=True)
@@ -125,45 +125,28 @@ class DriftStage:
         self._current: dict[str, tuple[_SessionDrift, SessionState]] = {}
 
     def score(
-        self,
-        state: StitchState,
-        batch: Sequence[Envelope],
-        actions: Iterable[Row],
-        raw_events: Iterable[Row],
-        version: int,
+        self, state: StitchState, stitched: StitchOutput, version: int
     ) -> tuple[DriftOutput, list[Contraction]]:
-        """Score the batch's actions in event-time order; ``actions`` and ``raw_events`` are
-        the stitcher's rows for it (which session each event joined, which call a result
-        answered)."""
+        """Score a stitched batch's actions in event-time order, from what the stitcher says
+        of them (``StitchOutput.fed``: each call's row and each result's, which session
+        each joined; ``answered``: which call a result answered)."""
         started = time.perf_counter_ns()
         out = DriftOutput()
         published: list[Contraction] = []
-        action_rows: dict[str, Row] = {}
-        answered: dict[str, str] = {}  # result id -> the call it answers
-        for row in actions:
-            action_rows.setdefault(row["action_id"], row)
-            if row["outcome_event_id"]:
-                answered[row["outcome_event_id"]] = row["action_id"]
-        result_session = {
-            row["event_id"]: row["session_id"]
-            for row in raw_events
-            if row["kind"] == ev.TOOL_RESULT
-        }
         now = self.clock()
         scored_at = ts(now)  # one scoring time for the batch, formatted once
         self._follow_merges(state)  # a declaration applied since the last batch may merge
         self._current.clear()
-        # Only calls and results feed the trails: the rest of the batch is left out before
-        # sorting (a stable sort: events of one time keep their order).
-        fed = [env.event for env in batch if env.event.kind in _FED_KINDS]
-        fed.sort(key=_event_time)
-        for event in fed:
+        # Only calls and results feed the trails, in arrival order; sorted by time (a
+        # stable sort: events of one time keep their order).
+        fed = sorted(stitched.fed, key=_fed_time)
+        answered = stitched.answered
+        for event, row in fed:
             if event.kind == ev.TOOL_RESULT:
-                sid = result_session.get(event.event_id, "")
+                sid = row["session_id"]
                 if sid:
                     self._see_result(state, event, state.resolve(sid), answered)
-            elif event.kind in SCORED_KINDS and event.event_id in action_rows:
-                row = action_rows[event.event_id]
+            else:
                 root = state.resolve(row["session_id"])
                 contraction = self._score(state, root, event, row, now, scored_at, version, out)
                 if contraction is not None:

@@ -292,11 +292,12 @@ class EventSink:
             (env.event.event_id for env in fresh),
             max((micros(env.event.event_time) for env in fresh), default=NEVER),
         )
-        if self.drift is None:
-            return output, DriftOutput(), []
-        scored, contractions = self.drift.score(
-            self.stitcher.state, fresh, output.actions, output.raw_events, time.time_ns()
-        )
+        if self.drift is not None:
+            scored, contractions = self.drift.score(self.stitcher.state, output, time.time_ns())
+        else:
+            scored, contractions = DriftOutput(), []
+        # What the stage read would keep the batch's events alive while its rows wait.
+        output.fed, output.answered = [], {}
         return output, scored, contractions
 
     def ledger_write(

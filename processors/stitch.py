@@ -60,6 +60,7 @@ from processors.linking import Link, link_event, merge, register_keys
 from processors.pairing import Change, add_request, add_result, move_results
 from processors.relabel import relabel, session_context
 from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
+from processors.scored_events import SCORED_KINDS
 from processors.sessions import Exchange, StitchState, sweep_mark
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ class Stitcher:
             if link.waiting is not None:  # kept to link it anew once it is decided
                 link.waiting.row = row
             out.actions.append(row)
+            if event.kind in SCORED_KINDS:
+                out.fed.append((event, row))
             state.add_facts(ActionFacts.of(row, event.event_time), sid)
             if event.kind == ev.TOKEN_GRANT:
                 out.credentials.append(credential_row(event, sid, version))
@@ -286,6 +289,7 @@ class Stitcher:
         event = env.event
         row = raw_event_row(env, "", version)
         out.raw_events.append(row)
+        out.fed.append((event, row))
         rpc = rpc_key_of(event)
         if rpc is None:  # nothing to pair by (a bare message names no server): kept, unpaired
             return
@@ -331,6 +335,7 @@ class Stitcher:
                 unpaired += 1
             else:
                 row["session_id"] = self.state.resolve(answered.session_id)
+                out.answered[result_id] = answered.event_id
         if unpaired:
             log.debug("%d JSON-RPC results stored without a request to answer yet", unpaired)
 

@@ -100,9 +100,7 @@ def _run(
     for number, batch in enumerate(batches):
         chosen = [envelopes[i] for i in batch]
         out = stitcher.process(chosen)
-        scored, contractions = stage.score(
-            stitcher.state, chosen, out.actions, out.raw_events, number + 1
-        )
+        scored, contractions = stage.score(stitcher.state, out, number + 1)
         rows += scored.drift
         published += contractions
         assert [r["contraction_id"] for r in scored.contractions] == [
@@ -257,14 +255,14 @@ def test_a_restarted_stage_knows_what_it_contracted_and_publishes_it_again_for_n
     stage = DriftStage(_ProvenanceRule(), clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
     stage.restore(stored)
     out = stitcher.process(envelopes)
-    _, published = stage.score(stitcher.state, envelopes, out.actions, out.raw_events, 1)
+    _, published = stage.score(stitcher.state, out, 1)
     assert published == []
     # Without what the ledger holds, the same stream would have published it again.
     fresh = DriftStage(_ProvenanceRule(), clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
     again = Stitcher()
     again.declare(parse_declaration(declaration([])))
     out = again.process(envelopes)
-    _, published = fresh.score(again.state, envelopes, out.actions, out.raw_events, 1)
+    _, published = fresh.score(again.state, out, 1)
     assert [c.contraction_id for c in published] == [narrowed.contraction_id]
     assert first.stats.contractions == 1
 
@@ -279,13 +277,13 @@ def test_a_session_merged_into_another_keeps_what_the_policy_took_from_it() -> N
     published = []
     for env in envelopes[:5]:  # up to and with the first send: contracted
         out = stitcher.process([env])
-        published += stage.score(stitcher.state, [env], out.actions, out.raw_events, 1)[1]
+        published += stage.score(stitcher.state, out, 1)[1]
     assert [c.decision for c in published] == [NARROW]
     first_root = published[0].session_id
     stitcher.declare(parse_declaration(declaration([])))
     stage._session(stitcher.state, "s-mail-1")  # the declared session's own trail
     out = stitcher.process(envelopes[5:])
-    published += stage.score(stitcher.state, envelopes[5:], out.actions, out.raw_events, 2)[1]
+    published += stage.score(stitcher.state, out, 2)[1]
     assert stitcher.state.resolve(first_root) == "s-mail-1"
     assert set(stage.sessions) == {"s-mail-1"}
     assert stage.sessions["s-mail-1"].removed == {"send_mail"}
@@ -319,7 +317,7 @@ def test_a_restarted_stage_fed_the_recorded_calls_and_results_scores_as_before()
             assert fed == 3  # the listing's answer, the read, its result (not the request)
             assert stage.stats.scored == 0  # feeding records and counts nothing
         out = stitcher.process(after)
-        scored, _ = stage.score(stitcher.state, after, out.actions, out.raw_events, 2)
+        scored, _ = stage.score(stitcher.state, out, 2)
         return scored.drift
 
     def decisions(rows: list[dict[str, Any]]) -> list[tuple[str, float, bool]]:

@@ -444,6 +444,33 @@ def test_a_result_in_an_earlier_batch_is_applied_when_the_call_arrives() -> None
     assert stitcher.state.open_calls() == {}
 
 
+def test_the_drift_stage_is_fed_each_call_and_result_in_arrival_order() -> None:
+    """``fed``: each call with its first row and each result with its raw row (whose session
+    is the call's once paired), nothing else; ``answered``: which call each result answered."""
+    stitcher = Stitcher()
+    other_rpc = (ev.KEY_MCP_RPC, f"{MCP_SESSION}:8")
+    out = run(
+        stitcher,
+        tool_result("early", 0, [SESSION_KEY, RPC]),  # before its call, in the same batch
+        event("listing", 1, [SESSION_KEY]),  # a tools/list request: no call
+        tool_call("call", 2, [SESSION_KEY, RPC]),
+        tool_result("stray", 3, [other_rpc]),  # no call to answer
+    )
+    assert [(e.event_id, e.kind) for e, _ in out.fed] == [
+        ("early", ev.TOOL_RESULT),
+        ("call", ev.TOOL_CALL),
+        ("stray", ev.TOOL_RESULT),
+    ]
+    rows = {e.event_id: row for e, row in out.fed}
+    first_call_row = next(r for r in out.actions if r["action_id"] == "call")
+    assert rows["call"] is first_call_row
+    assert rows["early"] is next(r for r in out.raw_events if r["event_id"] == "early")
+    assert rows["early"]["session_id"] == first_call_row["session_id"] != ""
+    assert rows["stray"]["session_id"] == ""
+    assert out.answered == {"early": "call"}
+    assert [t for t, _ in out.tables()] == [t for t, _ in StitchOutput().tables()]
+
+
 # -- credentials and the session summary -----------------------------------------------------
 
 GRANT_CLAIMS = '{"cid":"0oa8f5j3ecb5w3dF35d7","jti":"jti-7f3a","sub":"alice@example.com"}'
