@@ -89,12 +89,14 @@ async def run_sink(
     ownership: Ownership | None = None,
     idle_settle_s: float = 0,
     slice_events: int = STITCH_SLICE,
+    collector: BatchCollector | None = None,
 ) -> None:
     """Consume ``ledger.events`` and ``ledger.events.calls`` until ``stop`` is set
     (``security``: aiokafka SASL/TLS). With ``ownership``, the declarations too, and only
     while this worker owns the stream (``processors.ownership``: however many workers run,
     one stitches). After ``idle_settle_s`` seconds with nothing read (0: never), what the
-    stream sent is taken as all there is (``Stitcher.settle_idle``)."""
+    stream sent is taken as all there is (``Stitcher.settle_idle``). ``collector``: when the
+    garbage collector's passes run (``BatchCollector``'s defaults if none)."""
     from aiokafka import AIOKafkaProducer, TopicPartition
 
     # pyarrow imported and warmed now, not by the first batch's columns: about a third of a
@@ -213,7 +215,7 @@ async def run_sink(
         )
         return fetched
 
-    collector = BatchCollector()
+    passes = collector if collector is not None else BatchCollector()
     ahead: ReadAhead | None = None
 
     async def take(batch: dict[Any, list[Any]], early: ReadAhead | None, lane: bool) -> None:
@@ -305,7 +307,7 @@ async def run_sink(
                 await publish_contractions(producer, sink.topics, contractions)
             pending.absorb(Pending({}, output, scored))  # after its declarations
         await queue_write(built(pending, sink.stats))
-        collector.after_batch(len(messages))
+        passes.after_batch(len(messages))
         sink.stats.batches += 1
         sink.stats.consumed += len(messages)
         log.info(
@@ -319,7 +321,7 @@ async def run_sink(
     last_read, settled = time.monotonic(), False
     # No automatic garbage collections while the loop runs: what each batch leaves is
     # frozen, and cycles wait for the full passes (``BatchCollector``).
-    with collector.running():
+    with passes.running():
         try:
             ready = False
             while not stop.is_set():
@@ -337,7 +339,7 @@ async def run_sink(
                     if on_ready is not None:
                         on_ready()
                 if not any(urgent.values()) and not any(batch.values()):
-                    collector.when_idle(writing or not writes.empty())
+                    passes.when_idle(writing or not writes.empty())
                     idle = time.monotonic() - last_read
                     owns = ownership is None or ownership.owner  # a standby stitches nothing
                     if owns and not settled and idle_settle_s and idle >= idle_settle_s:
