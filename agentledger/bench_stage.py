@@ -30,7 +30,8 @@ from kernel.codec import Envelope
 from kernel.config import Settings
 from kernel.events import now_utc
 from kernel.tokens import use_fingerprint_key
-from ledger.rows import StitchOutput, contraction_row
+from ledger.drift_rows import contraction_row
+from ledger.rows import StitchOutput
 from processors.stitch import Stitcher
 
 BATCH = 2_000  # events a stitched batch holds, about what the worker stitches at a time

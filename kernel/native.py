@@ -66,6 +66,7 @@ HOT_PATH: tuple[str, ...] = (
     "ingest.otlp",
     # the ledger's rows
     "ledger.rows",
+    "ledger.drift_rows",
     # drift scoring
     "models.text",
     "models.features",

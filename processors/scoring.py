@@ -30,7 +30,8 @@ from kernel.mcp_results import catalogue_digest, is_listing, result_text
 from kernel.policy import Policy, SessionFacts
 from kernel.verdicts import Limits, decision
 from kernel.vocabulary import ATTR_RESULT_TEXT, ATTR_TOOLS_DIGEST
-from ledger.rows import DriftOutput, Row, StitchOutput, contraction_row, drift_row
+from ledger.drift_rows import DriftOutput, contraction_row, drift_row
+from ledger.rows import Row, StitchOutput
 from models.trail import Call, DeclaredIntent, DriftScore, Scorer, SessionTrail, ToolInfo
 from processors.scored_events import SCORED_KINDS, call_of, result_of
 from processors.sessions import SessionState, StitchState

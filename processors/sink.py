@@ -31,9 +31,10 @@ from kernel.events import ch_ts as ts
 from kernel.events import micros
 from kernel.topics import Topics
 from ledger.contractions import recent_contractions
+from ledger.drift_rows import DriftOutput
 from ledger.projections import newest_event_time, pairing_rows, recorded_versions, stitch_rows
 from ledger.replay import recent_trail_events
-from ledger.rows import DriftOutput, StitchOutput
+from ledger.rows import StitchOutput
 from ledger.store import LedgerStore
 from processors.evidence import EvidenceChain
 from processors.federation import restore_web_identities

@@ -23,7 +23,7 @@ from typing import Any
 
 from kernel.errors import StoreError
 from kernel.kafka import batch_consumer
-from ledger.rows import DriftOutput
+from ledger.drift_rows import DriftOutput
 from processors.declared import read_declarations
 from processors.ownership import Ownership
 from processors.sink import EventSink

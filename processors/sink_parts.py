@@ -25,7 +25,8 @@ from kernel.errors import RecordError, StoreError
 from kernel.events import TIME_OBSERVED, TIME_SOURCE, micros
 from kernel.procs import gc_paused
 from kernel.topics import Topics
-from ledger.rows import DriftOutput, StitchOutput
+from ledger.drift_rows import DriftOutput
+from ledger.rows import StitchOutput
 from processors.recount import WriteBases
 from processors.writes import retrying
 

@@ -19,7 +19,7 @@ from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.errors import StoreError
 from kernel.events import ch_ts, micros
-from ledger import rows
+from ledger import drift_rows
 from ledger.chains import TABLE as CHAIN_TABLE
 from ledger.chains import VIEWS as CHAIN_VIEWS
 from ledger.chdb_store import ChdbStore
@@ -66,7 +66,7 @@ def _every_table_s_rows() -> dict[str, list[dict[str, Any]]]:
             written.setdefault(table, []).extend(table_rows)
     t = datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC)
     written["drift"] = [
-        rows.drift_row(
+        drift_rows.drift_row(
             _Score(score=score), action_id=f"a-{i}", session_id="s-1", event_time=t,
             agent="support-agent", tool="crm.delete", decision="narrow", policy_rule="r1",
             contraction_id="", scored_at=t, version=i,
@@ -74,7 +74,7 @@ def _every_table_s_rows() -> dict[str, list[dict[str, Any]]]:
         for i, score in enumerate((0.73456, 0.1, 1 / 3, 0.0, 1.0))
     ]  # fmt: skip
     written["contractions"] = [
-        rows.contraction_row(
+        drift_rows.contraction_row(
             Contraction(
                 session_id="s-1", agent="support-agent",
                 cause_action_id="a-1", cause_tool="crm.delete", decision=HALT,
@@ -307,7 +307,7 @@ class LedgerStoreContract:
         # Granules of 1,024 rows: in a few of them the engine reads the table as cheaply.
         t = datetime(2026, 11, 13, tzinfo=UTC)
         drift = [
-            rows.drift_row(
+            drift_rows.drift_row(
                 _Score(score=(i % 100) / 100), action_id=f"a-{i:05}", session_id=f"s-{i % 97}",
                 event_time=t + timedelta(seconds=30 * i), agent="support-agent", tool="crm.read",
                 decision="allow", policy_rule="r1", contraction_id="", scored_at=t, version=1,

@@ -107,7 +107,7 @@ def test_an_allocator_the_user_named_is_left_as_it_is(monkeypatch: pytest.Monkey
 _FIRST_BATCH = """
 import sys
 from ledger.columns import arrow_table, warm
-from ledger.rows import drift_row
+from ledger.drift_rows import drift_row
 from models.trail import DriftScore
 {warm}
 before = set(sys.modules)

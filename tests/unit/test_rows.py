@@ -15,7 +15,7 @@ from kernel.codec import Envelope
 from kernel.contraction import HALT, Contraction
 from kernel.declaration import parse_declaration
 from kernel.events import Event
-from ledger import rows
+from ledger import drift_rows, rows
 from ledger.schema import (
     ADDED_COLUMNS,
     ADDED_INDEXES,
@@ -154,7 +154,7 @@ def _scored() -> dict[str, list[dict[str, Any]]]:
     )
     return {
         "drift": [
-            rows.drift_row(
+            drift_rows.drift_row(
                 score,
                 action_id="e1",
                 session_id="s-1",
@@ -168,7 +168,7 @@ def _scored() -> dict[str, list[dict[str, Any]]]:
                 version=1,
             )
         ],
-        "contractions": [rows.contraction_row(contraction)],
+        "contractions": [drift_rows.contraction_row(contraction)],
     }
 
 
@@ -176,7 +176,7 @@ def test_the_stitcher_writes_every_table_but_those_others_write() -> None:
     stitched = {table for table, _ in rows.StitchOutput().tables()}
     assert stitched == set(TABLES) - NOT_STITCHED - SCORED
     assert set(_built()) == stitched
-    assert {table for table, _ in rows.DriftOutput().tables()} == SCORED == set(_scored())
+    assert {table for table, _ in drift_rows.DriftOutput().tables()} == SCORED == set(_scored())
 
 
 @pytest.mark.parametrize("table", sorted(set(TABLES) - NOT_STITCHED))
