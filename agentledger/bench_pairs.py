@@ -14,6 +14,11 @@ A mean of a few pairs moves by several points from one run of them to the next, 
 summary also gives the mean's 95% interval (Student's t over the pairs' shares) and a
 verdict: ``within`` the bar only if the whole interval is, ``over`` only if the whole
 interval is above it, else ``undecided`` (more pairs, or a clearer margin, would tell).
+
+Every run of one side does the same work, so how far the worker's CPU seconds for it range
+from run to run (``worker_cpu_spread``: the most over the least, less one) says how uneven
+the machine itself was in that hour: on the same two cores one hour gave 13% over twelve
+runs, another 27% over six, where a share of a few points was being read.
 """
 
 from __future__ import annotations
@@ -141,7 +146,18 @@ def summarize(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "verdict": verdict(interval),
         "bar": BAR,
         "cpu_seconds_added": added,
+        "worker_cpu_spread": {side: cpu_spread(pairs, side) for side in ("with", "without")},
     }
+
+
+def cpu_spread(pairs: Sequence[dict[str, Any]], side: str, role: str = "worker") -> float | None:
+    """How far ``role``'s CPU seconds ranged over the runs of ``side`` (``with`` or
+    ``without``), the most over the least, less one (``None`` for fewer than two runs)."""
+    reported = (float(pair[side]["cpu_seconds"].get(role, 0.0)) for pair in pairs)
+    seconds = [value for value in reported if value > 0]
+    if len(seconds) < 2:
+        return None
+    return round(max(seconds) / min(seconds) - 1, 4)
 
 
 def mean_interval(shares: Sequence[float]) -> tuple[float, float] | None:

@@ -451,6 +451,14 @@ def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
     console.print(f"{where}: {result['verdict']}", highlight=False)
     added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
     console.print(f"CPU seconds more with scoring (mean): {added}", highlight=False)
+    spreads = result["worker_cpu_spread"]
+    if spreads["without"] is not None:
+        console.print(
+            "the worker's CPU for the same work ranged by "
+            f"{100 * spreads['without']:.0f}% over the runs without scoring and "
+            f"{100 * spreads['with']:.0f}% over those with it (the machine's own unevenness)",
+            highlight=False,
+        )
 
 
 def codec_bench(event_count: int, as_json: bool) -> None:

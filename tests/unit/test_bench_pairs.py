@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from agentledger.bench_pairs import _T95, BAR, mean_interval, run_pairs, share, summarize, verdict
+from agentledger.bench_pairs import (
+    _T95,
+    BAR,
+    cpu_spread,
+    mean_interval,
+    run_pairs,
+    share,
+    summarize,
+    verdict,
+)
 from agentledger.cli import main
 
 
@@ -43,6 +52,8 @@ def test_the_summary_gives_the_spread_the_bar_and_where_the_cpu_went() -> None:
     assert summary["within_bar"] is True and summary["bar"] == BAR
     assert summary["verdict"] == "undecided"
     assert summary["cpu_seconds_added"] == {"ledger": 0.33, "worker": 1.13, "total": 1.46}
+    # The runs with scoring spent 7.9-8.5 s of worker CPU; those without, 7.0 each time.
+    assert summary["worker_cpu_spread"] == {"with": 0.0759, "without": 0.0}
     over = summarize([*pairs, _pair(8_000.0, 10_000.0, 9.0, 4.5)])  # a fourth, 20%
     assert over["share"]["mean"] == pytest.approx(0.1125) and over["within_bar"] is False
 
@@ -120,3 +131,25 @@ def test_the_verdict_is_within_or_over_only_where_the_whole_interval_is(
     shares: list[float], expected: str
 ) -> None:
     assert verdict(mean_interval(shares)) == expected
+
+
+def test_the_cpu_spread_is_the_most_over_the_least_of_one_sides_runs() -> None:
+    pairs = [_pair(9_000.0, 10_000.0, 8.0, 4.0), _pair(9_000.0, 10_000.0, 10.0, 4.0)]
+    assert cpu_spread(pairs, "with") == 0.25
+    assert cpu_spread(pairs, "with", role="ledger") == 0.0
+    assert cpu_spread(pairs[:1], "with") is None  # one run: no spread
+    assert cpu_spread(pairs, "with", role="broker") is None  # a role no run reported
+
+
+def test_the_text_report_says_how_uneven_the_machine_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = [_pair(9_000.0, 10_000.0, 8.0, 4.0), _pair(9_500.0, 10_000.0, 10.0, 4.0)]
+
+    def fake_pairs(events: int, count: int, progress: Any = None) -> dict[str, Any]:
+        return {"events": events, "pairs": pairs, **summarize(pairs)}
+
+    monkeypatch.setattr("agentledger.bench_pairs.run_pairs", fake_pairs)
+    result = CliRunner().invoke(main, ["bench", "--scoring-pairs", "2", "--events", "500"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "7.5% of events/s (mean of 2 pairs" in said
+    assert "ranged by 0% over the runs without scoring and 25% over those with it" in said
