@@ -452,7 +452,7 @@ def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
     added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
     console.print(f"CPU seconds more with scoring (mean): {added}", highlight=False)
     spreads = result["worker_cpu_spread"]
-    if spreads["without"] is not None:
+    if spreads["without"] is not None and spreads["with"] is not None:
         console.print(
             "the worker's CPU for the same work ranged by "
             f"{100 * spreads['without']:.0f}% over the runs without scoring and "
