@@ -113,6 +113,14 @@ class RssSampler:
         end = self._cpu()
         return {k: round(end[k] - self._cpu_start.get(k, 0.0), 2) for k in sorted(end)}
 
+    def cpu_now(self) -> dict[str, float]:
+        """Each role's CPU time so far (seconds since its process began)."""
+        return self._cpu()
+
+    @property
+    def cpu_start(self) -> dict[str, float]:
+        return dict(self._cpu_start)
+
     def sample(self) -> None:
         total = 0
         by_role: dict[str, int] = {}
@@ -131,6 +139,35 @@ class RssSampler:
             self.sample()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2)
+
+
+def phases(
+    start: dict[str, float],
+    produced: dict[str, float],
+    end: dict[str, float],
+    intake_s: float,
+    tail_s: float,
+) -> dict[str, dict[str, Any]]:
+    """The run in two phases: the intake (records pushed while the stack takes them in) and
+    the tail (the stack finishing what it holds once the pushing is done), each with its
+    seconds, each role's CPU and the cores that makes (CPU over seconds; ``all``: every
+    role's). On two cores a tail where one role keeps to one core while ``all`` stays
+    under two says that role alone bounds the run there."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, (before, after, seconds) in {
+        "intake": (start, produced, intake_s),
+        "tail": (produced, end, tail_s),
+    }.items():
+        cpu = {role: max(0.0, after[role] - before.get(role, 0.0)) for role in sorted(after)}
+        cores = {role: spent / seconds for role, spent in cpu.items()} if seconds > 0 else {}
+        if cores:
+            cores["all"] = sum(cpu.values()) / seconds
+        found[name] = {
+            "seconds": round(seconds, 3),
+            "cpu_seconds": {role: round(spent, 2) for role, spent in cpu.items()},
+            "cores": {role: round(used, 2) for role, used in cores.items()},
+        }
+    return found
 
 
 def _frames(source_name: str, lines: list[str], offset: int) -> Iterator[Framed]:
@@ -261,6 +298,7 @@ async def _run_chunks(
         finally:
             await producer.stop()
         produced = time.perf_counter()
+        cpu_at_produced = sampler.cpu_now()
         finished = await wait_held(
             info.bootstrap, topics, sent, settings, console, timeout=WAIT_TIMEOUT_S
         )
@@ -268,6 +306,13 @@ async def _run_chunks(
         stop_sampling.set()
         await sampling
         cpu = sampler.cpu_seconds()
+        run_phases = phases(
+            sampler.cpu_start,
+            cpu_at_produced,
+            sampler.cpu_now(),
+            produced - started,
+            finished - produced,
+        )
         scoring = scoring_stats(settings)
         worker = scoring.pop("worker_us_per_event")
         measured = None
@@ -300,6 +345,7 @@ async def _run_chunks(
             role: round(rss / 2**20, 1) for role, rss in sorted(sampler.peak_by_role.items())
         },
         "cpu_seconds": cpu,
+        "phases": run_phases,
         **({"ceiling": ceiling_figures(measured, events_per_s)} if measured else {}),
         "drift_scoring": settings.drift_scoring,
         **(scoring if settings.drift_scoring else {}),

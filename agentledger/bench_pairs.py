@@ -45,7 +45,9 @@ _T95 = (
 _KEPT = (
     "events_per_s",
     "seconds",
+    "produce_seconds",
     "cpu_seconds",
+    "phases",
     "peak_rss_mb",
     "drift_scoring",
     "scoring_us_per_action",
