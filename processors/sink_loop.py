@@ -38,8 +38,8 @@ from processors.sink_parts import (
     event_key,
     in_arrival_order,
     observed_ids,
-    publish_contractions,
     read_ahead,
+    send_contractions,
 )
 from processors.writes import refused_entry, retrying, send_until_taken, write_until_taken
 
@@ -155,6 +155,7 @@ async def run_sink(
                 if time.monotonic() >= linger_until:
                     break
                 await asyncio.sleep(0.02)
+            await item.published()  # its contractions are on the topic before it is written
             if item.output is not None:
                 began = time.perf_counter_ns()
                 write = sink.ledger_write(item.output, item.scored, item.columns)
@@ -300,12 +301,16 @@ async def run_sink(
                     await take(urgent, None, lane=True)
             # Stitch once; only the write is retried, so a retry never counts twice.
             output, scored, contractions = sink.stitch(fresh[start : start + step], where)
+            later = Pending({}, output, scored)
             if contractions:
-                # Published before the ledger write: an enforcement point acts on the drift
-                # now, not after the write. A crash before the commit publishes the same
-                # contraction ids again, which consumers keep once.
-                await publish_contractions(producer, sink.topics, contractions)
-            pending.absorb(Pending({}, output, scored))  # after its declarations
+                # Sent now, before the ledger write: an enforcement point acts on the drift
+                # at once. The stitching does not wait for the broker's acknowledgement; the
+                # write does (``Pending.published``). A crash before the commit publishes the
+                # same contraction ids again, which consumers keep once.
+                later.acks = await send_contractions(producer, sink.topics, contractions)
+                for _ in range(IO_TURNS):  # the producer's sender puts them on the wire now
+                    await asyncio.sleep(0)
+            pending.absorb(later)  # after its declarations
         await queue_write(built(pending, sink.stats))
         passes.after_batch(len(messages))
         sink.stats.batches += 1

@@ -338,6 +338,17 @@ class Pending:
     # Each table's rows as Arrow tables, built batch by batch (``build_columns``) while the
     # rows are fresh in the caches; the write sends a table they cover in full as those.
     columns: dict[str, list[Any]] = field(default_factory=dict)
+    # The broker's acknowledgements of the contractions its slices published: the write
+    # waits for them, so that a batch is never written (and committed) before its
+    # contractions are on the topic, while the stitching goes on without waiting.
+    acks: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    async def published(self) -> None:
+        """Wait until the broker holds every contraction of this batch (a send that failed
+        raises here, and the batch is not written)."""
+        if self.acks:
+            acks, self.acks = self.acks, []
+            await asyncio.gather(*acks)
 
     def build_columns(self) -> Pending:
         """Build this batch's Arrow columns now, once it is stitched and while its rows are
@@ -374,6 +385,7 @@ class Pending:
                     rows.extend(later_rows)
         for table, parts in later.columns.items():
             self.columns.setdefault(table, []).extend(parts)
+        self.acks.extend(later.acks)
         self.offsets = {**self.offsets, **later.offsets}
         self.events += later.events
         if later.where:
@@ -425,12 +437,13 @@ class WriteQueue:
         return not self._items
 
 
-async def publish_contractions(
+async def send_contractions(
     producer: Any, topics: Topics, contractions: list[Contraction]
-) -> None:
-    """Send and wait: each contraction keyed by its session, so one session's decisions
-    stay in order on one partition."""
-    sent = [
+) -> list[asyncio.Future[Any]]:
+    """Hand each contraction to the producer, keyed by its session so that one session's
+    decisions stay in order on one partition; returns the broker's acknowledgements to
+    wait for. The producer does not linger: they go out now, acknowledged or not."""
+    return [
         await producer.send(
             topics.contractions,
             encode_contraction(c),
@@ -439,4 +452,3 @@ async def publish_contractions(
         )
         for c in contractions
     ]
-    await asyncio.gather(*sent)

@@ -75,3 +75,42 @@ def test_the_take_over_span_covers_everything_a_worker_holds_uncommitted() -> No
     # batch read ahead.
     held = (WRITE_MIN_EVENTS - 1 + batch_max) + WRITES_IN_FLIGHT * batch_max + 3 * batch_max
     assert uncommitted_most(batch_max) >= held
+
+
+def test_a_batch_waits_for_every_acknowledgement_its_slices_and_joined_batches_carry() -> None:
+    async def run() -> list[str]:
+        loop = asyncio.get_running_loop()
+        seen: list[str] = []
+        first, second, third = (loop.create_future() for _ in range(3))
+        batch = _batch(2)
+        batch.acks = [first]
+        later = _batch(3)
+        later.acks = [second, third]
+        batch.absorb(later)  # two batches in one write: all three contractions
+        waiting = asyncio.ensure_future(batch.published())
+        for future, name in ((first, "a"), (third, "c")):
+            future.set_result(name)
+            await asyncio.sleep(0)
+            seen.append(f"done={waiting.done()}")
+        second.set_result("b")
+        await waiting
+        seen.append(f"done={waiting.done()}")
+        await batch.published()  # nothing left to wait for
+        return seen
+
+    assert asyncio.run(run()) == ["done=False", "done=False", "done=True"]
+
+
+def test_a_contraction_the_broker_refused_stops_its_batch_from_being_written() -> None:
+    async def run() -> str:
+        refused = asyncio.get_running_loop().create_future()
+        refused.set_exception(ConnectionError("broker gone"))
+        batch = _batch(1)
+        batch.acks = [refused]
+        try:
+            await batch.published()
+        except ConnectionError as exc:
+            return str(exc)
+        return "written"
+
+    assert asyncio.run(run()) == "broker gone"
