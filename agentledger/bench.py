@@ -302,6 +302,7 @@ async def _run_chunks(
         finished = await wait_held(
             info.bootstrap, topics, sent, settings, console, timeout=WAIT_TIMEOUT_S
         )
+        cpu_at_finished = sampler.cpu_now()
         lag = await group_lag(info.bootstrap, topics.worker_group, topics.event_topics, settings)
         stop_sampling.set()
         await sampling
@@ -309,7 +310,7 @@ async def _run_chunks(
         run_phases = phases(
             sampler.cpu_start,
             cpu_at_produced,
-            sampler.cpu_now(),
+            cpu_at_finished,
             produced - started,
             finished - produced,
         )

@@ -24,9 +24,9 @@ def test_each_phase_has_its_seconds_cpu_and_cores_per_role() -> None:
     }
 
 
-def test_a_role_that_appears_late_counts_from_nothing_and_an_empty_phase_has_no_cores() -> None:
-    # A process first seen at the end (restarted) counts all its CPU in the tail; a
-    # process gone by the end is not made negative.
+def test_a_role_missing_before_counts_from_zero_and_an_empty_phase_has_no_cores() -> None:
+    # A role the earlier reading lacks counts from zero; one whose process is gone by the
+    # later reading (fewer seconds than before) is not made negative.
     found = phases(
         {"worker": 3.0},
         {"worker": 3.0, "scoring": 0.0},
