@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from kernel.contraction import Contraction
+from kernel.contraction import Contraction, to_record
 from kernel.events import ch_ts as ts
 from ledger.rows import Row
 
@@ -77,23 +77,12 @@ class DriftLike(Protocol):
 
 
 def contraction_row(c: Contraction) -> Row:
-    """A contraction as published; its id is derived from its session and cause, so a
+    """A contraction as published (``kernel.contraction.to_record``, its fields in that
+    order), in the ledger's types: the score to four places, each key as ``type:value`` and
+    the times as ``DateTime64`` text. Its id is derived from its session and cause, so a
     replay writes the same row again."""
-    return {
-        "contraction_id": c.contraction_id,
-        "session_id": c.session_id,
-        "agent": c.agent,
-        "cause_action_id": c.cause_action_id,
-        "cause_tool": c.cause_tool,
-        "decision": c.decision,
-        "removed_tools": list(c.removed_tools),
-        "removed_scopes": list(c.removed_scopes),
-        "remaining_tools": list(c.remaining_tools),
-        "remaining_scopes": list(c.remaining_scopes),
+    return to_record(c) | {
         "score": round(float(c.score), 4),
-        "model_version": c.model_version,
-        "reasons": list(c.reasons),
-        "policy_rule": c.policy_rule,
         "keys": [f"{t}:{v}" for t, v in c.keys],
         "event_time": ts(c.event_time),
         "decided_at": ts(c.decided_at),
