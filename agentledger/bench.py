@@ -39,6 +39,7 @@ from kernel.errors import StackError
 from kernel.kafka import BatchSender, committed_offsets, group_lag
 from kernel.kafka import producer as make_producer
 from kernel.lag import SentRanges
+from kernel.priority import yield_to_stitching
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 
@@ -265,6 +266,7 @@ async def _run_chunks(
     tune_gc_for_throughput()  # as `agentledger ingest` does
     async with running_ledger(settings) as info:
         use_fingerprint_key(settings)
+        yield_to_stitching(settings.stitch_priority)  # as `agentledger ingest` does
         topics = Topics(info.topic_prefix)
         # Where the workers' reading begins: the bare consume reads from here to where the
         # workers' reading of this run ends.

@@ -80,12 +80,14 @@ def ingest(
     """
     from agentledger.ingest_wait import run_ingest
     from ingest.files import collect_inputs
+    from kernel.priority import yield_to_stitching
     from kernel.procs import tune_gc_for_throughput
 
     tune_gc_for_throughput()
     try:
         inputs = collect_inputs(paths)  # a wrong path is named before anything else is asked
         bootstrap, topics, settings, pid = _target(data_dir, kafka)
+        yield_to_stitching(settings.stitch_priority)  # the broker holds what it sends
         outcome = asyncio.run(
             run_ingest(
                 bootstrap,

@@ -225,6 +225,15 @@ class Settings(BaseSettings):
         "merge does not hold a contraction back. 0 leaves them as they are. A ClickHouse "
         "server is configured on its own.",
     )
+    stitch_priority: Annotated[int, Field(ge=0, le=19)] = Field(
+        default=5,
+        description="How many nice levels the stitching workers run above the rest of an "
+        "embedded stack (POSIX): `up` starts the broker and the normalizer that many levels "
+        "lower and keeps its own threads there (the ledger's inserts and queries, the API) "
+        "but for the one that starts the workers, and `agentledger ingest` lowers itself as "
+        "much. One worker bounds the pipeline, on one core at most; the others yield to it. "
+        "0 leaves every part at one priority.",
+    )
     drain_timeout_s: Annotated[float, Field(ge=0, le=3_600)] = Field(
         default=60.0,
         description="How long a stopping stack waits for its workers to write what the "

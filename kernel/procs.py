@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import os
 import secrets
@@ -21,7 +22,9 @@ from kernel.errors import StackError
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(nice: int = 0) -> None:  # runs in the child between fork and exec
+    if nice > 0:
+        os.nice(nice)  # every thread the child starts inherits it
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -29,9 +32,10 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 def spawn(
-    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None
+    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None, nice: int = 0
 ) -> subprocess.Popen[bytes]:
-    """Start a child that the kernel terminates if this process dies, output to ``log``."""
+    """Start a child that the kernel terminates if this process dies, output to ``log``,
+    ``nice`` levels below the spawning thread in CPU priority (``kernel.priority``)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out: IO[bytes] = log.open("ab")
     try:
@@ -41,7 +45,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, nice),
         )
     finally:
         out.close()

@@ -8,7 +8,9 @@ fifteen times meanwhile: a drifting call that arrived then waited 300-540 ms for
 contraction, where the others waited 40. The merges can wait; a contraction cannot. With
 the background threads at nice 10, the contraction bench's slowest call stayed under 250 ms
 in seven of eight runs, against five of seven over it in the same hour without
-(BENCHMARKS.md). Queries and inserts run in other threads and keep their priority.
+(BENCHMARKS.md). Queries and inserts run in other threads: with the process's other
+threads they go ``stitch_priority`` levels below the workers (``kernel.priority``), all
+but the thread that starts the workers, whose niceness they inherit.
 
 Linux only (a thread's priority by its id under ``/proc/self/task``); elsewhere, nothing.
 A ClickHouse server has its own settings for this.
@@ -19,15 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from pathlib import Path
+
+from kernel.priority import lower_threads
 
 log = logging.getLogger(__name__)
 
 # Thread names of the engine's background pools: merges and mutations, the schedule pools
 # (Bg…SchPool), moves and fetches between disks or replicas.
 BACKGROUND_THREADS = ("MergeMutate", "Bg", "Move", "Fetch")
-_TASKS = Path("/proc/self/task")
+
+
+def is_background(name: str) -> bool:
+    return name.startswith(BACKGROUND_THREADS)
 
 
 def lower_background_threads(nice: int, seen: set[int]) -> int:
@@ -35,34 +40,24 @@ def lower_background_threads(nice: int, seen: set[int]) -> int:
     many were lowered now. ``seen`` holds the thread ids looked at already (pools keep
     their threads; it is trimmed to the live ones, so an id used again is looked at
     again). A thread already at ``nice`` or lower in priority is left as it is."""
-    if nice <= 0 or not sys.platform.startswith("linux"):
-        return 0
-    try:
-        live = {int(name) for name in os.listdir(_TASKS)}
-    except OSError:
-        return 0
-    seen &= live
-    lowered = 0
-    for tid in live - seen:
-        seen.add(tid)
-        try:
-            name = (_TASKS / str(tid) / "comm").read_text().strip()
-            if not name.startswith(BACKGROUND_THREADS):
-                continue
-            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
-                os.setpriority(os.PRIO_PROCESS, tid, nice)
-                lowered += 1
-        except OSError:  # the thread ended meanwhile
-            continue
-    return lowered
+    return lower_threads(nice, seen, skip=lambda tid, name: not is_background(name))
 
 
-async def keep_background_low(nice: int, every_s: float = 1.0) -> None:
-    """Keep this process's engine background threads at ``nice``, looking every ``every_s``
-    (its pools start threads as merges need them). Runs until cancelled."""
-    seen: set[int] = set()
+async def keep_priorities(
+    merge_nice: int, stitch_priority: int, *, keep: int, every_s: float = 1.0
+) -> None:
+    """Keep this process's threads where the stack wants them, looking every ``every_s``
+    (pools start threads as they need them): the engine's background threads at niceness
+    ``merge_nice`` at least, and every other thread but ``keep`` (the one that starts the
+    workers: they inherit its niceness) ``stitch_priority`` levels below ``keep``. Runs
+    until cancelled."""
+    others = min(os.getpriority(os.PRIO_PROCESS, keep) + stitch_priority, 19)
+    background: set[int] = set()
+    rest: set[int] = set()
     while True:
-        lowered = lower_background_threads(nice, seen)
+        lowered = lower_background_threads(merge_nice, background)
+        if stitch_priority:
+            lowered += lower_threads(others, rest, skip=lambda tid, name: tid == keep)
         if lowered:
-            log.debug("%d ledger background threads at nice %d", lowered, nice)
+            log.debug("%d threads of the ledger's process lowered", lowered)
         await asyncio.sleep(every_s)

@@ -1,16 +1,19 @@
-"""The embedded ledger's background threads (merges, scheduled tasks) yield the CPU to the
-stream's work: `up` keeps them at ``ledger_merge_nice``, and queries, inserts and every
-other thread keep their priority."""
+"""CPU priorities: the embedded ledger's background threads (merges, scheduled tasks) yield
+to the stream's work (`up` keeps them at ``ledger_merge_nice``), and what feeds the stitching
+workers yields to them (``stitch_priority``: children spawned lower, a feeding process
+lowered whole). `agentledger up`'s own threads and children are checked in ``test_cli``."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from kernel.procs import spawn
 from ledger.chdb_store import ChdbStore
 from ledger.engine_priority import BACKGROUND_THREADS, lower_background_threads
 from tests.integration.conftest import RunningStack, make_settings
@@ -78,3 +81,38 @@ def test_up_keeps_the_ledger_merges_at_the_configured_niceness(
         )
     finally:
         running.stop()
+
+
+def test_a_child_spawned_lower_runs_that_many_levels_below_its_parent(tmp_path: Path) -> None:
+    code = "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    child = spawn([sys.executable, "-c", code], log=tmp_path / "child.log", nice=3)
+    assert child.wait(30) == 0
+    assert int((tmp_path / "child.log").read_text()) == min(base + 3, 19)
+
+
+def test_a_feeding_process_lowers_every_thread_and_those_it_starts_later() -> None:
+    """In a process of its own: lowering is for good, and these tests' process feeds no
+    stack."""
+    code = """
+import os, threading
+from kernel.priority import yield_to_stitching
+def level():
+    return os.getpriority(os.PRIO_PROCESS, 0)
+started = threading.Event(); go = threading.Event(); seen = {}
+def early():
+    started.set(); go.wait(); seen["early"] = level()
+thread = threading.Thread(target=early); thread.start(); started.wait()
+base = level()
+lowered = yield_to_stitching(4)
+go.set(); thread.join()
+later = threading.Thread(target=lambda: seen.update(later=level())); later.start(); later.join()
+print(base, lowered, level(), seen["early"], seen["later"], yield_to_stitching(0))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    base, lowered, main, early, later, none = map(int, done.stdout.split())
+    assert lowered >= 2  # the main thread and the one already running
+    assert main == early == later == min(base + 4, 19)
+    assert none == 0
