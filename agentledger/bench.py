@@ -266,7 +266,7 @@ async def _run_chunks(
     tune_gc_for_throughput()  # as `agentledger ingest` does
     async with running_ledger(settings) as info:
         use_fingerprint_key(settings)
-        yield_to_stitching(settings.stitch_priority)  # as `agentledger ingest` does
+        yield_to_stitching(settings.ingest_nice)  # as `agentledger ingest` does
         topics = Topics(info.topic_prefix)
         # Where the workers' reading begins: the bare consume reads from here to where the
         # workers' reading of this run ends.

@@ -13,8 +13,7 @@ from kernel.procs import free_port, spawn, stop, wait_for_port
 
 
 class EmbeddedBroker:
-    def __init__(self, log: Path, host: str = "127.0.0.1", port: int = 0, nice: int = 0) -> None:
-        self.nice = nice  # levels below the starting thread (``kernel.priority``)
+    def __init__(self, log: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log = log
@@ -38,7 +37,6 @@ class EmbeddedBroker:
         self.proc = spawn(
             [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
             log=self.log,
-            nice=self.nice,
         )
         if not wait_for_port(self.host, self.port, timeout, self.proc):
             self.stop()

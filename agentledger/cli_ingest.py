@@ -87,7 +87,7 @@ def ingest(
     try:
         inputs = collect_inputs(paths)  # a wrong path is named before anything else is asked
         bootstrap, topics, settings, pid = _target(data_dir, kafka)
-        yield_to_stitching(settings.stitch_priority)  # the broker holds what it sends
+        yield_to_stitching(settings.ingest_nice)  # the broker holds what it sends
         outcome = asyncio.run(
             run_ingest(
                 bootstrap,

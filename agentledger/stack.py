@@ -13,7 +13,6 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -49,7 +48,7 @@ from kernel.policy import Policy
 from kernel.procs import free_port, refuse_taken_port, spawn, stop
 from kernel.tokens import use_fingerprint_key
 from kernel.topics import Topics
-from ledger.engine_priority import keep_priorities
+from ledger.engine_priority import keep_background_low
 from ledger.factory import open_store
 from ledger.store import LedgerStore
 from processors.evidence import digest_signer
@@ -93,7 +92,7 @@ class Stack:
         self._sender: BatchSender | None = None
         self._traces = OtelTraceSource()
         self._server_task: asyncio.Task[None] | None = None
-        self._background: asyncio.Task[None] | None = None  # keep_priorities
+        self._background: asyncio.Task[None] | None = None  # keep_background_low
         self.signals: SignalsService | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._normalizer: subprocess.Popen[bytes] | None = None
@@ -124,7 +123,7 @@ class Stack:
         logs = self.data_dir / "logs"
         topics = self.topics.all(list(SOURCES))
         if not self.bootstrap:
-            self.broker = EmbeddedBroker(logs / "broker.log", nice=self.settings.stitch_priority)
+            self.broker = EmbeddedBroker(logs / "broker.log")
             self.bootstrap = await asyncio.to_thread(self.broker.start)
             # The embedded broker is ours: its raw topics too. A cluster's belong to whoever
             # runs the shippers, and the normalizer reads them once they exist.
@@ -134,14 +133,9 @@ class Stack:
             self.store = await asyncio.to_thread(open_store, self.settings)
         await asyncio.to_thread(self.store.ensure_schema)
         await self._serve_http()
-        merge_nice = 0 if self.settings.clickhouse_url else self.settings.ledger_merge_nice
-        if merge_nice or self.settings.stitch_priority:
-            # This thread starts the workers, now and when one is started again: it keeps
-            # its priority, and the process's other threads go below it.
+        if not self.settings.clickhouse_url and self.settings.ledger_merge_nice:
             self._background = asyncio.create_task(
-                keep_priorities(
-                    merge_nice, self.settings.stitch_priority, keep=threading.get_native_id()
-                )
+                keep_background_low(self.settings.ledger_merge_nice)
             )
         for index in range(self.worker_count):
             self._workers.append(self._spawn_worker(index))
@@ -344,8 +338,7 @@ class Stack:
         normalizer_ready_file(self.data_dir).unlink(missing_ok=True)
         args = [sys.executable, "-m", "agentledger.normalizing"]
         env = normalizer_env(self.settings, self.bootstrap)
-        log = self.data_dir / "logs" / "normalizer.log"
-        return spawn(args, log=log, env=env, nice=self.settings.stitch_priority)
+        return spawn(args, log=self.data_dir / "logs" / "normalizer.log", env=env)
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Until every worker, and the normalizer, has joined its consumer group.

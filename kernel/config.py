@@ -225,14 +225,13 @@ class Settings(BaseSettings):
         "merge does not hold a contraction back. 0 leaves them as they are. A ClickHouse "
         "server is configured on its own.",
     )
-    stitch_priority: Annotated[int, Field(ge=0, le=19)] = Field(
+    ingest_nice: Annotated[int, Field(ge=0, le=19)] = Field(
         default=5,
-        description="How many nice levels the stitching workers run above the rest of an "
-        "embedded stack (POSIX): `up` starts the broker and the normalizer that many levels "
-        "lower and keeps its own threads there (the ledger's inserts and queries, the API) "
-        "but for the one that starts the workers, and `agentledger ingest` lowers itself as "
-        "much. One worker bounds the pipeline, on one core at most; the others yield to it. "
-        "0 leaves every part at one priority.",
+        description="How many nice levels `agentledger ingest` lowers itself by (POSIX): a "
+        "bulk ingest on the machine of the stack yields the CPU to the stitching worker, "
+        "which bounds the pipeline on one core at most, and what it sends waits in the "
+        "broker meanwhile. The live intake (the normalizer, the gateway) keeps its priority: "
+        "a contraction waits on it. 0 leaves the ingest as it starts.",
     )
     drain_timeout_s: Annotated[float, Field(ge=0, le=3_600)] = Field(
         default=60.0,

@@ -1,18 +1,18 @@
-"""The stitching worker first: everything else on the machine yields the CPU to it.
+"""A bulk ingest yields the CPU to the stitching worker.
 
 One stitching worker bounds the pipeline: it runs on one core at most (one interpreter),
-while the intake (``agentledger ingest``, the normalizer), the broker and the ledger's
-engine share the machine with it. On two cores, with all of them at one priority, the
-worker waited for a core about a fifth of the time the records went in (the kernel's
-run-queue wait of its threads, ``/proc/<pid>/task/<tid>/schedstat``), then worked off
-what it had not read alone, with the other core half idle. What the others do lies in
-the broker or can wait: with them ``stitch_priority`` nice levels below the worker (5 by
-default) the worker keeps nearer one core throughout and the run ends sooner
-(``BENCHMARKS.md``). Nothing here raises a priority, which needs a privilege: the others
-are lowered.
+and an ``agentledger ingest`` of a large file on the same machine competes with it for the
+CPU. On two cores at one priority the worker waited for a core a tenth to a third of each
+second the records went in (the kernel's run-queue wait of its threads,
+``/proc/<pid>/task/<tid>/schedstat``), then worked off what it had not read alone, with the
+other core half idle. What the ingest sends waits in the broker, so the ingest can wait:
+with it ``ingest_nice`` levels lower (5 by default) the worker keeps nearer one core
+throughout (``BENCHMARKS.md``). The live intake (the normalizer of raw topics) and what the
+worker feeds (the ledger's inserts, the broker) keep their priority: a contraction waits on
+them. Nothing here raises a priority, which needs a privilege.
 
-Linux and other POSIX systems set a niceness per thread, which threads started later
-inherit from the thread that starts them; elsewhere, nothing.
+Linux sets a niceness per thread, which threads started later inherit from the thread that
+starts them; elsewhere, nothing.
 """
 
 from __future__ import annotations

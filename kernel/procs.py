@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import gc
 import os
 import secrets
@@ -22,9 +21,7 @@ from kernel.errors import StackError
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(nice: int = 0) -> None:  # runs in the child between fork and exec
-    if nice > 0:
-        os.nice(nice)  # every thread the child starts inherits it
+def _die_with_parent() -> None:  # runs in the child between fork and exec
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -32,10 +29,9 @@ def _die_with_parent(nice: int = 0) -> None:  # runs in the child between fork a
 
 
 def spawn(
-    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None, nice: int = 0
+    args: Sequence[str], *, log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a child that the kernel terminates if this process dies, output to ``log``,
-    ``nice`` levels below the spawning thread in CPU priority (``kernel.priority``)."""
+    """Start a child that the kernel terminates if this process dies, output to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out: IO[bytes] = log.open("ab")
     try:
@@ -45,7 +41,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            preexec_fn=functools.partial(_die_with_parent, nice),
+            preexec_fn=_die_with_parent,
         )
     finally:
         out.close()

@@ -8,9 +8,7 @@ fifteen times meanwhile: a drifting call that arrived then waited 300-540 ms for
 contraction, where the others waited 40. The merges can wait; a contraction cannot. With
 the background threads at nice 10, the contraction bench's slowest call stayed under 250 ms
 in seven of eight runs, against five of seven over it in the same hour without
-(BENCHMARKS.md). Queries and inserts run in other threads: with the process's other
-threads they go ``stitch_priority`` levels below the workers (``kernel.priority``), all
-but the thread that starts the workers, whose niceness they inherit.
+(BENCHMARKS.md). Queries and inserts run in other threads and keep their priority.
 
 Linux only (a thread's priority by its id under ``/proc/self/task``); elsewhere, nothing.
 A ClickHouse server has its own settings for this.
@@ -20,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 
 from kernel.priority import lower_threads
 
@@ -43,21 +40,12 @@ def lower_background_threads(nice: int, seen: set[int]) -> int:
     return lower_threads(nice, seen, skip=lambda tid, name: not is_background(name))
 
 
-async def keep_priorities(
-    merge_nice: int, stitch_priority: int, *, keep: int, every_s: float = 1.0
-) -> None:
-    """Keep this process's threads where the stack wants them, looking every ``every_s``
-    (pools start threads as they need them): the engine's background threads at niceness
-    ``merge_nice`` at least, and every other thread but ``keep`` (the one that starts the
-    workers: they inherit its niceness) ``stitch_priority`` levels below ``keep``. Runs
-    until cancelled."""
-    others = min(os.getpriority(os.PRIO_PROCESS, keep) + stitch_priority, 19)
-    background: set[int] = set()
-    rest: set[int] = set()
+async def keep_background_low(nice: int, every_s: float = 1.0) -> None:
+    """Keep this process's engine background threads at ``nice``, looking every ``every_s``
+    (its pools start threads as merges need them). Runs until cancelled."""
+    seen: set[int] = set()
     while True:
-        lowered = lower_background_threads(merge_nice, background)
-        if stitch_priority:
-            lowered += lower_threads(others, rest, skip=lambda tid, name: tid == keep)
+        lowered = lower_background_threads(nice, seen)
         if lowered:
-            log.debug("%d threads of the ledger's process lowered", lowered)
+            log.debug("%d ledger background threads at nice %d", lowered, nice)
         await asyncio.sleep(every_s)

@@ -48,11 +48,8 @@ log = logging.getLogger(__name__)
 # bound is on events, not on batches: a drifting call read alone, or a batch cut short to
 # take the lane, is one small item, and with a bound of eight items a burst of them filled
 # the queue while one write of ten thousand events ran, holding the loop (and the lane)
-# back, up to 362 ms in a traced contraction bench. Four, not eight, since the worker comes
-# first on the CPU (``kernel.priority``): the ledger's inserts then lag behind it, the
-# queue stays full longer, and with eight the 200,000-event bench's stack peaked at up to
-# 2,039 MB; with four its worker held about 80 MB less, at the same events/s.
-WRITES_IN_FLIGHT = 4
+# back, up to 362 ms in a traced contraction bench.
+WRITES_IN_FLIGHT = 8
 # A write of fewer events waits up to WRITE_LINGER_S for the next batches to join it: each
 # insert costs the ledger a fixed few milliseconds a table (a part to write, then merge),
 # so a stream of small batches is written in fewer, larger inserts. Contractions do not

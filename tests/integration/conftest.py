@@ -108,10 +108,6 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # Token exchanges decided by the window only (``move_stream_on``), never by how long
         # a test happened to leave the stream idle; `agentledger up`'s test keeps the idle rule.
         "exchange_idle_s": 0,
-        # A stack in the test process would lower the process's own threads, the tests' with
-        # them, and each stack after it would start from there; `agentledger up`'s test (a
-        # process of its own) checks the priorities.
-        "stitch_priority": 0,
     }
     values.update(overrides)
     return Settings(**values)

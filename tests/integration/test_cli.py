@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -21,7 +20,6 @@ import pytest
 
 from agentledger.sampledata import generate_sessions, write_files
 from kernel import native
-from kernel.config import Settings
 from tests.polling import wait_for
 
 AGENTLEDGER = [sys.executable, "-m", "agentledger"]
@@ -489,38 +487,6 @@ async def _ship(bootstrap: str, topic: str, lines: list[str]) -> None:
         await producer.stop()
 
 
-def _stitching_comes_first(up: int, normalizer: int) -> None:
-    """The workers run at the niceness of `up`'s main thread, which starts them; the broker,
-    the normalizer and `up`'s other threads (the ledger's engine, the API) run
-    ``stitch_priority`` (5) levels below them."""
-    base = os.getpriority(os.PRIO_PROCESS, up)  # the main thread's
-    lowered = min(base + Settings().stitch_priority, 19)
-    children = psutil.Process(up).children()
-    workers = [c for c in children if "processors.worker" in " ".join(c.cmdline())]
-    broker = [c for c in children if "broker" in c.cmdline()[1:2]]
-    assert workers and broker
-    assert [w.nice() for w in workers] == [base] * len(workers)
-    assert (psutil.Process(normalizer).nice(), broker[0].nice()) == (lowered, lowered)
-    if not sys.platform.startswith("linux"):
-        return  # a thread's niceness by its id is Linux's
-
-    def threads() -> dict[int, int]:
-        found = {}
-        for name in os.listdir(f"/proc/{up}/task"):
-            with contextlib.suppress(OSError):  # a thread that ended meanwhile
-                found[int(name)] = os.getpriority(os.PRIO_PROCESS, int(name))
-        return found
-
-    levels = wait_for(
-        threads,
-        until=lambda found: all(n >= lowered for tid, n in found.items() if tid != up),
-        timeout=10,
-        interval=0.2,
-        what=f"the threads of `up` but its main one at nice {lowered} or below",
-    )
-    assert levels[up] == base and len(levels) > 1
-
-
 def test_up_with_a_raw_topic_runs_a_normalizer_that_status_shows(tmp_path: Path) -> None:
     import asyncio
 
@@ -535,7 +501,6 @@ def test_up_with_a_raw_topic_runs_a_normalizer_that_status_shows(tmp_path: Path)
         status = _wait_up(data_dir, up)
         assert status["raw_topics"] == ["okta=okta-logs"]
         assert psutil.Process(status["normalizer"]).ppid() == up.pid
-        _stitching_comes_first(up.pid, status["normalizer"])
         nothing = {"messages": 0, "records": 0, "events": 0, "dead_lettered": 0}
         assert status["normalized"] == {"okta-logs": {"source": "okta", **nothing}}
 

@@ -1,7 +1,7 @@
 """CPU priorities: the embedded ledger's background threads (merges, scheduled tasks) yield
-to the stream's work (`up` keeps them at ``ledger_merge_nice``), and what feeds the stitching
-workers yields to them (``stitch_priority``: children spawned lower, a feeding process
-lowered whole). `agentledger up`'s own threads and children are checked in ``test_cli``."""
+to the stream's work (`up` keeps them at ``ledger_merge_nice``), and a bulk ingest yields to
+the stitching workers (``ingest_nice``: the process lowered whole, threads it starts later
+with it)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from kernel.procs import spawn
 from ledger.chdb_store import ChdbStore
 from ledger.engine_priority import BACKGROUND_THREADS, lower_background_threads
 from tests.integration.conftest import RunningStack, make_settings
@@ -81,14 +80,6 @@ def test_up_keeps_the_ledger_merges_at_the_configured_niceness(
         )
     finally:
         running.stop()
-
-
-def test_a_child_spawned_lower_runs_that_many_levels_below_its_parent(tmp_path: Path) -> None:
-    code = "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    child = spawn([sys.executable, "-c", code], log=tmp_path / "child.log", nice=3)
-    assert child.wait(30) == 0
-    assert int((tmp_path / "child.log").read_text()) == min(base + 3, 19)
 
 
 def test_a_feeding_process_lowers_every_thread_and_those_it_starts_later() -> None:

@@ -66,7 +66,7 @@ def test_defaults() -> None:
         "exchange_idle_s": 10.0,
         "workers": 1,
         "ledger_merge_nice": 10,
-        "stitch_priority": 5,
+        "ingest_nice": 5,
         "drain_timeout_s": 60.0,
         "drift_scoring": True,
         "fetch_wait_ms": 20,
