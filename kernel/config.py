@@ -227,7 +227,7 @@ class Settings(BaseSettings):
     )
     ingest_nice: Annotated[int, Field(ge=0, le=19)] = Field(
         default=5,
-        description="How many nice levels `agentledger ingest` lowers itself by (POSIX): a "
+        description="How many nice levels `agentledger ingest` lowers itself by (Linux): a "
         "bulk ingest on the machine of the stack yields the CPU to the stitching worker, "
         "which bounds the pipeline on one core at most, and what it sends waits in the "
         "broker meanwhile. The live intake (the normalizer, the gateway) keeps its priority: "

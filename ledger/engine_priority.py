@@ -28,16 +28,12 @@ log = logging.getLogger(__name__)
 BACKGROUND_THREADS = ("MergeMutate", "Bg", "Move", "Fetch")
 
 
-def is_background(name: str) -> bool:
-    return name.startswith(BACKGROUND_THREADS)
-
-
 def lower_background_threads(nice: int, seen: set[int]) -> int:
     """Give this process's engine background threads at least niceness ``nice``; returns how
     many were lowered now. ``seen`` holds the thread ids looked at already (pools keep
     their threads; it is trimmed to the live ones, so an id used again is looked at
     again). A thread already at ``nice`` or lower in priority is left as it is."""
-    return lower_threads(nice, seen, skip=lambda tid, name: not is_background(name))
+    return lower_threads(nice, seen, skip=lambda tid, name: not name.startswith(BACKGROUND_THREADS))
 
 
 async def keep_background_low(nice: int, every_s: float = 1.0) -> None:
