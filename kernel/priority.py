@@ -2,7 +2,7 @@
 
 One stitching worker bounds the pipeline: it runs on one core at most (one interpreter),
 and an ``agentledger ingest`` of a large file on the same machine competes with it for the
-CPU. On two cores at one priority the worker waited for a core a tenth to a third of each
+CPU. On two cores at one priority the worker waited for a core a tenth to two fifths of each
 second the records went in (the kernel's run-queue wait of its threads,
 ``/proc/<pid>/task/<tid>/schedstat``), then worked off what it had not read alone, with the
 other core half idle. What the ingest sends waits in the broker, so the ingest can wait:
