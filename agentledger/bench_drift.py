@@ -10,6 +10,12 @@ and the ledger's, not that of the ingest that would run elsewhere. A consumer re
 ``ledger.contractions`` and matches each contraction to its session by the session's token
 ``jti``: the latency is from the moment the drifting call's record is handed to the
 producer to the moment its contraction is read off the topic.
+
+The background's event times follow the generator's spacing by default, a backlog's: its
+sessions about 42 s apart, so a run spans days of event time, and about half of its events,
+and the drifting sessions' (whose times are now), arrive past the re-stitch window.
+``--live-times`` paces them as live traffic is paced, as many records a second of event
+time as are played.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import click
 import orjson
 from rich.console import Console
 
@@ -108,18 +115,43 @@ def _frames(source_name: str, lines: list[str], name: str) -> Iterator[Framed]:
 BACKGROUND_SOURCES = ("okta", "cloudtrail", "mcp")  # what the sample generator writes
 
 
+def background_sources_of(text: str) -> tuple[str, ...]:
+    """``--background-sources``: comma-separated, each one of ``BACKGROUND_SOURCES``."""
+    sources = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in sources if s not in BACKGROUND_SOURCES]
+    if unknown or not sources:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'none given'}: choose among {', '.join(BACKGROUND_SOURCES)}",
+            param_hint="--background-sources",
+        )
+    return sources
+
+
 def _background(
-    total: int, run_id: str, per_block: int, sources: tuple[str, ...] = BACKGROUND_SOURCES
+    total: int,
+    run_id: str,
+    per_block: int,
+    sources: tuple[str, ...] = BACKGROUND_SOURCES,
+    eps: float | None = None,
 ) -> _Background:
     """``total`` generated records of ``sources``, parsed, in blocks of about ``per_block``
-    events of one source."""
+    events of one source, their event times ``eps`` records a second of event time (the
+    generator's own spacing if None)."""
     background = _Background()
     pending: dict[str, list[str]] = {}
     kept = 0
-    # Event times of now, as live traffic has (the generator's default start is fixed). The
-    # generator's sessions mix the sources: of fewer sources, more sessions are made.
+    # Event times from a minute ago. At the generator's own spacing (``eps`` None: sessions
+    # about 42 s apart) a run's background spans days of event time: the stitcher's
+    # watermark runs days ahead of the drifting sessions, and their events, and about half
+    # of the background's, arrive past the re-stitch window, each labelled and let go of at
+    # once (a backlog's path, ``Stitcher._let_go_late``). With ``eps`` (``--live-times``)
+    # event time advances as fast as the background is played, as live traffic's does. The
+    # generator's sessions mix the sources: of fewer sources, more sessions are made, and
+    # what is kept spans that much more event time.
     start = now_utc() - timedelta(minutes=1)
-    for sample in iter_records(total * len(BACKGROUND_SOURCES), run_id=run_id, start=start):
+    for sample in iter_records(
+        total * len(BACKGROUND_SOURCES), run_id=run_id, start=start, pace=eps
+    ):
         if sample.source not in sources:
             continue
         pending.setdefault(sample.source, []).append(orjson.dumps(sample.record).decode())
@@ -201,6 +233,7 @@ async def run_contraction_bench(
     console: Console | None,
     background_sources: tuple[str, ...] = BACKGROUND_SOURCES,
     warmup_s: float = WARMUP_S,
+    live_times: bool = False,
 ) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -216,7 +249,11 @@ async def run_contraction_bench(
         use_fingerprint_key(settings)  # parsing redacts tokens with the deployment's key
         per_block = max(1, round(background_eps * TICK_S))
         background = _background(
-            int(background_eps * duration * 1.05), run_id, per_block, background_sources
+            int(background_eps * duration * 1.05),
+            run_id,
+            per_block,
+            background_sources,
+            eps=background_eps if live_times else None,
         )
         topics = Topics(info.topic_prefix)
         key = api_key(settings, info)
@@ -366,6 +403,7 @@ async def run_contraction_bench(
         "background_events": produced[0],
         "background_eps_asked": background_eps,
         "background_sources": list(background_sources),
+        "background_times": "live" if live_times else "backlog",
         "warmup_s": warmup_s,
         "seconds": round(seconds, 2),
         "lag_end": lag,

@@ -209,6 +209,12 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "traffic shares the drifting calls' lane, ledger.events.calls; the others do not).",
 )
 @click.option(
+    "--live-times",
+    is_flag=True,
+    help="With --contractions: the background's event times advance as fast as it is "
+    "played, as live traffic's do, instead of spanning days as a backlog's.",
+)
+@click.option(
     "--scoring/--no-scoring",
     default=True,
     show_default=True,
@@ -293,6 +299,7 @@ def bench(
     spacing: float,
     background_sources: str,
     warmup_s: float,
+    live_times: bool,
     scoring: bool,
     measure_ceiling: bool | None,
     measure_codecs: bool,
@@ -349,6 +356,7 @@ def bench(
         raise click.UsageError("--actions, --repeat and --min-time go with --queries")
     from agentledger.bench import run_bench
     from agentledger.bench_ceiling import ceiling_lines
+    from agentledger.bench_drift import background_sources_of
 
     settings = load_settings(data_dir=data_dir)
     settings = settings.model_copy(update={"drift_scoring": scoring})
@@ -362,8 +370,9 @@ def bench(
             "sessions": drifting_sessions,
             "background_eps": background_eps,
             "spacing_s": spacing,
-            "background_sources": _background_sources(background_sources),
+            "background_sources": background_sources_of(background_sources),
             "warmup_s": warmup_s,
+            "live_times": live_times,
         }
         if measure_ceiling:
             raise click.UsageError("--ceiling measures the events bench, not --contractions")
@@ -385,19 +394,6 @@ def bench(
     if "ceiling" in result:
         for line in ceiling_lines(result["ceiling"], result["events_per_s"]):
             console.print(line, highlight=False)
-
-
-def _background_sources(text: str) -> tuple[str, ...]:
-    from agentledger.bench_drift import BACKGROUND_SOURCES
-
-    sources = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-    unknown = [s for s in sources if s not in BACKGROUND_SOURCES]
-    if unknown or not sources:
-        raise click.BadParameter(
-            f"{', '.join(unknown) or 'none given'}: choose among {', '.join(BACKGROUND_SOURCES)}",
-            param_hint="--background-sources",
-        )
-    return sources
 
 
 def stage_bench(settings: Settings, event_count: int, passes: int, as_json: bool) -> None:

@@ -48,8 +48,13 @@ _JWT_HEADER = b64url_json({"alg": "RS256", "kid": "k1", "typ": "JWT"})
 class _Generator:
     """An endless, deterministic stream of sessions for one (seed, start, run_id)."""
 
-    def __init__(self, seed: int, start: datetime | None, run_id: str) -> None:
+    def __init__(
+        self, seed: int, start: datetime | None, run_id: str, pace: float | None = None
+    ) -> None:
         start = DEFAULT_START if start is None else start
+        if pace is not None and pace <= 0:
+            raise ValueError("pace must be positive (records a second)")
+        self.pace = pace
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware (UTC)")
         # Not for secrets: sample data must be reproducible from the seed.
@@ -72,13 +77,22 @@ class _Generator:
             self.cum_weights.append(total)
 
     def sessions(self) -> Iterator[SampleSession]:
+        """Sessions about 42 s apart; with ``pace``, as often as ``pace`` records a second
+        of event time need (each gap drawn around the records of the session before it)."""
         rng = self.rng
+        pace = self.pace
+        before = 0  # records of the session before
         while True:
-            self.t += 2_000 + int(rng.expovariate(1 / 40_000))
-            if rng.random() < DIRECT_SHARE:
-                yield self._direct_session()
+            if pace is None:
+                self.t += 2_000 + int(rng.expovariate(1 / 40_000))
             else:
-                yield self._agent_session()
+                self.t += round(rng.expovariate(1.0) * before * 1000 / pace)
+            if rng.random() < DIRECT_SHARE:
+                session = self._direct_session()
+            else:
+                session = self._agent_session()
+            yield session
+            before = len(session.records)
 
     def _agent_session(self, showcase: bool = False) -> SampleSession:
         """An agent's task. ``showcase``: the task logged by three systems without a key
@@ -378,13 +392,23 @@ def generate_sessions(
 
 
 def iter_records(
-    total_records: int, *, seed: int = 7, start: datetime | None = None, run_id: str = ""
+    total_records: int,
+    *,
+    seed: int = 7,
+    start: datetime | None = None,
+    run_id: str = "",
+    pace: float | None = None,
 ) -> Iterator[SampleRecord]:
-    """Exactly ``total_records`` records, session after session (the last one cut short)."""
+    """Exactly ``total_records`` records, session after session (the last one cut short).
+
+    Sessions begin about 42 s apart, so 200,000 records span about a week of event time: a
+    backlog, as files of past logs are. ``pace``: records a second of event time instead, on
+    average, as live traffic of that rate spans about as many seconds as it takes to play
+    (each session's own records keep their spacing, up to about a minute)."""
     remaining = total_records
     if remaining <= 0:
         return
-    for session in _Generator(seed, start, run_id).sessions():
+    for session in _Generator(seed, start, run_id, pace).sessions():
         records = session.records
         if len(records) >= remaining:
             yield from records[:remaining]

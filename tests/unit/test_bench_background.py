@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from agentledger.bench_drift import _background
+from agentledger.bench_drift import _Background, _background
 from agentledger.cli import main
 
 
@@ -26,3 +26,19 @@ def test_an_unknown_background_source_is_refused_by_name() -> None:
     assert result.exit_code == 2
     assert "--background-sources" in result.output and "syslog" in result.output
     assert "okta, cloudtrail, mcp" in result.output
+
+
+def _span_s(background: _Background) -> float:
+    times = [e.event_time for _, block in background.blocks for p in block for e in p.events]
+    return (max(times) - min(times)).total_seconds()
+
+
+def test_live_times_advance_as_fast_as_the_background_is_played() -> None:
+    # 3,000 records at 1,000 a second of event time: their sessions begin within about 3 s,
+    # and each session's own records run on for up to about a minute.
+    live = _background(3000, "bg-times", per_block=100, eps=1000)
+    assert _span_s(live) < 120
+    # The generator's own spacing, a backlog's: sessions about 42 s apart, these 3,000
+    # records over about two and a half hours (a run's 100,000 over days).
+    backlog = _background(3000, "bg-times", per_block=100)
+    assert _span_s(backlog) > 3600
