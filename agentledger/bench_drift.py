@@ -12,8 +12,8 @@ and the ledger's, not that of the ingest that would run elsewhere. A consumer re
 producer to the moment its contraction is read off the topic.
 
 The background's event times follow the generator's spacing by default, a backlog's: its
-sessions about 42 s apart, so a run spans days of event time, and about half of its events,
-and the drifting sessions' (whose times are now), arrive past the re-stitch window.
+sessions about 42 s apart, so a run spans days of event time, and many of its events, and
+the drifting sessions' (whose times are now), arrive past the re-stitch window.
 ``--live-times`` paces them as live traffic is paced, as many records a second of event
 time as are played.
 """
@@ -142,8 +142,8 @@ def _background(
     kept = 0
     # Event times from a minute ago. At the generator's own spacing (``eps`` None: sessions
     # about 42 s apart) a run's background spans days of event time: the stitcher's
-    # watermark runs days ahead of the drifting sessions, and their events, and about half
-    # of the background's, arrive past the re-stitch window, each labelled and let go of at
+    # watermark runs days ahead of the drifting sessions, and their events, and many of the
+    # background's, arrive past the re-stitch window, each labelled and let go of at
     # once (a backlog's path, ``Stitcher._let_go_late``). With ``eps`` (``--live-times``)
     # event time advances as fast as the background is played, as live traffic's does. The
     # generator's sessions mix the sources: of fewer sources, more sessions are made, and

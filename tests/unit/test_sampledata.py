@@ -349,16 +349,16 @@ def test_iter_records_yields_exactly_n(total: int) -> None:
 
 
 def test_a_pace_sets_how_fast_event_time_advances() -> None:
-    def starts(pace: float | None) -> list[datetime]:
+    def times(pace: float | None) -> list[datetime]:
         records = iter_records(3000, seed=2, start=START, run_id="pace", pace=pace)
         return sorted(datetime.fromisoformat(_time_of(r).replace("Z", "+00:00")) for r in records)
 
     # 3,000 records at 500 a second: sessions begin within about 6 s of event time, each
     # session's own records running on for up to about a minute after its start.
-    paced = starts(500)
+    paced = times(500)
     assert paced[0] >= START and (paced[-1] - START).total_seconds() < 120
     # Unpaced, sessions begin about 42 s apart: 3,000 records span about two and a half hours.
-    unpaced = starts(None)
+    unpaced = times(None)
     assert (unpaced[-1] - START).total_seconds() > 3600
     with pytest.raises(ValueError, match="pace"):
         list(iter_records(10, start=START, pace=0))
