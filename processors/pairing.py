@@ -3,11 +3,23 @@
 A JSON-RPC result never links by its keys and never starts a session: it pairs with a
 request of the same rpc key (server and id, ``ingest.mcp``) and joins that request's
 session. Ids repeat across sessions, so the pairing is a matching, the same whatever order
-events arrive in: results are taken in event-time order (then event id), and each takes the
-open request nearest before it; a result with none before it (a server clock running behind)
-takes the earliest open request after it. Among open requests in the session the result's
-own ``Mcp-Session-Id`` names, if any, the nearest of those wins. A result that pairs with
-nothing waits (and is stored with no session) until its request arrives.
+events arrive in, in two tiers:
+
+- a result whose ``Mcp-Session-Id`` some request of its key carries is *bound*: it pairs
+  among that MCP session's requests only, the session's results taken in event-time order
+  (then event id), each taking the free request nearest before it, else the earliest after
+  it (a server clock running behind); with none free it waits;
+- every other result is *loose* (its capture logged no header on replies, or names a
+  session none of whose requests are here): loose results, in the same order and by the
+  same rule, take among the requests no bound result holds.
+
+So a reply that names its session is never paired elsewhere, however many sessions share a
+server, and a reply without one cannot take a request from a reply that has one. A result
+that pairs with nothing waits (and is stored with no session) until its request arrives.
+
+The matching is kept as it would be redone from scratch, one arrival at a time: a bound
+result's MCP session is matched again whole (a few requests); the loose results are walked
+only from where an arrival can change them (``_walk_spare``, ``_rechoose``).
 """
 
 from __future__ import annotations
@@ -18,20 +30,82 @@ from typing import Any
 
 from kernel import events as ev
 from kernel.events import Event
-from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, mcp_session_of, rpc_key_of
 from processors.sessions import StitchState
 
 # (result id, request it leaves or "", request it now answers or "")
 Change = tuple[str, str, str]
 
 
+class _Work:
+    """One arrival's pairing, worked out over the group as it stands (an overlay; the
+    group changes when ``move_results`` carries out what it returns)."""
+
+    __slots__ = ("group", "held_back", "request_for", "result_for")
+
+    def __init__(self, group: RpcGroup) -> None:
+        self.group = group
+        self.request_for: dict[str, str] = {}  # result id -> request id ("" none)
+        self.result_for: dict[str, str] = {}  # request id -> result id ("" none)
+        # Requests a bound result let go of, kept out of the loose results' reach until
+        # each is offered to them in turn (``_walk_spare``).
+        self.held_back: set[str] = set()
+
+    def request_of(self, result_id: str) -> str:
+        found = self.request_for.get(result_id)
+        return self.group.results[result_id].request if found is None else found
+
+    def result_of(self, request_id: str) -> str:
+        found = self.result_for.get(request_id)
+        return self.group.requests[request_id].result if found is None else found
+
+    def pair(self, result_id: str, request_id: str) -> None:
+        """``result_id`` answers ``request_id`` ("" none) now; whatever answered that
+        request before must be given another by the caller."""
+        old = self.request_of(result_id)
+        if old:
+            self.result_for[old] = ""
+        self.request_for[result_id] = request_id
+        if request_id:
+            self.result_for[request_id] = result_id
+
+    def is_free(self, request_id: str) -> bool:
+        return not self.result_of(request_id) and request_id not in self.held_back
+
+    def changes(self) -> list[Change]:
+        results = self.group.results
+        return [
+            (result_id, results[result_id].request, new)
+            for result_id, new in self.request_for.items()
+            if new != results[result_id].request
+        ]
+
+
 def add_request(state: StitchState, rpc: str, request: RpcRequest) -> list[Change]:
     """Hold ``request`` under ``rpc``; the results that pair differently now."""
     group = state.rpc_groups.setdefault(rpc, RpcGroup())
+    session = request.mcp_session
+    binds = bool(session) and not group.requests_of.get(session)
     group.hold(request)
     if state.is_late(request.at):  # let go of at the batch's end, as a sweep would have
         state.late_rpc.add(rpc)
-    return _take_spare(state, group, request)
+    work = _Work(group)
+    if binds:
+        # Its session's loose results are bound now: what they held goes back to the
+        # loose results, offered in turn once the session is matched.
+        for result in group.bind(session):
+            held = work.request_of(result.event.event_id)
+            if held:
+                work.pair(result.event.event_id, "")
+                work.held_back.add(held)
+    if session and group.results_of.get(session):
+        _match_session(work, session)
+        if not work.result_of(request.event_id):
+            work.held_back.add(request.event_id)
+    else:
+        work.held_back.add(request.event_id)
+    _offer_held_back(work)
+    return work.changes()
 
 
 def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
@@ -40,157 +114,161 @@ def add_result(state: StitchState, rpc: str, result: RpcResult) -> list[Change]:
     group.hold_result(result)
     if state.is_late(result.event.event_time):
         state.late_rpc.add(rpc)
-    group.unsettled.add(result.event.event_id)  # waiting, until a pairing says otherwise
-    return _insert_result(state, group, result)
+    work = _Work(group)
+    if group.is_bound(result):
+        _match_session(work, result.mcp_session)
+        _offer_held_back(work)
+    else:
+        group.unsettled.add(result.event.event_id)  # waiting, until a pairing says otherwise
+        _rechoose(work, result)
+    return work.changes()
 
 
-def _take_spare(state: StitchState, group: RpcGroup, request: RpcRequest) -> list[Change]:
-    """A new request is one more free one, the spare. Walking the results in order, each
-    keeps its request or takes the spare, whichever the rule prefers; the one it lets go is
-    the spare for the next. The same matching as redone from scratch, at one comparison per
-    result, from the earliest result the spare can reach: a settled one before the request
-    (``is_unsettled``) answers a request before itself that it prefers to any later one,
+def _chooses(at: datetime, candidate: RpcRequest, current: RpcRequest | None) -> bool:
+    """Whether a result at ``at`` prefers ``candidate`` to ``current``: the nearest request
+    at or before it, else the earliest after it (ties by event id)."""
+    if current is None:
+        return True
+    candidate_before, current_before = candidate.at <= at, current.at <= at
+    if candidate_before != current_before:
+        return candidate_before
+    key, held = (candidate.at, candidate.event_id), (current.at, current.event_id)
+    return key > held if candidate_before else key < held
+
+
+def _match_session(work: _Work, session: str) -> None:
+    """Match the bound results naming ``session`` among its requests again, whole. A
+    request taken from a loose result sends that result to choose again; one a bound
+    result lets go of is held back, to be offered to the loose results."""
+    group = work.group
+    results = sorted((group.results[r] for r in group.results_of[session]), key=lambda r: r.order)
+    free = sorted(
+        (group.requests[q] for q in group.requests_of[session]), key=lambda q: (q.at, q.event_id)
+    )
+    target: dict[str, str] = {}
+    for result in results:
+        at = result.event.event_time
+        chosen: RpcRequest | None = None
+        for request in free:
+            if _chooses(at, request, chosen):
+                chosen = request
+        target[result.event.event_id] = chosen.event_id if chosen is not None else ""
+        if chosen is not None:
+            free.remove(chosen)
+    for result_id, request_id in target.items():
+        held = work.request_of(result_id)
+        if held and held != request_id:
+            work.pair(result_id, "")
+            if held not in target.values():
+                work.held_back.add(held)
+    displaced: list[RpcResult] = []
+    for result_id, request_id in target.items():
+        if not request_id or work.request_of(result_id) == request_id:
+            continue
+        holder = work.result_of(request_id)
+        if holder:  # a loose result held it
+            work.pair(holder, "")
+            displaced.append(group.results[holder])
+        work.pair(result_id, request_id)
+        work.held_back.discard(request_id)
+    for result in sorted(displaced, key=lambda r: r.order):
+        _rechoose(work, result)
+
+
+def _offer_held_back(work: _Work) -> None:
+    """Offer each request held back to the loose results, earliest first."""
+    requests = work.group.requests
+    while work.held_back:
+        request_id = min(work.held_back, key=lambda q: (requests[q].at, q))
+        work.held_back.discard(request_id)
+        if not work.result_of(request_id):
+            _walk_spare(work, requests[request_id])
+
+
+def _walk_spare(work: _Work, request: RpcRequest) -> None:
+    """A request free for the loose results, the spare. Walking the loose results in
+    order, each keeps its request or takes the spare, whichever the rule prefers; the one
+    it lets go is the spare for the next. The same matching as redone from scratch, at one
+    comparison per result, from the earliest result the spare can reach: a settled one
+    before the request (answering a request before itself) prefers it to any later one,
     but an unsettled one may take the request, and pass back a spare from earlier on."""
-    start = (request.at, request.event_id)
+    group = work.group
     results, requests = group.results, group.requests
-    unsettled = group.unsettled
-    if len(unsettled) * 4 < len(group.ordered):
-        for result_id in unsettled:
-            order = results[result_id].order
-            if order < start:
-                start = order
-    elif unsettled:  # most results are unsettled: the first in order is one of the first
-        for order, result_id in group.ordered:
-            if result_id in unsettled:
-                start = min(start, order)
-                break
+    start = (request.at, request.event_id)
+    unsettled = [r for r in group.unsettled if r in results]
+    unsettled += [r for r in work.request_for if _unsettled_now(work, r)]
+    for result_id in unsettled:
+        order = results[result_id].order
+        if order < start:
+            start = order
     spare = request
-    spare_root = ""  # the spare's session, once a result with a home asks for it
-    changes: list[Change] = []
-    for _, result_id in group.entries_from(start):
+    for _, result_id in group.loose_from(start):
         result = results[result_id]
-        current = requests.get(result.request) if result.request else None
-        if current is not None:
-            # Whether it answers the spare rather than its current request (the module's
-            # rule: its own session's requests first, then the nearest before it, else the
-            # earliest after), written out: the walk asks it of every result from the start.
-            home = _home_session(state, result) if result.session_keys else None
-            if home is not None:
-                if not spare_root:
-                    spare_root = state.resolve(spare.session_id)
-                spare_home = spare_root == home
-                if spare_home != (state.resolve(current.session_id) == home):
-                    if not spare_home:
-                        continue
-                    changes.append((result_id, result.request, spare.event_id))
-                    spare, spare_root = current, ""
-                    continue
-            at = result.event.event_time
-            spare_before = spare.at <= at
-            if spare_before != (current.at <= at):
-                if not spare_before:
-                    continue
-            elif spare_before:
-                if (spare.at, spare.event_id) <= (current.at, current.event_id):
-                    continue
-            elif (spare.at, spare.event_id) >= (current.at, current.event_id):
-                continue
-        changes.append((result_id, result.request, spare.event_id))
+        held = work.request_of(result_id)
+        current = requests[held] if held else None
+        if not _chooses(result.event.event_time, spare, current):
+            continue
+        work.pair(result_id, spare.event_id)
         if current is None:
-            break
-        spare, spare_root = current, ""
-    return changes
+            return
+        spare = current
 
 
-def _insert_result(state: StitchState, group: RpcGroup, result: RpcResult) -> list[Change]:
-    """A result arriving after later ones: the results before it chose before it and keep
-    their requests. It takes the nearest of the requests free at its place (open, or held by
-    a later result); a later result whose request it took chooses again among those free at
-    its own place, and so on down the chain. Every other result keeps its request: the one
-    request fewer was not the one it preferred."""
-    changes: list[Change] = []
+def _unsettled_now(work: _Work, result_id: str) -> bool:
+    """A loose result, as the work stands, waiting or answering a request after it."""
+    group = work.group
+    result = group.results[result_id]
+    if group.is_bound(result):
+        return False
+    held = work.request_of(result_id)
+    return not held or group.requests[held].at > result.event.event_time
+
+
+def _rechoose(work: _Work, result: RpcResult) -> None:
+    """A loose result without a request (new, or its request taken): it takes the nearest
+    of the requests free at its place (free, or held by a later loose result); a later one
+    whose request it took chooses again, and so on down the chain. Every other result keeps
+    its request: the one request fewer was not the one it preferred."""
+    group = work.group
+    results, requests = group.results, group.requests
     current = result
     while True:
-        # Free at its place: the open requests, and those held by later results (answered,
-        # so never open: the two do not overlap and need no union).
-        results, requests = group.results, group.requests
-        free = [requests[request_id] for request_id in group.open]
-        for _, result_id in group.entries_from(current.order, after=True):
-            request_id = results[result_id].request
-            if request_id:
-                free.append(requests[request_id])
-        chosen = _nearest(state, free, current)
+        at = current.event.event_time
+        chosen: RpcRequest | None = None
+        for request_id in group.open | set(work.result_for):
+            if (
+                request_id in requests
+                and work.is_free(request_id)
+                and _chooses(at, requests[request_id], chosen)
+            ):
+                chosen = requests[request_id]
+        for _, result_id in group.loose_from(current.order, after=True):
+            held = work.request_of(result_id)
+            if held and held not in work.held_back and _chooses(at, requests[held], chosen):
+                chosen = requests[held]
         if chosen is None:
-            if current.request:  # its request was taken, and nothing is left for it
-                changes.append((current.event.event_id, current.request, ""))
-            return changes
-        changes.append((current.event.event_id, current.request, chosen.event_id))
-        if not chosen.result:  # it was open: nobody else loses a request
-            return changes
-        current = group.results[chosen.result]
-
-
-def _nearest(
-    state: StitchState, requests: Iterable[RpcRequest], result: RpcResult
-) -> RpcRequest | None:
-    """The request ``result`` takes among ``requests`` (the module's rule), in one pass
-    without sorting them: the nearest at or before it, else the earliest after it, among
-    those of the session its header names when there are any, else among all."""
-    home = _home_session(state, result)
-    at = result.event.event_time
-    # The nearest before and the earliest after, among the home session's requests and
-    # among all, each with its (time, event id) order.
-    home_before = home_after = before = after = None
-    home_before_key = home_after_key = before_key = after_key = (at, "")
-    resolve = state.resolve
-    for request in requests:
-        order = (request.at, request.event_id)
-        if request.at <= at:
-            if before is None or order > before_key:
-                before, before_key = request, order
-            if (
-                home is not None
-                and (home_before is None or order > home_before_key)
-                and resolve(request.session_id) == home
-            ):
-                home_before, home_before_key = request, order
-        else:
-            if after is None or order < after_key:
-                after, after_key = request, order
-            if (
-                home is not None
-                and (home_after is None or order < home_after_key)
-                and resolve(request.session_id) == home
-            ):
-                home_after, home_after_key = request, order
-    if home_before is not None or home_after is not None:
-        return home_before if home_before is not None else home_after
-    return before if before is not None else after
-
-
-def _home_session(state: StitchState, result: RpcResult) -> str | None:
-    """The session the result's own ``Mcp-Session-Id`` leads to, if it has one we know."""
-    for key in result.session_keys:
-        sid = state.key_index.get(key)
-        if sid is not None:
-            return state.resolve(sid)
-    return None
+            if work.request_of(current.event.event_id):
+                work.pair(current.event.event_id, "")
+            return
+        holder = work.result_of(chosen.event_id)
+        if holder:
+            work.request_for[holder] = ""
+        work.pair(current.event.event_id, chosen.event_id)
+        if not holder:
+            return
+        current = results[holder]
 
 
 def is_unsettled(state: StitchState, group: RpcGroup, result: RpcResult) -> bool:
-    """Whether a later request may still change ``result``'s pairing: it waits, answers a
-    request outside the session its header names, or names a session not known yet (a
-    merge can only bring a pair's sessions together, never apart, so a settled pair stays
-    settled until a request arrives out of order)."""
+    """Whether a later request may still change a loose ``result``'s pairing: it waits, or
+    answers a request after it (one arriving in between is nearer). A bound result is
+    matched again with its MCP session whenever that changes."""
+    if group.is_bound(result):
+        return False
     if not result.request:
         return True
     request = group.requests.get(result.request)
-    if request is None or request.at > result.event.event_time:
-        return True  # answers a request after it: one arriving in between is nearer
-    if not result.session_keys:
-        return False
-    home = _home_session(state, result)
-    return home is None or state.resolve(request.session_id) != home
+    return request is None or request.at > result.event.event_time
 
 
 def restore_pairs(
@@ -219,7 +297,12 @@ def restore_pairs(
             row = calls.get(event.event_id)
             own = (event.outcome, event.outcome_detail or "")
             request = RpcRequest(
-                event.event_id, event.event_time, session_id, dict(row) if row else None, own=own
+                event.event_id,
+                event.event_time,
+                session_id,
+                dict(row) if row else None,
+                own=own,
+                mcp_session=mcp_session_of(event),
             )
             changes = add_request(state, rpc, request)
         move_results(state, state.rpc_groups[rpc], changes)

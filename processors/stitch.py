@@ -59,7 +59,7 @@ from processors.labels import ActionFacts, SessionContext, actors_of
 from processors.linking import Link, link_event, merge, register_keys
 from processors.pairing import Change, add_request, add_result, move_results
 from processors.relabel import relabel, session_context
-from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, rpc_key_of
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, mcp_session_of, rpc_key_of
 from processors.scored_events import SCORED_KINDS
 from processors.sessions import Exchange, StitchState, sweep_mark
 
@@ -274,7 +274,14 @@ class Stitcher:
         if rpc is None:
             return row
         own = (event.outcome, event.outcome_detail or "")
-        request = RpcRequest(event.event_id, event.event_time, link.session_id, None, own=own)
+        request = RpcRequest(
+            event.event_id,
+            event.event_time,
+            link.session_id,
+            None,
+            own=own,
+            mcp_session=mcp_session_of(event),
+        )
         changes = add_request(self.state, rpc, request)
         group = self.state.rpc_groups[rpc]
         self._apply(group, changes, paired)

@@ -1,5 +1,6 @@
-"""JSON-RPC results pair with their requests by server, id and time, never start a session,
-and pair the same whatever order and batches they arrive in (list in, rows out)."""
+"""JSON-RPC results pair with their requests by server, id and time, first within the MCP
+session their header names, never start a session, and pair the same whatever order and
+batches they arrive in (list in, rows out)."""
 
 from __future__ import annotations
 
@@ -228,6 +229,39 @@ def test_a_nearer_request_arriving_later_takes_the_result_over() -> None:
     assert stitcher.state.open_calls() == {f"{SERVER}:2": ["a2"]}
 
 
+def _answers(batches: Iterable[Sequence[Event]]) -> dict[str, str]:
+    _, outputs = stitch(batches)
+    rows = _final((r for o in outputs for r in o.actions), "action_id")
+    return {k: r["outcome_event_id"] for k, r in rows.items()}
+
+
+def test_a_reply_naming_its_session_takes_its_request_back_from_one_without_a_header() -> None:
+    """Many sessions on one server reuse an id: a reply without a header takes the nearest
+    request before it, but never one that a reply naming its session claims."""
+    events = [
+        call("b1", 0, "ms-b", 1),
+        call("a1", 1, "ms-a", 1),
+        result("r-x", 2, 1),  # no header: a1 is the nearest before it
+        result("r-a", 3, 1, session="ms-a"),  # names ms-a: a1 is its own
+    ]
+    for order in itertools.permutations(events):
+        assert _answers([list(order)]) == {"a1": "r-a", "b1": "r-x"}
+        assert _answers([[e] for e in order]) == {"a1": "r-a", "b1": "r-x"}
+
+
+def test_a_reply_naming_its_session_waits_rather_than_answer_another_session() -> None:
+    events = [
+        call("a1", 0, "ms-a", 1),
+        call("b1", 1, "ms-b", 1),
+        result("r-a1", 2, 1, session="ms-a"),
+        result("r-a2", 3, 1, session="ms-a"),  # ms-a's one id-1 request is taken
+    ]
+    for order in itertools.permutations(events):
+        stitcher, _ = stitch([list(order)])
+        assert _answers([list(order)]) == {"a1": "r-a1", "b1": ""}
+        assert stitcher.state.waiting_results() == {f"{SERVER}:1": ["r-a2"]}
+
+
 def test_a_result_with_nothing_to_pair_is_stored_without_a_session() -> None:
     stitcher = Stitcher()
     bare = _event("bare", 0, [], kind=ev.TOOL_RESULT, operation="response", outcome=ev.SUCCESS)
@@ -321,28 +355,47 @@ def test_settled_pairs_are_let_go_of_but_open_calls_stay() -> None:
 
 
 def reference_pairs(events: Sequence[Event]) -> dict[str, str]:
-    """The rule of ``processors.linking`` applied at once to every event: results in time
-    order, each taking, among the free calls of the session its header names (when that
-    session has any left) or else among all free calls of its id, the nearest at or before
-    it, else the earliest after it."""
+    """The rule of ``processors.pairing`` applied at once to every event. First the bound
+    results, those whose header names a session some call of their id carries: in time
+    order, each takes among its session's free calls of its id the nearest at or before it,
+    else the earliest after it, or waits. Then the loose results, in time order, by the same
+    rule among all the calls of their id still free."""
     calls = [e for e in events if e.kind == ev.TOOL_CALL]
     session_of = {e.event_id: dict(e.keys)[ev.KEY_MCP_SESSION] for e in calls}
+    rpc_of = {e.event_id: dict(e.keys)[ev.KEY_MCP_RPC] for e in calls}
     free = {e.event_id: e for e in calls}
     pairs: dict[str, str] = {}
     results = sorted(
         (e for e in events if e.kind == ev.TOOL_RESULT), key=lambda e: (e.event_time, e.event_id)
     )
-    for res in results:
-        keys = dict(res.keys)
-        rpc, home = keys[ev.KEY_MCP_RPC], keys.get(ev.KEY_MCP_SESSION)
-        same_id = [c for c in free.values() if dict(c.keys)[ev.KEY_MCP_RPC] == rpc]
-        own = [c for c in same_id if session_of[c.event_id] == home]
-        candidates = sorted(own or same_id, key=lambda c: (c.event_time, c.event_id))
-        before = [c for c in candidates if c.event_time <= res.event_time]
-        chosen = before[-1] if before else (candidates[0] if candidates else None)
+
+    def take(res: Event, candidates: list[Event]) -> None:
+        ordered = sorted(candidates, key=lambda c: (c.event_time, c.event_id))
+        before = [c for c in ordered if c.event_time <= res.event_time]
+        chosen = before[-1] if before else (ordered[0] if ordered else None)
         if chosen is not None:
             pairs[res.event_id] = chosen.event_id
             del free[chosen.event_id]
+
+    def bound(res: Event) -> bool:
+        keys = dict(res.keys)
+        home = keys.get(ev.KEY_MCP_SESSION)
+        return any(rpc_of[c] == keys[ev.KEY_MCP_RPC] and session_of[c] == home for c in rpc_of)
+
+    for res in filter(bound, results):
+        keys = dict(res.keys)
+        take(
+            res,
+            [
+                c
+                for c in free.values()
+                if rpc_of[c.event_id] == keys[ev.KEY_MCP_RPC]
+                and session_of[c.event_id] == keys[ev.KEY_MCP_SESSION]
+            ],
+        )
+    for res in (r for r in results if not bound(r)):
+        rpc = dict(res.keys)[ev.KEY_MCP_RPC]
+        take(res, [c for c in free.values() if rpc_of[c.event_id] == rpc])
     return pairs
 
 
