@@ -38,8 +38,10 @@ def _event(event_id: str, seconds: float, keys: list[tuple[str, str]], **fields:
     )
 
 
-def call(event_id: str, seconds: float, session: str, rpc_id: int) -> Event:
-    keys = [(ev.KEY_MCP_SESSION, session), (ev.KEY_MCP_RPC, f"{SERVER}:{rpc_id}")]
+def call(event_id: str, seconds: float, session: str | None, rpc_id: int) -> Event:
+    """A tool call, with its ``Mcp-Session-Id`` (``None``: a capture that logged none)."""
+    keys = [(ev.KEY_MCP_SESSION, session)] if session else []
+    keys.append((ev.KEY_MCP_RPC, f"{SERVER}:{rpc_id}"))
     return _event(
         event_id,
         seconds,
@@ -361,7 +363,7 @@ def reference_pairs(events: Sequence[Event]) -> dict[str, str]:
     else the earliest after it, or waits. Then the loose results, in time order, by the same
     rule among all the calls of their id still free."""
     calls = [e for e in events if e.kind == ev.TOOL_CALL]
-    session_of = {e.event_id: dict(e.keys)[ev.KEY_MCP_SESSION] for e in calls}
+    session_of = {e.event_id: dict(e.keys).get(ev.KEY_MCP_SESSION) for e in calls}
     rpc_of = {e.event_id: dict(e.keys)[ev.KEY_MCP_RPC] for e in calls}
     free = {e.event_id: e for e in calls}
     pairs: dict[str, str] = {}
@@ -380,7 +382,9 @@ def reference_pairs(events: Sequence[Event]) -> dict[str, str]:
     def bound(res: Event) -> bool:
         keys = dict(res.keys)
         home = keys.get(ev.KEY_MCP_SESSION)
-        return any(rpc_of[c] == keys[ev.KEY_MCP_RPC] and session_of[c] == home for c in rpc_of)
+        return home is not None and any(
+            rpc_of[c] == keys[ev.KEY_MCP_RPC] and session_of[c] == home for c in rpc_of
+        )
 
     for res in filter(bound, results):
         keys = dict(res.keys)
@@ -401,8 +405,8 @@ def reference_pairs(events: Sequence[Event]) -> dict[str, str]:
 
 @st.composite
 def captures(draw: st.DrawFn) -> tuple[list[Event], list[list[Event]]]:
-    """Interleaved sessions on one server reusing ids, results with and without their
-    session's header, delivered in any order and any batches."""
+    """Interleaved sessions on one server reusing ids, calls and results with and without
+    their session's header, delivered in any order and any batches."""
     count = draw(st.integers(2, 14))
     times = draw(st.lists(st.integers(0, 60), min_size=count, max_size=count, unique=True))
     events: list[Event] = []
@@ -410,7 +414,9 @@ def captures(draw: st.DrawFn) -> tuple[list[Event], list[list[Event]]]:
         rpc_id = draw(st.integers(1, 3))
         session = f"ms-{draw(st.integers(0, 2))}"
         if draw(st.booleans()):
-            events.append(call(f"c{n}", at, session, rpc_id))
+            events.append(
+                call(f"c{n}", at, draw(st.sampled_from([session, session, None])), rpc_id)
+            )
         else:
             header = draw(st.sampled_from([None, session]))
             events.append(result(f"r{n}", at, rpc_id, session=header))
