@@ -195,8 +195,7 @@ def _walk_spare(work: _Work, request: RpcRequest) -> None:
     group = work.group
     results, requests = group.results, group.requests
     start = (request.at, request.event_id)
-    unsettled = [r for r in group.unsettled if r in results]
-    unsettled += [r for r in work.request_for if _unsettled_now(work, r)]
+    unsettled = [*group.unsettled, *(r for r in work.request_for if _unsettled_now(work, r))]
     for result_id in unsettled:
         order = results[result_id].order
         if order < start:
@@ -259,7 +258,7 @@ def _rechoose(work: _Work, result: RpcResult) -> None:
         current = results[holder]
 
 
-def is_unsettled(state: StitchState, group: RpcGroup, result: RpcResult) -> bool:
+def is_unsettled(group: RpcGroup, result: RpcResult) -> bool:
     """Whether a later request may still change a loose ``result``'s pairing: it waits, or
     answers a request after it (one arriving in between is nearer). A bound result is
     matched again with its MCP session whenever that changes."""
@@ -329,7 +328,7 @@ def move_results(
     for result_id, _, new in changes:
         result = group.results[result_id]
         result.request = new
-        if is_unsettled(state, group, result):
+        if is_unsettled(group, result):
             group.unsettled.add(result_id)
         else:
             group.unsettled.discard(result_id)

@@ -84,10 +84,7 @@ class RpcGroup:
 
     def drop_result(self, result_id: str) -> None:
         result = self.results.pop(result_id)
-        entry = (result.order, result_id)
-        at = bisect_left(self.loose, entry)
-        if at < len(self.loose) and self.loose[at] == entry:
-            del self.loose[at]
+        self._unloose(result)
         if result.mcp_session:
             named = self.results_of[result.mcp_session]
             named.discard(result_id)
@@ -103,12 +100,16 @@ class RpcGroup:
             key=lambda r: r.order,
         )
         for result in bound:
-            entry = (result.order, result.event.event_id)
-            at = bisect_left(self.loose, entry)
-            if at < len(self.loose) and self.loose[at] == entry:
-                del self.loose[at]
+            self._unloose(result)
             self.unsettled.discard(result.event.event_id)
         return bound
+
+    def _unloose(self, result: RpcResult) -> None:
+        """Take ``result`` out of ``loose``, if it is there."""
+        entry = (result.order, result.event.event_id)
+        at = bisect_left(self.loose, entry)
+        if at < len(self.loose) and self.loose[at] == entry:
+            del self.loose[at]
 
     def loose_from(
         self, order: tuple[datetime, str], *, after: bool = False
