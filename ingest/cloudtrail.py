@@ -7,6 +7,7 @@ those credentials join the same session.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -68,8 +69,27 @@ def _temporary(key: Any) -> str | None:
     return found if found is not None and found.startswith("ASIA") else None
 
 
+# The session names AWS SDKs make from the clock when the caller gives none: botocore's
+# (boto3, the AWS CLI) ``botocore-session-<epoch s>``, the Go SDK's ``aws-go-sdk-<ns>`` (v1: the
+# bare nanoseconds), Java's ``aws-sdk-java-<ms>``, JavaScript's ``aws-sdk-js-session-<ms>``,
+# .NET's ``aws-dotnet-sdk-session-<ticks>``. They name a moment, not a session: every process
+# exchanging a token in the same second shares one, so they link nothing.
+_CLOCK_NAMED = re.compile(
+    r"(?:(?:botocore-session|aws-go-sdk|aws-sdk-java|aws-sdk-js-session|aws-sdk-js"
+    r"|aws-dotnet-sdk-session|aws-sdk-rust)-\d{9,}|\d{18,})"
+)
+
+
+def _named(name: str | None) -> str | None:
+    """A caller-chosen session name, or None for one an SDK made from the clock."""
+    if name is None or _CLOCK_NAMED.fullmatch(name):
+        return None
+    return name
+
+
 def _session_name(arn: str | None) -> str | None:
-    """SESSION from ``arn:<partition>:sts::ACCOUNT:assumed-role/ROLE/SESSION``."""
+    """SESSION from ``arn:<partition>:sts::ACCOUNT:assumed-role/ROLE/SESSION``, unless an SDK
+    made it from the clock."""
     if arn is None:
         return None
     parts = arn.split(":", 5)
@@ -77,7 +97,7 @@ def _session_name(arn: str | None) -> str | None:
         return None
     path = parts[5].split("/")
     if len(path) == 3 and path[0] == "assumed-role" and path[2]:
-        return path[2]
+        return _named(path[2])
     return None
 
 
@@ -200,7 +220,7 @@ def _add_grant(
     issued = text(obj(response.get("credentials")).get("accessKeyId"))
     put(event.attributes, ATTR_ISSUED_ACCESS_KEY, issued)
     add_key(event.keys, KEY_AWS_ACCESS_KEY, _temporary(issued))
-    add_key(event.keys, KEY_AWS_SESSION_NAME, text(params.get("roleSessionName")))
+    add_key(event.keys, KEY_AWS_SESSION_NAME, _named(text(params.get("roleSessionName"))))
     add_key(event.keys, KEY_AWS_SESSION_NAME, text(params.get("sourceIdentity")))
     put(event.attributes, "role_arn", text(params.get("roleArn")))
     if name == "AssumeRoleWithWebIdentity":

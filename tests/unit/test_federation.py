@@ -187,6 +187,51 @@ def test_an_exchange_waits_in_its_own_session_until_the_window_passes_it() -> No
     assert (waiting["name"], waiting["waiting"]) == (sts["action_id"], True)
 
 
+@pytest.mark.parametrize(
+    "clock_name",
+    [
+        "botocore-session-1796630744",  # boto3 and the AWS CLI: seconds
+        "aws-go-sdk-1722375070115152000",  # the Go SDK v2: nanoseconds
+        "1722375070115152000",  # the Go SDK v1
+        "aws-sdk-java-1796630744123",  # Java: milliseconds
+        "aws-sdk-js-session-1796630744123",  # JavaScript v3
+        "aws-dotnet-sdk-session-638680000000000000",  # .NET: ticks
+    ],
+)
+def test_exchanges_under_a_name_an_sdk_made_from_the_clock_stay_apart(clock_name: str) -> None:
+    """Two agents' servers exchange their tokens in the same second without naming the AWS
+    session: their SDK names both after the clock. That name is no key: each exchange and
+    its calls stay in a session of their own, waiting to be linked by their tokens."""
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name=clock_name)
+    agent_task(scenario, "jti-agent-2", 0.2, key="ASIAFEDERATED0002", session_name=clock_name)
+    stitcher, out = stitched(scenario, move_on=False)
+    state = stitcher.state
+    latest = {row["action_id"]: row for row in out.actions}
+    aws = [row for row in latest.values() if row["source"] == "cloudtrail"]
+    by_session: dict[str, list[str]] = {}
+    for row in aws:
+        by_session.setdefault(state.resolve(row["session_id"]), []).append(row["operation"])
+    # Each exchange with the call made with the key it issued, apart from the other's.
+    assert (
+        sorted(map(sorted, by_session.values())) == [["AssumeRoleWithWebIdentity", "GetObject"]] * 2
+    )
+    assert not out.session_aliases
+    exchanges = [row for row in latest.values() if row["operation"] == "AssumeRoleWithWebIdentity"]
+    assert [row["link_rule"] for row in exchanges] == [LINK_WEB_IDENTITY_WAITING] * 2
+
+
+def test_a_name_the_caller_chose_still_links_exchanges() -> None:
+    """The same two exchanges under a name of the caller's own are one AWS session's."""
+    scenario = Scenario("federated")
+    agent_task(scenario, "jti-agent-1", 0, key="ASIAFEDERATED0001", session_name="crm-nightly")
+    agent_task(scenario, "jti-agent-2", 0.2, key="ASIAFEDERATED0002", session_name="crm-nightly")
+    stitcher, out = stitched(scenario, move_on=False)
+    state = stitcher.state
+    calls = [row for row in out.actions if row["operation"] == "GetObject"]
+    assert len({state.resolve(row["session_id"]) for row in calls}) == 1
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_an_exchange_seen_before_its_token_joins_once_the_token_is_known(seed: int) -> None:
     scenario = Scenario("federated")
