@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,25 @@ from agentledger.sampledata.common import (
 )
 from agentledger.sampledata.context import draw_context
 from agentledger.sampledata.okta_records import aws_sso, session_start, token_grant
-from agentledger.sampledata.organisation import directory_for
+from agentledger.sampledata.organisation import NAMED_PEOPLE, directory_for
 
 # The header of the RS256 access tokens the agents present (MCP ``Authorization``).
 _JWT_HEADER = b64url_json({"alg": "RS256", "kid": "k1", "typ": "JWT"})
+
+# Live traffic comes from as many people as its rate needs: each starts a task (an agent's or
+# their own AWS work) every ten minutes on average, a busy working day's pace. A session logs
+# 14.5 records on average (seed 7).
+TASK_EVERY_S = 600
+RECORDS_PER_SESSION = 14.5
+
+
+def people_for(pace: float | None) -> int:
+    """How many people live traffic of ``pace`` records a second comes from: the twenty of
+    the default directory for a backlog (``None``), else enough that a person rarely runs two
+    tasks at once (each lasts up to about a minute of event time)."""
+    if pace is None:
+        return NAMED_PEOPLE
+    return max(NAMED_PEOPLE, math.ceil(pace / RECORDS_PER_SESSION * TASK_EVERY_S))
 
 
 class _Generator:
@@ -60,7 +78,7 @@ class _Generator:
         # Not for secrets: sample data must be reproducible from the seed.
         self.rng = random.Random(f"agentledger-sampledata:{seed}:{run_id}")  # noqa: S311
         self.run_id = run_id or f"seed{seed}"
-        self.d = directory_for(seed)
+        self.d = directory_for(seed, people_for(pace))
         self.t = int(start.timestamp() * 1000)
         self.tools = {
             kind.agent_id: (
@@ -404,17 +422,42 @@ def iter_records(
     Sessions begin about 42 s apart, so 200,000 records span about a week of event time: a
     backlog, as files of past logs are. ``pace``: records a second of event time instead, on
     average, as live traffic of that rate spans about as many seconds as it takes to play
-    (each session's own records keep their spacing, up to about a minute)."""
+    (each session's own records keep their spacing, up to about a minute), from as many people
+    as that rate needs (``people_for``), and in time order across sessions, as a live log is
+    written: the first ``total_records`` records in time order."""
     remaining = total_records
     if remaining <= 0:
         return
-    for session in _Generator(seed, start, run_id, pace).sessions():
+    generator = _Generator(seed, start, run_id, pace)
+    if pace is not None:
+        yield from islice(_in_time_order(generator), total_records)
+        return
+    for session in generator.sessions():
         records = session.records
         if len(records) >= remaining:
             yield from records[:remaining]
             return
         yield from records
         remaining -= len(records)
+
+
+def _in_time_order(generator: _Generator) -> Iterator[SampleRecord]:
+    """The generator's records merged across its sessions in event time (then as generated).
+    A session starts no earlier than the one before it, and none of its records is more than
+    a second (CloudTrail's whole seconds) before its start: what is before that is final."""
+    pending: list[tuple[float, int, SampleRecord]] = []
+    made = 0
+    for session in generator.sessions():
+        final = generator.t / 1000 - 1
+        while pending and pending[0][0] < final:
+            yield heapq.heappop(pending)[2]
+        for record in session.records:
+            heapq.heappush(pending, (_seconds_of(record), made, record))
+            made += 1
+
+
+def _seconds_of(sample: SampleRecord) -> float:
+    return datetime.fromisoformat(_time_of(sample)).timestamp()
 
 
 def _time_of(sample: SampleRecord) -> str:

@@ -1,11 +1,20 @@
-"""The organisation: people, agent instances, and their Okta and AWS ids (stable for a seed)."""
+"""The organisation: people, agent instances, and their Okta and AWS ids (stable for a seed).
+
+The default directory has the twenty people of ``_PEOPLE``. Live-paced traffic needs a
+directory sized to its rate (``people_for``): twenty people starting hundreds of tasks a
+second would each run a thousand at once, and any key bound to a person (an IAM user's access
+key, an STS session name, a principal within a window) would then join tasks that no real
+person runs together. Beyond the first twenty, people are drawn on demand from their index.
+"""
 
 from __future__ import annotations
 
 import base64
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import overload
 
 from agentledger.sampledata.catalog import AGENT_KINDS, DIRECT_WORK, AgentKind
 from agentledger.sampledata.common import ALNUM, OKTA_HOST, ORG_DOMAIN, okta_id, upper16
@@ -33,6 +42,7 @@ _PEOPLE = (
     ("sam", "Sam Delgado", "sales"),
     ("tara", "Tara Singh", "support"),
 )
+NAMED_PEOPLE = len(_PEOPLE)  # the default directory's people
 _BROWSERS = (
     (
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -90,7 +100,7 @@ class Instance:
     server_ip: str  # the MCP server's address as AWS sees it
     role: str
     role_id: str  # AROA...
-    users: tuple[Person, ...]
+    users: Sequence[Person]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,22 +112,107 @@ class Directory:
     saml_app_key: str
     saml_issuer: str
     saml_qualifier: str
-    people: tuple[Person, ...]
+    people: Sequence[Person]
     instances: tuple[Instance, ...]
     instance_weights: tuple[int, ...]
     customers: tuple[tuple[str, str, str], ...]
     human_role_ids: dict[str, str]  # department -> AROA... of its SAML role
 
 
+class _People(Sequence[Person]):
+    """The first ``len(named)`` people as drawn with the directory, then one drawn from its
+    index on first use (a department repeats every ``len(_PEOPLE)`` indices)."""
+
+    def __init__(self, seed: int, named: list[Person], size: int) -> None:
+        self._seed = seed
+        self._named = named
+        self._size = size
+        self._drawn: dict[int, Person] = {}
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> Person: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Person]: ...
+    def __getitem__(self, index: int | slice) -> Person | Sequence[Person]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        if index < len(self._named):
+            return self._named[index]
+        person = self._drawn.get(index)
+        if person is None:
+            person = self._drawn[index] = _drawn_person(self._seed, index)
+        return person
+
+
+class _Department(Sequence[Person]):
+    """One department's people, in index order, as a view of ``_People``."""
+
+    def __init__(self, people: _People, bases: tuple[int, ...]) -> None:
+        self._people = people
+        self._bases = bases  # the department's indices among the first len(_PEOPLE)
+
+    def __len__(self) -> int:
+        return len(self._bases) * (len(self._people) // len(_PEOPLE))
+
+    @overload
+    def __getitem__(self, index: int) -> Person: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Person]: ...
+    def __getitem__(self, index: int | slice) -> Person | Sequence[Person]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        block, at = divmod(index, len(self._bases))
+        return self._people[block * len(_PEOPLE) + self._bases[at]]
+
+
+def _drawn_person(seed: int, index: int) -> Person:
+    """Person ``index`` (beyond the named ones): a name made of two named people's, a unique
+    address in the shared address space ISPs give their customers (RFC 6598)."""
+    rng = random.Random(f"agentledger-person:{seed}:{index}")  # noqa: S311 (sample data)
+    block, at = divmod(index, len(_PEOPLE))
+    first, department = _PEOPLE[at][1].split()[0], _PEOPLE[at][2]
+    last = _PEOPLE[(at + block) % len(_PEOPLE)][1].split()[-1]
+    login = f"{first.lower()}.{last.lower()}{block}"
+    engineer = department == "engineering"
+    return Person(
+        login=login,
+        email=f"{login}@{ORG_DOMAIN}",
+        display=f"{first} {last}",
+        department=department,
+        user_id=okta_id(rng, "00u"),
+        ip=f"100.{64 + (index >> 16) % 64}.{(index >> 8) & 255}.{index & 255}",
+        browser=rng.choice(_BROWSERS),
+        place=rng.choice(PLACES),
+        iam_user_id="AIDA" + upper16(rng)[:17] if engineer else "",
+        iam_key="AKIA" + upper16(rng) if engineer else "",
+    )
+
+
 @lru_cache(maxsize=8)
-def directory_for(seed: int) -> Directory:
+def directory_for(seed: int, people: int = len(_PEOPLE)) -> Directory:
+    """The organisation for ``seed``, with ``people`` people (rounded up to whole copies of
+    the departments). Its first twenty people, its agents and ids do not depend on ``people``."""
+    if people < len(_PEOPLE):
+        raise ValueError(f"a directory has at least {len(_PEOPLE)} people")
+    size = -(-people // len(_PEOPLE)) * len(_PEOPLE)
     rng = random.Random(f"agentledger-directory:{seed}")  # noqa: S311 (sample data)
     account = str(rng.randrange(100_000_000_000, 999_999_999_999))
     auth_server = okta_id(rng, "aus")
-    people = []
+    named = []
     for login, display, department in _PEOPLE:
         engineer = department == "engineering"
-        people.append(
+        named.append(
             Person(
                 login=login,
                 email=f"{login}@{ORG_DOMAIN}",
@@ -131,12 +226,14 @@ def directory_for(seed: int) -> Directory:
                 iam_key="AKIA" + upper16(rng) if engineer else "",
             )
         )
+    everyone = _People(seed, named, size)
     instances = []
     weights = []
     for kind in AGENT_KINDS:
         client_id = okta_id(rng, "0oa")
         role_id = "AROA" + base64.b32encode(rng.randbytes(11)).decode()[:17]
-        users = tuple(p for p in people if p.department == kind.department)
+        bases = tuple(i for i, p in enumerate(named) if p.department == kind.department)
+        users = _Department(everyone, bases)
         for _ in range(rng.randrange(2, 4)):
             instances.append(
                 Instance(
@@ -166,7 +263,7 @@ def directory_for(seed: int) -> Directory:
         saml_app_key=saml_app_key,
         saml_issuer=f"http://www.okta.com/{saml_app_key}",
         saml_qualifier=base64.b64encode(rng.randbytes(21)).decode(),
-        people=tuple(people),
+        people=everyone,
         instances=tuple(instances),
         instance_weights=tuple(weights),
         customers=customers,

@@ -18,7 +18,8 @@ from agentledger.sampledata import (
     iter_records,
     write_files,
 )
-from agentledger.sampledata.generator import _time_of
+from agentledger.sampledata.generator import _Generator, _time_of, people_for
+from agentledger.sampledata.organisation import directory_for
 from ingest.base import Source
 from ingest.cloudtrail import CloudTrailSource
 from ingest.framing import Framed, frame_lines
@@ -362,6 +363,52 @@ def test_a_pace_sets_how_fast_event_time_advances() -> None:
     assert (unpaced[-1] - START).total_seconds() > 3600
     with pytest.raises(ValueError, match="pace"):
         list(iter_records(10, start=START, pace=0))
+
+
+def test_live_records_come_in_event_time_order() -> None:
+    """Paced, records are merged across sessions in event time, as a live log is written
+    (unpaced, each session's records come together)."""
+    records = list(iter_records(3000, seed=2, start=START, run_id="order", pace=500))
+    times = [datetime.fromisoformat(_time_of(r)) for r in records]
+    assert len(records) == 3000 and times == sorted(times)
+    unpaced = [datetime.fromisoformat(_time_of(r)) for r in iter_records(3000, seed=2)]
+    assert unpaced != sorted(unpaced)  # sessions overlap; each comes whole
+
+
+def test_live_traffic_comes_from_as_many_people_as_its_rate_needs() -> None:
+    assert people_for(None) == 20
+    assert people_for(0.1) == 20 and people_for(1) == 42
+    assert people_for(5000) == 206_897  # 5,000 / 14.5 sessions a second, each person every 600 s
+
+    def logins(pace: float | None) -> list[str]:
+        made = _Generator(7, START, "people", pace).sessions()
+        return [next(made).session_label.split(" ")[0] for _ in range(1000)]
+
+    assert len(set(logins(None))) == 20  # a backlog: the default directory's twenty
+    live = logins(5000)
+    assert len(set(live)) >= 990  # hardly anyone runs two tasks within the run
+
+
+def test_a_larger_directory_keeps_the_default_one_and_draws_the_rest() -> None:
+    small, large = directory_for(7), directory_for(7, 45)
+    assert len(small.people) == 20 and len(large.people) == 60  # whole copies of departments
+    assert list(large.people[:20]) == list(small.people)
+    assert [i.instance for i in large.instances] == [i.instance for i in small.instances]
+    drawn = list(large.people[20:])
+    assert len({p.login for p in large.people}) == 60
+    assert len({p.user_id for p in large.people}) == 60
+    assert len({p.ip for p in drawn}) == 40
+    assert all(bool(p.iam_key) == (p.department == "engineering") for p in large.people)
+    assert large.people[47] is large.people[47]  # drawn once
+    for instance, default in zip(large.instances, small.instances, strict=True):
+        users = list(instance.users)
+        assert len(users) == 3 * len(default.users)
+        assert {p.department for p in users} == {instance.kind.department}
+        assert users[: len(default.users)] == list(default.users)
+    with pytest.raises(IndexError):
+        large.people[60]
+    with pytest.raises(ValueError, match="at least 20"):
+        directory_for(7, 5)
 
 
 def test_write_files_in_the_sources_formats(sessions: list[SampleSession], tmp_path: Path) -> None:
