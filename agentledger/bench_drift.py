@@ -11,11 +11,13 @@ and the ledger's, not that of the ingest that would run elsewhere. A consumer re
 ``jti``: the latency is from the moment the drifting call's record is handed to the
 producer to the moment its contraction is read off the topic.
 
-The background's event times follow the generator's spacing by default, a backlog's: its
-sessions about 42 s apart, so a run spans days of event time, and many of its events, and
-the drifting sessions' (whose times are now), arrive past the re-stitch window.
-``--live-times`` paces them as live traffic is paced, as many records a second of event
-time as are played.
+The background is live traffic by default (``--live-times``): as many records a second of
+event time as are played, in time order within each source, from a directory of as many
+people as that rate needs (``sampledata.generator.people_for``), each source's blocks
+merged with the others' by time. ``--backlog-times`` plays the generator's own spacing
+instead, a backlog's: sessions about 42 s apart, each one's records together, so a run
+spans days of event time, and many of its events, and the drifting sessions' (whose times
+are now), arrive past the re-stitch window.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -144,8 +146,9 @@ def _background(
     # about 42 s apart) a run's background spans days of event time: the stitcher's
     # watermark runs days ahead of the drifting sessions, and their events, and many of the
     # background's, arrive past the re-stitch window, each labelled and let go of at
-    # once (a backlog's path, ``Stitcher._let_go_late``). With ``eps`` (``--live-times``)
-    # event time advances as fast as the background is played, as live traffic's does. The
+    # once (a backlog's path, ``Stitcher._let_go_late``). With ``eps`` (``--live-times``,
+    # the default) event time advances as fast as the background is played, as live
+    # traffic's does. The
     # generator's sessions mix the sources: of fewer sources, more sessions are made, and
     # what is kept spans that much more event time.
     start = now_utc() - timedelta(minutes=1)
@@ -179,9 +182,17 @@ def _background(
         if block:
             background.blocks.append((source_name, block))
             background.events += events
-    # Interleave the sources, as shippers' batches arrive.
-    background.blocks.sort(key=lambda item: hash((item[0], id(item[1]))))
+    # Interleave the sources as shippers' batches arrive: each source's in its own order,
+    # the sources merged by the time of a block's first event (the same order every run).
+    background.blocks.sort(key=lambda item: (_first_time(item[1]), item[0]))
     return background
+
+
+def _first_time(block: list[Parsed]) -> datetime:
+    return min(
+        (item.events[0].event_time for item in block if item.events),
+        default=datetime.min.replace(tzinfo=UTC),
+    )
 
 
 class _Running:
@@ -233,7 +244,7 @@ async def run_contraction_bench(
     console: Console | None,
     background_sources: tuple[str, ...] = BACKGROUND_SOURCES,
     warmup_s: float = WARMUP_S,
-    live_times: bool = False,
+    live_times: bool = True,
 ) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 

@@ -209,10 +209,12 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
     "traffic shares the drifting calls' lane, ledger.events.calls; the others do not).",
 )
 @click.option(
-    "--live-times",
-    is_flag=True,
+    "--live-times/--backlog-times",
+    default=True,
+    show_default=True,
     help="With --contractions: the background's event times advance as fast as it is "
-    "played, as live traffic's do, instead of spanning days as a backlog's.",
+    "played, in time order and from as many people as its rate needs, as live traffic's do; "
+    "or span days, each session's records together, as a backlog's.",
 )
 @click.option(
     "--scoring/--no-scoring",

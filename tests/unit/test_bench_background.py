@@ -3,6 +3,8 @@ many records as asked, and a clear error for a source the generator does not wri
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from click.testing import CliRunner
 
 from agentledger.bench_drift import _Background, _background
@@ -42,3 +44,14 @@ def test_live_times_advance_as_fast_as_the_background_is_played() -> None:
     # records over about two and a half hours (a run's 100,000 over days).
     backlog = _background(3000, "bg-times", per_block=100)
     assert _span_s(backlog) > 3600
+
+
+def test_live_sources_play_in_time_order_merged_by_time() -> None:
+    live = _background(3000, "bg-order", per_block=100, eps=1000)
+    played: dict[str, list[datetime]] = {}
+    for source, block in live.blocks:
+        played.setdefault(source, []).extend(e.event_time for p in block for e in p.events)
+    assert set(played) == {"okta", "cloudtrail", "mcp"}
+    assert all(times == sorted(times) for times in played.values())
+    firsts = [block[0].events[0].event_time for _, block in live.blocks]
+    assert firsts == sorted(firsts)  # shippers' batches, each source's in turn with the others'
