@@ -44,14 +44,20 @@ from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
 
 CHUNK = 5_000
+# ``--live-times``: event time advances 10,000 records a second, about as fast as the stack
+# takes them in on two cores, so a run spans about as much event time as it takes to play.
+LIVE_PACE = 10_000
 WAIT_TIMEOUT_S = 600.0  # for the workers to commit past the last event sent
 
 
-def spool_by_source(total: int, run_id: str, directory: Path) -> list[tuple[str, Path]]:
+def spool_by_source(
+    total: int, run_id: str, directory: Path, pace: float | None = None
+) -> list[tuple[str, Path]]:
     """Generated records as JSON lines, in files of one source each under ``directory``, as
     log shippers deliver them: each source in its own order, a file whenever a source has
     ``CHUNK`` records. The run reads them back one at a time, as ``agentledger ingest``
-    reads a file, so its memory does not hold the whole run's records."""
+    reads a file, so its memory does not hold the whole run's records. ``pace``: live
+    traffic of that many records a second (``iter_records``), else a backlog's."""
     chunks: list[tuple[str, Path]] = []
     pending: dict[str, list[bytes]] = {}
 
@@ -60,7 +66,7 @@ def spool_by_source(total: int, run_id: str, directory: Path) -> list[tuple[str,
         path.write_bytes(b"\n".join(lines))
         chunks.append((source, path))
 
-    for sample in iter_records(total, run_id=run_id):
+    for sample in iter_records(total, run_id=run_id, pace=pace):
         lines = pending.setdefault(sample.source, [])
         lines.append(orjson.dumps(sample.record))
         if len(lines) >= CHUNK:
@@ -185,10 +191,12 @@ async def run_bench(
     console: Console | None,
     contractions: dict[str, Any] | None = None,
     ceiling: bool = True,
+    live_times: bool = False,
 ) -> dict[str, Any]:
     """The end-to-end events/s bench (``ceiling``: and the machine's ceiling, see
-    ``agentledger.bench_ceiling``), or (``contractions``: its options) the contraction
-    latency bench of ``agentledger.bench_drift``."""
+    ``agentledger.bench_ceiling``; ``live_times``: of live traffic, ``LIVE_PACE``, rather
+    than a backlog), or (``contractions``: its options) the contraction latency bench of
+    ``agentledger.bench_drift``."""
     own_dir = None
     if settings.data_dir == Settings().data_dir and not (settings.data_dir / "stack.json").exists():
         # Without a running ledger, measure on a fresh one rather than the user's own.
@@ -204,7 +212,8 @@ async def run_bench(
             return await run_contraction_bench(settings, **contractions, console=console)
         if ceiling:
             require_writer(settings)  # before the run, not after it
-        return await _run_events(settings, total, console=console, ceiling=ceiling)
+        pace = LIVE_PACE if live_times else None
+        return await _run_events(settings, total, console=console, ceiling=ceiling, pace=pace)
     finally:
         if own_dir is not None:
             own_dir.cleanup()
@@ -243,15 +252,16 @@ async def _run_offsets(
 
 
 async def _run_events(
-    settings: Settings, total: int, *, console: Console | None, ceiling: bool
+    settings: Settings, total: int, *, console: Console | None, ceiling: bool, pace: float | None
 ) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     batch = f"bench-{run_id}"
     if console:
         console.print(f"generating {total} records…")
     with tempfile.TemporaryDirectory(prefix="agentledger-bench-records-") as spool:
-        chunks = spool_by_source(total, run_id, Path(spool))
-        return await _run_chunks(settings, total, chunks, batch, console=console, ceiling=ceiling)
+        chunks = spool_by_source(total, run_id, Path(spool), pace)
+        result = await _run_chunks(settings, total, chunks, batch, console=console, ceiling=ceiling)
+    return {**result, "event_times": "backlog" if pace is None else "live"}
 
 
 async def _run_chunks(

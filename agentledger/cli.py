@@ -210,11 +210,10 @@ def demo(data_dir: Path | None, session_count: int, as_json: bool) -> None:
 )
 @click.option(
     "--live-times/--backlog-times",
-    default=True,
-    show_default=True,
-    help="With --contractions: the background's event times advance as fast as it is "
-    "played, in time order and from as many people as its rate needs, as live traffic's do; "
-    "or span days, each session's records together, as a backlog's.",
+    default=None,
+    help="Event times advance as fast as the records are played, in time order and from as "
+    "many people as the rate needs, as live traffic's do; or span days, each session's "
+    "records together, as a backlog's. [default: live with --contractions, else backlog]",
 )
 @click.option(
     "--scoring/--no-scoring",
@@ -301,7 +300,7 @@ def bench(
     spacing: float,
     background_sources: str,
     warmup_s: float,
-    live_times: bool,
+    live_times: bool | None,
     scoring: bool,
     measure_ceiling: bool | None,
     measure_codecs: bool,
@@ -316,6 +315,10 @@ def bench(
     as_json: bool,
 ) -> None:
     """Push generated records through the full path and measure it end to end."""
+    if live_times is not None and (
+        scoring_pairs is not None or measure_codecs or measure_stage or measure_queries
+    ):
+        raise click.UsageError("--live-times/--backlog-times go with --events or --contractions")
     if scoring_pairs is not None:
         others = measure_codecs or measure_stage or measure_queries or measure_contractions
         query_options = (query_actions, repeat, min_seconds)
@@ -374,7 +377,7 @@ def bench(
             "spacing_s": spacing,
             "background_sources": background_sources_of(background_sources),
             "warmup_s": warmup_s,
-            "live_times": live_times,
+            "live_times": live_times is not False,
         }
         if measure_ceiling:
             raise click.UsageError("--ceiling measures the events bench, not --contractions")
@@ -385,6 +388,7 @@ def bench(
             console=None if as_json else err_console,
             contractions=options,
             ceiling=measure_ceiling is not False,
+            live_times=bool(live_times),
         )
     )
     if as_json:

@@ -1,12 +1,16 @@
-"""The background traffic of ``agentledger bench --contractions``: of the sources asked, as
-many records as asked, and a clear error for a source the generator does not write."""
+"""The traffic ``agentledger bench`` plays: the contraction bench's background, of the sources
+asked, as many records as asked, and a clear error for a source the generator does not
+write; live or a backlog's event times, for it and for the events bench."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
+import orjson
 from click.testing import CliRunner
 
+from agentledger.bench import LIVE_PACE, spool_by_source
 from agentledger.bench_drift import _Background, _background
 from agentledger.cli import main
 
@@ -55,3 +59,25 @@ def test_live_sources_play_in_time_order_merged_by_time() -> None:
     assert all(times == sorted(times) for times in played.values())
     firsts = [block[0].events[0].event_time for _, block in live.blocks]
     assert firsts == sorted(firsts)  # shippers' batches, each source's in turn with the others'
+
+
+def test_the_events_bench_spools_live_traffic_each_source_in_time_order(tmp_path: Path) -> None:
+    chunks = spool_by_source(12_000, "spool-live", tmp_path, pace=LIVE_PACE)
+    assert sum(path.read_bytes().count(b"\n") + 1 for _, path in chunks) == 12_000
+    times: dict[str, list[datetime]] = {}
+    for source, path in chunks:
+        for line in path.read_bytes().split(b"\n"):
+            record = orjson.loads(line)
+            stamp = record.get("published") or record.get("eventTime") or record.get("ts")
+            times.setdefault(source, []).append(datetime.fromisoformat(stamp))
+    assert set(times) == {"okta", "cloudtrail", "mcp"}
+    assert all(found == sorted(found) for found in times.values())
+    everything = sorted(t for found in times.values() for t in found)
+    assert (everything[-1] - everything[0]).total_seconds() < 120  # not days: live
+
+
+def test_live_or_backlog_times_go_with_the_benches_that_play_traffic() -> None:
+    for other in (["--stage"], ["--codecs"], ["--queries"], ["--scoring-pairs", "2"]):
+        refused = CliRunner().invoke(main, ["bench", "--live-times", *other])
+        assert refused.exit_code == 2, other
+        assert "go with --events or --contractions" in refused.output
