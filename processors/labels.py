@@ -59,7 +59,7 @@ class ActionFacts:
     link_key_type: str
     link_key: str
     link_rule: str
-    emitted: tuple[Any, ...] = ()  # signature of the label last written for it
+    emitted: int = 0  # signature of the label last written for it, 0 before any
 
     @classmethod
     def of(cls, row: dict[str, Any], event_time: datetime) -> ActionFacts:
@@ -164,17 +164,24 @@ class Attribution:
         return attribution_row(self, facts.action_id, session_id, facts.event_time, chain, version)
 
 
-def signature(row: dict[str, Any]) -> tuple[Any, ...]:
+def signature(row: dict[str, Any]) -> int:
     """What makes two labels of one action the same, from an ``attributions`` row (the
-    stitcher's own or one read back from the ledger)."""
+    stitcher's own or one read back from the ledger): a hash of those fields, never 0 (an
+    action never labelled). Held for every open action of the window, it is a number, not
+    the row's chain and evidence texts (about 900 bytes an action)."""
     return (
-        row["session_id"],
-        row["label"],
-        row["rule"],
-        row["agent"],
-        row["origin_type"],
-        row["origin_principal"],
-        row["chain"],
-        bool(row["confused_deputy"]),
-        row["evidence"],
+        hash(
+            (
+                row["session_id"],
+                row["label"],
+                row["rule"],
+                row["agent"],
+                row["origin_type"],
+                row["origin_principal"],
+                row["chain"],
+                bool(row["confused_deputy"]),
+                row["evidence"],
+            )
+        )
+        or 1
     )

@@ -472,7 +472,7 @@ class StitchState:
         for row in open_actions:
             at = _parse_ts(row["event_time"])
             facts = ActionFacts.of(dict(row), at)
-            facts.emitted = row.get("signature") or ()
+            facts.emitted = row.get("signature") or 0
             state.add_facts(facts, state.resolve(facts.session_id))
             if state.watermark is None or at > state.watermark:
                 state.watermark = at

@@ -77,7 +77,7 @@ def restore_state(
     )
     labels = {row["action_id"]: signature(row) for row in rows.open_labels}
     for row in rows.open_actions:
-        row["signature"] = labels.get(row["action_id"], "")
+        row["signature"] = labels.get(row["action_id"], 0)
     since = mark - window if mark is not None else None  # pairs held: the session window
     state = StitchState.restore(
         window=window,
