@@ -1,3 +1,4 @@
 from agentledger.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a child process multiprocessing starts
+    main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from agentledger.bench import LIVE_PACE, spool_by_source
+from agentledger.bench import LIVE_PACE, _spooled_apart, spool_by_source
 from agentledger.bench_drift import _Background, _background
 from agentledger.cli import main
 
@@ -81,3 +81,14 @@ def test_live_or_backlog_times_go_with_the_benches_that_play_traffic() -> None:
         refused = CliRunner().invoke(main, ["bench", "--live-times", *other])
         assert refused.exit_code == 2, other
         assert "go with --events or --contractions" in refused.output
+
+
+def test_the_records_are_spooled_in_a_process_of_their_own_as_in_this_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "apart").mkdir()
+    (tmp_path / "here").mkdir()
+    apart = _spooled_apart(600, "apart", tmp_path / "apart", LIVE_PACE)
+    here = spool_by_source(600, "apart", tmp_path / "here", LIVE_PACE)
+    assert [source for source, _ in apart] == [source for source, _ in here]
+    assert [path.read_bytes() for _, path in apart] == [path.read_bytes() for _, path in here]
