@@ -183,15 +183,24 @@ def _drawn_person(seed: int, index: int) -> Person:
     block, at = divmod(index, len(_PEOPLE))
     first, department = _PEOPLE[at][1].split()[0], _PEOPLE[at][2]
     last = _PEOPLE[(at + block) % len(_PEOPLE)][1].split()[-1]
+    ip = f"100.{64 + (index >> 16) % 64}.{(index >> 8) & 255}.{index & 255}"
     login = f"{first.lower()}.{last.lower()}{block}"
+    return _person(rng, login, f"{first} {last}", department, ip)
+
+
+def _person(
+    rng: random.Random, login: str, display: str, department: str, ip: str | None
+) -> Person:
+    """A person's ids drawn from ``rng`` (an address too, in a documentation range, if
+    ``ip`` is None), in the order the default directory has always drawn them."""
     engineer = department == "engineering"
     return Person(
         login=login,
         email=f"{login}@{ORG_DOMAIN}",
-        display=f"{first} {last}",
+        display=display,
         department=department,
         user_id=okta_id(rng, "00u"),
-        ip=f"100.{64 + (index >> 16) % 64}.{(index >> 8) & 255}.{index & 255}",
+        ip=f"198.51.100.{rng.randrange(2, 250)}" if ip is None else ip,
         browser=rng.choice(_BROWSERS),
         place=rng.choice(PLACES),
         iam_user_id="AIDA" + upper16(rng)[:17] if engineer else "",
@@ -209,23 +218,7 @@ def directory_for(seed: int, people: int = len(_PEOPLE)) -> Directory:
     rng = random.Random(f"agentledger-directory:{seed}")  # noqa: S311 (sample data)
     account = str(rng.randrange(100_000_000_000, 999_999_999_999))
     auth_server = okta_id(rng, "aus")
-    named = []
-    for login, display, department in _PEOPLE:
-        engineer = department == "engineering"
-        named.append(
-            Person(
-                login=login,
-                email=f"{login}@{ORG_DOMAIN}",
-                display=display,
-                department=department,
-                user_id=okta_id(rng, "00u"),
-                ip=f"198.51.100.{rng.randrange(2, 250)}",
-                browser=rng.choice(_BROWSERS),
-                place=rng.choice(PLACES),
-                iam_user_id="AIDA" + upper16(rng)[:17] if engineer else "",
-                iam_key="AKIA" + upper16(rng) if engineer else "",
-            )
-        )
+    named = [_person(rng, *person, ip=None) for person in _PEOPLE]
     everyone = _People(seed, named, size)
     instances = []
     weights = []
