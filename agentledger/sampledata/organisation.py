@@ -119,7 +119,28 @@ class Directory:
     human_role_ids: dict[str, str]  # department -> AROA... of its SAML role
 
 
-class _People(Sequence[Person]):
+class _Indexed(Sequence[Person]):
+    """People by index: slices, negative indices and bounds here, each person by ``_at``."""
+
+    def _at(self, index: int) -> Person:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Person: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Person]: ...
+    def __getitem__(self, index: int | slice) -> Person | Sequence[Person]:
+        size = len(self)
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(size))]
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(index)
+        return self._at(index)
+
+
+class _People(_Indexed):
     """The first ``len(named)`` people as drawn with the directory, then one drawn from its
     index on first use (a department repeats every ``len(_PEOPLE)`` indices)."""
 
@@ -132,17 +153,7 @@ class _People(Sequence[Person]):
     def __len__(self) -> int:
         return self._size
 
-    @overload
-    def __getitem__(self, index: int) -> Person: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Person]: ...
-    def __getitem__(self, index: int | slice) -> Person | Sequence[Person]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._size))]
-        if index < 0:
-            index += self._size
-        if not 0 <= index < self._size:
-            raise IndexError(index)
+    def _at(self, index: int) -> Person:
         if index < len(self._named):
             return self._named[index]
         person = self._drawn.get(index)
@@ -151,7 +162,7 @@ class _People(Sequence[Person]):
         return person
 
 
-class _Department(Sequence[Person]):
+class _Department(_Indexed):
     """One department's people, in index order, as a view of ``_People``."""
 
     def __init__(self, people: _People, bases: tuple[int, ...]) -> None:
@@ -161,17 +172,7 @@ class _Department(Sequence[Person]):
     def __len__(self) -> int:
         return len(self._bases) * (len(self._people) // len(_PEOPLE))
 
-    @overload
-    def __getitem__(self, index: int) -> Person: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Person]: ...
-    def __getitem__(self, index: int | slice) -> Person | Sequence[Person]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _at(self, index: int) -> Person:
         block, at = divmod(index, len(self._bases))
         return self._people[block * len(_PEOPLE) + self._bases[at]]
 
