@@ -148,9 +148,8 @@ def _background(
     # background's, arrive past the re-stitch window, each labelled and let go of at
     # once (a backlog's path, ``Stitcher._let_go_late``). With ``eps`` (``--live-times``,
     # the default) event time advances as fast as the background is played, as live
-    # traffic's does. The
-    # generator's sessions mix the sources: of fewer sources, more sessions are made, and
-    # what is kept spans that much more event time.
+    # traffic's does. The generator's sessions mix the sources: of fewer sources, more
+    # sessions are made, and what is kept spans that much more event time.
     start = now_utc() - timedelta(minutes=1)
     for sample in iter_records(
         total * len(BACKGROUND_SOURCES), run_id=run_id, start=start, pace=eps
