@@ -10,6 +10,7 @@ from typing import Any
 
 from kernel import events as ev
 from kernel.events import Event
+from kernel.vocabulary import ATTR_INTENT_SOURCE
 
 
 @dataclass(slots=True)
@@ -40,6 +41,38 @@ class RpcResult:
     def __post_init__(self) -> None:
         self.order = (self.event.event_time, self.event.event_id)
         self.mcp_session = mcp_session_of(self.event)
+
+
+def held_result(event: Event) -> Event:
+    """What a result held for pairing keeps of its event: all but its record and the
+    attributes that carry its text (the result's text, its tools' listing). A result may be
+    held for the whole re-stitch window, and its record is most of its size; what pairing,
+    a session's counts (``SessionState.add_event``) and a tool call's outcome read stays."""
+    kept = event.attributes.get(ATTR_INTENT_SOURCE)
+    return Event(
+        event.event_id,
+        event.source,
+        event.kind,
+        event.event_time,
+        event.operation,
+        event.position,
+        "",
+        principal=event.principal,
+        principal_type=event.principal_type,
+        client_id=event.client_id,
+        agent_name=event.agent_name,
+        agent_version=event.agent_version,
+        agent_instance=event.agent_instance,
+        service=event.service,
+        resource=event.resource,
+        outcome=event.outcome,
+        outcome_detail=event.outcome_detail,
+        intent=event.intent,
+        scopes=event.scopes,
+        keys=event.keys,
+        attributes={ATTR_INTENT_SOURCE: kept} if kept is not None else None,
+        source_id=event.source_id,
+    )
 
 
 def mcp_session_of(event: Event) -> str:

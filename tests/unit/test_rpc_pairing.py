@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from kernel import events as ev
 from kernel.codec import Envelope
 from kernel.events import Event
+from kernel.vocabulary import ATTR_INTENT_SOURCE, ATTR_RESULT_TEXT
 from ledger.rows import StitchOutput
 from processors.pairing import restore_pairs
 from processors.sessions import StitchState
@@ -274,6 +275,31 @@ def test_a_result_with_nothing_to_pair_is_stored_without_a_session() -> None:
     ]
     assert out.sessions == out.actions == out.session_keys == []
     assert stitcher.state.sessions == {}
+
+
+def test_a_result_waiting_for_its_request_is_held_without_its_record_or_text() -> None:
+    """A result may wait the whole re-stitch window: what it holds is what pairing, the
+    session's counts and the call's outcome read, not its record or the text it carries."""
+    waiting = result("r-late", 1, 7, outcome=ev.FAILURE)
+    waiting.attributes.update({ATTR_RESULT_TEXT: "x" * 4_000, ATTR_INTENT_SOURCE: "declared"})
+    stitcher = Stitcher()
+    first = stitcher.process(envelopes([waiting]))
+    assert first.raw_events[0]["raw"] == waiting.raw  # the ledger keeps the record whole
+    [group] = stitcher.state.rpc_groups.values()
+    held = group.results["r-late"].event
+    assert (held.raw, held.attributes) == ("", {ATTR_INTENT_SOURCE: "declared"})
+    assert (held.event_id, held.event_time, held.keys) == (
+        waiting.event_id,
+        waiting.event_time,
+        waiting.keys,
+    )
+    later = stitcher.process(envelopes([call("c-late", 0.5, "ms-c", 7)]))
+    [answered] = [row for row in later.actions if row["action_id"] == "c-late"]
+    assert (answered["outcome"], answered["outcome_detail"], answered["outcome_event_id"]) == (
+        ev.FAILURE,
+        "-32000: no such file",
+        "r-late",
+    )
 
 
 def test_restored_pending_calls_and_waiting_results_pair_after_a_restart() -> None:
