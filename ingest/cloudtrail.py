@@ -71,12 +71,13 @@ def _temporary(key: Any) -> str | None:
 
 # The session names AWS SDKs make from the clock when the caller gives none: botocore's
 # (boto3, the AWS CLI) ``botocore-session-<epoch s>``, the Go SDK's ``aws-go-sdk-<ns>`` (v1: the
-# bare nanoseconds), Java's ``aws-sdk-java-<ms>``, JavaScript's ``aws-sdk-js-session-<ms>``,
-# .NET's ``aws-dotnet-sdk-session-<ticks>``. They name a moment, not a session: every process
+# bare nanoseconds), Java's ``aws-sdk-java-<ms>``, JavaScript's ``aws-sdk-js-session-<ms>`` (a
+# web identity) and ``aws-sdk-js-<ms>`` (a profile's role), .NET's
+# ``aws-dotnet-sdk-session-<ticks>``. They name a moment, not a session: every process
 # exchanging a token in the same second shares one, so they link nothing.
 _CLOCK_NAMED = re.compile(
     r"(?:(?:botocore-session|aws-go-sdk|aws-sdk-java|aws-sdk-js-session|aws-sdk-js"
-    r"|aws-dotnet-sdk-session|aws-sdk-rust)-\d{9,}|\d{18,})"
+    r"|aws-dotnet-sdk-session)-\d{9,}|\d{18,})"
 )
 
 

@@ -30,14 +30,7 @@ from typing import Any
 
 from kernel import events as ev
 from kernel.events import Event
-from processors.rpc_state import (
-    RpcGroup,
-    RpcRequest,
-    RpcResult,
-    held_result,
-    mcp_session_of,
-    rpc_key_of,
-)
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, mcp_session_of, rpc_key_of
 from processors.sessions import StitchState
 
 # (result id, request it leaves or "", request it now answers or "")
@@ -298,7 +291,7 @@ def restore_pairs(
         if rpc is None:
             continue
         if event.kind == ev.TOOL_RESULT:
-            changes = add_result(state, rpc, RpcResult(held_result(event)))
+            changes = add_result(state, rpc, RpcResult(event))
         else:
             row = calls.get(event.event_id)
             own = (event.outcome, event.outcome_detail or "")

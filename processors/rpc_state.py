@@ -30,7 +30,8 @@ class RpcRequest:
 
 @dataclass(slots=True)
 class RpcResult:
-    """A JSON-RPC result, held while it waits for a request or may still move to a nearer one."""
+    """A JSON-RPC result, held while it waits for a request or may still move to a nearer one
+    (its event as ``held_result`` keeps it)."""
 
     event: Event
     request: str = ""  # event id of the request it answers, "" while waiting
@@ -39,6 +40,7 @@ class RpcResult:
     mcp_session: str = field(init=False)
 
     def __post_init__(self) -> None:
+        self.event = held_result(self.event)
         self.order = (self.event.event_time, self.event.event_id)
         self.mcp_session = mcp_session_of(self.event)
 

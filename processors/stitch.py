@@ -59,14 +59,7 @@ from processors.labels import ActionFacts, SessionContext, actors_of
 from processors.linking import Link, link_event, merge, register_keys
 from processors.pairing import Change, add_request, add_result, move_results
 from processors.relabel import relabel, session_context
-from processors.rpc_state import (
-    RpcGroup,
-    RpcRequest,
-    RpcResult,
-    held_result,
-    mcp_session_of,
-    rpc_key_of,
-)
+from processors.rpc_state import RpcGroup, RpcRequest, RpcResult, mcp_session_of, rpc_key_of
 from processors.scored_events import SCORED_KINDS
 from processors.sessions import Exchange, StitchState, sweep_mark
 
@@ -307,7 +300,7 @@ class Stitcher:
         rpc = rpc_key_of(event)
         if rpc is None:  # nothing to pair by (a bare message names no server): kept, unpaired
             return
-        changes = add_result(self.state, rpc, RpcResult(held_result(event)))
+        changes = add_result(self.state, rpc, RpcResult(event))
         group = self.state.rpc_groups[rpc]
         paired.results[event.event_id] = (row, group)
         self._apply(group, changes, paired)
