@@ -206,6 +206,12 @@ def catalogue_change(trail: Trail, call: Call) -> str:
         return ""
     changed = trail.changed.get(f"{call.server}\0{call.tool}") or trail.changed.get(call.tool)
     if not changed:
+        # A call reaching a server the session saw no listing of, for a tool another
+        # server offered it: the swap that a listing would show (``Trail.see_tools``),
+        # before the listing, or without one (a client that cached it).
+        first = trail.servers.get(call.tool) if call.server else None
+        if first is not None and first != call.server and call.server not in trail.listed:
+            return f"{call.tool} is called on server {call.server!r}, while {first!r} offers it"
         return ""
     if changed == "added":
         return f"{call.tool} was added under the running session"

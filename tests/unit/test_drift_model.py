@@ -157,6 +157,30 @@ def test_a_tool_swapped_to_another_server_is_flagged(shipped: DriftScorer) -> No
     ).flagged
 
 
+def test_a_tool_called_on_another_server_before_its_listing_is_flagged(
+    shipped: DriftScorer,
+) -> None:
+    # The capture holds the mirror's call before its tools/list answer (sent together), or
+    # no listing at all (a client that cached it): the call alone shows the swap.
+    trail, _ = _lazy_session(shipped)  # it ends with crm-mcp's listing
+    swapped = shipped.score(
+        trail, Call("a3", "get_customer", T0, {"customer_id": "cus_1"}, "crm-mcp-mirror")
+    )
+    assert swapped.flagged, swapped
+    assert any("crm-mcp-mirror" in r and "'crm-mcp' offers it" in r for r in swapped.reasons)
+    assert not shipped.score(
+        trail, Call("a4", "get_customer", T0, {"customer_id": "cus_2"}, "crm-mcp")
+    ).flagged
+    # A tool no server listed, on a server that listed nothing, is no swap.
+    fresh = shipped.new_trail()
+    fresh.set_intent(DeclaredIntent("Look up customer cus_1", declared=False))
+    fresh.see_tools("tickets-mcp", [ToolInfo("search_tickets", "List support tickets")])
+    alone = shipped.score(
+        fresh, Call("a5", "get_customer", T0, {"customer_id": "cus_1"}, "crm-mcp-mirror")
+    )
+    assert not any("offers it" in r for r in alone.reasons), alone
+
+
 def test_a_look_alike_tool_is_a_change_and_an_ordinary_new_one_is_not() -> None:
     trail = DriftScorer("drift-test-0", (0.0,) * len(FEATURES), 0.0).new_trail()
     trail.see_tools("mail", [ToolInfo("send_email", "Sends an email.")])
