@@ -16,6 +16,7 @@ _INTENT_AMBIGUOUS: Final = text.AMBIGUOUS | word_set("update purchase")
 _QUESTION_LEAD: Final = word_set(
     "what which who whom whose when where why how is are was were does did do has have"
 )
+_WH: Final = word_set("what which who whom whose when where why how")
 _VERB_LEAD: Final = word_set(
     "please and then to also can could would you kindly just now first next finally so ok "
     "basically pls quickly go i we me us help helping"
@@ -33,6 +34,9 @@ _OPENINGS: Final = word_set(
 # From the start of a run only: tried at each character of a long run without a digit, the
 # pattern read the run to its end each time.
 _ID_TOKEN: Final = re.compile(r"(?<![\w./:-])[\w./:-]*\d[\w./:-]*")
+# A word in -ing right before an id names the thing the id is ("booking XT2YDD", "meeting
+# 4471", "listing L-209"), not an act. Read before lower-casing: a code of capitals is an id.
+_NAMED_BY_ID: Final = re.compile(r"\b[A-Za-z]{3,}ing(?=\s+#?(?:[\w./:-]*\d|[A-Z]{5,}\b))")
 _NAME_TOKEN: Final = re.compile(r"\b\w+(?:[_.]\w+)+\b|\b\w+(?:-\w+){2,}\b")
 _CLAUSES: Final = re.compile(r"[.,;:!?\n]|\s[-–—]+\s|\band\b|\bthen\b")
 
@@ -41,7 +45,7 @@ def intent_kinds(intent: str) -> set[str]:
     """The kinds of action an intent asks for: its unambiguous action words anywhere, and
     the ambiguous ones where a verb stands (a clause's start, after "please", "and", ...)."""
     asked: set[str] = set()
-    for clause in _CLAUSES.split(intent.lower()):
+    for clause in _CLAUSES.split(_NAMED_BY_ID.sub(" ", intent).lower()):
         # An id's parts are no verbs ("lck-loading-bay-29" asks for no load).
         if text.has_digit(clause):
             clause = _ID_TOKEN.sub(" ", clause)
@@ -49,7 +53,9 @@ def intent_kinds(intent: str) -> set[str]:
         if "_" in clause or "." in clause or "-" in clause:
             clause = _NAME_TOKEN.sub(" ", clause)
         tokens = text.lower_words(clause)
-        if tokens and tokens[0] in _QUESTION_LEAD:
+        # "could you please when does my flight leave": a question behind a polite lead.
+        lead = next((word for word in tokens if word not in _VERB_LEAD), "")
+        if tokens and (tokens[0] in _QUESTION_LEAD or lead in _WH):
             asked.add(text.READ)  # "what did the clinician write": a question asks to read
             continue
         for i, word in enumerate(tokens):

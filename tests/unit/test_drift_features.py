@@ -78,6 +78,22 @@ def test_intent_kinds_read_an_action_word_after_a_determiner_as_a_thing() -> Non
     assert text.WRITE in asks.intent_kinds("please book the room for Tuesday")
 
 
+def test_intent_kinds_read_an_ing_word_before_an_id_as_the_thing_it_names() -> None:
+    # "booking P4ELXB": a booking, named by its locator (capitals or digits).
+    assert asks.intent_kinds("Mind if you pull up booking P4ELXB and tell me the hotel?") == {
+        text.READ
+    }
+    assert asks.intent_kinds("when does my flight leave? booking UTWVET pls") == {text.READ}
+    assert asks.intent_kinds("Look up meeting 4471 for me") == {text.READ}
+    assert text.DELETE in asks.intent_kinds("Cancel booking 5EL3R9, the trip is off")
+    assert text.WRITE in asks.intent_kinds("book the flight from my draft itinerary BGF5EQ")
+
+
+def test_intent_kinds_read_a_question_behind_a_polite_lead() -> None:
+    assert asks.intent_kinds("Could you please when does my flight to Austin leave?") == {text.READ}
+    assert text.WRITE in asks.intent_kinds("Could you please update the doc")
+
+
 def test_intent_kinds_skip_the_words_inside_ids() -> None:
     # "loading" is a read verb, but here it is part of a lock's id.
     assert asks.intent_kinds("Open the door (lck-loading-bay-29) for a delivery") == {
