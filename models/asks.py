@@ -85,6 +85,12 @@ def intent_kinds(intent: str) -> set[str]:
                 word in _INTENT_AMBIGUOUS
                 or word[:-1] in _INTENT_AMBIGUOUS
                 or word[:-2] in _INTENT_AMBIGUOUS
+                # "in signing", "lambda/billing": the -ing of a noun-or-verb ("booking",
+                # "logging") is as ambiguous as the word.
+                or (
+                    word.endswith("ing")
+                    and (word[:-3] in _INTENT_AMBIGUOUS or word[:-4] in _INTENT_AMBIGUOUS)
+                )
             )
             previous = tokens[i - 1] if i else ""
             obj = tokens[i + 2] if following in _DETERMINERS and i + 2 < len(tokens) else following

@@ -42,7 +42,8 @@ _KIND_WORDS: Final[dict[str, tuple[str, ...]]] = {
     READ: _list(
         "read get list fetch search find show view look lookup query check summarize summarise "
         "summary count browse download export inspect describe review see tell what which "
-        "retrieve load scan read-only readonly history status report analyse analyze compare track"
+        "retrieve load scan read-only readonly history status report analyse analyze compare track "
+        "tail explain"
     ),
     WRITE: _list(
         "write create update edit add set modify rename move schedule book reserve insert "

@@ -89,6 +89,15 @@ def test_intent_kinds_read_an_ing_word_before_an_id_as_the_thing_it_names() -> N
     assert text.WRITE in asks.intent_kinds("book the flight from my draft itinerary BGF5EQ")
 
 
+def test_intent_kinds_read_the_ing_of_a_noun_or_verb_as_either() -> None:
+    # "signing", "billing": a state and a path's part here, no act asked for.
+    assert asks.intent_kinds("Check where the Marlowe Insurance DPA is in signing.") == {text.READ}
+    assert asks.intent_kinds("Tail /aws/lambda/billing and explain the errors.") == {text.READ}
+    assert asks.intent_kinds("tail /app/worker and explain the errors pls") == {text.READ}
+    assert text.WRITE in asks.intent_kinds("Book the room, then sign the form")
+    assert text.name_kind("logs_tail") == text.READ
+
+
 def test_intent_kinds_read_a_question_behind_a_polite_lead() -> None:
     assert asks.intent_kinds("Could you please when does my flight to Austin leave?") == {text.READ}
     assert text.WRITE in asks.intent_kinds("Could you please update the doc")
