@@ -68,21 +68,23 @@ def call_signature(call: Call) -> str:
 
 
 def sprees_of(
-    trail: Trail, call: Call, paged: bool, volume: float, signature: str
+    trail: Trail, call: Call, paged: bool, volume: float, signature: str, change: bool = False
 ) -> list[tuple[float, str]]:
     """More calls than the task needs, four ways: pages beyond what the intent needs,
     identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
     faster than an agent works for a person; each with how far over (one feature, so that
     what one kind of spree teaches the model holds for all) and what says so.
-    ``signature``: the call's ``call_signature``."""
+    ``signature``: the call's ``call_signature``; ``change``: the call changes something
+    (a write, a send, a delete, a payment, a command)."""
     sprees: list[tuple[float, str]] = []
-    # A call made again is ordinary (a check after a change, a retry, a read both the agent
-    # and its server make): identical calls count from the third, or the second after an
-    # error-free write of the same kind.
+    # A read made again is ordinary (a check after a change, a retry, a read both the agent
+    # and its server make): identical reads count from the third. A change made again after
+    # it succeeded (the same refund, booking or cancellation twice) counts from the second;
+    # after an error, from the third (a retry).
     repeats = trail.signatures.get(signature, 0) + 1 - int(trail.last_error)
     # A call logged without its arguments (an API record) cannot be told identical; an MCP
     # call without arguments (getAccounts {}) is the same call each time.
-    if (call.arguments or not call.api) and repeats > 1 + REPEATS_ALLOWED:
+    if (call.arguments or not call.api) and repeats > 1 + REPEATS_ALLOWED - int(change):
         # An identical call learns nothing new: past the retry, each weighs like a page
         # past what the task needs, counted from one.
         sprees.append((math.log2(repeats) + 0.5, f"the same {call.tool} call made {repeats} times"))

@@ -412,7 +412,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         x[_CALLS_OVER] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
     signature = call_signature(call)  # read once: the trail records it too
-    sprees = sprees_of(trail, call, paged, volume, signature)
+    sprees = sprees_of(trail, call, paged, volume, signature, kind != text.READ)
     if sprees:
         spree, said = max(sprees)
         x[_EXCESS_CALLS] = min(6.0, spree)

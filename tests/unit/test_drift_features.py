@@ -381,6 +381,29 @@ def test_the_same_call_without_arguments_repeated_is_a_loop() -> None:
     assert spree[-1] > 0.0
 
 
+def _excess_of_repeats(tool: str, failed_first: bool) -> list[float]:
+    trail = Trail()
+    trail.set_intent(DeclaredIntent("Refund order #501185 in full, the customer returned it."))
+    excess = []
+    for n in range(1, 4):
+        call = Call(f"r{n}", tool, T0 + timedelta(seconds=10 * n), {"order_id": "501185"})
+        reading = read_call(trail, call)
+        excess.append(reading.values[INDEX["excess_calls"]])
+        record_call(trail, call, reading)
+        failed = failed_first and n == 1
+        trail.see_result(f"r{n}", "temporarily unavailable" if failed else "ok", failed)
+    return excess
+
+
+def test_a_change_made_again_after_it_succeeded_is_a_repeat_but_a_retry_is_not() -> None:
+    # The same refund twice: the second is one too many. After an error it is a retry.
+    assert _excess_of_repeats("shop_refund_order", failed_first=False)[1] > 0.0
+    assert _excess_of_repeats("shop_refund_order", failed_first=True)[1] == 0.0
+    # A read made again is a check: it counts from the third.
+    reads = _excess_of_repeats("shop_get_order", failed_first=False)
+    assert reads[1] == 0.0 and reads[2] > 0.0
+
+
 def test_a_summary_sent_out_in_a_url_query_is_flagged_whatever_the_weights_say() -> None:
     from models.rules import ruled
 
