@@ -13,10 +13,8 @@ from models.text import word_set
 # In a person's words, more nouns that read as verbs: "the pricing update", "purchase order"
 # (a tool's name keeps them as verbs: "page_update").
 _INTENT_AMBIGUOUS: Final = text.AMBIGUOUS | word_set("update purchase")
-_QUESTION_LEAD: Final = word_set(
-    "what which who whom whose when where why how is are was were does did do has have"
-)
 _WH: Final = word_set("what which who whom whose when where why how")
+_QUESTION_LEAD: Final = _WH | word_set("is are was were does did do has have")
 _VERB_LEAD: Final = word_set(
     "please and then to also can could would you kindly just now first next finally so ok "
     "basically pls quickly go i we me us help helping"

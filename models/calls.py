@@ -68,7 +68,7 @@ def call_signature(call: Call) -> str:
 
 
 def sprees_of(
-    trail: Trail, call: Call, paged: bool, volume: float, signature: str, change: bool = False
+    trail: Trail, call: Call, paged: bool, volume: float, signature: str, change: bool
 ) -> list[tuple[float, str]]:
     """More calls than the task needs, four ways: pages beyond what the intent needs,
     identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
