@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from models import statements, text
 from models.session import Trail
 from models.tools import ToolProfile
-from models.trail import Call
+from models.trail import Call, CallSignature
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,7 +31,8 @@ class Recorded(Protocol):
     paged: bool
     volume: float
     named_keys: list[str]
-    signature: str  # ``call_signature`` of the call, or "" when the reading did not need it
+    signature: CallSignature  # ``call_signature`` of the call, or () when not worked out
+    at: float  # the call's time in epoch seconds, or 0.0 when not worked out
 
 
 def statement_kind(profile: ToolProfile, call: Call, kind: str) -> str:
@@ -63,19 +64,29 @@ def unlisted(trail: Trail, call: Call) -> bool:
     return bool(trail.listed_names) and call.tool not in trail.listed_names
 
 
-def call_signature(call: Call) -> str:
-    return f"{call.tool}\0{call.resource}\0{sorted((k, str(v)) for k, v in call.arguments.items())}"
+def call_signature(call: Call) -> CallSignature:
+    """What makes two calls identical: tool, resource and arguments, each argument's value
+    as text. A tuple of them: hashing it costs a fraction of formatting them into one text."""
+    arguments = tuple(sorted([(k, str(v)) for k, v in call.arguments.items()]))
+    return (call.tool, call.resource, arguments)
 
 
 def sprees_of(
-    trail: Trail, call: Call, paged: bool, volume: float, signature: str, change: bool
+    trail: Trail,
+    call: Call,
+    paged: bool,
+    volume: float,
+    signature: CallSignature,
+    change: bool,
+    at: float,
 ) -> list[tuple[float, str]]:
     """More calls than the task needs, four ways: pages beyond what the intent needs,
     identical calls beyond a retry, calls of one tool beyond an ordinary task's, calls
     faster than an agent works for a person; each with how far over (one feature, so that
     what one kind of spree teaches the model holds for all) and what says so.
     ``signature``: the call's ``call_signature``; ``change``: the call changes something
-    (a write, a send, a delete, a payment, a command)."""
+    (a write, a send, a delete, a payment, a command); ``at``: the call's time in epoch
+    seconds."""
     sprees: list[tuple[float, str]] = []
     # A read made again is ordinary (a check after a change, a retry, a read both the agent
     # and its server make): identical reads count from the third. A change made again after
@@ -105,8 +116,7 @@ def sprees_of(
         sprees.append(
             (math.log2(same / same_budget) + 0.5, f"{same} calls of {call.tool} in this session")
         )
-    now = call.event_time.timestamp()
-    recent = 1 + sum(1 for t in trail.call_times if now - t <= RATE_WINDOW_S)
+    recent = 1 + sum(1 for t in trail.call_times if at - t <= RATE_WINDOW_S)
     if recent > RATE_BUDGET:
         sprees.append(
             (math.log2(recent / RATE_BUDGET) + 0.5, f"{recent} calls within {RATE_WINDOW_S:g} s")
@@ -236,9 +246,8 @@ def record_call(trail: Trail, call: Call, reading: Recorded) -> None:
     counted = tool_key(call)
     trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
     trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
-    now = call.event_time.timestamp()
     times = trail.call_times
-    times.append(now)
+    times.append(reading.at or call.event_time.timestamp())
     if len(times) > 64:
         del times[:32]
     for _, raw in text.leaf_values(call.arguments):

@@ -411,8 +411,10 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
     if calls > CALL_BUDGET:
         x[_CALLS_OVER] = math.log2(calls / CALL_BUDGET) + 0.5
         details["calls_over"] = f"{calls} calls in this session"
-    signature = call_signature(call)  # read once: the trail records it too
-    sprees = sprees_of(trail, call, paged, volume, signature, kind != text.READ)
+    # Both read once: the trail records them too.
+    signature = call_signature(call)
+    at = call.event_time.timestamp()
+    sprees = sprees_of(trail, call, paged, volume, signature, kind != text.READ, at)
     if sprees:
         spree, said = max(sprees)
         x[_EXCESS_CALLS] = min(6.0, spree)
@@ -479,4 +481,4 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         )
     if x[_RELEVANCE] < 0.2 and has_intent:
         details["relevance"] = f"{call.tool} has little to do with the intent"
-    return Reading(x, kind, paged, volume, details, named_keys, signature)
+    return Reading(x, kind, paged, volume, details, named_keys, signature, at)

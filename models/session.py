@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from models import asks, instructions, quantities, text
 from models.tools import INJECTION_WINDOW, ToolProfile, listed_tool, look_alike, unlisted_tool
-from models.trail import DeclaredIntent, ToolInfo
+from models.trail import CallSignature, DeclaredIntent, ToolInfo
 
 # Earlier results kept for provenance look-ups, in characters (the newest win).
 RESULT_MEMORY = 200_000
@@ -196,7 +196,8 @@ class Trail:
     tool_counts: dict[str, int] = field(default_factory=dict)
     kind_counts: dict[str, int] = field(default_factory=dict)
     call_times: list[float] = field(default_factory=list)  # epoch seconds, recent only
-    signatures: dict[str, int] = field(default_factory=dict)  # identical calls made so far
+    # Identical calls made so far, by ``models.calls.call_signature``.
+    signatures: dict[CallSignature, int] = field(default_factory=dict)
     last_error: bool = False  # the latest result was an error (a retry is then ordinary)
     pages: dict[str, int] = field(default_factory=dict)  # per tool, calls that paged
     records: dict[str, float] = field(default_factory=dict)  # per tool, records asked for

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+# A call's identity among identical calls (``models.calls.call_signature``): its tool, its
+# resource, and each argument's name with its value as text, by name.
+CallSignature = tuple[str, str, tuple[tuple[str, str], ...]] | tuple[()]
+
 
 @dataclass(frozen=True, slots=True)
 class ToolInfo:
@@ -129,7 +133,8 @@ class Reading:
     volume: float  # the records it asks for
     details: dict[str, str]  # feature -> what fired
     named_keys: list[str]  # arguments that carried the task's item
-    signature: str  # the call's identity among identical calls ("" if not worked out)
+    signature: CallSignature  # the call's identity among identical calls (() if not worked out)
+    at: float  # the call's time in epoch seconds (0.0 if not worked out)
 
     def __init__(
         self,
@@ -139,7 +144,8 @@ class Reading:
         volume: float = 0.0,
         details: dict[str, str] | None = None,
         named_keys: list[str] | None = None,
-        signature: str = "",
+        signature: CallSignature = (),
+        at: float = 0.0,
     ) -> None:
         self.values = values
         self.kind = kind
@@ -148,6 +154,7 @@ class Reading:
         self.details = {} if details is None else details
         self.named_keys = [] if named_keys is None else named_keys
         self.signature = signature
+        self.at = at
 
 
 class SessionTrail(Protocol):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,20 +49,34 @@ def _fed_time(item: tuple[Event, Row]) -> datetime:
     return item[0].event_time
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class _SessionDrift:
     """A session's scoring context: the model's trail and what the policy has done."""
 
     trail: SessionTrail
-    intent_key: tuple[Any, ...] = ()
-    listed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # server -> tool names
-    listed_tools: tuple[str, ...] | None = None  # ``listed``'s tools, sorted; None: to redo
-    removed: set[str] = field(default_factory=set)  # tools contracted away so far
-    removed_scopes: set[str] = field(default_factory=set)
-    narrowings: int = 0
-    ended_by: str = ""  # the contraction that halted or revoked the session
-    last_seen: datetime | None = None
-    rule: tuple[str, Limits] | None = None  # the policy's rule for the session's intent_key
+    intent_key: tuple[Any, ...]
+    listed: dict[str, tuple[str, ...]]  # server -> tool names
+    listed_tools: tuple[str, ...] | None  # ``listed``'s tools, sorted; None: to redo
+    removed: set[str]  # tools contracted away so far
+    removed_scopes: set[str]
+    narrowings: int
+    ended_by: str  # the contraction that halted or revoked the session
+    last_seen: datetime | None
+    rule: tuple[str, Limits] | None  # the policy's rule for the session's intent_key
+
+    def __init__(self, trail: SessionTrail) -> None:
+        # Written out, as ``models.trail``'s value classes are: compiled, it runs natively
+        # (one is made for every session).
+        self.trail = trail
+        self.intent_key = ()
+        self.listed = {}
+        self.listed_tools = None
+        self.removed = set()
+        self.removed_scopes = set()
+        self.narrowings = 0
+        self.ended_by = ""
+        self.last_seen = None
+        self.rule = None
 
     def absorb(self, merged: _SessionDrift) -> None:
         """A session merged into this one (a declaration arriving after its first events):

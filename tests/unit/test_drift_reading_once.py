@@ -111,7 +111,8 @@ def test_the_allowed_tools_follow_each_listing_and_each_removal() -> None:
     assert _allowed_tools(session, drift) == ("list_messages", "read_file", "send_message")
     drift.removed.add("send_message")
     assert _allowed_tools(session, drift) == ("list_messages", "read_file")
-    merged = _SessionDrift(Trail(), listed={"chat": ("post",)})
+    merged = _SessionDrift(Trail())
+    merged.listed["chat"] = ("post",)
     drift.absorb(merged)
     assert _allowed_tools(session, drift) == ("list_messages", "post", "read_file")
 

@@ -39,7 +39,14 @@ _CASES: list[tuple[type[Any], tuple[Any, ...], dict[str, Any]]] = [
     (
         Reading,
         ([0.0], "read"),
-        {"paged": False, "volume": 0.0, "details": {}, "named_keys": [], "signature": ""},
+        {
+            "paged": False,
+            "volume": 0.0,
+            "details": {},
+            "named_keys": [],
+            "signature": (),
+            "at": 0.0,
+        },
     ),
     (ResultReading, ("x", frozenset({"x"}), 0.0, (), frozenset()), {}),
     (Hop, ("human", "sam@acme.example"), {"session_id": "", "via": "", "intent": None}),
