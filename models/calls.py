@@ -31,7 +31,7 @@ class Recorded(Protocol):
     paged: bool
     volume: float
     named_keys: list[str]
-    signature: CallSignature  # ``call_signature`` of the call, or () when not worked out
+    signature: CallSignature  # ``call_signature`` of the call, or 0 when not worked out
     at: float  # the call's time in epoch seconds, or 0.0 when not worked out
 
 
@@ -66,9 +66,13 @@ def unlisted(trail: Trail, call: Call) -> bool:
 
 def call_signature(call: Call) -> CallSignature:
     """What makes two calls identical: tool, resource and arguments, each argument's value
-    as text. A tuple of them: hashing it costs a fraction of formatting them into one text."""
+    as text, hashed. A trail keeps one per distinct call for the session's life: the hash is
+    a number, where the parts themselves (or one text of them) held a few hundred bytes,
+    and working it out costs a fraction of formatting them. Two different calls of one
+    session sharing a 64-bit hash (of keyed string hashes) would count as a repeat; at a
+    few hundred calls a session that is about one in 10^14."""
     arguments = tuple(sorted([(k, str(v)) for k, v in call.arguments.items()]))
-    return (call.tool, call.resource, arguments)
+    return hash((call.tool, call.resource, arguments))
 
 
 def sprees_of(

@@ -172,7 +172,7 @@ class Trail:
     intent_identifiers: frozenset[str] = frozenset()
     # The listed tools the intent's text names ("Tools: bill_get, payment_run_create"):
     # a list the person gave in words, not a declaration, so evidence and not a bound.
-    named_tools: set[str] = field(default_factory=set)
+    named_tools: frozenset[str] = frozenset()
     intent_stems: frozenset[str] = frozenset()  # first five letters of each intent word
     intent_volume: float = 0.0  # the largest quantity the intent names, 0 if none
     intent_bulk: bool = False
@@ -187,7 +187,7 @@ class Trail:
     results_lower: str = ""
     injected_lower: str = ""  # the windows around instruction-shaped sentences
     result_values: set[str] = field(default_factory=set)
-    injected_values: set[str] = field(default_factory=set)
+    injected_values: frozenset[str] = frozenset()
     instruction_strength: float = 0.0  # the strongest instruction seen in a result
     last_result_instruction: float = 0.0  # in the latest result
     used_values: set[str] = field(default_factory=set)  # values earlier calls carried
@@ -217,7 +217,7 @@ class Trail:
         self.intent_kinds = _NONE
         self.intent_values = _NONE
         self.intent_identifiers = _NONE
-        self.named_tools = set()
+        self.named_tools = _NONE
         self.intent_stems = _NONE
         self.intent_volume = 0.0
         self.intent_bulk = False
@@ -231,7 +231,7 @@ class Trail:
         self.results_lower = ""
         self.injected_lower = ""
         self.result_values = set()
-        self.injected_values = set()
+        self.injected_values = _NONE
         self.instruction_strength = 0.0
         self.last_result_instruction = 0.0
         self.used_values = set()
@@ -257,7 +257,8 @@ class Trail:
         self.intent_stems = reading.stems
         self.intent_values = reading.values
         self.intent_identifiers = reading.identifiers
-        self.named_tools = {n for n in self.tools if n.lower() in reading.identifiers}
+        named = [n for n in self.tools if n.lower() in reading.identifiers]
+        self.named_tools = frozenset(named) if named else _NONE
         self.intent_volume = reading.volume
         self.intent_bulk = reading.bulk
         self.relevance_cache.clear()
@@ -280,13 +281,13 @@ class Trail:
         for item in listing:
             self.tools[item.profile.info.name] = item.profile
             if item.profile.info.name.lower() in self.intent_identifiers:
-                self.named_tools.add(item.profile.info.name)
+                self.named_tools = self.named_tools | {item.profile.info.name}
             self.relevance_cache.pop(item.profile.info.name, None)
             if item.planted[0]:  # a description is data the agent reads, like a result
                 self.injected_lower = (self.injected_lower + "\n" + item.planted[0])[
                     -RESULT_MEMORY:
                 ]
-                self.injected_values.update(item.planted[1])
+                self.injected_values = self.injected_values | item.planted[1]
         reasons: list[str] = []
         for name, key in keys.items():
             first = self.servers.setdefault(name, server)
@@ -350,7 +351,8 @@ class Trail:
         self.instruction_strength = max(self.instruction_strength, reading.strongest)
         for window in reading.windows:
             self.injected_lower = (self.injected_lower + "\n" + window)[-RESULT_MEMORY:]
-        self.injected_values.update(reading.injected_values)
+        if reading.injected_values:
+            self.injected_values = self.injected_values | reading.injected_values
 
     def relevance(self, profile: ToolProfile) -> float:
         """How much of the tool's name and description the intent speaks of, in [0, 1]."""

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-# A call's identity among identical calls (``models.calls.call_signature``): its tool, its
-# resource, and each argument's name with its value as text, by name.
-CallSignature = tuple[str, str, tuple[tuple[str, str], ...]] | tuple[()]
+# A call's identity among identical calls (``models.calls.call_signature``): the hash of its
+# tool, its resource, and each argument's name with its value as text.
+CallSignature = int
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ class Reading:
     volume: float  # the records it asks for
     details: dict[str, str]  # feature -> what fired
     named_keys: list[str]  # arguments that carried the task's item
-    signature: CallSignature  # the call's identity among identical calls (() if not worked out)
+    signature: CallSignature  # the call's identity among identical calls (0 if not worked out)
     at: float  # the call's time in epoch seconds (0.0 if not worked out)
 
     def __init__(
@@ -144,7 +144,7 @@ class Reading:
         volume: float = 0.0,
         details: dict[str, str] | None = None,
         named_keys: list[str] | None = None,
-        signature: CallSignature = (),
+        signature: CallSignature = 0,
         at: float = 0.0,
     ) -> None:
         self.values = values

@@ -38,6 +38,7 @@ from processors.sessions import SessionState, StitchState
 
 log = logging.getLogger(__name__)
 _LISTINGS_MAX = 1024  # distinct tools/list answers remembered
+_NOTHING: frozenset[str] = frozenset()
 
 # Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
 _BINDING_KEYS = frozenset(
@@ -57,8 +58,10 @@ class _SessionDrift:
     intent_key: tuple[Any, ...]
     listed: dict[str, tuple[str, ...]]  # server -> tool names
     listed_tools: tuple[str, ...] | None  # ``listed``'s tools, sorted; None: to redo
-    removed: set[str]  # tools contracted away so far
-    removed_scopes: set[str]
+    # Tools and scopes contracted away so far. Immutable, each change a new set: most
+    # sessions never lose one, and share the one empty set.
+    removed: frozenset[str]
+    removed_scopes: frozenset[str]
     narrowings: int
     ended_by: str  # the contraction that halted or revoked the session
     last_seen: datetime | None
@@ -71,8 +74,8 @@ class _SessionDrift:
         self.intent_key = ()
         self.listed = {}
         self.listed_tools = None
-        self.removed = set()
-        self.removed_scopes = set()
+        self.removed = _NOTHING
+        self.removed_scopes = _NOTHING
         self.narrowings = 0
         self.ended_by = ""
         self.last_seen = None
@@ -183,8 +186,8 @@ class DriftStage:
                 drift = self.sessions[row["session_id"]] = _SessionDrift(self.scorer.new_trail())
             if row["decision"] == NARROW:
                 drift.narrowings += 1
-                drift.removed.update(row["removed_tools"])
-                drift.removed_scopes.update(row["removed_scopes"])
+                drift.removed = drift.removed.union(row["removed_tools"])
+                drift.removed_scopes = drift.removed_scopes.union(row["removed_scopes"])
             elif row["decision"] in (HALT, REVOKE) and not drift.ended_by:
                 drift.ended_by = row["contraction_id"]
         self._followed = (None, 0)  # those ids may have merged before the restart
@@ -397,8 +400,8 @@ class DriftStage:
             policy_rule=f"{self.policy.name}:{verdict.rule}",
             keys=_binding_keys(session),
         )
-        drift.removed.update(verdict.removed_tools)
-        drift.removed_scopes.update(verdict.removed_scopes)
+        drift.removed = drift.removed.union(verdict.removed_tools)
+        drift.removed_scopes = drift.removed_scopes.union(verdict.removed_scopes)
         if verdict.decision == NARROW:
             drift.narrowings += 1
         if verdict.decision in (HALT, REVOKE):

@@ -109,7 +109,7 @@ def test_the_allowed_tools_follow_each_listing_and_each_removal() -> None:
     drift.listed["drive"] = ("read_file",)
     drift.listed_tools = None  # as the stage does on a listing
     assert _allowed_tools(session, drift) == ("list_messages", "read_file", "send_message")
-    drift.removed.add("send_message")
+    drift.removed = drift.removed | {"send_message"}
     assert _allowed_tools(session, drift) == ("list_messages", "read_file")
     merged = _SessionDrift(Trail())
     merged.listed["chat"] = ("post",)

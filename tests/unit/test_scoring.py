@@ -332,7 +332,7 @@ def test_a_restarted_stage_fed_the_recorded_calls_and_results_scores_as_before()
 def _drift(stage: DriftStage, sid: str) -> _SessionDrift:
     """A session's context from which the policy took a tool of its own."""
     drift = _SessionDrift(stage.scorer.new_trail())
-    drift.removed.add(f"tool-{sid}")
+    drift.removed = frozenset({f"tool-{sid}"})
     return drift
 
 

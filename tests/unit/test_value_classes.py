@@ -44,7 +44,7 @@ _CASES: list[tuple[type[Any], tuple[Any, ...], dict[str, Any]]] = [
             "volume": 0.0,
             "details": {},
             "named_keys": [],
-            "signature": (),
+            "signature": 0,
             "at": 0.0,
         },
     ),
