@@ -9,7 +9,7 @@ import pytest
 
 from models import asks, instructions, quantities, text
 from models.baseline import fit_baselines
-from models.calls import record_call
+from models.calls import call_signature, record_call
 from models.features import INDEX, Baseline, read_call
 from models.session import Trail
 from models.tools import ToolProfile
@@ -486,3 +486,22 @@ def test_a_tool_name_s_verb_is_the_word_its_kind_came_from() -> None:
 )
 def test_intent_kinds_of_printing_resending_and_signing(intent: str, kind: str) -> None:
     assert kind in asks.intent_kinds(intent)
+
+
+def test_a_calls_signature_is_its_tool_resource_and_arguments_whatever_their_order() -> None:
+    def call(arguments: dict[str, object], tool: str = "refund", resource: str = "") -> Call:
+        return Call("a", tool, T0, arguments, resource=resource)
+
+    same = call({"order_id": "501185", "amount": 40})
+    assert call_signature(same) == call_signature(call({"amount": 40, "order_id": "501185"}))
+    # A value is compared as text: 40 and "40" are the same argument.
+    assert call_signature(same) == call_signature(call({"amount": "40", "order_id": "501185"}))
+    different = [
+        call({"order_id": "501186", "amount": 40}),
+        call({"order_id": "501185"}),
+        call({"order_id": "501185", "amount": 40}, tool="refund_order"),
+        call({"order_id": "501185", "amount": 40}, resource="shop-eu"),
+        # A name and a value cannot trade places.
+        call({"order_id": "amount", "501185": 40}),
+    ]
+    assert len({call_signature(c) for c in [same, *different]}) == len(different) + 1
