@@ -66,11 +66,11 @@ def unlisted(trail: Trail, call: Call) -> bool:
 
 def call_signature(call: Call) -> CallSignature:
     """What makes two calls identical: tool, resource and arguments, each argument's value
-    as text, hashed. A trail keeps one per distinct call for the session's life: the hash is
-    a number, where the parts themselves (or one text of them) held a few hundred bytes,
-    and working it out costs a fraction of formatting them. Two different calls of one
-    session sharing a 64-bit hash (of keyed string hashes) would count as a repeat; at a
-    few hundred calls a session that is about one in 10^14."""
+    as text, hashed. A trail keeps one per distinct call for the session's life: a number
+    holds a fraction of the memory of the parts, or of one text of them, and costs a
+    fraction of the time formatting them took. Two different calls of one session sharing
+    a 64-bit hash (of keyed string hashes) would count as a repeat; at a few hundred calls
+    a session that is about one in 10^14."""
     arguments = tuple(sorted([(k, str(v)) for k, v in call.arguments.items()]))
     return hash((call.tool, call.resource, arguments))
 
