@@ -386,11 +386,11 @@ def test_the_session_ordered_chain_answers_as_the_chain_read_by_action_id(
     assert COMPACT_PARTS in chain_table_ddl()
     _chains_alike(seeded, ids)
 
-    # Relabelled and answered again: a later version of an action's row, its label and its
-    # drift, written as the worker writes them, is the one both give.
+    # Relabelled, answered and scored again: a later version of an action's row, its label
+    # and its drift, written as the worker writes them, is the one both give.
     [action] = seeded.query_rows(
         f"SELECT * FROM {db}.actions FINAL WHERE session_id = {{s:String}} "
-        "ORDER BY event_time LIMIT 1",
+        f"AND action_id IN (SELECT action_id FROM {db}.drift) ORDER BY event_time LIMIT 1",
         {"s": DRIFTING},
     )
     later = int(action["version"]) + 1
@@ -398,12 +398,21 @@ def test_the_session_ordered_chain_answers_as_the_chain_read_by_action_id(
         f"SELECT * FROM {db}.attributions FINAL WHERE action_id = {{a:String}}",
         {"a": action["action_id"]},
     )
+    [drift] = seeded.query_rows(
+        f"SELECT * FROM {db}.drift FINAL WHERE action_id = {{a:String}}",
+        {"a": action["action_id"]},
+    )
     seeded.insert_rows("actions", [{**action, "outcome": "failure", "version": later}])
     seeded.insert_rows("attributions", [{**label, "label": "unattributed", "version": later}])
+    rescored = int(drift["version"]) + 1
+    seeded.insert_rows(
+        "drift", [{**drift, "score": 0.125, "decision": "halt", "version": rescored}]
+    )
     [shown] = [
         r
         for r in run_saved(seeded, chain, {"session_id": DRIFTING})
         if r["action_id"] == action["action_id"]
     ]
     assert (shown["outcome"], shown["label"]) == ("failure", "unattributed")
+    assert (shown["drift_score"], shown["decision"]) == (0.125, "halt")
     _chains_alike(seeded, ids)
