@@ -15,6 +15,13 @@ summary also gives the mean's 95% interval (Student's t over the pairs' shares) 
 verdict: ``within`` the bar only if the whole interval is, ``over`` only if the whole
 interval is above it, else ``undecided`` (more pairs, or a clearer margin, would tell).
 
+Where the added time lands (``seconds_added``: each phase's mean seconds more with scoring)
+says what a cut has to reach. The intake (records pushed while the stack takes them in)
+keeps both cores busy either way; the tail (the stack finishing what it holds) is the worker
+working off its backlog on one core. At 200,000 events about four fifths of what scoring
+added to a run was tail, and a pair's added seconds followed the worker's added CPU
+(BENCHMARKS.md): the ledger's share of the added CPU shows only in the intake.
+
 Every run of one side does the same work, so how far the worker's CPU seconds for it range
 from run to run (``worker_cpu_spread``: the most over the least, less one) says how uneven
 the machine itself was in that hour: on the same two cores one hour gave 13% over twelve
@@ -148,7 +155,28 @@ def summarize(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "verdict": verdict(interval),
         "bar": BAR,
         "cpu_seconds_added": added,
+        "seconds_added": phase_seconds_added(pairs),
         "worker_cpu_spread": {side: cpu_spread(pairs, side) for side in ("with", "without")},
+    }
+
+
+def phase_seconds_added(pairs: Sequence[dict[str, Any]]) -> dict[str, float] | None:
+    """The mean seconds the intake and the tail of a run took more with scoring than
+    without, and the whole run's (``None`` where a run gave no phases)."""
+    runs = [pair[side] for pair in pairs for side in ("with", "without")]
+    if not pairs or any("intake" not in (run.get("phases") or {}) for run in runs):
+        return None
+
+    def added(seconds: Callable[[dict[str, Any]], float]) -> float:
+        return round(
+            statistics.fmean(seconds(pair["with"]) - seconds(pair["without"]) for pair in pairs),
+            2,
+        )
+
+    return {
+        "intake": added(lambda run: float(run["phases"]["intake"]["seconds"])),
+        "tail": added(lambda run: float(run["phases"]["tail"]["seconds"])),
+        "run": added(lambda run: float(run["seconds"])),
     }
 
 

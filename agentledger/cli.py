@@ -453,6 +453,13 @@ def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
     console.print(f"{where}: {result['verdict']}", highlight=False)
     added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
     console.print(f"CPU seconds more with scoring (mean): {added}", highlight=False)
+    longer = result["seconds_added"]
+    if longer is not None:
+        console.print(
+            f"seconds more with scoring (mean): intake {longer['intake']:+.2f}, "
+            f"tail {longer['tail']:+.2f}, run {longer['run']:+.2f}",
+            highlight=False,
+        )
     spreads = result["worker_cpu_spread"]
     if spreads["without"] is not None and spreads["with"] is not None:
         console.print(

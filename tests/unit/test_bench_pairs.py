@@ -56,6 +56,30 @@ def test_the_summary_gives_the_spread_the_bar_and_where_the_cpu_went() -> None:
     assert summary["worker_cpu_spread"] == {"with": 0.0759, "without": 0.0}
     over = summarize([*pairs, _pair(8_000.0, 10_000.0, 9.0, 4.5)])  # a fourth, 20%
     assert over["share"]["mean"] == pytest.approx(0.1125) and over["within_bar"] is False
+    # These runs gave no phases: nothing to say where the time went.
+    assert summary["seconds_added"] is None
+
+
+def _phased(pair: dict[str, Any], runs: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """``pair`` with each side's intake and tail seconds (``runs``), its run their sum."""
+    for side, (intake, tail) in runs.items():
+        pair[side] |= {
+            "seconds": intake + tail,
+            "phases": {"intake": {"seconds": intake}, "tail": {"seconds": tail}},
+        }
+    return pair
+
+
+def test_the_summary_says_which_phase_of_a_run_scoring_lengthened() -> None:
+    pairs = [
+        _phased(_pair(9_000.0, 10_000.0, 8.0, 3.9), {"with": (19.5, 3.5), "without": (19.0, 1.5)}),
+        _phased(_pair(9_400.0, 10_000.0, 8.0, 3.9), {"with": (18.0, 2.0), "without": (18.5, 1.0)}),
+    ]
+    assert summarize(pairs)["seconds_added"] == {"intake": 0.0, "tail": 1.5, "run": 1.5}
+    # One run without phases (a bench of before they were kept): no figure rather than a
+    # mean of some of the pairs.
+    del pairs[1]["without"]["phases"]
+    assert summarize(pairs)["seconds_added"] is None
 
 
 def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> None:
