@@ -211,3 +211,37 @@ def verdict(interval: tuple[float, float] | None) -> str:
     if low > BAR:
         return "over"
     return "undecided"
+
+
+def summary_lines(result: dict[str, Any], pairs: int) -> list[str]:
+    """``run_pairs``' result as the lines the command prints without ``--json``."""
+    spread = result["share"]
+    interval = spread["interval_95"]
+    lines = [
+        f"scoring took {100 * spread['mean']:.1f}% of events/s (mean of {pairs} pairs; median "
+        f"{100 * spread['median']:.1f}%, {100 * spread['min']:.1f}% to "
+        f"{100 * spread['max']:.1f}%): the mean is "
+        f"{'within' if result['within_bar'] else 'over'} the bar of {100 * result['bar']:.0f}%"
+    ]
+    where = (
+        f"95% interval of the mean {100 * interval[0]:.1f}% to {100 * interval[1]:.1f}%"
+        if interval
+        else "one pair gives no interval"
+    )
+    lines.append(f"{where}: {result['verdict']}")
+    added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
+    lines.append(f"CPU seconds more with scoring (mean): {added}")
+    longer = result["seconds_added"]
+    if longer is not None:
+        lines.append(
+            f"seconds more with scoring (mean): intake {longer['intake']:+.2f}, "
+            f"tail {longer['tail']:+.2f}, run {longer['run']:+.2f}"
+        )
+    spreads = result["worker_cpu_spread"]
+    if spreads["without"] is not None and spreads["with"] is not None:
+        lines.append(
+            "the worker's CPU for the same work ranged by "
+            f"{100 * spreads['without']:.0f}% over the runs without scoring and "
+            f"{100 * spreads['with']:.0f}% over those with it (the machine's own unevenness)"
+        )
+    return lines

@@ -423,7 +423,7 @@ def stage_bench(settings: Settings, event_count: int, passes: int, as_json: bool
 def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
     """``bench --scoring-pairs``: the share of events/s scoring takes, over alternating
     pairs of whole runs."""
-    from agentledger.bench_pairs import run_pairs
+    from agentledger.bench_pairs import run_pairs, summary_lines
 
     def progress(index: int, scoring: bool, result: dict[str, Any]) -> None:
         err_console.print(
@@ -436,38 +436,8 @@ def pairs_bench(event_count: int, pairs: int, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    spread = result["share"]
-    interval = spread["interval_95"]
-    console.print(
-        f"scoring took {100 * spread['mean']:.1f}% of events/s (mean of {pairs} pairs; median "
-        f"{100 * spread['median']:.1f}%, {100 * spread['min']:.1f}% to "
-        f"{100 * spread['max']:.1f}%): the mean is "
-        f"{'within' if result['within_bar'] else 'over'} the bar of {100 * result['bar']:.0f}%",
-        highlight=False,
-    )
-    where = (
-        f"95% interval of the mean {100 * interval[0]:.1f}% to {100 * interval[1]:.1f}%"
-        if interval
-        else "one pair gives no interval"
-    )
-    console.print(f"{where}: {result['verdict']}", highlight=False)
-    added = ", ".join(f"{role} {cpu:+.2f}" for role, cpu in result["cpu_seconds_added"].items())
-    console.print(f"CPU seconds more with scoring (mean): {added}", highlight=False)
-    longer = result["seconds_added"]
-    if longer is not None:
-        console.print(
-            f"seconds more with scoring (mean): intake {longer['intake']:+.2f}, "
-            f"tail {longer['tail']:+.2f}, run {longer['run']:+.2f}",
-            highlight=False,
-        )
-    spreads = result["worker_cpu_spread"]
-    if spreads["without"] is not None and spreads["with"] is not None:
-        console.print(
-            "the worker's CPU for the same work ranged by "
-            f"{100 * spreads['without']:.0f}% over the runs without scoring and "
-            f"{100 * spreads['with']:.0f}% over those with it (the machine's own unevenness)",
-            highlight=False,
-        )
+    for line in summary_lines(result, pairs):
+        console.print(line, highlight=False)
 
 
 def codec_bench(event_count: int, as_json: bool) -> None:

@@ -16,6 +16,7 @@ from agentledger.bench_pairs import (
     run_pairs,
     share,
     summarize,
+    summary_lines,
     verdict,
 )
 from agentledger.cli import main
@@ -177,3 +178,16 @@ def test_the_text_report_says_how_uneven_the_machine_was(monkeypatch: pytest.Mon
     said = " ".join(result.output.split())  # the console wraps long lines
     assert "7.5% of events/s (mean of 2 pairs" in said
     assert "ranged by 0% over the runs without scoring and 25% over those with it" in said
+
+
+def test_the_text_report_says_which_phase_scoring_lengthened() -> None:
+    pairs = [
+        _phased(_pair(9_000.0, 10_000.0, 8.0, 3.9), {"with": (19.5, 3.5), "without": (19.0, 1.5)}),
+        _phased(_pair(9_400.0, 10_000.0, 8.0, 3.9), {"with": (18.0, 2.0), "without": (18.5, 1.0)}),
+    ]
+    lines = summary_lines({"events": 500, "pairs": pairs, **summarize(pairs)}, len(pairs))
+    assert "seconds more with scoring (mean): intake +0.00, tail +1.50, run +1.50" in lines
+    unphased = [_pair(9_000.0, 10_000.0, 8.0, 4.0)]
+    lines = summary_lines({"events": 500, "pairs": unphased, **summarize(unphased)}, 1)
+    assert lines[1] == "one pair gives no interval: undecided"
+    assert not any(line.startswith("seconds more") for line in lines)
