@@ -164,7 +164,7 @@ def phase_seconds_added(pairs: Sequence[dict[str, Any]]) -> dict[str, float] | N
     """The mean seconds the intake and the tail of a run took more with scoring than
     without, and the whole run's (``None`` where a run gave no phases)."""
     runs = [pair[side] for pair in pairs for side in ("with", "without")]
-    if not pairs or any("intake" not in (run.get("phases") or {}) for run in runs):
+    if not pairs or any(not {"intake", "tail"} <= set(run.get("phases") or {}) for run in runs):
         return None
 
     def added(seconds: Callable[[dict[str, Any]], float]) -> float:

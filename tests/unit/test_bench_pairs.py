@@ -81,6 +81,8 @@ def test_the_summary_says_which_phase_of_a_run_scoring_lengthened() -> None:
     # mean of some of the pairs.
     del pairs[1]["without"]["phases"]
     assert summarize(pairs)["seconds_added"] is None
+    pairs[1]["without"]["phases"] = {"intake": {"seconds": 18.5}}  # and a run with half of them
+    assert summarize(pairs)["seconds_added"] is None
 
 
 def test_pairs_alternate_which_side_runs_first_and_keep_each_runs_figures() -> None:
