@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 from models import statements, text
-from models.session import Trail
+from models.session import Trail, grown, owned
 from models.tools import ToolProfile
 from models.trail import Call, CallSignature
 
@@ -241,19 +242,29 @@ def record_call(trail: Trail, call: Call, reading: Recorded) -> None:
     signature = reading.signature or call_signature(call)
     trail.signatures[signature] = trail.signatures.get(signature, 0) + 1
     trail.last_error = False
-    trail.named_keys.update(reading.named_keys)
+    if reading.named_keys:
+        trail.named_keys = grown(trail.named_keys, reading.named_keys)
     if reading.paged:
-        trail.pages[call.tool] = trail.pages.get(call.tool, 0) + 1
+        pages = trail.pages = owned(trail.pages)
+        pages[call.tool] = pages.get(call.tool, 0) + 1
     if reading.volume:
-        trail.records[call.tool] = trail.records.get(call.tool, 0.0) + reading.volume
+        records = trail.records = owned(trail.records)
+        records[call.tool] = records.get(call.tool, 0.0) + reading.volume
     trail.call_count += 1
     counted = tool_key(call)
-    trail.tool_counts[counted] = trail.tool_counts.get(counted, 0) + 1
+    counts = trail.tool_counts
+    seen = counts.get(counted)
+    if seen is None:  # the key is kept: one copy of each name for all sessions
+        counts[sys.intern(counted)] = 1
+    else:
+        counts[counted] = seen + 1
     trail.kind_counts[reading.kind] = trail.kind_counts.get(reading.kind, 0) + 1
     times = trail.call_times
     times.append(reading.at or call.event_time.timestamp())
     if len(times) > 64:
         del times[:32]
-    for _, raw in text.leaf_values(call.arguments):
-        if 3 <= len(raw) <= 200:
-            trail.used_values.add(raw.strip().lower())
+    used = [
+        raw.strip().lower() for _, raw in text.leaf_values(call.arguments) if 3 <= len(raw) <= 200
+    ]
+    if used:
+        trail.used_values = grown(trail.used_values, used)

@@ -9,9 +9,12 @@ its server lists it, a result's values and instruction spans when it arrives.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from models import asks, instructions, quantities, text
 from models.tools import INJECTION_WINDOW, ToolProfile, listed_tool, look_alike, unlisted_tool
@@ -20,6 +23,29 @@ from models.trail import CallSignature, DeclaredIntent, ToolInfo
 # Earlier results kept for provenance look-ups, in characters (the newest win).
 RESULT_MEMORY = 200_000
 _NONE: frozenset[str] = frozenset()  # the empty word set a new trail starts with
+# The empty map a trail's maps start as, shared by every trail until it first writes one
+# (``owned``): most sessions never change a tool, page, or ask for a count of records.
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def owned(found: Mapping[_K, _V]) -> dict[_K, _V]:
+    """A trail's map to write in: itself once written, a new one while it is the shared
+    empty map."""
+    return found if isinstance(found, dict) else {}
+
+
+def grown(found: Set[str], more: Iterable[str]) -> Set[str]:
+    """A trail's set with ``more`` added. Every trail starts with the one empty set, and
+    gets a set of its own only when something is added: a third to half of all sessions
+    never add to each (216 bytes an empty set)."""
+    if isinstance(found, set):
+        found.update(more)
+        return found
+    added = set(found)
+    added.update(more)
+    return added if added else _NONE
 
 
 def planted_window(text_: str, start: int, end: int) -> str:
@@ -179,19 +205,19 @@ class Trail:
     agent: str = ""
     delegated: bool = False
     tools: dict[str, ToolProfile] = field(default_factory=dict)  # by name, latest listing
-    listed: dict[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
-    listed_names: set[str] = field(default_factory=set)  # every tool any listing showed
+    listed: Mapping[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
+    listed_names: Set[str] = frozenset()  # every tool any listing showed
     # What changed under the running session, by tool name and by "server\0tool".
-    changed: dict[str, str] = field(default_factory=dict)
-    servers: dict[str, str] = field(default_factory=dict)  # tool name -> the server listing it
+    changed: Mapping[str, str] = field(default_factory=dict)
+    servers: Mapping[str, str] = field(default_factory=dict)  # tool name -> the server listing it
     results_lower: str = ""
     injected_lower: str = ""  # the windows around instruction-shaped sentences
-    result_values: set[str] = field(default_factory=set)
+    result_values: Set[str] = frozenset()
     injected_values: frozenset[str] = frozenset()
     instruction_strength: float = 0.0  # the strongest instruction seen in a result
     last_result_instruction: float = 0.0  # in the latest result
-    used_values: set[str] = field(default_factory=set)  # values earlier calls carried
-    named_keys: set[str] = field(default_factory=set)  # arguments that carried the task's items
+    used_values: Set[str] = frozenset()  # values earlier calls carried
+    named_keys: Set[str] = frozenset()  # arguments that carried the task's items
     call_count: int = 0
     tool_counts: dict[str, int] = field(default_factory=dict)
     kind_counts: dict[str, int] = field(default_factory=dict)
@@ -199,11 +225,12 @@ class Trail:
     # Identical calls made so far, by ``models.calls.call_signature``.
     signatures: dict[CallSignature, int] = field(default_factory=dict)
     last_error: bool = False  # the latest result was an error (a retry is then ordinary)
-    pages: dict[str, int] = field(default_factory=dict)  # per tool, calls that paged
-    records: dict[str, float] = field(default_factory=dict)  # per tool, records asked for
+    pages: Mapping[str, int] = field(default_factory=dict)  # per tool, calls that paged
+    records: Mapping[str, float] = field(default_factory=dict)  # per tool, records asked for
     relevance_cache: dict[str, float] = field(default_factory=dict)
     # Results seen and not read yet (``read_results``), with their length in characters.
-    unread: list[tuple[str, bool]] = field(default_factory=list)
+    # None until the first (most sessions' results are all read by the next call).
+    unread: list[tuple[str, bool]] | None = None
     unread_chars: int = 0
 
     def __init__(self) -> None:
@@ -224,28 +251,28 @@ class Trail:
         self.agent = ""
         self.delegated = False
         self.tools = {}
-        self.listed = {}
-        self.listed_names = set()
-        self.changed = {}
-        self.servers = {}
+        self.listed = _EMPTY
+        self.listed_names = _NONE
+        self.changed = _EMPTY
+        self.servers = _EMPTY
         self.results_lower = ""
         self.injected_lower = ""
-        self.result_values = set()
+        self.result_values = _NONE
         self.injected_values = _NONE
         self.instruction_strength = 0.0
         self.last_result_instruction = 0.0
-        self.used_values = set()
-        self.named_keys = set()
+        self.used_values = _NONE
+        self.named_keys = _NONE
         self.call_count = 0
         self.tool_counts = {}
         self.kind_counts = {}
         self.call_times = []
         self.signatures = {}
         self.last_error = False
-        self.pages = {}
-        self.records = {}
+        self.pages = _EMPTY
+        self.records = _EMPTY
         self.relevance_cache = {}
-        self.unread = []
+        self.unread = None
         self.unread_chars = 0
 
     def set_intent(self, intent: DeclaredIntent | None) -> None:
@@ -264,7 +291,7 @@ class Trail:
         self.relevance_cache.clear()
 
     def set_agent(self, agent: str, delegated: bool = False) -> None:
-        self.agent = agent
+        self.agent = sys.intern(agent)  # one copy for all of an agent's sessions
         self.delegated = delegated
 
     def see_tools(self, server: str, tools: Iterable[ToolInfo]) -> list[str]:
@@ -276,8 +303,10 @@ class Trail:
         keys = {item.profile.info.name: item.key for item in listing}
         before = self.listed.get(server)
         known = set(self.listed_names)
-        self.listed[server] = keys
-        self.listed_names.update(keys)
+        listed = self.listed = owned(self.listed)
+        listed[server] = keys
+        self.listed_names = grown(self.listed_names, keys)
+        servers = self.servers = owned(self.servers)
         for item in listing:
             self.tools[item.profile.info.name] = item.profile
             if item.profile.info.name.lower() in self.intent_identifiers:
@@ -290,18 +319,20 @@ class Trail:
                 self.injected_values = self.injected_values | item.planted[1]
         reasons: list[str] = []
         for name, key in keys.items():
-            first = self.servers.setdefault(name, server)
+            first = servers.setdefault(name, server)
             old = before.get(name) if before is not None else None
             if first != server:
                 what = f"offered by server {server!r} as well as {first!r}"
-                self.changed[f"{server}\0{name}"] = what
+                changed_ = self.changed = owned(self.changed)
+                changed_[f"{server}\0{name}"] = what
                 reasons.append(f"tool {name!r} now {what} under a running session")
             elif old is not None and old != key:
                 parts = ("description", "input schema", "hints")
                 changed = " and ".join(
                     part for part, a, b in zip(parts, old, key, strict=True) if a != b
                 )
-                self.changed[name] = changed
+                changed_ = self.changed = owned(self.changed)
+                changed_[name] = changed
                 reasons.append(
                     f"tool {name!r} of server {server!r} changed its {changed} "
                     "under a running session"
@@ -310,7 +341,8 @@ class Trail:
                 imitated = look_alike(name, known) if known else ""
                 if imitated:
                     what = f"imitates {imitated!r}"
-                    self.changed[name] = what
+                    changed_ = self.changed = owned(self.changed)
+                    changed_[name] = what
                     reasons.append(f"tool {name!r} of server {server!r} {what}")
                 elif before is not None:  # said, but no drift by itself: servers grow
                     reasons.append(
@@ -327,6 +359,8 @@ class Trail:
         """A result the agent read. It is read when the trail is next looked at (a call
         scored, a listing seen): a session's last results, which no call follows, are then
         never read at all (a fifth of all results in the sample traffic)."""
+        if self.unread is None:
+            self.unread = []
         self.unread.append((text_, is_error))
         self.unread_chars += len(text_)
         if self.unread_chars > RESULT_MEMORY:
@@ -334,9 +368,10 @@ class Trail:
 
     def read_results(self) -> None:
         """Read the results seen since the trail was last looked at, oldest first."""
-        if not self.unread:
+        unread = self.unread
+        if not unread:
             return
-        unread, self.unread, self.unread_chars = self.unread, [], 0
+        self.unread, self.unread_chars = None, 0
         for text_, is_error in unread:
             self._read_result(text_, is_error)
 
@@ -346,7 +381,8 @@ class Trail:
         self.results_lower += "\n" + reading.lower
         if len(self.results_lower) > RESULT_MEMORY:
             self.results_lower = self.results_lower[-RESULT_MEMORY:]
-        self.result_values.update(reading.values)
+        if reading.values:
+            self.result_values = grown(self.result_values, reading.values)
         self.last_result_instruction = reading.strongest
         self.instruction_strength = max(self.instruction_strength, reading.strongest)
         for window in reading.windows:
@@ -376,5 +412,6 @@ class Trail:
     def profile(self, tool: str) -> ToolProfile:
         found = self.tools.get(tool)
         if found is None:  # a call to a tool no listing showed: class it by its name alone
-            found = self.tools[tool] = unlisted_tool(tool)
+            found = unlisted_tool(tool)
+            self.tools[found.info.name] = found  # the profile's name: one for all sessions
         return found

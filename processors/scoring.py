@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from kernel import events as ev
@@ -39,6 +40,9 @@ from processors.sessions import SessionState, StitchState
 log = logging.getLogger(__name__)
 _LISTINGS_MAX = 1024  # distinct tools/list answers remembered
 _NOTHING: frozenset[str] = frozenset()
+# The listings of a session that saw none (half of all sessions: API calls, MCP clients
+# that cached their listing), shared until a session sees its first.
+_NO_LISTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 # Keys an enforcement point can bind a connection by (a JSON-RPC pairing key binds none).
 _BINDING_KEYS = frozenset(
@@ -56,7 +60,7 @@ class _SessionDrift:
 
     trail: SessionTrail
     intent_key: tuple[Any, ...]
-    listed: dict[str, tuple[str, ...]]  # server -> tool names
+    listed: Mapping[str, tuple[str, ...]]  # server -> tool names
     listed_tools: tuple[str, ...] | None  # ``listed``'s tools, sorted; None: to redo
     # Tools and scopes contracted away so far. Immutable, each change a new set: most
     # sessions never lose one, and share the one empty set.
@@ -72,7 +76,7 @@ class _SessionDrift:
         # (one is made for every session).
         self.trail = trail
         self.intent_key = ()
-        self.listed = {}
+        self.listed = _NO_LISTINGS
         self.listed_tools = None
         self.removed = _NOTHING
         self.removed_scopes = _NOTHING
@@ -89,7 +93,13 @@ class _SessionDrift:
         self.narrowings += merged.narrowings
         self.ended_by = self.ended_by or merged.ended_by
         for server, names in merged.listed.items():
-            self.listed.setdefault(server, names)
+            if server not in self.listed:
+                self.see_listing(server, names)
+
+    def see_listing(self, server: str, names: tuple[str, ...]) -> None:
+        listed = self.listed if isinstance(self.listed, dict) else {}
+        listed[server] = names
+        self.listed = listed
         self.listed_tools = None
 
     def all_listed(self) -> tuple[str, ...]:
@@ -269,8 +279,7 @@ class DriftStage:
         drift.last_seen = event.event_time
         if listed is not None:
             server = event.service or ""
-            drift.listed[server] = tuple(t.name for t in listed if t.name)
-            drift.listed_tools = None
+            drift.see_listing(server, tuple(t.name for t in listed if t.name))
             changes = drift.trail.see_tools(server, listed)
             if changes:
                 log.info("session %s: tools of %s changed: %s", root, server, "; ".join(changes))

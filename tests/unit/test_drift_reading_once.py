@@ -1,18 +1,21 @@
 """What the drift stage reads once and shares across sessions (a result's text, a tool's
-relevance to an intent, a tools/list answer) reads as it would have each time; and the
-argument walk and the IBAN scan find what they found before."""
+relevance to an intent, a tools/list answer) reads as it would have each time; what a
+trail keeps empty it shares; and the argument walk and the IBAN scan find what they found
+before."""
 
 from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
 from models import text
+from models.calls import record_call
 from models.features import read_call
-from models.session import RESULT_CACHE_CHARS, Trail, read_result
+from models.session import RESULT_CACHE_CHARS, Trail, grown, owned, read_result
 from models.tools import ToolProfile
 from models.trail import Call, DeclaredIntent, ToolInfo
 from processors.scoring import DriftStage, _allowed_tools, _SessionDrift
@@ -104,17 +107,19 @@ def test_the_allowed_tools_follow_each_listing_and_each_removal() -> None:
     at = datetime(2026, 3, 1, tzinfo=UTC)
     session = SessionState("s-1", first_seen=at, last_seen=at)
     drift = _SessionDrift(Trail())
-    drift.listed["mail"] = ("send_message", "list_messages")
+    assert _allowed_tools(session, drift) == ()
+    drift.see_listing("mail", ("send_message", "list_messages"))
     assert _allowed_tools(session, drift) == ("list_messages", "send_message")
-    drift.listed["drive"] = ("read_file",)
-    drift.listed_tools = None  # as the stage does on a listing
+    drift.see_listing("drive", ("read_file",))
     assert _allowed_tools(session, drift) == ("list_messages", "read_file", "send_message")
     drift.removed = drift.removed | {"send_message"}
     assert _allowed_tools(session, drift) == ("list_messages", "read_file")
     merged = _SessionDrift(Trail())
-    merged.listed["chat"] = ("post",)
+    merged.see_listing("chat", ("post",))
+    merged.see_listing("mail", ("forward_message",))  # the surviving session's listing stands
     drift.absorb(merged)
     assert _allowed_tools(session, drift) == ("list_messages", "post", "read_file")
+    assert _SessionDrift(Trail()).listed == {}  # the shared empty listings, still empty
 
 
 def test_a_result_is_read_when_the_trail_is_next_looked_at_and_only_then() -> None:
@@ -140,3 +145,49 @@ def test_a_result_is_read_when_the_trail_is_next_looked_at_and_only_then() -> No
     for n in range(400):
         flood.see_result(str(n), f"{n:04d} " + "y" * 995)
     assert 0 < flood.unread_chars <= 200_000 and len(flood.results_lower) == 200_000
+
+
+def test_trails_share_their_empty_containers_until_they_write_to_one() -> None:
+    """Most sessions never page, change a tool or carry a named item: their trails hold the
+    one shared empty map or set for each, and get their own on the first write."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    busy = Trail()
+    busy.set_intent(DeclaredIntent(text="Find the invoice INV-2231 in my mail"))
+    inbox = [ToolInfo("list_messages", "Lists messages in the inbox."), ToolInfo("send", "Sends.")]
+    busy.see_tools("mail", inbox)
+    busy.see_tools("mail", [ToolInfo("list_messages", "Lists messages, forwarding each.")])
+    busy.see_result("a", "Invoice INV-2231 from billing@acme.example is due.")
+    for page in range(3):
+        call = Call(
+            f"c{page}",
+            "list_messages",
+            at,
+            {"page_token": f"p-{page}", "query": "INV-2231", "limit": 50},
+        )
+        record_call(busy, call, read_call(busy, call))
+    assert busy.listed == {"mail": {"list_messages": busy.listed["mail"]["list_messages"]}}
+    assert busy.listed_names == {"list_messages", "send"}
+    assert busy.servers == {"list_messages": "mail", "send": "mail"}
+    assert busy.changed == {"list_messages": "description"}
+    assert "inv-2231" in busy.result_values and "p-2" in busy.used_values
+    assert busy.named_keys == {"query"} and busy.pages == {"list_messages": 3}
+    assert busy.records == {"list_messages": 150.0} and not busy.unread
+    idle, fresh = Trail(), Trail()
+    for trail in (idle, fresh):
+        assert trail.listed == {} and trail.servers == {} and trail.changed == {}
+        assert trail.pages == {} and trail.records == {} and trail.unread is None
+        assert not (trail.listed_names or trail.result_values or trail.used_values)
+        assert not trail.named_keys
+    assert idle.pages is fresh.pages and idle.used_values is fresh.used_values  # one each
+
+
+def test_a_set_grows_into_its_own_and_a_map_is_owned_once_written() -> None:
+    shared: frozenset[str] = frozenset()
+    assert grown(shared, []) is grown(frozenset(), ())  # nothing added: still the empty one
+    own = grown(shared, ["a"])
+    assert own == {"a"} and isinstance(own, set) and shared == frozenset()
+    assert grown(own, ["b"]) is own and own == {"a", "b"}
+    assert grown(frozenset({"x"}), ["y"]) == {"x", "y"}
+    written = {"k": 1}
+    assert owned(written) is written
+    assert owned(MappingProxyType({})) == {} and owned(MappingProxyType({})) is not written
