@@ -35,6 +35,7 @@ from kernel.kafka import security_options
 from kernel.policy import Policy
 from kernel.procs import tune_gc_for_throughput
 from kernel.topics import Topics
+from ledger.columns import without_pandas
 from ledger.factory import open_store
 from processors.evidence import EvidenceChain, digest_signer
 from processors.ownership import Ownership
@@ -279,6 +280,7 @@ def read_model_ahead(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     import os
 
+    without_pandas()  # the worker builds Arrow columns and never uses pandas
     settings = load_settings()
     read_model_ahead(settings)
     ready = os.environ.get("AGENTLEDGER_READY_FILE")

@@ -106,7 +106,7 @@ def test_an_allocator_the_user_named_is_left_as_it_is(monkeypatch: pytest.Monkey
 
 _FIRST_BATCH = """
 import sys
-from ledger.columns import arrow_table, warm
+from ledger.columns import arrow_table, warm, without_pandas
 from ledger.drift_rows import drift_row
 from models.trail import DriftScore
 {warm}
@@ -135,3 +135,17 @@ def test_a_warmed_process_imports_nothing_for_its_first_columns(warmed: bool) ->
         assert imported == []
     else:  # pandas comes with the embedded ledger's engine (chdb requires it)
         assert "pandas" in imported
+
+
+def test_a_worker_keeps_pandas_out_and_builds_the_same_columns() -> None:
+    """The worker refuses pandas before it warms pyarrow: its first batch's columns are
+    built and import nothing, and pandas was never imported. In a fresh interpreter (the
+    refusal lasts for its process)."""
+    code = _FIRST_BATCH.format(warm="assert without_pandas() and without_pandas()\nwarm()")
+    code += "assert 'pandas' not in sys.modules\n"
+    code += "try:\n    import pandas\nexcept ImportError:\n    print('kept out')\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    imported, kept_out = done.stdout.strip().splitlines()
+    assert ast.literal_eval(imported) == [] and kept_out == "kept out"
