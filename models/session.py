@@ -30,6 +30,10 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
+def _empty() -> Mapping[Any, Any]:
+    return _EMPTY
+
+
 def owned(found: Mapping[_K, _V]) -> dict[_K, _V]:
     """A trail's map to write in: itself once written, a new one while it is the shared
     empty map."""
@@ -205,19 +209,21 @@ class Trail:
     agent: str = ""
     delegated: bool = False
     tools: dict[str, ToolProfile] = field(default_factory=dict)  # by name, latest listing
-    listed: Mapping[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
-    listed_names: Set[str] = frozenset()  # every tool any listing showed
+    # A Mapping or Set field starts as the shared empty one (``_EMPTY``, ``_NONE``) and is
+    # written only through ``owned`` or ``grown``.
+    listed: Mapping[str, dict[str, tuple[str, str, str]]] = field(default_factory=_empty)
+    listed_names: Set[str] = _NONE  # every tool any listing showed
     # What changed under the running session, by tool name and by "server\0tool".
-    changed: Mapping[str, str] = field(default_factory=dict)
-    servers: Mapping[str, str] = field(default_factory=dict)  # tool name -> the server listing it
+    changed: Mapping[str, str] = field(default_factory=_empty)
+    servers: Mapping[str, str] = field(default_factory=_empty)  # tool name -> the server listing it
     results_lower: str = ""
     injected_lower: str = ""  # the windows around instruction-shaped sentences
-    result_values: Set[str] = frozenset()
+    result_values: Set[str] = _NONE
     injected_values: frozenset[str] = frozenset()
     instruction_strength: float = 0.0  # the strongest instruction seen in a result
     last_result_instruction: float = 0.0  # in the latest result
-    used_values: Set[str] = frozenset()  # values earlier calls carried
-    named_keys: Set[str] = frozenset()  # arguments that carried the task's items
+    used_values: Set[str] = _NONE  # values earlier calls carried
+    named_keys: Set[str] = _NONE  # arguments that carried the task's items
     call_count: int = 0
     tool_counts: dict[str, int] = field(default_factory=dict)
     kind_counts: dict[str, int] = field(default_factory=dict)
@@ -225,8 +231,8 @@ class Trail:
     # Identical calls made so far, by ``models.calls.call_signature``.
     signatures: dict[CallSignature, int] = field(default_factory=dict)
     last_error: bool = False  # the latest result was an error (a retry is then ordinary)
-    pages: Mapping[str, int] = field(default_factory=dict)  # per tool, calls that paged
-    records: Mapping[str, float] = field(default_factory=dict)  # per tool, records asked for
+    pages: Mapping[str, int] = field(default_factory=_empty)  # per tool, calls that paged
+    records: Mapping[str, float] = field(default_factory=_empty)  # per tool, records asked for
     relevance_cache: dict[str, float] = field(default_factory=dict)
     # Results seen and not read yet (``read_results``), with their length in characters.
     # None until the first (most sessions' results are all read by the next call).
