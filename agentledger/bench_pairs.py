@@ -22,6 +22,10 @@ working off its backlog on one core. At 200,000 events about four fifths of what
 added to a run was tail, and a pair's added seconds followed the worker's added CPU
 (BENCHMARKS.md): the ledger's share of the added CPU shows only in the intake.
 
+Each side's stack peaks (``peak_rss_mb``: the median and the most of the whole stack's, and
+each process's most) are kept too, since the memory bar holds for every run; and the drift
+stage's cost an action as the workers measured it in the stream (``stage_us_per_action``).
+
 Every run of one side does the same work, so how far the worker's CPU seconds for it range
 from run to run (``worker_cpu_spread``: the most over the least, less one) says how uneven
 the machine itself was in that hour: on the same two cores one hour gave 13% over twelve
@@ -56,8 +60,10 @@ _KEPT = (
     "cpu_seconds",
     "phases",
     "peak_rss_mb",
+    "peak_rss_mb_by_process",
     "drift_scoring",
     "scoring_us_per_action",
+    "scoring_stage_us_per_action",
     "compiled_hot_path",
 )
 
@@ -157,6 +163,43 @@ def summarize(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cpu_seconds_added": added,
         "seconds_added": phase_seconds_added(pairs),
         "worker_cpu_spread": {side: cpu_spread(pairs, side) for side in ("with", "without")},
+        "peak_rss_mb": {side: peaks(pairs, side) for side in ("with", "without")},
+        "stage_us_per_action": stage_spread(pairs),
+    }
+
+
+def peaks(pairs: Sequence[dict[str, Any]], side: str) -> dict[str, Any] | None:
+    """The stack's peak memory over the runs of ``side``: the median and the most, and each
+    process's most (issue 13's bar is the whole stack's peak in every run, not its mean).
+    ``None`` where no run reported one."""
+    runs = [pair[side] for pair in pairs if pair[side].get("peak_rss_mb")]
+    if not runs:
+        return None
+    stack = [float(run["peak_rss_mb"]) for run in runs]
+    by_process: dict[str, float] = {}
+    for run in runs:
+        for role, mb in (run.get("peak_rss_mb_by_process") or {}).items():
+            by_process[role] = max(by_process.get(role, 0.0), float(mb))
+    return {
+        "median": round(statistics.median(stack), 1),
+        "max": round(max(stack), 1),
+        "max_by_process": {role: round(mb, 1) for role, mb in sorted(by_process.items())},
+    }
+
+
+def stage_spread(pairs: Sequence[dict[str, Any]]) -> dict[str, float] | None:
+    """The drift stage's CPU an action in the runs with scoring, as their workers measured
+    it in the stream: the mean, the least and the most. Set beside ``bench --stage`` (the
+    stage alone), it says how much of a change reached the stream and how much the hour's
+    unevenness moved it. ``None`` where no run reported it."""
+    reported = (pair["with"].get("scoring_stage_us_per_action") for pair in pairs)
+    stage = [float(value) for value in reported if value]
+    if not stage:
+        return None
+    return {
+        "mean": round(statistics.fmean(stage), 1),
+        "min": round(min(stage), 1),
+        "max": round(max(stage), 1),
     }
 
 
@@ -244,4 +287,17 @@ def summary_lines(result: dict[str, Any], pairs: int) -> list[str]:
             f"{100 * spreads['without']:.0f}% over the runs without scoring and "
             f"{100 * spreads['with']:.0f}% over those with it (the machine's own unevenness)"
         )
+    stage = result.get("stage_us_per_action")
+    if stage is not None:
+        lines.append(
+            f"the drift stage in the stream: {stage['mean']:.1f} µs an action (mean; "
+            f"{stage['min']:.1f} to {stage['max']:.1f})"
+        )
+    for side in ("with", "without"):
+        peak = (result.get("peak_rss_mb") or {}).get(side)
+        if peak is not None:
+            lines.append(
+                f"the stack's peak {side} scoring: median {peak['median']:,.1f} MB, "
+                f"at most {peak['max']:,.1f} MB"
+            )
     return lines

@@ -13,8 +13,10 @@ from agentledger.bench_pairs import (
     BAR,
     cpu_spread,
     mean_interval,
+    peaks,
     run_pairs,
     share,
+    stage_spread,
     summarize,
     summary_lines,
     verdict,
@@ -57,8 +59,10 @@ def test_the_summary_gives_the_spread_the_bar_and_where_the_cpu_went() -> None:
     assert summary["worker_cpu_spread"] == {"with": 0.0759, "without": 0.0}
     over = summarize([*pairs, _pair(8_000.0, 10_000.0, 9.0, 4.5)])  # a fourth, 20%
     assert over["share"]["mean"] == pytest.approx(0.1125) and over["within_bar"] is False
-    # These runs gave no phases: nothing to say where the time went.
+    # These runs gave no phases, peaks or stage figures: nothing to say of them.
     assert summary["seconds_added"] is None
+    assert summary["peak_rss_mb"] == {"with": None, "without": None}
+    assert summary["stage_us_per_action"] is None
 
 
 def _phased(pair: dict[str, Any], runs: dict[str, tuple[float, float]]) -> dict[str, Any]:
@@ -193,3 +197,42 @@ def test_the_text_report_says_which_phase_scoring_lengthened() -> None:
     lines = summary_lines({"events": 500, "pairs": unphased, **summarize(unphased)}, 1)
     assert lines[1] == "one pair gives no interval: undecided"
     assert not any(line.startswith("seconds more") for line in lines)
+
+
+def _measured(
+    pair: dict[str, Any], stage: float, peak: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """``pair`` with the stage's µs an action (with scoring) and each side's stack peak and
+    worker peak (``peak``)."""
+    pair["with"]["scoring_stage_us_per_action"] = stage
+    for side, (stack, worker) in peak.items():
+        pair[side] |= {
+            "peak_rss_mb": stack,
+            "peak_rss_mb_by_process": {"worker": worker, "ledger": stack - worker},
+        }
+    return pair
+
+
+def test_the_summary_gives_each_sides_peaks_and_the_stage_in_the_stream() -> None:
+    pairs = [
+        _measured(_pair(9_000.0, 10_000.0, 8.0, 3.9), 38.5, {"with": (1_800.0, 700.0)}),
+        _measured(_pair(9_400.0, 10_000.0, 8.0, 3.9), 45.25, {"with": (1_700.0, 750.0)}),
+        _measured(_pair(9_200.0, 10_000.0, 8.0, 3.9), 36.0, {"with": (1_950.0, 720.0)}),
+    ]
+    for pair, without in zip(pairs, (1_600.0, 1_650.0, 1_620.0), strict=True):
+        _measured(pair, pair["with"]["scoring_stage_us_per_action"], {"without": (without, 600.0)})
+    summary = summarize(pairs)
+    # The bar holds for every run: the most is what it is judged on, not the median.
+    assert summary["peak_rss_mb"]["with"] == {
+        "median": 1_800.0,
+        "max": 1_950.0,
+        "max_by_process": {"ledger": 1_230.0, "worker": 750.0},  # from different runs
+    }
+    assert summary["peak_rss_mb"]["without"]["max"] == 1_650.0
+    assert summary["stage_us_per_action"] == {"mean": 39.9, "min": 36.0, "max": 45.2}
+    assert stage_spread(pairs[:1]) == {"mean": 38.5, "min": 38.5, "max": 38.5}
+    assert peaks(pairs, "with") == summary["peak_rss_mb"]["with"]
+    lines = summary_lines({"events": 500, "pairs": pairs, **summary}, len(pairs))
+    assert "the drift stage in the stream: 39.9 µs an action (mean; 36.0 to 45.2)" in lines
+    assert "the stack's peak with scoring: median 1,800.0 MB, at most 1,950.0 MB" in lines
+    assert "the stack's peak without scoring: median 1,620.0 MB, at most 1,650.0 MB" in lines
