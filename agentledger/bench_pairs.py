@@ -287,14 +287,14 @@ def summary_lines(result: dict[str, Any], pairs: int) -> list[str]:
             f"{100 * spreads['without']:.0f}% over the runs without scoring and "
             f"{100 * spreads['with']:.0f}% over those with it (the machine's own unevenness)"
         )
-    stage = result.get("stage_us_per_action")
+    stage = result["stage_us_per_action"]
     if stage is not None:
         lines.append(
             f"the drift stage in the stream: {stage['mean']:.1f} µs an action (mean; "
             f"{stage['min']:.1f} to {stage['max']:.1f})"
         )
     for side in ("with", "without"):
-        peak = (result.get("peak_rss_mb") or {}).get(side)
+        peak = result["peak_rss_mb"][side]
         if peak is not None:
             lines.append(
                 f"the stack's peak {side} scoring: median {peak['median']:,.1f} MB, "

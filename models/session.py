@@ -329,16 +329,14 @@ class Trail:
             old = before.get(name) if before is not None else None
             if first != server:
                 what = f"offered by server {server!r} as well as {first!r}"
-                changed_ = self.changed = owned(self.changed)
-                changed_[f"{server}\0{name}"] = what
+                self._mark_changed(f"{server}\0{name}", what)
                 reasons.append(f"tool {name!r} now {what} under a running session")
             elif old is not None and old != key:
                 parts = ("description", "input schema", "hints")
                 changed = " and ".join(
                     part for part, a, b in zip(parts, old, key, strict=True) if a != b
                 )
-                changed_ = self.changed = owned(self.changed)
-                changed_[name] = changed
+                self._mark_changed(name, changed)
                 reasons.append(
                     f"tool {name!r} of server {server!r} changed its {changed} "
                     "under a running session"
@@ -347,8 +345,7 @@ class Trail:
                 imitated = look_alike(name, known) if known else ""
                 if imitated:
                     what = f"imitates {imitated!r}"
-                    changed_ = self.changed = owned(self.changed)
-                    changed_[name] = what
+                    self._mark_changed(name, what)
                     reasons.append(f"tool {name!r} of server {server!r} {what}")
                 elif before is not None:  # said, but no drift by itself: servers grow
                     reasons.append(
@@ -360,6 +357,11 @@ class Trail:
                     f"tool {name!r} removed from server {server!r} under a running session"
                 )
         return reasons
+
+    def _mark_changed(self, key: str, what: str) -> None:
+        """What changed of a tool (``key``: its name, or "server\0name") under the session."""
+        changed = self.changed = owned(self.changed)
+        changed[key] = what
 
     def see_result(self, action_id: str, text_: str, is_error: bool = False) -> None:
         """A result the agent read. It is read when the trail is next looked at (a call
