@@ -48,6 +48,7 @@ HOT_PATH: tuple[str, ...] = (
     "kernel.vocabulary",
     "kernel.contraction",
     "kernel.verdicts",
+    "kernel.scores",
     "kernel.evidence",
     "kernel.tokens",
     # ingest: framing, parsing and redacting each source's records

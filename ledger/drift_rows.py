@@ -11,6 +11,7 @@ from typing import Protocol
 
 from kernel.contraction import Contraction, to_record
 from kernel.events import ch_ts as ts
+from kernel.scores import four_places
 from ledger.rows import Row
 
 
@@ -48,7 +49,7 @@ def drift_row(
         "event_time": event_time if isinstance(event_time, str) else ts(event_time),
         "agent": agent,
         "tool": tool,
-        "score": round(float(score.score), 4),
+        "score": four_places(float(score.score)),
         "flagged": score.flagged,
         "out_of_bounds": score.out_of_bounds,
         "reasons": list(score.reasons),

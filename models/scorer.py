@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from itertools import compress
 
 from kernel.errors import LedgerError
+from kernel.scores import four_places
 from models.calls import record_call
 from models.features import FEATURES, Baseline, read_call
 from models.rules import ruled
@@ -151,7 +152,7 @@ class DriftScorer:
         flagged = score >= self.threshold
         if not reasons:
             reasons = ["within the intent"] if not flagged else ["score above threshold"]
-        return DriftScore(round(score, 4), flagged, tuple(reasons), self.version)
+        return DriftScore(four_places(score), flagged, tuple(reasons), self.version)
 
     def score_many(self, items: Sequence[tuple[SessionTrail, Call]]) -> list[DriftScore]:
         return [self.score(trail, call) for trail, call in items]
