@@ -104,12 +104,12 @@ _CUE_PHRASES: Final = {
     "i": ("i approve",),
     "approved": ("approved by me",),
 }
-_WORD: Final = re.compile(r"\w+")
+_WORD: Final = re.compile(r"\w+", re.ASCII)  # for ASCII texts alone: the same words, sooner
 
 
 def _may_address(lowered: str) -> bool:
-    """Whether a lower-cased ASCII text has a word or phrase a cue of any family starts
-    with."""
+    """Whether a lower-cased ASCII text (only such a text: its words are read in ASCII
+    mode) has a word or phrase a cue of any family starts with."""
     found = set(_WORD.findall(lowered))
     if not _CUE_WORDS.isdisjoint(found):
         return True

@@ -248,6 +248,11 @@ IBAN: Final[re.Pattern[str]] = re.compile(
 PHONE: Final[re.Pattern[str]] = re.compile(r"\+\d[\d -]{7,}\d")
 # Ids, handles, channels, paths: tokens with a digit, a separator or a sigil in them.
 ID_LIKE: Final = re.compile(r"(?<![\w.@+-])[#@]?[A-Za-z0-9][\w.:/-]*\w")
+# The same patterns for an ASCII text, where ``\w`` means the same in either mode: Unicode
+# mode asks the character database about every character (most results are ASCII).
+_ASCII_ID_LIKE: Final = re.compile(ID_LIKE.pattern, re.ASCII)
+_ASCII_IBAN: Final = re.compile(IBAN.pattern, re.ASCII)
+_ASCII_DIGIT: Final = re.compile(r"\d", re.ASCII)
 
 STOPWORDS: Final = frozenset(
     _list(
@@ -485,16 +490,21 @@ def values_in(text: str) -> set[str]:
         found.update(m.lower().rstrip(".,;") for m in URL.findall(text))
     if "+" in text:
         found.update(m.lower().rstrip(".,;") for m in PHONE.findall(text))
-    found.update(m.replace(" ", "").lower() for m in IBAN.findall(text))
+    plain = text.isascii()
+    ibans = (_ASCII_IBAN if plain else IBAN).findall(text)
+    found.update(m.replace(" ", "").lower() for m in ibans)
     isdigit = str.isdigit
-    for token in ID_LIKE.findall(text):
+    for token in (_ASCII_ID_LIKE if plain else ID_LIKE).findall(text):
         # A plain word, by far the most common token, is no id.
-        if len(token) < 4 or token.isalpha() or "@" in token[1:]:
+        if len(token) < 4 or token.isalpha() or token.find("@", 1) >= 0:
             continue
         if token[0] in "#@":
             found.add(token.lower())
-            continue
-        digits = sum(map(isdigit, token))
-        if (digits and digits < len(token)) or digits >= 6:
+        elif token.isdigit():
+            if len(token) >= 6:  # a long number; a short one is a count, a year, a code
+                found.add(token)
+        # Digits with letters or marks (``str.isdigit`` says what a digit is, as ASCII
+        # mode's "\d" does in an ASCII text).
+        elif _ASCII_DIGIT.search(token) is not None if plain else any(map(isdigit, token)):
             found.add(token.lower())
     return found
