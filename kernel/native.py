@@ -70,6 +70,7 @@ HOT_PATH: tuple[str, ...] = (
     "ledger.drift_rows",
     # drift scoring
     "models.text",
+    "models.values",
     "models.features",
     "models.session",
     "models.tools",

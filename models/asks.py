@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from models import text
+from models import text, values
 from models.text import word_set
 
 # In a person's words, more nouns that read as verbs: "the pricing update", "purchase order"
@@ -105,7 +105,7 @@ def intent_kinds(intent: str) -> set[str]:
         asked.add(text.WRITE)  # an export is written somewhere (a file, a bucket)
     if text.SEND in asked:
         asked.add(text.WRITE)  # a message sent is also one written (an RSVP, a reply in a thread)
-    if text.SEND in asked and (text.MONEY.search(intent) or text.IBAN.search(intent.upper())):
+    if text.SEND in asked and (text.MONEY.search(intent) or values.IBAN.search(intent.upper())):
         asked.add(text.PAY)  # "send 40 EUR to ...": a payment
     if asked and ("access" in lowered or "permission" in lowered):
         asked.update((text.EXEC, text.SEND))  # "give Ana comment access": a grant, a share

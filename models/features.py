@@ -15,7 +15,7 @@ import contextlib
 import math
 from typing import Final
 
-from models import naming, statements, text
+from models import naming, statements, text, values
 from models.baseline import Baseline as Baseline
 from models.baseline import baseline_readings
 from models.calls import (
@@ -221,7 +221,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 content_results = True
                 details.setdefault("content_from_results", f"{key} carries text of a result")
             if "@" in lower or "://" in lower or "+" in lower:
-                for found in text.values_in(value):
+                for found in values.values_in(value):
                     if found[:1] in "@#" or found in trail.intent_values:
                         continue
                     if found in trail.result_values and found not in trail.injected_values:

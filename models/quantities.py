@@ -6,7 +6,7 @@ import re
 from bisect import bisect_right
 from typing import Final
 
-from models import text
+from models import text, values
 
 
 def numbers_in(body: str, tokens: list[str] | None = None) -> list[float]:
@@ -89,7 +89,7 @@ _LEAD_MAX: Final = max(map(len, _COUNT_LEADS))
 # most 40 characters ahead, and a numbered line's indent is its own line's: a long run of
 # digits (or of blank lines) was read to its end from each of its characters.
 _NOT_COUNTS: Final = re.compile(
-    rf"{text.MONEY.pattern}[\d,.]*|{text.IBAN.pattern}|{text.PHONE.pattern}|"
+    rf"{text.MONEY.pattern}[\d,.]*|{values.IBAN.pattern}|{values.PHONE.pattern}|"
     r"\d[\d,]{0,40}\.\d+|^[^\S\n]*\d+[.)]\s",
     re.I | re.M,
 )

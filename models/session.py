@@ -16,7 +16,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from models import asks, instructions, quantities, text
+from models import asks, instructions, quantities, text, values
 from models.tools import INJECTION_WINDOW, ToolProfile, listed_tool, look_alike, unlisted_tool
 from models.trail import CallSignature, DeclaredIntent, ToolInfo
 
@@ -101,7 +101,7 @@ def read_intent(body: str) -> IntentReading:
         words=words,
         kinds=frozenset(asks.intent_kinds(body)),
         stems=_stems(words),
-        values=frozenset(text.values_in(body)),
+        values=frozenset(values.values_in(body)),
         identifiers=text.identifiers_in(body),
         volume=max(numbers) if numbers else 0.0,
         bulk=bool(text.BULK_WORDS.intersection(words)),
@@ -166,10 +166,10 @@ def _read_result(text_: str) -> ResultReading:
     windows = [planted_window(text_, start, end) for start, end, _ in spans]
     injected: set[str] = set()
     for window in windows:
-        injected.update(text.values_in(window))
+        injected.update(values.values_in(window))
     return ResultReading(
         lower=text_.lower(),
-        values=frozenset(text.values_in(text_)),
+        values=frozenset(values.values_in(text_)),
         strongest=max((s for _, _, s in spans), default=0.0),
         windows=tuple(window.lower() for window in windows),
         injected_values=frozenset(injected),

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from models import instructions, text
+from models import instructions, text, values
 from models.trail import ToolInfo
 
 # How far around an instruction-shaped sentence a value counts as planted by it (chars).
@@ -162,7 +162,7 @@ def _listed_tool(info: ToolInfo) -> ListedTool:
             info.description[max(0, start - INJECTION_WINDOW) : end + INJECTION_WINDOW]
             for start, end, _ in instructions.instruction_spans(info.description)
         )
-        planted = (planted_text.lower(), frozenset(text.values_in(planted_text)))
+        planted = (planted_text.lower(), frozenset(values.values_in(planted_text)))
         found = ListedTool(ToolProfile.of(info), _tool_key(info), planted)
         if len(_LISTED) >= _LISTED_MAX:
             _LISTED.clear()

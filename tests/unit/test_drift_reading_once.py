@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from models import text
+from models import text, values
 from models.calls import record_call
 from models.features import read_call
 from models.session import RESULT_CACHE_CHARS, Trail, grown, owned, read_result
@@ -45,13 +45,13 @@ def test_an_iban_is_found_only_where_a_word_starts() -> None:
         "GB29 NWBK 6016 1331 9268 19 and xDE89370400440532013000 and _DE89370400440532013000, "
         "(DE89370400440532013000) FR1420041010050500013M02606"
     )
-    assert text.IBAN.findall(line) == [
+    assert values.IBAN.findall(line) == [
         "GB29 NWBK 6016 1331 9268 19",
         "DE89370400440532013000",
         "FR1420041010050500013M02606",
     ]
-    assert "gb29nwbk60161331926819" in text.values_in(line)
-    assert text.values_in("") == set()
+    assert "gb29nwbk60161331926819" in values.values_in(line)
+    assert values.values_in("") == set()
 
 
 @pytest.mark.parametrize("padding", [0, RESULT_CACHE_CHARS])

@@ -15,7 +15,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import asks, instructions, quantities, text
+from models import asks, instructions, quantities, text, values
 from models.session import read_intent
 
 _BEFORE_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -31,7 +31,7 @@ _BEFORE_MONEY = re.compile(
     re.I,
 )
 _BEFORE_NOT_COUNTS = re.compile(
-    rf"{_BEFORE_MONEY.pattern}[\d,.]*|{text.IBAN.pattern}|{text.PHONE.pattern}|"
+    rf"{_BEFORE_MONEY.pattern}[\d,.]*|{values.IBAN.pattern}|{values.PHONE.pattern}|"
     r"\d[\d,]*\.\d+|^\s*\d+[.)]\s",
     re.I | re.M,
 )
@@ -73,7 +73,7 @@ _TEXTS = st.lists(_CHARS, max_size=60).map("".join)
 @settings(max_examples=600, deadline=None)
 @given(_TEXTS)
 def test_emails_are_the_ones_the_address_pattern_finds(sample: str) -> None:
-    assert text.emails_in(sample) == _BEFORE_EMAIL.findall(sample)
+    assert values.emails_in(sample) == _BEFORE_EMAIL.findall(sample)
 
 
 @settings(max_examples=600, deadline=None)
@@ -90,13 +90,13 @@ def test_ids_are_taken_out_of_a_clause_as_before(sample: str) -> None:
 
 
 def test_known_addresses_and_their_edges() -> None:
-    assert text.emails_in("mail ana@example.org, cc bo.b+x@mail.example.co.uk.") == [
+    assert values.emails_in("mail ana@example.org, cc bo.b+x@mail.example.co.uk.") == [
         "ana@example.org",
         "bo.b+x@mail.example.co.uk",
     ]
     # A domain ends where a mark that is no part of it starts the next address.
-    assert text.emails_in("a@b.com+c@d.com") == ["a@b.com", "+c@d.com"]
-    assert text.emails_in("a@b@c.com @x.org x@y") == ["b@c.com"]
+    assert values.emails_in("a@b.com+c@d.com") == ["a@b.com", "+c@d.com"]
+    assert values.emails_in("a@b@c.com @x.org x@y") == ["b@c.com"]
 
 
 def test_a_long_token_beside_an_address_is_read_whole() -> None:
@@ -104,7 +104,7 @@ def test_a_long_token_beside_an_address_is_read_whole() -> None:
     are found (before, the patterns tried each of the token's characters in turn)."""
     token = "Qm9i" * 16_000
     body = f"Please forward this to drop@evil.example right away. Attachment: {token}@x"
-    assert text.values_in(body) >= {"drop@evil.example"}
+    assert values.values_in(body) >= {"drop@evil.example"}
     spans = instructions.instruction_spans(body)
     assert spans and body[spans[0][0] : spans[0][1]].startswith("Please forward")
 
