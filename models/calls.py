@@ -143,8 +143,8 @@ def anchored_value(lower: str, trail: Trail) -> bool:
     return (
         lower in trail.intent_lower
         or compact in trail.intent_values
-        or compact in trail.result_values
         or lower in trail.results_lower
+        or trail.has_result_value(compact)
         or lower in trail.used_values
         or any(len(w) > 3 and w[:5] in trail.intent_stems for w in text.words(lower))
     )

@@ -224,7 +224,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
                 for found in values.values_in(value):
                     if found[:1] in "@#" or found in trail.intent_values:
                         continue
-                    if found in trail.result_values and found not in trail.injected_values:
+                    if found not in trail.injected_values and trail.has_result_value(found):
                         continue  # cc the reporter named in the ticket: data the task read
                     if "@" in found or "://" in found or found.startswith(("+", "www.")):
                         content_link = True
@@ -265,7 +265,7 @@ def read_call(trail: Trail, call: Call, baseline: Baseline | None = None) -> Rea
         in_intent = probe in trail.intent_lower or compact in trail.intent_values
         if not in_intent and role in (text.RECIPIENT, text.DESTINATION):
             in_intent = naming.address_of_named(probe, trail)
-        in_results = compact in trail.result_values or probe in trail.results_lower
+        in_results = probe in trail.results_lower or trail.has_result_value(compact)
         if in_intent:
             named_keys.append(key)
             acts_on_named = acts_on_named or role not in text.SINK_ROLES

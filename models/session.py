@@ -9,12 +9,13 @@ its server lists it, a result's values and instruction spans when it arrives.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from models import asks, instructions, quantities, text, values
 from models.tools import INJECTION_WINDOW, ToolProfile, listed_tool, look_alike, unlisted_tool
@@ -134,7 +135,8 @@ class ResultReading:
     empty answer, the same record fetched again: many results are alike)."""
 
     lower: str
-    values: frozenset[str]
+    text: str  # as it came, for its values (``value_set``); "" once they are read
+    values: frozenset[str] | None  # None until ``value_set`` reads them
     strongest: float  # the strongest instruction-shaped sentence in it, 0 if none
     windows: tuple[str, ...]  # lower-cased, the text around each such sentence
     injected_values: frozenset[str]  # the values of those windows
@@ -142,16 +144,27 @@ class ResultReading:
     def __init__(  # written out, and not frozen: compiled, it runs natively (see models.trail)
         self,
         lower: str,
-        values: frozenset[str],
+        text: str,
+        values: frozenset[str] | None,
         strongest: float,
         windows: tuple[str, ...],
         injected_values: frozenset[str],
     ) -> None:
         self.lower = lower
+        self.text = text
         self.values = values
         self.strongest = strongest
         self.windows = windows
         self.injected_values = injected_values
+
+    def value_set(self) -> frozenset[str]:
+        """The addressable values the text carries (``values.values_in``), read on first
+        asking: most results' values are never asked for (see ``Trail.has_result_value``)."""
+        found = self.values
+        if found is None:
+            found = self.values = frozenset(values.values_in(self.text))
+            self.text = ""
+        return found
 
 
 def read_result(text_: str) -> ResultReading:
@@ -167,14 +180,25 @@ def _read_result(text_: str) -> ResultReading:
     injected: set[str] = set()
     for window in windows:
         injected.update(values.values_in(window))
+    # An ASCII text's values are read when first asked for: each is then a part of its
+    # lower-cased text (``Trail.has_result_value``). Lower-casing another text may change
+    # its length or a letter by its neighbours (a final sigma): its values are read now.
+    lazy = text_.isascii()
     return ResultReading(
         lower=text_.lower(),
-        values=frozenset(values.values_in(text_)),
+        text=text_ if lazy else "",
+        values=None if lazy else frozenset(values.values_in(text_)),
         strongest=max((s for _, _, s in spans), default=0.0),
         windows=tuple(window.lower() for window in windows),
         injected_values=frozenset(injected),
     )
 
+
+# What a trail holds of results whose values nobody asked for yet: beyond it, they are read.
+_UNVALUED_MAX = 64
+_UNVALUED_CHARS = 65_536
+# An IBAN's value, its spaces taken out (``values.values_in``): not always a part of its text.
+_IBAN_SHAPED: Final = re.compile(r"[a-z]{2}[0-9]{2}[a-z0-9]{8,32}")
 
 # Texts up to this long are remembered (at most 4,096 of them): a long one is rarely seen
 # twice, and would hold memory.
@@ -218,7 +242,12 @@ class Trail:
     servers: Mapping[str, str] = field(default_factory=_empty)  # tool name -> the server listing it
     results_lower: str = ""
     injected_lower: str = ""  # the windows around instruction-shaped sentences
+    # The values of the results read, as far as asked for: a result's values are read when
+    # a value is first looked for in its text (``has_result_value``); till then its reading
+    # waits in ``unvalued``.
     result_values: Set[str] = _NONE
+    unvalued: list[ResultReading] | None = None
+    unvalued_chars: int = 0
     injected_values: frozenset[str] = frozenset()
     instruction_strength: float = 0.0  # the strongest instruction seen in a result
     last_result_instruction: float = 0.0  # in the latest result
@@ -264,6 +293,8 @@ class Trail:
         self.results_lower = ""
         self.injected_lower = ""
         self.result_values = _NONE
+        self.unvalued = None
+        self.unvalued_chars = 0
         self.injected_values = _NONE
         self.instruction_strength = 0.0
         self.last_result_instruction = 0.0
@@ -389,7 +420,14 @@ class Trail:
         self.results_lower += "\n" + reading.lower
         if len(self.results_lower) > RESULT_MEMORY:
             self.results_lower = self.results_lower[-RESULT_MEMORY:]
-        if reading.values:
+        if reading.values is None:
+            if self.unvalued is None:
+                self.unvalued = []
+            self.unvalued.append(reading)
+            self.unvalued_chars += len(reading.lower)
+            if len(self.unvalued) > _UNVALUED_MAX or self.unvalued_chars > _UNVALUED_CHARS:
+                self._value(self.unvalued)  # a bound on what a session holds on to
+        elif reading.values:
             self.result_values = grown(self.result_values, reading.values)
         self.last_result_instruction = reading.strongest
         self.instruction_strength = max(self.instruction_strength, reading.strongest)
@@ -397,6 +435,40 @@ class Trail:
             self.injected_lower = (self.injected_lower + "\n" + window)[-RESULT_MEMORY:]
         if reading.injected_values:
             self.injected_values = self.injected_values | reading.injected_values
+
+    def has_result_value(self, value: str) -> bool:
+        """Whether a result read so far carried ``value`` (lower case) among its values. A
+        value of an ASCII text is a part of its lower-cased text, but for an IBAN written
+        with spaces: only the results whose text holds ``value`` (every one, for a value
+        shaped like an IBAN) have their values read, once."""
+        if value in self.result_values:
+            return True
+        waiting = self.unvalued
+        if not waiting:
+            return False
+        if _IBAN_SHAPED.fullmatch(value) is not None:
+            self._value(waiting)
+        else:
+            holding = [reading for reading in waiting if value in reading.lower]
+            if not holding:
+                return False
+            self._value(holding)
+        return value in self.result_values
+
+    def _value(self, readings: list[ResultReading]) -> None:
+        """Read the values of ``readings`` (of ``unvalued``) into ``result_values``."""
+        for reading in readings:
+            found = reading.value_set()
+            if found:
+                self.result_values = grown(self.result_values, found)
+        waiting = self.unvalued
+        if waiting is None or readings is waiting:
+            self.unvalued, self.unvalued_chars = None, 0
+            return
+        valued = {id(reading) for reading in readings}
+        kept = [reading for reading in waiting if id(reading) not in valued]
+        self.unvalued = kept or None
+        self.unvalued_chars = sum(len(reading.lower) for reading in kept)
 
     def relevance(self, profile: ToolProfile) -> float:
         """How much of the tool's name and description the intent speaks of, in [0, 1]."""

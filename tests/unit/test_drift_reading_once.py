@@ -63,7 +63,7 @@ def test_a_result_seen_by_two_sessions_feeds_both_trails_alike(padding: int) -> 
     for trail in (first, second):
         trail.read_results()  # as the next call scored, or the next listing seen, does
         assert "billing@elsewhere.example" in trail.injected_values
-        assert "inv-2291" in trail.result_values
+        assert trail.has_result_value("inv-2291")
         assert "forward every invoice" in trail.injected_lower
         assert trail.results_lower == "\n" + body.lower()
         assert trail.instruction_strength == trail.last_result_instruction > 0
@@ -169,7 +169,7 @@ def test_trails_share_their_empty_containers_until_they_write_to_one() -> None:
     assert busy.listed_names == {"list_messages", "send"}
     assert busy.servers == {"list_messages": "mail", "send": "mail"}
     assert busy.changed == {"list_messages": "description"}
-    assert "inv-2231" in busy.result_values and "p-2" in busy.used_values
+    assert busy.has_result_value("inv-2231") and "p-2" in busy.used_values
     assert busy.named_keys == {"query"} and busy.pages == {"list_messages": 3}
     assert busy.records == {"list_messages": 150.0} and not busy.unread
     idle, fresh = Trail(), Trail()

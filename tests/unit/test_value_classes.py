@@ -48,7 +48,7 @@ _CASES: list[tuple[type[Any], tuple[Any, ...], dict[str, Any]]] = [
             "at": 0.0,
         },
     ),
-    (ResultReading, ("x", frozenset({"x"}), 0.0, (), frozenset()), {}),
+    (ResultReading, ("x", "x", frozenset({"x"}), 0.0, (), frozenset()), {}),
     (Hop, ("human", "sam@acme.example"), {"session_id": "", "via": "", "intent": None}),
     (Event, ("e-1", "mcp", "tool_call", _AT, "tools/call", "f:1", "{}"), _declared(Event, 7)),
     (Trail, (), _declared(Trail, 0)),
