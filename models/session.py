@@ -4,7 +4,8 @@ results carried (and which of them sat next to instruction-shaped text), and the
 
 Everything that does not change per call is worked out once here: the intent's words,
 kinds and values when the intent is set, a tool's access class and description words when
-its server lists it, a result's values and instruction spans when it arrives.
+its server lists it, a result's instruction spans when the trail is next looked at, and its
+values when a call first asks whether a result carried a value of the call's.
 """
 
 from __future__ import annotations
