@@ -136,7 +136,9 @@ class ResultReading:
     empty answer, the same record fetched again: many results are alike)."""
 
     lower: str
-    text: str  # as it came, for its values (``value_set``); "" once they are read
+    # As it came, for ``value_set`` ("" where read at once); kept after: a short text is its
+    # cache entry's key anyway, and no second reader (a restore thread) finds it gone.
+    text: str
     values: frozenset[str] | None  # None until ``value_set`` reads them
     strongest: float  # the strongest instruction-shaped sentence in it, 0 if none
     windows: tuple[str, ...]  # lower-cased, the text around each such sentence
@@ -164,7 +166,6 @@ class ResultReading:
         found = self.values
         if found is None:
             found = self.values = frozenset(values.values_in(self.text))
-            self.text = ""
         return found
 
 
