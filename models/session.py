@@ -10,13 +10,12 @@ values when a call first asks whether a result carried a value of the call's.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from models import asks, instructions, quantities, text, values
 from models.tools import INJECTION_WINDOW, ToolProfile, listed_tool, look_alike, unlisted_tool
@@ -199,8 +198,6 @@ def _read_result(text_: str) -> ResultReading:
 # What a trail holds of results whose values nobody asked for yet: beyond it, they are read.
 _UNVALUED_MAX = 64
 _UNVALUED_CHARS = 65_536
-# An IBAN's value, its spaces taken out (``values.values_in``): not always a part of its text.
-_IBAN_SHAPED: Final = re.compile(r"[a-z]{2}[0-9]{2}[a-z0-9]{8,32}")
 
 # Texts up to this long are remembered (at most 4,096 of them): a long one is rarely seen
 # twice, and would hold memory.
@@ -448,7 +445,7 @@ class Trail:
         waiting = self.unvalued
         if not waiting:
             return False
-        if _IBAN_SHAPED.fullmatch(value) is not None:
+        if values.IBAN_VALUE.fullmatch(value) is not None:
             self._value(waiting)
         else:
             holding = [reading for reading in waiting if value in reading.lower]

@@ -43,6 +43,9 @@ URL: Final = re.compile(r"(?:https?|ftp)://[^\s\"'<>)\]]+|\bwww\.[^\s\"'<>)\]]+"
 IBAN: Final[re.Pattern[str]] = re.compile(
     r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"
 )
+# What ``values_in`` makes of an IBAN in an ASCII text: lower case, its spaces taken out, so
+# not always a part of the text it came from (every other value is).
+IBAN_VALUE: Final = re.compile(r"[a-z]{2}[0-9]{2}[a-z0-9]{8,32}")
 PHONE: Final[re.Pattern[str]] = re.compile(r"\+\d[\d -]{7,}\d")
 # Ids, handles, channels, paths: tokens with a digit, a separator or a sigil in them.
 ID_LIKE: Final = re.compile(r"(?<![\w.@+-])[#@]?[A-Za-z0-9][\w.:/-]*\w")
